@@ -1,0 +1,38 @@
+"""Liveness and readiness for load balancers and orchestrators (no authentication, no session)."""
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+
+
+@never_cache
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _database():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def _broker():
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+
+
+@never_cache
+def readyz(request):
+    checks = {}
+    for name, probe in (("database", _database), ("broker", _broker)):
+        try:
+            probe()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; say which and why
+            checks[name] = f"down: {exc.__class__.__name__}: {exc}"[:300] if settings.DEBUG else "down"
+        else:
+            checks[name] = "ok"
+    ready = all(value == "ok" for value in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", **checks}, status=200 if ready else 503)

@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from incidents.urls import service_urlpatterns
+from incidents.views_auth import RateLimitedLoginView
+
+from .health import healthz, readyz
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="incidents:list", permanent=False)),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("login/", RateLimitedLoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("incidents/", include("incidents.urls")),
+    path("services/", include((service_urlpatterns, "services"))),
+    path("api/v1/", include("incidents.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,122 @@
+"""Load the demo once: a service catalog for an AI chat platform and one resolved incident
+with a full timeline. Running it again changes nothing."""
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from incidents.models import Impact, Incident, Membership, Service, TimelineEntry
+
+SERVICES = [
+    ("Web chat", "web-chat", "Product", "The chat in the browser."),
+    ("Mobile app", "mobile-app", "Product", "iOS and Android apps."),
+    ("Public API", "public-api", "Platform", "The developer API and its keys."),
+    ("Login and sign-up", "login-signup", "Platform", "Accounts, sign-in, registration and phone verification."),
+    ("Payments", "payments", "Platform", "Subscriptions and billing."),
+    ("Model inference", "inference", "Internal", "GPU inference fleet behind chat and API."),
+]
+
+PEOPLE = [("maya", "commander"), ("li", "responder"), ("sam", "comms"), ("noor", "security")]
+
+
+class Command(BaseCommand):
+    help = "Load the demo service catalog and example incident (idempotent)."
+
+    @transaction.atomic
+    def handle(self, **options):
+        for position, (name, slug, group, description) in enumerate(SERVICES):
+            Service.objects.get_or_create(
+                slug=slug,
+                defaults={
+                    "name": name,
+                    "group": group,
+                    "description": description,
+                    "position": position,
+                    "public": group != "Internal",
+                },
+            )
+        User = get_user_model()
+        people = {}
+        for username, group in PEOPLE:
+            user, created = User.objects.get_or_create(username=username, defaults={"email": f"{username}@example.com"})
+            if created:
+                user.set_unusable_password()
+                user.save()
+                user.groups.add(Group.objects.get(name=group))
+            people[username] = user
+        if Incident.objects.filter(title__startswith="[demo]").exists():
+            return
+        self._example(people)
+        self.stdout.write("Demo data loaded.")
+
+    def _example(self, people):
+        services = {s.slug: s for s in Service.objects.all()}
+        t0 = (timezone.now() - timedelta(days=3)).replace(hour=1, minute=12, second=0, microsecond=0)
+
+        def at(minutes):
+            return t0 + timedelta(minutes=minutes)
+
+        incident = Incident.objects.create(
+            title="[demo] Chat and sign-up failing under traffic flood",
+            summary=(
+                "A large volumetric attack on the public API and sign-up endpoints caused errors "
+                "and time-outs worldwide. New registrations were temporarily limited to verified "
+                "phone numbers while filtering was tightened."
+            ),
+            severity=1,
+            kind=Incident.Kind.AVAILABILITY,
+            status=Incident.Status.RESOLVED,
+            created_by=people["maya"],
+            started_at=at(0),
+            detected_at=at(4),
+            declared_at=at(9),
+            acknowledged_at=at(11),
+            mitigated_at=at(95),
+            resolved_at=at(240),
+            updated_at=at(240),
+        )
+        incident.services.set([services["web-chat"], services["public-api"], services["login-signup"]])
+        Membership.objects.create(incident=incident, user=people["maya"], role=Membership.Role.COMMANDER)
+        Membership.objects.create(incident=incident, user=people["sam"], role=Membership.Role.COMMS_LEAD)
+        Membership.objects.create(incident=incident, user=people["li"], role=Membership.Role.RESPONDER)
+        Impact.objects.create(
+            incident=incident, service=services["public-api"], level=Impact.Level.MAJOR_OUTAGE,
+            regions=[], started_at=at(0), ended_at=at(180),
+        )  # fmt: skip
+        Impact.objects.create(
+            incident=incident, service=services["login-signup"], level=Impact.Level.PARTIAL_OUTAGE,
+            regions=["global"], started_at=at(2), ended_at=at(240),
+        )  # fmt: skip
+        K = TimelineEntry.Kind
+        lines = [
+            (9, "maya", K.DECLARED, "Declared as SEV1 (availability), commander maya.", {}),
+            (11, "maya", K.FIELD, "Acknowledged by maya.", {"field": "acknowledged_at"}),
+            (12, "li", K.NOTE, "Edge error rate 38%, p99 latency 14 s. Requests/s on `/v1/chat` up 40x, mostly from residential proxies.", {}),
+            (14, "maya", K.IMPACT, "Impact: Public API major outage.", {"field": "impact", "service": "public-api", "old": None, "new": "major_outage"}),
+            (15, "maya", K.IMPACT, "Impact: Login and sign-up partial outage in global.", {"field": "impact", "service": "login-signup", "old": None, "new": "partial_outage"}),
+            (18, "maya", K.ROLE, "sam joined as comms lead.", {"field": "comms_lead", "old": None, "new": "sam"}),
+            (25, "sam", K.NOTE, "First public update posted: investigating elevated errors on chat and API.", {}),
+            (41, "li", K.NOTE, "Sign-up flood: 92% of new registrations in the last hour fail phone verification. Proposal: restrict sign-ups to verified phone numbers temporarily.", {}),
+            (47, "maya", K.STATUS, "Status changed: investigating → identified.", {"field": "status", "old": "investigating", "new": "identified"}),
+            (52, "maya", K.NOTE, "Decision: new registrations limited to verified phone numbers; review in 24 h.", {}),
+            (95, "li", K.NOTE, "Rate limits and bot filtering tightened at the edge; error rate down to 2%.", {}),
+            (96, "maya", K.STATUS, "Status changed: identified → monitoring.", {"field": "status", "old": "identified", "new": "monitoring"}),
+            (180, "maya", K.IMPACT, "Impact on Public API ended.", {"field": "impact.ended_at", "service": "public-api"}),
+            (240, "maya", K.STATUS, "Status changed: monitoring → resolved.", {"field": "status", "old": "monitoring", "new": "resolved"}),
+        ]  # fmt: skip
+        TimelineEntry.objects.bulk_create(
+            TimelineEntry(
+                incident=incident,
+                occurred_at=at(minute),
+                recorded_at=at(minute),
+                author=people[who],
+                kind=kind,
+                body=body,
+                data=data,
+            )
+            for minute, who, kind, body, data in lines
+        )

@@ -1,0 +1,299 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.urls import reverse
+from django.utils import timezone
+
+from .access import is_security_member
+
+User = settings.AUTH_USER_MODEL
+
+
+class IncidentQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The one access rule for incidents and everything derived from them.
+
+        Confidential incidents are visible only to their members, the security group and
+        superusers; everyone else must not learn they exist.
+        """
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_superuser or is_security_member(user):
+            return self
+        member = Membership.objects.filter(incident=OuterRef("pk"), user=user)
+        return self.filter(Q(confidential=False) | Q(Exists(member)))
+
+    def open_first(self):
+        return self.annotate(
+            closed_rank=Case(
+                When(status__in=Incident.OPEN_STATUSES, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        ).order_by("closed_rank", "severity", "-declared_at")
+
+
+class ServiceQuerySet(models.QuerySet):
+    def with_current_status(self, incidents):
+        """Annotate `status_rank` from open impacts of the given incidents (already scoped
+        to what the viewer may see); 0 means operational."""
+        now = timezone.now()
+        worst = (
+            Impact.objects.filter(service=OuterRef("pk"), incident__in=incidents, started_at__lte=now)
+            .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=now))
+            .annotate(rank=level_rank_expression())
+            .order_by("-rank")
+            .values("rank")[:1]
+        )
+        return self.annotate(status_rank=Subquery(worst, output_field=IntegerField()))
+
+
+class Service(models.Model):
+    """An affected system in the catalog (a component on the status page)."""
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=120, unique=True)
+    group = models.CharField(max_length=120, blank=True, help_text="e.g. Product, Platform")
+    owner = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    description = models.TextField(blank=True)
+    public = models.BooleanField(default=True, help_text="Shown on the public status page")
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ServiceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["group", "position", "name"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("services:detail", args=[self.slug])
+
+
+class Incident(models.Model):
+    class Status(models.TextChoices):
+        INVESTIGATING = "investigating", "Investigating"
+        IDENTIFIED = "identified", "Identified"
+        MONITORING = "monitoring", "Monitoring"
+        RESOLVED = "resolved", "Resolved"
+        CLOSED = "closed", "Closed"
+
+    class Kind(models.TextChoices):
+        AVAILABILITY = "availability", "Availability"
+        SECURITY = "security", "Security"
+        DATA_EXPOSURE = "data_exposure", "Data exposure"
+        PERFORMANCE = "performance", "Performance"
+        OTHER = "other", "Other"
+
+    class Severity(models.IntegerChoices):
+        SEV1 = 1, "SEV1"
+        SEV2 = 2, "SEV2"
+        SEV3 = 3, "SEV3"
+        SEV4 = 4, "SEV4"
+
+    OPEN_STATUSES = (Status.INVESTIGATING, Status.IDENTIFIED, Status.MONITORING)
+    # The moves a commander may make. Backwards moves between the open states are allowed
+    # (a fix that did not hold); a resolved incident may be reopened or closed; closed is final.
+    TRANSITIONS = {
+        Status.INVESTIGATING: {Status.IDENTIFIED, Status.MONITORING, Status.RESOLVED},
+        Status.IDENTIFIED: {Status.INVESTIGATING, Status.MONITORING, Status.RESOLVED},
+        Status.MONITORING: {Status.INVESTIGATING, Status.IDENTIFIED, Status.RESOLVED},
+        Status.RESOLVED: {Status.INVESTIGATING, Status.CLOSED},
+        Status.CLOSED: set(),
+    }
+    # Times the commander may correct after the fact (each correction is logged).
+    CORRECTABLE_TIMES = (
+        "started_at",
+        "detected_at",
+        "acknowledged_at",
+        "mitigated_at",
+        "resolved_at",
+        "closed_at",
+    )
+
+    title = models.CharField(max_length=200)
+    summary = models.TextField(blank=True, help_text="Markdown")
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.SEV3)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.INVESTIGATING)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.AVAILABILITY)
+    confidential = models.BooleanField(default=False)
+    services = models.ManyToManyField(Service, blank=True, related_name="incidents")
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    started_at = models.DateTimeField(help_text="When impact started")
+    detected_at = models.DateTimeField(null=True, blank=True)
+    declared_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    mitigated_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = IncidentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-declared_at"]
+        indexes = [
+            # The incident list: open incidents first, newest first.
+            models.Index(fields=["status", "-declared_at"], name="incident_status_declared"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(severity__gte=1, severity__lte=4), name="incident_severity_1_4"),
+        ]
+
+    def __str__(self):
+        return f"{self.reference} {self.title}"
+
+    def get_absolute_url(self):
+        return reverse("incidents:detail", args=[self.pk])
+
+    @property
+    def reference(self):
+        return f"INC-{self.pk}"
+
+    @property
+    def is_open(self):
+        return self.status in self.OPEN_STATUSES
+
+    def can_move_to(self, status):
+        return status in self.TRANSITIONS[self.status]
+
+
+class Membership(models.Model):
+    """A person's role on one incident."""
+
+    class Role(models.TextChoices):
+        COMMANDER = "commander", "Commander"
+        DEPUTY = "deputy", "Deputy"
+        COMMS_LEAD = "comms_lead", "Comms lead"
+        SCRIBE = "scribe", "Scribe"
+        RESPONDER = "responder", "Responder"
+        OBSERVER = "observer", "Observer"
+
+    # Roles held by one person at a time; responders and observers may be many.
+    SINGLE_ROLES = (Role.COMMANDER, Role.DEPUTY, Role.COMMS_LEAD, Role.SCRIBE)
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="incident_memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    assigned_at = models.DateTimeField(default=timezone.now)
+    assigned_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["incident", "role", "assigned_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "user", "role"], name="membership_unique_user_role"),
+            models.UniqueConstraint(
+                fields=["incident", "role"],
+                condition=Q(role__in=["commander", "deputy", "comms_lead", "scribe"]),
+                name="membership_one_holder_per_single_role",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user} as {self.get_role_display()} on {self.incident.reference}"
+
+
+class TimelineEntry(models.Model):
+    """One line of an incident's timeline. Append-only: edits keep the earlier text."""
+
+    class Kind(models.TextChoices):
+        NOTE = "note", "Note"
+        DECLARED = "declared", "Declared"
+        STATUS = "status", "Status change"
+        SEVERITY = "severity", "Severity change"
+        ROLE = "role", "Role change"
+        IMPACT = "impact", "Impact"
+        FIELD = "field", "Field change"
+        TIME = "time", "Time correction"
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
+    occurred_at = models.DateTimeField(default=timezone.now)
+    recorded_at = models.DateTimeField(default=timezone.now)
+    author = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.NOTE)
+    body = models.TextField(help_text="Markdown")
+    data = models.JSONField(default=dict, blank=True, help_text="Structured change: field, old, new")
+    edited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        verbose_name_plural = "timeline entries"
+        indexes = [
+            # The live poll: "entries of this incident recorded after id X".
+            models.Index(fields=["incident", "id"], name="timeline_incident_id"),
+        ]
+
+    def __str__(self):
+        return f"{self.incident.reference} {self.occurred_at:%Y-%m-%d %H:%M} {self.body[:40]}"
+
+
+class TimelineRevision(models.Model):
+    """The text a timeline entry had before an edit."""
+
+    entry = models.ForeignKey(TimelineEntry, on_delete=models.CASCADE, related_name="revisions")
+    body = models.TextField()
+    replaced_at = models.DateTimeField(default=timezone.now)
+    replaced_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["entry", "replaced_at", "id"]
+
+    def __str__(self):
+        return f"Earlier text of timeline entry {self.entry_id}"
+
+
+class Impact(models.Model):
+    class Level(models.TextChoices):
+        DEGRADED_PERFORMANCE = "degraded_performance", "Degraded performance"
+        PARTIAL_OUTAGE = "partial_outage", "Partial outage"
+        MAJOR_OUTAGE = "major_outage", "Major outage"
+        UNDER_MAINTENANCE = "under_maintenance", "Under maintenance"
+
+    # Worst first, as a status page ranks them.
+    RANK = {
+        Level.MAJOR_OUTAGE: 4,
+        Level.PARTIAL_OUTAGE: 3,
+        Level.DEGRADED_PERFORMANCE: 2,
+        Level.UNDER_MAINTENANCE: 1,
+    }
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="impacts")
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="impacts")
+    level = models.CharField(max_length=30, choices=Level.choices)
+    regions = models.JSONField(default=list, blank=True, help_text="Region names; empty means everywhere")
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["incident", "started_at", "id"]
+        indexes = [
+            # Current service status: open impacts of a service.
+            models.Index(fields=["service", "ended_at"], name="impact_service_open"),
+        ]
+
+    def __str__(self):
+        return f"{self.service} {self.get_level_display()} ({self.incident.reference})"
+
+    @property
+    def is_open(self):
+        return self.ended_at is None or self.ended_at > timezone.now()
+
+
+def level_rank_expression(field="level"):
+    return Case(
+        *[When(**{field: level}, then=Value(rank)) for level, rank in Impact.RANK.items()],
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+
+
+RANK_TO_LEVEL = {rank: level for level, rank in Impact.RANK.items()}
+
+
+def status_from_rank(rank):
+    return RANK_TO_LEVEL.get(rank or 0, "operational")

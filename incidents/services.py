@@ -1,0 +1,507 @@
+"""Domain operations on incidents. HTML views, the API, admin actions and tasks all call
+these, so each rule and each timeline entry lives in one place.
+
+Every operation checks the actor's permission (PermissionDenied), validates its input
+(ValidationError keyed by the field at fault), changes the rows in one transaction, writes the
+timeline entry with old and new value, and sends `incident_changed` once the change commits.
+"""
+
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.text import slugify
+
+from . import access
+from .models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision
+from .signals import incident_changed
+
+User = get_user_model()
+Status = Incident.Status
+Role = Membership.Role
+
+
+def _require(allowed, message):
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+def _fmt(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _record(incident, by, kind, body, data=None, occurred_at=None):
+    now = timezone.now()
+    entry = TimelineEntry.objects.create(
+        incident=incident,
+        author=by if by is not None and by.is_authenticated else None,
+        kind=kind,
+        body=body,
+        data=data or {},
+        occurred_at=occurred_at or now,
+        recorded_at=now,
+    )
+    Incident.objects.filter(pk=incident.pk).update(updated_at=now)
+    incident.updated_at = now
+    return entry
+
+
+def _changed(incident, change):
+    transaction.on_commit(lambda: incident_changed.send(sender=Incident, incident=incident, change=change))
+
+
+def _locked(incident):
+    """Re-read the incident under a row lock so two commanders cannot race a change."""
+    return Incident.objects.select_for_update().get(pk=incident.pk)
+
+
+# Declaring -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def declare(
+    by,
+    *,
+    title,
+    summary="",
+    severity=Incident.Severity.SEV3,
+    kind=Incident.Kind.AVAILABILITY,
+    confidential=False,
+    services=(),
+    started_at=None,
+    detected_at=None,
+    commander=None,
+):
+    _require(access.can_declare(by), "Only commanders may declare incidents.")
+    title = (title or "").strip()
+    if not title:
+        raise ValidationError({"title": "A title is required."})
+    if severity not in Incident.Severity.values:
+        raise ValidationError({"severity": "Severity must be 1, 2, 3 or 4."})
+    if kind not in Incident.Kind.values:
+        raise ValidationError({"kind": f"Kind must be one of {', '.join(Incident.Kind.values)}."})
+    now = timezone.now()
+    if started_at and started_at > now:
+        raise ValidationError({"started_at": "Impact cannot start in the future."})
+    commander = commander or by
+    incident = Incident.objects.create(
+        title=title,
+        summary=summary or "",
+        severity=severity,
+        kind=kind,
+        confidential=bool(confidential),
+        created_by=by,
+        started_at=started_at or now,
+        detected_at=detected_at,
+        declared_at=now,
+        updated_at=now,
+    )
+    incident.services.set(services)
+    Membership.objects.create(incident=incident, user=commander, role=Role.COMMANDER, assigned_by=by)
+    names = ", ".join(s.name for s in services) or "none"
+    _record(
+        incident,
+        by,
+        TimelineEntry.Kind.DECLARED,
+        f"Declared {incident.reference} as SEV{severity} ({incident.get_kind_display().lower()}), "
+        f"commander {commander.get_username()}. Affected services: {names}.",
+        {
+            "title": title,
+            "severity": severity,
+            "kind": kind,
+            "confidential": incident.confidential,
+            "commander": commander.get_username(),
+            "services": [s.slug for s in services],
+        },
+    )
+    _changed(incident, "declared")
+    return incident
+
+
+# Status, severity, times ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def change_status(incident, status, by, note=""):
+    _require(access.can_command(by, incident), "Only the incident's commanders may change its status.")
+    if status not in Status.values:
+        raise ValidationError({"status": f"Unknown status {status!r}; use one of {', '.join(Status.values)}."})
+    locked = _locked(incident)
+    old = locked.status
+    if status == old:
+        raise ValidationError({"status": f"{incident.reference} is already {old}."})
+    if not locked.can_move_to(status):
+        allowed = sorted(Incident.TRANSITIONS[old])
+        hint = f" From {old} it can move to {', '.join(allowed)}." if allowed else " A closed incident is final."
+        raise ValidationError({"status": f"Cannot move {incident.reference} from {old} to {status}.{hint}"})
+    now = timezone.now()
+    fields = {"status": status, "updated_at": now}
+    if status != Status.INVESTIGATING and locked.acknowledged_at is None:
+        fields["acknowledged_at"] = now
+    if status in (Status.MONITORING, Status.RESOLVED) and locked.mitigated_at is None:
+        fields["mitigated_at"] = now
+    if status == Status.RESOLVED:
+        fields["resolved_at"] = now
+    if status == Status.CLOSED:
+        fields["closed_at"] = now
+    reopened = old == Status.RESOLVED and status == Status.INVESTIGATING
+    if reopened:
+        fields["resolved_at"] = None
+    Incident.objects.filter(pk=incident.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(incident, name, value)
+    verb = "Reopened" if reopened else "Status changed"
+    body = f"{verb}: {old} → {status}." + (f" {note}" if note else "")
+    _record(incident, by, TimelineEntry.Kind.STATUS, body, {"field": "status", "old": old, "new": status})
+    _changed(incident, "status")
+    return incident
+
+
+@transaction.atomic
+def change_severity(incident, severity, by):
+    _require(access.can_command(by, incident), "Only the incident's commanders may change its severity.")
+    try:
+        severity = int(severity)
+    except (TypeError, ValueError):
+        severity = None
+    if severity not in Incident.Severity.values:
+        raise ValidationError({"severity": "Severity must be 1, 2, 3 or 4 (SEV1 is the worst)."})
+    locked = _locked(incident)
+    old = locked.severity
+    if old == severity:
+        return incident
+    Incident.objects.filter(pk=incident.pk).update(severity=severity)
+    incident.severity = severity
+    _record(
+        incident,
+        by,
+        TimelineEntry.Kind.SEVERITY,
+        f"Severity changed: SEV{old} → SEV{severity}.",
+        {"field": "severity", "old": old, "new": severity},
+    )
+    _changed(incident, "severity")
+    return incident
+
+
+@transaction.atomic
+def acknowledge(incident, by):
+    _require(access.can_command(by, incident), "Only the incident's commanders may acknowledge it.")
+    locked = _locked(incident)
+    if locked.acknowledged_at:
+        return incident
+    now = timezone.now()
+    Incident.objects.filter(pk=incident.pk).update(acknowledged_at=now)
+    incident.acknowledged_at = now
+    _record(
+        incident,
+        by,
+        TimelineEntry.Kind.FIELD,
+        f"Acknowledged by {by.get_username()}.",
+        {"field": "acknowledged_at", "old": None, "new": now.isoformat()},
+    )
+    _changed(incident, "acknowledged")
+    return incident
+
+
+@transaction.atomic
+def correct_time(incident, field, value, by, reason=""):
+    _require(access.can_command(by, incident), "Only the incident's commanders may correct its times.")
+    if field not in Incident.CORRECTABLE_TIMES:
+        raise ValidationError({"field": f"{field!r} is not a time that can be corrected."})
+    if value is not None and value > timezone.now():
+        raise ValidationError({field: "A recorded time cannot be in the future."})
+    locked = _locked(incident)
+    old = getattr(locked, field)
+    if old == value:
+        return incident
+    Incident.objects.filter(pk=incident.pk).update(**{field: value})
+    setattr(incident, field, value)
+    label = field.removesuffix("_at").replace("_", " ")
+    body = f"Corrected {label} time: {_fmt(old) or 'unset'} → {_fmt(value) or 'unset'}."
+    if reason:
+        body += f" Reason: {reason}"
+    _record(
+        incident,
+        by,
+        TimelineEntry.Kind.TIME,
+        body,
+        {"field": field, "old": _fmt(old), "new": _fmt(value), "reason": reason},
+    )
+    _changed(incident, field)
+    return incident
+
+
+EDITABLE_FIELDS = ("title", "summary", "kind", "confidential")
+
+
+@transaction.atomic
+def update_fields(incident, by, **changes):
+    """Edit title, summary, kind, confidential and the affected services, logging each change."""
+    _require(access.can_command(by, incident), "Only the incident's commanders may edit it.")
+    locked = _locked(incident)
+    services = changes.pop("services", None)
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: "This field cannot be edited here."})
+    if "title" in changes and not (changes["title"] or "").strip():
+        raise ValidationError({"title": "A title is required."})
+    if "kind" in changes and changes["kind"] not in Incident.Kind.values:
+        raise ValidationError({"kind": f"Kind must be one of {', '.join(Incident.Kind.values)}."})
+    for field, new in changes.items():
+        old = getattr(locked, field)
+        if old == new:
+            continue
+        Incident.objects.filter(pk=incident.pk).update(**{field: new})
+        setattr(incident, field, new)
+        body = "Summary edited." if field == "summary" else f"{field.capitalize()} changed: {old} → {new}."
+        _record(incident, by, TimelineEntry.Kind.FIELD, body, {"field": field, "old": old, "new": new})
+    if services is not None:
+        old_slugs = sorted(locked.services.values_list("slug", flat=True))
+        new_slugs = sorted(s.slug for s in services)
+        if old_slugs != new_slugs:
+            incident.services.set(services)
+            _record(
+                incident,
+                by,
+                TimelineEntry.Kind.FIELD,
+                f"Affected services: {', '.join(old_slugs) or 'none'} → {', '.join(new_slugs) or 'none'}.",
+                {"field": "services", "old": old_slugs, "new": new_slugs},
+            )
+    _changed(incident, "fields")
+    return incident
+
+
+# Roles ------------------------------------------------------------------------------------
+
+
+def commander_of(incident):
+    m = incident.memberships.filter(role=Role.COMMANDER).select_related("user").first()
+    return m.user if m else None
+
+
+@transaction.atomic
+def hand_over_command(incident, to_user, by):
+    """Make `to_user` the commander in one step. The outgoing commander stays on the incident
+    as a responder, so they keep access to a confidential incident."""
+    _require(access.can_command(by, incident), "Only the incident's commanders may hand over command.")
+    _locked(incident)
+    current = Membership.objects.filter(incident=incident, role=Role.COMMANDER).select_related("user").first()
+    if current and current.user_id == to_user.pk:
+        raise ValidationError({"user": f"{to_user.get_username()} is already the commander."})
+    old_name = current.user.get_username() if current else None
+    if current:
+        old_user = current.user
+        current.delete()
+        Membership.objects.get_or_create(
+            incident=incident, user=old_user, role=Role.RESPONDER, defaults={"assigned_by": by}
+        )
+    # The new commander leaves any other single role they held (e.g. deputy).
+    Membership.objects.filter(incident=incident, user=to_user).exclude(role=Role.COMMANDER).filter(
+        role__in=Membership.SINGLE_ROLES
+    ).delete()
+    Membership.objects.create(incident=incident, user=to_user, role=Role.COMMANDER, assigned_by=by)
+    _record(
+        incident,
+        by,
+        TimelineEntry.Kind.ROLE,
+        f"Command handed over: {old_name or 'nobody'} → {to_user.get_username()}.",
+        {"field": "commander", "old": old_name, "new": to_user.get_username()},
+    )
+    _changed(incident, "roles")
+    return incident
+
+
+@transaction.atomic
+def assign_role(incident, user, role, by):
+    if role == Role.COMMANDER:
+        return hand_over_command(incident, user, by)
+    _require(access.can_command(by, incident), "Only the incident's commanders may assign roles.")
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; use one of {', '.join(Role.values)}."})
+    _locked(incident)
+    if Membership.objects.filter(incident=incident, user=user, role=role).exists():
+        raise ValidationError({"user": f"{user.get_username()} is already {Role(role).label.lower()}."})
+    old = None
+    if role in Membership.SINGLE_ROLES:
+        previous = Membership.objects.filter(incident=incident, role=role).select_related("user").first()
+        if previous:
+            old = previous.user.get_username()
+            previous.delete()
+    Membership.objects.create(incident=incident, user=user, role=role, assigned_by=by)
+    label = Role(role).label
+    body = f"{label}: {old} → {user.get_username()}." if old else f"{user.get_username()} joined as {label.lower()}."
+    _record(incident, by, TimelineEntry.Kind.ROLE, body, {"field": role, "old": old, "new": user.get_username()})
+    _changed(incident, "roles")
+    return incident
+
+
+@transaction.atomic
+def remove_role(incident, membership, by):
+    _require(access.can_command(by, incident), "Only the incident's commanders may remove roles.")
+    if membership.incident_id != incident.pk:
+        raise ValidationError({"role": "This role belongs to another incident."})
+    if membership.role == Role.COMMANDER:
+        raise ValidationError({"role": "An incident always has a commander: hand over command instead."})
+    name = membership.user.get_username()
+    membership.delete()
+    _record(
+        incident,
+        by,
+        TimelineEntry.Kind.ROLE,
+        f"{name} is no longer {membership.get_role_display().lower()}.",
+        {"field": membership.role, "old": name, "new": None},
+    )
+    _changed(incident, "roles")
+
+
+# Timeline ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def log_entry(incident, by, body, occurred_at=None):
+    _require(access.can_log(by, incident), "Only responders and commanders may log to the timeline.")
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError({"body": "Write something to log."})
+    if occurred_at is not None and occurred_at > timezone.now():
+        raise ValidationError({"occurred_at": "An event cannot have happened in the future."})
+    entry = _record(incident, by, TimelineEntry.Kind.NOTE, body, occurred_at=occurred_at)
+    _changed(incident, "timeline")
+    return entry
+
+
+@transaction.atomic
+def edit_entry(entry, by, body):
+    """Change a note's text; the earlier text is kept as a revision."""
+    incident = entry.incident
+    if not (by.is_superuser or entry.author_id == by.pk or access.can_command(by, incident)):
+        raise PermissionDenied("Only the author or a commander may edit this entry.")
+    if entry.kind != TimelineEntry.Kind.NOTE:
+        raise ValidationError({"body": "Recorded changes cannot be edited; log a correction instead."})
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError({"body": "An entry cannot be emptied; log a correction instead."})
+    if body == entry.body:
+        return entry
+    now = timezone.now()
+    TimelineRevision.objects.create(entry=entry, body=entry.body, replaced_at=now, replaced_by=by)
+    entry.body = body
+    entry.edited_at = now
+    entry.save(update_fields=["body", "edited_at"])
+    Incident.objects.filter(pk=incident.pk).update(updated_at=now)
+    _changed(incident, "timeline")
+    return entry
+
+
+# Services and impacts ----------------------------------------------------------------------
+
+
+def create_service(by, *, name, group="", owner=None, description="", public=True, position=0, slug=""):
+    _require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "A name is required."})
+    slug = slug or slugify(name)
+    if Service.objects.filter(Q(name__iexact=name) | Q(slug=slug)).exists():
+        raise ValidationError({"name": f"A service named {name!r} already exists."})
+    return Service.objects.create(
+        name=name, slug=slug, group=group, owner=owner, description=description, public=public, position=position
+    )
+
+
+def find_service(text):
+    text = (text or "").strip()
+    return Service.objects.filter(Q(slug__iexact=text) | Q(name__iexact=text)).first()
+
+
+def _regions(regions):
+    if regions is None:
+        return []
+    if isinstance(regions, str):
+        regions = regions.split(",")
+    if not isinstance(regions, list | tuple) or not all(isinstance(r, str) for r in regions):
+        raise ValidationError({"regions": "Regions must be a list of names."})
+    return [r.strip() for r in regions if r.strip()]
+
+
+@transaction.atomic
+def add_impact(incident, by, *, service, level, regions=None, started_at=None, ended_at=None):
+    _require(access.can_command(by, incident), "Only the incident's commanders may record impacts.")
+    if level not in Impact.Level.values:
+        raise ValidationError({"level": f"Unknown level {level!r}; use one of {', '.join(Impact.Level.values)}."})
+    now = timezone.now()
+    started_at = started_at or now
+    if ended_at is not None and ended_at < started_at:
+        raise ValidationError({"ended_at": "An impact cannot end before it starts."})
+    regions = _regions(regions)
+    _locked(incident)
+    impact = Impact.objects.create(
+        incident=incident,
+        service=service,
+        level=level,
+        regions=regions,
+        started_at=started_at,
+        ended_at=ended_at,
+        created_by=by,
+    )
+    incident.services.add(service)
+    where = f" in {', '.join(regions)}" if regions else ""
+    _record(
+        incident,
+        by,
+        TimelineEntry.Kind.IMPACT,
+        f"Impact: {service.name} {Impact.Level(level).label.lower()}{where}.",
+        {"field": "impact", "service": service.slug, "old": None, "new": level, "regions": regions},
+    )
+    _changed(incident, "impacts")
+    return impact
+
+
+@transaction.atomic
+def update_impact(impact, by, **changes):
+    """Change an impact's level, regions or end; ending it is `ended_at=<time>`."""
+    incident = impact.incident
+    _require(access.can_command(by, incident), "Only the incident's commanders may change impacts.")
+    _locked(incident)
+    impact = Impact.objects.select_for_update().get(pk=impact.pk)
+    if "level" in changes and changes["level"] not in Impact.Level.values:
+        raise ValidationError(
+            {"level": f"Unknown level {changes['level']!r}; use one of {', '.join(Impact.Level.values)}."}
+        )
+    if "regions" in changes:
+        changes["regions"] = _regions(changes["regions"])
+    ended_at = changes.get("ended_at", impact.ended_at)
+    if ended_at is not None and ended_at < changes.get("started_at", impact.started_at):
+        raise ValidationError({"ended_at": "An impact cannot end before it starts."})
+    for field, new in changes.items():
+        old = getattr(impact, field)
+        if old == new:
+            continue
+        setattr(impact, field, new)
+        if field == "ended_at" and new is not None:
+            body = f"Impact on {impact.service.name} ended."
+        else:
+            body = f"Impact on {impact.service.name}: {field.replace('_', ' ')} {_fmt(old)} → {_fmt(new)}."
+        _record(
+            incident,
+            by,
+            TimelineEntry.Kind.IMPACT,
+            body,
+            {"field": f"impact.{field}", "service": impact.service.slug, "old": _fmt(old), "new": _fmt(new)},
+        )
+    impact.save()
+    _changed(incident, "impacts")
+    return impact
+
+
+def end_impacts_for_service(incident, service, by):
+    open_impacts = incident.impacts.filter(service=service, ended_at__isnull=True)
+    ended = [update_impact(i, by, ended_at=timezone.now()) for i in open_impacts]
+    if not ended:
+        raise ValidationError({"service": f"{service.name} has no open impact on {incident.reference}."})
+    return ended

@@ -1,0 +1,7 @@
+"""Signals the incident core sends after a change commits, for other apps to react to
+(the status page re-exports, notifications go out). The core never imports those apps."""
+
+from django.dispatch import Signal
+
+# Sent with sender=Incident, incident=<Incident>, change=<str: "status", "severity", ...>.
+incident_changed = Signal()

@@ -1,0 +1,108 @@
+"""The war-room box: a plain line is a timeline note; a line starting with / is a command.
+
+Each command calls the same service as the buttons and the API, so it is checked and logged
+the same way. Errors come back as ValidationError with a message meant for the person typing.
+"""
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+
+from . import services
+from .models import Impact, Incident, Membership
+
+LEVEL_ALIASES = {
+    "degraded": Impact.Level.DEGRADED_PERFORMANCE,
+    "partial": Impact.Level.PARTIAL_OUTAGE,
+    "major": Impact.Level.MAJOR_OUTAGE,
+    "outage": Impact.Level.MAJOR_OUTAGE,
+    "maintenance": Impact.Level.UNDER_MAINTENANCE,
+}
+ROLE_ALIASES = {"comms": Membership.Role.COMMS_LEAD, "ic": Membership.Role.COMMANDER}
+
+HELP = (
+    "Commands: /status <investigating|identified|monitoring|resolved|closed>, /sev <1-4>, "
+    "/commander <username>, /role <role> <username>, /impact <service> <level> [regions], "
+    "/impact <service> resolved, /ack"
+)
+
+
+def _user(name):
+    User = get_user_model()
+    name = name.lstrip("@")
+    user = User.objects.filter(**{f"{User.USERNAME_FIELD}__iexact": name}, is_active=True).first()
+    if user is None:
+        raise ValidationError(f"No active user named {name!r}.")
+    return user
+
+
+def _args(args, count, usage):
+    if len(args) < count:
+        raise ValidationError(f"Usage: {usage}")
+    return args
+
+
+def _flatten(exc):
+    """A ValidationError's messages as one line, whatever its shape."""
+    if hasattr(exc, "message_dict"):
+        return " ".join(m for msgs in exc.message_dict.values() for m in msgs)
+    return " ".join(exc.messages)
+
+
+def run(incident, user, text):
+    """Run one line from the box. Returns the TimelineEntry written, or raises ValidationError."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError("Write something to log.")
+    if not text.startswith("/"):
+        return _call(services.log_entry, incident, user, text)
+    command, *args = text[1:].split()
+    command = command.lower()
+    if command == "status":
+        (status,) = _args(args, 1, "/status <investigating|identified|monitoring|resolved|closed>")[:1]
+        status = status.lower()
+        if status not in Incident.Status.values:
+            raise ValidationError(f"Unknown status {status!r}. Use one of: {', '.join(Incident.Status.values)}.")
+        note = " ".join(args[1:])
+        _call(services.change_status, incident, status, user, note)
+    elif command in ("sev", "severity"):
+        (value,) = _args(args, 1, "/sev <1-4>")[:1]
+        value = value.lower().removeprefix("sev")
+        if value not in ("1", "2", "3", "4"):
+            raise ValidationError(f"Unknown severity {args[0]!r}. Use 1, 2, 3 or 4 (SEV1 is the worst).")
+        _call(services.change_severity, incident, int(value), user)
+    elif command in ("commander", "ic"):
+        (name,) = _args(args, 1, "/commander <username>")[:1]
+        _call(services.hand_over_command, incident, _user(name), user)
+    elif command == "role":
+        role, name = _args(args, 2, "/role <role> <username>")[:2]
+        role = ROLE_ALIASES.get(role.lower(), role.lower())
+        if role not in Membership.Role.values:
+            raise ValidationError(f"Unknown role {args[0]!r}. Use one of: {', '.join(Membership.Role.values)}.")
+        _call(services.assign_role, incident, _user(name), role, user)
+    elif command == "impact":
+        name, level, *regions = _args(args, 2, "/impact <service> <level> [regions]")
+        service = services.find_service(name)
+        if service is None:
+            raise ValidationError(f"Unknown service {name!r}.")
+        level = level.lower()
+        if level in ("resolved", "none", "operational", "end"):
+            _call(services.end_impacts_for_service, incident, service, user)
+        else:
+            level = LEVEL_ALIASES.get(level, level)
+            if level not in Impact.Level.values:
+                raise ValidationError(f"Unknown level {args[1]!r}. Use one of: {', '.join(Impact.Level.values)}.")
+            _call(services.add_impact, incident, user, service=service, level=level, regions=regions)
+    elif command in ("ack", "acknowledge"):
+        _call(services.acknowledge, incident, user)
+    elif command == "help":
+        raise ValidationError(HELP)
+    else:
+        raise ValidationError(f"Unknown command /{command}. {HELP}")
+    return incident.timeline.order_by("-id").first()
+
+
+def _call(operation, *args, **kwargs):
+    try:
+        return operation(*args, **kwargs)
+    except ValidationError as exc:
+        raise ValidationError(_flatten(exc)) from exc

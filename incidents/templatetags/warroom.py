@@ -1,0 +1,32 @@
+from django import template
+from django.utils import timezone
+
+from incidents.markup import render_markdown
+
+register = template.Library()
+
+
+@register.filter
+def markdown(text):
+    return render_markdown(text)
+
+
+@register.filter
+def elapsed(since):
+    """'2 h 05 min' since a time, for the war-room header."""
+    if not since:
+        return ""
+    seconds = max(0, int((timezone.now() - since).total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min"
+
+
+@register.filter
+def level_label(level):
+    return str(level).replace("_", " ").capitalize()

@@ -1,0 +1,29 @@
+from django.urls import path
+
+from . import views
+
+app_name = "incidents"
+
+urlpatterns = [
+    path("", views.incident_list, name="list"),
+    path("declare/", views.declare, name="declare"),
+    path("<int:pk>/", views.war_room, name="detail"),
+    path("<int:pk>/live/", views.live, name="live"),
+    path("<int:pk>/log/", views.log, name="log"),
+    path("<int:pk>/edit/", views.edit_incident, name="edit"),
+    path("<int:pk>/status/", views.change_status, name="status"),
+    path("<int:pk>/severity/", views.change_severity, name="severity"),
+    path("<int:pk>/acknowledge/", views.acknowledge, name="acknowledge"),
+    path("<int:pk>/roles/", views.assign_role, name="assign_role"),
+    path("<int:pk>/roles/<int:membership_pk>/remove/", views.remove_role, name="remove_role"),
+    path("<int:pk>/impacts/", views.add_impact, name="add_impact"),
+    path("<int:pk>/impacts/<int:impact_pk>/end/", views.end_impact, name="end_impact"),
+    path("<int:pk>/times/", views.correct_time, name="correct_time"),
+    path("<int:pk>/timeline/<int:entry_pk>/edit/", views.edit_entry, name="edit_entry"),
+]
+
+service_urlpatterns = [
+    path("", views.service_list, name="list"),
+    path("new/", views.service_create, name="create"),
+    path("<slug:slug>/", views.service_detail, name="detail"),
+]

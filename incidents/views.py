@@ -1,0 +1,448 @@
+"""HTML views: parse, authorise (through incidents.access), call a service, render."""
+
+from datetime import UTC, datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from . import access, services, slash_commands
+from .filters import IncidentFilter
+from .forms import (
+    CorrectTimeForm,
+    DeclareForm,
+    EditIncidentForm,
+    EntryEditForm,
+    ImpactForm,
+    RoleForm,
+    ServiceForm,
+    SeverityForm,
+    StatusForm,
+)
+from .models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision, status_from_rank
+
+TIMELINE_PAGE = 500  # entries shown on the war-room page; older ones are a click away
+
+
+def _is_htmx(request):
+    return request.headers.get("HX-Request") == "true"
+
+
+def _memberships():
+    return Prefetch("memberships", queryset=Membership.objects.select_related("user").order_by("role", "assigned_at"))
+
+
+def _apply_errors(form, exc):
+    """Put a service's ValidationError on the form: on its field when the form has it."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+# Incident list and declaration -----------------------------------------------------------
+
+
+@login_required
+@require_GET
+def incident_list(request):
+    visible = Incident.objects.visible_to(request.user)
+    filterset = IncidentFilter(request.GET, queryset=visible)
+    incidents = filterset.qs if filterset.is_valid() else visible.none()
+    incidents = incidents.open_first().prefetch_related(_memberships(), "services")
+    page = Paginator(incidents, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "incidents/incident_list.html",
+        {
+            "filter": filterset,
+            "page": page,
+            "services": Service.objects.all(),
+            "can_declare": access.can_declare(request.user),
+            "querystring": _querystring_without_page(request),
+        },
+    )
+
+
+def _querystring_without_page(request):
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+@login_required
+def declare(request):
+    if not access.can_declare(request.user):
+        raise PermissionDenied("Only commanders may declare incidents.")
+    form = DeclareForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            incident = services.declare(
+                request.user,
+                title=data["title"],
+                summary=data["summary"],
+                severity=data["severity"],
+                kind=data["kind"],
+                confidential=data["confidential"],
+                services=list(data["services"]),
+                started_at=data["started_at"],
+                commander=data["commander"],
+            )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            return redirect(incident)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "incidents/declare.html", {"form": form}, status=status)
+
+
+# The war-room page ------------------------------------------------------------------------
+
+
+def _war_room_incident(request, pk):
+    qs = Incident.objects.prefetch_related(_memberships(), "services")
+    return access.get_incident_for(request.user, pk, qs)
+
+
+def _revisions():
+    return Prefetch("revisions", queryset=TimelineRevision.objects.select_related("replaced_by"))
+
+
+def _timeline(incident):
+    entries = (
+        incident.timeline.select_related("author")
+        .prefetch_related(_revisions())
+        .order_by("-occurred_at", "-id")[:TIMELINE_PAGE]
+    )
+    return list(reversed(entries))
+
+
+def _state_context(request, incident):
+    impacts = list(incident.impacts.select_related("service").order_by("ended_at", "-started_at"))
+    roles = {}
+    for m in incident.memberships.all():
+        roles.setdefault(m.role, []).append(m)
+    return {
+        "incident": incident,
+        "impacts": impacts,
+        "roles": [(role, roles.get(role.value, [])) for role in Membership.Role],
+        "commander": next((m.user for m in roles.get("commander", [])), None),
+        "can_command": access.can_command(request.user, incident),
+        "can_log": access.can_log(request.user, incident),
+        "transitions": [Incident.Status(s) for s in Incident.Status if incident.can_move_to(s)],
+        "version": incident.updated_at.timestamp(),
+        "role_form": RoleForm(),
+        "impact_form": ImpactForm(),
+        "time_form": CorrectTimeForm(),
+    }
+
+
+@login_required
+@require_GET
+def war_room(request, pk):
+    incident = _war_room_incident(request, pk)
+    context = _state_context(request, incident)
+    timeline = _timeline(incident)
+    context.update(
+        {
+            "timeline": timeline,
+            "last_id": max((e.id for e in timeline), default=0),
+            "poll_seconds": _poll_seconds(),
+            "box_value": request.session.pop("box_value", ""),
+            "box_error": "",
+        }
+    )
+    return render(request, "incidents/war_room.html", context)
+
+
+def _poll_seconds():
+    from django.conf import settings
+
+    return settings.WARROOM_TIMELINE_POLL_SECONDS
+
+
+@login_required
+@require_GET
+def live(request, pk):
+    """The war-room page's poll: 204 when nothing changed since `v`; otherwise the fresh state
+    panel and any new timeline entries, swapped in out of band."""
+    try:
+        since = float(request.GET.get("v", "0"))
+        after = int(request.GET.get("after", "0"))
+    except ValueError:
+        return HttpResponse("Bad poll parameters.", status=400)
+    updated = Incident.objects.visible_to(request.user).filter(pk=pk).values_list("updated_at", flat=True).first()
+    if updated is None:
+        return HttpResponse("No such incident.", status=404)
+    if updated.timestamp() <= since:
+        return HttpResponse(status=204)
+    incident = _war_room_incident(request, pk)
+    context = _state_context(request, incident)
+    new_entries = list(
+        incident.timeline.filter(id__gt=after)
+        .select_related("author")
+        .prefetch_related(_revisions())
+        .order_by("occurred_at", "id")
+    )
+    edited = list(
+        incident.timeline.filter(id__lte=after, edited_at__gt=datetime.fromtimestamp(since, tz=UTC))
+        .select_related("author")
+        .prefetch_related(_revisions())
+    )
+    context.update(
+        {
+            "new_entries": new_entries,
+            "edited_entries": edited,
+            "last_id": max([after] + [e.id for e in new_entries]),
+            "poll_seconds": _poll_seconds(),
+        }
+    )
+    return render(request, "incidents/_live.html", context)
+
+
+@login_required
+@require_POST
+def log(request, pk):
+    """The war-room box: a note or a slash command."""
+    incident = _war_room_incident(request, pk)
+    text = request.POST.get("body", "")
+    error = ""
+    try:
+        slash_commands.run(incident, request.user, text)
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    except PermissionDenied as exc:
+        error = str(exc) or "You may not do that on this incident."
+    if _is_htmx(request):
+        response = render(
+            request,
+            "incidents/_box.html",
+            {"incident": incident, "box_value": text if error else "", "box_error": error},
+        )
+        if not error:
+            response["HX-Trigger"] = "warroom-changed"
+        return response
+    if error:
+        messages.error(request, error)
+        request.session["box_value"] = text
+    return redirect(incident)
+
+
+def _action(request, pk, form_class, operation, success):
+    """POST handler shared by the war-room panels' small forms."""
+    incident = _war_room_incident(request, pk)
+    form = form_class(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            for error in errors:
+                messages.error(request, f"{field}: {error}" if field != "__all__" else error)
+        return redirect(incident)
+    try:
+        operation(incident, form.cleaned_data)
+    except ValidationError as exc:
+        for error in exc.messages:
+            messages.error(request, error)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc) or "You may not do that on this incident.")
+    else:
+        if success:
+            messages.success(request, success)
+    return redirect(incident)
+
+
+@login_required
+@require_POST
+def change_status(request, pk):
+    return _action(
+        request,
+        pk,
+        StatusForm,
+        lambda i, d: services.change_status(i, d["status"], request.user, d["note"]),
+        None,
+    )
+
+
+@login_required
+@require_POST
+def change_severity(request, pk):
+    return _action(
+        request, pk, SeverityForm, lambda i, d: services.change_severity(i, d["severity"], request.user), None
+    )
+
+
+@login_required
+@require_POST
+def acknowledge(request, pk):
+    incident = _war_room_incident(request, pk)
+    try:
+        services.acknowledge(incident, request.user)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    return redirect(incident)
+
+
+@login_required
+@require_POST
+def assign_role(request, pk):
+    return _action(
+        request, pk, RoleForm, lambda i, d: services.assign_role(i, d["user"], d["role"], request.user), None
+    )
+
+
+@login_required
+@require_POST
+def remove_role(request, pk, membership_pk):
+    incident = _war_room_incident(request, pk)
+    membership = get_object_or_404(Membership, pk=membership_pk, incident=incident)
+    try:
+        services.remove_role(incident, membership, request.user)
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    return redirect(incident)
+
+
+@login_required
+@require_POST
+def add_impact(request, pk):
+    return _action(
+        request,
+        pk,
+        ImpactForm,
+        lambda i, d: services.add_impact(
+            i,
+            request.user,
+            service=d["service"],
+            level=d["level"],
+            regions=d["regions"],
+            started_at=d["started_at"],
+        ),
+        None,
+    )
+
+
+@login_required
+@require_POST
+def end_impact(request, pk, impact_pk):
+    incident = _war_room_incident(request, pk)
+    impact = get_object_or_404(Impact, pk=impact_pk, incident=incident)
+    try:
+        services.update_impact(impact, request.user, ended_at=timezone.now())
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    return redirect(incident)
+
+
+@login_required
+@require_POST
+def correct_time(request, pk):
+    return _action(
+        request,
+        pk,
+        CorrectTimeForm,
+        lambda i, d: services.correct_time(i, d["field"], d["value"], request.user, d["reason"]),
+        "Time corrected.",
+    )
+
+
+@login_required
+def edit_incident(request, pk):
+    incident = _war_room_incident(request, pk)
+    if not access.can_command(request.user, incident):
+        raise PermissionDenied("Only the incident's commanders may edit it.")
+    initial = {
+        "title": incident.title,
+        "summary": incident.summary,
+        "kind": incident.kind,
+        "confidential": incident.confidential,
+        "services": list(incident.services.all()),
+    }
+    form = EditIncidentForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.update_fields(
+                incident,
+                request.user,
+                title=data["title"],
+                summary=data["summary"],
+                kind=data["kind"],
+                confidential=data["confidential"],
+                services=list(data["services"]),
+            )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            return redirect(incident)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "incidents/edit.html", {"form": form, "incident": incident}, status=status)
+
+
+@login_required
+def edit_entry(request, pk, entry_pk):
+    incident = _war_room_incident(request, pk)
+    entry = get_object_or_404(TimelineEntry, pk=entry_pk, incident=incident)
+    form = EntryEditForm(request.POST or None, initial={"body": entry.body})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.edit_entry(entry, request.user, form.cleaned_data["body"])
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            return redirect(reverse("incidents:detail", args=[incident.pk]) + f"#entry-{entry.pk}")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "incidents/entry_edit.html", {"form": form, "incident": incident, "entry": entry}, status=status
+    )
+
+
+# Services ------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def service_list(request):
+    visible = Incident.objects.visible_to(request.user)
+    catalog = list(Service.objects.with_current_status(visible).select_related("owner"))
+    for service in catalog:
+        service.current_status = status_from_rank(service.status_rank)
+    return render(
+        request,
+        "incidents/service_list.html",
+        {"services": catalog, "can_manage": access.can_manage_services(request.user)},
+    )
+
+
+@login_required
+@require_GET
+def service_detail(request, slug):
+    visible = Incident.objects.visible_to(request.user)
+    service = get_object_or_404(Service.objects.with_current_status(visible).select_related("owner"), slug=slug)
+    service.current_status = status_from_rank(service.status_rank)
+    impacts = (
+        Impact.objects.filter(service=service, incident__in=visible)
+        .select_related("incident")
+        .order_by("-started_at")[:50]
+    )
+    return render(request, "incidents/service_detail.html", {"service": service, "impacts": impacts})
+
+
+@login_required
+def service_create(request):
+    if not access.can_manage_services(request.user):
+        raise PermissionDenied("Only commanders may edit the service catalog.")
+    form = ServiceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        service = form.save()
+        messages.success(request, f"Service {service.name} added.")
+        return redirect("services:list")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "incidents/service_form.html", {"form": form}, status=status)

@@ -1,0 +1,44 @@
+"""Sign-in, rate-limited per client address and per username against password guessing."""
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.core.cache import cache
+from django.http import HttpResponse
+from django.template.loader import render_to_string
+
+
+def client_address(request):
+    # Behind a proxy, REMOTE_ADDR is the proxy; deployments that set BEHIND_PROXY trust the
+    # first X-Forwarded-For hop their proxy writes.
+    if settings.SECURE_PROXY_SSL_HEADER and request.headers.get("X-Forwarded-For"):
+        return request.headers["X-Forwarded-For"].split(",")[0].strip()
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def over_limit(key, limit, window):
+    """Count one attempt against `key`; True once more than `limit` happened in the window."""
+    added = cache.add(key, 1, window)
+    if added:
+        return False
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, window)
+        return False
+    return count > limit
+
+
+class RateLimitedLoginView(auth_views.LoginView):
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        username = (request.POST.get("username") or "").lower()[:150]
+        limit, window = settings.LOGIN_RATE_LIMIT, settings.LOGIN_RATE_WINDOW
+        by_address = over_limit(f"login:addr:{client_address(request)}", limit, window)
+        by_user = username and over_limit(f"login:user:{username}", limit, window)
+        if by_address or by_user:
+            body = render_to_string(
+                "registration/rate_limited.html", {"minutes": max(1, window // 60)}, request=request
+            )
+            return HttpResponse(body, status=429, headers={"Retry-After": str(window)})
+        return super().post(request, *args, **kwargs)

@@ -1,0 +1,92 @@
+"""Shared fixtures: one cast of people, so every access rule is tested from every side.
+
+- commander: in the commander group (declares, commands any incident)
+- responder: in the responder group (logs and works on any visible incident)
+- viewer: in the viewer group (reads non-confidential incidents)
+- outsider: signed in, no group and no role (like viewer, never sees confidential ones)
+- security: in the security group (sees every confidential incident)
+"""
+
+import pytest
+from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
+
+from incidents import services
+from incidents.models import Service
+
+
+def make_user(django_user_model, username, *groups, **extra):
+    user = django_user_model.objects.create_user(username=username, password="pw-" + username, **extra)
+    for name in groups:
+        user.groups.add(Group.objects.get(name=name))
+    return user
+
+
+@pytest.fixture
+def commander(django_user_model):
+    return make_user(django_user_model, "cmdr", "commander")
+
+
+@pytest.fixture
+def responder(django_user_model):
+    return make_user(django_user_model, "resp", "responder")
+
+
+@pytest.fixture
+def viewer(django_user_model):
+    return make_user(django_user_model, "view", "viewer")
+
+
+@pytest.fixture
+def outsider(django_user_model):
+    return make_user(django_user_model, "outsider")
+
+
+@pytest.fixture
+def security(django_user_model):
+    return make_user(django_user_model, "sec", "security")
+
+
+@pytest.fixture
+def api_service(db):
+    return Service.objects.create(name="Public API", slug="public-api", group="Platform")
+
+
+@pytest.fixture
+def web_chat(db):
+    return Service.objects.create(name="Web chat", slug="web-chat", group="Product")
+
+
+@pytest.fixture
+def declare(commander):
+    """Declare an incident as the commander fixture; keyword arguments override defaults."""
+
+    def _declare(**kwargs):
+        by = kwargs.pop("by", commander)
+        kwargs.setdefault("title", "API errors")
+        kwargs.setdefault("severity", 2)
+        return services.declare(by, **kwargs)
+
+    return _declare
+
+
+@pytest.fixture
+def incident(declare):
+    return declare()
+
+
+@pytest.fixture
+def confidential(declare):
+    return declare(title="Database exposed", kind="data_exposure", confidential=True, severity=1)
+
+
+def api_as(user):
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def api():
+    return api_as
