@@ -42,6 +42,7 @@ def main():
     manage("migrate", "--noinput", "-v", "0", env=env)
     manage("createcachetable", env=env)
     manage("load_demo", env=env)
+    manage("import_runbooks", "--new-only", str(ROOT / "runbooks" / "library"), env=env)
     manage("ensure_admin", "--password-file", str(VAR / "admin_password"), env=env)
     password = (VAR / "admin_password").read_text().strip()
 

@@ -20,8 +20,10 @@ def _database():
 def _broker():
     from config.celery import app
 
-    with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=2)
+    # Ask for the broker named by the settings now (the app caches its configuration once
+    # read). No retries: a probe answers now, and the orchestrator asks again.
+    with app.connection_for_write(url=settings.CELERY_BROKER_URL, connect_timeout=2) as conn:
+        conn.ensure_connection(max_retries=0, timeout=2)
 
 
 @never_cache

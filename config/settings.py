@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "incidents",
+    "runbooks",
+    "statuspage",
 ]
 
 MIDDLEWARE = [
@@ -193,7 +195,12 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE = {}
+CELERY_BEAT_SCHEDULE = {
+    # Scheduled communications go out within this period of their time.
+    "publish-due-communications": {"task": "incidents.tasks.publish_due_communications", "schedule": 15.0},
+    # Re-enqueue pending subscriber notifications, move maintenance statuses on.
+    "statuspage-sweep": {"task": "statuspage.tasks.sweep", "schedule": 30.0},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -216,11 +223,44 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # The docs page loads Swagger UI from our own static files: no third-party requests.
     "SWAGGER_UI_DIST": "SIDECAR",
+    # One schema name for the incident-kind values wherever a serializer offers them (an
+    # incident's `kind`, a runbook's `kinds`), so `check --deploy` stays free of naming
+    # warnings. Keep in step with incidents.models.Incident.Kind.
+    "ENUM_NAME_OVERRIDES": {
+        "IncidentKindEnum": ["availability", "security", "data_exposure", "performance", "other"],
+        # A service's status and a status-page update's level for a service (incidents.api_comms).
+        "ServiceStatusEnum": [
+            "operational",
+            "degraded_performance",
+            "partial_outage",
+            "major_outage",
+            "under_maintenance",
+        ],
+    },
 }
 
 # Warroom's own knobs.
 WARROOM_SECURITY_GROUP = env_str("WARROOM_SECURITY_GROUP", "security")
 WARROOM_TIMELINE_POLL_SECONDS = env_int("WARROOM_TIMELINE_POLL_SECONDS", 2)
+# Panels other apps add to the war-room page: URL names taking the incident's pk. The core
+# only knows their names, so it never imports those apps.
+WARROOM_INCIDENT_PANELS = ["runbooks:panel"]
+# Dates (YYYY-MM-DD, comma-separated) that business-day legal deadlines skip, besides weekends.
+WARROOM_HOLIDAYS = env_list("WARROOM_HOLIDAYS", [])
+
+# The public status page.
+STATUSPAGE_NAME = env_str("STATUSPAGE_NAME", "Warroom status")
+STATUSPAGE_PAGE_ID = env_str("STATUSPAGE_PAGE_ID")  # 12 lowercase alphanumerics; derived from SITE_URL when empty
+STATUSPAGE_EXPORT_DIR = env_str("STATUSPAGE_EXPORT_DIR")  # every publish re-exports the static page here
+# Subscriptions: attempts of the subscribe form per client address and window (seconds).
+STATUSPAGE_SUBSCRIBE_RATE_LIMIT = env_int("STATUSPAGE_SUBSCRIBE_RATE_LIMIT", 5)
+STATUSPAGE_SUBSCRIBE_RATE_WINDOW = env_int("STATUSPAGE_SUBSCRIBE_RATE_WINDOW", 600)
+# Webhooks to loopback and private addresses are refused (SSRF) unless DEBUG or this is True.
+STATUSPAGE_ALLOW_PRIVATE_WEBHOOKS = env_bool("STATUSPAGE_ALLOW_PRIVATE_WEBHOOKS", False)
+# First retry delay of a failed delivery; it doubles per attempt, capped at an hour.
+STATUSPAGE_RETRY_BASE_SECONDS = env_int("STATUSPAGE_RETRY_BASE_SECONDS", 30)
+# Small teams may let an author approve their own status-page, customer and regulator updates.
+WARROOM_COMMS_SELF_APPROVAL = env_bool("WARROOM_COMMS_SELF_APPROVAL", False)
 
 LOGGING = {
     "version": 1,

@@ -5,6 +5,8 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from incidents.urls import service_urlpatterns
+from incidents.urls_comms import library_urlpatterns as comms_library_urlpatterns
+from incidents.urls_security import in_force_urlpatterns
 from incidents.views_auth import RateLimitedLoginView
 
 from .health import healthz, readyz
@@ -17,7 +19,12 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("incidents/", include("incidents.urls")),
     path("services/", include((service_urlpatterns, "services"))),
+    path("comms/", include((comms_library_urlpatterns, "comms"))),
+    path("runbooks/", include("runbooks.urls")),
+    path("mitigations/", include((in_force_urlpatterns, "mitigations"))),
+    path("status/", include("statuspage.urls")),
     path("api/v1/", include("incidents.api_urls")),
+    path("api/v1/", include("runbooks.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),

@@ -65,6 +65,13 @@ def can_command(user, incident):
     return bool(incident_roles(user, incident) & COMMANDING_ROLES)
 
 
+def can_edit_entry(user, entry):
+    """Change the text of a timeline note (the earlier text is kept): its author or a commander."""
+    if not user.is_authenticated:
+        return False
+    return user.is_superuser or entry.author_id == user.pk or can_command(user, entry.incident)
+
+
 def can_manage_services(user):
     return user.is_authenticated and (user.is_superuser or COMMANDER in group_names(user))
 

@@ -2,13 +2,14 @@
 (through incidents.access), call incidents.services."""
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import mixins, serializers, viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework import mixins, permissions, serializers, viewsets
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import access, services
@@ -19,40 +20,79 @@ User = get_user_model()
 
 
 def exception_handler(exc, context):
-    """Errors are JSON with the field at fault and a human message; a service's Django
-    ValidationError becomes a 400 in DRF's usual {field: [messages]} shape."""
+    """Errors are JSON with the field at fault and a human message: a 400 is always
+    {field: [messages]} (a service's Django ValidationError included), and a refusal from a
+    service keeps its message ("Only the incident's commanders may ...")."""
     if isinstance(exc, DjangoValidationError):
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        exc = ValidationError(detail)
+        exc = ValidationError(_detail(exc))
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = PermissionDenied(str(exc) or None)
+    if isinstance(exc, ValidationError) and isinstance(exc.detail, dict):
+        exc.detail = {
+            field: value if isinstance(value, list | dict) else [value] for field, value in exc.detail.items()
+        }
     return drf_exception_handler(exc, context)
 
 
-def _call(operation, *args, **kwargs):
+def _detail(exc, rename=None):
+    detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+    rename = rename or {}
+    return {rename.get(field, field): messages for field, messages in detail.items()}
+
+
+def _call(operation, *args, rename=None, **kwargs):
+    """Call a service; its ValidationError becomes DRF's 400, keyed by the API's field names
+    (`rename` maps a service's argument name to the field the caller sent)."""
     try:
         return operation(*args, **kwargs)
     except DjangoValidationError as exc:
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        raise ValidationError(detail) from exc
+        raise ValidationError(_detail(exc, rename)) from exc
+
+
+def _one_of(name, values):
+    return {"invalid_choice": f"Unknown {name} {{input!r}}; use one of {', '.join(map(str, values))}."}
+
+
+def _is_text(data):
+    # PostgreSQL refuses NUL in any text parameter (a 500 if it reaches the query).
+    return isinstance(data, str) and "\x00" not in data
 
 
 @extend_schema_field({"type": "string", "description": "Username"})
 class UsernameField(serializers.SlugRelatedField):
+    default_error_messages = {
+        "does_not_exist": "No active user named {value!r}.",
+        "invalid": "Give a username.",
+    }
+
     def __init__(self, **kwargs):
         super().__init__(slug_field=User.USERNAME_FIELD, **kwargs)
 
     def get_queryset(self):
         return User.objects.filter(is_active=True)
 
+    def to_internal_value(self, data):
+        if not _is_text(data):
+            self.fail("invalid")
+        return super().to_internal_value(data.strip())
+
 
 @extend_schema_field({"type": "string", "description": "Service slug (or numeric id)"})
 class ServiceRefField(serializers.RelatedField):
-    default_error_messages = {"unknown": "Unknown service {value!r}."}
+    default_error_messages = {
+        "unknown": "Unknown service {value!r}.",
+        "invalid": "Give a service slug (or id).",
+    }
 
     def get_queryset(self):
         return Service.objects.all()
 
     def to_internal_value(self, data):
-        value = str(data).strip()
+        if isinstance(data, int) and not isinstance(data, bool):
+            data = str(data)
+        if not _is_text(data):
+            self.fail("invalid")
+        value = data.strip()
         service = Service.objects.filter(slug=value).first()
         if service is None and value.isdigit():
             service = Service.objects.filter(pk=int(value)).first()
@@ -69,9 +109,16 @@ class ServiceRefField(serializers.RelatedField):
 
 class IncidentSerializer(serializers.ModelSerializer):
     reference = serializers.CharField(read_only=True)
-    severity = serializers.ChoiceField(choices=Incident.Severity.values)
-    status = serializers.ChoiceField(choices=Incident.Status.values, required=False)
-    kind = serializers.ChoiceField(choices=Incident.Kind.values, required=False)
+    severity = serializers.ChoiceField(
+        choices=Incident.Severity.values,
+        error_messages={"invalid_choice": "Severity must be 1, 2, 3 or 4 (SEV1 is the worst)."},
+    )
+    status = serializers.ChoiceField(
+        choices=Incident.Status.values, required=False, error_messages=_one_of("status", Incident.Status.values)
+    )
+    kind = serializers.ChoiceField(
+        choices=Incident.Kind.choices, required=False, error_messages=_one_of("kind", Incident.Kind.values)
+    )
     services = ServiceRefField(many=True, required=False)
     commander = UsernameField(required=False, help_text="Username; defaults to the declaring user")
     reason = serializers.CharField(write_only=True, required=False, help_text="Why a time was corrected")
@@ -127,7 +174,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             summary=validated.get("summary", ""),
             severity=validated["severity"],
             kind=validated.get("kind", Incident.Kind.AVAILABILITY),
-            confidential=validated.get("confidential", False),
+            confidential=validated.get("confidential"),  # omitted: the kind decides
             services=validated.get("services", []),
             started_at=validated.get("started_at"),
             detected_at=validated.get("detected_at"),
@@ -135,23 +182,43 @@ class IncidentSerializer(serializers.ModelSerializer):
         )
 
     def update(self, incident, validated):
+        """One PATCH may touch several things; each goes through its own service (and writes
+        its own timeline entry), all in one transaction, so a refused part (an illegal status
+        move, say) leaves the whole incident as it was."""
         user = self.context["request"].user
         reason = validated.pop("reason", "")
         fields = {
             k: validated.pop(k) for k in ("title", "summary", "kind", "confidential", "services") if k in validated
         }
-        if fields:
-            _call(services.update_fields, incident, user, **fields)
-        if "severity" in validated:
-            _call(services.change_severity, incident, validated.pop("severity"), user)
-        if "commander" in validated:
-            _call(services.hand_over_command, incident, validated.pop("commander"), user)
-        for field in Incident.CORRECTABLE_TIMES:
-            if field in validated:
-                _call(services.correct_time, incident, field, validated.pop(field), user, reason)
-        if "status" in validated and validated["status"] != incident.status:
-            _call(services.change_status, incident, validated.pop("status"), user)
+        with transaction.atomic():
+            if fields:
+                _call(services.update_fields, incident, user, **fields)
+            if "severity" in validated:
+                _call(services.change_severity, incident, validated.pop("severity"), user)
+            for field in Incident.CORRECTABLE_TIMES:
+                if field in validated:
+                    _call(services.correct_time, incident, field, validated.pop(field), user, reason)
+            if "status" in validated and validated["status"] != incident.status:
+                _call(services.change_status, incident, validated.pop("status"), user)
+            # Last: handing over may take command away from the caller.
+            if "commander" in validated:
+                _call(
+                    services.hand_over_command, incident, validated.pop("commander"), user, rename={"user": "commander"}
+                )
         return Incident.objects.prefetch_related(*INCIDENT_PREFETCH).get(pk=incident.pk)
+
+
+class IncidentPermission(permissions.BasePermission):
+    """Checked before the input is judged, so a caller without the right gets a 403 whatever
+    they sent. Reading is for everyone signed in (visibility is the queryset's job)."""
+
+    def has_permission(self, request, view):
+        if view.action == "create":
+            return access.can_declare(request.user)
+        return True
+
+    def has_object_permission(self, request, view, incident):
+        return request.method in permissions.SAFE_METHODS or access.can_command(request.user, incident)
 
 
 INCIDENT_PREFETCH = (
@@ -172,18 +239,60 @@ class IncidentViewSet(
 
     serializer_class = IncidentSerializer
     filterset_class = IncidentFilter
+    permission_classes = [permissions.IsAuthenticated, IncidentPermission]
 
     def get_queryset(self):
         return Incident.objects.visible_to(self.request.user).open_first().prefetch_related(*INCIDENT_PREFETCH)
 
-    def perform_update(self, serializer):
-        if not access.can_command(self.request.user, serializer.instance):
-            raise PermissionDenied("Only the incident's commanders may change it.")
-        serializer.save()
+    def get_object(self):
+        incident = access.get_incident_for(
+            self.request.user, self.kwargs["pk"], Incident.objects.prefetch_related(*INCIDENT_PREFETCH)
+        )
+        self.check_object_permissions(self.request, incident)
+        return incident
+
+    def permission_denied(self, request, message=None, code=None):
+        if message is None and request.user.is_authenticated:
+            message = (
+                "Only commanders may declare incidents."
+                if self.action == "create"
+                else "Only the incident's commanders may change it."
+            )
+        super().permission_denied(request, message, code)
+
+
+class IncidentChildPermission(permissions.BasePermission):
+    """Who may write under /incidents/<incident_pk>/..., asked before the input is judged
+    (a hidden incident is a 404 first, from `get_incident`). Each viewset names its rules from
+    incidents.access: `write_rule(user, incident)` for adding and, unless `object_rule(user,
+    obj)` says otherwise, for changing or removing."""
+
+    def has_permission(self, request, view):
+        if request.method in permissions.SAFE_METHODS or getattr(view, "swagger_fake_view", False):
+            return True
+        if view.action == "create":
+            return view.write_rule(request.user, view.get_incident())
+        return True  # changes to one object: has_object_permission decides
+
+    def has_object_permission(self, request, view, obj):
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        object_rule = getattr(view, "object_rule", None)
+        if object_rule is not None:
+            return object_rule(request.user, obj)
+        return view.write_rule(request.user, view.get_incident())
 
 
 class IncidentChildMixin:
     """For /incidents/<incident_pk>/...: the parent incident, scoped to the caller (404 if hidden)."""
+
+    permission_classes = [permissions.IsAuthenticated, IncidentChildPermission]
+    denied_message = "Only the incident's commanders may do this."
+
+    def permission_denied(self, request, message=None, code=None):
+        if message is None and request.user.is_authenticated:
+            message = self.denied_message
+        super().permission_denied(request, message, code)
 
     def get_incident(self):
         if not hasattr(self, "_incident"):
@@ -237,7 +346,7 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
 
     def update(self, entry, validated):
         if set(validated) - {"body"}:
-            raise ValidationError({"occurred_at": "Only the text of an entry can be edited."})
+            raise ValidationError({"occurred_at": ["Only the text of an entry can be edited."]})
         return _call(services.edit_entry, entry, self.context["request"].user, validated.get("body", entry.body))
 
 
@@ -253,6 +362,9 @@ class TimelineViewSet(
     `revisions`."""
 
     serializer_class = TimelineEntrySerializer
+    denied_message = "Only responders and commanders may log to the timeline; only the author or a commander may edit."
+    write_rule = staticmethod(access.can_log)
+    object_rule = staticmethod(access.can_edit_entry)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -270,7 +382,7 @@ class TimelineViewSet(
 
 class ImpactSerializer(serializers.ModelSerializer):
     service = ServiceRefField()
-    level = serializers.ChoiceField(choices=Impact.Level.values)
+    level = serializers.ChoiceField(choices=Impact.Level.values, error_messages=_one_of("level", Impact.Level.values))
     regions = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
 
     class Meta:
@@ -289,7 +401,7 @@ class ImpactSerializer(serializers.ModelSerializer):
 
     def update(self, impact, validated):
         if "service" in validated and validated["service"] != impact.service:
-            raise ValidationError({"service": "Record a new impact for another service."})
+            raise ValidationError({"service": ["Record a new impact for another service."]})
         validated.pop("service", None)
         return _call(services.update_impact, impact, self.context["request"].user, **validated)
 
@@ -305,6 +417,8 @@ class ImpactViewSet(
     """Services hit by this incident. End an impact with PATCH `ended_at`."""
 
     serializer_class = ImpactSerializer
+    denied_message = "Only the incident's commanders may record or change impacts."
+    write_rule = staticmethod(access.can_command)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -317,7 +431,9 @@ class ImpactViewSet(
 
 class MembershipSerializer(serializers.ModelSerializer):
     user = UsernameField()
-    role = serializers.ChoiceField(choices=Membership.Role.values)
+    role = serializers.ChoiceField(
+        choices=Membership.Role.values, error_messages=_one_of("role", Membership.Role.values)
+    )
     assigned_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
@@ -345,6 +461,8 @@ class RoleViewSet(
 
     serializer_class = MembershipSerializer
     pagination_class = None
+    denied_message = "Only the incident's commanders may assign or remove roles."
+    write_rule = staticmethod(access.can_command)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -378,7 +496,8 @@ class ServiceSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
-        extra_kwargs = {"slug": {"required": False}}
+        # Uniqueness (of the name, case-insensitively) is the service's to judge.
+        extra_kwargs = {"slug": {"required": False, "validators": []}, "name": {"validators": []}}
 
     @extend_schema_field(serializers.ChoiceField(choices=["operational", *Impact.Level.values]))
     def get_status(self, service):
@@ -386,6 +505,9 @@ class ServiceSerializer(serializers.ModelSerializer):
 
     def create(self, validated):
         return _call(services.create_service, self.context["request"].user, **validated)
+
+    def update(self, service, validated):
+        return _call(services.update_service, service, self.context["request"].user, **validated)
 
 
 class ServiceViewSet(viewsets.ModelViewSet):
@@ -405,6 +527,4 @@ class ServiceViewSet(viewsets.ModelViewSet):
             self.permission_denied(request, message="Only commanders may edit the service catalog.")
 
     def perform_destroy(self, service):
-        if service.impacts.exists():
-            raise ValidationError({"service": "This service has recorded impacts and cannot be deleted."})
-        service.delete()
+        _call(services.delete_service, service, self.request.user)

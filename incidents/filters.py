@@ -1,9 +1,14 @@
 """One FilterSet per model, shared by the HTML lists and the API."""
 
+import re
+
 import django_filters
 from django.db.models import Exists, OuterRef, Q
 
 from .models import Impact, Incident, Service, TimelineEntry
+
+# "INC-5", "inc 5", "inc5": a search for one incident by its reference.
+REFERENCE = re.compile(r"^inc[-\s]?0*(\d{1,18})$", re.IGNORECASE)
 
 
 class IncidentFilter(django_filters.FilterSet):
@@ -33,13 +38,22 @@ class IncidentFilter(django_filters.FilterSet):
         )
 
     def filter_text(self, queryset, name, value):
+        """Title, summary and timeline text; a reference ("INC-5") finds that incident and
+        the ones that mention it, but not INC-50 (whose timeline says "Declared INC-50")."""
         value = value.strip()
         if not value:
             return queryset
+        reference = REFERENCE.match(value)
+        if reference:
+            number = int(reference.group(1))
+            # A portable pattern: PostgreSQL's ~* and Python's re (Django's SQLite REGEXP) agree.
+            mention = rf"(^|[^a-z0-9])inc-{number}([^0-9]|$)"
+            text = Q(pk=number) | Q(title__iregex=mention) | Q(summary__iregex=mention)
+            in_timeline = TimelineEntry.objects.filter(incident=OuterRef("pk"), body__iregex=mention)
+            return queryset.filter(text | Q(Exists(in_timeline)))
         text = Q(title__icontains=value) | Q(summary__icontains=value)
-        reference = value.upper().removeprefix("INC-")
-        if reference.isdigit():
-            text |= Q(pk=int(reference))
+        if value.isdigit() and len(value) <= 18:
+            text |= Q(pk=int(value))
         in_timeline = TimelineEntry.objects.filter(incident=OuterRef("pk"), body__icontains=value)
         return queryset.filter(text | Q(Exists(in_timeline)))
 

@@ -35,7 +35,9 @@ def _fmt(value):
     return value
 
 
-def _record(incident, by, kind, body, data=None, occurred_at=None):
+def record_event(incident, by, kind, body, data=None, occurred_at=None):
+    """Append a timeline entry and mark the incident changed (for live views). Other apps
+    (runbooks, comms) log through this too."""
     now = timezone.now()
     entry = TimelineEntry.objects.create(
         incident=incident,
@@ -51,7 +53,7 @@ def _record(incident, by, kind, body, data=None, occurred_at=None):
     return entry
 
 
-def _changed(incident, change):
+def notify_changed(incident, change):
     transaction.on_commit(lambda: incident_changed.send(sender=Incident, incident=incident, change=change))
 
 
@@ -62,6 +64,9 @@ def _locked(incident):
 
 # Declaring -------------------------------------------------------------------------------
 
+# Kinds declared confidential unless the declarer says otherwise (the security group sees them all).
+CONFIDENTIAL_KINDS = (Incident.Kind.SECURITY, Incident.Kind.DATA_EXPOSURE)
+
 
 @transaction.atomic
 def declare(
@@ -71,7 +76,7 @@ def declare(
     summary="",
     severity=Incident.Severity.SEV3,
     kind=Incident.Kind.AVAILABILITY,
-    confidential=False,
+    confidential=None,
     services=(),
     started_at=None,
     detected_at=None,
@@ -88,6 +93,8 @@ def declare(
     now = timezone.now()
     if started_at and started_at > now:
         raise ValidationError({"started_at": "Impact cannot start in the future."})
+    if confidential is None:  # not chosen: security and data-exposure incidents start hidden
+        confidential = kind in CONFIDENTIAL_KINDS
     commander = commander or by
     incident = Incident.objects.create(
         title=title,
@@ -104,7 +111,7 @@ def declare(
     incident.services.set(services)
     Membership.objects.create(incident=incident, user=commander, role=Role.COMMANDER, assigned_by=by)
     names = ", ".join(s.name for s in services) or "none"
-    _record(
+    record_event(
         incident,
         by,
         TimelineEntry.Kind.DECLARED,
@@ -119,7 +126,7 @@ def declare(
             "services": [s.slug for s in services],
         },
     )
-    _changed(incident, "declared")
+    notify_changed(incident, "declared")
     return incident
 
 
@@ -157,9 +164,32 @@ def change_status(incident, status, by, note=""):
         setattr(incident, name, value)
     verb = "Reopened" if reopened else "Status changed"
     body = f"{verb}: {old} → {status}." + (f" {note}" if note else "")
-    _record(incident, by, TimelineEntry.Kind.STATUS, body, {"field": "status", "old": old, "new": status})
-    _changed(incident, "status")
+    record_event(incident, by, TimelineEntry.Kind.STATUS, body, {"field": "status", "old": old, "new": status})
+    if status == Status.RESOLVED:
+        _end_open_impacts(incident, by, now)
+    notify_changed(incident, "status")
     return incident
+
+
+def _end_open_impacts(incident, by, now):
+    """A resolved incident no longer hits any service: end what is still open, on the record."""
+    still_open = list(incident.impacts.filter(ended_at__isnull=True).select_related("service"))
+    if not still_open:
+        return
+    Impact.objects.filter(pk__in=[i.pk for i in still_open]).update(ended_at=now)
+    names = ", ".join(i.service.name for i in still_open)
+    record_event(
+        incident,
+        by,
+        TimelineEntry.Kind.IMPACT,
+        f"Impacts ended on resolution: {names}.",
+        {
+            "field": "impact.ended_at",
+            "services": [i.service.slug for i in still_open],
+            "old": None,
+            "new": now.isoformat(),
+        },
+    )
 
 
 @transaction.atomic
@@ -177,14 +207,14 @@ def change_severity(incident, severity, by):
         return incident
     Incident.objects.filter(pk=incident.pk).update(severity=severity)
     incident.severity = severity
-    _record(
+    record_event(
         incident,
         by,
         TimelineEntry.Kind.SEVERITY,
         f"Severity changed: SEV{old} → SEV{severity}.",
         {"field": "severity", "old": old, "new": severity},
     )
-    _changed(incident, "severity")
+    notify_changed(incident, "severity")
     return incident
 
 
@@ -197,14 +227,14 @@ def acknowledge(incident, by):
     now = timezone.now()
     Incident.objects.filter(pk=incident.pk).update(acknowledged_at=now)
     incident.acknowledged_at = now
-    _record(
+    record_event(
         incident,
         by,
         TimelineEntry.Kind.FIELD,
         f"Acknowledged by {by.get_username()}.",
         {"field": "acknowledged_at", "old": None, "new": now.isoformat()},
     )
-    _changed(incident, "acknowledged")
+    notify_changed(incident, "acknowledged")
     return incident
 
 
@@ -225,14 +255,14 @@ def correct_time(incident, field, value, by, reason=""):
     body = f"Corrected {label} time: {_fmt(old) or 'unset'} → {_fmt(value) or 'unset'}."
     if reason:
         body += f" Reason: {reason}"
-    _record(
+    record_event(
         incident,
         by,
         TimelineEntry.Kind.TIME,
         body,
         {"field": field, "old": _fmt(old), "new": _fmt(value), "reason": reason},
     )
-    _changed(incident, field)
+    notify_changed(incident, field)
     return incident
 
 
@@ -259,20 +289,20 @@ def update_fields(incident, by, **changes):
         Incident.objects.filter(pk=incident.pk).update(**{field: new})
         setattr(incident, field, new)
         body = "Summary edited." if field == "summary" else f"{field.capitalize()} changed: {old} → {new}."
-        _record(incident, by, TimelineEntry.Kind.FIELD, body, {"field": field, "old": old, "new": new})
+        record_event(incident, by, TimelineEntry.Kind.FIELD, body, {"field": field, "old": old, "new": new})
     if services is not None:
         old_slugs = sorted(locked.services.values_list("slug", flat=True))
         new_slugs = sorted(s.slug for s in services)
         if old_slugs != new_slugs:
             incident.services.set(services)
-            _record(
+            record_event(
                 incident,
                 by,
                 TimelineEntry.Kind.FIELD,
                 f"Affected services: {', '.join(old_slugs) or 'none'} → {', '.join(new_slugs) or 'none'}.",
                 {"field": "services", "old": old_slugs, "new": new_slugs},
             )
-    _changed(incident, "fields")
+    notify_changed(incident, "fields")
     return incident
 
 
@@ -305,14 +335,14 @@ def hand_over_command(incident, to_user, by):
         role__in=Membership.SINGLE_ROLES
     ).delete()
     Membership.objects.create(incident=incident, user=to_user, role=Role.COMMANDER, assigned_by=by)
-    _record(
+    record_event(
         incident,
         by,
         TimelineEntry.Kind.ROLE,
         f"Command handed over: {old_name or 'nobody'} → {to_user.get_username()}.",
         {"field": "commander", "old": old_name, "new": to_user.get_username()},
     )
-    _changed(incident, "roles")
+    notify_changed(incident, "roles")
     return incident
 
 
@@ -335,8 +365,8 @@ def assign_role(incident, user, role, by):
     Membership.objects.create(incident=incident, user=user, role=role, assigned_by=by)
     label = Role(role).label
     body = f"{label}: {old} → {user.get_username()}." if old else f"{user.get_username()} joined as {label.lower()}."
-    _record(incident, by, TimelineEntry.Kind.ROLE, body, {"field": role, "old": old, "new": user.get_username()})
-    _changed(incident, "roles")
+    record_event(incident, by, TimelineEntry.Kind.ROLE, body, {"field": role, "old": old, "new": user.get_username()})
+    notify_changed(incident, "roles")
     return incident
 
 
@@ -349,14 +379,14 @@ def remove_role(incident, membership, by):
         raise ValidationError({"role": "An incident always has a commander: hand over command instead."})
     name = membership.user.get_username()
     membership.delete()
-    _record(
+    record_event(
         incident,
         by,
         TimelineEntry.Kind.ROLE,
         f"{name} is no longer {membership.get_role_display().lower()}.",
         {"field": membership.role, "old": name, "new": None},
     )
-    _changed(incident, "roles")
+    notify_changed(incident, "roles")
 
 
 # Timeline ----------------------------------------------------------------------------------
@@ -370,8 +400,8 @@ def log_entry(incident, by, body, occurred_at=None):
         raise ValidationError({"body": "Write something to log."})
     if occurred_at is not None and occurred_at > timezone.now():
         raise ValidationError({"occurred_at": "An event cannot have happened in the future."})
-    entry = _record(incident, by, TimelineEntry.Kind.NOTE, body, occurred_at=occurred_at)
-    _changed(incident, "timeline")
+    entry = record_event(incident, by, TimelineEntry.Kind.NOTE, body, occurred_at=occurred_at)
+    notify_changed(incident, "timeline")
     return entry
 
 
@@ -379,8 +409,7 @@ def log_entry(incident, by, body, occurred_at=None):
 def edit_entry(entry, by, body):
     """Change a note's text; the earlier text is kept as a revision."""
     incident = entry.incident
-    if not (by.is_superuser or entry.author_id == by.pk or access.can_command(by, incident)):
-        raise PermissionDenied("Only the author or a commander may edit this entry.")
+    _require(access.can_edit_entry(by, entry), "Only the author or a commander may edit this entry.")
     if entry.kind != TimelineEntry.Kind.NOTE:
         raise ValidationError({"body": "Recorded changes cannot be edited; log a correction instead."})
     body = (body or "").strip()
@@ -394,7 +423,7 @@ def edit_entry(entry, by, body):
     entry.edited_at = now
     entry.save(update_fields=["body", "edited_at"])
     Incident.objects.filter(pk=incident.pk).update(updated_at=now)
-    _changed(incident, "timeline")
+    notify_changed(incident, "timeline")
     return entry
 
 
@@ -407,11 +436,48 @@ def create_service(by, *, name, group="", owner=None, description="", public=Tru
     if not name:
         raise ValidationError({"name": "A name is required."})
     slug = slug or slugify(name)
-    if Service.objects.filter(Q(name__iexact=name) | Q(slug=slug)).exists():
-        raise ValidationError({"name": f"A service named {name!r} already exists."})
+    _check_service_name(name, slug)
     return Service.objects.create(
         name=name, slug=slug, group=group, owner=owner, description=description, public=public, position=position
     )
+
+
+def _check_service_name(name, slug, service=None):
+    others = Service.objects.exclude(pk=service.pk) if service else Service.objects.all()
+    if others.filter(name__iexact=name).exists():
+        raise ValidationError({"name": f"A service named {name!r} already exists."})
+    if not slug:
+        raise ValidationError({"slug": "No slug can be made from this name: give one (letters, digits, hyphens)."})
+    if others.filter(slug=slug).exists():
+        raise ValidationError({"slug": f"The slug {slug!r} is taken by another service."})
+
+
+SERVICE_FIELDS = ("name", "slug", "group", "owner", "description", "public", "position")
+
+
+@transaction.atomic
+def update_service(service, by, **changes):
+    _require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
+    unknown = set(changes) - set(SERVICE_FIELDS)
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: "This field cannot be edited here."})
+    if "name" in changes:
+        changes["name"] = (changes["name"] or "").strip()
+        if not changes["name"]:
+            raise ValidationError({"name": "A name is required."})
+    _check_service_name(changes.get("name", service.name), changes.get("slug", service.slug), service)
+    for field, value in changes.items():
+        setattr(service, field, value)
+    service.save()
+    return service
+
+
+def delete_service(service, by):
+    """Only a service no incident ever named: deleting one would rewrite incidents' history."""
+    _require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
+    if service.impacts.exists() or service.incidents.exists():
+        raise ValidationError({"service": f"{service.name} is part of recorded incidents and cannot be deleted."})
+    service.delete()
 
 
 def find_service(text):
@@ -451,14 +517,14 @@ def add_impact(incident, by, *, service, level, regions=None, started_at=None, e
     )
     incident.services.add(service)
     where = f" in {', '.join(regions)}" if regions else ""
-    _record(
+    record_event(
         incident,
         by,
         TimelineEntry.Kind.IMPACT,
         f"Impact: {service.name} {Impact.Level(level).label.lower()}{where}.",
         {"field": "impact", "service": service.slug, "old": None, "new": level, "regions": regions},
     )
-    _changed(incident, "impacts")
+    notify_changed(incident, "impacts")
     return impact
 
 
@@ -487,7 +553,7 @@ def update_impact(impact, by, **changes):
             body = f"Impact on {impact.service.name} ended."
         else:
             body = f"Impact on {impact.service.name}: {field.replace('_', ' ')} {_fmt(old)} → {_fmt(new)}."
-        _record(
+        record_event(
             incident,
             by,
             TimelineEntry.Kind.IMPACT,
@@ -495,7 +561,7 @@ def update_impact(impact, by, **changes):
             {"field": f"impact.{field}", "service": impact.service.slug, "old": _fmt(old), "new": _fmt(new)},
         )
     impact.save()
-    _changed(incident, "impacts")
+    notify_changed(incident, "impacts")
     return impact
 
 

@@ -5,3 +5,6 @@ from django.dispatch import Signal
 
 # Sent with sender=Incident, incident=<Incident>, change=<str: "status", "severity", ...>.
 incident_changed = Signal()
+
+# Sent with sender=Communication, communication=<Communication> once a publication commits.
+communication_published = Signal()

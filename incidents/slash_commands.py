@@ -6,6 +6,7 @@ the same way. Errors come back as ValidationError with a message meant for the p
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from . import services
 from .models import Impact, Incident, Membership
@@ -55,7 +56,10 @@ def run(incident, user, text):
         raise ValidationError("Write something to log.")
     if not text.startswith("/"):
         return _call(services.log_entry, incident, user, text)
-    command, *args = text[1:].split()
+    words = text[1:].split()
+    if not words:
+        raise ValidationError(f"Unknown command /. {HELP}")
+    command, *args = words
     command = command.lower()
     if command == "status":
         (status,) = _args(args, 1, "/status <investigating|identified|monitoring|resolved|closed>")[:1]
@@ -69,6 +73,8 @@ def run(incident, user, text):
         value = value.lower().removeprefix("sev")
         if value not in ("1", "2", "3", "4"):
             raise ValidationError(f"Unknown severity {args[0]!r}. Use 1, 2, 3 or 4 (SEV1 is the worst).")
+        if int(value) == incident.severity:
+            raise ValidationError(f"{incident.reference} is already SEV{value}.")
         _call(services.change_severity, incident, int(value), user)
     elif command in ("commander", "ic"):
         (name,) = _args(args, 1, "/commander <username>")[:1]
@@ -93,6 +99,9 @@ def run(incident, user, text):
                 raise ValidationError(f"Unknown level {args[1]!r}. Use one of: {', '.join(Impact.Level.values)}.")
             _call(services.add_impact, incident, user, service=service, level=level, regions=regions)
     elif command in ("ack", "acknowledge"):
+        if incident.acknowledged_at:
+            when = timezone.localtime(incident.acknowledged_at).strftime("%Y-%m-%d %H:%M %Z")
+            raise ValidationError(f"{incident.reference} was already acknowledged at {when}.")
         _call(services.acknowledge, incident, user)
     elif command == "help":
         raise ValidationError(HELP)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -20,6 +20,8 @@ urlpatterns = [
     path("<int:pk>/impacts/<int:impact_pk>/end/", views.end_impact, name="end_impact"),
     path("<int:pk>/times/", views.correct_time, name="correct_time"),
     path("<int:pk>/timeline/<int:entry_pk>/edit/", views.edit_entry, name="edit_entry"),
+    path("<int:pk>/comms/", include("incidents.urls_comms")),
+    path("<int:pk>/security/", include("incidents.urls_security")),
 ]
 
 service_urlpatterns = [

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -55,8 +56,9 @@ def _apply_errors(form, exc):
 @require_GET
 def incident_list(request):
     visible = Incident.objects.visible_to(request.user)
-    filterset = IncidentFilter(request.GET, queryset=visible)
-    incidents = filterset.qs if filterset.is_valid() else visible.none()
+    filterset = IncidentFilter(_without_blanks(request.GET), queryset=visible)
+    valid = filterset.is_valid()
+    incidents = filterset.qs if valid else visible.none()
     incidents = incidents.open_first().prefetch_related(_memberships(), "services")
     page = Paginator(incidents, 50).get_page(request.GET.get("page"))
     return render(
@@ -67,15 +69,21 @@ def incident_list(request):
             "page": page,
             "services": Service.objects.all(),
             "can_declare": access.can_declare(request.user),
-            "querystring": _querystring_without_page(request),
         },
+        status=200 if valid else 400,
     )
 
 
-def _querystring_without_page(request):
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
+def _without_blanks(query):
+    """The filter form sends `status=` for "any status": an empty choice means no filter."""
+    cleaned = query.copy()
+    for key in list(cleaned):
+        values = [v for v in cleaned.getlist(key) if v.strip()]
+        if values:
+            cleaned.setlist(key, values)
+        else:
+            del cleaned[key]
+    return cleaned
 
 
 @login_required
@@ -117,13 +125,16 @@ def _revisions():
     return Prefetch("revisions", queryset=TimelineRevision.objects.select_related("replaced_by"))
 
 
-def _timeline(incident):
-    entries = (
+def _timeline(incident, skip=0):
+    """The newest TIMELINE_PAGE entries after skipping `skip` newer ones, oldest first, and
+    whether there are earlier ones (one extra row tells, so no COUNT query)."""
+    entries = list(
         incident.timeline.select_related("author")
         .prefetch_related(_revisions())
-        .order_by("-occurred_at", "-id")[:TIMELINE_PAGE]
+        .order_by("-occurred_at", "-id")[skip : skip + TIMELINE_PAGE + 1]
     )
-    return list(reversed(entries))
+    more = len(entries) > TIMELINE_PAGE
+    return list(reversed(entries[:TIMELINE_PAGE])), more
 
 
 def _state_context(request, incident):
@@ -139,6 +150,8 @@ def _state_context(request, incident):
         "can_command": access.can_command(request.user, incident),
         "can_log": access.can_log(request.user, incident),
         "transitions": [Incident.Status(s) for s in Incident.Status if incident.can_move_to(s)],
+        "steps": _steps(incident),
+        "severities": Incident.Severity.values,
         "version": incident.updated_at.timestamp(),
         "role_form": RoleForm(),
         "impact_form": ImpactForm(),
@@ -146,27 +159,41 @@ def _state_context(request, incident):
     }
 
 
+def _steps(incident):
+    order = list(Incident.Status)
+    current = order.index(incident.status)
+    return [
+        {"label": s.label, "state": "done" if i < current else "current" if i == current else "todo"}
+        for i, s in enumerate(order)
+    ]
+
+
 @login_required
 @require_GET
 def war_room(request, pk):
     incident = _war_room_incident(request, pk)
     context = _state_context(request, incident)
-    timeline = _timeline(incident)
+    try:
+        skip = max(0, int(request.GET.get("earlier", "0")))
+    except ValueError:
+        skip = 0
+    timeline, more = _timeline(incident, skip)
     context.update(
         {
             "timeline": timeline,
-            "last_id": max((e.id for e in timeline), default=0),
+            "earlier": skip + TIMELINE_PAGE if more else None,
+            "skipped": skip,
+            "last_id": incident.timeline.order_by("-id").values_list("id", flat=True).first() or 0,
             "poll_seconds": _poll_seconds(),
             "box_value": request.session.pop("box_value", ""),
             "box_error": "",
+            "panel_urls": [reverse(name, args=[incident.pk]) for name in settings.WARROOM_INCIDENT_PANELS],
         }
     )
     return render(request, "incidents/war_room.html", context)
 
 
 def _poll_seconds():
-    from django.conf import settings
-
     return settings.WARROOM_TIMELINE_POLL_SECONDS
 
 
@@ -178,7 +205,10 @@ def live(request, pk):
     try:
         since = float(request.GET.get("v", "0"))
         after = int(request.GET.get("after", "0"))
-    except ValueError:
+        since_time = datetime.fromtimestamp(since, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return HttpResponse("Bad poll parameters.", status=400)
+    if not 0 <= after < 2**63:
         return HttpResponse("Bad poll parameters.", status=400)
     updated = Incident.objects.visible_to(request.user).filter(pk=pk).values_list("updated_at", flat=True).first()
     if updated is None:
@@ -186,15 +216,18 @@ def live(request, pk):
     if updated.timestamp() <= since:
         return HttpResponse(status=204)
     incident = _war_room_incident(request, pk)
-    context = _state_context(request, incident)
     new_entries = list(
         incident.timeline.filter(id__gt=after)
         .select_related("author")
         .prefetch_related(_revisions())
-        .order_by("occurred_at", "id")
+        .order_by("occurred_at", "id")[: TIMELINE_PAGE + 1]
     )
+    if len(new_entries) > TIMELINE_PAGE:
+        # Far behind (a laptop waking up mid-incident): a fresh page is cheaper than a patch.
+        return HttpResponse(status=200, headers={"HX-Refresh": "true"})
+    context = _state_context(request, incident)
     edited = list(
-        incident.timeline.filter(id__lte=after, edited_at__gt=datetime.fromtimestamp(since, tz=UTC))
+        incident.timeline.filter(id__lte=after, edited_at__gt=since_time)
         .select_related("author")
         .prefetch_related(_revisions())
     )
@@ -226,7 +259,7 @@ def log(request, pk):
         response = render(
             request,
             "incidents/_box.html",
-            {"incident": incident, "box_value": text if error else "", "box_error": error},
+            {"incident": incident, "box_value": text if error else "", "box_error": error, "refocus": True},
         )
         if not error:
             response["HX-Trigger"] = "warroom-changed"
@@ -390,6 +423,9 @@ def edit_incident(request, pk):
 def edit_entry(request, pk, entry_pk):
     incident = _war_room_incident(request, pk)
     entry = get_object_or_404(TimelineEntry, pk=entry_pk, incident=incident)
+    entry.incident = incident  # the one already fetched, memberships prefetched
+    if not access.can_edit_entry(request.user, entry):
+        raise PermissionDenied("Only the author or a commander may edit this entry.")
     form = EntryEditForm(request.POST or None, initial={"body": entry.body})
     if request.method == "POST" and form.is_valid():
         try:

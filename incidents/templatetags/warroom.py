@@ -12,11 +12,11 @@ def markdown(text):
 
 
 @register.filter
-def elapsed(since):
-    """'2 h 05 min' since a time, for the war-room header."""
+def elapsed(since, until=None):
+    """'2 h 05 min' from a time until another (or now), for the war-room header."""
     if not since:
         return ""
-    seconds = max(0, int((timezone.now() - since).total_seconds()))
+    seconds = max(0, int(((until or timezone.now()) - since).total_seconds()))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60

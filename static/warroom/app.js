@@ -22,4 +22,52 @@
       if (!isNaN(since)) el.textContent = fmt(Math.max(0, Math.floor((Date.now() - since) / 1000)));
     });
   }, 30000);
+
+  // The timeline scrolls inside its card with the newest entry at the bottom, next to the box:
+  // start there, and follow new entries unless the reader has scrolled up to read history.
+  function timeline() { return document.getElementById("timeline-list"); }
+  function atBottom(list) { return list.scrollHeight - list.scrollTop - list.clientHeight < 80; }
+  function toBottom(list) { list.scrollTop = list.scrollHeight; }
+  var follow = true, logged = false;
+  document.addEventListener("DOMContentLoaded", function () {
+    var list = timeline();
+    if (list && !location.hash) toBottom(list);
+    // Ready to type, without scrolling the incident's header out of view.
+    var box = document.querySelector("#box input[name=body]");
+    if (box && !location.hash) box.focus({ preventScroll: true });
+  });
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var list = timeline();
+    if (list && event.detail.target === list) {
+      follow = logged || atBottom(list);
+      logged = false;
+    }
+  });
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var list = timeline();
+    if (list && event.detail.target === list && follow) toBottom(list);
+  });
+  // A line just logged from the box is always shown, wherever the reader had scrolled.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var detail = event.detail;
+    if (detail.elt && detail.elt.id === "box" && detail.xhr && detail.xhr.getResponseHeader("HX-Trigger")) logged = true;
+  });
+})();
+
+// Legal clocks (templates/incidents/security/_clocks.html): keep "time left" counting down
+// between refreshes of the panel; the server marks a stage overdue on its next render.
+(function () {
+  "use strict";
+  function fmt(seconds) {
+    var d = Math.floor(seconds / 86400), h = Math.floor((seconds % 86400) / 3600), m = Math.floor((seconds % 3600) / 60);
+    if (d) return d + " d " + h + " h";
+    if (h) return h + " h " + (m < 10 ? "0" : "") + m + " min";
+    return m + " min";
+  }
+  setInterval(function () {
+    document.querySelectorAll("[data-until]").forEach(function (el) {
+      var until = Date.parse(el.getAttribute("data-until"));
+      if (!isNaN(until)) el.textContent = fmt(Math.max(0, Math.floor((until - Date.now()) / 1000)));
+    });
+  }, 30000);
 })();

@@ -24,7 +24,7 @@ def test_commander_declares_logs_entries_and_runs_slash_commands(new_page, comma
     page.fill("textarea[name=summary]", "Error rate **38%** at the edge.")
     page.select_option("select[name=severity]", "2")
     page.select_option("select[name=kind]", "availability")
-    page.select_option("select[name=services]", label=["Public API"])
+    page.get_by_label("Public API").check()
     page.click("button:has-text('Declare')")
 
     incident = Incident.objects.get()

@@ -238,3 +238,15 @@ def test_confidential_incident_hidden_from_outsiders_but_not_members_or_security
     assert Incident.objects.visible_to(commander).filter(pk=confidential.pk).exists()  # the declarer commands it
     services.assign_role(confidential, viewer, "observer", commander)
     assert Incident.objects.visible_to(viewer).filter(pk=confidential.pk).exists()
+
+
+def test_resolving_ends_open_impacts_on_the_record(incident, commander, api_service):
+    from incidents.models import Service, status_from_rank
+
+    services.add_impact(incident, commander, service=api_service, level="major_outage")
+    services.change_status(incident, "resolved", commander)
+    assert incident.impacts.filter(ended_at__isnull=True).count() == 0
+    svc = Service.objects.with_current_status(Incident.objects.all()).get(pk=api_service.pk)
+    assert status_from_rank(svc.status_rank) == "operational"
+    entry = entries(incident, TimelineEntry.Kind.IMPACT)[-1]
+    assert entry.data["services"] == ["public-api"] and "ended on resolution" in entry.body

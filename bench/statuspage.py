@@ -1,0 +1,244 @@
+"""Benchmark: the public status page served by gunicorn, against /healthz of the same server.
+
+Seeds a throwaway database (SQLite in a temporary directory, or BENCH_DATABASE_URL for a
+PostgreSQL database you can throw away) with 20 public services and 5 active incidents of 30
+published updates each, starts gunicorn on the loopback interface, and measures requests per
+second of /healthz (a minimal Django view), /status/ and /status/api/v2/summary.json with a
+bounded number of concurrent requests. Prints a table of ratios against /healthz; the target
+is at least 0.7 on the cached path (what almost every request takes).
+
+Environment knobs: BENCH_DATABASE_URL, BENCH_SECONDS (per round and URL, default 1), BENCH_THREADS
+(concurrent clients, default 8), BENCH_WORKERS (gunicorn workers, default 2), BENCH_ROUNDS
+(default 7; the median is reported), BENCH_VERBOSE=1 to print every round.
+"""
+
+import http.client
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = 0.7
+SECONDS = float(os.environ.get("BENCH_SECONDS", "1"))
+THREADS = int(os.environ.get("BENCH_THREADS", "8"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+MAX_REQUESTS = 20000  # per round, whatever the machine
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
+URLS = ["/healthz", "/status/", "/status/api/v2/summary.json"]
+
+
+def environment(tmp):
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        SECRET_KEY="bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        DEBUG="False",
+        SECURE_HTTPS="False",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        WARROOM_VAR_DIR=str(tmp),
+        STATIC_ROOT=str(tmp / "static"),
+        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{tmp / 'bench.sqlite3'}",
+        CELERY_BROKER_URL="memory://",
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    env.pop("CACHE_URL", None)
+    env.pop("STATUSPAGE_EXPORT_DIR", None)
+    return env
+
+
+def manage(env, *args):
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def seed():
+    """Runs in a child process with the bench environment (python bench/statuspage.py --seed)."""
+    import django
+
+    django.setup()
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from incidents.models import Communication, Impact, Incident, Service
+    from statuspage.models import Maintenance
+    from statuspage.public import PublicState
+    from statuspage.views import Documents
+
+    if Service.objects.exists():
+        return
+    now = timezone.now()
+    user = get_user_model().objects.create_user("bench", password="bench-" + os.urandom(8).hex())
+    services = [
+        Service.objects.create(name=f"Service {n:02d}", slug=f"service-{n:02d}", group=f"Group {n // 5}", position=n)
+        for n in range(20)
+    ]
+    levels = ["degraded_performance", "partial_outage", "major_outage"]
+    statuses = ["investigating", "identified", "monitoring"]
+    for n in range(5):
+        started = now - timedelta(days=n * 3 + 1)
+        incident = Incident.objects.create(
+            title=f"Incident {n}: errors and time-outs",
+            severity=n % 4 + 1,
+            started_at=started,
+            declared_at=started,
+            updated_at=now,
+            created_by=user,
+        )
+        hit = services[n * 3 : n * 3 + 3]
+        for s in hit:
+            Impact.objects.create(incident=incident, service=s, level=levels[n % 3], started_at=started)
+        for u in range(30):
+            at = started + timedelta(minutes=20 * u)
+            Communication.objects.create(
+                incident=incident,
+                audience="status_page",
+                body=f"Update {u} on incident {n}. We are working on it; **next update** within 30 minutes.\n\n"
+                + "Details of what we know so far. " * 8,
+                public_status=statuses[u % 3],
+                affected=[{"service": s.slug, "level": levels[(n + u) % 3]} for s in hit],
+                status="published",
+                author=user,
+                approved_by=user,
+                published_at=at,
+                published_by=user,
+                created_at=at,
+                updated_at=at,
+            )
+    soon = now + timedelta(days=2)
+    window = Maintenance.objects.create(
+        title="Database upgrade", scheduled_for=soon, scheduled_until=soon + timedelta(hours=2)
+    )
+    window.services.set(services[:4])
+    started = time.perf_counter()
+    documents = Documents(PublicState())
+    documents.render("")
+    documents.render("api/v2/summary.json")
+    print(f"cold build of /status/ and summary.json in one process: {(time.perf_counter() - started) * 1000:.0f} ms")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(port, url):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        # What a browser (or a CDN) sends; the page is served compressed to it.
+        conn.request("GET", url, headers={"Accept-Language": "en", "Accept-Encoding": "gzip, deflate, br"})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def wait_until_up(port, process, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("gunicorn exited early")
+        try:
+            if get(port, "/healthz") == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("gunicorn did not answer /healthz in time")
+
+
+def measure(port, url):
+    """Requests per second of `url` with THREADS concurrent clients, for SECONDS at most and
+    MAX_REQUESTS at most."""
+    done = [0] * THREADS
+    errors = []
+    stop = time.monotonic() + SECONDS
+    budget = MAX_REQUESTS // THREADS
+
+    def client(i):
+        while done[i] < budget and time.monotonic() < stop:
+            status = get(port, url)
+            if status != 200:
+                errors.append(status)
+                return
+            done[i] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(THREADS)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    if errors:
+        raise SystemExit(f"{url} answered {errors[0]}")
+    return sum(done) / elapsed
+
+
+def main():
+    if "--seed" in sys.argv:
+        seed()
+        return 0
+    with tempfile.TemporaryDirectory(prefix="warroom-bench-") as name:
+        tmp = Path(name)
+        env = environment(tmp)
+        manage(env, "migrate", "--noinput")
+        manage(env, "createcachetable")
+        manage(env, "collectstatic", "--noinput")
+        subprocess.run([sys.executable, __file__, "--seed"], cwd=ROOT, env=env, check=True)
+        port = free_port()
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        server = subprocess.Popen(
+            [str(gunicorn), "config.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_until_up(port, server)
+            for url in URLS:  # warm: every worker builds or fetches its cached copy
+                for _ in range(WORKERS * 4):
+                    get(port, url)
+            results = {url: [] for url in URLS}
+            for _ in range(ROUNDS):  # interleaved rounds, so drift hits every URL alike
+                for url in URLS:
+                    results[url].append(measure(port, url))
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    if os.environ.get("BENCH_VERBOSE"):
+        for url, values in results.items():
+            print(url, " ".join(f"{v:.0f}" for v in values))
+    # Each round measures every URL back to back, so a ratio within a round is little
+    # disturbed by whatever else the machine does; the median over rounds is reported.
+    rates = {url: statistics.median(values) for url, values in results.items()}
+    ratios = {
+        url: statistics.median(v / base for v, base in zip(values, results["/healthz"], strict=True))
+        for url, values in results.items()
+    }
+    database = "PostgreSQL" if os.environ.get("BENCH_DATABASE_URL", "").startswith("postgres") else "SQLite"
+    print(
+        f"\nStatus page under gunicorn ({WORKERS} workers, {THREADS} clients, {database}, "
+        f"20 services, 5 incidents x 30 updates), medians of {ROUNDS} rounds of {SECONDS:g} s per URL"
+    )
+    print(f"{'url':<34} {'req/s':>9} {'vs /healthz':>12} {'target':>8}")
+    failed = False
+    for url in URLS:
+        ok = url == "/healthz" or ratios[url] >= TARGET
+        failed |= not ok
+        target = "" if url == "/healthz" else f">={TARGET}"
+        print(f"{url:<34} {rates[url]:>9.0f} {ratios[url]:>12.2f} {target:>8} {'' if ok else 'BELOW TARGET'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""REST API for communications, in the style of incidents.api: serializers check shapes and
+call incidents.communications; a service's refusal is a 400 keyed by field (or a 403 with its
+message); a confidential incident is a 404 to non-members.
+
+- /api/v1/incidents/<id>/communications/ list, create, retrieve, partial update, and the
+  workflow actions submit, approve, send-back, discard, schedule, unschedule, publish and
+  translations. Anyone who may see the incident reads; comms staff, commanders and the
+  incident's commanders and comms lead write.
+- /api/v1/communication-templates/ the template library: anyone signed in reads; comms staff
+  and commanders write.
+"""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from . import communications
+from .api import IncidentChildMixin, _call
+from .communications import AFFECTED_LEVELS, LANGUAGE_CODE
+from .models import Communication, CommunicationTemplate, CommunicationTranslation
+
+
+def _language(value):
+    value = value.strip().lower()
+    if not LANGUAGE_CODE.match(value):
+        raise serializers.ValidationError("Use a language code such as en, de, pt-br or zh-hans.")
+    return value
+
+
+class AffectedSerializer(serializers.Serializer):
+    service = serializers.CharField(max_length=120, help_text="Service slug")
+    level = serializers.ChoiceField(choices=AFFECTED_LEVELS)
+
+
+class TranslationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CommunicationTranslation
+        fields = ["language", "title", "body"]
+        extra_kwargs = {"title": {"required": False}}
+        validators = []  # one per language: set_translation replaces
+
+    def validate_language(self, value):
+        return _language(value)
+
+
+class CommunicationSerializer(serializers.ModelSerializer):
+    audience = serializers.ChoiceField(choices=Communication.Audience.values)
+    public_status = serializers.ChoiceField(
+        choices=["", *Communication.PublicStatus.values],
+        required=False,
+        help_text="The status page label; defaults to the incident's status for status-page updates",
+    )
+    affected = AffectedSerializer(many=True, required=False, help_text="Status page: each service's level")
+    body = serializers.CharField(
+        required=False, allow_blank=True, help_text="Markdown; filled from `template` when omitted"
+    )
+    template = serializers.PrimaryKeyRelatedField(
+        queryset=CommunicationTemplate.objects.all(), required=False, allow_null=True
+    )
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    published_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    translations = TranslationSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Communication
+        fields = [
+            "id",
+            "audience",
+            "title",
+            "body",
+            "language",
+            "public_status",
+            "affected",
+            "status",
+            "template",
+            "author",
+            "approved_by",
+            "approved_at",
+            "scheduled_for",
+            "published_at",
+            "published_by",
+            "created_at",
+            "updated_at",
+            "translations",
+        ]
+        read_only_fields = [
+            "status",
+            "approved_at",
+            "scheduled_for",
+            "published_at",
+            "created_at",
+            "updated_at",
+        ]
+
+    def validate_language(self, value):
+        return _language(value)
+
+    def create(self, validated):
+        incident = self.context["incident"]
+        template = validated.get("template")
+        body = validated.get("body", "")
+        if not body.strip() and template is not None:
+            body = communications.fill_template(template, incident)
+        return _call(
+            communications.draft,
+            incident,
+            self.context["request"].user,
+            audience=validated["audience"],
+            body=body,
+            title=validated.get("title", ""),
+            language=validated.get("language") or (template.language if template else "en"),
+            public_status=validated.get("public_status") or (template.public_status if template else ""),
+            affected=[dict(item) for item in validated.get("affected", [])],
+            template=template,
+        )
+
+    def update(self, comm, validated):
+        if "template" in validated:
+            raise serializers.ValidationError({"template": ["A draft's template cannot change; edit its body."]})
+        fields = dict(validated)
+        if "affected" in fields:
+            fields["affected"] = [dict(item) for item in fields["affected"]]
+        return _call(communications.edit, comm, self.context["request"].user, **fields)
+
+
+class ScheduleSerializer(serializers.Serializer):
+    scheduled_for = serializers.DateTimeField(help_text="When to publish; must be in the future")
+
+
+class CommunicationViewSet(
+    IncidentChildMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """An incident's communications, newest first. Workflow: draft -> in review (submit) ->
+    approved (approve; for the status page, customers and regulators by someone other than
+    the author) -> published (publish, done by a worker: 202) or scheduled (schedule); send-back
+    returns to draft; discard ends it. PATCH edits; editing an approved update sends it back
+    to draft."""
+
+    serializer_class = CommunicationSerializer
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    denied_message = "Only comms staff and the incident's commanders may write communications."
+    write_rule = staticmethod(communications.can_write)
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Communication.objects.none()
+        return (
+            self.get_incident()
+            .communications.select_related("author", "approved_by", "published_by")
+            .prefetch_related("translations")
+            .order_by("-created_at", "-id")
+        )
+
+    def _respond(self, comm, code=status.HTTP_200_OK):
+        comm = self.get_queryset().get(pk=comm.pk)
+        return Response(self.get_serializer(comm).data, status=code)
+
+    def _step(self, operation, *args):
+        comm = self.get_object()  # 404 if hidden, 403 if the caller may not write
+        return self._respond(_call(operation, comm, self.request.user, *args))
+
+    @extend_schema(request=None, responses=CommunicationSerializer)
+    @action(detail=True, methods=["post"])
+    def submit(self, request, incident_pk=None, pk=None):
+        return self._step(communications.submit)
+
+    @extend_schema(request=None, responses=CommunicationSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, incident_pk=None, pk=None):
+        return self._step(communications.approve)
+
+    @extend_schema(request=None, responses=CommunicationSerializer)
+    @action(detail=True, methods=["post"], url_path="send-back")
+    def send_back(self, request, incident_pk=None, pk=None):
+        return self._step(communications.send_back)
+
+    @extend_schema(request=None, responses=CommunicationSerializer)
+    @action(detail=True, methods=["post"])
+    def discard(self, request, incident_pk=None, pk=None):
+        return self._step(communications.discard)
+
+    @extend_schema(request=ScheduleSerializer, responses=CommunicationSerializer)
+    @action(detail=True, methods=["post"])
+    def schedule(self, request, incident_pk=None, pk=None):
+        comm = self.get_object()
+        serializer = ScheduleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        when = serializer.validated_data["scheduled_for"]
+        return self._respond(_call(communications.schedule, comm, request.user, when))
+
+    @extend_schema(request=None, responses=CommunicationSerializer)
+    @action(detail=True, methods=["post"])
+    def unschedule(self, request, incident_pk=None, pk=None):
+        return self._step(communications.unschedule)
+
+    @extend_schema(request=None, responses={202: CommunicationSerializer})
+    @action(detail=True, methods=["post"])
+    def publish(self, request, incident_pk=None, pk=None):
+        """Publish an approved or scheduled communication now. A worker does it: the answer is
+        202 and `status` turns `published` when it is done. Asking twice publishes once."""
+        comm = self.get_object()
+        comm = _call(communications.request_publish, comm, request.user)
+        code = status.HTTP_200_OK if comm.status == Communication.Status.PUBLISHED else status.HTTP_202_ACCEPTED
+        return self._respond(comm, code)
+
+    @extend_schema(request=TranslationSerializer, responses=CommunicationSerializer)
+    @action(detail=True, methods=["post"])
+    def translations(self, request, incident_pk=None, pk=None):
+        """Add or replace the translation in `language` (an approved update goes back to draft)."""
+        comm = self.get_object()
+        serializer = TranslationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        _call(communications.set_translation, comm, request.user, data["language"], data["body"], data.get("title", ""))
+        return self._respond(comm)
+
+
+# The template library ------------------------------------------------------------------------
+
+
+class CommunicationTemplateSerializer(serializers.ModelSerializer):
+    audience = serializers.ChoiceField(
+        choices=["", *Communication.Audience.values], required=False, help_text="Empty: any audience"
+    )
+    public_status = serializers.ChoiceField(choices=["", *Communication.PublicStatus.values], required=False)
+
+    class Meta:
+        model = CommunicationTemplate
+        fields = ["id", "name", "audience", "public_status", "language", "body", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def validate_language(self, value):
+        return _language(value)
+
+
+class TemplatePermission(permissions.BasePermission):
+    message = "Only comms staff and commanders may change communication templates."
+
+    def has_permission(self, request, view):
+        return request.method in permissions.SAFE_METHODS or communications.can_manage_templates(request.user)
+
+
+class CommunicationTemplateViewSet(viewsets.ModelViewSet):
+    """Templates for drafts, with {placeholders}: title, reference, severity, status, services,
+    next_update, mitigations, started_at."""
+
+    serializer_class = CommunicationTemplateSerializer
+    permission_classes = [permissions.IsAuthenticated, TemplatePermission]
+    queryset = CommunicationTemplate.objects.order_by("audience", "name")

@@ -1,0 +1,462 @@
+"""Domain operations on communications: draft -> in review -> approved -> published (or
+scheduled, or discarded). Publishing itself runs in a Celery task (incidents.tasks) that claims
+the row, so a double click or a retried task publishes once."""
+
+import difflib
+import re
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from . import access
+from .models import Communication, CommunicationTranslation, Impact, Incident, Service, TimelineEntry
+from .services import notify_changed, record_event
+from .signals import communication_published
+
+Status = Communication.Status
+Audience = Communication.Audience
+COMMS_ROLES = {"commander", "deputy", "comms_lead"}
+
+
+def can_write(user, incident):
+    """Draft and edit communications on this incident."""
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser or access.group_names(user) & {access.COMMS, access.COMMANDER}:
+        return True
+    return bool(access.incident_roles(user, incident) & COMMS_ROLES)
+
+
+def can_approve(user, incident):
+    return can_write(user, incident)
+
+
+def can_manage_templates(user):
+    """Write the template library: comms staff and commanders."""
+    if not user.is_authenticated:
+        return False
+    return user.is_superuser or bool(access.group_names(user) & {access.COMMS, access.COMMANDER})
+
+
+def _require(allowed, message):
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+# Templates ---------------------------------------------------------------------------------
+
+
+class _Blank(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def placeholders(incident, next_update=None):
+    impacts = incident.impacts.filter(ended_at__isnull=True).select_related("service")
+    services = ", ".join(f"{i.service.name} ({i.get_level_display().lower()})" for i in impacts) or "none"
+    mitigations = ""
+    public_mitigations = getattr(incident, "mitigations", None)
+    if public_mitigations is not None:
+        mitigations = "\n".join(
+            f"- {m.public_explanation}"
+            for m in public_mitigations.filter(public=True, ended_at__isnull=True)
+            if getattr(m, "public_explanation", "")
+        )
+    return _Blank(
+        title=incident.title,
+        reference=incident.reference,
+        severity=f"SEV{incident.severity}",
+        status=incident.get_status_display().lower(),
+        services=services,
+        next_update=next_update.strftime("%Y-%m-%d %H:%M %Z") if next_update else "within the hour",
+        mitigations=mitigations or "none",
+        started_at=incident.started_at.strftime("%Y-%m-%d %H:%M %Z"),
+    )
+
+
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+PLACEHOLDER_NAMES = ("title", "reference", "severity", "status", "services", "next_update", "mitigations", "started_at")
+
+
+def fill_template(template, incident, next_update=None):
+    """The template's body with its {placeholders} filled for this incident; unknown ones and
+    any other braces are left as typed so the author sees them. (Not str.format: one stray
+    brace or a JSON example in a template must not stop every placeholder from filling.)"""
+    values = placeholders(incident, next_update)
+    return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), template.body)
+
+
+# Workflow ----------------------------------------------------------------------------------
+
+
+AFFECTED_LEVELS = ("operational", *Impact.Level.values)
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
+
+
+def _validate_affected(affected):
+    if not isinstance(affected, list):
+        raise ValidationError({"affected": "A list of {service, level} pairs."})
+    slugs = []
+    for item in affected:
+        if not isinstance(item, dict) or set(item) != {"service", "level"}:
+            raise ValidationError({"affected": "Each affected service is {service, level}."})
+        level, slug = item["level"], item["service"]
+        # Type checks first: a list is unhashable (a TypeError in the membership test) and a NUL
+        # byte is refused by PostgreSQL; both are bad input, not a server error.
+        if not isinstance(level, str) or level not in AFFECTED_LEVELS:
+            raise ValidationError({"affected": f"Unknown level {level!r}; use one of {', '.join(AFFECTED_LEVELS)}."})
+        if not isinstance(slug, str) or not slug or "\x00" in slug:
+            raise ValidationError({"affected": "Name each service by its slug."})
+        if slug in slugs:
+            raise ValidationError({"affected": f"Service {slug!r} is listed twice."})
+        slugs.append(slug)
+    known = set(Service.objects.filter(slug__in=slugs).values_list("slug", flat=True))
+    unknown = [s for s in slugs if s not in known]
+    if unknown:
+        raise ValidationError({"affected": f"Unknown service {unknown[0]!r}."})
+    return [{"service": i["service"], "level": i["level"]} for i in affected]
+
+
+def _check_language(language, field="language"):
+    language = (language or "").strip().lower()
+    if len(language) > 15 or not LANGUAGE_CODE.match(language):
+        raise ValidationError({field: "Use a language code such as en, de, pt-br or zh-hans."})
+    return language
+
+
+def _check_fields(fields):
+    if "audience" in fields and fields["audience"] not in Audience.values:
+        raise ValidationError({"audience": f"Unknown audience; use one of {', '.join(Audience.values)}."})
+    if "public_status" in fields and fields["public_status"] not in ("", *Communication.PublicStatus.values):
+        raise ValidationError({"public_status": "Use investigating, identified, monitoring or resolved."})
+    if "body" in fields and not (fields["body"] or "").strip():
+        raise ValidationError({"body": "Write the message."})
+    if "title" in fields and len(fields["title"] or "") > 200:
+        raise ValidationError({"title": "Keep the title under 200 characters."})
+    if "language" in fields:
+        fields["language"] = _check_language(fields["language"])
+    if "affected" in fields:
+        fields["affected"] = _validate_affected(fields["affected"])
+    return fields
+
+
+@transaction.atomic
+def draft(incident, by, *, audience, body, title="", language="en", public_status="", affected=(), template=None):
+    _require(can_write(by, incident), "Only comms staff and the incident's commanders may write communications.")
+    fields = _check_fields(
+        {
+            "audience": audience,
+            "title": title or "",
+            "body": body,
+            "language": language or "en",
+            "public_status": public_status,
+            "affected": list(affected),
+        }
+    )
+    if audience == Audience.STATUS_PAGE and not public_status:
+        public_status = default_public_status(incident)
+    comm = Communication.objects.create(
+        incident=incident,
+        audience=audience,
+        title=fields["title"],
+        body=fields["body"],
+        language=fields["language"],
+        public_status=public_status,
+        affected=fields["affected"],
+        template=template,
+        author=by,
+    )
+    record_event(
+        incident,
+        by,
+        TimelineEntry.Kind.COMMS,
+        f"{comm.get_audience_display()} communication drafted by {by.get_username()}.",
+        {"field": "communication", "communication": comm.pk, "old": None, "new": Status.DRAFT},
+    )
+    notify_changed(incident, "communications")
+    return comm
+
+
+def default_public_status(incident):
+    if incident.status in Communication.PublicStatus.values:
+        return incident.status
+    return Communication.PublicStatus.RESOLVED
+
+
+EDITABLE = ("title", "body", "language", "public_status", "affected", "audience")
+
+
+@transaction.atomic
+def edit(comm, by, **fields):
+    """Change a draft or an update in review. Editing an approved or scheduled update sends
+    it back to draft: what was approved is not what would go out."""
+    comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
+    _require(can_write(by, comm.incident), "Only comms staff and the incident's commanders may edit communications.")
+    if comm.status in (Status.PUBLISHED, Status.DISCARDED):
+        raise ValidationError({"status": f"A {comm.get_status_display().lower()} communication cannot be edited."})
+    unknown = set(fields) - set(EDITABLE)
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: "This field cannot be edited."})
+    fields = _check_fields(fields)
+    changed = [k for k, v in fields.items() if getattr(comm, k) != v]
+    if not changed:
+        return comm
+    for key in changed:
+        setattr(comm, key, fields[key])
+    old = comm.status
+    if comm.status in (Status.APPROVED, Status.SCHEDULED):
+        comm.status = Status.DRAFT
+        comm.approved_by = comm.approved_at = comm.scheduled_for = None
+    comm.updated_at = timezone.now()
+    comm.save()
+    record_event(
+        comm.incident,
+        by,
+        TimelineEntry.Kind.COMMS,
+        f"{comm.get_audience_display()} communication edited ({', '.join(changed)})"
+        + (" and sent back to draft." if old != comm.status else "."),
+        {"field": "communication", "communication": comm.pk, "old": old, "new": comm.status, "changed": changed},
+    )
+    notify_changed(comm.incident, "communications")
+    return comm
+
+
+def _move(comm, by, new, body, **extra):
+    comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
+    old = comm.status
+    if new not in Communication.TRANSITIONS[old]:
+        raise ValidationError(
+            {"status": f"A {comm.get_status_display().lower()} communication cannot become {new.replace('_', ' ')}."}
+        )
+    comm.status = new
+    for key, value in extra.items():
+        setattr(comm, key, value)
+    comm.updated_at = timezone.now()
+    comm.save()
+    record_event(
+        comm.incident,
+        by,
+        TimelineEntry.Kind.COMMS,
+        body.format(audience=comm.get_audience_display(), user=by.get_username() if by else "scheduler"),
+        {"field": "communication", "communication": comm.pk, "old": old, "new": new},
+    )
+    notify_changed(comm.incident, "communications")
+    return comm
+
+
+@transaction.atomic
+def submit(comm, by):
+    _require(can_write(by, comm.incident), "Only comms staff may submit communications for review.")
+    return _move(comm, by, Status.IN_REVIEW, "{audience} communication submitted for review by {user}.")
+
+
+@transaction.atomic
+def approve(comm, by):
+    _require(can_approve(by, comm.incident), "Only comms staff and the incident's commanders may approve.")
+    # Judge the two-person rule on the row as it is now, not on the caller's copy (the
+    # audience may have been edited since it was read).
+    comm = Communication.objects.select_for_update().get(pk=comm.pk)
+    if comm.needs_second_person and comm.author_id == by.pk and not settings.WARROOM_COMMS_SELF_APPROVAL:
+        raise ValidationError(
+            {"approved_by": "Someone other than the author must approve what the public, customers or regulators read."}
+        )
+    return _move(
+        comm,
+        by,
+        Status.APPROVED,
+        "{audience} communication approved by {user}.",
+        approved_by=by,
+        approved_at=timezone.now(),
+    )
+
+
+@transaction.atomic
+def send_back(comm, by):
+    _require(can_write(by, comm.incident), "Only comms staff may send communications back to draft.")
+    return _move(
+        comm,
+        by,
+        Status.DRAFT,
+        "{audience} communication sent back to draft by {user}.",
+        approved_by=None,
+        approved_at=None,
+    )
+
+
+@transaction.atomic
+def discard(comm, by):
+    _require(can_write(by, comm.incident), "Only comms staff may discard communications.")
+    return _move(comm, by, Status.DISCARDED, "{audience} communication discarded by {user}.")
+
+
+@transaction.atomic
+def schedule(comm, by, when):
+    _require(can_write(by, comm.incident), "Only comms staff may schedule communications.")
+    if when is not None and timezone.is_naive(when):
+        raise ValidationError({"scheduled_for": "Give the time with its time zone."})
+    if when is None or when <= timezone.now():
+        raise ValidationError({"scheduled_for": "Choose a time in the future."})
+    comm = _move(
+        comm,
+        by,
+        Status.SCHEDULED,
+        "{audience} communication scheduled for " + when.isoformat() + " by {user}.",
+        scheduled_for=when,
+    )
+    return comm
+
+
+@transaction.atomic
+def unschedule(comm, by):
+    """Take a scheduled communication off the schedule; it stays approved."""
+    _require(can_write(by, comm.incident), "Only comms staff may change the schedule.")
+    return _move(
+        comm, by, Status.APPROVED, "{audience} communication taken off the schedule by {user}.", scheduled_for=None
+    )
+
+
+@transaction.atomic
+def request_publish(comm, by):
+    """Ask for an approved communication to go out now. The Celery task does the work."""
+    _require(can_write(by, comm.incident), "Only comms staff may publish communications.")
+    comm = Communication.objects.select_for_update().get(pk=comm.pk)
+    if comm.status == Status.PUBLISHED:
+        return comm  # a double click: already out
+    if comm.status not in (Status.APPROVED, Status.SCHEDULED):
+        raise ValidationError({"status": "Only an approved communication can be published."})
+    from .tasks import publish_communication
+
+    transaction.on_commit(lambda: publish_communication.delay(comm.pk, by.pk))
+    return comm
+
+
+def publish_now(comm_pk, by_pk=None, only_due=False):
+    """Publish one communication; called by the Celery task. Claims the row with a conditional
+    UPDATE so that only one caller ever publishes it. Returns True if this call published."""
+    now = timezone.now()
+    with transaction.atomic():
+        claim = Communication.objects.filter(pk=comm_pk, status__in=(Status.APPROVED, Status.SCHEDULED))
+        if only_due:
+            claim = claim.filter(status=Status.SCHEDULED, scheduled_for__lte=now)
+        # The status it had, for the timeline; the UPDATE repeats it so a change in between
+        # (sent back, discarded) makes the claim fail rather than publish.
+        old = claim.values_list("status", flat=True).first()
+        if old is None:
+            return False
+        claimed = claim.filter(status=old).update(
+            status=Status.PUBLISHED, published_at=now, published_by_id=by_pk, updated_at=now
+        )
+        if claimed != 1:
+            return False
+        comm = Communication.objects.select_related("incident", "published_by").get(pk=comm_pk)
+        by = comm.published_by
+        if comm.audience == Audience.STATUS_PAGE:
+            _apply_affected(comm, by)
+        record_event(
+            comm.incident,
+            by,
+            TimelineEntry.Kind.COMMS,
+            f"{comm.get_audience_display()} communication published"
+            + (f" ({comm.public_status})" if comm.public_status else "")
+            + ".",
+            {"field": "communication", "communication": comm.pk, "old": old, "new": Status.PUBLISHED},
+        )
+        notify_changed(comm.incident, "communications")
+        transaction.on_commit(lambda: communication_published.send(sender=Communication, communication=comm))
+    return True
+
+
+def _apply_affected(comm, by):
+    """The levels set on a published update become the incident's impacts, so the status page
+    shows what the update says."""
+    now = timezone.now()
+    incident = comm.incident
+    for item in comm.affected:
+        open_impacts = list(incident.impacts.filter(service__slug=item["service"], ended_at__isnull=True))
+        if item["level"] == "operational":
+            for impact in open_impacts:
+                Impact.objects.filter(pk=impact.pk).update(ended_at=now)
+            continue
+        if any(i.level == item["level"] for i in open_impacts):
+            continue
+        for impact in open_impacts:
+            Impact.objects.filter(pk=impact.pk).update(ended_at=now)
+        service = Service.objects.get(slug=item["service"])
+        Impact.objects.create(incident=incident, service=service, level=item["level"], started_at=now, created_by=by)
+        incident.services.add(service)
+    if comm.public_status == Communication.PublicStatus.RESOLVED:
+        incident.impacts.filter(ended_at__isnull=True).update(ended_at=now)
+
+
+# Reading ------------------------------------------------------------------------------------
+
+
+def previous_published(comm):
+    return (
+        Communication.objects.filter(
+            incident=comm.incident_id, audience=comm.audience, status=Status.PUBLISHED, published_at__isnull=False
+        )
+        .exclude(pk=comm.pk)
+        .filter(published_at__lt=comm.published_at or timezone.now())
+        .order_by("-published_at")
+        .first()
+    )
+
+
+def diff_against_previous(comm):
+    """Unified diff of the body against the previous published update for the same audience."""
+    previous = previous_published(comm)
+    if previous is None:
+        return []
+    return list(
+        difflib.unified_diff(
+            previous.body.splitlines(), comm.body.splitlines(), "published", "this draft", lineterm="", n=2
+        )
+    )
+
+
+@transaction.atomic
+def set_translation(comm, by, language, body, title=""):
+    """Add or replace a translation. What goes out includes its translations, so changing one
+    on an approved or scheduled update sends it back to draft, as editing the original does."""
+    comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
+    _require(can_write(by, comm.incident), "Only comms staff may translate communications.")
+    if comm.status in (Status.PUBLISHED, Status.DISCARDED):
+        raise ValidationError(
+            {"language": f"A {comm.get_status_display().lower()} communication's translations cannot change."}
+        )
+    language = _check_language(language)
+    if language == comm.language:
+        raise ValidationError({"language": "Choose a language other than the original's."})
+    if not (body or "").strip():
+        raise ValidationError({"body": "Write the translated message."})
+    if len(title or "") > 200:
+        raise ValidationError({"title": "Keep the title under 200 characters."})
+    existing = CommunicationTranslation.objects.filter(communication=comm, language=language).first()
+    if existing is not None and existing.body == body and existing.title == (title or ""):
+        return existing
+    translation, created = CommunicationTranslation.objects.update_or_create(
+        communication=comm, language=language, defaults={"body": body, "title": title or ""}
+    )
+    old = comm.status
+    if comm.status in (Status.APPROVED, Status.SCHEDULED):
+        comm.status = Status.DRAFT
+        comm.approved_by = comm.approved_at = comm.scheduled_for = None
+    comm.updated_at = timezone.now()
+    comm.save()
+    record_event(
+        comm.incident,
+        by,
+        TimelineEntry.Kind.COMMS,
+        f"{comm.get_audience_display()} communication: {language} translation {'added' if created else 'changed'}"
+        + (" and sent back to draft." if old != comm.status else "."),
+        {"field": "communication", "communication": comm.pk, "old": old, "new": comm.status, "language": language},
+    )
+    notify_changed(comm.incident, "communications")
+    return translation
+
+
+def open_incidents_for_comms(user):
+    return Incident.objects.visible_to(user).filter(status__in=Incident.OPEN_STATUSES)

@@ -1,0 +1,341 @@
+"""Regulatory notification clocks: deadline arithmetic and the operations on clocks.
+
+Deadlines are defaults to check with counsel, not legal advice (the UI and docs say so).
+
+A stage's due time is `base + amount unit`, where base is the clock's start for stage
+"after": "start", or, for a stage after an earlier one, the time that earlier stage was
+submitted (or, until then, its due time). Business days skip Saturdays, Sundays and the
+dates in settings.WARROOM_HOLIDAYS. A `cap_hours` limit counts from the incident's awareness
+time (DORA: 4 h from classification but at most 24 h from awareness). A stage with no amount
+("without undue delay", "immediately") has no due time: it is due now, with the team's own
+target shown beside it.
+"""
+
+import calendar
+import datetime
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from . import access
+from .models import Obligation, RegulatoryClock, Submission, TimelineEntry
+from .services import notify_changed, record_event
+
+DISCLAIMER = (
+    "Deadlines shown are defaults taken from public legal texts, to be checked with counsel; they are not legal advice."
+)
+UNITS = ("hours", "days", "business_days", "months")
+
+
+def _holidays():
+    return {datetime.date.fromisoformat(d) for d in getattr(settings, "WARROOM_HOLIDAYS", [])}
+
+
+def add_business_days(start, days, holidays=frozenset()):
+    """`days` working days after `start`, keeping its time of day; weekends and holidays skipped."""
+    current = start
+    remaining = days
+    while remaining > 0:
+        current += datetime.timedelta(days=1)
+        local = timezone.localtime(current) if timezone.is_aware(current) else current
+        if local.weekday() < 5 and local.date() not in holidays:
+            remaining -= 1
+    return current
+
+
+def add_months(start, months):
+    month = start.month - 1 + months
+    year = start.year + month // 12
+    month = month % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day)
+
+
+def add(start, amount, unit, holidays=frozenset()):
+    if unit == "hours":
+        return start + datetime.timedelta(hours=amount)
+    if unit == "days":
+        return start + datetime.timedelta(days=amount)
+    if unit == "business_days":
+        return add_business_days(start, amount, holidays)
+    if unit == "months":
+        return add_months(start, amount)
+    raise ValueError(f"unknown unit {unit!r}")
+
+
+@dataclass
+class StageState:
+    name: str
+    recipient: str
+    due_at: datetime.datetime | None  # None: "without undue delay" — due now
+    submission: Submission | None
+    target_at: datetime.datetime | None = None
+    capped: bool = False
+    starts_at: datetime.datetime | None = None  # where the stage's window opens (its base)
+
+    @property
+    def done(self):
+        return self.submission is not None
+
+    def overdue(self, now=None):
+        now = now or timezone.now()
+        if self.done:
+            return self.due_at is not None and self.submission.submitted_at > self.due_at
+        return self.due_at is not None and now > self.due_at
+
+    def time_left(self, now=None):
+        if self.due_at is None or self.done:
+            return None
+        return self.due_at - (now or timezone.now())
+
+
+@dataclass(frozen=True)
+class ReminderPoints:
+    half_window: datetime.datetime
+    hour_before: datetime.datetime
+    missed: datetime.datetime
+
+
+def reminder_points(stage_state):
+    """When to remind about a stage with a due time: half-way through its window, one hour
+    before it is due, and when it is missed (the due time itself). None for a stage without a
+    due time ("without undue delay": due now, nothing to count down to). For a window shorter
+    than an hour the "hour before" point is the window's opening; a window that opens after its
+    capped due time has no half-way point either, so both collapse onto the due time."""
+    due = stage_state.due_at
+    if due is None:
+        return None
+    start = stage_state.starts_at if stage_state.starts_at is not None else due
+    window = max(due - start, datetime.timedelta(0))
+    opens = due - window
+    return ReminderPoints(
+        half_window=opens + window / 2,
+        hour_before=max(opens, due - datetime.timedelta(hours=1)),
+        missed=due,
+    )
+
+
+def validate_stages(stages):
+    """Check an obligation's stage list (used by the admin form and the seed)."""
+    if not isinstance(stages, list) or not stages:
+        raise ValidationError({"stages": "At least one stage is needed."})
+    names = []
+    for stage in stages:
+        if not isinstance(stage, dict) or not stage.get("name"):
+            raise ValidationError({"stages": "Each stage needs a name."})
+        amount, unit = stage.get("amount"), stage.get("unit")
+        if (amount is None) != (unit is None):
+            raise ValidationError({"stages": f"Stage {stage['name']!r}: give both amount and unit, or neither."})
+        if unit is not None and unit not in UNITS:
+            raise ValidationError({"stages": f"Stage {stage['name']!r}: unit must be one of {', '.join(UNITS)}."})
+        if amount is not None and (not isinstance(amount, int) or amount <= 0):
+            raise ValidationError({"stages": f"Stage {stage['name']!r}: amount must be a positive whole number."})
+        after = stage.get("after", "start")
+        if after != "start" and after not in names:
+            raise ValidationError({"stages": f"Stage {stage['name']!r} follows {after!r}, which is not before it."})
+        names.append(stage["name"])
+
+
+def stages_of(clock, submissions=None, now=None):
+    """The clock's stages with due times, from its start, the incident's awareness time and the
+    submissions made (pass prefetched submissions to avoid a query)."""
+    if submissions is None:
+        submissions = list(clock.submissions.all())
+    by_stage = {s.stage: s for s in submissions}
+    holidays = _holidays()
+    aware_at = clock.incident.aware_at or clock.started_at
+    result = {}
+    ordered = []
+    for stage in clock.obligation.stages:
+        after = stage.get("after", "start")
+        if after == "start":
+            base = clock.started_at
+        else:
+            earlier = result[after]
+            base = earlier.submission.submitted_at if earlier.submission else earlier.due_at
+        due = None
+        capped = False
+        if stage.get("amount") and base is not None:
+            due = add(base, stage["amount"], stage["unit"], holidays)
+            cap = stage.get("cap_hours")
+            if cap:
+                limit = aware_at + datetime.timedelta(hours=cap)
+                if limit < due:
+                    due, capped = limit, True
+        target = None
+        if stage.get("amount") is None and clock.target_hours:
+            target = clock.started_at + datetime.timedelta(hours=clock.target_hours)
+        state = StageState(
+            name=stage["name"],
+            recipient=stage.get("recipient") or clock.obligation.recipient,
+            due_at=due,
+            submission=by_stage.get(stage["name"]),
+            target_at=target,
+            capped=capped,
+            starts_at=base,
+        )
+        result[stage["name"]] = state
+        ordered.append(state)
+    return ordered
+
+
+# Suggestions ------------------------------------------------------------------------------------
+
+EU = {
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
+    "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
+}  # fmt: skip
+
+
+def _covers(obligation_places, country):
+    places = set(obligation_places)
+    return country in places or ("EU" in places and country in EU)
+
+
+def suggest(incident):
+    """Obligations that likely apply, from the exposure assessment's jurisdictions and data
+    categories; not yet started on this incident."""
+    try:
+        exposure = incident.exposure
+    except ObjectDoesNotExist:  # no assessment yet
+        exposure = None
+    countries = {c.upper() for c in (exposure.jurisdictions if exposure else [])}
+    categories = set(exposure.categories if exposure else [])
+    started = set(incident.clocks.values_list("obligation_id", flat=True))
+    result = []
+    for obligation in Obligation.objects.filter(active=True).order_by("key"):
+        if obligation.pk in started:
+            continue
+        if obligation.jurisdictions and not any(_covers(obligation.jurisdictions, c) for c in countries):
+            continue
+        if obligation.data_categories and not (set(obligation.data_categories) & categories):
+            continue
+        if obligation.personal_data and exposure is None:
+            continue
+        result.append(obligation)
+    return result
+
+
+# Operations -------------------------------------------------------------------------------------
+
+
+def _require(user, incident):
+    if not access.can_command(user, incident) and not access.is_security_member(user):
+        raise PermissionDenied("Only the incident's commanders and the security group may manage legal clocks.")
+
+
+@transaction.atomic
+def start_clock(incident, obligation, by, started_at=None, target_hours=None):
+    _require(by, incident)
+    started_at = started_at or incident.aware_at
+    if started_at is None:
+        raise ValidationError({"started_at": "Record when you became aware (or the determination time) first."})
+    if started_at > timezone.now():
+        raise ValidationError({"started_at": "A clock cannot start in the future."})
+    if RegulatoryClock.objects.filter(incident=incident, obligation=obligation).exists():
+        raise ValidationError({"obligation": f"{obligation.regime} is already running on {incident.reference}."})
+    clock = RegulatoryClock.objects.create(
+        incident=incident, obligation=obligation, started_at=started_at, target_hours=target_hours, created_by=by
+    )
+    first = stages_of(clock, [])[0]
+    due = f"first deadline {first.due_at.isoformat()}" if first.due_at else "without undue delay"
+    record_event(
+        incident,
+        by,
+        TimelineEntry.Kind.REGULATORY,
+        f"Clock started: {obligation.regime} ({obligation.recipient}), {due}.",
+        {"field": "clock", "obligation": obligation.key, "old": None, "new": started_at.isoformat()},
+    )
+    notify_changed(incident, "clocks")
+    return clock
+
+
+@transaction.atomic
+def correct_clock_start(clock, started_at, by, reason):
+    _require(by, clock.incident)
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "Say why the start time changes."})
+    if started_at > timezone.now():
+        raise ValidationError({"started_at": "A clock cannot start in the future."})
+    old = clock.started_at
+    clock.started_at = started_at
+    clock.save(update_fields=["started_at"])
+    record_event(
+        clock.incident,
+        by,
+        TimelineEntry.Kind.REGULATORY,
+        f"Clock start corrected for {clock.obligation.regime}: {old.isoformat()} → {started_at.isoformat()}. "
+        f"Reason: {reason}",
+        {
+            "field": "clock.started_at",
+            "obligation": clock.obligation.key,
+            "old": old.isoformat(),
+            "new": started_at.isoformat(),
+        },
+    )
+    notify_changed(clock.incident, "clocks")
+    return clock
+
+
+@transaction.atomic
+def record_submission(clock, stage, by, *, submitted_at=None, reference="", communication=None, notes=""):
+    _require(by, clock.incident)
+    names = [s["name"] for s in clock.obligation.stages]
+    if stage not in names:
+        raise ValidationError({"stage": f"Unknown stage {stage!r}; use one of {', '.join(names)}."})
+    submitted_at = submitted_at or timezone.now()
+    if submitted_at > timezone.now():
+        raise ValidationError({"submitted_at": "A submission cannot be in the future."})
+    if Submission.objects.filter(clock=clock, stage=stage).exists():
+        raise ValidationError({"stage": f"The {stage} stage was already submitted."})
+    submission = Submission.objects.create(
+        clock=clock,
+        stage=stage,
+        submitted_at=submitted_at,
+        submitted_by=by,
+        reference=reference,
+        communication=communication,
+        notes=notes,
+    )
+    if set(clock.submissions.values_list("stage", flat=True)) >= set(names):
+        clock.status = RegulatoryClock.Status.DONE
+        clock.save(update_fields=["status"])
+    ref = f" (reference {reference})" if reference else ""
+    record_event(
+        clock.incident,
+        by,
+        TimelineEntry.Kind.REGULATORY,
+        f"Submitted {stage} for {clock.obligation.regime} to {clock.obligation.recipient}{ref}.",
+        {
+            "field": "submission",
+            "obligation": clock.obligation.key,
+            "stage": stage,
+            "old": None,
+            "new": submitted_at.isoformat(),
+        },
+    )
+    notify_changed(clock.incident, "clocks")
+    return submission
+
+
+@transaction.atomic
+def mark_not_required(clock, by, reason):
+    _require(by, clock.incident)
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "Say why this notification is not required."})
+    old = clock.status
+    clock.status = RegulatoryClock.Status.NOT_REQUIRED
+    clock.not_required_reason = reason.strip()
+    clock.save(update_fields=["status", "not_required_reason"])
+    record_event(
+        clock.incident,
+        by,
+        TimelineEntry.Kind.REGULATORY,
+        f"{clock.obligation.regime} marked not required. Reason: {clock.not_required_reason}",
+        {"field": "clock.status", "obligation": clock.obligation.key, "old": old, "new": clock.status},
+    )
+    notify_changed(clock.incident, "clocks")
+    return clock

@@ -1,0 +1,468 @@
+"""Domain operations for security incidents: mitigations (temporary measures that affect
+users) and the data-exposure assessment. Regulatory clocks live in incidents.regulatory.
+
+Like incidents.services, every operation checks the actor's permission (PermissionDenied),
+validates its input (ValidationError keyed by the field at fault), changes the rows in one
+transaction and writes one timeline entry whose data lists each changed field with its old and
+new value: {"field": "mitigation"|"exposure", "changes": [{"field", "old", "new"}, ...],
+"old": {...}, "new": {...}}. The audit export reads those entries.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Case, IntegerField, Prefetch, Value, When
+from django.utils import timezone
+
+from . import access, regulatory
+from .models import ExposureAssessment, Incident, Mitigation, RegulatoryClock, Submission, TimelineEntry
+from .services import notify_changed, record_event
+
+User = get_user_model()
+
+# The largest count PostgreSQL's bigint holds (people and records affected).
+MAX_COUNT = 2**63 - 1
+COUNTRY_CODE = re.compile(r"[A-Z]{2}")
+
+
+def can_manage(user, incident):
+    """Record mitigations and the exposure assessment: the incident's commanders (and the
+    commander group), the security group and superusers."""
+    return access.can_command(user, incident) or access.is_security_member(user)
+
+
+def _require(user, incident, what):
+    if not can_manage(user, incident):
+        raise PermissionDenied(f"Only the incident's commanders and the security group may {what}.")
+
+
+def _logged(value):
+    """A value as it is stored in a timeline entry's data (JSON)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, User):
+        return value.get_username()
+    if isinstance(value, list | tuple):
+        return list(value)
+    return value
+
+
+def _shown(value):
+    """A value as a timeline entry's text shows it."""
+    if value is None or value == "" or value == []:
+        return "unset"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, User):
+        return value.get_username()
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    text = str(value)
+    return text if len(text) <= 120 else text[:119] + "…"  # the entry's data keeps it whole
+
+
+def _change_data(kind, changes, **extra):
+    return {
+        "field": kind,
+        **extra,
+        "changes": [{"field": f, "old": _logged(old), "new": _logged(new)} for f, old, new in changes],
+        "old": {f: _logged(old) for f, old, _ in changes},
+        "new": {f: _logged(new) for f, _, new in changes},
+    }
+
+
+def _describe(changes, labels, skip=()):
+    return "; ".join(f"{labels.get(f, f)}: {_shown(old)} → {_shown(new)}" for f, old, new in changes if f not in skip)
+
+
+# Mitigations -------------------------------------------------------------------------------
+
+MITIGATION_FIELDS = (
+    "title",
+    "description",
+    "affects",
+    "owner",
+    "started_at",
+    "review_by",
+    "ended_at",
+    "public",
+    "public_explanation",
+)
+MITIGATION_LABELS = {
+    "title": "title",
+    "description": "what it does",
+    "affects": "who it affects",
+    "owner": "owner",
+    "started_at": "started",
+    "review_by": "review by",
+    "ended_at": "ended",
+    "public": "public",
+    "public_explanation": "public explanation",
+}
+
+
+def _check_mitigation(values, now):
+    """Validate a mitigation's complete set of values (after a change is applied)."""
+    for field in ("title", "description", "affects", "public_explanation"):
+        value = values[field]
+        if not isinstance(value, str) or "\x00" in value:
+            raise ValidationError({field: "Give text."})
+        values[field] = value.strip()
+    if not values["title"]:
+        raise ValidationError({"title": "A title is required: what is restricted, in a few words."})
+    if len(values["title"]) > Mitigation._meta.get_field("title").max_length:
+        raise ValidationError({"title": "Keep the title under 200 characters."})
+    if not values["description"]:
+        raise ValidationError({"description": "Say what the measure does."})
+    if len(values["affects"]) > Mitigation._meta.get_field("affects").max_length:
+        raise ValidationError({"affects": "Keep this under 300 characters."})
+    if not isinstance(values["public"], bool):
+        raise ValidationError({"public": "Public is yes or no."})
+    if values["public"] and not values["public_explanation"]:
+        raise ValidationError(
+            {"public_explanation": "A public mitigation needs a plain-language explanation for the status page."}
+        )
+    if values["owner"] is not None and not isinstance(values["owner"], User):
+        raise ValidationError({"owner": "Give a user."})
+    for field in ("started_at", "review_by", "ended_at"):
+        value = values[field]
+        if value is not None and not (isinstance(value, datetime) and timezone.is_aware(value)):
+            raise ValidationError({field: "Give a date and time with its time zone."})
+    if values["started_at"] is None:
+        raise ValidationError({"started_at": "A mitigation needs a start time."})
+    if values["started_at"] > now:
+        raise ValidationError({"started_at": "A mitigation cannot start in the future."})
+    if values["review_by"] is not None and values["review_by"] < values["started_at"]:
+        raise ValidationError({"review_by": "The review cannot be due before the mitigation starts."})
+    if values["ended_at"] is not None:
+        if values["ended_at"] < values["started_at"]:
+            raise ValidationError({"ended_at": "A mitigation cannot end before it starts."})
+        if values["ended_at"] > now:
+            raise ValidationError({"ended_at": "Lift a mitigation when it ends, not in advance."})
+    return values
+
+
+@transaction.atomic
+def add_mitigation(
+    incident,
+    by,
+    *,
+    title,
+    description,
+    affects="",
+    owner=None,
+    started_at=None,
+    review_by=None,
+    public=False,
+    public_explanation="",
+):
+    _require(by, incident, "record mitigations")
+    now = timezone.now()
+    values = _check_mitigation(
+        {
+            "title": title,
+            "description": description,
+            "affects": affects if affects is not None else "",
+            "owner": owner,
+            "started_at": started_at or now,
+            "review_by": review_by,
+            "ended_at": None,
+            "public": public,
+            "public_explanation": public_explanation if public_explanation is not None else "",
+        },
+        now,
+    )
+    mitigation = Mitigation.objects.create(incident=incident, created_by=by, updated_at=now, **values)
+    changes = [(f, None, values[f]) for f in MITIGATION_FIELDS if values[f] not in (None, "", False)]
+    visibility = "public, explained on the status page" if mitigation.public else "internal"
+    record_event(
+        incident,
+        by,
+        TimelineEntry.Kind.MITIGATION,
+        f"Mitigation in force: **{mitigation.title}** ({visibility}).",
+        _change_data("mitigation", changes, mitigation=mitigation.pk, title=mitigation.title),
+    )
+    notify_changed(incident, "mitigations")
+    return mitigation
+
+
+def update_mitigation(mitigation, by, **changes):
+    """Change any of a mitigation's fields (one timeline entry lists every change). Setting
+    `ended_at` lifts it; `lift_mitigation` is the one-click way."""
+    return _update_mitigation(mitigation, by, changes)
+
+
+@transaction.atomic
+def _update_mitigation(mitigation, by, changes, note="", lifting=False):
+    incident = mitigation.incident
+    _require(by, incident, "change mitigations")
+    unknown = set(changes) - set(MITIGATION_FIELDS)
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: "This field cannot be changed."})
+    locked = Mitigation.objects.select_for_update().get(pk=mitigation.pk)
+    if lifting and locked.ended_at is not None:
+        raise ValidationError({"ended_at": f"{locked.title!r} was already lifted."})
+    now = timezone.now()
+    values = {f: getattr(locked, f) for f in MITIGATION_FIELDS}
+    values.update(changes)
+    if "started_at" in changes and changes["started_at"] is None:
+        raise ValidationError({"started_at": "A mitigation needs a start time."})
+    values = _check_mitigation(values, now)
+    changed = [(f, getattr(locked, f), values[f]) for f in MITIGATION_FIELDS if getattr(locked, f) != values[f]]
+    if not changed:
+        return locked
+    for field, _, new in changed:
+        setattr(locked, field, new)
+    locked.updated_at = now
+    locked.save()
+    fields = {f for f, _, _ in changed}
+    if "ended_at" in fields and locked.ended_at is not None:
+        body = f"Mitigation lifted: **{locked.title}**."
+        rest = _describe(changed, MITIGATION_LABELS, skip=("ended_at",))
+        if rest:
+            body += f" Also changed: {rest}."
+    elif "ended_at" in fields:
+        body = f"Mitigation back in force: **{locked.title}**."
+    else:
+        body = f"Mitigation **{locked.title}** changed: {_describe(changed, MITIGATION_LABELS)}."
+    data = _change_data("mitigation", changed, mitigation=locked.pk, title=locked.title)
+    if note:
+        body += f" {note}"
+        data["note"] = note
+    record_event(incident, by, TimelineEntry.Kind.MITIGATION, body, data)
+    notify_changed(incident, "mitigations")
+    return locked
+
+
+def lift_mitigation(mitigation, by, ended_at=None, note=""):
+    """End a mitigation in one action; the timeline says who lifted it and when."""
+    _require(by, mitigation.incident, "lift mitigations")
+    if not isinstance(note, str) or "\x00" in note:
+        raise ValidationError({"note": "Give text."})
+    return _update_mitigation(mitigation, by, {"ended_at": ended_at or timezone.now()}, note.strip(), lifting=True)
+
+
+def in_force(user):
+    """Mitigations in force on the incidents this user may see, oldest first."""
+    visible = Incident.objects.visible_to(user)
+    return (
+        Mitigation.objects.filter(ended_at__isnull=True, incident__in=visible)
+        .select_related("incident", "owner")
+        .order_by("started_at", "id")
+    )
+
+
+def review_overdue(mitigation, now=None):
+    return (
+        mitigation.ended_at is None
+        and mitigation.review_by is not None
+        and mitigation.review_by < (now or timezone.now())
+    )
+
+
+# Exposure assessment ---------------------------------------------------------------------------
+
+EXPOSURE_FIELDS = (
+    "certainty",
+    "categories",
+    "people_affected",
+    "records_affected",
+    "confidence",
+    "jurisdictions",
+    "encrypted",
+    "found_by",
+)
+EXPOSURE_LABELS = {
+    "certainty": "certainty",
+    "categories": "data categories",
+    "people_affected": "people affected",
+    "records_affected": "records affected",
+    "confidence": "confidence",
+    "jurisdictions": "jurisdictions",
+    "encrypted": "encrypted",
+    "found_by": "found by",
+}
+Assessment = ExposureAssessment
+
+
+def _choice(field, value, choices):
+    if not isinstance(value, str) or value not in choices.values:
+        raise ValidationError(
+            {field: f"Unknown {EXPOSURE_LABELS[field]} {value!r}; use one of {', '.join(choices.values)}."}
+        )
+    return value
+
+
+def _unique(items):
+    return list(dict.fromkeys(items))
+
+
+def _check_exposure(changes):
+    cleaned = {}
+    for field, value in changes.items():
+        if field == "certainty":
+            cleaned[field] = _choice(field, value, Assessment.Certainty)
+        elif field == "confidence":
+            cleaned[field] = _choice(field, value, Assessment.Confidence)
+        elif field == "found_by":
+            cleaned[field] = _choice(field, value, Assessment.Source)
+        elif field == "categories":
+            if not isinstance(value, list | tuple) or not all(
+                isinstance(c, str) and c in Assessment.Category.values for c in value
+            ):
+                raise ValidationError(
+                    {field: f"Data categories are a list of: {', '.join(Assessment.Category.values)}."}
+                )
+            cleaned[field] = _unique(value)
+        elif field == "jurisdictions":
+            if not isinstance(value, list | tuple) or not all(
+                isinstance(c, str) and COUNTRY_CODE.fullmatch(c) for c in value
+            ):
+                raise ValidationError(
+                    {field: "Jurisdictions are two-letter country codes in capitals, e.g. DE, FR, CN."}
+                )
+            cleaned[field] = _unique(value)
+        elif field in ("people_affected", "records_affected"):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT
+            ):
+                raise ValidationError({field: "Give a whole number, zero or more (or leave it empty if unknown)."})
+            cleaned[field] = value
+        elif field == "encrypted":
+            if value not in (True, False, None):
+                raise ValidationError({field: "Encrypted is yes, no or unknown (empty)."})
+            cleaned[field] = value
+        else:
+            raise ValidationError({field: "This field is not part of the exposure assessment."})
+    return cleaned
+
+
+def exposure_of(incident):
+    return ExposureAssessment.objects.filter(incident=incident).select_related("updated_by").first()
+
+
+@transaction.atomic
+def assess_exposure(incident, by, **changes):
+    """Create the incident's exposure assessment or change it; one timeline entry lists each
+    changed field with its old and new value (on creation, every field set)."""
+    _require(by, incident, "assess data exposure")
+    cleaned = _check_exposure(changes)
+    Incident.objects.select_for_update().filter(pk=incident.pk).first()  # one assessment at a time
+    assessment = ExposureAssessment.objects.select_for_update().filter(incident=incident).first()
+    now = timezone.now()
+    if assessment is None:
+        assessment = ExposureAssessment(incident=incident)
+        old = dict.fromkeys(EXPOSURE_FIELDS)
+        created = True
+    else:
+        old = {f: getattr(assessment, f) for f in EXPOSURE_FIELDS}
+        created = False
+    for field, value in cleaned.items():
+        setattr(assessment, field, value)
+    new = {f: getattr(assessment, f) for f in EXPOSURE_FIELDS}
+    changed = [(f, old[f], new[f]) for f in EXPOSURE_FIELDS if old[f] != new[f]]
+    if not changed and not created:
+        return assessment
+    assessment.updated_at = now
+    assessment.updated_by = by
+    assessment.save()
+    verb = "Exposure assessment recorded" if created else "Exposure assessment changed"
+    record_event(
+        incident,
+        by,
+        TimelineEntry.Kind.EXPOSURE,
+        f"{verb}: {_describe(changed, EXPOSURE_LABELS)}.",
+        _change_data("exposure", changed),
+    )
+    incident.exposure = assessment  # refresh the cached one-to-one (regulatory.suggest reads it)
+    notify_changed(incident, "exposure")
+    return assessment
+
+
+# Legal clocks as people read them ----------------------------------------------------------------
+
+
+def duration(delta):
+    """'2 d 3 h', '5 h 07 min', '12 min' for a positive timedelta."""
+    seconds = max(0, int(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min"
+
+
+@dataclass
+class StageRow:
+    state: regulatory.StageState
+    overdue: bool
+    due_now: bool
+    time_left: timedelta | None
+    late_by: timedelta | None
+
+    def __getattr__(self, name):  # name, recipient, due_at, submission, done... of the stage
+        if name == "state":
+            raise AttributeError(name)
+        return getattr(self.state, name)
+
+    @property
+    def time_left_text(self):
+        return duration(self.time_left) if self.time_left is not None else ""
+
+    @property
+    def late_by_text(self):
+        return duration(self.late_by) if self.late_by is not None else ""
+
+    @property
+    def time_left_seconds(self):
+        return int(self.time_left.total_seconds()) if self.time_left is not None else None
+
+
+def clock_rows(clock, now):
+    """The clock's stages as the panel and the API show them. A clock marked not required
+    counts down nothing (only submissions already made late stay marked late)."""
+    rows = []
+    running = clock.status != RegulatoryClock.Status.NOT_REQUIRED
+    for state in regulatory.stages_of(clock, list(clock.submissions.all()), now=now):
+        overdue = state.overdue(now) if (running or state.done) else False
+        late_by = None
+        if overdue:
+            late_by = (state.submission.submitted_at if state.done else now) - state.due_at
+        rows.append(
+            StageRow(
+                state=state,
+                overdue=overdue,
+                due_now=state.due_at is None and not state.done and running,
+                time_left=state.time_left(now) if running else None,
+                late_by=late_by,
+            )
+        )
+    return rows
+
+
+def clocks_of(incident):
+    """The incident's clocks, running first, with obligation and submissions (three queries)."""
+    running_first = Case(
+        When(status=RegulatoryClock.Status.RUNNING, then=Value(0)), default=Value(1), output_field=IntegerField()
+    )
+    clocks = list(
+        incident.clocks.select_related("obligation")
+        .prefetch_related(
+            Prefetch("submissions", queryset=Submission.objects.select_related("submitted_by", "communication"))
+        )
+        .order_by(running_first, "started_at", "id")
+    )
+    for clock in clocks:
+        clock.incident = incident  # the incident already loaded: its awareness time caps deadlines
+    return clocks

@@ -1,0 +1,405 @@
+"""HTML pages for comms staff: an incident's communications, drafting from templates with a
+live preview, review and approval, scheduling and publishing, translations, and the template
+library. Thin: parse, authorise (incidents.access for visibility, incidents.communications
+for who may write), call a service, render.
+
+Who may see what: anyone who may see the incident reads its communications (a confidential
+incident is a 404 to everyone else); comms staff, commanders and the incident's commanders and
+comms lead write them (others get a 403); the template library is read by anyone signed in and
+written by comms staff and commanders.
+"""
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from . import access, communications
+from .forms_comms import CommunicationForm, ScheduleForm, TemplateForm, TranslationForm
+from .markup import render_markdown
+from .models import Communication, CommunicationTemplate, Incident
+
+Status = Communication.Status
+PREVIEW_LIMIT = 100_000  # characters; a message is far shorter, and rendering is not free
+WRITE_REFUSED = "Only comms staff and the incident's commanders may write communications."
+
+
+def _incident(request, pk):
+    return access.get_incident_for(request.user, pk, Incident.objects.prefetch_related("memberships"))
+
+
+def _communication(incident, comm_pk):
+    qs = incident.communications.select_related("author", "approved_by", "published_by", "template")
+    return get_object_or_404(qs.prefetch_related("translations"), pk=comm_pk)
+
+
+def explain_refusal(view):
+    """A refusal is a 403 page that says why (Django's default 403 page says nothing)."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except PermissionDenied as exc:
+            message = str(exc) or WRITE_REFUSED
+            return render(request, "incidents/comms/refused.html", {"message": message}, status=403)
+
+    return wrapped
+
+
+def _require_write(request, incident):
+    if not communications.can_write(request.user, incident):
+        raise PermissionDenied(WRITE_REFUSED)
+
+
+def _apply_errors(form, exc):
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+def _detail_url(comm):
+    return reverse("incidents:comms:detail", args=[comm.incident_id, comm.pk])
+
+
+# An incident's communications ---------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def index(request, pk):
+    incident = _incident(request, pk)
+    comms = list(
+        incident.communications.select_related("author", "approved_by", "published_by")
+        .prefetch_related("translations")
+        .order_by("-created_at", "-id")
+    )
+    by_audience = [
+        (audience, [c for c in comms if c.audience == audience.value]) for audience in Communication.Audience
+    ]
+    return render(
+        request,
+        "incidents/comms/index.html",
+        {
+            "incident": incident,
+            "by_audience": by_audience,
+            "count": len(comms),
+            "can_write": communications.can_write(request.user, incident),
+        },
+    )
+
+
+@login_required
+@explain_refusal
+def new(request, pk):
+    """Draft a communication. "Fill from template" re-renders the form with the template's
+    body, placeholders filled; "Save draft" creates it."""
+    incident = _incident(request, pk)
+    _require_write(request, incident)
+    status = 200
+    if request.method == "POST" and request.POST.get("action") == "fill":
+        form, status = _filled_form(request, incident, request.POST.dict())
+    elif request.method == "POST":
+        form = CommunicationForm(request.POST, incident=incident)
+        if form.is_valid():
+            try:
+                comm = communications.draft(
+                    incident, request.user, template=form.cleaned_data.get("template"), **form.service_fields_values()
+                )
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(request, _("Draft saved."))
+                return redirect(_detail_url(comm))
+        status = 400
+    else:
+        initial = {
+            "audience": Communication.Audience.STATUS_PAGE,
+            "language": "en",
+            "title": incident.title,
+            "public_status": communications.default_public_status(incident),
+        }
+        if request.GET.get("audience") in Communication.Audience.values:
+            initial["audience"] = request.GET["audience"]
+        if request.GET.get("template"):
+            form, status = _filled_form(request, incident, {**initial, "template": request.GET["template"]})
+        else:
+            form = CommunicationForm(initial=initial, incident=incident)
+    return render(request, "incidents/comms/form.html", {"incident": incident, "form": form}, status=status)
+
+
+def _filled_form(request, incident, values):
+    """An unbound form holding what was typed, with the chosen template's body filled in."""
+    template = None
+    if str(values.get("template", "")).isdigit():
+        template = CommunicationTemplate.objects.filter(pk=int(values["template"])).first()
+    if template is None:
+        form = CommunicationForm(values, incident=incident)
+        form.is_valid()  # add_error needs a cleaned form
+        form.add_error("template", _("Choose a template to fill the message from."))
+        return form, 400
+    values["body"] = communications.fill_template(template, incident)
+    values["language"] = template.language
+    if template.audience:
+        values["audience"] = template.audience
+    if template.public_status:
+        values["public_status"] = template.public_status
+    return CommunicationForm(initial=values, incident=incident), 200
+
+
+@login_required
+@require_POST
+def preview(request):
+    """Live Markdown preview (htmx): the field named by ?field= (default `body`), rendered and
+    sanitised exactly as it will be shown."""
+    field = request.GET.get("field", "body")
+    text = request.POST.get(field, "")[:PREVIEW_LIMIT]
+    return render(request, "incidents/comms/_preview.html", {"html": render_markdown(text)})
+
+
+# One communication ---------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def detail(request, pk, comm_pk):
+    incident = _incident(request, pk)
+    comm = _communication(incident, comm_pk)
+    return render(request, "incidents/comms/detail.html", _detail_context(request, incident, comm))
+
+
+def _detail_context(request, incident, comm, translation_form=None, schedule_form=None):
+    can_write = communications.can_write(request.user, incident)
+    translations = list(comm.translations.all())
+    if translation_form is None:
+        chosen = next((t for t in translations if t.language == request.GET.get("translation")), None)
+        initial = {"language": chosen.language, "title": chosen.title, "body": chosen.body} if chosen else {}
+        if not chosen and comm.language != "zh-hans" and all(t.language != "zh-hans" for t in translations):
+            initial = {"language": "zh-hans", "title": comm.title}  # the second language of the UI
+        translation_form = TranslationForm(initial=initial, prefix="translation")
+    state = comm.status
+    return {
+        "incident": incident,
+        "comm": comm,
+        "body": render_markdown(comm.body),
+        "diff": communications.diff_against_previous(comm),
+        "translations": [(t, render_markdown(t.body)) for t in translations],
+        "can_write": can_write,
+        "can_edit": can_write and state not in (Status.PUBLISHED, Status.DISCARDED),
+        "actions": _actions(comm) if can_write else [],
+        "can_schedule": can_write and state == Status.APPROVED,
+        "own_approval_refused": (
+            state == Status.IN_REVIEW
+            and comm.needs_second_person
+            and comm.author_id == request.user.pk
+            and not settings.WARROOM_COMMS_SELF_APPROVAL
+        ),
+        "translation_form": translation_form,
+        "schedule_form": schedule_form or ScheduleForm(),
+    }
+
+
+def _actions(comm):
+    """(action, label, css class) for the workflow buttons allowed in the communication's state."""
+    allowed = Communication.TRANSITIONS[comm.status]
+    actions = []
+    if Status.IN_REVIEW in allowed:
+        actions.append(("submit", _("Submit for review"), "primary"))
+    if Status.APPROVED in allowed and comm.status == Status.IN_REVIEW:
+        actions.append(("approve", _("Approve"), "primary"))
+    if Status.PUBLISHED in allowed:
+        actions.append(("publish", _("Publish now"), "primary"))
+    if Status.APPROVED in allowed and comm.status == Status.SCHEDULED:
+        actions.append(("unschedule", _("Cancel schedule"), ""))
+    if Status.DRAFT in allowed:
+        actions.append(("send-back", _("Send back to draft"), ""))
+    if Status.DISCARDED in allowed:
+        actions.append(("discard", _("Discard"), "danger"))
+    return actions
+
+
+ACTIONS = {
+    "submit": (communications.submit, gettext_lazy("Submitted for review.")),
+    "approve": (communications.approve, gettext_lazy("Approved.")),
+    "send-back": (communications.send_back, gettext_lazy("Sent back to draft.")),
+    "discard": (communications.discard, gettext_lazy("Discarded.")),
+    "unschedule": (communications.unschedule, gettext_lazy("Taken off the schedule; still approved.")),
+    "publish": (
+        communications.request_publish,
+        gettext_lazy("Publishing: it shows as published as soon as the worker is done."),
+    ),
+}
+
+
+@login_required
+@require_POST
+@explain_refusal
+def act(request, pk, comm_pk, action):
+    """A workflow step. A refused move (wrong state, the two-person rule) comes back as a
+    message on the communication's page; a user who may not write gets a 403."""
+    if action not in ACTIONS:
+        raise Http404("No such action.")
+    incident = _incident(request, pk)
+    comm = _communication(incident, comm_pk)
+    _require_write(request, incident)
+    operation, success = ACTIONS[action]
+    try:
+        operation(comm, request.user)
+    except ValidationError as exc:
+        for error in exc.messages:
+            messages.error(request, error)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc) or WRITE_REFUSED)
+    else:
+        messages.success(request, success)
+    return redirect(_detail_url(comm))
+
+
+@login_required
+@require_POST
+@explain_refusal
+def schedule(request, pk, comm_pk):
+    incident = _incident(request, pk)
+    comm = _communication(incident, comm_pk)
+    _require_write(request, incident)
+    form = ScheduleForm(request.POST)
+    if form.is_valid():
+        try:
+            communications.schedule(comm, request.user, form.cleaned_data["scheduled_for"])
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, _("Scheduled."))
+            return redirect(_detail_url(comm))
+    context = _detail_context(request, incident, comm, schedule_form=form)
+    return render(request, "incidents/comms/detail.html", context, status=400)
+
+
+@login_required
+@explain_refusal
+def edit(request, pk, comm_pk):
+    """Change the message. Editing an approved or scheduled update sends it back to draft."""
+    incident = _incident(request, pk)
+    comm = _communication(incident, comm_pk)
+    _require_write(request, incident)
+    if comm.status in (Status.PUBLISHED, Status.DISCARDED):
+        messages.error(request, _("A published or discarded communication cannot be edited."))
+        return redirect(_detail_url(comm))
+    initial = {
+        "audience": comm.audience,
+        "title": comm.title,
+        "body": comm.body,
+        "language": comm.language,
+        "public_status": comm.public_status,
+        "affected": comm.affected,
+    }
+    form = CommunicationForm(request.POST or None, initial=initial, incident=incident, with_template=False)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                communications.edit(comm, request.user, **form.service_fields_values())
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(request, _("Saved."))
+                return redirect(_detail_url(comm))
+        status = 400
+    return render(
+        request, "incidents/comms/form.html", {"incident": incident, "form": form, "comm": comm}, status=status
+    )
+
+
+@login_required
+@require_POST
+@explain_refusal
+def translate(request, pk, comm_pk):
+    incident = _incident(request, pk)
+    comm = _communication(incident, comm_pk)
+    _require_write(request, incident)
+    form = TranslationForm(request.POST, prefix="translation")
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            communications.set_translation(comm, request.user, data["language"], data["body"], data["title"])
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, _("Translation saved."))
+            return redirect(_detail_url(comm) + "#translations")
+    comm = _communication(incident, comm_pk)
+    context = _detail_context(request, incident, comm, translation_form=form)
+    return render(request, "incidents/comms/detail.html", context, status=400)
+
+
+# The template library ----------------------------------------------------------------------
+
+
+def _require_template_writer(request):
+    if not communications.can_manage_templates(request.user):
+        raise PermissionDenied("Only comms staff and commanders may change communication templates.")
+
+
+@login_required
+@require_GET
+def template_list(request):
+    templates = list(CommunicationTemplate.objects.order_by("audience", "name"))
+    audiences = dict(Communication.Audience.choices)
+    return render(
+        request,
+        "incidents/comms/template_list.html",
+        {
+            "templates": [(t, audiences.get(t.audience, "")) for t in templates],
+            "can_manage": communications.can_manage_templates(request.user),
+        },
+    )
+
+
+@login_required
+@explain_refusal
+def template_create(request):
+    _require_template_writer(request)
+    return _template_form(request, None)
+
+
+@login_required
+@explain_refusal
+def template_edit(request, template_pk):
+    _require_template_writer(request)
+    template = get_object_or_404(CommunicationTemplate, pk=template_pk)
+    return _template_form(request, template)
+
+
+def _template_form(request, template):
+    form = TemplateForm(request.POST or None, instance=template)
+    if request.method == "POST":
+        if form.is_valid():
+            saved = form.save()
+            messages.success(request, _("Template “%(name)s” saved.") % {"name": saved.name})
+            return redirect("comms:templates")
+        status = 400
+    else:
+        status = 200
+    return render(request, "incidents/comms/template_form.html", {"form": form, "template": template}, status=status)
+
+
+@login_required
+@require_POST
+@explain_refusal
+def template_delete(request, template_pk):
+    _require_template_writer(request)
+    template = get_object_or_404(CommunicationTemplate, pk=template_pk)
+    name = template.name
+    template.delete()  # drafts made from it keep their text; their `template` link is cleared
+    messages.success(request, _("Template “%(name)s” deleted.") % {"name": name})
+    return redirect("comms:templates")

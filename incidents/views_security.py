@@ -1,0 +1,626 @@
+"""HTML for security incidents: the security page (mitigations, exposure assessment, legal
+clocks), the clocks panel of the war-room page (htmx), mitigations in force across incidents,
+and the audit page with its CSV and JSON export.
+
+Who may see what: every page goes through access.get_incident_for (a hidden incident is a
+404). Anyone who can see an incident reads its security page and clocks; the commanders and
+the security group change them (security.can_manage); the audit page and its export are for
+the incident's commanders, the security group and superusers (403 for other readers).
+"""
+
+import csv
+import io
+import json
+from datetime import datetime
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Case, IntegerField, Prefetch, Value, When
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from . import access, regulatory, security, services
+from .forms import DateTimeInput
+from .models import (
+    Communication,
+    ExposureAssessment,
+    Incident,
+    Membership,
+    Mitigation,
+    Obligation,
+    RegulatoryClock,
+    TimelineEntry,
+    TimelineRevision,
+)
+
+
+def _active_users():
+    User = get_user_model()
+    return User.objects.filter(is_active=True).order_by(User.USERNAME_FIELD)
+
+
+def _errors(exc):
+    if hasattr(exc, "error_dict"):
+        return [m for msgs in exc.message_dict.values() for m in msgs]
+    return list(getattr(exc, "messages", None) or [str(exc) or "You may not do that on this incident."])
+
+
+def _apply_errors(form, exc):
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+def _form_errors(form):
+    return [f"{form.fields[f].label or f}: {e}" if f in form.fields else e for f, es in form.errors.items() for e in es]
+
+
+def _is_htmx(request):
+    return request.headers.get("HX-Request") == "true"
+
+
+# Forms -------------------------------------------------------------------------------------
+
+
+class MitigationForm(forms.Form):
+    title = forms.CharField(max_length=200, help_text="What is restricted, e.g. “New sign-ups: +49 numbers only”")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="What it does (Markdown)")
+    affects = forms.CharField(max_length=300, required=False, label="Who it affects")
+    owner = forms.ModelChoiceField(queryset=None, required=False, empty_label="Nobody yet")
+    started_at = forms.DateTimeField(required=False, widget=DateTimeInput(), help_text="Empty means now")
+    review_by = forms.DateTimeField(
+        required=False, widget=DateTimeInput(), help_text="When to decide to keep or lift it"
+    )
+    public = forms.BooleanField(required=False, label="Public: explain it on the status page")
+    public_explanation = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        help_text="Plain language for users; required when public",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = _active_users()
+
+    def clean(self):
+        data = super().clean()
+        if data.get("public") and not (data.get("public_explanation") or "").strip():
+            self.add_error("public_explanation", "A public mitigation needs a plain-language explanation.")
+        return data
+
+
+class ExposureForm(forms.Form):
+    certainty = forms.ChoiceField(choices=ExposureAssessment.Certainty.choices)
+    categories = forms.MultipleChoiceField(
+        choices=ExposureAssessment.Category.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Data categories",
+    )
+    people_affected = forms.IntegerField(min_value=0, max_value=security.MAX_COUNT, required=False)
+    records_affected = forms.IntegerField(min_value=0, max_value=security.MAX_COUNT, required=False)
+    confidence = forms.ChoiceField(choices=ExposureAssessment.Confidence.choices, help_text="Of the estimates")
+    jurisdictions = forms.CharField(
+        required=False, max_length=500, help_text="Country codes, comma-separated, e.g. DE, FR, CN"
+    )
+    encrypted = forms.NullBooleanField(
+        required=False,
+        widget=forms.Select(choices=[("unknown", "Unknown"), ("true", "Yes"), ("false", "No")]),
+        label="Data was encrypted",
+    )
+    found_by = forms.ChoiceField(choices=ExposureAssessment.Source.choices, label="How exposure was found")
+
+    def clean_jurisdictions(self):
+        codes = [c.strip().upper() for c in self.cleaned_data["jurisdictions"].replace(";", ",").split(",")]
+        codes = [c for c in codes if c]
+        bad = [c for c in codes if not security.COUNTRY_CODE.fullmatch(c)]
+        if bad:
+            raise forms.ValidationError(f"Not a two-letter country code: {', '.join(bad)}.")
+        return codes
+
+
+class AwarenessForm(forms.Form):
+    value = forms.DateTimeField(widget=DateTimeInput(attrs={"aria-label": "Aware at"}), label="Aware at")
+    reason = forms.CharField(max_length=300, help_text="How you know (logged)")
+
+
+class StartClockForm(forms.Form):
+    obligation = forms.ModelChoiceField(queryset=Obligation.objects.filter(active=True), to_field_name="key")
+    started_at = forms.DateTimeField(required=False, widget=DateTimeInput())
+    target_hours = forms.IntegerField(required=False, min_value=1, max_value=24 * 366)
+
+
+class SubmissionForm(forms.Form):
+    stage = forms.CharField(max_length=60)
+    submitted_at = forms.DateTimeField(required=False, widget=DateTimeInput())
+    reference = forms.CharField(max_length=200, required=False)
+    communication = forms.ModelChoiceField(queryset=Communication.objects.none(), required=False)
+    notes = forms.CharField(required=False, max_length=5000)
+
+    def __init__(self, *args, incident, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["communication"].queryset = incident.communications.all()
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=1000)
+
+
+class CorrectStartForm(forms.Form):
+    started_at = forms.DateTimeField(widget=DateTimeInput())
+    reason = forms.CharField(max_length=300)
+
+
+class LiftForm(forms.Form):
+    note = forms.CharField(required=False, max_length=500)
+
+
+# Clocks: what the panel shows -------------------------------------------------------------------
+
+
+def _clocks_context(request, incident, error=""):
+    now = timezone.now()
+    clocks = security.clocks_of(incident)
+    for clock in clocks:
+        clock.rows = security.clock_rows(clock, now)
+        clock.open_stages = [r.name for r in clock.rows if not r.done]
+        # A fresh form after each change to the clock; the same one (hx-preserve) otherwise.
+        clock.form_key = f"{clock.pk}-{len(clock.rows) - len(clock.open_stages)}-{clock.status}"
+    manage = security.can_manage(request.user, incident)
+    started = {c.obligation_id for c in clocks}
+    context = {
+        "incident": incident,
+        "clocks": clocks,
+        "now": now,
+        "can_manage": manage,
+        "can_set_awareness": access.can_command(request.user, incident),
+        "disclaimer": regulatory.DISCLAIMER,
+        "error": error,
+        "aware_key": int(incident.aware_at.timestamp()) if incident.aware_at else 0,
+        "clocks_key": len(clocks),
+    }
+    if manage:
+        context["suggestions"] = [o for o in regulatory.suggest(incident) if o.pk not in started]
+        context["obligations"] = [o for o in Obligation.objects.filter(active=True) if o.pk not in started]
+        context["communications"] = list(incident.communications.order_by("-created_at")[:100])
+    return context
+
+
+# Helpers --------------------------------------------------------------------------------------
+
+
+def _incident(request, pk):
+    qs = Incident.objects.prefetch_related(Prefetch("memberships", queryset=Membership.objects.select_related("user")))
+    return access.get_incident_for(request.user, pk, qs)
+
+
+def security_url(incident):
+    return reverse("incidents:security:page", args=[incident.pk])
+
+
+def _after_clock_action(request, incident, error="", success=""):
+    """htmx: the fresh panel (with the error, if any); otherwise back to the security page."""
+    if _is_htmx(request):
+        incident.refresh_from_db(fields=["aware_at", "updated_at"])
+        response = render(request, "incidents/security/_clocks.html", _clocks_context(request, incident, error))
+        if not error:
+            response["HX-Trigger"] = "warroom-changed"
+        return response
+    if error:
+        messages.error(request, error)
+    elif success:
+        messages.success(request, success)
+    return redirect(request.POST.get("next") if _safe_next(request) else security_url(incident) + "#clocks-panel")
+
+
+def _safe_next(request):
+    target = request.POST.get("next", "")
+    return target.startswith("/") and not target.startswith("//") and "\\" not in target
+
+
+def _clock_action(request, pk, clock_pk, form_class, operation, success):
+    incident = _incident(request, pk)
+    clock = None
+    if clock_pk is not None:
+        clock = get_object_or_404(RegulatoryClock.objects.select_related("obligation"), pk=clock_pk, incident=incident)
+        clock.incident = incident
+    form = form_class(request.POST, incident=incident) if form_class is SubmissionForm else form_class(request.POST)
+    if not form.is_valid():
+        return _after_clock_action(request, incident, " ".join(_form_errors(form)))
+    try:
+        operation(incident, clock, form.cleaned_data)
+    except (ValidationError, PermissionDenied) as exc:
+        return _after_clock_action(request, incident, " ".join(_errors(exc)))
+    return _after_clock_action(request, incident, success=success)
+
+
+# Clocks panel and its actions ------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def clocks_panel(request, pk):
+    """The legal-clocks panel (an htmx fragment for the war-room page)."""
+    incident = _incident(request, pk)
+    return render(request, "incidents/security/_clocks.html", _clocks_context(request, incident))
+
+
+@login_required
+@require_POST
+def set_awareness(request, pk):
+    return _clock_action(
+        request,
+        pk,
+        None,
+        AwarenessForm,
+        lambda i, c, d: services.correct_time(i, "aware_at", d["value"], request.user, d["reason"]),
+        "Awareness time recorded.",
+    )
+
+
+@login_required
+@require_POST
+def start_clock(request, pk):
+    return _clock_action(
+        request,
+        pk,
+        None,
+        StartClockForm,
+        lambda i, c, d: regulatory.start_clock(
+            i, d["obligation"], request.user, started_at=d["started_at"], target_hours=d["target_hours"]
+        ),
+        "Clock started.",
+    )
+
+
+@login_required
+@require_POST
+def submit(request, pk, clock_pk):
+    return _clock_action(
+        request,
+        pk,
+        clock_pk,
+        SubmissionForm,
+        lambda i, c, d: regulatory.record_submission(
+            c,
+            d["stage"],
+            request.user,
+            submitted_at=d["submitted_at"],
+            reference=d["reference"],
+            communication=d["communication"],
+            notes=d["notes"],
+        ),
+        "Submission recorded.",
+    )
+
+
+@login_required
+@require_POST
+def not_required(request, pk, clock_pk):
+    return _clock_action(
+        request,
+        pk,
+        clock_pk,
+        ReasonForm,
+        lambda i, c, d: regulatory.mark_not_required(c, request.user, d["reason"]),
+        "Marked not required.",
+    )
+
+
+@login_required
+@require_POST
+def correct_start(request, pk, clock_pk):
+    return _clock_action(
+        request,
+        pk,
+        clock_pk,
+        CorrectStartForm,
+        lambda i, c, d: regulatory.correct_clock_start(c, d["started_at"], request.user, d["reason"]),
+        "Clock start corrected.",
+    )
+
+
+# The security page ---------------------------------------------------------------------------
+
+
+def _exposure_initial(assessment):
+    if assessment is None:
+        return {"certainty": "suspected", "confidence": "low", "found_by": "internal"}
+    return {
+        "certainty": assessment.certainty,
+        "categories": assessment.categories,
+        "people_affected": assessment.people_affected,
+        "records_affected": assessment.records_affected,
+        "confidence": assessment.confidence,
+        "jurisdictions": ", ".join(assessment.jurisdictions),
+        "encrypted": assessment.encrypted,
+        "found_by": assessment.found_by,
+    }
+
+
+def _render_page(request, incident, mitigation_form=None, exposure_form=None, status=200):
+    now = timezone.now()
+    mitigations = list(
+        incident.mitigations.select_related("owner").order_by(
+            Case(When(ended_at__isnull=True, then=Value(0)), default=Value(1), output_field=IntegerField()),
+            "started_at",
+            "id",
+        )
+    )
+    for m in mitigations:
+        m.review_overdue = security.review_overdue(m, now)
+    assessment = security.exposure_of(incident)
+    incident.exposure = assessment  # regulatory.suggest reads it: no second query
+    context = _clocks_context(request, incident)
+    context.update(
+        {
+            "mitigations": mitigations,
+            "assessment": assessment,
+            "mitigation_form": mitigation_form or MitigationForm(),
+            "exposure_form": exposure_form or ExposureForm(initial=_exposure_initial(assessment)),
+            "can_audit": can_audit(request.user, incident),
+        }
+    )
+    return render(request, "incidents/security/page.html", context, status=status)
+
+
+@login_required
+@require_GET
+def page(request, pk):
+    return _render_page(request, _incident(request, pk))
+
+
+@login_required
+@require_POST
+def add_mitigation(request, pk):
+    incident = _incident(request, pk)
+    form = MitigationForm(request.POST)
+    if form.is_valid():
+        try:
+            security.add_mitigation(incident, request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Mitigation recorded.")
+            return redirect(security_url(incident) + "#mitigations")
+    return _render_page(request, incident, mitigation_form=form, status=400)
+
+
+@login_required
+def edit_mitigation(request, pk, mitigation_pk):
+    incident = _incident(request, pk)
+    mitigation = get_object_or_404(Mitigation, pk=mitigation_pk, incident=incident)
+    mitigation.incident = incident
+    if not security.can_manage(request.user, incident):
+        raise PermissionDenied("Only the incident's commanders and the security group may change mitigations.")
+    initial = {f: getattr(mitigation, f) for f in MitigationForm.base_fields}
+    form = MitigationForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        data["started_at"] = data["started_at"] or mitigation.started_at
+        for field in ("started_at", "review_by"):
+            # The form shows minutes: an untouched time must not log a change of its seconds.
+            stored = getattr(mitigation, field)
+            if stored and data[field] == stored.replace(second=0, microsecond=0):
+                data[field] = stored
+        try:
+            security.update_mitigation(mitigation, request.user, **data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Mitigation updated.")
+            return redirect(security_url(incident) + "#mitigations")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "incidents/security/mitigation_edit.html",
+        {"incident": incident, "mitigation": mitigation, "form": form},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def lift_mitigation(request, pk, mitigation_pk):
+    incident = _incident(request, pk)
+    mitigation = get_object_or_404(Mitigation, pk=mitigation_pk, incident=incident)
+    mitigation.incident = incident
+    form = LiftForm(request.POST)
+    try:
+        note = form.cleaned_data["note"] if form.is_valid() else ""
+        security.lift_mitigation(mitigation, request.user, note=note)
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(_errors(exc)))
+    else:
+        messages.success(request, f"Lifted: {mitigation.title}.")
+    target = request.POST.get("next") if _safe_next(request) else security_url(incident) + "#mitigations"
+    return redirect(target)
+
+
+@login_required
+@require_POST
+def assess(request, pk):
+    incident = _incident(request, pk)
+    form = ExposureForm(request.POST)
+    if form.is_valid():
+        try:
+            security.assess_exposure(incident, request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Exposure assessment saved.")
+            return redirect(security_url(incident) + "#exposure")
+    return _render_page(request, incident, exposure_form=form, status=400)
+
+
+# Mitigations in force across incidents ------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def mitigations_in_force(request):
+    """Every mitigation in force on the incidents the viewer may see, oldest first."""
+    now = timezone.now()
+    page_ = Paginator(security.in_force(request.user), 100).get_page(request.GET.get("page"))
+    for m in page_.object_list:
+        m.review_overdue = security.review_overdue(m, now)
+    return render(request, "incidents/security/in_force.html", {"page": page_, "now": now})
+
+
+# Audit ------------------------------------------------------------------------------------------
+
+
+def can_audit(user, incident):
+    """The audit page and export: the incident's commanders, the security group, superusers."""
+    return access.can_command(user, incident) or access.is_security_member(user)
+
+
+AUDIT_COLUMNS = ["recorded_at", "occurred_at", "actor", "kind", "object", "field", "old", "new", "summary", "entry"]
+
+
+def _subject(entry):
+    data = entry.data or {}
+    if data.get("field") == "mitigation" and "mitigation" in data:
+        return f"mitigation {data['mitigation']}" + (f" ({data['title']})" if data.get("title") else "")
+    if entry.kind == TimelineEntry.Kind.EXPOSURE:
+        return "exposure assessment"
+    if data.get("obligation"):
+        return f"clock {data['obligation']}" + (f" / {data['stage']}" if data.get("stage") else "")
+    if entry.kind == TimelineEntry.Kind.NOTE:
+        return "timeline"
+    return "incident"
+
+
+def audit_rows(incident):
+    """Every recorded change to the incident, oldest first: one row per changed field of each
+    timeline entry (the entry's data carries old and new values), plus one row per edit of a
+    timeline note (from its kept revisions). Three queries whatever the number of rows."""
+    entries = list(
+        incident.timeline.select_related("author")
+        .prefetch_related(Prefetch("revisions", queryset=TimelineRevision.objects.select_related("replaced_by")))
+        .order_by("recorded_at", "id")
+    )
+    rows = []
+    for entry in entries:
+        data = entry.data or {}
+        base = {
+            "recorded_at": entry.recorded_at,
+            "occurred_at": entry.occurred_at,
+            "actor": entry.author.get_username() if entry.author else "system",
+            "kind": entry.kind,
+            "object": _subject(entry),
+            "summary": entry.body,
+            "entry": entry.pk,
+        }
+        revisions = list(entry.revisions.all())
+        original = revisions[0].body if revisions else entry.body
+        if isinstance(data.get("changes"), list) and data["changes"]:
+            prefix = data.get("field", "")
+            for change in data["changes"]:
+                field = change.get("field", "")
+                rows.append(
+                    {
+                        **base,
+                        "field": f"{prefix}.{field}" if prefix else field,
+                        "old": change.get("old"),
+                        "new": change.get("new"),
+                    }
+                )
+        elif "old" in data or "new" in data:
+            rows.append({**base, "field": data.get("field", ""), "old": data.get("old"), "new": data.get("new")})
+        elif entry.kind == TimelineEntry.Kind.NOTE:
+            rows.append({**base, "summary": original, "field": "note", "old": None, "new": original})
+        else:
+            rows.append({**base, "field": data.get("field", entry.kind), "old": None, "new": data or None})
+        texts = [r.body for r in revisions] + [entry.body]
+        for revision, new_text in zip(revisions, texts[1:], strict=True):
+            rows.append(
+                {
+                    "recorded_at": revision.replaced_at,
+                    "occurred_at": entry.occurred_at,
+                    "actor": revision.replaced_by.get_username() if revision.replaced_by else "system",
+                    "kind": "edit",
+                    "object": f"timeline entry {entry.pk}",
+                    "field": "body",
+                    "old": revision.body,
+                    "new": new_text,
+                    "summary": "Timeline entry edited.",
+                    "entry": entry.pk,
+                }
+            )
+    rows.sort(key=lambda r: (r["recorded_at"], r["entry"]))
+    return rows
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, cls=DjangoJSONEncoder)
+    # A spreadsheet would run a cell starting like a formula: make it plain text.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _filename(incident, ext):
+    return f"{incident.reference}-audit.{ext}"
+
+
+@login_required
+@require_GET
+def audit(request, pk):
+    incident = _incident(request, pk)
+    if not can_audit(request.user, incident):
+        raise PermissionDenied("Only the incident's commanders and the security group may read its audit trail.")
+    rows = audit_rows(incident)
+    fmt = request.GET.get("format", "")
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(AUDIT_COLUMNS)
+        for row in rows:
+            writer.writerow([_cell(row[c]) for c in AUDIT_COLUMNS])
+        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{_filename(incident, "csv")}"'
+        return response
+    if fmt == "json":
+        body = {
+            "incident": {
+                "id": incident.pk,
+                "reference": incident.reference,
+                "title": incident.title,
+                "kind": incident.kind,
+                "confidential": incident.confidential,
+            },
+            "exported_at": timezone.now(),
+            "exported_by": request.user.get_username(),
+            "changes": rows,
+        }
+        response = HttpResponse(
+            json.dumps(body, cls=DjangoJSONEncoder, ensure_ascii=False, indent=1),
+            content_type="application/json",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{_filename(incident, "json")}"'
+        return response
+    if fmt:
+        return HttpResponse("Unknown format: use ?format=csv or ?format=json.", status=400, content_type="text/plain")
+    for row in rows:  # the page shows values as the JSON export has them
+        row["old_text"] = _shown(row["old"])
+        row["new_text"] = _shown(row["new"])
+    return render(request, "incidents/security/audit.html", {"incident": incident, "rows": rows})
+
+
+def _shown(value):
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, cls=DjangoJSONEncoder)

@@ -1,0 +1,397 @@
+"""Domain operations on runbooks and their runs on incidents."""
+
+from dataclasses import replace
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count, F, Max, Prefetch
+from django.utils import timezone
+
+from incidents import access
+from incidents.models import Incident, Membership, Service, TimelineEntry
+from incidents.services import notify_changed, record_event
+
+from .fileformat import (
+    MINUTES_MAX,
+    SLUG_MAX,
+    SLUG_RE,
+    TITLE_MAX,
+    RunbookData,
+    RunbookFileError,
+    StepData,
+    parse,
+    render,
+)
+from .models import Runbook, RunbookRun, RunbookStep, RunbookVersion, StepRun
+
+User = get_user_model()
+
+
+def can_author(user):
+    return user.is_authenticated and (user.is_superuser or access.COMMANDER in access.group_names(user))
+
+
+# The library ------------------------------------------------------------------------------
+
+
+def data_of(version):
+    """The RunbookData of a stored version (prefetch steps and services for lists)."""
+    return RunbookData(
+        slug=version.runbook.slug,
+        title=version.title,
+        summary=version.summary,
+        kinds=list(version.kinds),
+        min_severity=version.min_severity,
+        services=sorted(s.slug for s in version.services.all()),
+        tags=list(version.tags),
+        owner=version.owner.get_username() if version.owner else "",
+        review_by=version.review_by,
+        steps=[
+            StepData(
+                title=s.title,
+                body=s.body,
+                role=s.role,
+                expected_minutes=s.expected_minutes,
+                critical=s.critical,
+            )
+            for s in version.steps.all()
+        ],
+    )
+
+
+# Slugs that name pages under /runbooks/ rather than runbooks.
+RESERVED_SLUGS = {"new", "preview", "my-steps"}
+
+
+def canonical(data):
+    """The data as it is stored and exported: titles and bodies trimmed, services sorted
+    (a version keeps them as a set), no zero minutes."""
+    return replace(
+        data,
+        title=data.title.strip(),
+        services=sorted(set(data.services)),
+        steps=[
+            replace(s, title=s.title.strip(), body=s.body.strip(), expected_minutes=s.expected_minutes or None)
+            for s in data.steps
+        ],
+    )
+
+
+def check(data):
+    """Everything a runbook must satisfy whichever way it arrives (file, browser, API fields):
+    ValidationError keyed by the field at fault. `data` should be canonical()."""
+    if not SLUG_RE.match(data.slug) or len(data.slug) > SLUG_MAX:
+        raise ValidationError({"slug": f"Use lowercase letters, digits and dashes, at most {SLUG_MAX} characters."})
+    if data.slug in RESERVED_SLUGS:
+        raise ValidationError({"slug": f"{data.slug!r} is a page of the runbook library; choose another slug."})
+    if not data.title or len(data.title) > TITLE_MAX or "\n" in data.title:
+        raise ValidationError({"title": f"A title is one line of 1 to {TITLE_MAX} characters."})
+    unknown_kinds = [k for k in data.kinds if k not in Incident.Kind.values]
+    if unknown_kinds:
+        raise ValidationError(
+            {"kinds": f"Unknown incident kind {unknown_kinds[0]!r}; use {', '.join(Incident.Kind.values)}."}
+        )
+    if data.min_severity not in Incident.Severity.values or isinstance(data.min_severity, bool):
+        raise ValidationError({"min_severity": "Minimum severity must be 1, 2, 3 or 4."})
+    known = set(Service.objects.filter(slug__in=data.services).values_list("slug", flat=True))
+    missing = [s for s in data.services if s not in known]
+    if missing:
+        raise ValidationError({"services": f"Unknown service {missing[0]!r}."})
+    if data.owner and not User.objects.filter(username=data.owner).exists():
+        raise ValidationError({"owner": f"Unknown user {data.owner!r}."})
+    if not data.steps:
+        raise ValidationError({"steps": "A runbook needs at least one step."})
+    for number, step in enumerate(data.steps, start=1):
+        if not step.title or len(step.title) > TITLE_MAX or "\n" in step.title:
+            raise ValidationError({"steps": f"Step {number}: a title is one line of 1 to {TITLE_MAX} characters."})
+        if step.role not in RunbookStep.Role.values:
+            raise ValidationError(
+                {"steps": f"Step {number}: unknown role {step.role!r}; use {', '.join(RunbookStep.Role.values)}."}
+            )
+        if step.expected_minutes is not None and not 0 < step.expected_minutes <= MINUTES_MAX:
+            raise ValidationError({"steps": f"Step {number}: expected minutes must be from 1 to {MINUTES_MAX}."})
+    # What is stored must come back unchanged from its file, or export would not round-trip
+    # (e.g. a line starting with "## " in a step body would start a new step).
+    try:
+        again = parse(render(data))
+    except RunbookFileError as exc:
+        raise ValidationError({"text": f"The runbook cannot be written as a file: {exc.reason}"}) from None
+    if again != data:
+        for number, (ours, theirs) in enumerate(zip(data.steps, again.steps, strict=False), start=1):
+            if ours != theirs:
+                raise ValidationError(
+                    {
+                        "steps": f"Step {number}: its text would read back differently from a file (a line "
+                        "starting with '## ' outside a code block starts a new step)."
+                    }
+                )
+        raise ValidationError({"steps": "The runbook would read back differently from a file."})
+
+
+@transaction.atomic
+def save_runbook(by, data):
+    """Create the runbook or add a version. An unchanged runbook makes no new version.
+
+    Returns (version, created) where created says whether a new version was made.
+    """
+    if by is not None and not can_author(by):
+        raise PermissionDenied("Only commanders may edit runbooks.")
+    data = canonical(data)
+    check(data)
+    checksum = data.checksum()
+    runbook, _ = Runbook.objects.select_for_update().get_or_create(slug=data.slug)
+    if runbook.latest_id and runbook.latest.checksum == checksum and not runbook.archived:
+        return runbook.latest, False
+    number = (runbook.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    owner = User.objects.filter(username=data.owner).first() if data.owner else None
+    version = RunbookVersion.objects.create(
+        runbook=runbook,
+        number=number,
+        title=data.title,
+        summary=data.summary,
+        kinds=data.kinds,
+        min_severity=data.min_severity,
+        tags=data.tags,
+        owner=owner,
+        review_by=data.review_by,
+        checksum=checksum,
+        created_by=by,
+    )
+    version.services.set(Service.objects.filter(slug__in=data.services))
+    RunbookStep.objects.bulk_create(
+        RunbookStep(
+            version=version,
+            position=i,
+            title=s.title,
+            body=s.body,
+            role=s.role,
+            expected_minutes=s.expected_minutes,
+            critical=s.critical,
+        )
+        for i, s in enumerate(data.steps, start=1)
+    )
+    now = timezone.now()
+    Runbook.objects.filter(pk=runbook.pk).update(latest=version, updated_at=now, archived=False)
+    runbook.latest, runbook.updated_at, runbook.archived = version, now, False
+    return version, True
+
+
+def library():
+    """Latest versions of the live runbooks, with what lists need: services prefetched and
+    `step_count` (prefetch "steps" as well to render them)."""
+    return (
+        RunbookVersion.objects.filter(runbook__archived=False, runbook__latest=F("pk"))
+        .select_related("runbook", "owner")
+        .prefetch_related("services")
+        .annotate(step_count=Count("steps"))
+        .order_by("title")
+    )
+
+
+# Suggestions and runs --------------------------------------------------------------------
+
+
+def suggestions(incident, versions=None):
+    """Runbooks that apply to the incident and are not attached yet, most specific first.
+
+    A runbook applies when the incident's kind is among its kinds (or it lists none), the
+    incident is at its minimum severity or worse, and it shares a service with the incident
+    (or lists none). `versions` is the library() when the caller has it already."""
+    service_ids = {s.pk for s in incident.services.all()} | set(incident.impacts.values_list("service_id", flat=True))
+    attached = set(incident.runbook_runs.values_list("version__runbook_id", flat=True))
+    result = []
+    for version in library() if versions is None else versions:
+        if version.runbook_id in attached or version.min_severity < incident.severity:
+            continue
+        if version.kinds and incident.kind not in version.kinds:
+            continue
+        its_services = {s.pk for s in version.services.all()}
+        if its_services and not its_services & service_ids:
+            continue
+        score = (bool(version.kinds), len(its_services & service_ids), -version.min_severity)
+        result.append((score, version))
+    result.sort(key=lambda pair: pair[0], reverse=True)
+    return [version for _, version in result]
+
+
+@transaction.atomic
+def attach(incident, runbook, by):
+    """Start a run of the runbook's latest version on the incident; each step becomes a task,
+    assigned to whoever fills the step's role on the incident."""
+    if not access.can_command(by, incident):
+        raise PermissionDenied("Only the incident's commanders may attach runbooks.")
+    # Lock the incident so two clicks on "Attach" make one run, not an IntegrityError.
+    if Incident.objects.select_for_update().get(pk=incident.pk).status == Incident.Status.CLOSED:
+        raise ValidationError({"runbook": f"{incident.reference} is closed."})
+    runbook = Runbook.objects.select_related("latest").get(pk=runbook.pk)  # the latest, not a stale copy
+    version = runbook.latest
+    if version is None or runbook.archived:
+        raise ValidationError({"runbook": f"Runbook {runbook.slug!r} has no usable version."})
+    if RunbookRun.objects.filter(incident=incident, version__runbook=runbook).exists():
+        raise ValidationError({"runbook": f"{version.title} is already attached to {incident.reference}."})
+    run = RunbookRun.objects.create(incident=incident, version=version, started_by=by)
+    holders = {
+        m.role: m.user_id
+        for m in Membership.objects.filter(incident=incident, role__in=list(RunbookStep.INCIDENT_ROLE.values()))
+    }
+    StepRun.objects.bulk_create(
+        StepRun(
+            run=run,
+            step=step,
+            position=step.position,
+            assignee_id=holders.get(RunbookStep.INCIDENT_ROLE.get(step.role)),
+        )
+        for step in version.steps.all()
+    )
+    record_event(
+        incident,
+        by,
+        TimelineEntry.Kind.RUNBOOK,
+        f"Runbook attached: {version.title} (v{version.number}, {version.steps.count()} steps).",
+        {"field": "runbook", "runbook": runbook.slug, "version": version.number, "old": None, "new": "attached"},
+    )
+    notify_changed(incident, "runbooks")
+    return run
+
+
+NOT_SET = object()
+
+
+@transaction.atomic
+def change_step(step_run, by, *, status=None, note=None, reason=None, assignee=NOT_SET):
+    """Move a step (pending, in progress, done, skipped, blocked), assign it, or add a note.
+    Skipping and blocking need a reason. Every change is on the timeline."""
+    step_run = (
+        StepRun.objects.select_for_update(of=("self",))
+        .select_related("run__incident", "step", "assignee")
+        .get(pk=step_run.pk)
+    )
+    incident = step_run.run.incident
+    if not access.can_log(by, incident):
+        raise PermissionDenied("Only responders and commanders may work on runbook steps.")
+    if incident.status == Incident.Status.CLOSED:
+        raise ValidationError({"status": f"{incident.reference} is closed."})
+    now = timezone.now()
+    changes = []
+    title = step_run.step.title
+    if status is not None and status != step_run.status:
+        if status not in StepRun.Status.values:
+            raise ValidationError(
+                {"status": f"Unknown status {status!r}; use one of {', '.join(StepRun.Status.values)}."}
+            )
+        if status not in StepRun.TRANSITIONS[step_run.status]:
+            raise ValidationError({"status": f"A {step_run.get_status_display().lower()} step cannot become {status}."})
+        if status in StepRun.NEEDS_REASON and not (reason or "").strip():
+            raise ValidationError({"reason": f"Say why the step is {status}."})
+        old = step_run.status
+        step_run.status = status
+        if status == StepRun.Status.IN_PROGRESS and step_run.started_at is None:
+            step_run.started_at = now
+        step_run.completed_at = now if status in StepRun.FINISHED else None
+        step_run.reason = (reason or "").strip() if status in StepRun.NEEDS_REASON else ""
+        why = f" Reason: {step_run.reason}" if step_run.reason else ""
+        changes.append(
+            (f"Step “{title}”: {old.replace('_', ' ')} → {status.replace('_', ' ')}.{why}", "status", old, status)
+        )
+    if assignee is not NOT_SET and (assignee.pk if assignee else None) != step_run.assignee_id:
+        if assignee is not None and not assignee.is_active:
+            raise ValidationError({"assignee": "That user is not active."})
+        if assignee is not None and not (
+            Incident.objects.visible_to(assignee).filter(pk=incident.pk).exists() and access.can_log(assignee, incident)
+        ):
+            raise ValidationError(
+                {"assignee": f"{assignee.get_username()} cannot work on {incident.reference}; give them a role first."}
+            )
+        old_name = step_run.assignee.get_username() if step_run.assignee else None
+        new_name = assignee.get_username() if assignee else None
+        step_run.assignee = assignee
+        changes.append(
+            (
+                f"Step “{title}” assigned: {old_name or 'nobody'} → {new_name or 'nobody'}.",
+                "assignee",
+                old_name,
+                new_name,
+            )
+        )
+    if note is not None and note.strip() and note.strip() != step_run.note:
+        old_note = step_run.note
+        step_run.note = note.strip()
+        changes.append((f"Step “{title}” note: {step_run.note}", "note", old_note, step_run.note))
+    if not changes:
+        return step_run
+    step_run.updated_at = now
+    step_run.save()
+    for body, fld, old, new in changes:
+        record_event(
+            incident,
+            by,
+            TimelineEntry.Kind.RUNBOOK,
+            body,
+            {"field": f"step.{fld}", "step_run": step_run.pk, "old": old, "new": new},
+        )
+    notify_changed(incident, "runbooks")
+    return step_run
+
+
+# Progress ------------------------------------------------------------------------------------
+
+
+def runs_for(incident):
+    return (
+        incident.runbook_runs.select_related("version__runbook", "started_by")
+        .prefetch_related(
+            Prefetch(
+                "step_runs",
+                queryset=StepRun.objects.select_related("step", "assignee").order_by("position"),
+            )
+        )
+        .order_by("started_at", "id")
+    )
+
+
+def progress(run, now=None):
+    """done / total, critical steps outstanding, overdue steps, from prefetched step runs.
+
+    A step is due when the expected minutes of the steps up to it have passed since the run
+    started (or its own minutes since it was started)."""
+    now = now or timezone.now()
+    steps = list(run.step_runs.all())
+    elapsed = 0
+    overdue = []
+    for sr in steps:
+        minutes = sr.step.expected_minutes or 0
+        elapsed += minutes
+        if sr.is_finished or not minutes:
+            sr.due_at = None
+            sr.overdue = False
+            continue
+        sr.due_at = (
+            (sr.started_at + timedelta(minutes=minutes))
+            if sr.started_at
+            else run.started_at + timedelta(minutes=elapsed)
+        )
+        sr.overdue = sr.due_at < now
+        if sr.overdue:
+            overdue.append(sr)
+    done = sum(1 for sr in steps if sr.is_finished)
+    return {
+        "done": done,
+        "total": len(steps),
+        "critical_open": sum(1 for sr in steps if sr.step.critical and not sr.is_finished),
+        "overdue": len(overdue),
+        "blocked": sum(1 for sr in steps if sr.status == StepRun.Status.BLOCKED),
+        "percent": int(100 * done / len(steps)) if steps else 100,
+    }
+
+
+def my_steps(user):
+    """Open steps assigned to the user on open incidents they may see."""
+    visible = Incident.objects.visible_to(user).filter(status__in=Incident.OPEN_STATUSES)
+    return (
+        StepRun.objects.filter(assignee=user, run__incident__in=visible)
+        .exclude(status__in=StepRun.FINISHED)
+        .select_related("step", "run__incident", "run__version")
+        .order_by("run__incident__severity", "run__incident_id", "run_id", "position")
+    )

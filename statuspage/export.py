@@ -1,0 +1,160 @@
+"""The static export: the whole public status page as files, for a CDN, a bucket or nginx to
+serve while the app itself is down (docs/statuspage.md).
+
+`export_to(DIR)` writes every public document (HTML pages, every Statuspage v2 JSON endpoint,
+the Atom feeds, the assets they use) at the same paths as the app serves them under /status/,
+from one PublicState, so the files agree with each other. It is atomic for readers: the files
+are written into a fresh sibling directory, and DIR is a symbolic link that is swapped to it
+with one rename. A reader following DIR sees the old export or the new one, never a mix of
+half-written files. The previous export is kept (a reader may be between resolving the link
+and opening a file in it); older ones are removed.
+
+Exports are serialised with a lock file next to DIR, so the publish task and an operator's
+`manage.py export_statuspage` can run at the same time.
+"""
+
+import fcntl
+import os
+import secrets
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone, translation
+
+from .public import PublicState
+from .views import ASSETS, Documents, asset_file_name, asset_source, ui_language
+
+MARKER = ".statuspage-export"
+KEEP_PREVIOUS = 1
+
+
+class ExportError(Exception):
+    pass
+
+
+def export_to(path):
+    """Export the public status page to `path` (which becomes a symlink to the new export).
+    Returns the number of files written."""
+    target = Path(os.path.abspath(path))
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    _check_target(target)
+    with _locked(parent / f".{target.name}.lock"):
+        generation = parent / f".{target.name}.gen-{timezone.now():%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+        generation.mkdir(mode=0o755)
+        try:
+            count = write_export(generation)
+            _fsync_dir(generation)
+            _swap(target, generation)
+        except BaseException:
+            shutil.rmtree(generation, ignore_errors=True)
+            raise
+        _remove_old(target, generation)
+    return count
+
+
+def write_export(directory):
+    """Write every document and asset into `directory` (which must exist). Returns the count."""
+    directory = Path(directory)
+    documents = Documents(PublicState(), static_export=True)
+    count = 0
+    with (
+        timezone.override(timezone.get_default_timezone()),
+        translation.override(ui_language(settings.LANGUAGE_CODE)),
+    ):
+        for path in documents.paths():
+            body, _content_type = documents.render(path)
+            _write(directory / file_for(path), body)
+            count += 1
+    for name in ASSETS:
+        with open(asset_source(name), "rb") as source:
+            _write(directory / "assets" / asset_file_name(name), source.read())
+        count += 1
+    _write(directory / MARKER, f"{timezone.now().isoformat()}\n".encode())
+    return count
+
+
+def file_for(path):
+    """The file of a document path: pages are directories with an index.html, as a web server's
+    try_files expects."""
+    if path == "" or path.endswith("/"):
+        return path + "index.html"
+    return path
+
+
+def _write(file, body):
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with open(file, "wb") as f:
+        f.write(body)
+        f.flush()
+        os.fsync(f.fileno())  # on disk before the swap makes it visible
+    os.chmod(file, 0o644)
+
+
+def _fsync_dir(directory):
+    for folder, _dirs, _files in os.walk(directory):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _check_target(target):
+    if target.is_symlink() or not target.exists():
+        return
+    if target.is_dir() and not any(target.iterdir()):
+        return  # an empty directory (e.g. made by a deploy script) is replaced by the link
+    raise ExportError(
+        f"{target} exists and is not a link made by an earlier export. The export owns this path "
+        "(it becomes a symbolic link to the newest export): move it away or choose a path inside it."
+    )
+
+
+def _swap(target, generation):
+    if target.is_dir() and not target.is_symlink():
+        target.rmdir()  # empty, checked above: nothing to read in it anyway
+    link = target.parent / f".{target.name}.link-{secrets.token_hex(4)}"
+    os.symlink(generation.name, link)  # relative: still right where the parent is mounted elsewhere
+    try:
+        os.replace(link, target)  # one rename: readers see the old export or the new one
+    except BaseException:
+        link.unlink(missing_ok=True)
+        raise
+    _fsync_dir_only(target.parent)
+
+
+def _fsync_dir_only(directory):
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_old(target, current):
+    """Remove exports older than the previous one, and links left by an interrupted swap."""
+    prefix = f".{target.name}."
+    generations = []
+    for entry in target.parent.iterdir():
+        if not entry.name.startswith(prefix) or entry == current:
+            continue
+        if entry.name.startswith(prefix + "link-") and entry.is_symlink():
+            entry.unlink(missing_ok=True)
+        elif entry.name.startswith(prefix + "gen-") and entry.is_dir() and not entry.is_symlink():
+            generations.append(entry)
+    generations.sort(key=lambda p: p.name, reverse=True)  # names start with the export time
+    for old in generations[KEEP_PREVIOUS:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def _locked(lock_file):
+    with open(lock_file, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

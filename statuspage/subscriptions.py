@@ -1,0 +1,126 @@
+"""Subscribing to the status page: the domain operations behind the public forms.
+
+- E-mail subscribers opt in twice: `subscribe` writes an unconfirmed subscriber and a
+  confirmation message (an outbox row, delivered like any notification); `confirm` activates
+  it. Only confirmed, not unsubscribed subscribers are notified.
+- Webhook subscribers are active at once: whoever subscribes a URL sees its signing secret
+  once, on the page that answers the form, and every payload is signed with it. A receiver
+  that does not want the messages answers 410 Gone, which unsubscribes it.
+- Subscribing an address that is already subscribed changes nothing and mails its owner a
+  link to manage the subscription, so the form neither reveals who is subscribed nor lets a
+  stranger change someone's choices.
+- Every message carries the subscriber's token in its unsubscribe and manage links.
+"""
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from incidents.models import Service
+
+from .models import Notification, Subscriber
+
+
+def public_groups():
+    """Group names of public services, as offered on the form."""
+    return sorted(set(Service.objects.filter(public=True).exclude(group="").values_list("group", flat=True)))
+
+
+def _scope(subscriber, all_components, components, groups):
+    subscriber.all_components = bool(all_components) or not (components or groups)
+    subscriber.groups = [] if subscriber.all_components else sorted(set(groups or ()))
+    return [] if subscriber.all_components else list(components or ())
+
+
+def _hour():
+    return timezone.now().strftime("%Y%m%d%H")
+
+
+def _queue_message(subscriber, kind):
+    """An outbox row for a confirmation or manage-link e-mail. Its key holds the hour, so a
+    form submitted again and again mails an address at most once an hour."""
+    notification, created = Notification.objects.get_or_create(
+        subscriber=subscriber, key=f"{kind}:{_hour()}", defaults={"payload": {"type": kind}}
+    )
+    if created:
+        from .tasks import deliver
+
+        transaction.on_commit(lambda: deliver.delay([notification.pk]))
+    return notification
+
+
+@transaction.atomic
+def subscribe(*, kind, email="", webhook_url="", all_components=True, components=(), groups=(), language="en"):
+    """Subscribe an e-mail address (unconfirmed until the link in the confirmation mail is
+    followed) or a webhook URL (active at once). Returns (subscriber, created); `created` is
+    False when the address was already subscribed."""
+    language = (language or "en")[:15]
+    if kind == Subscriber.Kind.WEBHOOK:
+        subscriber = Subscriber(kind=kind, webhook_url=webhook_url, language=language, confirmed_at=timezone.now())
+        chosen = _scope(subscriber, all_components, components, groups)
+        subscriber.save()
+        subscriber.components.set(chosen)
+        return subscriber, True
+    email = _normalise_email(email)
+    existing = (
+        Subscriber.objects.select_for_update()
+        .filter(kind=Subscriber.Kind.EMAIL, email__iexact=email, unsubscribed_at__isnull=True)
+        .first()
+    )
+    if existing is not None and existing.confirmed_at is not None:
+        _queue_message(existing, "manage")
+        return existing, False
+    if existing is None:
+        existing = Subscriber(kind=Subscriber.Kind.EMAIL, email=email)
+    # Unconfirmed: whoever confirms gets the latest choices.
+    existing.language = language
+    chosen = _scope(existing, all_components, components, groups)
+    try:
+        with transaction.atomic():
+            existing.save()
+    except IntegrityError:
+        # Two submissions raced for the same address: the other one won.
+        return Subscriber.objects.get(kind="email", email=email, unsubscribed_at__isnull=True), False
+    existing.components.set(chosen)
+    _queue_message(existing, "confirm")
+    return existing, True
+
+
+def _normalise_email(email):
+    local, _, domain = (email or "").strip().rpartition("@")
+    return f"{local}@{domain.lower()}" if local else (email or "").strip()
+
+
+def by_token(token):
+    return Subscriber.objects.filter(token=token).first() if token else None
+
+
+def confirm(token):
+    """Activate the subscriber with this token; returns it, or None for an unknown or
+    unsubscribed token. Confirming twice is harmless."""
+    subscriber = by_token(token)
+    if subscriber is None or subscriber.unsubscribed_at is not None:
+        return None
+    Subscriber.objects.filter(pk=subscriber.pk, confirmed_at__isnull=True).update(confirmed_at=timezone.now())
+    subscriber.refresh_from_db(fields=["confirmed_at"])
+    return subscriber
+
+
+def unsubscribe(token):
+    """Stop every message to this subscriber; returns it, or None for an unknown token.
+    Unsubscribing twice is harmless. Pending notifications are dropped at delivery."""
+    subscriber = by_token(token)
+    if subscriber is None:
+        return None
+    Subscriber.objects.filter(pk=subscriber.pk, unsubscribed_at__isnull=True).update(unsubscribed_at=timezone.now())
+    subscriber.refresh_from_db(fields=["unsubscribed_at"])
+    return subscriber
+
+
+@transaction.atomic
+def change_scope(subscriber, *, all_components=True, components=(), groups=()):
+    """What an existing subscriber follows: everything, chosen components, or groups (a group
+    includes components added to it later)."""
+    chosen = _scope(subscriber, all_components, components, groups)
+    subscriber.save(update_fields=["all_components", "groups"])
+    subscriber.components.set(chosen)
+    return subscriber

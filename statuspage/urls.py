@@ -1,0 +1,36 @@
+"""The public status page under /status/ (no login): HTML, Statuspage v2 JSON, Atom feeds.
+
+Every route serves a document of statuspage.views.Documents by its path under /status/;
+the static export writes the same paths to disk. The subscription pages (statuspage:subscribe
+and friends) come from urls_subscribe.
+"""
+
+from django.urls import path
+
+from . import urls_subscribe, views
+
+app_name = "statuspage"
+
+
+def document(route, name, doc=None):
+    return path(route, views.document, {"path": route if doc is None else doc}, name=name)
+
+
+urlpatterns = [
+    document("", "index"),
+    document("history/", "history"),
+    document("incidents/<str:public_id>/", "incident", "incidents/{id}/"),
+    document("maintenance/<str:public_id>/", "maintenance", "maintenance/{id}/"),
+    document("feed.atom", "feed"),
+    document("components/<str:public_id>/feed.atom", "component_feed", "components/{id}/feed.atom"),
+    document("api/v2/summary.json", "summary"),
+    document("api/v2/status.json", "status"),
+    document("api/v2/components.json", "components"),
+    document("api/v2/incidents.json", "incidents"),
+    document("api/v2/incidents/unresolved.json", "unresolved_incidents"),
+    document("api/v2/scheduled-maintenances.json", "scheduled_maintenances"),
+    document("api/v2/scheduled-maintenances/upcoming.json", "upcoming_maintenances"),
+    document("api/v2/scheduled-maintenances/active.json", "active_maintenances"),
+]
+
+urlpatterns += urls_subscribe.urlpatterns

@@ -1,0 +1,823 @@
+"""The public status page under /status/: HTML pages, Statuspage v2 JSON and Atom feeds.
+
+Who may see it: everyone, signed in or not. What it shows comes only from
+statuspage.public.PublicState, which admits public services and non-confidential incidents
+with a published status-page update, and nothing else.
+
+Every public document has a path under /status/ ("" for the page itself, "history/",
+"incidents/<id>/", "api/v2/summary.json", "feed.atom", ...). `Documents` renders any of them
+from one PublicState; the views serve them from a cache, and the static export
+(statuspage.export) writes all of them to disk, so the app and the export show the same thing.
+
+Caching: a document is built once per content version, a cheap fingerprint of everything the
+page is built from (one aggregate query), and kept in Django's cache (shared by every web
+process) and in a small per-process memo in front of it, until the version changes or the
+clock alone would change it (a maintenance window opens, a new day on the history bars). A hot
+request costs that one query. Responses carry an ETag (a hash of the body) and a short public
+Cache-Control with stale-if-error, so a CDN keeps answering while the app is down.
+"""
+
+import gzip
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.core.cache import cache, caches
+from django.core.cache.backends.db import DatabaseCache
+from django.db import DatabaseError, connection
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.http import Http404, HttpResponse, HttpResponseNotModified
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone, translation
+from django.utils.feedgenerator import Atom1Feed
+from django.utils.html import escape
+from django.utils.http import parse_etags
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.utils.translation.trans_real import parse_accept_lang_header
+from django.views.decorators.http import require_safe
+
+from incidents.markup import render_markdown
+from incidents.models import Communication, CommunicationTranslation, Impact, Incident, Service
+from incidents.signals import communication_published, incident_changed
+
+from .models import Maintenance
+from .public import PublicState, primary_subtag
+
+CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30, stale-if-error=86400"
+# However stable the data, a built document is rebuilt at least this often (seconds): a deploy
+# with new templates shows within minutes even on a shared cache.
+LONGEST_REUSE = 300
+# How long the last good copy of a document is kept, to be served while the database is down.
+LAST_GOOD_SECONDS = 86400
+# The page's own strings exist in these languages (statuspage/locale); update bodies in any
+# language their translations were written in.
+UI_LANGUAGES = ("en", "zh-hans")
+PUBLIC_ID = re.compile(r"^[a-z0-9]{12}$")
+log = logging.getLogger(__name__)
+
+JSON_DOCUMENTS = {
+    "api/v2/summary.json": lambda s: s.summary(),
+    "api/v2/status.json": lambda s: s.status_json(),
+    "api/v2/components.json": lambda s: s.components_json(),
+    "api/v2/incidents.json": lambda s: s.incidents_json(),
+    "api/v2/incidents/unresolved.json": lambda s: s.incidents_json(unresolved=True),
+    "api/v2/scheduled-maintenances.json": lambda s: s.maintenances_json(),
+    "api/v2/scheduled-maintenances/upcoming.json": lambda s: s.maintenances_json("upcoming"),
+    "api/v2/scheduled-maintenances/active.json": lambda s: s.maintenances_json("active"),
+}
+
+LEVEL_LABELS = {
+    "operational": gettext_lazy("Operational"),
+    "under_maintenance": gettext_lazy("Under maintenance"),
+    "degraded_performance": gettext_lazy("Degraded performance"),
+    "partial_outage": gettext_lazy("Partial outage"),
+    "major_outage": gettext_lazy("Major outage"),
+}
+STATUS_LABELS = {
+    "investigating": gettext_lazy("Investigating"),
+    "identified": gettext_lazy("Identified"),
+    "monitoring": gettext_lazy("Monitoring"),
+    "resolved": gettext_lazy("Resolved"),
+    "postmortem": gettext_lazy("Postmortem"),
+    "scheduled": gettext_lazy("Scheduled"),
+    "in_progress": gettext_lazy("In progress"),
+    "verifying": gettext_lazy("Verifying"),
+    "completed": gettext_lazy("Completed"),
+}
+IMPACT_LABELS = {
+    "none": gettext_lazy("No impact"),
+    "minor": gettext_lazy("Minor"),
+    "major": gettext_lazy("Major"),
+    "critical": gettext_lazy("Critical"),
+    "maintenance": gettext_lazy("Maintenance"),
+}
+LEVEL_CODES = {  # short CSS classes of the history bars' days (status.css)
+    "operational": "op",
+    "under_maintenance": "um",
+    "degraded_performance": "dp",
+    "partial_outage": "po",
+    "major_outage": "mo",
+}
+DESCRIPTIONS = {  # Statuspage's description strings, as the page's one sentence
+    "All Systems Operational": gettext_lazy("All Systems Operational"),
+    "Partially Degraded Service": gettext_lazy("Partially Degraded Service"),
+    "Degraded System Service": gettext_lazy("Degraded System Service"),
+    "Minor Service Outage": gettext_lazy("Minor Service Outage"),
+    "Partial System Outage": gettext_lazy("Partial System Outage"),
+    "Major System Outage": gettext_lazy("Major System Outage"),
+    "Major Service Outage": gettext_lazy("Major Service Outage"),
+    "Service Under Maintenance": gettext_lazy("Service Under Maintenance"),
+}
+
+
+@dataclass(frozen=True)
+class Document:
+    body: bytes
+    content_type: str
+    etag: str  # quoted, strong: a hash of the body
+    gzipped: bytes | None = None
+
+    @classmethod
+    def of(cls, body, content_type):
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        gzipped = gzip.compress(body, compresslevel=6, mtime=0) if len(body) > 1024 else None
+        return cls(body, content_type, etag, gzipped)
+
+    @property
+    def gzip_etag(self):
+        return self.etag[:-1] + '-gz"'
+
+
+# Rendering -------------------------------------------------------------------------------------
+
+
+def page_path(kind, public_id=None):
+    """The URL path of a public page under /status/ (the same in the app and the export)."""
+    paths = {
+        "index": "/status/",
+        "history": "/status/history/",
+        "incident": f"/status/incidents/{public_id}/",
+        "maintenance": f"/status/maintenance/{public_id}/",
+        "component_feed": f"/status/components/{public_id}/feed.atom",
+        "feed": "/status/feed.atom",
+    }
+    return paths[kind]
+
+
+def subscribe_url():
+    try:
+        return reverse("statuspage:subscribe")
+    except NoReverseMatch:  # the subscription views are not mounted (yet)
+        return "/status/subscribe/"
+
+
+def when(value):
+    """A time for a <time> element: ISO 8601 for the visitor's browser to convert (static JS),
+    and the page's own zone as the text until it does (or without JavaScript)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    local = timezone.localtime(value, timezone.get_default_timezone())
+    return {"iso": local.isoformat(timespec="seconds"), "text": local.strftime("%d %b %Y %H:%M %Z")}
+
+
+class Documents:
+    """Every public document of the status page, rendered from one PublicState."""
+
+    def __init__(self, state, static_export=False):
+        self.state = state
+        self.static_export = static_export
+        self._incidents = {i.public.public_id: i for i in state.incidents}
+        self._maintenances = {m.public_id: m for m in state.maintenances}
+        self._components = {c.id: c for c in state.components}
+        self._incident_json = {}
+        self._markdown = {}  # the same bodies appear on several pages and feeds of one export
+
+    # What exists -----------------------------------------------------------------------------
+
+    def paths(self):
+        """The path of every document, as the static export writes them."""
+        yield ""
+        yield "history/"
+        yield from JSON_DOCUMENTS
+        yield "feed.atom"
+        for public_id in self._incidents:
+            yield f"incidents/{public_id}/"
+        for public_id in self._maintenances:
+            yield f"maintenance/{public_id}/"
+        for public_id in self._components:
+            yield f"components/{public_id}/feed.atom"
+
+    def ids(self):
+        return {
+            "incidents": sorted(self._incidents),
+            "maintenance": sorted(self._maintenances),
+            "components": sorted(self._components),
+            "languages": self.state.languages(),
+        }
+
+    def render(self, path):
+        """(body bytes, content type) of one document; Http404 if there is no such document."""
+        if path in JSON_DOCUMENTS:
+            data = JSON_DOCUMENTS[path](self.state)
+            body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+            return body, "application/json"
+        if path == "feed.atom":
+            return self.feed(), "application/atom+xml; charset=utf-8"
+        if path == "":
+            return self.html("statuspage/index.html", self.index_context()), "text/html; charset=utf-8"
+        if path == "history/":
+            return self.html("statuspage/history.html", self.history_context()), "text/html; charset=utf-8"
+        parts = path.split("/")
+        if len(parts) == 3 and parts[0] == "incidents" and parts[2] == "" and parts[1] in self._incidents:
+            context = {"incident": self.incident_view(self._incidents[parts[1]])}
+            return self.html("statuspage/incident.html", context), "text/html; charset=utf-8"
+        if len(parts) == 3 and parts[0] == "maintenance" and parts[2] == "" and parts[1] in self._maintenances:
+            context = {"maintenance": self.maintenance_view(self._maintenances[parts[1]])}
+            return self.html("statuspage/maintenance.html", context), "text/html; charset=utf-8"
+        if len(parts) == 3 and parts[0] == "components" and parts[2] == "feed.atom" and parts[1] in self._components:
+            return self.feed(self._components[parts[1]]), "application/atom+xml; charset=utf-8"
+        raise Http404("No such status page document.")
+
+    # HTML --------------------------------------------------------------------------------------
+
+    def html(self, template, context):
+        state = self.state
+        status = state.status()
+        languages = sorted(set(UI_LANGUAGES) | set(state.languages()))
+        base = {
+            "page_name": settings.STATUSPAGE_NAME,
+            "status": status,
+            "description": DESCRIPTIONS.get(status["description"], status["description"]),
+            "updated": when(state.updated_at()),
+            "assets": self.assets(),
+            "subscribe_url": subscribe_url(),
+            "static_export": self.static_export,
+            "language": state.language or "",
+            "languages": [] if self.static_export else languages,
+            "html_lang": ui_language(state.language),
+        }
+        return render_to_string(template, {**base, **context}).encode()
+
+    def assets(self):
+        if self.static_export:
+            return {
+                name: f"/status/assets/{asset_file_name(name)}?v={digest}" for name, digest in asset_digests().items()
+            }
+        return {name: staticfiles_storage.url(path) for name, path in ASSETS.items()}
+
+    def markdown(self, text):
+        if text not in self._markdown:
+            self._markdown[text] = render_markdown(text)
+        return self._markdown[text]
+
+    def incident_json(self, incident):
+        if incident.pk not in self._incident_json:
+            self._incident_json[incident.pk] = self.state.incident_json(incident)
+        return self._incident_json[incident.pk]
+
+    def incident_view(self, incident):
+        data = self.incident_json(incident)
+        languages = {u.public.public_id: self.state.update_language(u) for u in incident.updates}
+        return {
+            "id": data["id"],
+            "name": data["name"],
+            "status": data["status"],
+            "status_label": STATUS_LABELS[data["status"]],
+            "impact": data["impact"],
+            "impact_label": IMPACT_LABELS[data["impact"]],
+            "url": page_path("incident", data["id"]),
+            "created": when(data["created_at"]),
+            "started": when(data["started_at"]),
+            "resolved": when(data["resolved_at"]),
+            "components": [c["name"] for c in data["components"]],
+            "updates": [
+                {
+                    "id": u["id"],
+                    "status": u["status"],
+                    "status_label": STATUS_LABELS[u["status"]],
+                    "body": self.markdown(u["body"]),
+                    "at": when(u["display_at"]),
+                    "language": languages.get(u["id"], ""),
+                }
+                for u in data["incident_updates"]
+            ],
+        }
+
+    def maintenance_view(self, m):
+        components = [c.name for s in m.services.all() if (c := self.state.by_service.get(s.pk))]
+        return {
+            "id": m.public_id,
+            "name": m.title,
+            "status": m.current_status,
+            "status_label": STATUS_LABELS[m.current_status],
+            "body": self.markdown(m.body),
+            "url": page_path("maintenance", m.public_id),
+            "starts": when(m.scheduled_for),
+            "ends": when(m.scheduled_until),
+            "components": components,
+        }
+
+    def component_rows(self):
+        """Top-level rows: a group with its components, or a component on its own; each leaf
+        with its 90-day bar."""
+        start, bars = self.state.history()
+        rows = []
+        for c in self.state.components:
+            if c.group_id:
+                continue  # shown inside its group
+            if c.is_group:
+                children = [self.component_view(child, start, bars) for child in c.children]
+                rows.append({"component": self.component_view(c), "children": children})
+            else:
+                rows.append({"component": self.component_view(c, start, bars), "children": []})
+        return rows
+
+    def component_view(self, c, start=None, bars=None):
+        view = {
+            "id": c.id,
+            "name": c.name,
+            "status": c.status,
+            "status_label": LEVEL_LABELS[c.status],
+            "description": c.description,
+            "feed": page_path("component_feed", c.id),
+            "bar": "",
+        }
+        if bars is not None:
+            view["bar"] = self.bar(start, bars[c.id])
+        return view
+
+    def bar(self, start, days):
+        """The 90-day bar as HTML: one focusable element per day, its aria-label giving the day,
+        the worst level and the incidents (CSS shows it on hover and focus), linking that day on
+        the history page. Built here rather than in a template: 90 days times every component is
+        thousands of elements, and this keeps both the page and its build small."""
+        cells = []
+        history = page_path("history")
+        for offset, (level, incidents) in enumerate(days):
+            day = (start + timedelta(days=offset)).isoformat()
+            label = f"{day}: {LEVEL_LABELS[level]}"
+            css = LEVEL_CODES[level]
+            if incidents:
+                label = escape(label + " – " + ", ".join(i.title for i in incidents))
+                cells.append(f'<li class="{css}"><a href="{history}#d{day}" aria-label="{label}"></a></li>')
+            else:
+                cells.append(f'<li class="{css}" tabindex="0" aria-label="{escape(label)}"></li>')
+        return mark_safe("".join(cells))  # noqa: S308 - every text in it is escaped above
+
+    def index_context(self):
+        state = self.state
+        maintenances = [self.maintenance_view(m) for m in state.maintenances]
+        return {
+            "rows": self.component_rows(),
+            "incidents": [self.incident_view(i) for i in state.unresolved],
+            "mitigations": [{"body": self.markdown(m["text"]), "since": when(m["since"])} for m in state.mitigations],
+            "active_maintenance": [m for m in maintenances if m["status"] in ("in_progress", "verifying")],
+            "upcoming_maintenance": sorted(
+                (m for m in maintenances if m["status"] == "scheduled"), key=lambda m: m["starts"]["iso"]
+            ),
+        }
+
+    def history_context(self):
+        """Past incidents, newest day first: each day lists the incidents that touched it (an
+        impact on that day, or their first update), so every history-bar link lands on its day."""
+        state = self.state
+        start, bars = state.history()
+        days = {}
+        for cells in bars.values():
+            for offset, (_level, incidents) in enumerate(cells):
+                if incidents:
+                    days.setdefault(start + timedelta(days=offset), []).extend(incidents)
+        for incident in state.incidents:
+            if incident.updates:
+                first = timezone.localtime(incident.updates[-1].published_at, timezone.get_default_timezone()).date()
+                days.setdefault(first, []).append(incident)
+        listed = []
+        for day in sorted(days, reverse=True):
+            seen = []
+            for incident in days[day]:
+                if incident not in seen:
+                    seen.append(incident)
+            listed.append(
+                {
+                    "anchor": f"d{day.isoformat()}",
+                    "day": day,
+                    "incidents": [self.incident_view(i) for i in seen],
+                }
+            )
+        return {
+            "days": listed,
+            "maintenances": [self.maintenance_view(m) for m in state.maintenances if m.current_status == "completed"],
+        }
+
+    # Atom --------------------------------------------------------------------------------------
+
+    def feed(self, component=None):
+        """All published updates of the shown incidents, and the maintenance, newest first (of
+        one component or group when given)."""
+        state = self.state
+        site = settings.SITE_URL
+        title, self_path = settings.STATUSPAGE_NAME, page_path("feed")
+        if component is not None:
+            title = f"{settings.STATUSPAGE_NAME}: {component.name}"
+            self_path = page_path("component_feed", component.id)
+        feed = StatusFeed(
+            title=title,
+            link=site + page_path("index"),
+            description=state.status()["description"],
+            feed_url=site + self_path,
+            feed_guid=site + self_path,
+            author_name=settings.STATUSPAGE_NAME,
+            language=state.language or settings.LANGUAGE_CODE,
+        )
+        wanted = None
+        if component is not None:
+            wanted = {component.id} | {c.id for c in component.children}
+        entries = []
+        for incident in state.incidents:
+            data = self.incident_json(incident)
+            if wanted is not None and not wanted & {c["id"] for c in data["components"]}:
+                continue
+            url = site + page_path("incident", data["id"])
+            for update in data["incident_updates"]:
+                published = datetime.fromisoformat(update["display_at"])
+                entries.append(
+                    {
+                        "title": f"{data['name']}: {STATUS_LABELS[update['status']]}",
+                        "link": url,
+                        "unique_id": f"{url}#update-{update['id']}",
+                        "updateddate": published,
+                        "pubdate": published,
+                        "content": self.markdown(update["body"]),
+                        "description": None,
+                    }
+                )
+        for m in state.maintenances:
+            services = {s.pk for s in m.services.all()}
+            ids = {state.by_service[pk].id for pk in services if pk in state.by_service}
+            if wanted is not None and not wanted & ids:
+                continue
+            view = self.maintenance_view(m)
+            url = site + view["url"]
+            entries.append(
+                {
+                    "title": _("Maintenance: %(name)s (%(status)s)")
+                    % {"name": m.title, "status": view["status_label"]},
+                    "link": url,
+                    "unique_id": url,
+                    "updateddate": m.updated_at,
+                    "pubdate": m.created_at,
+                    "content": self.markdown(
+                        f"{view['starts']['text']} – {view['ends']['text']}\n\n{m.body or ''}".strip()
+                    ),
+                    "description": None,
+                }
+            )
+        entries.sort(key=lambda e: (e["updateddate"], e["unique_id"]), reverse=True)
+        for entry in entries:
+            feed.add_item(**entry)
+        return feed.writeString("utf-8").encode()
+
+
+class StatusFeed(Atom1Feed):
+    """Atom 1.0 with the update itself as each entry's <content type="html">."""
+
+    def add_item_elements(self, handler, item):
+        super().add_item_elements(handler, item)
+        if item.get("content"):
+            handler.addQuickElement("content", item["content"], {"type": "html"})
+
+
+# The static files the pages use: template name -> path under static/ (the export copies each
+# to /status/assets/<its file name>).
+ASSETS = {
+    "status_css": "statuspage/status.css",
+    "status_js": "statuspage/status.js",
+    "favicon_svg": "warroom/favicon.svg",
+}
+
+
+def asset_source(name):
+    from django.contrib.staticfiles import finders
+
+    return finders.find(ASSETS[name])
+
+
+def asset_file_name(name):
+    return ASSETS[name].rsplit("/", 1)[-1]
+
+
+@lru_cache(maxsize=1)
+def asset_digests():
+    digests = {}
+    for name in ASSETS:
+        with open(asset_source(name), "rb") as f:
+            digests[name] = hashlib.sha256(f.read()).hexdigest()[:10]
+    return digests
+
+
+# Language ----------------------------------------------------------------------------------------
+
+
+def ui_language(language):
+    """The language of the page's own strings for a chosen update language."""
+    for code in UI_LANGUAGES:
+        if language and (code == language or primary_subtag(code) == primary_subtag(language)):
+            return code
+    return UI_LANGUAGES[0]
+
+
+def visitor_language(request, available):
+    """The visitor's language among those the page can show (the page's strings, update
+    translations): ?lang= first, then Accept-Language; "" means the originals. Always one of a
+    small known set, so it is safe in a cache key."""
+    asked = request.GET.get("lang", "") if "lang=" in request.META.get("QUERY_STRING", "") else ""
+    accept = request.META.get("HTTP_ACCEPT_LANGUAGE", "")[:200]
+    return _choose_language(asked[:40], accept, tuple(available))
+
+
+@lru_cache(maxsize=512)
+def _choose_language(asked, accept, available):
+    candidates = list(dict.fromkeys([*available, *UI_LANGUAGES]))
+    wanted = [asked] if asked else []
+    wanted += [code for code, _q in parse_accept_lang_header(accept)]
+    for code in wanted[:10]:
+        code = code.lower().replace("_", "-")
+        if code == "*":
+            continue
+        for candidate in candidates:
+            if candidate == code:
+                return candidate
+        for candidate in candidates:
+            if primary_subtag(candidate) == primary_subtag(code):
+                return candidate
+    return ""
+
+
+# Caching -----------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _version_sql(vendor):
+    qn = connection.ops.quote_name
+
+    def table(model):
+        return qn(model._meta.db_table)
+
+    def col(model, name):
+        return qn(model._meta.get_field(name).column)
+
+    parts = []
+    watched = [
+        (Incident, ["updated_at"]),
+        (Communication, ["updated_at", "id"]),
+        (CommunicationTranslation, ["id"]),
+        (Service, ["updated_at", "id"]),
+        (Impact, ["id", "started_at", "ended_at"]),
+        (Maintenance, ["updated_at", "id"]),
+        (Maintenance.services.through, ["id"]),
+    ]
+    mitigation = mitigation_model()
+    if mitigation is not None:
+        fields = {f.name for f in mitigation._meta.get_fields()}
+        watched.append((mitigation, [f for f in ("id", "updated_at", "ended_at") if f in fields]))
+    # Only table and column names from model metadata, quoted by the backend: nothing from a request.
+    for model, fields in watched:
+        parts.append(f"(SELECT COUNT(*) FROM {table(model)})")  # noqa: S608
+        parts += [f"(SELECT MAX({col(model, f)}) FROM {table(model)})" for f in fields]  # noqa: S608
+    return "SELECT " + ", ".join(parts)
+
+
+def _settings_fingerprint():
+    try:
+        css = staticfiles_storage.url(ASSETS["status_css"])  # changes with a deploy that changes the CSS
+    except ValueError:  # manifest storage before collectstatic
+        css = ""
+    names = ("STATUSPAGE_NAME", "STATUSPAGE_PAGE_ID", "SITE_URL", "TIME_ZONE", "LANGUAGE_CODE")
+    return "|".join([*(str(getattr(settings, name)) for name in names), css])
+
+
+def content_version():
+    """A fingerprint of everything the public page is built from, in one cheap query: counts
+    and latest changes of incidents, communications, services, impacts and maintenance."""
+    with connection.cursor() as cursor:
+        cursor.execute(_version_sql(connection.vendor))
+        row = cursor.fetchone()
+    raw = repr(row) + _settings_fingerprint()
+    return hashlib.sha256(raw.encode()).hexdigest()[:20]
+
+
+class _RecentVersion:
+    """The content version as this process last read it, trusted for STATUSPAGE_VERSION_SECONDS
+    (default 1): a hot request then costs no query at all. Responses are cacheable for 30 s
+    anyway, so a second more is invisible; changes made in this process forget it at once
+    (signals below), changes made elsewhere show within the second."""
+
+    def __init__(self):
+        self.value = None
+        self.read_at = 0.0
+        self.lock = threading.Lock()
+
+    def get(self):
+        seconds = getattr(settings, "STATUSPAGE_VERSION_SECONDS", 1.0)
+        now = time.monotonic()
+        with self.lock:
+            if self.value is not None and now - self.read_at < seconds:
+                return self.value
+        value = content_version()
+        with self.lock:
+            self.value, self.read_at = value, now
+        return value
+
+    def forget(self, **kwargs):
+        with self.lock:
+            self.value = None
+
+
+def mitigation_model():
+    """The incident core's Mitigation model, if this version of it has one."""
+    try:
+        return apps.get_model("incidents", "Mitigation")
+    except LookupError:
+        return None
+
+
+recent_version = _RecentVersion()
+_watched = (Incident, Communication, CommunicationTranslation, Service, Impact, Maintenance, mitigation_model())
+for _model in filter(None, _watched):
+    post_save.connect(recent_version.forget, sender=_model, dispatch_uid=f"statuspage-version-{_model.__name__}")
+    post_delete.connect(recent_version.forget, sender=_model, dispatch_uid=f"statuspage-version-d-{_model.__name__}")
+m2m_changed.connect(recent_version.forget, sender=Maintenance.services.through, dispatch_uid="statuspage-version-m2m")
+communication_published.connect(recent_version.forget, dispatch_uid="statuspage-version-published")
+incident_changed.connect(recent_version.forget, dispatch_uid="statuspage-version-incident")
+
+
+class _Memo:
+    """A small per-process LRU in front of the shared cache: entries are keyed by content
+    version, so they can never be served for data they were not built from. It also remembers
+    the last good copy of each document, served when the database is unreachable."""
+
+    def __init__(self, size=256):
+        self.size = size
+        self.entries = OrderedDict()
+        self.last = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= time.time():
+                del self.entries[key]
+                return None
+            self.entries.move_to_end(key)
+            return entry[1]
+
+    def set(self, key, expires, value, last_key):
+        with self.lock:
+            for store, k, v in ((self.entries, key, (expires, value)), (self.last, last_key, value)):
+                store[k] = v
+                store.move_to_end(k)
+                while len(store) > self.size:
+                    store.popitem(last=False)
+
+    def get_last(self, last_key):
+        with self.lock:
+            return self.last.get(last_key)
+
+    def clear(self):
+        with self.lock:
+            self.entries.clear()
+            self.last.clear()
+
+
+memo = _Memo()
+
+
+def clear_cache():
+    """Forget every document this process built. Entries in the shared cache are keyed by
+    content version and expire by themselves within LONGEST_REUSE seconds."""
+    memo.clear()
+    recent_version.forget()
+
+
+class _Build:
+    """One PublicState for the whole request, made only if something is not cached."""
+
+    def __init__(self):
+        self._documents = None
+        self.language = ""
+
+    @property
+    def documents(self):
+        if self._documents is None:
+            self._documents = Documents(PublicState())
+        self._documents.state.language = self.language or None
+        return self._documents
+
+
+def _cached(version, language, name, make):
+    key = f"statuspage:{version}:{language or '-'}:{name}"
+    last_key = f"statuspage:last:{language or '-'}:{name}"
+    value = memo.get(key)
+    if value is not None:
+        return value
+    stored = cache.get(key)
+    if stored is not None:
+        expires, value = stored
+        if expires > time.time():
+            memo.set(key, expires, value, last_key)
+            return value
+    value, valid_until = make()
+    expires = min(time.time() + LONGEST_REUSE, valid_until.timestamp())
+    timeout = max(1, int(expires - time.time()))
+    cache.set(key, (expires, value), timeout)
+    if not isinstance(caches["default"], DatabaseCache):  # a database cache is down with the database: no use
+        cache.set(last_key, (expires, value), LAST_GOOD_SECONDS)
+    memo.set(key, expires, value, last_key)
+    return value
+
+
+def _last_good(language, name):
+    last_key = f"statuspage:last:{language or '-'}:{name}"
+    value = memo.get_last(last_key)
+    if value is None:
+        try:
+            stored = cache.get(last_key)
+        except Exception:  # noqa: BLE001 - the database cache is down with the database
+            stored = None
+        value = stored[1] if stored else None
+    return value
+
+
+def _check_public_id(path, ids):
+    kind, _sep, rest = path.partition("/")
+    if kind in ("incidents", "maintenance", "components"):
+        public_id = rest.split("/")[0]
+        if not PUBLIC_ID.match(public_id) or public_id not in ids[kind]:
+            raise Http404("No such incident, maintenance or component on this status page.")
+
+
+def serve(request, path):
+    """Serve one public document. When the database is unreachable, the last good copy is
+    served instead of an error: the status page must stay up when the product does not."""
+    try:
+        return _serve_current(request, path)
+    except DatabaseError:
+        ids = _last_good("", "ids")
+        if ids is None:
+            raise
+        _check_public_id(path, ids)
+        language = visitor_language(request, ids["languages"])
+        document = _last_good(language, path) or _last_good("", path)
+        if document is None:
+            raise
+        log.warning("Database unreachable: serving the last good copy of /status/%s", path)
+        return respond(request, document)
+
+
+def _serve_current(request, path):
+    version = recent_version.get()
+    build = _Build()
+
+    def make_ids():
+        documents = build.documents
+        return documents.ids(), documents.state.valid_until()
+
+    ids = _cached(version, "", "ids", make_ids)
+    _check_public_id(path, ids)
+    build.language = visitor_language(request, ids["languages"])
+
+    def make_document():
+        documents = build.documents
+        with timezone.override(timezone.get_default_timezone()), translation.override(ui_language(build.language)):
+            body, content_type = documents.render(path)
+        return Document.of(body, content_type), documents.state.valid_until()
+
+    document = _cached(version, build.language, path, make_document)
+    return respond(request, document)
+
+
+def respond(request, document):
+    use_gzip = document.gzipped is not None and "gzip" in request.META.get("HTTP_ACCEPT_ENCODING", "")
+    etag = document.gzip_etag if use_gzip else document.etag
+    if_none_match = request.META.get("HTTP_IF_NONE_MATCH")
+    asked = {tag.removeprefix("W/") for tag in parse_etags(if_none_match)} if if_none_match else ()
+    if asked and asked & {"*", document.etag, document.gzip_etag}:
+        response = HttpResponseNotModified()
+    else:
+        response = HttpResponse(document.gzipped if use_gzip else document.body, content_type=document.content_type)
+        if use_gzip:
+            response["Content-Encoding"] = "gzip"
+    response["ETag"] = etag
+    response["Cache-Control"] = CACHE_CONTROL
+    response["Vary"] = "Accept-Language, Accept-Encoding"
+    if document.content_type.startswith("application/json"):
+        response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+# Views ---------------------------------------------------------------------------------------------
+
+
+@require_safe
+def document(request, path="", public_id=None):
+    """Any public document; `path` is its path under /status/ with {id} for the public id."""
+    if public_id is not None:
+        path = path.replace("{id}", public_id)
+    return serve(request, path)

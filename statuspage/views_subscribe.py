@@ -1,0 +1,109 @@
+"""Public subscription pages under /status/: subscribe, confirm, unsubscribe, manage.
+
+Who may see them: anyone, without signing in. The subscribe form is rate-limited per client
+address. Confirm, unsubscribe and manage act on the subscriber whose secret token is in the
+URL (it only ever travels in the messages sent to that subscriber), so the token is the
+permission; GET never changes anything (mail scanners follow links), POST does.
+"""
+
+from django.conf import settings
+from django.http import Http404
+from django.shortcuts import render as render_page
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from incidents.views_auth import client_address, over_limit
+
+from . import subscriptions
+from .forms import ScopeForm, SubscribeForm
+from .models import Subscriber
+
+
+def render(request, template, context, status=200):
+    return render_page(request, template, {"page_name": settings.STATUSPAGE_NAME, **context}, status=status)
+
+
+def _rate_limit():
+    return settings.STATUSPAGE_SUBSCRIBE_RATE_LIMIT, settings.STATUSPAGE_SUBSCRIBE_RATE_WINDOW
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def subscribe(request):
+    if request.method == "GET":
+        return render(request, "statuspage/subscribe.html", {"form": SubscribeForm()})
+    limit, window = _rate_limit()
+    if over_limit(f"subscribe:addr:{client_address(request)}", limit, window):
+        minutes = max(1, window // 60)
+        response = render(request, "statuspage/subscribe_limited.html", {"minutes": minutes}, 429)
+        response["Retry-After"] = str(window)
+        return response
+    form = SubscribeForm(request.POST)
+    if not form.is_valid():
+        return render(request, "statuspage/subscribe.html", {"form": form}, 400)
+    data = form.cleaned_data
+    if data.get("website"):
+        # A bot filled the hidden field: say what a person would see, do nothing.
+        return render(request, "statuspage/subscribe_sent.html", {"email": data.get("email", "")})
+    subscriber, _ = subscriptions.subscribe(
+        kind=data["kind"],
+        email=data.get("email", ""),
+        webhook_url=data.get("webhook_url", ""),
+        language=getattr(request, "LANGUAGE_CODE", "") or "en",
+        **form.scope_kwargs(),
+    )
+    if subscriber.kind == Subscriber.Kind.WEBHOOK:
+        # Shown once: the signing secret and the manage link exist nowhere else for the subscriber.
+        return render(request, "statuspage/subscribe_webhook.html", {"subscriber": subscriber})
+    # The same answer whether or not the address was already subscribed.
+    return render(request, "statuspage/subscribe_sent.html", {"email": data["email"]})
+
+
+def _subscriber_or_404(token):
+    subscriber = subscriptions.by_token(token)
+    if subscriber is None:
+        raise Http404("This link is not valid (any more).")
+    return subscriber
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def confirm(request, token):
+    subscriber = _subscriber_or_404(token)
+    if request.method == "POST" and subscriber.unsubscribed_at is None:
+        subscriptions.confirm(token)
+        subscriber.refresh_from_db()
+        return render(request, "statuspage/subscribe_confirmed.html", {"subscriber": subscriber})
+    return render(request, "statuspage/subscribe_confirm.html", {"subscriber": subscriber})
+
+
+@csrf_exempt  # RFC 8058 one-click: the mail client POSTs without our CSRF token; the URL's token is the permission
+@never_cache
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request, token):
+    subscriber = _subscriber_or_404(token)
+    if request.method == "POST":
+        subscriptions.unsubscribe(token)
+        return render(request, "statuspage/subscribe_unsubscribed.html", {"subscriber": subscriber})
+    return render(request, "statuspage/subscribe_unsubscribe.html", {"subscriber": subscriber})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def manage(request, token):
+    subscriber = _subscriber_or_404(token)
+    if subscriber.unsubscribed_at is not None:
+        return render(request, "statuspage/subscribe_unsubscribed.html", {"subscriber": subscriber})
+    saved = False
+    if request.method == "POST":
+        form = ScopeForm(request.POST)
+        if form.is_valid():
+            subscriptions.change_scope(subscriber, **form.scope_kwargs())
+            saved = True
+    else:
+        form = ScopeForm(initial=ScopeForm.initial_for(subscriber))
+    status = 400 if request.method == "POST" and not saved else 200
+    return render(
+        request, "statuspage/subscribe_manage.html", {"subscriber": subscriber, "form": form, "saved": saved}, status
+    )

@@ -1,0 +1,99 @@
+"""Builders and fixtures shared by the public status page tests (pages, JSON, feeds, export).
+
+Updates reach the page the way they do in production: drafted by one comms person, approved
+by another, then published by incidents.communications.publish_now (the Celery task's body).
+Import with `from tests.statuspage.page_factories import *` to get the fixtures.
+"""
+
+import pytest
+from django.core.cache import cache
+
+from incidents import communications
+from incidents.models import Impact, Service
+from statuspage import views
+from tests.conftest import make_user
+
+__all__ = ["author", "approver", "publish", "public_page", "internal_service", "leak", "fresh_cache", "make_service"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(db):
+    """Built documents live in Django's cache and a per-process memo; each test starts cold."""
+    views.clear_cache()
+    cache.clear()
+    yield
+    views.clear_cache()
+    cache.clear()
+
+
+@pytest.fixture
+def author(django_user_model):
+    return make_user(django_user_model, "writer", "comms")
+
+
+@pytest.fixture
+def approver(django_user_model):
+    return make_user(django_user_model, "editor", "comms")
+
+
+@pytest.fixture
+def publish(author, approver):
+    """publish(incident, body, status="investigating", affected={slug: level}, translations={lang: body})"""
+
+    def _publish(incident, body, status="investigating", affected=None, translations=None, language="en"):
+        comm = communications.draft(
+            incident,
+            author,
+            audience="status_page",
+            body=body,
+            language=language,
+            public_status=status,
+            affected=[{"service": slug, "level": level} for slug, level in (affected or {}).items()],
+        )
+        for code, text in (translations or {}).items():
+            communications.set_translation(comm, author, code, text)
+        communications.submit(comm, author)
+        communications.approve(comm, approver)
+        assert communications.publish_now(comm.pk, approver.pk)
+        comm.refresh_from_db()
+        return comm
+
+    return _publish
+
+
+def make_service(name, group="", public=True, position=0):
+    slug = name.lower().replace(" ", "-")
+    return Service.objects.create(name=name, slug=slug, group=group, public=public, position=position)
+
+
+@pytest.fixture
+def internal_service(db):
+    return make_service("Billing ledger", group="Internal", public=False)
+
+
+@pytest.fixture
+def public_page(declare, publish, api_service, web_chat):
+    """A public incident with two updates, and its services."""
+    incident = declare(title="Chat replies time out", severity=2)
+    publish(incident, "We are looking into slow replies.", affected={"web-chat": "partial_outage"})
+    publish(incident, "A fix is rolling out.", status="identified", affected={"web-chat": "degraded_performance"})
+    return incident
+
+
+@pytest.fixture
+def leak(declare, publish, commander, internal_service, api_service):
+    """What must never reach the public: a confidential incident with a published update that
+    names a secret, and an internal service with an open impact (on a public incident too)."""
+    secret = declare(
+        title="Chat logs database exposed SECRET-TITLE", kind="data_exposure", confidential=True, severity=1
+    )
+    publish(secret, "SECRET-BODY: the logs bucket was public.", affected={"public-api": "major_outage"})
+    Impact.objects.create(incident=secret, service=internal_service, level="major_outage")
+    shown = declare(title="Slow sign-in", severity=3)
+    publish(shown, "Sign-in is slow for some users.", affected={internal_service.slug: "major_outage"})
+    Impact.objects.create(incident=shown, service=internal_service, level="major_outage")
+    return {
+        "secret": secret,
+        "shown": shown,
+        "words": ["SECRET-TITLE", "SECRET-BODY", "Billing ledger", "billing-ledger"],
+    }

@@ -1,0 +1,82 @@
+"""A tiny webhook receiver on 127.0.0.1 for tests: answers with scripted status codes and
+verifies every request's signature with statuspage.delivery.verify_signature, as a real
+subscriber would."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from statuspage.delivery import verify_signature
+
+
+class WebhookReceiver:
+    def __init__(self, answers=(200,), secret=None):
+        self.answers = list(answers)  # status codes, in order; the last one repeats
+        self.secret = secret
+        self.requests = []
+        self.hold = None  # a threading.Event: the next request waits for it before answering
+        self.received = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.requests.append(
+                    {
+                        "headers": headers,
+                        "body": body,
+                        "json": json.loads(body or b"null"),
+                        "verified": receiver.secret is not None
+                        and verify_signature(
+                            receiver.secret,
+                            headers.get("x-warroom-timestamp"),
+                            body,
+                            headers.get("x-warroom-signature"),
+                        ),
+                    }
+                )
+                receiver.received.set()
+                hold, receiver.hold = receiver.hold, None
+                if hold is not None:
+                    hold.wait(30)
+                code = receiver.answers.pop(0) if len(receiver.answers) > 1 else receiver.answers[0]
+                self.send_response(code)
+                if 300 <= code < 400:
+                    self.send_header("Location", "http://127.0.0.1:1/elsewhere")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/status"
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook_receiver():
+    """webhook_receiver(answers=(500, 200)) -> a running WebhookReceiver; stopped after the test."""
+    started = []
+
+    def _start(answers=(200,), secret=None):
+        receiver = WebhookReceiver(answers, secret)
+        started.append(receiver)
+        return receiver
+
+    yield _start
+    for receiver in started:
+        receiver.stop()
