@@ -244,7 +244,7 @@ WARROOM_SECURITY_GROUP = env_str("WARROOM_SECURITY_GROUP", "security")
 WARROOM_TIMELINE_POLL_SECONDS = env_int("WARROOM_TIMELINE_POLL_SECONDS", 2)
 # Panels other apps add to the war-room page: URL names taking the incident's pk. The core
 # only knows their names, so it never imports those apps.
-WARROOM_INCIDENT_PANELS = ["runbooks:panel"]
+WARROOM_INCIDENT_PANELS = ["runbooks:panel", "incidents:security:clocks"]
 # Dates (YYYY-MM-DD, comma-separated) that business-day legal deadlines skip, besides weekends.
 WARROOM_HOLIDAYS = env_list("WARROOM_HOLIDAYS", [])
 

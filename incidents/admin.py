@@ -1,6 +1,24 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
-from .models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision
+from .models import (
+    Communication,
+    CommunicationTemplate,
+    CommunicationTranslation,
+    ExposureAssessment,
+    Impact,
+    Incident,
+    Membership,
+    Mitigation,
+    Obligation,
+    RegulatoryClock,
+    Service,
+    Submission,
+    TimelineEntry,
+    TimelineRevision,
+)
+from .regulatory import validate_stages
 
 
 class MembershipInline(admin.TabularInline):
@@ -86,3 +104,97 @@ class TimelineRevisionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class TranslationInline(admin.StackedInline):
+    model = CommunicationTranslation
+    extra = 0
+
+
+@admin.register(Communication)
+class CommunicationAdmin(admin.ModelAdmin):
+    """Read and audit communications here; the workflow (approval, publishing) is in the app."""
+
+    list_display = ["incident", "audience", "status", "author", "approved_by", "published_at"]
+    list_filter = ["audience", "status"]
+    search_fields = ["body", "title"]
+    readonly_fields = [
+        "incident",
+        "status",
+        "author",
+        "approved_by",
+        "approved_at",
+        "scheduled_for",
+        "published_at",
+        "published_by",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [TranslationInline]
+
+
+@admin.register(CommunicationTemplate)
+class CommunicationTemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "audience", "public_status", "language"]
+    list_filter = ["audience"]
+
+
+@admin.register(Mitigation)
+class MitigationAdmin(admin.ModelAdmin):
+    list_display = ["title", "incident", "public", "started_at", "review_by", "ended_at"]
+    list_filter = ["public"]
+    search_fields = ["title", "description", "public_explanation"]
+
+
+@admin.register(ExposureAssessment)
+class ExposureAssessmentAdmin(admin.ModelAdmin):
+    list_display = ["incident", "certainty", "people_affected", "confidence", "updated_at"]
+    list_filter = ["certainty", "confidence"]
+
+
+class ObligationForm(forms.ModelForm):
+    class Meta:
+        model = Obligation
+        fields = [
+            "key",
+            "regime",
+            "recipient",
+            "clock_starts",
+            "stages",
+            "jurisdictions",
+            "data_categories",
+            "personal_data",
+            "notes",
+            "proposed",
+            "active",
+        ]
+
+    def clean_stages(self):
+        stages = self.cleaned_data["stages"]
+        try:
+            validate_stages(stages)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict.get("stages", exc.messages)) from exc
+        return stages
+
+
+@admin.register(Obligation)
+class ObligationAdmin(admin.ModelAdmin):
+    """The notification duty catalog: defaults to check with counsel, not legal advice."""
+
+    form = ObligationForm
+    list_display = ["key", "regime", "recipient", "proposed", "active"]
+    list_filter = ["active", "proposed"]
+    search_fields = ["key", "regime", "notes"]
+
+
+class SubmissionInline(admin.TabularInline):
+    model = Submission
+    extra = 0
+
+
+@admin.register(RegulatoryClock)
+class RegulatoryClockAdmin(admin.ModelAdmin):
+    list_display = ["incident", "obligation", "started_at", "status"]
+    list_filter = ["status", "obligation"]
+    inlines = [SubmissionInline]

@@ -239,7 +239,10 @@ def live(request, pk):
             "poll_seconds": _poll_seconds(),
         }
     )
-    return render(request, "incidents/_live.html", context)
+    response = render(request, "incidents/_live.html", context)
+    # Panels of other apps on the page (legal clocks...) refresh on this event.
+    response["HX-Trigger"] = "incident-updated"
+    return response
 
 
 @login_required

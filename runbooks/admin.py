@@ -54,3 +54,17 @@ class RunbookRunAdmin(admin.ModelAdmin):
 class StepRunAdmin(admin.ModelAdmin):
     list_display = ["run", "position", "status", "assignee", "updated_at"]
     list_filter = ["status"]
+
+
+@admin.register(RunbookStep)
+class RunbookStepAdmin(admin.ModelAdmin):
+    """Steps belong to immutable versions: read-only here."""
+
+    list_display = ["version", "position", "title", "role", "critical"]
+    list_filter = ["role", "critical"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Maintenance, Notification, Subscriber
+from .models import Maintenance, Notification, PublicComponent, PublicIncident, PublicUpdate, Subscriber
 
 
 @admin.register(Maintenance)
@@ -29,3 +29,14 @@ class NotificationAdmin(admin.ModelAdmin):
     search_fields = ["key", "subscriber__email", "subscriber__webhook_url"]
     readonly_fields = ["subscriber", "key", "payload", "attempts", "last_error", "created_at", "sent_at"]
     list_select_related = ["subscriber"]
+
+
+@admin.register(PublicIncident, PublicUpdate, PublicComponent)
+class PublicIdAdmin(admin.ModelAdmin):
+    """The stable public ids the status page shows; read-only."""
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False

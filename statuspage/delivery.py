@@ -7,7 +7,8 @@ re-enqueue, a redelivered message) never send the same row; it then sends the cl
 and records the outcome on each row: sent, back to pending with exponential backoff
 (transient errors), or failed (permanent errors, or too many attempts).
 
-Webhook receivers verify what they get with `verify_signature` (docs/statuspage.md):
+Webhook receivers verify what they get with `verify_signature` (docs/statuspage.md; the
+signing and the HTTP call are incidents/webhooks.py, shared with incident webhooks):
 
     X-Warroom-Timestamp: 1732818000
     X-Warroom-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>
@@ -21,17 +22,10 @@ Delivery is at least once: a worker killed after the receiver answered but befor
 was marked sent will send again, with the same X-Warroom-Delivery.
 """
 
-import hashlib
-import hmac
-import ipaddress
 import json
 import logging
 import secrets
 import smtplib
-import socket
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.header import Header
@@ -44,8 +38,13 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from incidents import webhooks
 from incidents.markup import render_markdown
 from incidents.models import Communication
+
+# Signing, the address check and the outcomes are shared with incident webhooks; these names
+# stay importable from here (receivers and tests use statuspage.delivery.verify_signature).
+from incidents.webhooks import SIGNATURE_TOLERANCE, AddressError, Transient, sign, verify_signature  # noqa: F401
 
 from .models import Notification, Subscriber
 
@@ -57,106 +56,32 @@ WEBHOOK_TIMEOUT = 10  # seconds, for connect and for each read
 # A row claimed this long ago and still 'sending' belongs to a worker that died: the sweep
 # hands it back. The claim stores the deadline in next_attempt_at.
 SENDING_TIMEOUT = timedelta(minutes=10)
-SIGNATURE_TOLERANCE = 300  # seconds between the timestamp header and the receiver's clock
 
 Status = Notification.Status
 
 
-# Signatures --------------------------------------------------------------------------------
-
-
-def _as_bytes(value):
-    return value if isinstance(value, bytes) else str(value).encode()
-
-
-def sign(secret, timestamp, body):
-    """The X-Warroom-Signature header for a body sent at `timestamp` (Unix seconds)."""
-    message = _as_bytes(str(timestamp)) + b"." + _as_bytes(body)
-    return "sha256=" + hmac.new(_as_bytes(secret), message, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret, timestamp, body, signature, tolerance=SIGNATURE_TOLERANCE, now=None):
-    """For webhook receivers: True if `signature` (the X-Warroom-Signature header) signs `body`
-    (the raw request body, bytes or str) at `timestamp` (the X-Warroom-Timestamp header) with
-    the subscriber's secret, and the timestamp is within `tolerance` seconds of now (so a
-    captured request cannot be replayed later)."""
-    try:
-        sent_at = int(timestamp)
-    except (TypeError, ValueError):
-        return False
-    now = time.time() if now is None else now
-    if abs(now - sent_at) > tolerance:
-        return False
-    if not isinstance(signature, str | bytes):
-        return False
-    return hmac.compare_digest(_as_bytes(sign(secret, sent_at, body)), _as_bytes(signature))
-
-
-# Webhook addresses -------------------------------------------------------------------------
-
-
-class AddressError(Exception):
-    """A webhook URL we will not call. `transient` when it may work later (DNS failure)."""
-
-    def __init__(self, message, transient=False):
-        super().__init__(message)
-        self.transient = transient
+# Signatures and addresses (shared with incident webhooks: incidents/webhooks.py) ----------
 
 
 def private_webhooks_allowed():
     return settings.DEBUG or settings.STATUSPAGE_ALLOW_PRIVATE_WEBHOOKS
 
 
-def _is_public(ip):
-    if getattr(ip, "ipv4_mapped", None):
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
 def check_webhook_url(url, allow_private=None):
     """Raise AddressError unless `url` is an http(s) URL whose host resolves only to public
-    addresses. Checked when subscribing and again before every call, because a name can be
-    pointed at an internal address after it was accepted (SSRF)."""
-    parts = urlsplit(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise AddressError("Enter a web address starting with http:// or https://.")
-    if parts.username or parts.password:
-        raise AddressError("Leave user names and passwords out of the address; the payload is signed.")
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise AddressError("The port in this address is not a number between 1 and 65535.") from exc
-    if allow_private if allow_private is not None else private_webhooks_allowed():
-        return
-    host = parts.hostname
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    if literal is not None:
-        addresses = [literal]
-    else:
-        try:
-            infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
-            raise AddressError(f"The host name {host} does not resolve.", transient=True) from exc
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-    if not addresses or not all(_is_public(ip) for ip in addresses):
-        raise AddressError("This address points to a private or local network; use a public address.")
+    addresses (incidents.webhooks.check_url). Checked when subscribing and again before every
+    call, because a name can be pointed at an internal address after it was accepted (SSRF)."""
+    webhooks.check_url(url, allow_private if allow_private is not None else private_webhooks_allowed())
 
 
 # Outcomes ----------------------------------------------------------------------------------
 
 
-class Transient(Exception):
-    """Worth another try later: 5xx, timeouts, connection errors."""
-
-
-class Permanent(Exception):
-    """Never worth another try: a 4xx, a refused address."""
+class Permanent(webhooks.Permanent):
+    """Never worth another try: a 4xx, a refused address; `unsubscribe` for a 410 Gone."""
 
     def __init__(self, message, unsubscribe=False):
-        super().__init__(message)
+        super().__init__(message, gone=unsubscribe)
         self.unsubscribe = unsubscribe
 
 
@@ -469,15 +394,6 @@ class EmailTransport:
 # Webhooks ----------------------------------------------------------------------------------
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirect could lead to an internal address the URL check never saw.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 def webhook_body(row):
     """The JSON a webhook subscriber receives: Statuspage's webhook shape (meta, page,
     incident), so receivers written for Statuspage read it unchanged."""
@@ -504,48 +420,26 @@ def webhook_body(row):
 class WebhookTransport:
     def send(self, row):
         sub = row.subscriber
-        try:
-            check_webhook_url(sub.webhook_url)
-        except AddressError as exc:
-            return Transient(str(exc)) if exc.transient else Permanent(str(exc))
         body = webhook_body(row)
-        timestamp = str(int(time.time()))
-        request = urllib.request.Request(  # noqa: S310 - the scheme is checked above (http or https only)
+        outcome = webhooks.post(
             sub.webhook_url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "User-Agent": "Warroom-Webhook/1.0",
-                "X-Warroom-Timestamp": timestamp,
-                "X-Warroom-Signature": sign(sub.secret, timestamp, body),
-                "X-Warroom-Delivery": str(row.pk),
-            },
+            body,
+            webhooks.signed_headers(sub.secret, body, row.pk),
+            timeout=WEBHOOK_TIMEOUT,
+            allow_private=private_webhooks_allowed(),
         )
-        try:
-            with _opener.open(request, timeout=WEBHOOK_TIMEOUT) as response:
-                response.read(1024)
-                return None if 200 <= response.status < 300 else Permanent(f"HTTP {response.status}")
-        except urllib.error.HTTPError as exc:
-            return classify_status(exc.code)
-        except TimeoutError:
-            return Transient(f"No answer within {WEBHOOK_TIMEOUT} s.")
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, TimeoutError):
-                return Transient(f"No connection within {WEBHOOK_TIMEOUT} s.")
-            return Transient(f"Connection failed: {reason}")
+        if isinstance(outcome, webhooks.Permanent):
+            return _unsubscribing(outcome)
+        return outcome
+
+
+def _unsubscribing(outcome):
+    if outcome.gone:
+        return Permanent("HTTP 410 Gone: the receiver asked to stop; unsubscribed.", unsubscribe=True)
+    return Permanent(str(outcome))
 
 
 def classify_status(code):
     """None (delivered), Transient or Permanent for an HTTP status code."""
-    if 200 <= code < 300:
-        return None
-    if code == 410:
-        return Permanent("HTTP 410 Gone: the receiver asked to stop; unsubscribed.", unsubscribe=True)
-    if code in (408, 429) or code >= 500:
-        # 408 and 429 say "not now", not "never".
-        return Transient(f"HTTP {code}")
-    if 300 <= code < 400:
-        return Permanent(f"HTTP {code}: redirects are not followed; subscribe with the final address.")
-    return Permanent(f"HTTP {code}")
+    outcome = webhooks.classify_status(code)
+    return _unsubscribing(outcome) if isinstance(outcome, webhooks.Permanent) else outcome

@@ -51,6 +51,7 @@ class Command(BaseCommand):
         if Incident.objects.filter(title__startswith="[demo]").exists():
             return
         self._example(people)
+        self._ongoing(people)
         self.stdout.write("Demo data loaded.")
 
     def _example(self, people):
@@ -120,3 +121,55 @@ class Command(BaseCommand):
             )
             for minute, who, kind, body, data in lines
         )
+
+    def _ongoing(self, people):
+        """An incident in progress, run through the same services the app uses, with a
+        published status-page update and a public mitigation."""
+        from incidents import communications, services
+        from incidents.models import Mitigation
+
+        maya, li, sam = people["maya"], people["li"], people["sam"]
+        services_by_slug = {s.slug: s for s in Service.objects.all()}
+        signup = services_by_slug["login-signup"]
+        incident = services.declare(
+            maya,
+            title="[demo] Sign-up codes not arriving for some countries",
+            summary="SMS verification codes are delayed or missing for new registrations in several countries.",
+            severity=2,
+            kind=Incident.Kind.AVAILABILITY,
+            services=[signup],
+            started_at=timezone.now() - timedelta(minutes=48),
+        )
+        services.acknowledge(incident, maya)
+        services.assign_role(incident, sam, Membership.Role.COMMS_LEAD, maya)
+        services.assign_role(incident, li, Membership.Role.RESPONDER, maya)
+        services.add_impact(incident, maya, service=signup, level=Impact.Level.PARTIAL_OUTAGE, regions=["EU", "APAC"])
+        services.log_entry(incident, li, "SMS provider dashboard shows 60% delivery failures to +49, +33 and +81 numbers.")
+        services.change_status(incident, Incident.Status.IDENTIFIED, maya)
+        services.log_entry(incident, maya, "Decision: switch these prefixes to the secondary SMS provider.")
+        Mitigation.objects.create(
+            incident=incident,
+            title="Sign-ups from affected prefixes use the secondary SMS provider",
+            description="Route +49, +33, +81 verification SMS via the secondary provider.",
+            affects="New users registering with German, French and Japanese numbers",
+            owner=li,
+            review_by=timezone.now() + timedelta(hours=4),
+            public=True,
+            public_explanation="New sign-ups from some countries may take up to two minutes to receive their code.",
+            created_by=maya,
+        )
+        update = communications.draft(
+            incident,
+            sam,
+            audience="status_page",
+            body=(
+                "Some new users are not receiving their sign-up code by SMS. We have identified the cause "
+                "with one of our SMS providers and are moving affected countries to another provider. "
+                "Existing accounts are not affected."
+            ),
+            public_status="identified",
+            affected=[{"service": signup.slug, "level": Impact.Level.PARTIAL_OUTAGE}],
+        )
+        communications.submit(update, sam)
+        communications.approve(update, maya)
+        communications.publish_now(update.pk, maya.pk)
