@@ -65,7 +65,7 @@ def shoot(password):
         page.goto("/login/")
         page.fill("input[name=username]", "admin")
         page.fill("input[name=password]", password)
-        page.click("button[type=submit]")
+        page.locator("main form").locator("button[type=submit]").click()
         page.wait_for_url("**/incidents/")
         page.click("text=Sign-up codes not arriving")
         page.wait_for_selector("#runbooks-panel")

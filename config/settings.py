@@ -51,6 +51,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The staff UI's language: the switch in base.html (session/cookie), else Accept-Language.
+    # The public status page picks its own (statuspage.views.visitor_language).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -104,6 +107,10 @@ LOGIN_REDIRECT_URL = "incidents:list"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en"
+# The UI's languages (locale/ for the staff UI, statuspage/locale for the public page); English
+# is the fallback for anything untranslated.
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -200,6 +207,8 @@ CELERY_BEAT_SCHEDULE = {
     "publish-due-communications": {"task": "incidents.tasks.publish_due_communications", "schedule": 15.0},
     # Re-enqueue pending subscriber notifications, move maintenance statuses on.
     "statuspage-sweep": {"task": "statuspage.tasks.sweep", "schedule": 30.0},
+    # Send due reminders and escalations, re-enqueue pending deliveries (docs/reminders.md).
+    "reminders-sweep": {"task": "incidents.tasks.sweep_reminders", "schedule": 30.0},
 }
 
 REST_FRAMEWORK = {
@@ -247,6 +256,36 @@ WARROOM_TIMELINE_POLL_SECONDS = env_int("WARROOM_TIMELINE_POLL_SECONDS", 2)
 WARROOM_INCIDENT_PANELS = ["runbooks:panel", "incidents:security:clocks"]
 # Dates (YYYY-MM-DD, comma-separated) that business-day legal deadlines skip, besides weekends.
 WARROOM_HOLIDAYS = env_list("WARROOM_HOLIDAYS", [])
+
+# Reminders and escalation (docs/reminders.md).
+WARROOM_REMINDERS = {
+    # Minutes from the last public update (or the declaration) until the next one is due, per
+    # severity; a severity not listed (SEV4) has no cadence.
+    "update_cadence_minutes": {1: 30, 2: 60, 3: 240},
+    "update_escalation_minutes": 10,  # still no update this long after: commander and deputy
+    "ack_after_minutes": 5,  # not acknowledged this long after declaration: page the on-call group
+    "ack_severities": [1, 2],
+    "ack_repeat_minutes": 5,
+    "ack_max_repeats": 6,
+    "step_escalation_minutes": 15,  # a step overdue this long after its reminder: the commander
+    "review_after_days": 5,  # resolved this long and not closed: remind the commander of the review
+}
+# The Django group paged when a SEV1/SEV2 incident is not acknowledged in time.
+WARROOM_ONCALL_GROUP = env_str("WARROOM_ONCALL_GROUP", "oncall")
+# What the sweep checks: functions taking the sweep context and yielding due reminders. Other
+# apps' rules are named here so the core never imports them.
+WARROOM_REMINDER_RULES = [
+    "incidents.reminders.update_cadence",
+    "incidents.reminders.unacknowledged",
+    "incidents.reminders.mitigation_review",
+    "incidents.reminders.regulatory_deadlines",
+    "incidents.reminders.review_due",
+    "runbooks.reminders.overdue_steps",
+]
+# First retry delay of a failed reminder e-mail or webhook; doubles per attempt, capped at an hour.
+WARROOM_NOTIFY_RETRY_BASE_SECONDS = env_int("WARROOM_NOTIFY_RETRY_BASE_SECONDS", 30)
+# Incident webhooks to loopback and private addresses are refused (SSRF) unless DEBUG or this is True.
+WARROOM_ALLOW_PRIVATE_WEBHOOKS = env_bool("WARROOM_ALLOW_PRIVATE_WEBHOOKS", False)
 
 # The public status page.
 STATUSPAGE_NAME = env_str("STATUSPAGE_NAME", "Warroom status")

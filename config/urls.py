@@ -17,7 +17,10 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("login/", RateLimitedLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Django's set_language view: the language switch in base.html posts here.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("incidents/", include("incidents.urls")),
+    path("inbox/", include("incidents.urls_inbox")),
     path("services/", include((service_urlpatterns, "services"))),
     path("comms/", include((comms_library_urlpatterns, "comms"))),
     path("runbooks/", include("runbooks.urls")),

@@ -66,10 +66,14 @@ def can_command(user, incident):
 
 
 def can_edit_entry(user, entry):
-    """Change the text of a timeline note (the earlier text is kept): its author or a commander."""
+    """Change the text of a timeline note (the earlier text is kept): its author, while they
+    may still work on the incident (a responder taken off it, now only a reader, writes no
+    more), or a commander."""
     if not user.is_authenticated:
         return False
-    return user.is_superuser or entry.author_id == user.pk or can_command(user, entry.incident)
+    if user.is_superuser or can_command(user, entry.incident):
+        return True
+    return entry.author_id == user.pk and can_log(user, entry.incident)
 
 
 def can_manage_services(user):

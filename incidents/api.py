@@ -94,7 +94,7 @@ class ServiceRefField(serializers.RelatedField):
             self.fail("invalid")
         value = data.strip()
         service = Service.objects.filter(slug=value).first()
-        if service is None and value.isdigit():
+        if service is None and value.isascii() and value.isdigit() and len(value) <= 18:
             service = Service.objects.filter(pk=int(value)).first()
         if service is None:
             self.fail("unknown", value=value)

@@ -9,10 +9,11 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import override as language_override
 
 from . import access
 from .models import Communication, CommunicationTranslation, Impact, Incident, Service, TimelineEntry
-from .services import notify_changed, record_event
+from .services import in_site_language, notify_changed, record_event
 from .signals import communication_published
 
 Status = Communication.Status
@@ -84,7 +85,10 @@ def fill_template(template, incident, next_update=None):
     """The template's body with its {placeholders} filled for this incident; unknown ones and
     any other braces are left as typed so the author sees them. (Not str.format: one stray
     brace or a JSON example in a template must not stop every placeholder from filling.)"""
-    values = placeholders(incident, next_update)
+    # Labels (status, levels) in the template's own language when the UI has it, else English.
+    with language_override(template.language or settings.LANGUAGE_CODE):
+        values = {name: str(value) for name, value in placeholders(incident, next_update).items()}
+    values = _Blank(values)
     return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), template.body)
 
 
@@ -142,6 +146,7 @@ def _check_fields(fields):
     return fields
 
 
+@in_site_language
 @transaction.atomic
 def draft(incident, by, *, audience, body, title="", language="en", public_status="", affected=(), template=None):
     _require(can_write(by, incident), "Only comms staff and the incident's commanders may write communications.")
@@ -188,6 +193,7 @@ def default_public_status(incident):
 EDITABLE = ("title", "body", "language", "public_status", "affected", "audience")
 
 
+@in_site_language
 @transaction.atomic
 def edit(comm, by, **fields):
     """Change a draft or an update in review. Editing an approved or scheduled update sends
@@ -223,6 +229,7 @@ def edit(comm, by, **fields):
     return comm
 
 
+@in_site_language
 def _move(comm, by, new, body, **extra):
     comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
     old = comm.status
@@ -332,6 +339,7 @@ def request_publish(comm, by):
     return comm
 
 
+@in_site_language
 def publish_now(comm_pk, by_pk=None, only_due=False):
     """Publish one communication; called by the Celery task. Claims the row with a conditional
     UPDATE so that only one caller ever publishes it. Returns True if this call published."""
@@ -417,6 +425,7 @@ def diff_against_previous(comm):
     )
 
 
+@in_site_language
 @transaction.atomic
 def set_translation(comm, by, language, body, title=""):
     """Add or replace a translation. What goes out includes its translations, so changing one

@@ -52,7 +52,7 @@ class IncidentFilter(django_filters.FilterSet):
             in_timeline = TimelineEntry.objects.filter(incident=OuterRef("pk"), body__iregex=mention)
             return queryset.filter(text | Q(Exists(in_timeline)))
         text = Q(title__icontains=value) | Q(summary__icontains=value)
-        if value.isdigit() and len(value) <= 18:
+        if value.isascii() and value.isdigit() and len(value) <= 18:  # not "²", which int() refuses
             text |= Q(pk=int(value))
         in_timeline = TimelineEntry.objects.filter(incident=OuterRef("pk"), body__icontains=value)
         return queryset.filter(text | Q(Exists(in_timeline)))

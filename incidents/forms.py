@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 
 from .models import Impact, Incident, Membership, Service
 
@@ -16,28 +17,53 @@ class DateTimeInput(forms.DateTimeInput):
         super().__init__(attrs=attrs, format="%Y-%m-%dT%H:%M", **kwargs)
 
 
-CONFIDENTIAL_HELP = "Only the incident's members and the security group will see it"
+class ServicesField(forms.ModelMultipleChoiceField):
+    """Services chosen by id. Refuses what no id can be before it reaches the database
+    (SQLite cannot even compare a 20-digit number): a form error, never a 500."""
+
+    def _check_values(self, value):
+        for pk in value:
+            pk = str(pk)
+            # len() first: int() refuses more than 4300 digits.
+            if not (pk.isascii() and pk.isdecimal() and len(pk) <= 19 and int(pk) < 2**63):
+                message = self.error_messages["invalid_pk_value"]
+                raise forms.ValidationError(message, code="invalid_pk_value", params={"pk": pk})
+        return super()._check_values(value)
+
+
+CONFIDENTIAL_HELP = _("Only the incident's members and the security group will see it")
 
 
 class DeclareForm(forms.Form):
-    title = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"autofocus": True}))
+    title = forms.CharField(label=_("Title"), max_length=200, widget=forms.TextInput(attrs={"autofocus": True}))
     summary = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 5}), required=False, help_text="Markdown: what users see, what we know"
+        label=_("Summary"),
+        widget=forms.Textarea(attrs={"rows": 5}),
+        required=False,
+        help_text=_("Markdown: what users see, what we know"),
     )
     severity = forms.TypedChoiceField(
-        choices=Incident.Severity.choices, coerce=int, initial=3, help_text="SEV1 is the worst"
+        label=_("Severity"),
+        choices=Incident.Severity.choices,
+        coerce=int,
+        initial=3,
+        help_text=_("SEV1 is the worst"),
     )
-    kind = forms.ChoiceField(choices=Incident.Kind.choices)
-    services = forms.ModelMultipleChoiceField(
-        queryset=Service.objects.all(), required=False, widget=forms.CheckboxSelectMultiple, label="Affected services"
+    kind = forms.ChoiceField(label=_("Kind"), choices=Incident.Kind.choices)
+    services = ServicesField(
+        queryset=Service.objects.all(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=_("Affected services"),
     )
     # Three ways, so that "not chosen" reaches services.declare as None and the kind decides
     # (security and data-exposure incidents are confidential by default), with or without JS.
     confidential = forms.TypedChoiceField(
+        label=_("Confidential"),
         choices=[
-            ("", "As the kind suggests (security, data exposure: confidential)"),
-            ("yes", "Confidential"),
-            ("no", "Not confidential"),
+            ("", _("As the kind suggests (security, data exposure: confidential)")),
+            ("yes", _("Confidential")),
+            ("no", _("Not confidential")),
         ],
         coerce=lambda value: value == "yes",
         empty_value=None,
@@ -45,10 +71,17 @@ class DeclareForm(forms.Form):
         help_text=CONFIDENTIAL_HELP,
     )
     started_at = forms.DateTimeField(
-        required=False, widget=DateTimeInput(), label="Impact started", help_text="In your time zone; empty means now"
+        required=False,
+        widget=DateTimeInput(),
+        label=_("Impact started"),
+        help_text=_("In your time zone; empty means now"),
     )
     commander = forms.ModelChoiceField(
-        queryset=None, required=False, empty_label="Me", help_text="Who runs the response; you can hand over later"
+        label=_("Commander"),
+        queryset=None,
+        required=False,
+        empty_label=_("Me"),
+        help_text=_("Who runs the response; you can hand over later"),
     )
 
     def __init__(self, *args, **kwargs):
@@ -57,12 +90,17 @@ class DeclareForm(forms.Form):
 
 
 class EditIncidentForm(forms.Form):
-    title = forms.CharField(max_length=200)
-    summary = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), required=False, help_text="Markdown")
-    kind = forms.ChoiceField(choices=Incident.Kind.choices)
-    confidential = forms.BooleanField(required=False, help_text=CONFIDENTIAL_HELP)
-    services = forms.ModelMultipleChoiceField(
-        queryset=Service.objects.all(), required=False, widget=forms.CheckboxSelectMultiple, label="Affected services"
+    title = forms.CharField(label=_("Title"), max_length=200)
+    summary = forms.CharField(
+        label=_("Summary"), widget=forms.Textarea(attrs={"rows": 8}), required=False, help_text=_("Markdown")
+    )
+    kind = forms.ChoiceField(label=_("Kind"), choices=Incident.Kind.choices)
+    confidential = forms.BooleanField(label=_("Confidential"), required=False, help_text=CONFIDENTIAL_HELP)
+    services = ServicesField(
+        queryset=Service.objects.all(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=_("Affected services"),
     )
 
 
@@ -78,10 +116,10 @@ class SeverityForm(forms.Form):
 class RoleForm(forms.Form):
     # No preselected role: picking a person and pressing Assign must never hand over command by accident.
     role = forms.ChoiceField(
-        choices=[("", "Role…"), *Membership.Role.choices], widget=forms.Select(attrs={"aria-label": "Role"})
+        choices=[("", _("Role…")), *Membership.Role.choices], widget=forms.Select(attrs={"aria-label": _("Role")})
     )
     user = forms.ModelChoiceField(
-        queryset=None, empty_label="Person…", widget=forms.Select(attrs={"aria-label": "Person"})
+        queryset=None, empty_label=_("Person…"), widget=forms.Select(attrs={"aria-label": _("Person")})
     )
 
     def __init__(self, *args, **kwargs):
@@ -91,31 +129,58 @@ class RoleForm(forms.Form):
 
 class ImpactForm(forms.Form):
     service = forms.ModelChoiceField(
-        queryset=Service.objects.all(), empty_label="Service…", widget=forms.Select(attrs={"aria-label": "Service"})
+        queryset=Service.objects.all(),
+        empty_label=_("Service…"),
+        widget=forms.Select(attrs={"aria-label": _("Service")}),
     )
     level = forms.ChoiceField(
-        choices=[("", "Level…"), *Impact.Level.choices], widget=forms.Select(attrs={"aria-label": "Level"})
+        choices=[("", _("Level…")), *Impact.Level.choices], widget=forms.Select(attrs={"aria-label": _("Level")})
     )
     regions = forms.CharField(required=False, help_text="Comma-separated; empty means everywhere")
     started_at = forms.DateTimeField(required=False, widget=DateTimeInput())
 
 
+# Incident.CORRECTABLE_TIMES as the time form names them.
+CORRECTABLE_TIME_LABELS = {
+    "aware_at": _("Aware"),
+    "started_at": _("Started"),
+    "detected_at": _("Detected"),
+    "acknowledged_at": _("Acknowledged"),
+    "mitigated_at": _("Mitigated"),
+    "resolved_at": _("Resolved"),
+    "closed_at": _("Closed"),
+}
+
+
 class CorrectTimeForm(forms.Form):
     field = forms.ChoiceField(
-        choices=[(f, f.removesuffix("_at").replace("_", " ").capitalize()) for f in Incident.CORRECTABLE_TIMES],
-        widget=forms.Select(attrs={"aria-label": "Which time"}),
+        choices=[
+            (f, CORRECTABLE_TIME_LABELS.get(f) or f.removesuffix("_at").replace("_", " ").capitalize())
+            for f in Incident.CORRECTABLE_TIMES
+        ],
+        widget=forms.Select(attrs={"aria-label": _("Which time")}),
     )
     value = forms.DateTimeField(
-        required=False, widget=DateTimeInput(attrs={"aria-label": "New time"}), help_text="Empty clears the time"
+        required=False, widget=DateTimeInput(attrs={"aria-label": _("New time")}), help_text=_("Empty clears the time")
     )
     reason = forms.CharField(max_length=300)
 
 
 class EntryEditForm(forms.Form):
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
+    body = forms.CharField(label=_("Body"), widget=forms.Textarea(attrs={"rows": 4}))
 
 
 class ServiceForm(forms.ModelForm):
     class Meta:
         model = Service
         fields = ["name", "slug", "group", "owner", "description", "public", "position"]
+        labels = {
+            "name": _("Name"),
+            "slug": _("Slug"),
+            "group": _("Group"),
+            "owner": _("Owner"),
+            "description": _("Description"),
+            "public": _("Public"),
+            "position": _("Position"),
+        }
+        help_texts = {"group": _("e.g. Product, Platform"), "public": _("Shown on the public status page")}

@@ -283,6 +283,8 @@ def correct_clock_start(clock, started_at, by, reason):
 @transaction.atomic
 def record_submission(clock, stage, by, *, submitted_at=None, reference="", communication=None, notes=""):
     _require(by, clock.incident)
+    if communication is not None and communication.incident_id != clock.incident_id:
+        raise ValidationError({"communication": "Link a communication of this incident."})
     names = [s["name"] for s in clock.obligation.stages]
     if stage not in names:
         raise ValidationError({"stage": f"Unknown stage {stage!r}; use one of {', '.join(names)}."})

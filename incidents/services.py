@@ -7,12 +7,14 @@ timeline entry with old and new value, and sends `incident_changed` once the cha
 """
 
 from datetime import datetime
+from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.text import slugify
 
 from . import access
@@ -22,6 +24,19 @@ from .signals import incident_changed
 User = get_user_model()
 Status = Incident.Status
 Role = Membership.Role
+
+
+def in_site_language(operation):
+    """Run a domain operation in the site's language (LANGUAGE_CODE): the timeline and other
+    records it writes read the same whichever language the actor's pages are in, although
+    choice labels (Incident.Kind, Membership.Role...) are translated for display."""
+
+    @wraps(operation)
+    def wrapped(*args, **kwargs):
+        with translation.override(settings.LANGUAGE_CODE):
+            return operation(*args, **kwargs)
+
+    return wrapped
 
 
 def _require(allowed, message):
@@ -39,7 +54,12 @@ def record_event(incident, by, kind, body, data=None, occurred_at=None):
     """Append a timeline entry and mark the incident changed (for live views). Other apps
     (runbooks, comms) log through this too."""
     now = timezone.now()
-    entry = TimelineEntry.objects.create(
+    # Touch the incident row first: its row lock (held to commit) orders concurrent writers,
+    # so entry ids are handed out in commit order and a live poll asking for "ids after N"
+    # never skips an entry that commits late.
+    Incident.objects.filter(pk=incident.pk).update(updated_at=now)
+    incident.updated_at = now
+    return TimelineEntry.objects.create(
         incident=incident,
         author=by if by is not None and by.is_authenticated else None,
         kind=kind,
@@ -48,9 +68,6 @@ def record_event(incident, by, kind, body, data=None, occurred_at=None):
         occurred_at=occurred_at or now,
         recorded_at=now,
     )
-    Incident.objects.filter(pk=incident.pk).update(updated_at=now)
-    incident.updated_at = now
-    return entry
 
 
 def notify_changed(incident, change):
@@ -68,6 +85,7 @@ def _locked(incident):
 CONFIDENTIAL_KINDS = (Incident.Kind.SECURITY, Incident.Kind.DATA_EXPOSURE)
 
 
+@in_site_language
 @transaction.atomic
 def declare(
     by,
@@ -346,6 +364,7 @@ def hand_over_command(incident, to_user, by):
     return incident
 
 
+@in_site_language
 @transaction.atomic
 def assign_role(incident, user, role, by):
     if role == Role.COMMANDER:
@@ -370,6 +389,7 @@ def assign_role(incident, user, role, by):
     return incident
 
 
+@in_site_language
 @transaction.atomic
 def remove_role(incident, membership, by):
     _require(access.can_command(by, incident), "Only the incident's commanders may remove roles.")
@@ -495,6 +515,7 @@ def _regions(regions):
     return [r.strip() for r in regions if r.strip()]
 
 
+@in_site_language
 @transaction.atomic
 def add_impact(incident, by, *, service, level, regions=None, started_at=None, ended_at=None):
     _require(access.can_command(by, incident), "Only the incident's commanders may record impacts.")

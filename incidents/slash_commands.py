@@ -54,6 +54,8 @@ def run(incident, user, text):
     text = (text or "").strip()
     if not text:
         raise ValidationError("Write something to log.")
+    if "\x00" in text:  # PostgreSQL refuses NUL in text: bad input, not a server error
+        raise ValidationError("The text contains a NUL character; remove it and try again.")
     if not text.startswith("/"):
         return _call(services.log_entry, incident, user, text)
     words = text[1:].split()

@@ -4,7 +4,7 @@ is safe to run twice."""
 from celery import shared_task
 from django.utils import timezone
 
-from . import communications
+from . import communications, notify, reminders
 from .models import Communication
 
 
@@ -25,3 +25,19 @@ def publish_due_communications():
         if communications.publish_now(pk, only_due=True):
             published += 1
     return published
+
+
+@shared_task
+def sweep_reminders():
+    """Beat, every 30 s: send due reminders and escalations (once per window), hand back
+    deliveries of workers that died, re-enqueue deliveries whose message was lost."""
+    return reminders.sweep()
+
+
+@shared_task(acks_late=True)
+def deliver_notifications(delivery_ids):
+    """Send these e-mail and webhook deliveries (those still pending and due); schedule retries."""
+    result = notify.deliver(delivery_ids)
+    for delay, ids in result.retry.items():
+        deliver_notifications.apply_async((ids,), countdown=delay)
+    return {"sent": len(result.sent), "failed": len(result.failed), "retry": sum(map(len, result.retry.values()))}

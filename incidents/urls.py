@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import views
+from . import views, views_inbox
 
 app_name = "incidents"
 
@@ -19,6 +19,7 @@ urlpatterns = [
     path("<int:pk>/impacts/", views.add_impact, name="add_impact"),
     path("<int:pk>/impacts/<int:impact_pk>/end/", views.end_impact, name="end_impact"),
     path("<int:pk>/times/", views.correct_time, name="correct_time"),
+    path("<int:pk>/reminders/snooze/", views_inbox.snooze, name="snooze_reminder"),
     path("<int:pk>/timeline/<int:entry_pk>/edit/", views.edit_entry, name="edit_entry"),
     path("<int:pk>/comms/", include("incidents.urls_comms")),
     path("<int:pk>/security/", include("incidents.urls_security")),

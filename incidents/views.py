@@ -12,6 +12,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from . import access, services, slash_commands
@@ -177,6 +178,8 @@ def war_room(request, pk):
         skip = max(0, int(request.GET.get("earlier", "0")))
     except ValueError:
         skip = 0
+    if skip > 2**31:  # no timeline is that long; a bigger OFFSET overflows PostgreSQL's bigint
+        skip = 0
     timeline, more = _timeline(incident, skip)
     context.update(
         {
@@ -240,7 +243,7 @@ def live(request, pk):
         }
     )
     response = render(request, "incidents/_live.html", context)
-    # Panels of other apps on the page (legal clocks...) refresh on this event.
+    # Panels of other apps on the page (legal clocks...) refresh themselves on this event.
     response["HX-Trigger"] = "incident-updated"
     return response
 
@@ -257,7 +260,7 @@ def log(request, pk):
     except ValidationError as exc:
         error = " ".join(exc.messages)
     except PermissionDenied as exc:
-        error = str(exc) or "You may not do that on this incident."
+        error = str(exc) or _("You may not do that on this incident.")
     if _is_htmx(request):
         response = render(
             request,
@@ -288,7 +291,7 @@ def _action(request, pk, form_class, operation, success):
         for error in exc.messages:
             messages.error(request, error)
     except PermissionDenied as exc:
-        messages.error(request, str(exc) or "You may not do that on this incident.")
+        messages.error(request, str(exc) or _("You may not do that on this incident."))
     else:
         if success:
             messages.success(request, success)
@@ -385,7 +388,7 @@ def correct_time(request, pk):
         pk,
         CorrectTimeForm,
         lambda i, d: services.correct_time(i, d["field"], d["value"], request.user, d["reason"]),
-        "Time corrected.",
+        _("Time corrected."),
     )
 
 
@@ -481,7 +484,7 @@ def service_create(request):
     form = ServiceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         service = form.save()
-        messages.success(request, f"Service {service.name} added.")
+        messages.success(request, _("Service %(name)s added.") % {"name": service.name})
         return redirect("services:list")
     status = 400 if request.method == "POST" else 200
     return render(request, "incidents/service_form.html", {"form": form}, status=status)

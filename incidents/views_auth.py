@@ -11,9 +11,11 @@ from django.template.loader import render_to_string
 
 def client_address(request):
     # Behind a proxy, REMOTE_ADDR is the proxy; deployments that set BEHIND_PROXY trust the
-    # first X-Forwarded-For hop their proxy writes.
+    # X-Forwarded-For hop their proxy writes: the last one. Earlier hops are whatever the
+    # client sent (a proxy that appends, like nginx's $proxy_add_x_forwarded_for, keeps them),
+    # so trusting the first would let anyone dodge the limits by sending a new one each time.
     if settings.SECURE_PROXY_SSL_HEADER and request.headers.get("X-Forwarded-For"):
-        return request.headers["X-Forwarded-For"].split(",")[0].strip()
+        return request.headers["X-Forwarded-For"].split(",")[-1].strip()
     return request.META.get("REMOTE_ADDR", "")
 
 

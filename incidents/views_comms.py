@@ -141,8 +141,10 @@ def new(request, pk):
 def _filled_form(request, incident, values):
     """An unbound form holding what was typed, with the chosen template's body filled in."""
     template = None
-    if str(values.get("template", "")).isdigit():
-        template = CommunicationTemplate.objects.filter(pk=int(values["template"])).first()
+    chosen = str(values.get("template", ""))
+    # isdigit() alone admits "²" and 5000-digit strings, which int() refuses (a 500).
+    if chosen.isascii() and chosen.isdigit() and len(chosen) <= 18:
+        template = CommunicationTemplate.objects.filter(pk=int(chosen)).first()
     if template is None:
         form = CommunicationForm(values, incident=incident)
         form.is_valid()  # add_error needs a cleaned form

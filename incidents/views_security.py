@@ -25,6 +25,9 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from . import access, regulatory, security, services
@@ -73,19 +76,38 @@ def _is_htmx(request):
 
 
 class MitigationForm(forms.Form):
-    title = forms.CharField(max_length=200, help_text="What is restricted, e.g. “New sign-ups: +49 numbers only”")
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="What it does (Markdown)")
-    affects = forms.CharField(max_length=300, required=False, label="Who it affects")
-    owner = forms.ModelChoiceField(queryset=None, required=False, empty_label="Nobody yet")
-    started_at = forms.DateTimeField(required=False, widget=DateTimeInput(), help_text="Empty means now")
-    review_by = forms.DateTimeField(
-        required=False, widget=DateTimeInput(), help_text="When to decide to keep or lift it"
+    title = forms.CharField(
+        label=gettext_lazy("Title"),
+        max_length=200,
+        help_text=gettext_lazy("What is restricted, e.g. “New sign-ups: +49 numbers only”"),
     )
-    public = forms.BooleanField(required=False, label="Public: explain it on the status page")
+    description = forms.CharField(
+        label=gettext_lazy("Description"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy("What it does (Markdown)"),
+    )
+    affects = forms.CharField(max_length=300, required=False, label=gettext_lazy("Who it affects"))
+    owner = forms.ModelChoiceField(
+        label=gettext_lazy("Owner"), queryset=None, required=False, empty_label=gettext_lazy("Nobody yet")
+    )
+    started_at = forms.DateTimeField(
+        label=gettext_lazy("Started at"),
+        required=False,
+        widget=DateTimeInput(),
+        help_text=gettext_lazy("Empty means now"),
+    )
+    review_by = forms.DateTimeField(
+        label=gettext_lazy("Review by"),
+        required=False,
+        widget=DateTimeInput(),
+        help_text=gettext_lazy("When to decide to keep or lift it"),
+    )
+    public = forms.BooleanField(required=False, label=gettext_lazy("Public: explain it on the status page"))
     public_explanation = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
-        help_text="Plain language for users; required when public",
+        label=gettext_lazy("Public explanation"),
+        help_text=gettext_lazy("Plain language for users; required when public"),
     )
 
     def __init__(self, *args, **kwargs):
@@ -95,37 +117,52 @@ class MitigationForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("public") and not (data.get("public_explanation") or "").strip():
-            self.add_error("public_explanation", "A public mitigation needs a plain-language explanation.")
+            self.add_error("public_explanation", _("A public mitigation needs a plain-language explanation."))
         return data
 
 
 class ExposureForm(forms.Form):
-    certainty = forms.ChoiceField(choices=ExposureAssessment.Certainty.choices)
+    certainty = forms.ChoiceField(label=gettext_lazy("Certainty"), choices=ExposureAssessment.Certainty.choices)
     categories = forms.MultipleChoiceField(
         choices=ExposureAssessment.Category.choices,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        label="Data categories",
+        label=gettext_lazy("Data categories"),
     )
-    people_affected = forms.IntegerField(min_value=0, max_value=security.MAX_COUNT, required=False)
-    records_affected = forms.IntegerField(min_value=0, max_value=security.MAX_COUNT, required=False)
-    confidence = forms.ChoiceField(choices=ExposureAssessment.Confidence.choices, help_text="Of the estimates")
+    people_affected = forms.IntegerField(
+        label=gettext_lazy("People affected"), min_value=0, max_value=security.MAX_COUNT, required=False
+    )
+    records_affected = forms.IntegerField(
+        label=gettext_lazy("Records affected"), min_value=0, max_value=security.MAX_COUNT, required=False
+    )
+    confidence = forms.ChoiceField(
+        label=gettext_lazy("Confidence"),
+        choices=ExposureAssessment.Confidence.choices,
+        help_text=gettext_lazy("Of the estimates"),
+    )
     jurisdictions = forms.CharField(
-        required=False, max_length=500, help_text="Country codes, comma-separated, e.g. DE, FR, CN"
+        label=gettext_lazy("Jurisdictions"),
+        required=False,
+        max_length=500,
+        help_text=gettext_lazy("Country codes, comma-separated, e.g. DE, FR, CN"),
     )
     encrypted = forms.NullBooleanField(
         required=False,
-        widget=forms.Select(choices=[("unknown", "Unknown"), ("true", "Yes"), ("false", "No")]),
-        label="Data was encrypted",
+        widget=forms.Select(
+            choices=[("unknown", gettext_lazy("Unknown")), ("true", gettext_lazy("Yes")), ("false", gettext_lazy("No"))]
+        ),
+        label=gettext_lazy("Data was encrypted"),
     )
-    found_by = forms.ChoiceField(choices=ExposureAssessment.Source.choices, label="How exposure was found")
+    found_by = forms.ChoiceField(
+        choices=ExposureAssessment.Source.choices, label=gettext_lazy("How exposure was found")
+    )
 
     def clean_jurisdictions(self):
         codes = [c.strip().upper() for c in self.cleaned_data["jurisdictions"].replace(";", ",").split(",")]
         codes = [c for c in codes if c]
         bad = [c for c in codes if not security.COUNTRY_CODE.fullmatch(c)]
         if bad:
-            raise forms.ValidationError(f"Not a two-letter country code: {', '.join(bad)}.")
+            raise forms.ValidationError(_("Not a two-letter country code: %(codes)s.") % {"codes": ", ".join(bad)})
         return codes
 
 
@@ -224,8 +261,10 @@ def _after_clock_action(request, incident, error="", success=""):
 
 
 def _safe_next(request):
+    """A path on this site. Django's check also refuses what browsers turn into another host
+    ("/<tab>/evil.example": browsers drop tabs and newlines, leaving "//evil.example")."""
     target = request.POST.get("next", "")
-    return target.startswith("/") and not target.startswith("//") and "\\" not in target
+    return target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
 
 
 def _clock_action(request, pk, clock_pk, form_class, operation, success):
@@ -264,7 +303,7 @@ def set_awareness(request, pk):
         None,
         AwarenessForm,
         lambda i, c, d: services.correct_time(i, "aware_at", d["value"], request.user, d["reason"]),
-        "Awareness time recorded.",
+        _("Awareness time recorded."),
     )
 
 
@@ -279,7 +318,7 @@ def start_clock(request, pk):
         lambda i, c, d: regulatory.start_clock(
             i, d["obligation"], request.user, started_at=d["started_at"], target_hours=d["target_hours"]
         ),
-        "Clock started.",
+        _("Clock started."),
     )
 
 
@@ -300,7 +339,7 @@ def submit(request, pk, clock_pk):
             communication=d["communication"],
             notes=d["notes"],
         ),
-        "Submission recorded.",
+        _("Submission recorded."),
     )
 
 
@@ -313,7 +352,7 @@ def not_required(request, pk, clock_pk):
         clock_pk,
         ReasonForm,
         lambda i, c, d: regulatory.mark_not_required(c, request.user, d["reason"]),
-        "Marked not required.",
+        _("Marked not required."),
     )
 
 
@@ -326,7 +365,7 @@ def correct_start(request, pk, clock_pk):
         clock_pk,
         CorrectStartForm,
         lambda i, c, d: regulatory.correct_clock_start(c, d["started_at"], request.user, d["reason"]),
-        "Clock start corrected.",
+        _("Clock start corrected."),
     )
 
 
@@ -391,7 +430,7 @@ def add_mitigation(request, pk):
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
-            messages.success(request, "Mitigation recorded.")
+            messages.success(request, _("Mitigation recorded."))
             return redirect(security_url(incident) + "#mitigations")
     return _render_page(request, incident, mitigation_form=form, status=400)
 
@@ -418,7 +457,7 @@ def edit_mitigation(request, pk, mitigation_pk):
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
-            messages.success(request, "Mitigation updated.")
+            messages.success(request, _("Mitigation updated."))
             return redirect(security_url(incident) + "#mitigations")
     status = 400 if request.method == "POST" else 200
     return render(
@@ -442,7 +481,7 @@ def lift_mitigation(request, pk, mitigation_pk):
     except (ValidationError, PermissionDenied) as exc:
         messages.error(request, " ".join(_errors(exc)))
     else:
-        messages.success(request, f"Lifted: {mitigation.title}.")
+        messages.success(request, _("Lifted: %(title)s.") % {"title": mitigation.title})
     target = request.POST.get("next") if _safe_next(request) else security_url(incident) + "#mitigations"
     return redirect(target)
 
@@ -458,7 +497,7 @@ def assess(request, pk):
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
-            messages.success(request, "Exposure assessment saved.")
+            messages.success(request, _("Exposure assessment saved."))
             return redirect(security_url(incident) + "#exposure")
     return _render_page(request, incident, exposure_form=form, status=400)
 

@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from incidents import access
-from incidents.api import IncidentChildMixin, UsernameField
+from incidents.api import IncidentChildMixin, UsernameField, _is_text
 from incidents.models import Incident
 
 from . import services
@@ -177,7 +177,8 @@ class RunbookViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retr
         )
         number = request.query_params.get("number")
         if number:
-            versions = versions.filter(number=number) if number.isdigit() else versions.none()
+            plain = number.isascii() and number.isdigit() and len(number) <= 9  # int() refuses "²"
+            versions = versions.filter(number=int(number)) if plain else versions.none()
         return Response(VersionSerializer(versions, many=True).data)
 
 
@@ -222,8 +223,17 @@ class StepRunSerializer(serializers.ModelSerializer):
         return _call(services.change_step, step_run, self.context["request"].user, **kwargs)
 
 
+class RunbookSlugField(serializers.SlugRelatedField):
+    default_error_messages = {"invalid": "Give a runbook slug."}
+
+    def to_internal_value(self, data):
+        if not _is_text(data):  # a NUL byte would reach PostgreSQL, which refuses it (a 500)
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class RunSerializer(serializers.ModelSerializer):
-    runbook = serializers.SlugRelatedField(
+    runbook = RunbookSlugField(
         source="version.runbook", slug_field="slug", queryset=Runbook.objects.filter(archived=False)
     )
     version = serializers.IntegerField(source="version.number", read_only=True)

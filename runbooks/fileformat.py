@@ -178,7 +178,8 @@ def parse(text, name="<runbook>"):
         raise RunbookFileError(name, 2, "the front matter must be a mapping of keys to values")
 
     def where(key):
-        return _line_of(front_lines, rf"^\s*{key}\s*:") + 1
+        # Escaped: a key is the file's text, and a key like "(a+)+c" would backtrack for hours.
+        return _line_of(front_lines, rf"^\s*{re.escape(str(key))}\s*:") + 1
 
     unknown = [k for k in front if k not in FRONT_KEYS]
     if unknown:
@@ -285,7 +286,8 @@ def _parse_steps(lines, first_line, name):
                     )
                 current.role = value
             elif key == "minutes":
-                if not value.isdigit() or not 0 < int(value) <= MINUTES_MAX:
+                plain = value.isascii() and value.isdigit() and len(value) <= 9  # int() refuses "²"
+                if not plain or not 0 < int(value) <= MINUTES_MAX:
                     raise RunbookFileError(name, number, f"'minutes' must be a whole number from 1 to {MINUTES_MAX}")
                 current.expected_minutes = int(value)
             elif key == "critical":

@@ -1,13 +1,15 @@
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 
 from .models import StepRun
 
 
 class RunbookTextForm(forms.Form):
     text = forms.CharField(
+        label=_("Text"),
         widget=forms.Textarea(attrs={"rows": 30, "spellcheck": "true", "class": "mono"}),
-        help_text="Markdown with YAML front matter; see docs/runbooks.md",
+        help_text=_("Markdown with YAML front matter; see docs/runbooks.md"),
     )
 
 

@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from incidents.models import Incident, Membership, Service
 
@@ -70,13 +71,13 @@ class RunbookVersion(models.Model):
 
 class RunbookStep(models.Model):
     class Role(models.TextChoices):
-        COMMANDER = "commander", "Commander"
-        DEPUTY = "deputy", "Deputy"
-        COMMS = "comms", "Comms"
-        SCRIBE = "scribe", "Scribe"
-        RESPONDER = "responder", "Responder"
-        SECURITY = "security", "Security"
-        LEGAL = "legal", "Legal"
+        COMMANDER = "commander", _("Commander")
+        DEPUTY = "deputy", _("Deputy")
+        COMMS = "comms", _("Comms")
+        SCRIBE = "scribe", _("Scribe")
+        RESPONDER = "responder", _("Responder")
+        SECURITY = "security", _("Security")
+        LEGAL = "legal", _("Legal")
 
     # Which incident role fills a step's role, to pre-select its assignee.
     INCIDENT_ROLE = {
@@ -130,11 +131,11 @@ class RunbookRun(models.Model):
 
 class StepRun(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        IN_PROGRESS = "in_progress", "In progress"
-        DONE = "done", "Done"
-        SKIPPED = "skipped", "Skipped"
-        BLOCKED = "blocked", "Blocked"
+        PENDING = "pending", _("Pending")
+        IN_PROGRESS = "in_progress", _("In progress")
+        DONE = "done", _("Done")
+        SKIPPED = "skipped", _("Skipped")
+        BLOCKED = "blocked", _("Blocked")
 
     FINISHED = (Status.DONE, Status.SKIPPED)
     NEEDS_REASON = (Status.SKIPPED, Status.BLOCKED)

@@ -351,6 +351,15 @@ def runs_for(incident):
     )
 
 
+def step_due_at(run_started_at, elapsed_minutes, started_at, minutes):
+    """When a step with expected `minutes` is due: that long after it was started, or, not
+    started yet, when the expected minutes of the steps up to it (`elapsed_minutes`) have
+    passed since the run started. (The war-room panel and the overdue-step reminder agree.)"""
+    if started_at:
+        return started_at + timedelta(minutes=minutes)
+    return run_started_at + timedelta(minutes=elapsed_minutes)
+
+
 def progress(run, now=None):
     """done / total, critical steps outstanding, overdue steps, from prefetched step runs.
 
@@ -367,11 +376,7 @@ def progress(run, now=None):
             sr.due_at = None
             sr.overdue = False
             continue
-        sr.due_at = (
-            (sr.started_at + timedelta(minutes=minutes))
-            if sr.started_at
-            else run.started_at + timedelta(minutes=elapsed)
-        )
+        sr.due_at = step_due_at(run.started_at, elapsed, sr.started_at, minutes)
         sr.overdue = sr.due_at < now
         if sr.overdue:
             overdue.append(sr)

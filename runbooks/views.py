@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import access
@@ -17,7 +18,7 @@ from incidents.markup import render_markdown
 from incidents.models import Incident
 
 from . import services
-from .fileformat import RunbookFileError, parse
+from .fileformat import SLUG_RE, RunbookFileError, parse
 from .fileformat import render as render_file
 from .forms import RunbookTextForm, StepChangeForm
 from .models import Runbook, RunbookVersion, StepRun
@@ -63,7 +64,8 @@ def detail(request, slug, number=None):
             "version": version,
             "versions": versions,
             "can_author": services.can_author(request.user),
-            "used": version.runs.count(),
+            # Runs on incidents the viewer may see: a count of all would reveal confidential ones.
+            "used": version.runs.filter(incident__in=Incident.objects.visible_to(request.user)).count(),
         },
     )
 
@@ -106,9 +108,9 @@ def edit(request, slug=None):
                 form.add_error("text", message)
         else:
             if created:
-                messages.success(request, f"Saved as version {version.number}.")
+                messages.success(request, gettext("Saved as version %(number)s.") % {"number": version.number})
             else:
-                messages.info(request, "No change: no new version made.")
+                messages.info(request, gettext("No change: no new version made."))
             return redirect(version.runbook)
     status = 400 if request.method == "POST" else 200
     return render(request, "runbooks/edit.html", {"form": form, "runbook": runbook}, status=status)
@@ -213,10 +215,13 @@ def panel(request, pk):
 @require_POST
 def attach(request, pk):
     incident = _incident(request, pk)
-    runbook = Runbook.objects.filter(slug=request.POST.get("runbook", ""), archived=False).first()
+    slug = request.POST.get("runbook", "")
+    # A slug is plain letters, digits and dashes; anything else (a NUL byte, which PostgreSQL
+    # refuses) is no runbook rather than a server error.
+    runbook = Runbook.objects.filter(slug=slug, archived=False).first() if SLUG_RE.match(slug) else None
     error = ""
     if runbook is None:
-        error = "Choose a runbook to attach."
+        error = gettext("Choose a runbook to attach.")
     else:
         try:
             services.attach(incident, runbook, request.user)

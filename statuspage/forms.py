@@ -1,8 +1,11 @@
-"""Public forms of the status page: subscribe, and change what a subscription follows."""
+"""Forms of the status page: subscribe, and change what a subscription follows (public);
+schedule maintenance (staff, statuspage.views_manage)."""
 
 from django import forms
 from django.core.validators import EmailValidator
+from django.utils.translation import gettext, gettext_lazy
 
+from incidents.forms import DateTimeInput
 from incidents.models import Service
 
 from . import subscriptions
@@ -103,3 +106,79 @@ class SubscribeForm(ScopeForm):
                 except AddressError as exc:
                     self.add_error("webhook_url", str(exc))
         return data
+
+
+class ServicesField(forms.ModelMultipleChoiceField):
+    """Public services first; internal ones are offered too, marked, since they never show."""
+
+    def _check_values(self, value):
+        # Refuse what no primary key can be before it reaches the database (SQLite cannot
+        # even compare a 20-digit number): a 400, never a 500.
+        for pk in value:
+            # len() first: int() refuses more than 4300 digits (a ValueError, so a 500).
+            if not (isinstance(pk, str) and pk.isascii() and pk.isdecimal() and len(pk) <= 19 and int(pk) < 2**63):
+                message = self.error_messages["invalid_pk_value"]
+                raise forms.ValidationError(message, code="invalid_pk_value", params={"pk": pk})
+        return super()._check_values(value)
+
+    def label_from_instance(self, obj):
+        if obj.public:
+            return obj.name
+        return gettext("%(name)s (internal: not shown on the status page)") % {"name": obj.name}
+
+
+class MaintenanceForm(forms.Form):
+    """A maintenance window. Shapes only: the rules (who, completed and cancelled windows) are
+    statuspage.services'."""
+
+    FIELDS = ("title", "body", "scheduled_for", "scheduled_until", "verify_minutes")
+
+    title = forms.CharField(label=gettext_lazy("Title"), max_length=200)
+    body = forms.CharField(
+        label=gettext_lazy("What changes for users"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text=gettext_lazy("Markdown, shown on the status page."),
+    )
+    services = ServicesField(
+        queryset=Service.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Affected services"),
+        help_text=gettext_lazy("None chosen: the whole platform."),
+    )
+    scheduled_for = forms.DateTimeField(label=gettext_lazy("Starts"), widget=DateTimeInput())
+    scheduled_until = forms.DateTimeField(label=gettext_lazy("Ends"), widget=DateTimeInput())
+    verify_minutes = forms.IntegerField(
+        label=gettext_lazy("Verification (minutes)"),
+        min_value=0,
+        max_value=24 * 60,
+        initial=15,
+        help_text=gettext_lazy("How long the page says “verifying” after the window ends."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["services"].queryset = Service.objects.order_by("-public", "group", "position", "name")
+
+    @classmethod
+    def initial_for(cls, maintenance):
+        return {
+            **{name: getattr(maintenance, name) for name in cls.FIELDS},
+            "services": list(maintenance.services.all()),
+        }
+
+    def clean(self):
+        data = super().clean()
+        starts, ends = data.get("scheduled_for"), data.get("scheduled_until")
+        if starts and ends and ends <= starts:
+            self.add_error("scheduled_until", gettext("The window must end after it starts."))
+        return data
+
+    def internal_services(self):
+        return [s.name for s in self.cleaned_data.get("services") or () if not s.public]
+
+    def values(self):
+        """Keyword arguments of statuspage.services.schedule and change."""
+        data = self.cleaned_data
+        return {**{name: data[name] for name in self.FIELDS}, "services": list(data["services"])}

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from incidents.models import Communication, Service
 
@@ -22,10 +23,10 @@ class Maintenance(models.Model):
     progress during it, verifying for a short while after, then completed."""
 
     class Status(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        IN_PROGRESS = "in_progress", "In progress"
-        VERIFYING = "verifying", "Verifying"
-        COMPLETED = "completed", "Completed"
+        SCHEDULED = "scheduled", _("Scheduled")
+        IN_PROGRESS = "in_progress", _("In progress")
+        VERIFYING = "verifying", _("Verifying")
+        COMPLETED = "completed", _("Completed")
 
     public_id = models.CharField(max_length=12, unique=True, default=public_id, editable=False)
     title = models.CharField(max_length=200)

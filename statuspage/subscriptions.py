@@ -12,12 +12,16 @@
 - Every message carries the subscriber's token in its unsubscribe and manage links.
 """
 
+import re
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents.models import Service
 
 from .models import Notification, Subscriber
+
+TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def public_groups():
@@ -91,7 +95,10 @@ def _normalise_email(email):
 
 
 def by_token(token):
-    return Subscriber.objects.filter(token=token).first() if token else None
+    # Tokens are URL-safe base64: anything else (a NUL byte, which PostgreSQL refuses) is unknown.
+    if not token or not TOKEN.fullmatch(token):
+        return None
+    return Subscriber.objects.filter(token=token).first()
 
 
 def confirm(token):

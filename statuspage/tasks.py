@@ -4,6 +4,7 @@ outbox rows are unique per (subscriber, key), and delivery claims rows before se
 - after_publication(comm_pk): re-export the static page, write one notification row per
   follower of the update, enqueue their delivery in batches.
 - deliver(ids): send a batch of notification rows (statuspage/delivery.py).
+- export_page(): re-export the static page after a maintenance change (statuspage.services).
 - sweep(): every 30 s (beat): re-enqueue due pending rows, hand back rows of dead workers,
   fan out updates whose after_publication was lost, move maintenance statuses on.
 """
@@ -77,6 +78,13 @@ def _is_public_update(comm):
         and comm.status == Communication.Status.PUBLISHED
         and not comm.incident.confidential  # never trust the signal alone
     )
+
+
+@shared_task(acks_late=True)
+def export_page():
+    """Re-export the static page after a change that is not a publication (maintenance
+    scheduled, changed or cancelled). Safe to run twice: each export replaces the last."""
+    return export_static_page()
 
 
 def export_static_page():

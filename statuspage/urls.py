@@ -2,12 +2,13 @@
 
 Every route serves a document of statuspage.views.Documents by its path under /status/;
 the static export writes the same paths to disk. The subscription pages (statuspage:subscribe
-and friends) come from urls_subscribe.
+and friends) come from urls_subscribe; the staff pages under manage/ (signed in, never cached,
+not exported) from views_manage.
 """
 
 from django.urls import path
 
-from . import urls_subscribe, views
+from . import urls_subscribe, views, views_manage
 
 app_name = "statuspage"
 
@@ -34,3 +35,11 @@ urlpatterns = [
 ]
 
 urlpatterns += urls_subscribe.urlpatterns
+
+# Staff pages (signed in): scheduled maintenance.
+urlpatterns += [
+    path("manage/maintenance/", views_manage.maintenance_list, name="manage_maintenance"),
+    path("manage/maintenance/new/", views_manage.maintenance_new, name="manage_maintenance_new"),
+    path("manage/maintenance/<int:pk>/", views_manage.maintenance_edit, name="manage_maintenance_edit"),
+    path("manage/maintenance/<int:pk>/cancel/", views_manage.maintenance_cancel, name="manage_maintenance_cancel"),
+]

@@ -768,7 +768,7 @@ def serve(request, path):
         if document is None:
             raise
         log.warning("Database unreachable: serving the last good copy of /status/%s", path)
-        return respond(request, document)
+        return respond(request, document, language)
 
 
 def _serve_current(request, path):
@@ -790,10 +790,10 @@ def _serve_current(request, path):
         return Document.of(body, content_type), documents.state.valid_until()
 
     document = _cached(version, build.language, path, make_document)
-    return respond(request, document)
+    return respond(request, document, build.language)
 
 
-def respond(request, document):
+def respond(request, document, language=""):
     use_gzip = document.gzipped is not None and "gzip" in request.META.get("HTTP_ACCEPT_ENCODING", "")
     etag = document.gzip_etag if use_gzip else document.etag
     if_none_match = request.META.get("HTTP_IF_NONE_MATCH")
@@ -807,6 +807,9 @@ def respond(request, document):
     response["ETag"] = etag
     response["Cache-Control"] = CACHE_CONTROL
     response["Vary"] = "Accept-Language, Accept-Encoding"
+    # The page's own choice, not the staff UI's (LocaleMiddleware would otherwise say which
+    # language the visitor's cookie or Accept-Language picked for the staff pages).
+    response["Content-Language"] = ui_language(language)
     if document.content_type.startswith("application/json"):
         response["Access-Control-Allow-Origin"] = "*"
     return response

@@ -1,5 +1,6 @@
 from django import template
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from incidents.markup import render_markdown
 
@@ -29,4 +30,6 @@ def elapsed(since, until=None):
 
 @register.filter
 def level_label(level):
-    return str(level).replace("_", " ").capitalize()
+    # "degraded_performance" -> "Degraded performance": Impact.Level's labels (and
+    # "Operational"), which are in the catalog, so this shows in the viewer's language.
+    return gettext(str(level).replace("_", " ").capitalize())

@@ -57,7 +57,7 @@ def new_page(browser, live_server):
         page.goto("/login/")
         page.fill("input[name=username]", username)
         page.fill("input[name=password]", password)
-        page.click("button[type=submit]")
+        page.locator("main form").locator("button[type=submit]").click()
         page.wait_for_url("**/incidents/")
         return page
 

@@ -1,0 +1,627 @@
+"""Reminders and escalation: which reminders are due now, to whom, and in which window.
+
+The sweep (`sweep()`, Celery beat every 30 s: incidents.tasks.sweep_reminders) asks each rule
+named in settings.WARROOM_REMINDER_RULES for the reminders due now. A rule is a function
+taking the `Sweep` (the time, the settings, the incidents that are not closed, the snoozes)
+and yielding `Reminder`s; it reads what it needs in a fixed number of set-based queries, so
+the sweep's query count does not grow with the number of incidents or steps.
+
+A reminder is identified by (incident, key, window). `key` names what it is about ("update",
+"update.escalate", "step:12"...), `window` the occurrence: the time of the last public update
+for the update cadence, the declaration time and repeat number for the acknowledgement page,
+the due time for a step. The sweep inserts one `ReminderLedger` row per reminder and sends
+only those whose row it inserted, in the same transaction: a reminder goes out once per window
+however often the sweep runs, and two sweeps running at once cannot both send it.
+
+Recipients are named by role ("comms_lead"), person ("user:12"), group ("group:oncall") or
+group members on the incident ("members-in-group:security"), as alternatives: the first
+alternative that names anyone who may hear of the incident wins (the comms lead, else the
+commander). Nobody hears of a confidential incident unless they are one of its members.
+
+A snooze holds a reminder's subject back until its end; a reminder still due then goes out
+again, and its escalation counts its grace from the end of the snooze.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Max, OuterRef, Subquery
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from . import access, notify
+from .models import (
+    Communication,
+    Incident,
+    Membership,
+    Mitigation,
+    RegulatoryClock,
+    ReminderLedger,
+    Snooze,
+    TimelineEntry,
+    UserNotification,
+)
+from .regulatory import reminder_points, stages_of
+from .services import notify_changed, record_event
+
+User = get_user_model()
+Kind = UserNotification.Kind
+Status = Incident.Status
+
+DEFAULTS = {
+    "update_cadence_minutes": {1: 30, 2: 60, 3: 240},
+    "update_escalation_minutes": 10,
+    "ack_after_minutes": 5,
+    "ack_severities": [1, 2],
+    "ack_repeat_minutes": 5,
+    "ack_max_repeats": 6,
+    "step_escalation_minutes": 15,
+    "review_after_days": 5,
+}
+KEY_LENGTH = 120  # ReminderLedger.key and .window
+
+
+def config():
+    return {**DEFAULTS, **getattr(settings, "WARROOM_REMINDERS", {})}
+
+
+def cadence_minutes(severity):
+    """Minutes between public updates at this severity, or None (no cadence)."""
+    minutes = config()["update_cadence_minutes"]
+    return minutes.get(severity) or minutes.get(str(severity)) or None
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """A reminder due now. `to` is a tuple of recipient alternatives (each a tuple of names:
+    a role, "user:<id>", "group:<name>", "members-in-group:<name>"); the first alternative that
+    names anyone who may hear of the incident is used."""
+
+    incident_id: int
+    subject: str  # what a snooze names: "update", "acknowledge", "step:12", ...
+    key: str  # the ledger key: the subject, or e.g. "update.escalate"
+    window: str
+    kind: str
+    to: tuple
+    title: str
+    body: str
+    due_at: datetime
+    repeat: int = 1
+    anchor: str = ""  # a fragment of the war-room page, e.g. "#runbooks"
+
+    @property
+    def identity(self):
+        return (self.incident_id, _fit(self.key), _fit(self.window))
+
+
+def _fit(text, length=KEY_LENGTH):
+    """Keys and windows name user text (stage names): keep them within the column, uniquely."""
+    if len(text) <= length:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return f"{text[: length - 17]}~{digest}"
+
+
+def stamp(moment):
+    """A window's time, to the second, in UTC."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def when(moment):
+    """A time as reminders show it: in the site's time zone (TIME_ZONE; the sweep writes for
+    people in any zone, and the inbox shows its own times in the viewer's)."""
+    return moment.astimezone(timezone.get_default_timezone()).strftime("%Y-%m-%d %H:%M %Z")
+
+
+@cache
+def _detail_path():
+    # reverse() once, not once per incident: the sweep may write thousands of reminders.
+    return reverse("incidents:detail", args=[987654321]).replace("987654321", "{}")
+
+
+def incident_url(pk):
+    return settings.SITE_URL + _detail_path().format(pk)
+
+
+# The sweep's view of the world ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules need to know of an incident."""
+
+    pk: int
+    title: str
+    severity: int
+    status: str
+    confidential: bool
+    declared_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    last_update: datetime | None  # the last published public update (any audience if confidential)
+
+    @property
+    def reference(self):
+        return f"INC-{self.pk}"
+
+    @property
+    def is_open(self):
+        return self.status in Incident.OPEN_STATUSES
+
+    @property
+    def label(self):
+        return f"{self.reference} “{self.title}” (SEV{self.severity})"
+
+
+def _last_published(audience=None):
+    comms = Communication.objects.filter(
+        incident=OuterRef("pk"), status=Communication.Status.PUBLISHED, published_at__isnull=False
+    )
+    if audience:
+        comms = comms.filter(audience=audience)
+    return Subquery(comms.order_by("-published_at").values("published_at")[:1])
+
+
+@dataclass
+class Sweep:
+    """What rules see: the time, the settings, the incidents that are not closed (closed
+    incidents get no reminders) and the snoozes, each read once per sweep."""
+
+    now: datetime = field(default_factory=timezone.now)
+
+    def __post_init__(self):
+        self.config = config()
+        rows = (
+            Incident.objects.exclude(status=Status.CLOSED)
+            .annotate(
+                last_public=_last_published(Communication.Audience.STATUS_PAGE),
+                last_any=_last_published(),
+            )
+            .values_list(
+                "pk",
+                "title",
+                "severity",
+                "status",
+                "confidential",
+                "declared_at",
+                "acknowledged_at",
+                "resolved_at",
+                "last_public",
+                "last_any",
+            )
+        )
+        # A confidential incident has no public page: any published communication keeps its cadence.
+        self.incidents = {row[0]: Facts(*row[:8], last_update=row[9] if row[4] else row[8]) for row in rows}
+        self.snoozes = {}  # (incident id, subject) -> the latest end of a snooze
+        live = Snooze.objects.exclude(incident__status=Status.CLOSED)
+        for incident_id, key, until in live.values_list("incident_id", "key", "until"):
+            latest = self.snoozes.get((incident_id, key))
+            if latest is None or until > latest:
+                self.snoozes[(incident_id, key)] = until
+
+    def open_incidents(self):
+        return (f for f in self.incidents.values() if f.is_open)
+
+    def effective(self, incident_id, subject, due_at, window, again=True):
+        """(due time, window) after snoozes: a snooze ending after `due_at` moves the reminder
+        to its end; with `again`, into a new window, so a reminder sent before the snooze is
+        sent once more when it ends."""
+        until = self.snoozes.get((incident_id, subject))
+        if until is None or until <= due_at:
+            return due_at, window
+        return until, f"{window}~{stamp(until)}" if again else window
+
+    def minutes(self, name):
+        return timedelta(minutes=self.config[name])
+
+
+# Rules -------------------------------------------------------------------------------------
+
+
+def next_update_due(incident, now=None):
+    """When the incident's next public update is due (its cadence after the last published
+    one, or after the declaration), or None: SEV4, or not open. One query."""
+    if incident.status not in Incident.OPEN_STATUSES:
+        return None
+    minutes = cadence_minutes(incident.severity)
+    if not minutes:
+        return None
+    comms = Communication.objects.filter(
+        incident=incident, status=Communication.Status.PUBLISHED, published_at__isnull=False
+    )
+    if not incident.confidential:
+        comms = comms.filter(audience=Communication.Audience.STATUS_PAGE)
+    last = comms.aggregate(last=Max("published_at"))["last"]
+    return (last or incident.declared_at) + timedelta(minutes=minutes)
+
+
+def update_cadence(sweep):
+    """The next public update is due: remind the comms lead (else the commander); still
+    missing after the grace, escalate to the commander and deputy."""
+    grace = sweep.minutes("update_escalation_minutes")
+    for f in sweep.open_incidents():
+        minutes = cadence_minutes(f.severity)
+        if not minutes:
+            continue
+        anchor = f.last_update or f.declared_at
+        due = anchor + timedelta(minutes=minutes)
+        if due > sweep.now:
+            continue
+        since = "the last public update" if f.last_update else "the declaration"
+        due, window = sweep.effective(f.pk, "update", due, stamp(anchor))
+        if due <= sweep.now:
+            yield Reminder(
+                incident_id=f.pk,
+                subject="update",
+                key="update",
+                window=window,
+                kind=Kind.UPDATE_DUE,
+                to=(("comms_lead",), ("commander",)),
+                title=f"Public update due on {f.reference}",
+                body=f"{f.label}: the next public update was due at {when(due)}, {minutes} min after {since}. "
+                "Publish an update, or snooze this reminder with a reason.",
+                due_at=due,
+            )
+        if due + grace <= sweep.now:
+            yield Reminder(
+                incident_id=f.pk,
+                subject="update",
+                key="update.escalate",
+                window=window,
+                kind=Kind.UPDATE_OVERDUE,
+                to=(("commander", "deputy"),),
+                title=f"Public update overdue on {f.reference}",
+                body=f"{f.label}: no public update {int(grace.total_seconds() // 60)} min after it was due "
+                f"({when(due)}). The comms lead was reminded; please make sure an update goes out.",
+                due_at=due + grace,
+            )
+
+
+def unacknowledged(sweep):
+    """A SEV1/SEV2 incident nobody acknowledged: page the on-call group (else the commander)
+    some minutes after declaration, and again every few minutes until it is acknowledged, at
+    most a fixed number of times. A snooze holds the pages back without adding any."""
+    cfg = sweep.config
+    after, every = sweep.minutes("ack_after_minutes"), sweep.minutes("ack_repeat_minutes")
+    most = cfg["ack_max_repeats"]
+    severities = set(cfg["ack_severities"])
+    group = settings.WARROOM_ONCALL_GROUP
+    for f in sweep.open_incidents():
+        if f.acknowledged_at is not None or f.severity not in severities:
+            continue
+        first = f.declared_at + after
+        if first > sweep.now:
+            continue
+        n = min(most, int((sweep.now - first) / every) + 1)
+        due, window = sweep.effective(
+            f.pk, "acknowledge", first + (n - 1) * every, f"{stamp(f.declared_at)}#{n}", again=False
+        )
+        if due > sweep.now:
+            continue
+        yield Reminder(
+            incident_id=f.pk,
+            subject="acknowledge",
+            key="acknowledge",
+            window=window,
+            repeat=n,
+            kind=Kind.UNACKNOWLEDGED,
+            to=((f"group:{group}",), ("commander",)),
+            title=f"{f.reference} SEV{f.severity} is not acknowledged",
+            body=f"{f.label} was declared at {when(f.declared_at)} and nobody has acknowledged it. "
+            f"Take command and acknowledge it. (Page {n} of at most {most}.)",
+            due_at=due,
+        )
+
+
+def mitigation_review(sweep):
+    """A mitigation in force past its review-by time: remind its owner (else the commander)."""
+    due_ones = Mitigation.objects.filter(
+        ended_at__isnull=True, review_by__lte=sweep.now, incident__status__in=Incident.OPEN_STATUSES
+    ).values_list("pk", "incident_id", "title", "owner_id", "review_by")
+    for pk, incident_id, title, owner_id, review_by in due_ones:
+        f = sweep.incidents.get(incident_id)
+        if f is None:
+            continue
+        subject = f"mitigation:{pk}"
+        due, window = sweep.effective(incident_id, subject, review_by, stamp(review_by))
+        if due > sweep.now:
+            continue
+        yield Reminder(
+            incident_id=incident_id,
+            subject=subject,
+            key=subject,
+            window=window,
+            kind=Kind.MITIGATION_REVIEW,
+            to=((f"user:{owner_id}",), ("commander",)) if owner_id else (("commander",),),
+            title=f"Review mitigation on {f.reference}: {title}",
+            body=f"{f.label}: the mitigation “{title}” was due for review at {when(review_by)}. "
+            "Keep it with a new review time, or end it.",
+            due_at=due,
+        )
+
+
+REGULATORY_POINTS = (
+    ("half", "half of the time to notify has passed"),
+    ("hour", "due within the hour"),
+    ("missed", "the deadline has passed"),
+)
+
+
+def regulatory_deadlines(sweep):
+    """A running regulatory clock's stage not submitted yet: remind at half its window, one
+    hour before it is due, and when it is missed, the incident's commander and deputy and the
+    security group's members who are on the incident."""
+    clocks = (
+        RegulatoryClock.objects.filter(status=RegulatoryClock.Status.RUNNING)
+        .exclude(incident__status=Status.CLOSED)
+        .select_related("incident", "obligation")
+        .prefetch_related("submissions")
+    )
+    security = settings.WARROOM_SECURITY_GROUP
+    for clock in clocks:
+        f = sweep.incidents.get(clock.incident_id)
+        if f is None:
+            continue
+        for stage in stages_of(clock, list(clock.submissions.all()), sweep.now):
+            if stage.done or stage.due_at is None:
+                continue
+            points = reminder_points(stage)
+            at = {"half": points.half_window, "hour": points.hour_before, "missed": points.missed}
+            if at["half"] >= at["hour"]:  # a short window: "an hour before" comes first
+                del at["half"]
+            passed = [(name, text) for name, text in REGULATORY_POINTS if name in at and at[name] <= sweep.now]
+            if not passed:
+                continue
+            name, text = max(passed, key=lambda p: at[p[0]])
+            subject = f"clock:{clock.pk}:{stage.name}"
+            due, window = sweep.effective(f.pk, subject, at[name], f"{name}@{stamp(stage.due_at)}")
+            if due > sweep.now:
+                continue
+            regime = clock.obligation.regime
+            yield Reminder(
+                incident_id=f.pk,
+                subject=subject,
+                key=f"{subject}.{name}",
+                window=window,
+                kind=Kind.REGULATORY,
+                to=(("commander", "deputy", f"members-in-group:{security}"),),
+                title=f"{regime}, {stage.name}: {text} ({f.reference})",
+                body=f"{f.label}: the {stage.name} to {stage.recipient} under {regime} is due at "
+                f"{when(stage.due_at)}; {text}. Deadlines are defaults to check with counsel.",
+                due_at=due,
+                anchor="security/",
+            )
+
+
+def review_due(sweep):
+    """Resolved some days ago and not closed: remind the commander to hold the post-incident
+    review and close the incident. (There is no review record yet: closing is the signal.)"""
+    days = timedelta(days=sweep.config["review_after_days"])
+    for f in sweep.incidents.values():
+        if f.status != Status.RESOLVED or f.resolved_at is None or f.resolved_at + days > sweep.now:
+            continue
+        due, window = sweep.effective(f.pk, "review", f.resolved_at + days, stamp(f.resolved_at))
+        if due > sweep.now:
+            continue
+        yield Reminder(
+            incident_id=f.pk,
+            subject="review",
+            key="review",
+            window=window,
+            kind=Kind.REVIEW_DUE,
+            to=(("commander",),),
+            title=f"Post-incident review due for {f.reference}",
+            body=f"{f.label} was resolved at {when(f.resolved_at)}, {days.days} days ago, and is not closed. "
+            "Hold the post-incident review, then close the incident.",
+            due_at=due,
+        )
+
+
+@cache
+def _rules(names):
+    return [import_string(name) for name in names]
+
+
+def rules():
+    return _rules(tuple(settings.WARROOM_REMINDER_RULES))
+
+
+# Recipients --------------------------------------------------------------------------------
+
+
+class Recipients:
+    """Resolves reminders' recipient names to people, in three queries for any number of
+    reminders: memberships of live incidents, the groups named, the people named."""
+
+    def __init__(self, reminders):
+        tokens = {t for r in reminders for alternative in r.to for t in alternative}
+        self.roles = {}  # (incident id, role) -> {user id}
+        self.members = set()  # (incident id, user id)
+        self.names = {}  # user id -> username
+        memberships = (
+            Membership.objects.exclude(incident__status=Status.CLOSED)
+            .filter(user__is_active=True)
+            .values_list("incident_id", "user_id", "role", "user__username")
+        )
+        for incident_id, user_id, role, username in memberships:
+            self.roles.setdefault((incident_id, role), set()).add(user_id)
+            self.members.add((incident_id, user_id))
+            self.names[user_id] = username
+        groups = {t.split(":", 1)[1] for t in tokens if t.startswith(("group:", "members-in-group:"))}
+        self.groups = {}
+        if groups:
+            in_groups = User.groups.through.objects.filter(group__name__in=groups, user__is_active=True)
+            for name, user_id, username in in_groups.values_list("group__name", "user_id", "user__username"):
+                self.groups.setdefault(name, set()).add(user_id)
+                self.names[user_id] = username
+        people = {int(t[5:]) for t in tokens if t.startswith("user:")}
+        self.active = set()
+        if people:
+            for pk, username in User.objects.filter(pk__in=people, is_active=True).values_list("pk", "username"):
+                self.active.add(pk)
+                self.names[pk] = username
+
+    def _named(self, token, incident_id):
+        kind, _, value = token.partition(":")
+        if kind == "user":
+            return {int(value)} & self.active
+        if kind == "group":
+            return self.groups.get(value, set())
+        if kind == "members-in-group":
+            return {u for u in self.groups.get(value, ()) if (incident_id, u) in self.members}
+        return self.roles.get((incident_id, token), set())
+
+    def of(self, reminder, facts):
+        for alternative in reminder.to:
+            people = set()
+            for token in alternative:
+                people |= self._named(token, reminder.incident_id)
+            if facts.confidential:
+                people = {u for u in people if (reminder.incident_id, u) in self.members}
+            if people:
+                return people
+        return set()
+
+
+# The sweep ---------------------------------------------------------------------------------
+
+
+def due_reminders(sweep):
+    """Every reminder due now, one per (incident, key, window)."""
+    found = {}
+    for rule in rules():
+        for reminder in rule(sweep):
+            found.setdefault(reminder.identity, reminder)
+    return found
+
+
+def sweep(now=None):
+    """Send the reminders due now that were not sent in their window, then hand back and
+    re-enqueue deliveries a dead worker or a lost message left behind. Safe to run as often
+    and as concurrently as you like."""
+    state = Sweep(now or timezone.now())
+    due = due_reminders(state)
+    fired = []
+    with transaction.atomic():
+        if due:
+            rows = [
+                {"incident_id": i, "key": k, "window": w, "repeat": r.repeat, "created_at": state.now}
+                for (i, k, w), r in due.items()
+            ]
+            fresh = notify.insert_ignoring_conflicts(ReminderLedger, rows, returning=("incident", "key", "window"))
+            fired = [due[tuple(identity)] for identity in fresh]
+        written = _send(fired, state) if fired else []
+    return {
+        "due": len(due),
+        "fired": len(fired),
+        "notifications": len(written),
+        "stuck": notify.release_stuck(state.now),
+        "requeued": notify.requeue_due(state.now),
+    }
+
+
+def _send(reminders, state):
+    recipients = Recipients(reminders)
+    messages, hooks = [], []
+    for r in reminders:
+        f = state.incidents[r.incident_id]
+        url = incident_url(r.incident_id) + r.anchor
+        key = f"reminder:{r.incident_id}:{_fit(r.key)}:{_fit(r.window)}"
+        people = sorted(recipients.of(r, f))
+        messages += [
+            notify.Message(
+                user_id=u,
+                key=key,
+                title=r.title,
+                body=r.body,
+                url=url,
+                kind=r.kind,
+                incident_id=r.incident_id,
+                subject=r.subject,
+            )
+            for u in people
+        ]
+        hooks.append(
+            notify.WebhookMessage(
+                incident_id=r.incident_id,
+                confidential=f.confidential,
+                key=key,
+                payload={
+                    "kind": r.kind,
+                    "title": r.title,
+                    "body": r.body,
+                    "url": url,
+                    "due_at": r.due_at.isoformat(),
+                    "to": [recipients.names.get(u, "") for u in people],
+                    "incident": {
+                        "reference": f.reference,
+                        "title": f.title,
+                        "severity": f.severity,
+                        "status": f.status,
+                        "url": incident_url(r.incident_id),
+                    },
+                },
+            )
+        )
+    return notify.send(messages, hooks)
+
+
+# Snoozing ----------------------------------------------------------------------------------
+
+SUBJECT = re.compile(
+    r"update|acknowledge|review|step:[0-9]{1,18}|mitigation:[0-9]{1,18}|clock:[0-9]{1,18}:[^\x00-\x1f]{1,80}"
+)
+
+
+def subject_label(subject):
+    kind = subject.split(":", 1)[0]
+    return {
+        "update": "next public update",
+        "acknowledge": "acknowledgement page",
+        "review": "post-incident review",
+        "step": "runbook step",
+        "mitigation": "mitigation review",
+        "clock": "regulatory deadline",
+    }.get(kind, subject)
+
+
+@transaction.atomic
+def snooze(incident, subject, minutes, reason, by):
+    """Hold a reminder of this incident back for 15, 30 or 60 minutes, with a reason, on the
+    timeline. Responders and commanders of the incident may snooze."""
+    if not access.can_log(by, incident):
+        raise PermissionDenied("Only the incident's responders and commanders may snooze its reminders.")
+    try:
+        minutes = int(minutes)
+    except (TypeError, ValueError):
+        minutes = None
+    if minutes not in Snooze.MINUTES:
+        raise ValidationError({"minutes": "Snooze for 15, 30 or 60 minutes."})
+    subject = (subject or "").strip()
+    if not SUBJECT.fullmatch(subject):
+        raise ValidationError({"key": "Unknown reminder."})
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the reminder can wait."})
+    if len(reason) > 1000 or "\x00" in reason:
+        raise ValidationError({"reason": "Say it in at most 1,000 characters of text."})
+    now = timezone.now()
+    until = now + timedelta(minutes=minutes)
+    entry = Snooze.objects.create(incident=incident, key=subject, until=until, reason=reason, created_by=by)
+    record_event(
+        incident,
+        by,
+        TimelineEntry.Kind.FIELD,
+        f"Reminder snoozed: {subject_label(subject)}, {minutes} min until {when(until)}. Reason: {reason}",
+        {"field": "reminder.snooze", "reminder": subject, "old": None, "new": until.isoformat(), "reason": reason},
+    )
+    notify_changed(incident, "reminders")
+    return entry

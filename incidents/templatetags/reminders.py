@@ -1,0 +1,29 @@
+from django import template
+from django.utils import timezone
+
+from incidents.models import Snooze
+from incidents.reminders import next_update_due
+
+from .warroom import elapsed
+
+register = template.Library()
+
+SOON = 10 * 60  # seconds: "due soon" from here on
+
+
+@register.simple_tag
+def next_update(incident):
+    """When the incident's next public update is due, for the war-room header (one query);
+    None when it has no update cadence (SEV4, not open)."""
+    due = next_update_due(incident)
+    if due is None:
+        return None
+    now = timezone.now()
+    left = (due - now).total_seconds()
+    return {
+        "due": due,
+        "overdue": left <= 0,
+        "soon": 0 < left <= SOON,
+        "text": elapsed(due, now) if left <= 0 else elapsed(now, due),
+        "snooze_minutes": Snooze.MINUTES,
+    }

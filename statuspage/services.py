@@ -1,0 +1,118 @@
+"""Scheduled maintenance, as staff manage it: who may, and the operations (schedule, change,
+cancel). The staff pages (statuspage.views_manage), the admin and tasks call these, so the
+rules live here.
+
+Who: comms staff, commanders and superusers manage maintenance; anyone signed in reads the
+list. A completed window is history and no longer changes; a cancelled one disappears from the
+status page at once (statuspage.public skips cancelled rows).
+
+Every change saves the row with a fresh `updated_at`: the status page's content version
+(statuspage.views.content_version) counts and dates maintenance rows, so the cached page and
+JSON are rebuilt on the next request, here and in every other web process.
+"""
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from incidents.access import COMMANDER, COMMS, group_names
+
+from .models import Maintenance
+
+EDITABLE_FIELDS = ("title", "body", "scheduled_for", "scheduled_until", "verify_minutes")
+
+
+def can_manage_maintenance(user):
+    return user.is_authenticated and (user.is_superuser or bool(group_names(user) & {COMMS, COMMANDER}))
+
+
+def _require_manager(user):
+    if not can_manage_maintenance(user):
+        raise PermissionDenied(_("Only comms staff and commanders may schedule or change maintenance."))
+
+
+def is_finished(maintenance, now=None):
+    return maintenance.status_at(now) == Maintenance.Status.COMPLETED
+
+
+def _check_window(scheduled_for, scheduled_until):
+    if scheduled_for and scheduled_until and scheduled_until <= scheduled_for:
+        raise ValidationError({"scheduled_until": _("The window must end after it starts.")})
+
+
+def schedule(user, *, title, scheduled_for, scheduled_until, services=(), body="", verify_minutes=15):
+    """Schedule a maintenance window on some services (none: the whole platform)."""
+    _require_manager(user)
+    _check_window(scheduled_for, scheduled_until)
+    now = timezone.now()
+    if scheduled_until <= now:
+        raise ValidationError({"scheduled_until": _("This window has already ended: choose an end in the future.")})
+    with transaction.atomic():
+        maintenance = Maintenance(
+            title=title,
+            body=body,
+            scheduled_for=scheduled_for,
+            scheduled_until=scheduled_until,
+            verify_minutes=verify_minutes,
+            created_by=user,
+            created_at=now,
+            updated_at=now,
+        )
+        maintenance.status = maintenance.status_at(now)
+        maintenance.save()
+        maintenance.services.set(services)
+    _after_change()
+    return maintenance
+
+
+def change(maintenance, user, *, services=None, **fields):
+    """Change a window that has not completed (nor been cancelled): its text, times, services."""
+    _require_manager(user)
+    now = timezone.now()
+    if maintenance.cancelled:
+        raise ValidationError(_("This maintenance was cancelled; schedule a new one instead."))
+    if is_finished(maintenance, now):
+        raise ValidationError(_("This maintenance has completed; it can no longer be changed."))
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        setattr(maintenance, name, value)
+    _check_window(maintenance.scheduled_for, maintenance.scheduled_until)
+    maintenance.updated_at = now
+    maintenance.status = maintenance.status_at(now)
+    with transaction.atomic():
+        maintenance.save()
+        if services is not None:
+            maintenance.services.set(services)
+    _after_change()
+    return maintenance
+
+
+def cancel(maintenance, user):
+    """Call a window off: it disappears from the status page, its JSON and feeds. Returns False
+    if it was already cancelled."""
+    _require_manager(user)
+    if is_finished(maintenance):
+        raise ValidationError(_("This maintenance has completed; it can no longer be cancelled."))
+    changed = Maintenance.objects.filter(pk=maintenance.pk, cancelled=False).update(
+        cancelled=True, updated_at=timezone.now()
+    )
+    maintenance.refresh_from_db()
+    if changed:
+        # .update() sends no post_save: tell this process's status page about it now.
+        from .views import recent_version
+
+        recent_version.forget()
+        _after_change()
+    return bool(changed)
+
+
+def _after_change():
+    """Re-export the static status page (when one is configured) once the change is committed."""
+    if settings.STATUSPAGE_EXPORT_DIR:
+        from . import tasks
+
+        transaction.on_commit(tasks.export_page.delay)
