@@ -326,16 +326,27 @@ def unschedule(comm, by):
 
 @transaction.atomic
 def request_publish(comm, by):
-    """Ask for an approved communication to go out now. The Celery task does the work."""
+    """Ask for an approved communication to go out now. The request is recorded first (as
+    scheduled for now), then the Celery task is enqueued; if the broker is down, the beat's
+    publish_due_communications picks it up once it is back, so a publication is never lost."""
     _require(can_write(by, comm.incident), "Only comms staff may publish communications.")
     comm = Communication.objects.select_for_update().get(pk=comm.pk)
     if comm.status == Status.PUBLISHED:
         return comm  # a double click: already out
     if comm.status not in (Status.APPROVED, Status.SCHEDULED):
         raise ValidationError({"status": "Only an approved communication can be published."})
+    now = timezone.now()
+    if comm.status == Status.APPROVED:
+        comm = _move(
+            comm, by, Status.SCHEDULED, "{audience} communication sent for publishing by {user}.", scheduled_for=now
+        )
+    elif comm.scheduled_for > now:
+        Communication.objects.filter(pk=comm.pk).update(scheduled_for=now, updated_at=now)
+        comm.scheduled_for = now
     from .tasks import publish_communication
 
-    transaction.on_commit(lambda: publish_communication.delay(comm.pk, by.pk))
+    # robust: a broker outage must not fail the request; the row above is the durable intent.
+    transaction.on_commit(lambda: publish_communication.delay(comm.pk, by.pk), robust=True)
     return comm
 
 

@@ -5,7 +5,7 @@ from django import forms
 from django.core.validators import EmailValidator
 from django.utils.translation import gettext, gettext_lazy
 
-from incidents.forms import DateTimeInput
+from incidents.forms import DateTimeInput, ServicesField
 from incidents.models import Service
 
 from . import subscriptions
@@ -23,7 +23,7 @@ class ScopeForm(forms.Form):
     it later)."""
 
     scope = forms.ChoiceField(choices=SCOPES, initial="all", widget=forms.RadioSelect, label="Tell me about")
-    components = forms.ModelMultipleChoiceField(
+    components = ServicesField(
         queryset=Service.objects.none(), required=False, widget=forms.CheckboxSelectMultiple, label="Components"
     )
     groups = forms.MultipleChoiceField(
@@ -108,18 +108,8 @@ class SubscribeForm(ScopeForm):
         return data
 
 
-class ServicesField(forms.ModelMultipleChoiceField):
+class MaintenanceServicesField(ServicesField):
     """Public services first; internal ones are offered too, marked, since they never show."""
-
-    def _check_values(self, value):
-        # Refuse what no primary key can be before it reaches the database (SQLite cannot
-        # even compare a 20-digit number): a 400, never a 500.
-        for pk in value:
-            # len() first: int() refuses more than 4300 digits (a ValueError, so a 500).
-            if not (isinstance(pk, str) and pk.isascii() and pk.isdecimal() and len(pk) <= 19 and int(pk) < 2**63):
-                message = self.error_messages["invalid_pk_value"]
-                raise forms.ValidationError(message, code="invalid_pk_value", params={"pk": pk})
-        return super()._check_values(value)
 
     def label_from_instance(self, obj):
         if obj.public:
@@ -140,7 +130,7 @@ class MaintenanceForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text=gettext_lazy("Markdown, shown on the status page."),
     )
-    services = ServicesField(
+    services = MaintenanceServicesField(
         queryset=Service.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,

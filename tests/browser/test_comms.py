@@ -99,7 +99,7 @@ def test_author_drafts_from_template_second_person_approves_and_publishes(new_pa
 
     # The worker's part: the browser test has no worker, so run what the task runs.
     comm.refresh_from_db()
-    assert comm.status == Communication.Status.APPROVED
+    assert comm.status == Communication.Status.SCHEDULED  # recorded as due now
     assert communications.publish_now(comm.pk, cast["approver"].pk) is True
 
     approver.goto(f"/incidents/{incident.pk}/comms/")
