@@ -18,43 +18,15 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _database import throwaway_database  # noqa: E402
+
 TARGET_SECONDS = 60
-
-
-def throwaway_database():
-    """(DATABASE_URL of a new empty database, cleanup function)."""
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith(("postgres://", "postgresql://")):
-        import psycopg
-
-        name = f"warroom_bench_notify_{uuid.uuid4().hex[:8]}"
-        parts = urlsplit(url)
-        admin = urlunsplit(parts._replace(path="/postgres"))
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-        def drop():
-            from django.db import connections
-
-            connections.close_all()
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-        return urlunsplit(parts._replace(path=f"/{name}")), drop
-    folder = tempfile.mkdtemp(prefix="warroom-bench-")
-    path = Path(folder) / "notify.sqlite3"
-
-    def remove():
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-    return f"sqlite:///{path}", remove
 
 
 def main():
@@ -65,7 +37,7 @@ def main():
     )
     args = parser.parse_args()
 
-    url, cleanup = throwaway_database()
+    url, cleanup = throwaway_database("notify")
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-use-0123456789")
