@@ -13,8 +13,8 @@ from .delivery import AddressError, check_webhook_url
 from .models import Subscriber
 
 SCOPES = [
-    ("all", "Everything on this page"),
-    ("some", "Only the components or groups I choose below"),
+    ("all", gettext_lazy("Everything on this page")),
+    ("some", gettext_lazy("Only the components or groups I choose below")),
 ]
 
 
@@ -22,16 +22,21 @@ class ScopeForm(forms.Form):
     """Everything, or chosen components and/or groups (a group includes components added to
     it later)."""
 
-    scope = forms.ChoiceField(choices=SCOPES, initial="all", widget=forms.RadioSelect, label="Tell me about")
+    scope = forms.ChoiceField(
+        choices=SCOPES, initial="all", widget=forms.RadioSelect, label=gettext_lazy("Tell me about")
+    )
     components = ServicesField(
-        queryset=Service.objects.none(), required=False, widget=forms.CheckboxSelectMultiple, label="Components"
+        queryset=Service.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Components"),
     )
     groups = forms.MultipleChoiceField(
         choices=(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        label="Groups",
-        help_text="A group includes components added to it later.",
+        label=gettext_lazy("Groups"),
+        help_text=gettext_lazy("A group includes components added to it later."),
     )
 
     def __init__(self, *args, **kwargs):
@@ -43,7 +48,7 @@ class ScopeForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("scope") == "some" and not (data.get("components") or data.get("groups")):
-            raise forms.ValidationError("Choose at least one component or group, or choose everything.")
+            raise forms.ValidationError(gettext("Choose at least one component or group, or choose everything."))
         return data
 
     def scope_kwargs(self):
@@ -63,23 +68,28 @@ class ScopeForm(forms.Form):
 
 class SubscribeForm(ScopeForm):
     kind = forms.ChoiceField(
-        choices=Subscriber.Kind.choices, initial=Subscriber.Kind.EMAIL, widget=forms.RadioSelect, label="Send to"
+        choices=[(Subscriber.Kind.EMAIL, gettext_lazy("E-mail")), (Subscriber.Kind.WEBHOOK, gettext_lazy("Webhook"))],
+        initial=Subscriber.Kind.EMAIL,
+        widget=forms.RadioSelect,
+        label=gettext_lazy("Send to"),
     )
     email = forms.CharField(
         required=False,
         max_length=254,
-        label="E-mail address",
+        label=gettext_lazy("E-mail address"),
         widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@example.com"}),
     )
     webhook_url = forms.CharField(
         required=False,
         max_length=500,
-        label="Webhook URL",
-        help_text="We POST signed JSON to it (X-Warroom-Signature); answer 410 Gone to stop.",
+        label=gettext_lazy("Webhook URL"),
+        help_text=gettext_lazy("We POST signed JSON to it (X-Warroom-Signature); answer 410 Gone to stop."),
         widget=forms.URLInput(attrs={"placeholder": "https://example.com/hooks/status"}),
     )
     # Left empty by people; bots fill every field.
-    website = forms.CharField(required=False, label="Leave this empty", widget=forms.TextInput(attrs={"tabindex": -1}))
+    website = forms.CharField(
+        required=False, label=gettext_lazy("Leave this empty"), widget=forms.TextInput(attrs={"tabindex": -1})
+    )
 
     field_order = ["kind", "email", "webhook_url", "scope", "components", "groups", "website"]
 
@@ -91,15 +101,17 @@ class SubscribeForm(ScopeForm):
         kind = data.get("kind")
         if kind == Subscriber.Kind.EMAIL and "email" not in self.errors:
             if not email:
-                self.add_error("email", "Enter the e-mail address to send updates to.")
+                self.add_error("email", gettext("Enter the e-mail address to send updates to."))
             else:
                 try:
                     EmailValidator()(email)
                 except forms.ValidationError:
-                    self.add_error("email", f"“{email}” is not an e-mail address we can write to.")
+                    self.add_error(
+                        "email", gettext("“%(email)s” is not an e-mail address we can write to.") % {"email": email}
+                    )
         if kind == Subscriber.Kind.WEBHOOK and "webhook_url" not in self.errors:
             if not url:
-                self.add_error("webhook_url", "Enter the URL to send updates to.")
+                self.add_error("webhook_url", gettext("Enter the URL to send updates to."))
             else:
                 try:
                     check_webhook_url(url)

@@ -4,11 +4,17 @@ Who may see them: anyone, without signing in. The subscribe form is rate-limited
 address. Confirm, unsubscribe and manage act on the subscriber whose secret token is in the
 URL (it only ever travels in the messages sent to that subscriber), so the token is the
 permission; GET never changes anything (mail scanners follow links), POST does.
+
+The pages speak the visitor's language as the status page does (?lang=, then Accept-Language).
 """
+
+from functools import wraps
 
 from django.conf import settings
 from django.http import Http404
 from django.shortcuts import render as render_page
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -18,10 +24,28 @@ from incidents.views_auth import client_address, over_limit
 from . import subscriptions
 from .forms import ScopeForm, SubscribeForm
 from .models import Subscriber
+from .views import UI_LANGUAGES, ui_language, visitor_language
+
+
+def speaks_visitor_language(view):
+    """Run the view (form validation included) in the visitor's language among the status
+    page's, chosen as statuspage.views does for the status page."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        language = ui_language(visitor_language(request, UI_LANGUAGES))
+        with translation.override(language):
+            response = view(request, *args, **kwargs)
+        response["Content-Language"] = language
+        patch_vary_headers(response, ("Accept-Language",))
+        return response
+
+    return wrapper
 
 
 def render(request, template, context, status=200):
-    return render_page(request, template, {"page_name": settings.STATUSPAGE_NAME, **context}, status=status)
+    context = {"page_name": settings.STATUSPAGE_NAME, "html_lang": translation.get_language(), **context}
+    return render_page(request, template, context, status=status)
 
 
 def _rate_limit():
@@ -29,6 +53,7 @@ def _rate_limit():
 
 
 @never_cache
+@speaks_visitor_language
 @require_http_methods(["GET", "POST"])
 def subscribe(request):
     if request.method == "GET":
@@ -68,6 +93,7 @@ def _subscriber_or_404(token):
 
 
 @never_cache
+@speaks_visitor_language
 @require_http_methods(["GET", "POST"])
 def confirm(request, token):
     subscriber = _subscriber_or_404(token)
@@ -80,6 +106,7 @@ def confirm(request, token):
 
 @csrf_exempt  # RFC 8058 one-click: the mail client POSTs without our CSRF token; the URL's token is the permission
 @never_cache
+@speaks_visitor_language
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request, token):
     subscriber = _subscriber_or_404(token)
@@ -90,6 +117,7 @@ def unsubscribe(request, token):
 
 
 @never_cache
+@speaks_visitor_language
 @require_http_methods(["GET", "POST"])
 def manage(request, token):
     subscriber = _subscriber_or_404(token)
