@@ -211,6 +211,13 @@ def edit(comm, by, **fields):
         return comm
     for key in changed:
         setattr(comm, key, fields[key])
+    _content_changed(comm, by, f"edited ({', '.join(changed)})", {"changed": changed})
+    return comm
+
+
+def _content_changed(comm, by, what, data):
+    """Save a change to what a communication says. What was approved is no longer what would
+    go out, so an approved or scheduled one goes back to draft; the change is logged."""
     old = comm.status
     if comm.status in (Status.APPROVED, Status.SCHEDULED):
         comm.status = Status.DRAFT
@@ -221,12 +228,11 @@ def edit(comm, by, **fields):
         comm.incident,
         by,
         TimelineEntry.Kind.COMMS,
-        f"{comm.get_audience_display()} communication edited ({', '.join(changed)})"
+        f"{comm.get_audience_display()} communication {what}"
         + (" and sent back to draft." if old != comm.status else "."),
-        {"field": "communication", "communication": comm.pk, "old": old, "new": comm.status, "changed": changed},
+        {"field": "communication", "communication": comm.pk, "old": old, "new": comm.status, **data},
     )
     notify_changed(comm.incident, "communications")
-    return comm
 
 
 @in_site_language
@@ -460,21 +466,7 @@ def set_translation(comm, by, language, body, title=""):
     translation, created = CommunicationTranslation.objects.update_or_create(
         communication=comm, language=language, defaults={"body": body, "title": title or ""}
     )
-    old = comm.status
-    if comm.status in (Status.APPROVED, Status.SCHEDULED):
-        comm.status = Status.DRAFT
-        comm.approved_by = comm.approved_at = comm.scheduled_for = None
-    comm.updated_at = timezone.now()
-    comm.save()
-    record_event(
-        comm.incident,
-        by,
-        TimelineEntry.Kind.COMMS,
-        f"{comm.get_audience_display()} communication: {language} translation {'added' if created else 'changed'}"
-        + (" and sent back to draft." if old != comm.status else "."),
-        {"field": "communication", "communication": comm.pk, "old": old, "new": comm.status, "language": language},
-    )
-    notify_changed(comm.incident, "communications")
+    _content_changed(comm, by, f"{language} translation {'added' if created else 'changed'}", {"language": language})
     return translation
 
 
