@@ -10,7 +10,7 @@ new value: {"field": "mitigation"|"exposure", "changes": [{"field", "old", "new"
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -42,7 +42,7 @@ def _require(user, incident, what):
 
 def _logged(value):
     """A value as it is stored in a timeline entry's data (JSON)."""
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # and datetime
         return value.isoformat()
     if isinstance(value, User):
         return value.get_username()
@@ -57,7 +57,7 @@ def _shown(value):
         return "unset"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # and datetime
         return value.isoformat()
     if isinstance(value, User):
         return value.get_username()

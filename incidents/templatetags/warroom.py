@@ -3,6 +3,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from incidents.markup import render_markdown
+from incidents.security import duration
 
 register = template.Library()
 
@@ -17,15 +18,7 @@ def elapsed(since, until=None):
     """'2 h 05 min' from a time until another (or now), for the war-room header."""
     if not since:
         return ""
-    seconds = max(0, int(((until or timezone.now()) - since).total_seconds()))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min"
+    return duration((until or timezone.now()) - since)
 
 
 @register.filter

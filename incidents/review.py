@@ -1,0 +1,574 @@
+"""Post-incident review: the review document drafted from the timeline, the incident's metrics,
+and the follow-up action items that come out of it.
+
+Like incidents.services, every operation checks the actor's permission (PermissionDenied),
+validates its input (ValidationError keyed by the field at fault), changes rows in one
+transaction and writes one timeline entry, so the incident's record shows when the review was
+started and published and every action item's changes with old and new values.
+
+Who may do what:
+- anyone who can see the incident reads its review, metrics and action items;
+- people who can work on the incident (access.can_log) start and edit the review and add and
+  change action items; an action item's owner may also change it (mark it done);
+- its commanders (access.can_command) and the review's owner publish and reopen the review.
+
+An action item's owner must be able to see the incident: someone who cannot see a confidential
+incident would never hear of a follow-up on it.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.utils import timezone
+
+from . import access
+from .models import ActionItem, Communication, Impact, Incident, Membership, Mitigation, Review, TimelineEntry
+from .security import _change_data, _describe, duration
+from .services import in_site_language, notify_changed, record_event
+
+User = get_user_model()
+
+
+class StaleReview(ValidationError):
+    """The review changed since the editor loaded it: their edit is refused, not merged."""
+
+
+# Permissions --------------------------------------------------------------------------------
+
+
+def can_edit(user, incident):
+    return access.can_log(user, incident)
+
+
+def can_publish(user, review):
+    if not user.is_authenticated:
+        return False
+    return access.can_command(user, review.incident) or (
+        review.owner_id == user.pk and access.can_log(user, review.incident)
+    )
+
+
+def can_change_item(user, item):
+    if not user.is_authenticated:
+        return False
+    return access.can_log(user, item.incident) or item.owner_id == user.pk
+
+
+def _require(allowed, message):
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+# Metrics ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A span between two of the incident's times. `duration` is None when either time is
+    missing, or when the end comes before the start (then `problem` says so)."""
+
+    key: str
+    label: str
+    start_field: str
+    end_field: str
+    start: datetime | None
+    end: datetime | None
+
+    @property
+    def duration(self):
+        if self.start is None or self.end is None or self.end < self.start:
+            return None
+        return self.end - self.start
+
+    @property
+    def seconds(self):
+        return int(self.duration.total_seconds()) if self.duration is not None else None
+
+    @property
+    def problem(self):
+        if self.start is not None and self.end is not None and self.end < self.start:
+            return "ends before it starts: correct the incident's times"
+        return ""
+
+    @property
+    def shown(self):
+        return duration(self.duration) if self.duration is not None else "—"
+
+
+# (key, label, from, to). Impact is felt from `started_at`, so mitigating and resolving count
+# from there; acknowledging counts from the declaration, as the acknowledgement page does.
+METRICS = (
+    ("detect", "Time to detect", "started_at", "detected_at"),
+    ("acknowledge", "Time to acknowledge", "declared_at", "acknowledged_at"),
+    ("mitigate", "Time to mitigate", "started_at", "mitigated_at"),
+    ("resolve", "Time to resolve", "started_at", "resolved_at"),
+)
+METRIC_KEYS = tuple(key for key, *_ in METRICS)
+TIME_LABELS = {
+    "started_at": "impact started",
+    "detected_at": "detected",
+    "declared_at": "declared",
+    "acknowledged_at": "acknowledged",
+    "mitigated_at": "mitigated",
+    "resolved_at": "resolved",
+}
+
+
+def metrics(incident):
+    """The incident's metrics, computed from its times (no query)."""
+    return [
+        Metric(key, label, start, end, getattr(incident, start), getattr(incident, end))
+        for key, label, start, end in METRICS
+    ]
+
+
+def _median(values):
+    values = sorted(values)
+    if not values:
+        return None
+    middle = len(values) // 2
+    if len(values) % 2:
+        return values[middle]
+    return (values[middle - 1] + values[middle]) / 2
+
+
+def summary(incidents):
+    """Per severity, how many incidents and the median of each metric, over `incidents` (an
+    iterable of objects with the incident's times): [{"severity", "count", "medians": {key:
+    timedelta or None}}], one row per severity present, worst first."""
+    by_severity = {}
+    for incident in incidents:
+        by_severity.setdefault(incident.severity, []).append(metrics(incident))
+    rows = []
+    for severity in sorted(by_severity):
+        measured = by_severity[severity]
+        medians = {}
+        for index, key in enumerate(METRIC_KEYS):
+            spans = [m[index].duration for m in measured if m[index].duration is not None]
+            medians[key] = _median(spans)
+        rows.append({"severity": severity, "count": len(measured), "medians": medians})
+    return rows
+
+
+# The draft ----------------------------------------------------------------------------------
+
+
+def _at(moment):
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z") if moment else "not recorded"
+
+
+def _one_line(text, length=300):
+    line = " ".join((text or "").split())
+    return line if len(line) <= length else line[: length - 1] + "…"
+
+
+def draft(incident):
+    """The first version of the review, in Markdown, from the incident's record: what is known
+    (summary, impact, metrics, timeline, mitigations, published updates, people) is filled in;
+    what needs the team's judgement (causes, lessons) is left as headed gaps. Six queries."""
+    entries = list(incident.timeline.select_related("author").order_by("occurred_at", "id"))
+    impacts = list(Impact.objects.filter(incident=incident).select_related("service").order_by("started_at", "id"))
+    mitigations = list(Mitigation.objects.filter(incident=incident).order_by("started_at", "id"))
+    published = list(
+        Communication.objects.filter(incident=incident, status=Communication.Status.PUBLISHED)
+        .order_by("published_at", "id")
+        .values_list("audience", "published_at")
+    )
+    people = list(Membership.objects.filter(incident=incident).select_related("user").order_by("role", "assigned_at"))
+    audiences = dict(Communication.Audience.choices)
+    roles = dict(Membership.Role.choices)
+
+    lines = [
+        f"# Post-incident review: {incident.reference} {incident.title}",
+        "",
+        f"SEV{incident.severity} · {incident.get_kind_display()} · "
+        f"{'confidential' if incident.confidential else 'not confidential'} · times in "
+        f"{timezone.get_current_timezone_name()}",
+        "",
+        "## Summary",
+        "",
+        incident.summary.strip() or "_What happened, to whom, for how long, in two or three sentences._",
+        "",
+        "## Impact",
+        "",
+    ]
+    if impacts:
+        for impact in impacts:
+            regions = f" in {', '.join(impact.regions)}" if impact.regions else ""
+            span = f"from {_at(impact.started_at)}"
+            span += (
+                f" to {_at(impact.ended_at)} ({duration(impact.ended_at - impact.started_at)})"
+                if impact.ended_at
+                else ", not ended"
+            )
+            lines.append(f"- {impact.service.name}: {impact.get_level_display().lower()}{regions}, {span}")
+    else:
+        lines.append("_No affected services were recorded. Who was affected, and how?_")
+    lines += ["", "## Metrics", "", "| Measure | From | To | Time |", "| --- | --- | --- | --- |"]
+    for m in metrics(incident):
+        shown = m.shown if not m.problem else f"— ({m.problem})"
+        start, end = f"{TIME_LABELS[m.start_field]} {_at(m.start)}", f"{TIME_LABELS[m.end_field]} {_at(m.end)}"
+        lines.append(f"| {m.label} | {start} | {end} | {shown} |")
+    lines += ["", "## Timeline", ""]
+    for entry in entries:
+        who = f" ({entry.author.get_username()})" if entry.author else ""
+        lines.append(f"- **{_at(entry.occurred_at)}** {_one_line(entry.body)}{who}")
+    if mitigations:
+        lines += ["", "## Mitigations", ""]
+        for mitigation in mitigations:
+            state = f"lifted {_at(mitigation.ended_at)}" if mitigation.ended_at else "still in force"
+            lines.append(f"- {mitigation.title}: from {_at(mitigation.started_at)}, {state}")
+    lines += ["", "## Communication", ""]
+    if published:
+        for audience, published_at in published:
+            lines.append(f"- {_at(published_at)}: update to {str(audiences.get(audience, audience)).lower()}")
+    else:
+        lines.append("_Nothing was published. Should it have been?_")
+    if people:
+        lines += ["", "## People", ""]
+        for membership in people:
+            lines.append(f"- {roles.get(membership.role, membership.role)}: {membership.user.get_username()}")
+    lines += [
+        "",
+        "## Causes and contributing factors",
+        "",
+        "_What made this possible, and what made it worse? Look for conditions, not culprits._",
+        "",
+        "## What went well",
+        "",
+        "## What went badly",
+        "",
+        "## Where we got lucky",
+        "",
+        "## Action items",
+        "",
+        "_Tracked as action items below, each with an owner and a due date._",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# The review ---------------------------------------------------------------------------------
+
+MAX_BODY = 200_000
+
+
+def _text(field, value, *, required=False, limit=None, message=None):
+    if value is None:
+        value = ""
+    if not isinstance(value, str) or "\x00" in value:
+        raise ValidationError({field: "Give text."})
+    value = value.strip()
+    if required and not value:
+        raise ValidationError({field: message or "This cannot be empty."})
+    if limit is not None and len(value) > limit:
+        raise ValidationError({field: f"Keep this under {limit:,} characters."})
+    return value
+
+
+def _check_person(field, user, incident):
+    if user is None:
+        return None
+    if not isinstance(user, User):
+        raise ValidationError({field: "Give a user."})
+    if not user.is_active:
+        raise ValidationError({field: f"{user.get_username()} is deactivated."})
+    if not Incident.objects.visible_to(user).filter(pk=incident.pk).exists():
+        raise ValidationError(
+            {field: f"{user.get_username()} cannot see this confidential incident: add them to it first."}
+        )
+    return user
+
+
+def _check_when(field, value):
+    if value is not None and not (isinstance(value, datetime) and timezone.is_aware(value)):
+        raise ValidationError({field: "Give a date and time with its time zone."})
+    return value
+
+
+def get_review(incident):
+    """The incident's review, or None (one query)."""
+    return Review.objects.filter(incident=incident).select_related("owner", "updated_by").first()
+
+
+@in_site_language
+@transaction.atomic
+def start_review(incident, by, *, owner=None, meeting_at=None):
+    """Start the review of a resolved (or closed) incident, drafted from its record."""
+    _require(can_edit(by, incident), "Only the incident's responders and commanders may start its review.")
+    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    if incident.status not in (Incident.Status.RESOLVED, Incident.Status.CLOSED):
+        raise ValidationError(
+            {"incident": "Start the review once the incident is resolved: it is drafted from the whole timeline."}
+        )
+    if Review.objects.filter(incident=incident).exists():
+        raise ValidationError({"incident": "This incident's review has been started already."})
+    owner = _check_person("owner", owner, incident)
+    meeting_at = _check_when("meeting_at", meeting_at)
+    now = timezone.now()
+    review = Review.objects.create(
+        incident=incident,
+        owner=owner,
+        meeting_at=meeting_at,
+        body=draft(incident),
+        created_by=by,
+        created_at=now,
+        updated_by=by,
+        updated_at=now,
+    )
+    who = f", run by {owner.get_username()}" if owner else ""
+    record_event(
+        incident,
+        by,
+        TimelineEntry.Kind.REVIEW,
+        f"Post-incident review started{who}, drafted from the timeline.",
+        {"field": "review", "old": None, "new": Review.Status.DRAFT, "review": review.pk},
+    )
+    notify_changed(incident, "review")
+    return review
+
+
+REVIEW_FIELDS = ("body", "owner", "meeting_at")
+
+
+@transaction.atomic
+def update_review(review, by, *, version, **changes):
+    """Change the review's text, owner or meeting time. `version` is the version the editor
+    loaded: if someone else saved since, StaleReview is raised and nothing changes."""
+    incident = review.incident
+    _require(can_edit(by, incident), "Only the incident's responders and commanders may edit its review.")
+    unknown = set(changes) - set(REVIEW_FIELDS)
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: "This cannot be changed here."})
+    current = Review.objects.select_for_update(of=("self",)).select_related("owner", "updated_by").get(pk=review.pk)
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise ValidationError({"version": "Give the version of the review you edited."}) from None
+    if version != current.version:
+        who = current.updated_by.get_username() if current.updated_by_id and current.updated_by else "someone"
+        raise StaleReview(
+            {
+                "version": f"{who} changed the review at {_at(current.updated_at)}, after you opened it. "
+                "Your text was not saved: copy it, reload, and apply it again."
+            }
+        )
+    if current.status != Review.Status.DRAFT:
+        raise ValidationError({"status": "The review is published: reopen it to edit it."})
+    values = {}
+    if "body" in changes:
+        values["body"] = _text("body", changes["body"], limit=MAX_BODY)
+    if "owner" in changes:
+        values["owner"] = _check_person("owner", changes["owner"], incident)
+    if "meeting_at" in changes:
+        values["meeting_at"] = _check_when("meeting_at", changes["meeting_at"])
+    changed = [(f, getattr(current, f), v) for f, v in values.items() if getattr(current, f) != v]
+    if not changed:
+        return current
+    for field, _old, new in changed:
+        setattr(current, field, new)
+    current.version += 1
+    current.updated_by = by
+    current.updated_at = timezone.now()
+    current.save()
+    # The text is a document in the making: the timeline notes who changed what, not the text.
+    logged = [(f, "…" if f == "body" else old, "…" if f == "body" else new) for f, old, new in changed]
+    record_event(
+        incident,
+        by,
+        TimelineEntry.Kind.REVIEW,
+        "Review edited: " + _describe(logged, {"body": "text", "owner": "run by", "meeting_at": "meeting"}),
+        _change_data("review", logged, review=current.pk),
+    )
+    notify_changed(incident, "review")
+    return current
+
+
+@transaction.atomic
+def publish_review(review, by):
+    _require(can_publish(by, review), "Only the incident's commanders and the review's owner may publish it.")
+    current = Review.objects.select_for_update().get(pk=review.pk)
+    if current.status == Review.Status.PUBLISHED:
+        return current
+    if not current.body.strip():
+        raise ValidationError({"body": "Write the review before publishing it."})
+    now = timezone.now()
+    current.status = Review.Status.PUBLISHED
+    current.published_at = now
+    current.version += 1
+    current.updated_by = by
+    current.updated_at = now
+    current.save()
+    open_items = ActionItem.objects.filter(incident_id=current.incident_id, status=ActionItem.Status.OPEN).count()
+    record_event(
+        review.incident,
+        by,
+        TimelineEntry.Kind.REVIEW,
+        f"Post-incident review published ({open_items} open action item{'s' if open_items != 1 else ''}).",
+        {"field": "review", "old": Review.Status.DRAFT, "new": Review.Status.PUBLISHED, "review": current.pk},
+    )
+    notify_changed(review.incident, "review")
+    return current
+
+
+@transaction.atomic
+def reopen_review(review, by, reason=""):
+    _require(can_publish(by, review), "Only the incident's commanders and the review's owner may reopen it.")
+    reason = _text("reason", reason, required=True, limit=1000, message="Say why the review is reopened.")
+    current = Review.objects.select_for_update().get(pk=review.pk)
+    if current.status == Review.Status.DRAFT:
+        return current
+    now = timezone.now()
+    current.status = Review.Status.DRAFT
+    current.published_at = None
+    current.version += 1
+    current.updated_by = by
+    current.updated_at = now
+    current.save()
+    record_event(
+        review.incident,
+        by,
+        TimelineEntry.Kind.REVIEW,
+        f"Post-incident review reopened for editing. Reason: {reason}",
+        {
+            "field": "review",
+            "old": Review.Status.PUBLISHED,
+            "new": Review.Status.DRAFT,
+            "review": current.pk,
+            "reason": reason,
+        },
+    )
+    notify_changed(review.incident, "review")
+    return current
+
+
+# Action items -------------------------------------------------------------------------------
+
+ITEM_FIELDS = ("title", "description", "owner", "due_on", "priority", "tracker_url", "status")
+ITEM_LABELS = {
+    "title": "title",
+    "description": "description",
+    "owner": "owner",
+    "due_on": "due",
+    "priority": "priority",
+    "tracker_url": "ticket",
+    "status": "status",
+}
+_url = URLValidator(schemes=["http", "https"])
+
+
+def _check_item(values, incident, today, *, new):
+    values["title"] = _text(
+        "title", values["title"], required=True, limit=200, message="Say what must be done, in a few words."
+    )
+    values["description"] = _text("description", values["description"], limit=20_000)
+    values["owner"] = _check_person("owner", values["owner"], incident)
+    due = values["due_on"]
+    if due is not None:
+        if isinstance(due, datetime) or not isinstance(due, date):
+            raise ValidationError({"due_on": "Give a date (YYYY-MM-DD)."})
+        if new and due < today:
+            raise ValidationError({"due_on": "A new action item cannot be due in the past."})
+    if values["priority"] not in ActionItem.Priority.values:
+        raise ValidationError({"priority": f"Choose one of: {', '.join(ActionItem.Priority.values)}."})
+    if values["status"] not in ActionItem.Status.values:
+        raise ValidationError({"status": f"Choose one of: {', '.join(ActionItem.Status.values)}."})
+    url = _text("tracker_url", values["tracker_url"], limit=500)
+    if url:
+        try:
+            _url(url)
+        except ValidationError:
+            raise ValidationError({"tracker_url": "Give the ticket's http(s) address."}) from None
+    values["tracker_url"] = url
+    return values
+
+
+@transaction.atomic
+def add_action_item(
+    incident, by, *, title, description="", owner=None, due_on=None, priority=ActionItem.Priority.MEDIUM, tracker_url=""
+):
+    _require(can_edit(by, incident), "Only the incident's responders and commanders may add action items.")
+    now = timezone.now()
+    values = _check_item(
+        {
+            "title": title,
+            "description": description,
+            "owner": owner,
+            "due_on": due_on,
+            "priority": priority,
+            "tracker_url": tracker_url,
+            "status": ActionItem.Status.OPEN,
+        },
+        incident,
+        timezone.localdate(now),
+        new=True,
+    )
+    item = ActionItem.objects.create(incident=incident, created_by=by, created_at=now, updated_at=now, **values)
+    changes = [(f, None, values[f]) for f in ITEM_FIELDS if f != "status" and values[f] not in (None, "")]
+    owner_text = f", owner {item.owner.get_username()}" if item.owner else ", no owner yet"
+    due_text = f", due {item.due_on.isoformat()}" if item.due_on else ""
+    record_event(
+        incident,
+        by,
+        TimelineEntry.Kind.REVIEW,
+        f"Action item added: **{item.title}**{owner_text}{due_text}.",
+        _change_data("action_item", changes, action_item=item.pk, title=item.title),
+    )
+    notify_changed(incident, "action_items")
+    return item
+
+
+@transaction.atomic
+def update_action_item(item, by, **changes):
+    """Change an action item; `status` done or wont_do completes it, open reopens it."""
+    _require(
+        can_change_item(by, item), "Only the incident's responders and commanders and the item's owner may change it."
+    )
+    unknown = set(changes) - set(ITEM_FIELDS)
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: "This cannot be changed."})
+    current = ActionItem.objects.select_for_update(of=("self",)).select_related("owner", "incident").get(pk=item.pk)
+    now = timezone.now()
+    values = {f: changes.get(f, getattr(current, f)) for f in ITEM_FIELDS}
+    values = _check_item(values, current.incident, timezone.localdate(now), new=False)
+    changed = [(f, getattr(current, f), values[f]) for f in ITEM_FIELDS if getattr(current, f) != values[f]]
+    if not changed:
+        return current
+    for field, _old, new in changed:
+        setattr(current, field, new)
+    status_changed = any(f == "status" for f, _o, _n in changed)
+    if status_changed:
+        done = current.status != ActionItem.Status.OPEN
+        current.completed_at = now if done else None
+        current.completed_by = by if done else None
+    current.updated_at = now
+    current.save()
+    if status_changed and len(changed) == 1:
+        text = {
+            ActionItem.Status.DONE: "Action item done",
+            ActionItem.Status.WONT_DO: "Action item dropped (won’t do)",
+            ActionItem.Status.OPEN: "Action item reopened",
+        }[current.status]
+        body = f"{text}: **{current.title}**."
+    else:
+        described = _describe(changed, ITEM_LABELS, skip=("description",)) or "description edited"
+        body = f"Action item changed: **{current.title}**: {described}"
+    record_event(
+        current.incident,
+        by,
+        TimelineEntry.Kind.REVIEW,
+        body,
+        _change_data("action_item", changed, action_item=current.pk, title=current.title),
+    )
+    notify_changed(current.incident, "action_items")
+    return current
+
+
+def action_items_visible_to(user):
+    """Action items of the incidents this user may see: the one access rule for the
+    follow-ups list and the API."""
+    return ActionItem.objects.filter(incident__in=Incident.objects.visible_to(user))
