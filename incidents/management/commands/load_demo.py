@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from incidents.models import Impact, Incident, Membership, Service, TimelineEntry
+from incidents import review
+from incidents.models import ActionItem, Impact, Incident, Membership, Review, Service, TimelineEntry
 
 SERVICES = [
     ("Web chat", "web-chat", "Product", "The chat in the browser."),
@@ -121,6 +122,40 @@ class Command(BaseCommand):
             )
             for minute, who, kind, body, data in lines
         )
+        self._review(incident, people, at(24 * 60))
+
+    def _review(self, incident, people, when):
+        """The review in progress, drafted from the timeline, with follow-ups."""
+        maya, li, sam = people["maya"], people["li"], people["sam"]
+        Review.objects.create(
+            incident=incident,
+            owner=maya,
+            body=review.draft(incident),
+            meeting_at=when + timedelta(days=1),
+            created_by=maya,
+            created_at=when,
+            updated_by=maya,
+            updated_at=when,
+        )
+        today = timezone.localdate()
+        for title, owner, due, priority, done in [
+            ("Rate-limit sign-ups per network (ASN) at the edge", li, today + timedelta(days=7), "high", False),
+            ("Page the comms lead from the first SEV1 alert", sam, today + timedelta(days=14), "medium", False),
+            ("Add the phone-number restriction to the DDoS runbook", li, today - timedelta(days=1), "low", True),
+        ]:
+            ActionItem.objects.create(
+                incident=incident,
+                title=title,
+                owner=owner,
+                due_on=due,
+                priority=priority,
+                status=ActionItem.Status.DONE if done else ActionItem.Status.OPEN,
+                completed_at=when if done else None,
+                completed_by=owner if done else None,
+                created_by=maya,
+                created_at=when,
+                updated_at=when,
+            )
 
     def _ongoing(self, people):
         """An incident in progress, run through the same services the app uses, with a
