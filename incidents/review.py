@@ -388,6 +388,18 @@ def update_review(review, by, *, version, **changes):
     return current
 
 
+def _move(review, status, by):
+    """Publish or reopen (the caller holds the row lock): a new version, so an editor who
+    loaded the other state cannot save over it."""
+    now = timezone.now()
+    review.status = status
+    review.published_at = now if status == Review.Status.PUBLISHED else None
+    review.version += 1
+    review.updated_by = by
+    review.updated_at = now
+    review.save()
+
+
 @transaction.atomic
 def publish_review(review, by):
     _require(can_publish(by, review), "Only the incident's commanders and the review's owner may publish it.")
@@ -396,13 +408,7 @@ def publish_review(review, by):
         return current
     if not current.body.strip():
         raise ValidationError({"body": "Write the review before publishing it."})
-    now = timezone.now()
-    current.status = Review.Status.PUBLISHED
-    current.published_at = now
-    current.version += 1
-    current.updated_by = by
-    current.updated_at = now
-    current.save()
+    _move(current, Review.Status.PUBLISHED, by)
     open_items = ActionItem.objects.filter(incident_id=current.incident_id, status=ActionItem.Status.OPEN).count()
     record_event(
         review.incident,
@@ -422,13 +428,7 @@ def reopen_review(review, by, reason=""):
     current = Review.objects.select_for_update().get(pk=review.pk)
     if current.status == Review.Status.DRAFT:
         return current
-    now = timezone.now()
-    current.status = Review.Status.DRAFT
-    current.published_at = None
-    current.version += 1
-    current.updated_by = by
-    current.updated_at = now
-    current.save()
+    _move(current, Review.Status.DRAFT, by)
     record_event(
         review.incident,
         by,
