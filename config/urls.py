@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from incidents.urls import service_urlpatterns
 from incidents.urls_comms import library_urlpatterns as comms_library_urlpatterns
+from incidents.urls_review import follow_up_urlpatterns, reviews_urlpatterns
 from incidents.urls_security import in_force_urlpatterns
 from incidents.views_auth import RateLimitedLoginView
 
@@ -25,6 +26,8 @@ urlpatterns = [
     path("comms/", include((comms_library_urlpatterns, "comms"))),
     path("runbooks/", include("runbooks.urls")),
     path("mitigations/", include((in_force_urlpatterns, "mitigations"))),
+    path("follow-ups/", include((follow_up_urlpatterns, "followups"))),
+    path("reviews/", include((reviews_urlpatterns, "reviews"))),
     path("status/", include("statuspage.urls")),
     path("api/v1/", include("incidents.api_urls")),
     path("api/v1/", include("runbooks.api_urls")),

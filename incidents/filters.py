@@ -3,9 +3,14 @@
 import re
 
 import django_filters
+from django import forms
+from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
-from .models import Impact, Incident, Service, TimelineEntry
+from .models import ActionItem, Impact, Incident, Service, TimelineEntry
 
 # "INC-5", "inc 5", "inc5": a search for one incident by its reference.
 REFERENCE = re.compile(r"^inc[-\s]?0*(\d{1,18})$", re.IGNORECASE)
@@ -67,3 +72,87 @@ class ServiceFilter(django_filters.FilterSet):
 
     def filter_text(self, queryset, name, value):
         return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))
+
+
+# Action items --------------------------------------------------------------------------------
+
+# "5", "INC-5", "inc5": one incident by its id or reference (ASCII digits only: int() refuses "²").
+INCIDENT_REF = re.compile(r"^(?:inc[-\s]?)?0*(\d{1,18})$", re.IGNORECASE | re.ASCII)
+
+
+class IncidentRefField(forms.CharField):
+    default_error_messages = {"invalid": "Give an incident id or reference, e.g. 5 or INC-5."}
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return None
+        match = INCIDENT_REF.match(value)
+        if match is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return int(match.group(1))
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class IncidentRefFilter(django_filters.Filter):
+    field_class = IncidentRefField
+
+
+class StrictBooleanField(forms.Field):
+    """true/false (1/0, yes/no); anything else is an error, not silently "no filter"."""
+
+    default_error_messages = {"invalid": "Use true or false."}
+    VALUES = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, bool):
+            return value
+        try:
+            return self.VALUES[str(value).strip().lower()]
+        except KeyError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+def _choice_errors(name, values):
+    return {"invalid_choice": f"Unknown {name} %(value)r; use one of {', '.join(values)}."}
+
+
+class ActionItemFilter(django_filters.FilterSet):
+    """Action items, for the follow-ups list and the API; the queryset is already scoped to
+    what the reader may see (incidents.review.action_items_visible_to)."""
+
+    status = django_filters.MultipleChoiceFilter(
+        choices=ActionItem.Status.choices, error_messages=_choice_errors("status", ActionItem.Status.values)
+    )
+    priority = django_filters.MultipleChoiceFilter(
+        choices=ActionItem.Priority.choices, error_messages=_choice_errors("priority", ActionItem.Priority.values)
+    )
+    owner = django_filters.CharFilter(method="filter_owner", label="Owner: a username, or me", max_length=150)
+    overdue = StrictBooleanFilter(method="filter_overdue", label="Open and past its due date")
+    incident = IncidentRefFilter(field_name="incident_id", label="Incident id or reference (INC-5)")
+
+    class Meta:
+        model = ActionItem
+        fields = ["status", "priority"]
+
+    def filter_owner(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        if value.lower() == "me":
+            user = getattr(self.request, "user", None)
+            return queryset.filter(owner=user) if user is not None and user.is_authenticated else queryset.none()
+        # An unknown username matches nothing, as an unknown service slug does for incidents.
+        return queryset.filter(**{f"owner__{get_user_model().USERNAME_FIELD}": value})
+
+    def filter_overdue(self, queryset, name, value):
+        if value is None:
+            return queryset
+        late = Q(status=ActionItem.Status.OPEN, due_on__lt=timezone.localdate())
+        return queryset.filter(late) if value else queryset.exclude(late)

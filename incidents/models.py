@@ -4,6 +4,7 @@ from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Subquery, 
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .access import is_security_member
 
@@ -824,7 +825,7 @@ class ActionItem(models.Model):
     owner and a due date; tracked until done, reminded when due."""
 
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
+        OPEN = "open", pgettext_lazy("action item status", "Open")
         DONE = "done", _("Done")
         WONT_DO = "wont_do", _("Won’t do")
 

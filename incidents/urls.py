@@ -23,6 +23,7 @@ urlpatterns = [
     path("<int:pk>/timeline/<int:entry_pk>/edit/", views.edit_entry, name="edit_entry"),
     path("<int:pk>/comms/", include("incidents.urls_comms")),
     path("<int:pk>/security/", include("incidents.urls_security")),
+    path("<int:pk>/review/", include("incidents.urls_review")),
 ]
 
 service_urlpatterns = [

@@ -29,6 +29,7 @@ from .forms import (
     StatusForm,
 )
 from .models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision, status_from_rank
+from .views_review import with_review_state
 
 TIMELINE_PAGE = 500  # entries shown on the war-room page; older ones are a click away
 
@@ -117,8 +118,10 @@ def declare(request):
 # The war-room page ------------------------------------------------------------------------
 
 
-def _war_room_incident(request, pk):
+def _war_room_incident(request, pk, review_state=False):
     qs = Incident.objects.prefetch_related(_memberships(), "services")
+    if review_state:  # the header's review link: subqueries, no query of its own
+        qs = with_review_state(qs)
     return access.get_incident_for(request.user, pk, qs)
 
 
@@ -172,7 +175,7 @@ def _steps(incident):
 @login_required
 @require_GET
 def war_room(request, pk):
-    incident = _war_room_incident(request, pk)
+    incident = _war_room_incident(request, pk, review_state=True)
     context = _state_context(request, incident)
     try:
         skip = max(0, int(request.GET.get("earlier", "0")))

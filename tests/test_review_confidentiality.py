@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 
 from incidents import communications, regulatory, services
 from incidents.models import (
+    ActionItem,
     Communication,
     CommunicationTemplate,
     ExposureAssessment,
@@ -32,6 +33,7 @@ from incidents.models import (
     Mitigation,
     Obligation,
     RegulatoryClock,
+    Review,
     Service,
     Submission,
     TimelineEntry,
@@ -119,6 +121,8 @@ def snapshot():
         "runbook_versions": RunbookVersion.objects.count(),
         "services": Service.objects.count(),
         "maintenance": sorted(Maintenance.objects.values_list("pk", "title", "cancelled")),
+        "reviews": sorted(Review.objects.values_list("pk", "status", "body", "owner", "version")),
+        "action_items": sorted(ActionItem.objects.values_list("pk", "title", "status", "owner", "due_on")),
     }
 
 
@@ -143,6 +147,8 @@ def incident_pages(w):
         f"{i}/security/mitigations/{w['mitigation'].pk}/",
         f"/runbooks/incident/{w['incident'].pk}/panel/",
         f"/runbooks/incident/{w['incident'].pk}/panel/?v=0&m=0",
+        f"{i}/review/",
+        f"{i}/review/items/{w['action_item'].pk}/",
     ]
 
 
@@ -165,6 +171,10 @@ def incident_api(w):
         f"{base}clocks/{w['clock'].pk}/",
         f"{base}runbook-runs/",
         f"/api/v1/step-runs/{w['step_run'].pk}/",
+        f"{base}review/",
+        f"{base}metrics/",
+        f"{base}action-items/",
+        f"{base}action-items/{w['action_item'].pk}/",
     ]
 
 
@@ -238,6 +248,9 @@ def global_pages(hidden):
         f"/runbooks/{slug}/",
         f"/runbooks/{slug}/v1/",
         "/comms/templates/",
+        "/follow-ups/",
+        "/follow-ups/?status=all",
+        "/reviews/?days=365",
         "/status/",
         "/status/history/",
         "/status/feed.atom",
@@ -254,6 +267,8 @@ def global_pages(hidden):
         f"/api/v1/services/{hidden['service'].pk}/",
         "/api/v1/runbooks/",
         f"/api/v1/runbooks/{slug}/",
+        "/api/v1/action-items/",
+        f"/api/v1/action-items/?incident={number}",
         "/api/schema/",
     ]
 

@@ -14,8 +14,8 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from incidents import communications, regulatory, security, services
-from incidents.models import CommunicationTemplate, Obligation
+from incidents import communications, regulatory, review, security, services
+from incidents.models import CommunicationTemplate, Obligation, Review
 from runbooks import services as runbook_services
 from runbooks.fileformat import RunbookData, StepData
 from statuspage.models import Maintenance, Subscriber
@@ -96,6 +96,10 @@ def build_world(root, member, service, confidential=False, tag="a", key=None):
         None, RunbookData(slug=slug, title=f"Flood {key}", steps=[StepData(title="Look", role="responder")])
     )
     run = runbook_services.attach(incident, version.runbook, root)
+    # A review started before the incident was reopened (start_review wants it resolved), and a
+    # follow-up logged during the response.
+    post_review = Review.objects.create(incident=incident, body=f"What we learnt {tag}", created_by=root)
+    action_item = review.add_action_item(incident, root, title=f"Filter the flood {tag}", owner=member)
     subscriber = Subscriber.objects.create(kind="email", email=f"{key}@example.com", confirmed_at=timezone.now())
     start = timezone.now() + timedelta(days=1)
     maintenance = Maintenance.objects.create(
@@ -116,6 +120,8 @@ def build_world(root, member, service, confidential=False, tag="a", key=None):
         "subscriber": subscriber,
         "service": service,
         "maintenance": maintenance,
+        "review": post_review,
+        "action_item": action_item,
     }
 
 
@@ -143,6 +149,7 @@ def html_forms(w):
         "public",
         "public_explanation",
     ]
+    item_fields = ["title", "owner", "due_on", "priority", "tracker_url", "description"]
     token = w["subscriber"].token
     maintenance_fields = ["title", "body", "services", "scheduled_for", "scheduled_until", "verify_minutes"]
     later = timezone.localtime() + timedelta(days=2)
@@ -228,6 +235,16 @@ def html_forms(w):
             ],
             {"certainty": "suspected", "confidence": "low", "found_by": "internal"},
         ),
+        (f"{i}/review/start/", ["owner", "meeting_at"], {}),
+        (
+            f"{i}/review/save/",
+            ["body", "owner", "meeting_at", "version", "action"],
+            {"body": "b", "version": str(w["review"].version)},
+        ),
+        (f"{i}/review/reopen/", ["reason"], {}),
+        (f"{i}/review/items/", item_fields, {"title": "t", "priority": "low"}),
+        (f"{i}/review/items/{w['action_item'].pk}/", item_fields, {"title": "t", "priority": "low"}),
+        (f"{i}/review/items/{w['action_item'].pk}/status/", ["status"], {}),
         ("/runbooks/new/", ["text"], {}),
         (f"/runbooks/{w['runbook'].slug}/edit/", ["text"], {}),
         ("/runbooks/preview/", ["text"], {}),
@@ -286,7 +303,15 @@ def api_writes(w):
         "steps",
     ]
     step = {"title": "Look", "role": "responder"}
+    base = f"/api/v1/incidents/{w['incident'].pk}"
+    item_fields = ["title", "description", "owner", "due_on", "priority", "tracker_url", "status"]
     return [
+        ("post", f"{base}/review/", ["owner", "meeting_at"], {}),
+        ("patch", f"{base}/review/", ["body", "owner", "meeting_at", "version"], {"version": w["review"].version}),
+        ("post", f"{base}/review/publish/", ["x"], {}),
+        ("post", f"{base}/review/reopen/", ["reason"], {}),
+        ("post", f"{base}/action-items/", item_fields, {"title": "t"}),
+        ("patch", f"{base}/action-items/{w['action_item'].pk}/", item_fields, {}),
         ("post", comms, comm_fields, {"audience": "internal", "body": "b"}),
         ("patch", comm, comm_fields, {}),
         ("post", f"{comm}schedule/", ["scheduled_for"], {}),
@@ -362,6 +387,10 @@ def page_queries(w):
         (f"/api/v1/incidents/{w['incident'].pk}/communications/", ["page"]),
         (f"/api/v1/runbooks/{w['runbook'].slug}/versions/", ["number"]),
         ("/api/v1/communication-templates/", ["page"]),
+        ("/follow-ups/", ["status", "mine", "overdue", "page"]),
+        ("/reviews/", ["days", "page"]),
+        ("/api/v1/action-items/", ["status", "priority", "owner", "overdue", "incident", "page"]),
+        (f"/api/v1/incidents/{w['incident'].pk}/action-items/", ["page"]),
     ]
 
 

@@ -179,7 +179,9 @@ class Command(BaseCommand):
         services.assign_role(incident, sam, Membership.Role.COMMS_LEAD, maya)
         services.assign_role(incident, li, Membership.Role.RESPONDER, maya)
         services.add_impact(incident, maya, service=signup, level=Impact.Level.PARTIAL_OUTAGE, regions=["EU", "APAC"])
-        services.log_entry(incident, li, "SMS provider dashboard shows 60% delivery failures to +49, +33 and +81 numbers.")
+        services.log_entry(
+            incident, li, "SMS provider dashboard shows 60% delivery failures to +49, +33 and +81 numbers."
+        )
         services.change_status(incident, Incident.Status.IDENTIFIED, maya)
         services.log_entry(incident, maya, "Decision: switch these prefixes to the secondary SMS provider.")
         Mitigation.objects.create(
