@@ -5,9 +5,26 @@ from django.utils.translation import gettext_lazy as _
 from .models import Impact, Incident, Membership, Service
 
 
-def _active_users():
+def active_users():
+    """The people a form offers (owners, assignees, commanders): active ones, by name."""
     User = get_user_model()
     return User.objects.filter(is_active=True).order_by(User.USERNAME_FIELD)
+
+
+def apply_errors(form, exc):
+    """Put a service's ValidationError on the form: on its field when the form has it."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+def error_messages(exc, default="You may not do that on this incident."):
+    """A service's ValidationError or PermissionDenied as a list of messages, for a notice."""
+    if hasattr(exc, "error_dict"):
+        return [m for msgs in exc.message_dict.values() for m in msgs]
+    return list(getattr(exc, "messages", None) or [str(exc) or default])
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -86,7 +103,7 @@ class DeclareForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["commander"].queryset = _active_users()
+        self.fields["commander"].queryset = active_users()
 
 
 class EditIncidentForm(forms.Form):
@@ -124,7 +141,7 @@ class RoleForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["user"].queryset = _active_users()
+        self.fields["user"].queryset = active_users()
 
 
 class ImpactForm(forms.Form):

@@ -27,6 +27,7 @@ from .forms import (
     ServiceForm,
     SeverityForm,
     StatusForm,
+    apply_errors,
 )
 from .models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision, status_from_rank
 from .views_review import with_review_state
@@ -40,15 +41,6 @@ def _is_htmx(request):
 
 def _memberships():
     return Prefetch("memberships", queryset=Membership.objects.select_related("user").order_by("role", "assigned_at"))
-
-
-def _apply_errors(form, exc):
-    """Put a service's ValidationError on the form: on its field when the form has it."""
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 # Incident list and declaration -----------------------------------------------------------
@@ -108,7 +100,7 @@ def declare(request):
                 commander=data["commander"],
             )
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             return redirect(incident)
     status = 400 if request.method == "POST" else 200
@@ -421,7 +413,7 @@ def edit_incident(request, pk):
                 services=list(data["services"]),
             )
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             return redirect(incident)
     status = 400 if request.method == "POST" else 200
@@ -440,7 +432,7 @@ def edit_entry(request, pk, entry_pk):
         try:
             services.edit_entry(entry, request.user, form.cleaned_data["body"])
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             return redirect(reverse("incidents:detail", args=[incident.pk]) + f"#entry-{entry.pk}")
     status = 400 if request.method == "POST" else 200

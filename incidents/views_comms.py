@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from . import access, communications
+from .forms import apply_errors
 from .forms_comms import CommunicationForm, ScheduleForm, TemplateForm, TranslationForm
 from .markup import render_markdown
 from .models import Communication, CommunicationTemplate, Incident
@@ -58,14 +59,6 @@ def explain_refusal(view):
 def _require_write(request, incident):
     if not communications.can_write(request.user, incident):
         raise PermissionDenied(WRITE_REFUSED)
-
-
-def _apply_errors(form, exc):
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 def _detail_url(comm):
@@ -117,7 +110,7 @@ def new(request, pk):
                     incident, request.user, template=form.cleaned_data.get("template"), **form.service_fields_values()
                 )
             except ValidationError as exc:
-                _apply_errors(form, exc)
+                apply_errors(form, exc)
             else:
                 messages.success(request, _("Draft saved."))
                 return redirect(_detail_url(comm))
@@ -279,7 +272,7 @@ def schedule(request, pk, comm_pk):
         try:
             communications.schedule(comm, request.user, form.cleaned_data["scheduled_for"])
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Scheduled."))
             return redirect(_detail_url(comm))
@@ -312,7 +305,7 @@ def edit(request, pk, comm_pk):
             try:
                 communications.edit(comm, request.user, **form.service_fields_values())
             except ValidationError as exc:
-                _apply_errors(form, exc)
+                apply_errors(form, exc)
             else:
                 messages.success(request, _("Saved."))
                 return redirect(_detail_url(comm))
@@ -335,7 +328,7 @@ def translate(request, pk, comm_pk):
         try:
             communications.set_translation(comm, request.user, data["language"], data["body"], data["title"])
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Translation saved."))
             return redirect(_detail_url(comm) + "#translations")

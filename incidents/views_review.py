@@ -13,7 +13,6 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -31,7 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import access, review
 from .filters import ActionItemFilter
-from .forms import DateTimeInput
+from .forms import DateTimeInput, active_users, apply_errors, error_messages
 from .models import ActionItem, Incident, Membership, Review
 from .security import duration
 
@@ -74,25 +73,6 @@ def with_review_state(incidents):
         review_status=Subquery(status),
         open_action_items=Coalesce(Subquery(open_items, output_field=IntegerField()), Value(0)),
     )
-
-
-def _active_users():
-    User = get_user_model()
-    return User.objects.filter(is_active=True).order_by(User.USERNAME_FIELD)
-
-
-def _apply_errors(form, exc):
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
-
-
-def _errors(exc):
-    if hasattr(exc, "error_dict"):
-        return [m for msgs in exc.message_dict.values() for m in msgs]
-    return list(getattr(exc, "messages", None) or [str(exc)])
 
 
 def _is_htmx(request):
@@ -141,7 +121,7 @@ class StartReviewForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = _active_users()
+        self.fields["owner"].queryset = active_users()
 
 
 class ReviewForm(StartReviewForm):
@@ -197,7 +177,7 @@ class ActionItemForm(forms.Form):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("auto_id", "item_%s")  # on the review page beside the review's own fields
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = _active_users()
+        self.fields["owner"].queryset = active_users()
 
 
 class FollowUpFilter(forms.Form):
@@ -334,7 +314,7 @@ def start(request, pk):
         try:
             review.start_review(incident, request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Review started, drafted from the timeline."))
             return redirect(review_url(incident, "#review"))
@@ -374,7 +354,7 @@ def save(request, pk):
         except review.StaleReview:
             return _stale(request, incident, form)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Review published.") if publish else _("Review saved."))
             return redirect(review_url(incident, "#review"))
@@ -419,7 +399,7 @@ def reopen(request, pk):
         try:
             review.reopen_review(current, request.user, reason=form.cleaned_data["reason"])
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Review reopened for editing."))
             return redirect(review_url(incident, "#review"))
@@ -444,7 +424,7 @@ def add_item(request, pk):
         try:
             item = review.add_action_item(incident, request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             notice = _("Action item added: %(title)s.") % {"title": item.title}
             if _is_htmx(request):
@@ -471,7 +451,7 @@ def edit_item(request, pk, item_pk):
         try:
             review.update_action_item(item, request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Action item updated."))
             return redirect(_next_url(request, review_url(incident, "#action-items")))
@@ -505,7 +485,7 @@ def item_status(request, pk, item_pk):
         try:
             review.update_action_item(item, request.user, status=status)
         except (ValidationError, PermissionDenied) as exc:
-            error = " ".join(_errors(exc)) or _("You may not change this action item.")
+            error = " ".join(error_messages(exc)) or _("You may not change this action item.")
         else:
             notice = ITEM_STATUS_NOTICES[status] % {"title": item.title}
     if _is_htmx(request):

@@ -15,7 +15,6 @@ from datetime import datetime
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -31,7 +30,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from . import access, regulatory, security, services
-from .forms import DateTimeInput
+from .forms import DateTimeInput, active_users, apply_errors, error_messages
 from .models import (
     Communication,
     ExposureAssessment,
@@ -43,25 +42,6 @@ from .models import (
     TimelineEntry,
     TimelineRevision,
 )
-
-
-def _active_users():
-    User = get_user_model()
-    return User.objects.filter(is_active=True).order_by(User.USERNAME_FIELD)
-
-
-def _errors(exc):
-    if hasattr(exc, "error_dict"):
-        return [m for msgs in exc.message_dict.values() for m in msgs]
-    return list(getattr(exc, "messages", None) or [str(exc) or "You may not do that on this incident."])
-
-
-def _apply_errors(form, exc):
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 def _form_errors(form):
@@ -112,7 +92,7 @@ class MitigationForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = _active_users()
+        self.fields["owner"].queryset = active_users()
 
     def clean(self):
         data = super().clean()
@@ -279,7 +259,7 @@ def _clock_action(request, pk, clock_pk, form_class, operation, success):
     try:
         operation(incident, clock, form.cleaned_data)
     except (ValidationError, PermissionDenied) as exc:
-        return _after_clock_action(request, incident, " ".join(_errors(exc)))
+        return _after_clock_action(request, incident, " ".join(error_messages(exc)))
     return _after_clock_action(request, incident, success=success)
 
 
@@ -428,7 +408,7 @@ def add_mitigation(request, pk):
         try:
             security.add_mitigation(incident, request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Mitigation recorded."))
             return redirect(security_url(incident) + "#mitigations")
@@ -455,7 +435,7 @@ def edit_mitigation(request, pk, mitigation_pk):
         try:
             security.update_mitigation(mitigation, request.user, **data)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Mitigation updated."))
             return redirect(security_url(incident) + "#mitigations")
@@ -479,7 +459,7 @@ def lift_mitigation(request, pk, mitigation_pk):
         note = form.cleaned_data["note"] if form.is_valid() else ""
         security.lift_mitigation(mitigation, request.user, note=note)
     except (ValidationError, PermissionDenied) as exc:
-        messages.error(request, " ".join(_errors(exc)))
+        messages.error(request, " ".join(error_messages(exc)))
     else:
         messages.success(request, _("Lifted: %(title)s.") % {"title": mitigation.title})
     target = request.POST.get("next") if _safe_next(request) else security_url(incident) + "#mitigations"
@@ -495,7 +475,7 @@ def assess(request, pk):
         try:
             security.assess_exposure(incident, request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Exposure assessment saved."))
             return redirect(security_url(incident) + "#exposure")

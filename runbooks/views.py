@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import access
+from incidents.forms import error_messages
 from incidents.markup import render_markdown
 from incidents.models import Incident
 
@@ -22,12 +23,6 @@ from .fileformat import SLUG_RE, RunbookFileError, parse
 from .fileformat import render as render_file
 from .forms import RunbookTextForm, StepChangeForm
 from .models import Runbook, RunbookVersion, StepRun
-
-
-def _errors(exc):
-    if hasattr(exc, "message_dict"):
-        return [m for msgs in exc.message_dict.values() for m in msgs]
-    return list(getattr(exc, "messages", [str(exc)]))
 
 
 @login_required
@@ -104,7 +99,7 @@ def edit(request, slug=None):
         except RunbookFileError as exc:
             form.add_error("text", f"Line {exc.line}: {exc.reason}")
         except ValidationError as exc:
-            for message in _errors(exc):
+            for message in error_messages(exc):
                 form.add_error("text", message)
         else:
             if created:
@@ -226,7 +221,7 @@ def attach(request, pk):
         try:
             services.attach(incident, runbook, request.user)
         except (ValidationError, PermissionDenied) as exc:
-            error = " ".join(_errors(exc))
+            error = " ".join(error_messages(exc))
     if request.headers.get("HX-Request") == "true":
         response = _panel(request, incident, error)
         response["HX-Trigger"] = "warroom-changed"
@@ -256,7 +251,7 @@ def change_step(request, step_run_pk):
         try:
             services.change_step(step_run, request.user, **kwargs)
         except (ValidationError, PermissionDenied) as exc:
-            error = " ".join(_errors(exc))
+            error = " ".join(error_messages(exc))
     else:
         error = " ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
     source = request.POST.get("from")

@@ -20,6 +20,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from incidents.forms import apply_errors
+
 from . import services
 from .forms import MaintenanceForm
 from .models import Maintenance
@@ -59,14 +61,6 @@ def _row(m, now):
         "public_url": page_path("maintenance", m.public_id) if shown else "",
         "editable": not m.cancelled and status != Maintenance.Status.COMPLETED,
     }
-
-
-def _apply_errors(form, exc):
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 def _warn_internal(request, form):
@@ -112,7 +106,7 @@ def maintenance_new(request):
             try:
                 maintenance = services.schedule(request.user, **form.values())
             except ValidationError as exc:
-                _apply_errors(form, exc)
+                apply_errors(form, exc)
             else:
                 messages.success(request, _("Maintenance “%(title)s” scheduled.") % {"title": maintenance.title})
                 _warn_internal(request, form)
@@ -147,7 +141,7 @@ def maintenance_edit(request, pk):
             try:
                 services.change(maintenance, request.user, **form.values())
             except ValidationError as exc:
-                _apply_errors(form, exc)
+                apply_errors(form, exc)
             else:
                 messages.success(request, _("Maintenance “%(title)s” saved.") % {"title": maintenance.title})
                 _warn_internal(request, form)
