@@ -1,6 +1,7 @@
-"""Take the README's screenshots from the demo: the war-room page and the public status page.
+"""Take the docs' screenshots from the demo: the war-room page, the public status page and a
+post-incident review.
 
-    .venv/bin/python bin/screenshots.py        # writes docs/img/war-room.png and status-page.png
+    .venv/bin/python bin/screenshots.py        # writes docs/img/war-room.png, status-page.png, review.png
 
 Needs Debian's chromium. Uses a throwaway var/ directory, so your own data is untouched.
 """
@@ -75,6 +76,11 @@ def shoot(password):
         page.screenshot(path=str(out / "war-room.png"))
         page.goto("/status/")
         page.screenshot(path=str(out / "status-page.png"), full_page=False)
+        page.goto("/incidents/")
+        page.click("text=Chat and sign-up failing under traffic flood")
+        page.locator("main a[href$='/review/']").first.click()
+        page.wait_for_url("**/review/")
+        page.screenshot(path=str(out / "review.png"), full_page=False)
         browser.close()
     print(f"Screenshots written to {out}")
 
