@@ -1,18 +1,23 @@
-"""The reminder sweep with 10,000 open incidents and 100,000 runbook step runs, against the
-same sweep with 10 incidents.
+"""The reminder sweep with 10,000 open incidents, 100,000 runbook step runs and 20,000 action
+items, against the same sweep with 10 incidents.
 
 Seeds a throwaway database (a new PostgreSQL database next to DATABASE_URL's when that is
 PostgreSQL, else a temporary SQLite file) with bulk_create: open incidents of every severity,
 some acknowledged, some with a recent public update, each with a commander, a responder and
-(for most) a comms lead and a deputy, a runbook run of 10 steps part done, and a mitigation
-for some. Then times `incidents.reminders.sweep()` (the beat task, every 30 s) twice per size:
-the first sweep sends what is due (a burst: every reminder of every incident at once), the
-second finds everything sent already (the steady state, what runs every 30 s). Delivery tasks
+(for most) a comms lead and a deputy, a runbook run of 10 steps part done, a mitigation for
+some, and two follow-up action items (one due some days ago, one due later or done); for
+every ten open incidents a closed one with two action items due (follow-ups outlive the
+incident), and for every twenty a resolved one without a published review. Then times
+`incidents.reminders.sweep()` (the beat task, every 30 s) per size: the first sweep sends
+what is due (a burst: every reminder of every incident at once, at most
+`sweep_max_reminders` of them), the next ones, 30 s apart, the rest of the burst, and a last
+one finds everything sent already (the steady state, what runs every 30 s). Delivery tasks
 are not run: the sweep only writes the outbox and enqueues. Prints a table; the targets are
 the steady-state sweep under 2 s at 10,000 incidents, and the same number of queries at both
 sizes for each kind of sweep.
 
     .venv/bin/python bench/reminders.py [--incidents N] [--steps-per-incident N]
+        [--without-follow-ups] [--sweep-max-reminders N (0: no limit)]
 """
 
 import argparse
@@ -37,6 +42,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=10_000)
     parser.add_argument("--steps-per-incident", type=int, default=10)
+    parser.add_argument(
+        "--without-follow-ups", action="store_true", help="no action items, closed or resolved incidents"
+    )
+    parser.add_argument("--sweep-max-reminders", type=int, help="override the setting (0: no limit)")
     args = parser.parse_args()
 
     url, cleanup = throwaway_database("reminders")
@@ -45,14 +54,14 @@ def main():
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-use-0123456789")
     os.environ.setdefault("WARROOM_VAR_DIR", tempfile.mkdtemp(prefix="warroom-bench-var-"))
     try:
-        ok = run(args.incidents, args.steps_per_incident, url)
+        ok = run(args, url)
     finally:
         cleanup()
     return 0 if ok else 1
 
 
 class Seeder:
-    def __init__(self, steps_per_incident):
+    def __init__(self, steps_per_incident, follow_ups=True):
         from django.contrib.auth import get_user_model
         from django.contrib.auth.models import Group
 
@@ -72,6 +81,7 @@ class Seeder:
         self.version, _ = save_runbook(None, RunbookData(slug="bench", title="Bench", steps=steps))
         self.steps = list(self.version.steps.order_by("position"))
         self.made = 0
+        self.follow_ups = follow_ups
 
     def add(self, count, now):
         """`count` more open incidents with their people, runs, steps, updates, mitigations."""
@@ -165,6 +175,70 @@ class Seeder:
                 StepRun.objects.bulk_create(step_runs, batch_size=5000)
                 step_runs = []
         StepRun.objects.bulk_create(step_runs, batch_size=5000)
+        if self.follow_ups:
+            self.add_follow_ups(indexes, incidents, now)
+
+    def add_follow_ups(self, indexes, incidents, now):
+        """Two action items per open incident; per ten of them a closed incident with two
+        items due, per twenty a resolved one (half with a draft review)."""
+        from incidents.models import ActionItem, Incident, Membership, Review
+
+        users = self.users
+        today = now.date()
+        items = []
+        for i, incident in zip(indexes, incidents, strict=True):
+            # Due 0 to 29 days ago: reminded once to four times, or past its last reminder.
+            fix = ActionItem(
+                incident=incident, title=f"Fix {i}", owner=users[23 + i % 20], due_on=today - timedelta(days=i % 30)
+            )
+            done = i % 5 == 0
+            alert = ActionItem(
+                incident=incident,
+                title=f"Alert on {i}",
+                owner=users[43 + i % 10] if i % 2 else None,
+                due_on=today + timedelta(days=1 + i % 20),
+                status="done" if done else "open",
+                completed_at=now if done else None,
+            )
+            items += [fix, alert]
+        settled = [(i, "closed") for i in indexes if i % 10 == 0] + [(i, "resolved") for i in indexes if i % 20 == 5]
+        past = Incident.objects.bulk_create(
+            [
+                Incident(
+                    title=f"Past incident {i}",
+                    severity=1 + i % 4,
+                    status=status,
+                    confidential=i % 7 == 0,
+                    started_at=now - timedelta(days=8),
+                    declared_at=now - timedelta(days=8),
+                    acknowledged_at=now - timedelta(days=8),
+                    resolved_at=now - timedelta(days=6),
+                    closed_at=now - timedelta(days=2) if status == "closed" else None,
+                    updated_at=now,
+                )
+                for i, status in settled
+            ],
+            batch_size=2000,
+        )
+        members, reviews = [], []
+        for (i, status), incident in zip(settled, past, strict=True):
+            members.append(Membership(incident=incident, user=users[3 + i % 20], role="commander"))
+            members.append(Membership(incident=incident, user=users[23 + i % 20], role="responder"))
+            if status == "closed":
+                items += [
+                    ActionItem(
+                        incident=incident,
+                        title=f"Follow up {i}.{j}",
+                        owner=users[23 + i % 20],
+                        due_on=today - timedelta(days=(i + 3 * j) % 10),
+                    )
+                    for j in range(2)
+                ]
+            elif i % 40 == 5:
+                reviews.append(Review(incident=incident, owner=users[3 + i % 20], body="Draft"))
+        Membership.objects.bulk_create(members, batch_size=5000)
+        Review.objects.bulk_create(reviews, batch_size=5000)
+        ActionItem.objects.bulk_create(items, batch_size=5000)
 
 
 def measure(now):
@@ -182,16 +256,17 @@ def measure(now):
     return seconds, len(ctx.captured_queries), result
 
 
-def run(count, steps_per_incident, url):
+def run(args, url):
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
 
-    from incidents import tasks
-    from incidents.models import Incident
+    from incidents import reminders, tasks
+    from incidents.models import ActionItem, Incident
     from runbooks.models import StepRun
 
     logging.getLogger("celery").setLevel(logging.WARNING)
@@ -201,40 +276,71 @@ def run(count, steps_per_incident, url):
     queued = []
     tasks.deliver_notifications.delay = lambda ids: queued.append(len(ids))
 
+    if args.sweep_max_reminders is not None:
+        most = args.sweep_max_reminders or None
+        settings.WARROOM_REMINDERS = {**settings.WARROOM_REMINDERS, "sweep_max_reminders": most}
+    count = args.incidents
     now = timezone.now()
-    seeder = Seeder(steps_per_incident)
+    seeder = Seeder(args.steps_per_incident, follow_ups=not args.without_follow_ups)
     rows = []
     small = 10
     for size in (small, count):
-        started = time.perf_counter()
         seeder.add(size - seeder.made, now)
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
-        seeded = time.perf_counter() - started
-        incidents = Incident.objects.count()
+        incidents = Incident.objects.exclude(status="closed").count()
+        closed = Incident.objects.filter(status="closed").count()
         steps = StepRun.objects.count()
-        for label, at in (("first (burst)", now), ("steady (every 30 s)", now + timedelta(seconds=30))):
+        items = ActionItem.objects.filter(status="open").count()
+        sizes = (incidents, closed, steps, items)
+        # The first sweep sends what is due, at most `sweep_max_reminders` of it; the next
+        # ones, 30 s apart, the rest of the burst. Then a sweep that finds everything sent.
+        at = now
+        seconds, queries, result = measure(at)
+        rows.append((sizes, "first (burst)", seconds, queries, result))
+        rest = []
+        while result["more"]:
+            at += timedelta(seconds=30)
             seconds, queries, result = measure(at)
-            rows.append((incidents, steps, label, seconds, queries, result, seeded))
+            rest.append((seconds, queries, result))
+        if rest:
+            total = {
+                "due": rest[-1][2]["due"],
+                "fired": sum(r["fired"] for _, _, r in rest),
+                "notifications": sum(r["notifications"] for _, _, r in rest),
+            }
+            rows.append((sizes, f"next {len(rest)}, slowest", max(t for t, _, _ in rest), rest[0][1], total))
+        seconds, queries, result = measure(at + timedelta(seconds=1))
+        rows.append((sizes, "steady (every 30 s)", seconds, queries, result))
 
     backend = "PostgreSQL" if url.startswith("postgres") else "SQLite"
     print(f"\nReminder sweep ({backend}; delivery tasks not run, only enqueued)\n")
     print(
-        f"| {'incidents':>9} | {'step runs':>9} | {'sweep':<19} | {'time (s)':>8} | {'queries':>7} "
-        f"| {'due':>6} | {'sent now':>8} | {'notifications':>13} |"
+        f"| {'incidents':>9} | {'closed':>6} | {'step runs':>9} | {'open items':>10} | {'sweep':<19} "
+        f"| {'time (s)':>8} | {'queries':>7} | {'due':>6} | {'sent now':>8} | {'notifications':>13} |"
     )
-    print(f"|{'-' * 10}:|{'-' * 10}:|{'-' * 21}|{'-' * 9}:|{'-' * 8}:|{'-' * 7}:|{'-' * 9}:|{'-' * 14}:|")
-    for incidents, steps, label, seconds, queries, result, _ in rows:
+    print(
+        f"|{'-' * 10}:|{'-' * 7}:|{'-' * 10}:|{'-' * 11}:|{'-' * 21}|{'-' * 9}:|{'-' * 8}:|{'-' * 7}:"
+        f"|{'-' * 9}:|{'-' * 14}:|"
+    )
+    for (incidents, closed, steps, items), label, seconds, queries, result in rows:
         print(
-            f"| {incidents:>9,} | {steps:>9,} | {label:<19} | {seconds:>8.2f} | {queries:>7} | "
-            f"{result['due']:>6,} | {result['fired']:>8,} | {result['notifications']:>13,} |"
+            f"| {incidents:>9,} | {closed:>6,} | {steps:>9,} | {items:>10,} | {label:<19} | {seconds:>8.2f} "
+            f"| {queries:>7} | {result['due']:>6,} | {result['fired']:>8,} | {result['notifications']:>13,} |"
         )
+    print(
+        "\nincidents: not closed (open and resolved); open items: action items not done; due: due and "
+        "not sent by an earlier sweep; sent now: "
+        f"reminders sent (at most {reminders.config()['sweep_max_reminders'] or 'any number of'} a sweep; "
+        "the rest of a burst goes out in the next sweeps, 30 s apart)."
+    )
     by_label = {}
-    for incidents, _, label, seconds, queries, *_ in rows:
-        by_label.setdefault(label, []).append((incidents, seconds, queries))
-    same_queries = all(len({q for _, _, q in runs}) == 1 for runs in by_label.values())
-    steady = by_label["steady (every 30 s)"][-1][1]
+    for _, label, seconds, queries, *_ in rows:
+        if label in ("first (burst)", "steady (every 30 s)"):
+            by_label.setdefault(label, []).append((seconds, queries))
+    same_queries = all(len({q for _, q in runs}) == 1 for runs in by_label.values())
+    steady = by_label["steady (every 30 s)"][-1][0]
     print(
         f"\nQueries equal at {small} and {count:,} incidents: {'yes' if same_queries else 'NO'}. "
         f"Steady-state sweep at {count:,} incidents: {steady:.2f} s "

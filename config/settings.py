@@ -268,7 +268,16 @@ WARROOM_REMINDERS = {
     "ack_repeat_minutes": 5,
     "ack_max_repeats": 6,
     "step_escalation_minutes": 15,  # a step overdue this long after its reminder: the commander
-    "review_after_days": 5,  # resolved this long and not closed: remind the commander of the review
+    # Resolved this long without a published review: remind the review's owner (else the commander).
+    "review_after_days": 5,
+    # An open action item: its owner (else the commander) at this hour (site TIME_ZONE) of its due
+    # date; still open, again every so many days to the owner and the commander, at most so many in all.
+    "action_item_hour": 9,
+    "action_item_repeat_days": 7,
+    "action_item_max_repeats": 4,
+    # Reminders sent per sweep at most, most severe first; a flood (the beat was down) goes out
+    # over the next sweeps, 30 s apart. None: no limit.
+    "sweep_max_reminders": 5000,
 }
 # The Django group paged when a SEV1/SEV2 incident is not acknowledged in time.
 WARROOM_ONCALL_GROUP = env_str("WARROOM_ONCALL_GROUP", "oncall")
@@ -280,6 +289,7 @@ WARROOM_REMINDER_RULES = [
     "incidents.reminders.mitigation_review",
     "incidents.reminders.regulatory_deadlines",
     "incidents.reminders.review_due",
+    "incidents.reminders.action_items_due",
     "runbooks.reminders.overdue_steps",
 ]
 # First retry delay of a failed reminder e-mail or webhook; doubles per attempt, capped at an hour.

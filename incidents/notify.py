@@ -7,7 +7,8 @@ messages (the reminder sweep's decision) and writes, in a constant number of sta
   message about one reminder window reaches nobody twice),
 - one e-mail `NotificationDelivery` per notification of a person who wants e-mail,
 - one webhook `NotificationDelivery` per message and target (unique per target and key): the
-  incident's own targets, and the global ones unless the incident is confidential;
+  incident's own targets, and the global ones unless the incident is confidential (a message's
+  payload may be a function, called only when some target hears it);
 
 then enqueues their delivery with `transaction.on_commit`. `deliver(ids)` (the Celery task)
 claims rows with one conditional UPDATE, so two workers never send the same row, sends them,
@@ -24,8 +25,9 @@ X-Warroom-Notification header (e-mail) for the receiver to drop the repeat.
 import json
 import logging
 import smtplib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from itertools import islice
 
 from django.conf import settings
@@ -36,7 +38,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import webhooks
-from .models import IncidentWebhook, Membership, NotificationDelivery, UserNotification
+from .models import Incident, IncidentWebhook, Membership, NotificationDelivery, UserNotification
 
 log = logging.getLogger(__name__)
 User = get_user_model()
@@ -71,21 +73,25 @@ class Message:
 
 @dataclass(frozen=True)
 class WebhookMessage:
-    """One message about an incident for its webhook targets (not per person)."""
+    """One message about an incident for its webhook targets (not per person). `payload` is
+    the dict, or a function returning it: most incidents have no target, and a burst of
+    reminders need not build payloads nobody receives."""
 
     incident_id: int
     confidential: bool
     key: str
-    payload: dict
+    payload: dict | Callable[[], dict]
 
 
 # Writing -------------------------------------------------------------------------------------
 
 
-def send(messages, webhook_messages=()):
+def send(messages, webhook_messages=(), incidents=None):
     """Write the outbox rows for these messages and enqueue their delivery after commit.
-    Call it inside the transaction that decided to send them. Returns the new notifications'
-    (id, user id, key); a message whose (user, key) exists already is skipped."""
+    Call it inside the transaction that decided to send them. `incidents` (a queryset) holds
+    the incidents the webhook messages may be about, by default those not closed: their
+    targets are read in one query. Returns the new notifications' (id, user id, key); a
+    message whose (user, key) exists already is skipped."""
     now = timezone.now()
     written = insert_ignoring_conflicts(
         UserNotification,
@@ -117,7 +123,7 @@ def send(messages, webhook_messages=()):
         ids = [pk for (pk,) in insert_ignoring_conflicts(NotificationDelivery, emails)]
         by_channel[Channel.EMAIL] = ids
     if webhook_messages:
-        by_channel[Channel.WEBHOOK] = _write_webhooks(webhook_messages, now)
+        by_channel[Channel.WEBHOOK] = _write_webhooks(webhook_messages, now, incidents)
     enqueue(by_channel)
     return written
 
@@ -132,23 +138,26 @@ def _wants_email(user_ids):
     return {pk for pk, email in rows if email is not False}
 
 
-def _write_webhooks(webhook_messages, now):
-    incidents = {m.incident_id for m in webhook_messages}
+def _write_webhooks(webhook_messages, now, incidents=None):
+    about = {m.incident_id for m in webhook_messages}
     targets = {}
-    # Active targets: global ones, and those of incidents that are not closed (reminders are
-    # only ever about those), so the query does not grow with the messages.
-    live = IncidentWebhook.objects.filter(active=True).filter(Q(incident__isnull=True) | ~Q(incident__status="closed"))
+    # Active targets: global ones, and those of the incidents the messages may be about, so
+    # the query does not grow with the messages.
+    if incidents is None:
+        incidents = Incident.objects.exclude(status=Incident.Status.CLOSED)
+    live = IncidentWebhook.objects.filter(active=True).filter(Q(incident__isnull=True) | Q(incident__in=incidents))
     for pk, incident_id in live.values_list("pk", "incident_id"):
-        if incident_id is None or incident_id in incidents:
+        if incident_id is None or incident_id in about:
             targets.setdefault(incident_id, []).append(pk)
     rows = []
     for m in webhook_messages:
         # A confidential incident's reminders go only to that incident's own targets.
         chosen = targets.get(m.incident_id, []) + ([] if m.confidential else targets.get(None, []))
+        if not chosen:
+            continue
+        payload = m.payload() if callable(m.payload) else m.payload
         rows += [
-            _delivery(
-                Channel.WEBHOOK, now, key=m.key[:200], webhook_id=pk, incident_id=m.incident_id, payload=m.payload
-            )
+            _delivery(Channel.WEBHOOK, now, key=m.key[:200], webhook_id=pk, incident_id=m.incident_id, payload=payload)
             for pk in chosen
         ]
     return [pk for (pk,) in insert_ignoring_conflicts(NotificationDelivery, rows)]
@@ -171,45 +180,89 @@ def _delivery(channel, now, *, key, notification_id=None, webhook_id=None, incid
     }
 
 
-def insert_ignoring_conflicts(model, rows, returning=("id",)):
+def insert_ignoring_conflicts(model, rows, returning=("id",), *, new_by=None, limit=None):
     """INSERT the rows (dicts of column attnames to values; all with the same keys), skipping
     any that would break a unique constraint; returns the inserted rows' `returning` columns.
 
+    With `limit`, inserts at most that many, in the order given, of the rows that match no
+    existing row on the `new_by` columns (a unique constraint's): the rows already there do
+    not count against the limit.
+
     One statement however many rows: they travel as one JSON parameter that the database
     unpacks (jsonb_to_recordset on PostgreSQL, json_each on SQLite). bulk_create would need a
-    statement per few thousand rows (parameter limits) and cannot say which rows were new."""
+    statement per few thousand rows (parameter limits) and cannot say which rows were new.
+    The rows are encoded as they are (datetimes by the encoder's hook), not copied: a burst
+    of reminders writes tens of thousands of them."""
     if not rows:
         return []
     qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
     names = list(rows[0])
     fields = [model._meta.get_field(name) for name in names]
     columns = [f.column for f in fields]
-    convert = [(name, f.column, _to_json(f)) for name, f in zip(names, fields, strict=True)]
-    data = json.dumps([{column: to(row[name]) for name, column, to in convert} for row in rows])
-    target = f"{qn(model._meta.db_table)} ({', '.join(qn(c) for c in columns)})"
+    if names != columns:
+        rows = [{column: row[name] for name, column in zip(names, columns, strict=True)} for row in rows]
+    data = json.dumps(rows, default=_json_value(), separators=(",", ":"))
     back = ", ".join(qn(model._meta.get_field(name).column) for name in returning)
+    params = [data]
     if connection.vendor == "postgresql":
         shape = ", ".join(f"{qn(f.column)} {f.db_type(connection)}" for f in fields)
-        names = ", ".join(qn(c) for c in columns)
-        source = f"SELECT {names} FROM jsonb_to_recordset(%s::jsonb) AS x({shape})"  # noqa: S608 - names from the model
+        listed = ", ".join(qn(c) for c in columns)
+        # WITH ORDINALITY numbers the rows in the order given (and the plan keeps that order).
+        source = f"ROWS FROM (jsonb_to_recordset(%s::jsonb) AS ({shape})) WITH ORDINALITY AS x({listed}, _rank)"
+        picks = ", ".join(f"x.{qn(c)}" for c in columns)
+
+        def value(column):
+            return f"x.{qn(column)}"
     else:
-        picks = ", ".join(f"json_extract(value, '$.{c}')" for c in columns)
-        # "WHERE true" keeps SQLite from reading ON CONFLICT as a join constraint.
-        source = f"SELECT {picks} FROM json_each(%s) WHERE true"  # noqa: S608 - names from the model
-    sql = f"INSERT INTO {target} {source} ON CONFLICT DO NOTHING RETURNING {back}"  # noqa: S608 - names from the model
+        source = "json_each(%s) AS x"
+        picks = ", ".join(f"json_extract(x.value, '$.{c}')" for c in columns)
+
+        def value(column):
+            return f"json_extract(x.value, '$.{column}')"
+
+    # "WHERE true" also keeps SQLite from reading ON CONFLICT as a join constraint.
+    where, tail = "true", ""
+    if limit is not None:
+        unique = [model._meta.get_field(name).column for name in new_by]
+        same = " AND ".join(f"seen.{qn(c)} = {value(c)}" for c in unique)
+        where = f"NOT EXISTS (SELECT 1 FROM {table} AS seen WHERE {same})"  # noqa: S608 - names from the model
+        tail = f" ORDER BY {'x._rank' if connection.vendor == 'postgresql' else 'x.key'} LIMIT %s"
+        params.append(int(limit))
+    sql = (
+        f"INSERT INTO {table} ({', '.join(qn(c) for c in columns)}) "  # noqa: S608 - names from the model
+        f"SELECT {picks} FROM {source} WHERE {where}{tail} ON CONFLICT DO NOTHING RETURNING {back}"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [data])
+        cursor.execute(sql, params)
         return [tuple(r) for r in cursor.fetchall()]
 
 
-def _to_json(model_field):
-    """How a column's values travel in the JSON: datetimes as the database reads them."""
-    if model_field.get_internal_type() != "DateTimeField":
-        return lambda value: value
+def _json_value():
+    """How values JSON has no type for travel: datetimes as the database reads them (the
+    same moment, e.g. the sweep's time, is converted once), dates as YYYY-MM-DD."""
     if connection.vendor == "postgresql":
-        return lambda value: None if value is None else value.isoformat()
-    adapt = connection.ops.adapt_datetimefield_value
-    return lambda value: None if value is None else str(adapt(value))
+
+        def convert(moment):
+            return moment.isoformat()
+    else:
+        adapt = connection.ops.adapt_datetimefield_value
+
+        def convert(moment):
+            return str(adapt(moment))
+
+    seen = {}
+
+    def default(value):
+        if isinstance(value, datetime):
+            if value not in seen:
+                seen[value] = convert(value)
+            return seen[value]
+        if isinstance(value, date):
+            return value.isoformat()
+        raise TypeError(f"{type(value).__name__} cannot travel as JSON")
+
+    return default
 
 
 def _chunks(items, size):

@@ -2,16 +2,20 @@
 
 The sweep (`sweep()`, Celery beat every 30 s: incidents.tasks.sweep_reminders) asks each rule
 named in settings.WARROOM_REMINDER_RULES for the reminders due now. A rule is a function
-taking the `Sweep` (the time, the settings, the incidents that are not closed, the snoozes)
-and yielding `Reminder`s; it reads what it needs in a fixed number of set-based queries, so
-the sweep's query count does not grow with the number of incidents or steps.
+taking the `Sweep` (the time, the settings, the incidents it looks at, the snoozes) and
+yielding `Reminder`s; it reads what it needs in a fixed number of set-based queries, so the
+sweep's query count does not grow with the number of incidents, steps or action items.
+
+The sweep looks at the incidents that are not closed, and at closed ones only for their
+follow-up action items that are due (reviews and follow-ups happen after closing).
 
 A reminder is identified by (incident, key, window). `key` names what it is about ("update",
 "update.escalate", "step:12"...), `window` the occurrence: the time of the last public update
 for the update cadence, the declaration time and repeat number for the acknowledgement page,
-the due time for a step. The sweep inserts one `ReminderLedger` row per reminder and sends
-only those whose row it inserted, in the same transaction: a reminder goes out once per window
-however often the sweep runs, and two sweeps running at once cannot both send it.
+the due time for a step, the due date and repeat number for an action item. The sweep
+inserts one `ReminderLedger` row per reminder and sends only those whose row it inserted, in
+the same transaction: a reminder goes out once per window however often the sweep runs, and
+two sweeps running at once cannot both send it.
 
 Recipients are named by role ("comms_lead"), person ("user:12"), group ("group:oncall") or
 group members on the incident ("members-in-group:security"), as alternatives: the first
@@ -25,26 +29,28 @@ again, and its escalation counts its grace from the end of the snooze.
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import cache
+from datetime import UTC, datetime, time, timedelta
+from functools import cache, partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Max, OuterRef, Subquery
+from django.db.models import Max, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import access, notify
 from .models import (
+    ActionItem,
     Communication,
     Incident,
     Membership,
     Mitigation,
     RegulatoryClock,
     ReminderLedger,
+    Review,
     Snooze,
     TimelineEntry,
     UserNotification,
@@ -65,6 +71,10 @@ DEFAULTS = {
     "ack_max_repeats": 6,
     "step_escalation_minutes": 15,
     "review_after_days": 5,
+    "action_item_hour": 9,
+    "action_item_repeat_days": 7,
+    "action_item_max_repeats": 4,
+    "sweep_max_reminders": 5000,
 }
 KEY_LENGTH = 120  # ReminderLedger.key and .window
 
@@ -73,9 +83,9 @@ def config():
     return {**DEFAULTS, **getattr(settings, "WARROOM_REMINDERS", {})}
 
 
-def cadence_minutes(severity):
+def cadence_minutes(severity, cfg=None):
     """Minutes between public updates at this severity, or None (no cadence)."""
-    minutes = config()["update_cadence_minutes"]
+    minutes = (cfg or config())["update_cadence_minutes"]  # the sweep passes the one it read
     return minutes.get(severity) or minutes.get(str(severity)) or None
 
 
@@ -172,36 +182,55 @@ def _last_published(audience=None):
 
 @dataclass
 class Sweep:
-    """What rules see: the time, the settings, the incidents that are not closed (closed
-    incidents get no reminders) and the snoozes, each read once per sweep."""
+    """What rules see: the time, the settings, the incidents the sweep looks at and the
+    snoozes, each read once per sweep.
+
+    The incidents (`incidents`, by id; `scope`, the same as a queryset for other queries) are
+    those not closed (closed incidents get no reminders about the response), and the closed
+    ones with an open action item to remind (`action_items`): follow-ups outlive the incident.
+    Rules check `Facts.status` or `is_open` for what they are about."""
 
     now: datetime = field(default_factory=timezone.now)
 
     def __post_init__(self):
         self.config = config()
-        rows = (
-            Incident.objects.exclude(status=Status.CLOSED)
-            .annotate(
-                last_public=_last_published(Communication.Audience.STATUS_PAGE),
-                last_any=_last_published(),
-            )
-            .values_list(
-                "pk",
-                "title",
-                "severity",
-                "status",
-                "confidential",
-                "declared_at",
-                "acknowledged_at",
-                "resolved_at",
-                "last_public",
-                "last_any",
-            )
+        self.zone = timezone.get_default_timezone()
+        self.today = self.now.astimezone(self.zone).date()
+        # Open action items due by today, back to their last repeat (and a day's grace, should
+        # the sweep have been down then): older ones have had all their reminders, and the
+        # sweep stays bounded however many forgotten items pile up over the years.
+        cfg = self.config
+        horizon = max(cfg["action_item_max_repeats"] - 1, 0) * cfg["action_item_repeat_days"] + 1
+        self.action_items = ActionItem.objects.filter(
+            status=ActionItem.Status.OPEN, due_on__lte=self.today, due_on__gte=self.today - timedelta(days=horizon)
+        )
+        self.scope = Incident.objects.filter(
+            ~Q(status=Status.CLOSED) | Q(pk__in=self.action_items.values("incident_id"))
+        ).order_by()
+        rows = self.scope.annotate(
+            last_public=_last_published(Communication.Audience.STATUS_PAGE),
+            last_any=_last_published(),
+        ).values_list(
+            "pk",
+            "title",
+            "severity",
+            "status",
+            "confidential",
+            "declared_at",
+            "acknowledged_at",
+            "resolved_at",
+            "last_public",
+            "last_any",
         )
         # A confidential incident has no public page: any published communication keeps its cadence.
         self.incidents = {row[0]: Facts(*row[:8], last_update=row[9] if row[4] else row[8]) for row in rows}
+        # What went out already: rules skip it before writing its text (most of what is due
+        # in a sweep was sent by an earlier one). The ledger's unique key still decides when
+        # two sweeps race.
+        ledger = ReminderLedger.objects.filter(incident__in=self.scope).order_by()
+        self.sent = set(ledger.values_list("incident_id", "key", "window"))
         self.snoozes = {}  # (incident id, subject) -> the latest end of a snooze
-        live = Snooze.objects.exclude(incident__status=Status.CLOSED)
+        live = Snooze.objects.filter(incident__in=self.scope).order_by()
         for incident_id, key, until in live.values_list("incident_id", "key", "until"):
             latest = self.snoozes.get((incident_id, key))
             if latest is None or until > latest:
@@ -209,6 +238,10 @@ class Sweep:
 
     def open_incidents(self):
         return (f for f in self.incidents.values() if f.is_open)
+
+    def fresh(self, incident_id, key, window):
+        """Whether this reminder has not gone out yet (as far as the ledger read said)."""
+        return (incident_id, _fit(key), _fit(window)) not in self.sent
 
     def effective(self, incident_id, subject, due_at, window, again=True):
         """(due time, window) after snoozes: a snooze ending after `due_at` moves the reminder
@@ -221,6 +254,10 @@ class Sweep:
 
     def minutes(self, name):
         return timedelta(minutes=self.config[name])
+
+    def at_hour(self, day, hour):
+        """That day at that hour in the site's time zone (TIME_ZONE)."""
+        return datetime.combine(day, time(hour), tzinfo=self.zone)
 
 
 # Rules -------------------------------------------------------------------------------------
@@ -248,7 +285,7 @@ def update_cadence(sweep):
     missing after the grace, escalate to the commander and deputy."""
     grace = sweep.minutes("update_escalation_minutes")
     for f in sweep.open_incidents():
-        minutes = cadence_minutes(f.severity)
+        minutes = cadence_minutes(f.severity, sweep.config)
         if not minutes:
             continue
         anchor = f.last_update or f.declared_at
@@ -257,7 +294,7 @@ def update_cadence(sweep):
             continue
         since = "the last public update" if f.last_update else "the declaration"
         due, window = sweep.effective(f.pk, "update", due, stamp(anchor))
-        if due <= sweep.now:
+        if due <= sweep.now and sweep.fresh(f.pk, "update", window):
             yield Reminder(
                 incident_id=f.pk,
                 subject="update",
@@ -270,7 +307,7 @@ def update_cadence(sweep):
                 "Publish an update, or snooze this reminder with a reason.",
                 due_at=due,
             )
-        if due + grace <= sweep.now:
+        if due + grace <= sweep.now and sweep.fresh(f.pk, "update.escalate", window):
             yield Reminder(
                 incident_id=f.pk,
                 subject="update",
@@ -304,7 +341,7 @@ def unacknowledged(sweep):
         due, window = sweep.effective(
             f.pk, "acknowledge", first + (n - 1) * every, f"{stamp(f.declared_at)}#{n}", again=False
         )
-        if due > sweep.now:
+        if due > sweep.now or not sweep.fresh(f.pk, "acknowledge", window):
             continue
         yield Reminder(
             incident_id=f.pk,
@@ -332,7 +369,7 @@ def mitigation_review(sweep):
             continue
         subject = f"mitigation:{pk}"
         due, window = sweep.effective(incident_id, subject, review_by, stamp(review_by))
-        if due > sweep.now:
+        if due > sweep.now or not sweep.fresh(incident_id, subject, window):
             continue
         yield Reminder(
             incident_id=incident_id,
@@ -383,7 +420,7 @@ def regulatory_deadlines(sweep):
             name, text = max(passed, key=lambda p: at[p[0]])
             subject = f"clock:{clock.pk}:{stage.name}"
             due, window = sweep.effective(f.pk, subject, at[name], f"{name}@{stamp(stage.due_at)}")
-            if due > sweep.now:
+            if due > sweep.now or not sweep.fresh(f.pk, f"{subject}.{name}", window):
                 continue
             regime = clock.obligation.regime
             yield Reminder(
@@ -402,26 +439,90 @@ def regulatory_deadlines(sweep):
 
 
 def review_due(sweep):
-    """Resolved some days ago and not closed: remind the commander to hold the post-incident
-    review and close the incident. (There is no review record yet: closing is the signal.)"""
+    """Resolved some days ago without a published review (none yet, or a draft): remind the
+    review's owner (else the commander) to hold the review and publish it. Only resolved
+    incidents: closing ends the reminder (the sweep does not read every closed incident; the
+    Reviews page shows their reviews' state)."""
     days = timedelta(days=sweep.config["review_after_days"])
+    reviews = {
+        incident_id: (status, owner_id)
+        for incident_id, status, owner_id in Review.objects.filter(
+            incident__status=Status.RESOLVED, incident__resolved_at__lte=sweep.now - days
+        ).values_list("incident_id", "status", "owner_id")
+    }
     for f in sweep.incidents.values():
         if f.status != Status.RESOLVED or f.resolved_at is None or f.resolved_at + days > sweep.now:
             continue
-        due, window = sweep.effective(f.pk, "review", f.resolved_at + days, stamp(f.resolved_at))
-        if due > sweep.now:
+        status, owner_id = reviews.get(f.pk, (None, None))
+        if status == Review.Status.PUBLISHED:
             continue
+        due, window = sweep.effective(f.pk, "review", f.resolved_at + days, stamp(f.resolved_at))
+        if due > sweep.now or not sweep.fresh(f.pk, "review", window):
+            continue
+        state = "its review is still a draft" if status else "it has no review yet"
         yield Reminder(
             incident_id=f.pk,
             subject="review",
             key="review",
             window=window,
             kind=Kind.REVIEW_DUE,
-            to=(("commander",),),
+            to=((f"user:{owner_id}",), ("commander",)) if owner_id else (("commander",),),
             title=f"Post-incident review due for {f.reference}",
-            body=f"{f.label} was resolved at {when(f.resolved_at)}, {days.days} days ago, and is not closed. "
-            "Hold the post-incident review, then close the incident.",
+            body=f"{f.label} was resolved at {when(f.resolved_at)}, {days.days} days ago, and {state}. "
+            "Hold the post-incident review and publish it.",
             due_at=due,
+            anchor="review/",
+        )
+
+
+def action_items_due(sweep):
+    """An open follow-up action item whose due date has come: remind its owner (else the
+    commander) at `action_item_hour` of the due date in the site's time zone; while it stays
+    open, again every `action_item_repeat_days` days, to the owner and the commander, at most
+    `action_item_max_repeats` reminders in all. Items of closed incidents too. One query."""
+    cfg = sweep.config
+    hour, every, most = cfg["action_item_hour"], cfg["action_item_repeat_days"], cfg["action_item_max_repeats"]
+    items = sweep.action_items.values_list("pk", "incident_id", "title", "owner_id", "due_on", "priority")
+    for pk, incident_id, title, owner_id, due_on, priority in items:
+        f = sweep.incidents.get(incident_id)
+        if f is None:
+            continue
+        # The latest reminder whose time has come: the n-th is at `hour`, `every` days after
+        # the one before (counted in days, so it stays at that hour across DST changes).
+        n = min(most, (sweep.today - due_on).days // every + 1)
+        at = sweep.at_hour(due_on + timedelta(days=(n - 1) * every), hour)
+        if at > sweep.now:  # today is its day, but not its hour yet
+            n -= 1
+            at = sweep.at_hour(due_on + timedelta(days=(n - 1) * every), hour)
+        if n < 1:
+            continue
+        subject = f"action:{pk}"
+        due, window = sweep.effective(incident_id, subject, at, f"{due_on.isoformat()}#{n}")
+        if due > sweep.now or not sweep.fresh(incident_id, subject, window):
+            continue
+        owner = (f"user:{owner_id}",) if owner_id else ()
+        what = f"the follow-up “{title}” ({priority} priority)"
+        if n == 1:
+            to = (owner, ("commander",)) if owner else (("commander",),)
+            title_text = f"Action item due on {f.reference}: {title}"
+            said = f"{what} is due on {due_on.isoformat()}"
+        else:
+            to = ((*owner, "commander"),)
+            title_text = f"Action item overdue on {f.reference}: {title}"
+            said = f"{what} was due on {due_on.isoformat()} and is still open (reminder {n} of at most {most})"
+        yield Reminder(
+            incident_id=incident_id,
+            subject=subject,
+            key=subject,
+            window=window,
+            repeat=n,
+            kind=Kind.ACTION_ITEM_DUE,
+            to=to,
+            title=title_text,
+            body=f"{f.label}: {said}{'' if owner_id else ', and nobody owns it'}. "
+            "Mark it done (or won’t do) on the review page, or give it a new due date.",
+            due_at=due,
+            anchor="review/",
         )
 
 
@@ -439,17 +540,18 @@ def rules():
 
 class Recipients:
     """Resolves reminders' recipient names to people, in three queries for any number of
-    reminders: memberships of live incidents, the groups named, the people named."""
+    reminders: memberships of the incidents swept (`incidents`, a queryset; by default those
+    not closed), the groups named, the people named."""
 
-    def __init__(self, reminders):
+    def __init__(self, reminders, incidents=None):
         tokens = {t for r in reminders for alternative in r.to for t in alternative}
         self.roles = {}  # (incident id, role) -> {user id}
         self.members = set()  # (incident id, user id)
         self.names = {}  # user id -> username
-        memberships = (
-            Membership.objects.exclude(incident__status=Status.CLOSED)
-            .filter(user__is_active=True)
-            .values_list("incident_id", "user_id", "role", "user__username")
+        if incidents is None:
+            incidents = Incident.objects.exclude(status=Status.CLOSED)
+        memberships = Membership.objects.filter(incident__in=incidents, user__is_active=True).values_list(
+            "incident_id", "user_id", "role", "user__username"
         )
         for incident_id, user_id, role, username in memberships:
             self.roles.setdefault((incident_id, role), set()).add(user_id)
@@ -506,22 +608,36 @@ def due_reminders(sweep):
 def sweep(now=None):
     """Send the reminders due now that were not sent in their window, then hand back and
     re-enqueue deliveries a dead worker or a lost message left behind. Safe to run as often
-    and as concurrently as you like."""
+    and as concurrently as you like.
+
+    At most `sweep_max_reminders` reminders go out per sweep, the most severe incidents' first
+    and then the longest overdue: after an outage of the beat, or with thousands of incidents
+    at once, a flood goes out over the next sweeps (30 s apart) instead of in one long
+    transaction that delays every delivery until it commits."""
     state = Sweep(now or timezone.now())
-    due = due_reminders(state)
+    due = {identity: r for identity, r in due_reminders(state).items() if identity not in state.sent}
     fired = []
+    most = state.config["sweep_max_reminders"]
     with transaction.atomic():
         if due:
+            order = sorted(due.items(), key=lambda item: (state.incidents[item[0][0]].severity, item[1].due_at))
             rows = [
                 {"incident_id": i, "key": k, "window": w, "repeat": r.repeat, "created_at": state.now}
-                for (i, k, w), r in due.items()
+                for (i, k, w), r in order
             ]
-            fresh = notify.insert_ignoring_conflicts(ReminderLedger, rows, returning=("incident", "key", "window"))
+            fresh = notify.insert_ignoring_conflicts(
+                ReminderLedger,
+                rows,
+                returning=("incident", "key", "window"),
+                new_by=("incident", "key", "window"),
+                limit=most,
+            )
             fired = [due[tuple(identity)] for identity in fresh]
         written = _send(fired, state) if fired else []
     return {
         "due": len(due),
         "fired": len(fired),
+        "more": most is not None and len(fired) >= most,  # the limit was reached: the next sweep may send more
         "notifications": len(written),
         "stuck": notify.release_stuck(state.now),
         "requeued": notify.requeue_due(state.now),
@@ -529,11 +645,12 @@ def sweep(now=None):
 
 
 def _send(reminders, state):
-    recipients = Recipients(reminders)
+    recipients = Recipients(reminders, state.scope)
     messages, hooks = [], []
     for r in reminders:
         f = state.incidents[r.incident_id]
-        url = incident_url(r.incident_id) + r.anchor
+        home = incident_url(r.incident_id)
+        url = home + r.anchor
         key = f"reminder:{r.incident_id}:{_fit(r.key)}:{_fit(r.window)}"
         people = sorted(recipients.of(r, f))
         messages += [
@@ -554,31 +671,38 @@ def _send(reminders, state):
                 incident_id=r.incident_id,
                 confidential=f.confidential,
                 key=key,
-                payload={
-                    "kind": r.kind,
-                    "title": r.title,
-                    "body": r.body,
-                    "url": url,
-                    "due_at": r.due_at.isoformat(),
-                    "to": [recipients.names.get(u, "") for u in people],
-                    "incident": {
-                        "reference": f.reference,
-                        "title": f.title,
-                        "severity": f.severity,
-                        "status": f.status,
-                        "url": incident_url(r.incident_id),
-                    },
-                },
+                payload=partial(_payload, r, f, url, home, people, recipients.names),
             )
         )
-    return notify.send(messages, hooks)
+    return notify.send(messages, hooks, incidents=state.scope)
+
+
+def _payload(r, f, url, home, people, names):
+    """What a webhook target hears of a reminder (built only for reminders some target hears)."""
+    return {
+        "kind": r.kind,
+        "title": r.title,
+        "body": r.body,
+        "url": url,
+        "due_at": r.due_at.isoformat(),
+        "to": [names.get(u, "") for u in people],
+        "incident": {
+            "reference": f.reference,
+            "title": f.title,
+            "severity": f.severity,
+            "status": f.status,
+            "url": home,
+        },
+    }
 
 
 # Snoozing ----------------------------------------------------------------------------------
 
 SUBJECT = re.compile(
-    r"update|acknowledge|review|step:[0-9]{1,18}|mitigation:[0-9]{1,18}|clock:[0-9]{1,18}:[^\x00-\x1f]{1,80}"
+    r"update|acknowledge|review|step:[0-9]{1,18}|mitigation:[0-9]{1,18}|action:[0-9]{1,18}"
+    r"|clock:[0-9]{1,18}:[^\x00-\x1f]{1,80}"
 )
+ACTION_SUBJECT = re.compile(r"action:([0-9]{1,18})")
 
 
 def subject_label(subject):
@@ -589,15 +713,39 @@ def subject_label(subject):
         "review": "post-incident review",
         "step": "runbook step",
         "mitigation": "mitigation review",
+        "action": "follow-up action item",
         "clock": "regulatory deadline",
     }.get(kind, subject)
+
+
+def owned_action_items(user, pairs):
+    """Those of these (incident id, subject) pairs whose subject is an action item of that
+    incident owned by this user, who may still see the incident. One query (none when no
+    subject names an action item)."""
+    wanted = {(incident_id, int(m[1])) for incident_id, subject in pairs if (m := ACTION_SUBJECT.fullmatch(subject))}
+    if not wanted or not user.is_authenticated:
+        return set()
+    mine = ActionItem.objects.filter(
+        pk__in={pk for _, pk in wanted}, owner=user, incident__in=Incident.objects.visible_to(user)
+    ).values_list("incident_id", "pk")
+    return {(incident_id, f"action:{pk}") for incident_id, pk in mine if (incident_id, pk) in wanted}
+
+
+def can_snooze(user, incident, subject):
+    """Responders and commanders of the incident may snooze its reminders; an action item's
+    owner may snooze the reminders of their own item, even without a role on the incident."""
+    if access.can_log(user, incident):
+        return True
+    return (incident.pk, subject) in owned_action_items(user, [(incident.pk, subject)])
 
 
 @transaction.atomic
 def snooze(incident, subject, minutes, reason, by):
     """Hold a reminder of this incident back for 15, 30 or 60 minutes, with a reason, on the
-    timeline. Responders and commanders of the incident may snooze."""
-    if not access.can_log(by, incident):
+    timeline. Responders and commanders of the incident may snooze, and an action item's owner
+    the reminders of their item."""
+    subject = (subject or "").strip() if isinstance(subject, str) else ""
+    if not can_snooze(by, incident, subject):
         raise PermissionDenied("Only the incident's responders and commanders may snooze its reminders.")
     try:
         minutes = int(minutes)
@@ -605,7 +753,6 @@ def snooze(incident, subject, minutes, reason, by):
         minutes = None
     if minutes not in Snooze.MINUTES:
         raise ValidationError({"minutes": "Snooze for 15, 30 or 60 minutes."})
-    subject = (subject or "").strip()
     if not SUBJECT.fullmatch(subject):
         raise ValidationError({"key": "Unknown reminder."})
     reason = (reason or "").strip()

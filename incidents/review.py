@@ -461,12 +461,13 @@ ITEM_LABELS = {
 _url = URLValidator(schemes=["http", "https"])
 
 
-def _check_item(values, incident, today, *, new):
+def _check_item(values, incident, today, *, new, owner_changed=True):
     values["title"] = _text(
         "title", values["title"], required=True, limit=200, message="Say what must be done, in a few words."
     )
     values["description"] = _text("description", values["description"], limit=20_000)
-    values["owner"] = _check_person("owner", values["owner"], incident)
+    if owner_changed:  # an owner since deactivated or taken off the incident does not block marking it done
+        values["owner"] = _check_person("owner", values["owner"], incident)
     due = values["due_on"]
     if due is not None:
         if isinstance(due, datetime) or not isinstance(due, date):
@@ -534,7 +535,9 @@ def update_action_item(item, by, **changes):
     current = ActionItem.objects.select_for_update(of=("self",)).select_related("owner", "incident").get(pk=item.pk)
     now = timezone.now()
     values = {f: changes.get(f, getattr(current, f)) for f in ITEM_FIELDS}
-    values = _check_item(values, current.incident, timezone.localdate(now), new=False)
+    values = _check_item(
+        values, current.incident, timezone.localdate(now), new=False, owner_changed=values["owner"] != current.owner
+    )
     changed = [(f, getattr(current, f), values[f]) for f in ITEM_FIELDS if getattr(current, f) != values[f]]
     if not changed:
         return current

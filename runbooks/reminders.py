@@ -53,20 +53,21 @@ def overdue_steps(sweep):
         if due > sweep.now:
             continue
         what = f"step {position} “{title}”"
-        yield Reminder(
-            incident_id=incident_id,
-            subject=subject,
-            key=subject,
-            window=window,
-            kind=Kind.STEP_OVERDUE,
-            to=((f"user:{assignee_id}",), ("commander",)) if assignee_id else (("commander",),),
-            title=f"Runbook step overdue on {f.reference}: {title}",
-            body=f"{f.label}: {what} was due at {when(due)} ({minutes} min expected)"
-            + ("." if assignee_id else ", and nobody is assigned to it."),
-            due_at=due,
-            anchor="#runbooks-panel",
-        )
-        if due + grace <= sweep.now:
+        if sweep.fresh(incident_id, subject, window):
+            yield Reminder(
+                incident_id=incident_id,
+                subject=subject,
+                key=subject,
+                window=window,
+                kind=Kind.STEP_OVERDUE,
+                to=((f"user:{assignee_id}",), ("commander",)) if assignee_id else (("commander",),),
+                title=f"Runbook step overdue on {f.reference}: {title}",
+                body=f"{f.label}: {what} was due at {when(due)} ({minutes} min expected)"
+                + ("." if assignee_id else ", and nobody is assigned to it."),
+                due_at=due,
+                anchor="#runbooks-panel",
+            )
+        if due + grace <= sweep.now and sweep.fresh(incident_id, f"{subject}.escalate", window):
             late = int(grace / timedelta(minutes=1))
             yield Reminder(
                 incident_id=incident_id,

@@ -3,10 +3,11 @@ and not before; snoozes; the inbox; confidential incidents; delivery by e-mail a
 (the worker-side faults are in tests/test_reminder_worker.py).
 
 Time is frozen with time_machine and moved by hand; `sweep()` is what the beat runs every 30 s.
+The cast (`people`), the clock and `staffed` incidents are in tests/incidents/conftest.py.
 """
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
@@ -17,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents import notify, reminders, security, services
+from incidents import notify, reminders, review, security, services
 from incidents.models import (
     Communication,
     Incident,
@@ -35,60 +36,12 @@ from runbooks import services as runbook_services
 from runbooks.fileformat import RunbookData, StepData
 from runbooks.models import StepRun
 from tests.conftest import make_user
+from tests.incidents.conftest import T0
 from tests.webhook_receiver import webhook_receiver  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning
 Kind = UserNotification.Kind
-
-
-@pytest.fixture
-def clock(time_machine):
-    """The frozen clock, at T0; `clock.at(minutes)` moves it to T0 + minutes."""
-    time_machine.move_to(T0, tick=False)
-
-    class Clock:
-        def at(self, minutes=0, **more):
-            time_machine.move_to(T0 + timedelta(minutes=minutes, **more), tick=False)
-
-    return Clock()
-
-
-@pytest.fixture
-def people(django_user_model, commander, responder, outsider, security):
-    """The cast: the commander, a deputy, a comms lead, the on-call pair, a responder, an
-    outsider and a security-group member, each with an e-mail address."""
-    cast = {
-        "commander": commander,
-        "deputy": make_user(django_user_model, "dep", "commander"),
-        "comms": make_user(django_user_model, "comms", "comms"),
-        "oncall1": make_user(django_user_model, "oncall1", "oncall", "responder"),
-        "oncall2": make_user(django_user_model, "oncall2", "oncall", "responder"),
-        "responder": responder,
-        "outsider": outsider,
-        "security": security,
-    }
-    for name, user in cast.items():
-        user.email = f"{name}@example.com"
-        user.save(update_fields=["email"])
-    return type("People", (), cast)
-
-
-@pytest.fixture
-def staffed(declare, people, clock):
-    """staffed(**declare kwargs) -> an incident declared at the current time with a deputy and
-    a comms lead (pass comms=False or deputy=False to leave the role empty)."""
-
-    def _staffed(comms=True, deputy=True, **kwargs):
-        incident = declare(**kwargs)
-        if deputy:
-            services.assign_role(incident, people.deputy, "deputy", people.commander)
-        if comms:
-            services.assign_role(incident, people.comms, "comms_lead", people.commander)
-        return incident
-
-    return _staffed
 
 
 def sweep():
@@ -790,10 +743,11 @@ def test_sweep_queries_do_not_grow_with_incidents_and_steps(people, clock, decla
             steps=[StepData(title=f"S{i}", role="responder", expected_minutes=5) for i in range(5)],
         ),
     )
+    today = T0.date()
 
     def add(count):
-        for _ in range(count):
-            incident = declare(severity=1)
+        for n in range(count):
+            incident = declare(severity=1, confidential=n % 3 == 0)
             services.assign_role(incident, people.comms, "comms_lead", people.commander)
             services.assign_role(incident, people.responder, "responder", people.commander)
             run = runbook_services.attach(incident, version.runbook, people.commander)
@@ -802,6 +756,17 @@ def test_sweep_queries_do_not_grow_with_incidents_and_steps(people, clock, decla
                 incident, people.commander, title="M", description="d", owner=people.responder,
                 review_by=T0 + timedelta(minutes=20),
             )  # fmt: skip
+            review.add_action_item(incident, people.commander, title="Fix it", owner=people.responder, due_on=today)
+            # A closed incident with an action item due, and a resolved one with a draft review.
+            closed = declare(severity=2)
+            services.change_status(closed, "resolved", people.commander)
+            services.change_status(closed, "closed", people.commander)
+            review.add_action_item(closed, people.commander, title="Follow up", owner=people.responder, due_on=today)
+            review.add_action_item(closed, people.commander, title="Later", due_on=today + timedelta(days=9))
+            resolved = declare(severity=3)
+            services.change_status(resolved, "resolved", people.commander)
+            review.start_review(resolved, people.commander, owner=people.deputy)
+            Incident.objects.filter(pk=resolved.pk).update(resolved_at=T0 - timedelta(days=6))
 
     def queries():
         with CaptureQueriesContext(connection) as ctx:
@@ -820,6 +785,31 @@ def test_sweep_queries_do_not_grow_with_incidents_and_steps(people, clock, decla
     assert big == small
     quiet, third = queries()  # nothing new to send
     assert third["fired"] == 0
+    kinds = set(UserNotification.objects.values_list("kind", flat=True))
+    assert {Kind.ACTION_ITEM_DUE, Kind.REVIEW_DUE, Kind.STEP_OVERDUE, Kind.MITIGATION_REVIEW} <= kinds
+    closed_items = UserNotification.objects.filter(kind=Kind.ACTION_ITEM_DUE, incident__status="closed")
+    assert closed_items.count() == 22
+
+
+def test_a_flood_of_reminders_goes_out_over_several_sweeps_most_severe_first(settings, staffed, people, clock):
+    settings.WARROOM_REMINDERS = {**settings.WARROOM_REMINDERS, "sweep_max_reminders": 2}
+    sev3 = staffed(severity=3)
+    sev1 = staffed(severity=1)
+    sev2 = staffed(severity=2)
+    for incident in (sev1, sev2, sev3):
+        services.acknowledge(incident, people.commander)
+    clock.at(60 * 5)  # every update is due, and escalated: six reminders
+
+    sent = []
+    for _ in range(5):
+        result = sweep()
+        sent.append((result["fired"], result["more"]))
+        clock.at(60 * 5, seconds=30 * len(sent))
+    assert sent == [(2, True), (2, True), (2, True), (0, False), (0, False)]
+    first = ReminderLedger.objects.order_by("created_at", "id")[:2]
+    assert {row.incident_id for row in first} == {sev1.pk}
+    assert ReminderLedger.objects.count() == 6
+    assert len(inbox(people.comms, Kind.UPDATE_DUE)) == 3 and len(inbox(people.commander, Kind.UPDATE_OVERDUE)) == 3
 
 
 def test_each_rule_is_a_setting(settings, staffed, people, clock):

@@ -188,3 +188,17 @@ def test_action_items_are_scoped_like_their_incidents(confidential, resolved, co
     review.add_action_item(resolved, commander, title="Add capacity")
     assert [i.title for i in review.action_items_visible_to(viewer)] == ["Add capacity"]
     assert review.action_items_visible_to(security).count() == 2
+
+
+def test_an_item_whose_owner_left_can_still_be_marked_done(resolved, commander, django_user_model):
+    leaver = make_user(django_user_model, "leaver", "responder")
+    item = review.add_action_item(resolved, commander, title="Move the edge rules to code", owner=leaver)
+    leaver.is_active = False
+    leaver.save()
+    item.refresh_from_db()
+    assert review.update_action_item(item, commander, status="done").status == "done"
+    assert review.update_action_item(item, commander, title="Edge rules as code").title == "Edge rules as code"
+    other = review.add_action_item(resolved, commander, title="Another")
+    with pytest.raises(ValidationError) as error:
+        review.update_action_item(other, commander, owner=leaver)
+    assert "deactivated" in error.value.message_dict["owner"][0]
