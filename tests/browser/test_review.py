@@ -20,7 +20,7 @@ def test_commander_reviews_a_resolved_incident_and_a_viewer_reads_it(new_page, c
 
     page = new_page("cmdr", "pw-cmdr")
     page.goto(f"/incidents/{incident.pk}/")
-    expect(page.get_by_test_id("review-link")).to_have_count(0)
+    expect(page.get_by_test_id("review-link")).to_have_text("Follow-ups")
     page.get_by_role("group", name="Move status").get_by_role("button", name="Resolved").click()
     expect(page.get_by_test_id("status")).to_have_text("Resolved")
 

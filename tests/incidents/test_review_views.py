@@ -672,9 +672,11 @@ def test_reviews_show_a_confidential_incident_to_members_and_security(request, a
 # The war-room page and the navigation ------------------------------------------------------------
 
 
-def test_the_war_room_links_to_the_review_once_resolved(as_user, incident, commander, viewer):
+def test_the_war_room_links_to_follow_ups_then_to_the_review_once_resolved(as_user, incident, commander, viewer):
     client = as_user(viewer)
-    assert 'data-testid="review-link"' not in text_of(client.get(incident.get_absolute_url()))
+    link = re.search(r'<a [^>]*data-testid="review-link">(.*?)</a>', text_of(client.get(incident.get_absolute_url())))
+    assert link.group(1) == "Follow-ups"  # action items may be added during the response
+    assert f'href="/incidents/{incident.pk}/review/#action-items"' in link.group(0)
     resolve(incident, commander)
     link = re.search(r'<a [^>]*data-testid="review-link">(.*?)</a>', text_of(client.get(incident.get_absolute_url())))
     assert link.group(1) == "Review: not started"
