@@ -252,6 +252,28 @@ def draft(incident):
     return "\n".join(lines)
 
 
+def export(review, items):
+    """The review as one Markdown document to file elsewhere (a wiki, the tracker): its text,
+    then the action items as they stand now, each with owner, due date, priority and ticket."""
+    statuses = {ActionItem.Status.OPEN: " ", ActionItem.Status.DONE: "x", ActionItem.Status.WONT_DO: "-"}
+    lines = [review.body.rstrip(), "", f"## Action items as of {_at(timezone.now())}", ""]
+    for item in items:
+        facts = [f"owner {item.owner.get_username()}" if item.owner else "no owner"]
+        if item.due_on:
+            facts.append(f"due {item.due_on.isoformat()}")
+        facts.append(f"{item.priority} priority")
+        if item.status == ActionItem.Status.WONT_DO:
+            facts.append("won’t do")
+        ticket = f" ({item.tracker_url})" if item.tracker_url else ""
+        lines.append(f"- [{statuses[item.status]}] {_one_line(item.title)}: {', '.join(facts)}{ticket}")
+    if not items:
+        lines.append("_None._")
+    state = f"published {_at(review.published_at)}" if review.published_at else "draft"
+    source = f"{review.incident.reference}, review {state}, version {review.version}"
+    lines += ["", f"_Exported from Warroom: {source}._", ""]
+    return "\n".join(lines)
+
+
 # The review ---------------------------------------------------------------------------------
 
 MAX_BODY = 200_000

@@ -14,6 +14,7 @@ urlpatterns = [
     path("start/", views.start, name="start"),
     path("save/", views.save, name="save"),
     path("reopen/", views.reopen, name="reopen"),
+    path("export.md", views.export, name="export"),
     path("items/", views.add_item, name="add_item"),
     path("items/<int:item_pk>/", views.edit_item, name="edit_item"),
     path("items/<int:item_pk>/status/", views.item_status, name="item_status"),

@@ -19,7 +19,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Case, Count, F, IntegerField, OuterRef, Prefetch, Subquery, Value, When
 from django.db.models.functions import Coalesce
-from django.http import QueryDict
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -384,6 +384,20 @@ def _stale(request, incident, form):
     if current.status != Review.Status.DRAFT:
         messages.error(request, _("The review was published meanwhile: reopen it to edit it."))
     return _render_page(request, incident, current, review_form=form, status=409)
+
+
+@login_required
+@require_GET
+def export(request, pk):
+    """The review and its action items as a Markdown file, for whoever may read the review."""
+    incident = _incident(request, pk)
+    current = _review_of(incident)
+    if current is None:
+        raise Http404("This incident's review has not been started.")
+    items = incident.action_items.select_related("owner").order_by("status", F("due_on").asc(nulls_last=True), "id")
+    response = HttpResponse(review.export(current, list(items)), content_type="text/markdown; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{incident.reference}-review.md"'
+    return response
 
 
 @login_required

@@ -149,6 +149,7 @@ def incident_pages(w):
         f"/runbooks/incident/{w['incident'].pk}/panel/?v=0&m=0",
         f"{i}/review/",
         f"{i}/review/items/{w['action_item'].pk}/",
+        f"{i}/review/export.md",
     ]
 
 

@@ -823,3 +823,36 @@ def test_no_odd_value_in_a_review_form_makes_a_500(resolved, django_user_model):
                 if client.get(url, {param: value}).status_code >= 500:
                     failures.append((url, param, repr(value)[:20]))
     assert failures == [], failures
+
+
+# Export ------------------------------------------------------------------------------------------
+
+
+def test_a_reader_downloads_the_review_with_its_action_items_as_markdown(as_user, incident, commander, viewer):
+    resolve(incident, commander)
+    started(incident, commander)
+    review.add_action_item(
+        incident, commander, title="Alert on sign-up spikes", owner=commander, priority="high",
+        tracker_url="https://tracker.example.com/OPS-7",
+    )  # fmt: skip
+    done = review.add_action_item(incident, commander, title="Write the DDoS runbook")
+    review.update_action_item(done, commander, status="done")
+    response = as_user(viewer).get(reverse("incidents:review:export", args=[incident.pk]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/markdown; charset=utf-8"
+    assert response["Content-Disposition"] == f'attachment; filename="INC-{incident.pk}-review.md"'
+    text = response.content.decode()
+    assert text.startswith(f"# Post-incident review: INC-{incident.pk}")
+    assert "- [ ] Alert on sign-up spikes: owner cmdr, high priority (https://tracker.example.com/OPS-7)" in text
+    assert "- [x] Write the DDoS runbook: no owner, medium priority" in text
+
+
+def test_the_export_of_a_review_not_started_or_of_a_hidden_incident_is_404(
+    as_user, incident, confidential, commander, viewer
+):
+    assert as_user(viewer).get(reverse("incidents:review:export", args=[incident.pk])).status_code == 404
+    resolve(confidential, commander)
+    started(confidential, commander)
+    url = reverse("incidents:review:export", args=[confidential.pk])
+    assert as_user(commander).get(url).status_code == 200
+    assert as_user(viewer).get(url).status_code == 404
