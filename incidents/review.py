@@ -47,15 +47,20 @@ def can_edit(user, incident):
 def can_publish(user, review):
     if not user.is_authenticated:
         return False
-    return access.can_command(user, review.incident) or (
-        review.owner_id == user.pk and access.can_log(user, review.incident)
-    )
+    # The owner was chosen to run the review (and can see the incident: _check_person).
+    return access.can_command(user, review.incident) or review.owner_id == user.pk
 
 
 def can_change_item(user, item):
+    """Mark done, won't do or open again: those who work on the incident, and the item's owner."""
     if not user.is_authenticated:
         return False
     return access.can_log(user, item.incident) or item.owner_id == user.pk
+
+
+def can_edit_item(user, item):
+    """Change what the item says (title, owner, due date...): those who work on the incident."""
+    return can_edit(user, item.incident)
 
 
 def _require(allowed, message):
@@ -309,6 +314,9 @@ def _check_person(field, user, incident):
 def _check_when(field, value):
     if value is not None and not (isinstance(value, datetime) and timezone.is_aware(value)):
         raise ValidationError({field: "Give a date and time with its time zone."})
+    # Far-off years overflow the database's timestamps once converted to UTC or shown east of it.
+    if value is not None and not 1900 <= value.year <= 2999:
+        raise ValidationError({field: "Give a date between the years 1900 and 2999."})
     return value
 
 
@@ -332,11 +340,13 @@ def start_review(incident, by, *, owner=None, meeting_at=None):
     owner = _check_person("owner", owner, incident)
     meeting_at = _check_when("meeting_at", meeting_at)
     now = timezone.now()
+    with timezone.override(timezone.get_default_timezone()):  # one zone for the whole team
+        body = draft(incident)
     review = Review.objects.create(
         incident=incident,
         owner=owner,
         meeting_at=meeting_at,
-        body=draft(incident),
+        body=body,
         created_by=by,
         created_at=now,
         updated_by=by,
@@ -554,6 +564,11 @@ def update_action_item(item, by, **changes):
     unknown = set(changes) - set(ITEM_FIELDS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: "This cannot be changed."})
+    if set(changes) - {"status"} and not can_edit_item(by, item):
+        raise PermissionDenied(
+            "As the item's owner you may mark it done or reopen it; the incident's responders and "
+            "commanders change the rest."
+        )
     current = ActionItem.objects.select_for_update(of=("self",)).select_related("owner", "incident").get(pk=item.pk)
     now = timezone.now()
     values = {f: changes.get(f, getattr(current, f)) for f in ITEM_FIELDS}

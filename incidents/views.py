@@ -213,7 +213,7 @@ def live(request, pk):
         return HttpResponse("No such incident.", status=404)
     if updated.timestamp() <= since:
         return HttpResponse(status=204)
-    incident = _war_room_incident(request, pk)
+    incident = _war_room_incident(request, pk, review_state=True)  # the header it renders shows it
     new_entries = list(
         incident.timeline.filter(id__gt=after)
         .select_related("author")

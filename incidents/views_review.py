@@ -253,6 +253,7 @@ def _items(request, incident):
         item.incident = incident
         item.overdue = item.is_overdue(today)
         item.can_change = review.can_change_item(request.user, item)
+        item.can_edit = review.can_edit_item(request.user, item)
     return items
 
 
@@ -457,8 +458,8 @@ def add_item(request, pk):
 def edit_item(request, pk, item_pk):
     incident = _incident(request, pk)
     item = _item(incident, item_pk)
-    if not review.can_change_item(request.user, item):
-        raise PermissionDenied("Only the incident's responders and commanders and the item's owner may change it.")
+    if not review.can_edit_item(request.user, item):
+        raise PermissionDenied("Only the incident's responders and commanders may edit an action item.")
     initial = {f: getattr(item, f) for f in ActionItemForm.base_fields}
     form = ActionItemForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():

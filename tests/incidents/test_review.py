@@ -202,3 +202,38 @@ def test_an_item_whose_owner_left_can_still_be_marked_done(resolved, commander, 
     with pytest.raises(ValidationError) as error:
         review.update_action_item(other, commander, owner=leaver)
     assert "deactivated" in error.value.message_dict["owner"][0]
+
+
+def test_an_owner_without_a_role_may_only_mark_their_item_done(resolved, commander, viewer):
+    item = review.add_action_item(resolved, commander, title="Alert on sign-up spikes", owner=viewer)
+    with pytest.raises(PermissionDenied):
+        review.update_action_item(item, viewer, due_on=timezone.localdate() + timedelta(days=900))
+    with pytest.raises(PermissionDenied):
+        review.update_action_item(item, viewer, owner=None)
+    item.refresh_from_db()
+    assert item.owner == viewer and item.due_on is None
+    assert review.update_action_item(item, viewer, status="done").status == "done"
+
+
+def test_a_review_owner_without_a_role_may_publish_it(resolved, commander, viewer):
+    started = review.start_review(resolved, commander, owner=viewer)
+    assert review.publish_review(started, viewer).status == Review.Status.PUBLISHED
+
+
+@pytest.mark.parametrize("year", [1899, 3000, 9999])
+def test_a_far_off_meeting_time_is_refused(resolved, commander, year):
+    far = timezone.now().replace(year=year, month=12, day=31)
+    with pytest.raises(ValidationError) as error:
+        review.start_review(resolved, commander, meeting_at=far)
+    assert "meeting_at" in error.value.message_dict
+    started = review.start_review(resolved, commander)
+    with pytest.raises(ValidationError):
+        review.update_review(started, commander, version=started.version, meeting_at=far)
+
+
+def test_the_draft_gives_times_in_the_sites_zone_whoever_starts_it(resolved, commander, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    with timezone.override("America/Los_Angeles"):  # the starter's browser zone
+        started = review.start_review(resolved, commander)
+    assert "times in Europe/Berlin" in started.body
+    assert timezone.localtime(resolved.declared_at, timezone.get_default_timezone()).strftime("%H:%M") in started.body

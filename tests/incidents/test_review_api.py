@@ -992,3 +992,16 @@ def test_options_describe_the_endpoints_to_those_who_may_see_them(api, commander
             ALL_ITEMS,
         ):
             assert api(user).options(url).status_code == 200, (user, url)
+
+
+def test_an_owner_without_a_role_may_only_change_the_status_of_their_item(incident, commander, viewer):
+    from rest_framework.test import APIClient
+
+    item = review.add_action_item(incident, commander, title="Alert on spikes", owner=viewer)
+    client = APIClient()
+    client.force_authenticate(viewer)
+    url = f"/api/v1/incidents/{incident.pk}/action-items/{item.pk}/"
+    refused = client.patch(url, {"due_on": "2099-01-01", "owner": None}, format="json")
+    assert refused.status_code == 403
+    assert "mark it done" in refused.json()["detail"]
+    assert client.patch(url, {"status": "done"}, format="json").status_code == 200

@@ -856,3 +856,25 @@ def test_the_export_of_a_review_not_started_or_of_a_hidden_incident_is_404(
     url = reverse("incidents:review:export", args=[confidential.pk])
     assert as_user(commander).get(url).status_code == 200
     assert as_user(viewer).get(url).status_code == 404
+
+
+def test_the_live_poll_keeps_the_review_link_state(as_user, incident, commander, viewer):
+    resolve(incident, commander)
+    started(incident, commander)
+    review.add_action_item(incident, commander, title="One")
+    live = as_user(viewer).get(reverse("incidents:live", args=[incident.pk]), {"v": 0, "after": 0})
+    link = re.search(r'<a [^>]*data-testid="review-link">(.*?)</a>', text_of(live))
+    assert link.group(1) == "Review: draft · 1 open action item"
+
+
+def test_an_owner_without_a_role_marks_their_item_done_but_cannot_edit_it(as_user, incident, commander, viewer):
+    item = review.add_action_item(incident, commander, title="Alert on spikes", owner=viewer)
+    client = as_user(viewer)
+    page = text_of(client.get(page_url(incident)))
+    assert f'href="{reverse("incidents:review:edit_item", args=[incident.pk, item.pk])}"' not in page
+    assert reverse("incidents:review:item_status", args=[incident.pk, item.pk]) in page
+    edit = reverse("incidents:review:edit_item", args=[incident.pk, item.pk])
+    assert client.post(edit, {"title": "Nothing to do", "priority": "low"}).status_code == 403
+    client.post(reverse("incidents:review:item_status", args=[incident.pk, item.pk]), {"status": "done"})
+    item.refresh_from_db()
+    assert (item.title, item.status) == ("Alert on spikes", "done")
