@@ -27,6 +27,18 @@ def error_messages(exc, default="You may not do that on this incident."):
     return list(getattr(exc, "messages", None) or [str(exc) or default])
 
 
+class DateTimeField(forms.DateTimeField):
+    """A date and time typed into a form, within the years 1900-2999: a far-off one (9999-12-31
+    in a zone west of UTC) would overflow the database's timestamps once stored in UTC, and
+    every page showing it would fail."""
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is not None and not 1900 <= result.year <= 2999:
+            raise forms.ValidationError(_("Give a date between the years 1900 and 2999."), code="invalid")
+        return result
+
+
 class DateTimeInput(forms.DateTimeInput):
     input_type = "datetime-local"
 
@@ -87,7 +99,7 @@ class DeclareForm(forms.Form):
         required=False,
         help_text=CONFIDENTIAL_HELP,
     )
-    started_at = forms.DateTimeField(
+    started_at = DateTimeField(
         required=False,
         widget=DateTimeInput(),
         label=_("Impact started"),
@@ -154,7 +166,7 @@ class ImpactForm(forms.Form):
         choices=[("", _("Level…")), *Impact.Level.choices], widget=forms.Select(attrs={"aria-label": _("Level")})
     )
     regions = forms.CharField(required=False, help_text="Comma-separated; empty means everywhere")
-    started_at = forms.DateTimeField(required=False, widget=DateTimeInput())
+    started_at = DateTimeField(required=False, widget=DateTimeInput())
 
 
 # Incident.CORRECTABLE_TIMES as the time form names them.
@@ -177,7 +189,7 @@ class CorrectTimeForm(forms.Form):
         ],
         widget=forms.Select(attrs={"aria-label": _("Which time")}),
     )
-    value = forms.DateTimeField(
+    value = DateTimeField(
         required=False, widget=DateTimeInput(attrs={"aria-label": _("New time")}), help_text=_("Empty clears the time")
     )
     reason = forms.CharField(max_length=300)

@@ -7,7 +7,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from .communications import AFFECTED_LEVELS, LANGUAGE_CODE, PLACEHOLDER_NAMES
-from .forms import DateTimeInput
+from .forms import DateTimeField, DateTimeInput
 from .models import Communication, CommunicationTemplate, Impact, Service
 
 LEVEL_CHOICES = [
@@ -111,9 +111,7 @@ class CommunicationForm(forms.Form):
 
 
 class ScheduleForm(forms.Form):
-    scheduled_for = forms.DateTimeField(
-        label=_("Publish at"), widget=DateTimeInput(attrs={"aria-label": _("Publish at")})
-    )
+    scheduled_for = DateTimeField(label=_("Publish at"), widget=DateTimeInput(attrs={"aria-label": _("Publish at")}))
 
 
 class TranslationForm(forms.Form):

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -30,7 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import access, review
 from .filters import ActionItemFilter
-from .forms import DateTimeInput, active_users, apply_errors, error_messages
+from .forms import DateTimeField, DateTimeInput, active_users, apply_errors, error_messages
 from .models import ActionItem, Incident, Membership, Review
 from .security import duration
 
@@ -115,7 +116,7 @@ class StartReviewForm(forms.Form):
         empty_label=gettext_lazy("Nobody yet"),
         help_text=gettext_lazy("Who runs the review (they may also publish it)"),
     )
-    meeting_at = forms.DateTimeField(
+    meeting_at = DateTimeField(
         label=gettext_lazy("Review meeting"), required=False, widget=DateTimeInput(), help_text=gettext_lazy("Optional")
     )
 
@@ -462,6 +463,8 @@ def edit_item(request, pk, item_pk):
         raise PermissionDenied("Only the incident's responders and commanders may edit an action item.")
     initial = {f: getattr(item, f) for f in ActionItemForm.base_fields}
     form = ActionItemForm(request.POST or None, initial=initial)
+    if item.owner_id:  # an owner since deactivated stays chosen: saving must not unassign them silently
+        form.fields["owner"].queryset = active_users() | get_user_model().objects.filter(pk=item.owner_id)
     if request.method == "POST" and form.is_valid():
         try:
             review.update_action_item(item, request.user, **form.cleaned_data)

@@ -30,7 +30,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from . import access, regulatory, security, services
-from .forms import DateTimeInput, active_users, apply_errors, error_messages
+from .forms import DateTimeField, DateTimeInput, active_users, apply_errors, error_messages
 from .models import (
     Communication,
     ExposureAssessment,
@@ -70,13 +70,13 @@ class MitigationForm(forms.Form):
     owner = forms.ModelChoiceField(
         label=gettext_lazy("Owner"), queryset=None, required=False, empty_label=gettext_lazy("Nobody yet")
     )
-    started_at = forms.DateTimeField(
+    started_at = DateTimeField(
         label=gettext_lazy("Started at"),
         required=False,
         widget=DateTimeInput(),
         help_text=gettext_lazy("Empty means now"),
     )
-    review_by = forms.DateTimeField(
+    review_by = DateTimeField(
         label=gettext_lazy("Review by"),
         required=False,
         widget=DateTimeInput(),
@@ -147,19 +147,19 @@ class ExposureForm(forms.Form):
 
 
 class AwarenessForm(forms.Form):
-    value = forms.DateTimeField(widget=DateTimeInput(attrs={"aria-label": "Aware at"}), label="Aware at")
+    value = DateTimeField(widget=DateTimeInput(attrs={"aria-label": "Aware at"}), label="Aware at")
     reason = forms.CharField(max_length=300, help_text="How you know (logged)")
 
 
 class StartClockForm(forms.Form):
     obligation = forms.ModelChoiceField(queryset=Obligation.objects.filter(active=True), to_field_name="key")
-    started_at = forms.DateTimeField(required=False, widget=DateTimeInput())
+    started_at = DateTimeField(required=False, widget=DateTimeInput())
     target_hours = forms.IntegerField(required=False, min_value=1, max_value=24 * 366)
 
 
 class SubmissionForm(forms.Form):
     stage = forms.CharField(max_length=60)
-    submitted_at = forms.DateTimeField(required=False, widget=DateTimeInput())
+    submitted_at = DateTimeField(required=False, widget=DateTimeInput())
     reference = forms.CharField(max_length=200, required=False)
     communication = forms.ModelChoiceField(queryset=Communication.objects.none(), required=False)
     notes = forms.CharField(required=False, max_length=5000)
@@ -174,7 +174,7 @@ class ReasonForm(forms.Form):
 
 
 class CorrectStartForm(forms.Form):
-    started_at = forms.DateTimeField(widget=DateTimeInput())
+    started_at = DateTimeField(widget=DateTimeInput())
     reason = forms.CharField(max_length=300)
 
 

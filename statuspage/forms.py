@@ -5,7 +5,7 @@ from django import forms
 from django.core.validators import EmailValidator
 from django.utils.translation import gettext, gettext_lazy
 
-from incidents.forms import DateTimeInput, ServicesField
+from incidents.forms import DateTimeField, DateTimeInput, ServicesField
 from incidents.models import Service
 
 from . import subscriptions
@@ -149,8 +149,8 @@ class MaintenanceForm(forms.Form):
         label=gettext_lazy("Affected services"),
         help_text=gettext_lazy("None chosen: the whole platform."),
     )
-    scheduled_for = forms.DateTimeField(label=gettext_lazy("Starts"), widget=DateTimeInput())
-    scheduled_until = forms.DateTimeField(label=gettext_lazy("Ends"), widget=DateTimeInput())
+    scheduled_for = DateTimeField(label=gettext_lazy("Starts"), widget=DateTimeInput())
+    scheduled_until = DateTimeField(label=gettext_lazy("Ends"), widget=DateTimeInput())
     verify_minutes = forms.IntegerField(
         label=gettext_lazy("Verification (minutes)"),
         min_value=0,

@@ -528,3 +528,27 @@ def test_a_runbook_key_is_text_not_a_pattern(world):
     assert "Line 4: unknown key &#x27;a+&#x27;" in response.content.decode()
     text = "---\n'(a+)+c': 1\n" + "a" * 40 + ": 2\n---\n\n## Step\n\nDo it.\n"
     assert "unknown key" in page.post("/runbooks/preview/", {"text": text}).content.decode()
+
+
+def test_a_far_off_date_typed_west_of_utc_is_refused_not_stored(world):
+    """9999-12-31 23:00 in Los Angeles is in the year 10000 in UTC: stored, it would make every
+    page that shows it fail."""
+    client = Client(raise_request_exception=False)
+    client.force_login(world["root"])
+    client.cookies["tz"] = "America/Los_Angeles"
+    i = f"/incidents/{world['incident'].pk}"
+    far = "9999-12-31T23:00"
+    posts = [
+        (f"{i}/security/mitigations/", {"title": "t", "description": "d", "review_by": far}),
+        (f"{i}/security/mitigations/{world['mitigation'].pk}/", {"title": "t", "description": "d", "review_by": far}),
+        (f"{i}/times/", {"field": "detected_at", "value": far, "reason": "r"}),
+        (f"{i}/review/save/", {"body": "b", "version": str(world["review"].version), "meeting_at": far}),
+        (
+            "/status/manage/maintenance/new/",
+            {"title": "t", "scheduled_for": "9999-12-31T20:00", "scheduled_until": far, "verify_minutes": "15"},
+        ),
+    ]
+    for url, data in posts:
+        client.post(url, data)
+    pages = [f"{i}/", f"{i}/security/", "/mitigations/", "/status/manage/maintenance/", f"{i}/review/"]
+    assert [(page, client.get(page).status_code) for page in pages] == [(page, 200) for page in pages]

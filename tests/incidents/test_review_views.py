@@ -878,3 +878,17 @@ def test_an_owner_without_a_role_marks_their_item_done_but_cannot_edit_it(as_use
     client.post(reverse("incidents:review:item_status", args=[incident.pk, item.pk]), {"status": "done"})
     item.refresh_from_db()
     assert (item.title, item.status) == ("Alert on spikes", "done")
+
+
+def test_editing_an_item_of_a_deactivated_owner_keeps_the_owner(as_user, incident, commander, django_user_model):
+    leaver = make_user(django_user_model, "leaver", "responder")
+    item = review.add_action_item(incident, commander, title="Edge rules as code", owner=leaver)
+    leaver.is_active = False
+    leaver.save()
+    edit = reverse("incidents:review:edit_item", args=[incident.pk, item.pk])
+    response = as_user(commander).post(
+        edit, {"title": "Edge rules as code, reviewed", "priority": "medium", "owner": str(leaver.pk)}
+    )
+    assert response.status_code == 302
+    item.refresh_from_db()
+    assert (item.title, item.owner) == ("Edge rules as code, reviewed", leaver)
