@@ -18,7 +18,6 @@ incident or ownership of the review; an item's owner may also change their item.
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Case, Count, F, IntegerField, Q, Value, When
 from django.urls import path
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.exceptions import APIException, NotFound, ValidationError
@@ -137,7 +136,7 @@ def action_item_counts(incident):
         open=Count("pk", filter=Q(status=ActionItem.Status.OPEN)),
         done=Count("pk", filter=Q(status=ActionItem.Status.DONE)),
         wont_do=Count("pk", filter=Q(status=ActionItem.Status.WONT_DO)),
-        overdue=Count("pk", filter=Q(status=ActionItem.Status.OPEN, due_on__lt=timezone.localdate())),
+        overdue=Count("pk", filter=Q(status=ActionItem.Status.OPEN, due_on__lt=ActionItem.today())),
         total=Count("pk"),
     )
 
@@ -431,7 +430,7 @@ class ActionItemSerializer(serializers.ModelSerializer):
 
     def get_overdue(self, item) -> bool:
         if "today" not in self.context:
-            self.context["today"] = timezone.localdate()
+            self.context["today"] = ActionItem.today()
         return item.is_overdue(self.context["today"])
 
     def create(self, validated):

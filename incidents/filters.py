@@ -6,7 +6,6 @@ import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -154,5 +153,5 @@ class ActionItemFilter(django_filters.FilterSet):
     def filter_overdue(self, queryset, name, value):
         if value is None:
             return queryset
-        late = Q(status=ActionItem.Status.OPEN, due_on__lt=timezone.localdate())
+        late = Q(status=ActionItem.Status.OPEN, due_on__lt=ActionItem.today())
         return queryset.filter(late) if value else queryset.exclude(late)

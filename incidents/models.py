@@ -869,6 +869,12 @@ class ActionItem(models.Model):
     def is_open(self):
         return self.status == self.Status.OPEN
 
+    @staticmethod
+    def today():
+        """Due dates are days in the site's time zone (TIME_ZONE), where the reminders go out
+        at their hour: "overdue" means the same for every viewer and for the sweep."""
+        return timezone.localdate(timezone=timezone.get_default_timezone())
+
     def is_overdue(self, today=None):
-        today = today or timezone.localdate()
+        today = today or self.today()
         return self.is_open and self.due_on is not None and self.due_on < today

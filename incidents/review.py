@@ -537,7 +537,7 @@ def add_action_item(
             "status": ActionItem.Status.OPEN,
         },
         incident,
-        timezone.localdate(now),
+        ActionItem.today(),
         new=True,
     )
     item = ActionItem.objects.create(incident=incident, created_by=by, created_at=now, updated_at=now, **values)
@@ -573,7 +573,7 @@ def update_action_item(item, by, **changes):
     now = timezone.now()
     values = {f: changes.get(f, getattr(current, f)) for f in ITEM_FIELDS}
     values = _check_item(
-        values, current.incident, timezone.localdate(now), new=False, owner_changed=values["owner"] != current.owner
+        values, current.incident, ActionItem.today(), new=False, owner_changed=values["owner"] != current.owner
     )
     changed = [(f, getattr(current, f), values[f]) for f in ITEM_FIELDS if getattr(current, f) != values[f]]
     if not changed:

@@ -241,7 +241,7 @@ def metric_rows(incident):
 
 
 def _items(request, incident):
-    today = timezone.localdate()
+    today = ActionItem.today()
     items = list(
         incident.action_items.select_related("owner").order_by(
             Case(When(status=ActionItem.Status.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField()),
@@ -528,7 +528,7 @@ def follow_ups(request):
     valid = form.is_valid()
     data = form.cleaned_data if valid else {}
     status = data.get("status") or "open"
-    today = timezone.localdate()
+    today = ActionItem.today()
     # The page's few controls, put to the filter the API uses (one filter per model).
     query = QueryDict(mutable=True)
     if data.get("overdue"):

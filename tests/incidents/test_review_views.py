@@ -6,7 +6,7 @@ input as form errors, and query counts that do not grow with the rows.
 
 import html
 import re
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -892,3 +892,18 @@ def test_editing_an_item_of_a_deactivated_owner_keeps_the_owner(as_user, inciden
     assert response.status_code == 302
     item.refresh_from_db()
     assert (item.title, item.owner) == ("Edge rules as code, reviewed", leaver)
+
+
+def test_overdue_means_past_the_due_day_in_the_sites_zone_for_every_viewer(
+    as_user, incident, commander, time_machine, settings
+):
+    settings.TIME_ZONE = "UTC"
+    time_machine.move_to(datetime(2026, 3, 2, 12, 0, tzinfo=UTC), tick=False)
+    review.add_action_item(incident, commander, title="Due today", due_on=date(2026, 3, 2))
+    time_machine.move_to(datetime(2026, 3, 2, 23, 30, tzinfo=UTC), tick=False)  # already the 3rd in Tokyo
+    client = as_user(commander)
+    client.cookies["tz"] = "Asia/Tokyo"
+    page = text_of(client.get(reverse("followups:list"), {"overdue": "on"}))
+    assert "Due today" not in page
+    time_machine.move_to(datetime(2026, 3, 3, 0, 30, tzinfo=UTC), tick=False)
+    assert "Due today" in text_of(client.get(reverse("followups:list"), {"overdue": "on"}))
