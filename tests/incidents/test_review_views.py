@@ -907,3 +907,14 @@ def test_overdue_means_past_the_due_day_in_the_sites_zone_for_every_viewer(
     assert "Due today" not in page
     time_machine.move_to(datetime(2026, 3, 3, 0, 30, tzinfo=UTC), tick=False)
     assert "Due today" in text_of(client.get(reverse("followups:list"), {"overdue": "on"}))
+
+
+def test_follow_ups_go_on_to_a_second_page_keeping_the_filter(as_user, incident, commander):
+    ActionItem.objects.bulk_create(
+        ActionItem(incident=incident, title=f"Item {n}", owner=commander, created_by=commander) for n in range(51)
+    )
+    page = text_of(as_user(commander).get(reverse("followups:list"), {"mine": "on"}))
+    assert "Page 1 of 2" in page
+    assert 'href="?mine=on&page=2">Next</a>' in page
+    second = text_of(as_user(commander).get(reverse("followups:list"), {"mine": "on", "page": 2}))
+    assert "Page 2 of 2" in second and ">Previous</a>" in second
