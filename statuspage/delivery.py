@@ -154,10 +154,17 @@ def deliver(ids, now=None):
             emails.append(row)
         else:
             webhooks.append(row)
-    if emails:
-        outcomes.update(EmailTransport().send_batch(emails))
-    for row in webhooks:
-        outcomes[row.pk] = WebhookTransport().send(row)
+    try:
+        if emails:
+            outcomes.update(EmailTransport().send_batch(emails))
+        for row in webhooks:
+            outcomes[row.pk] = WebhookTransport().send(row)
+    except Exception as exc:
+        # A bug must not leave claimed rows 'sending' for the sweep to find ten minutes later:
+        # what was not sent is recorded as a failed try, so retries and giving up still apply.
+        log.exception("Delivering notifications %s failed", result.claimed)
+        for row in rows:
+            outcomes.setdefault(row.pk, Transient(f"{type(exc).__name__}: {exc}"))
     _record(rows, outcomes, now, result)
     return result
 
@@ -256,19 +263,30 @@ class PreparedEmail(mail.EmailMultiAlternatives):
     def message(self):
         if self.encoded_subject is None:
             return super().message()
-        readable, self.subject = self.subject, self.encoded_subject
+        readable, self.subject = self.subject, "-"
         try:
-            return super().message()
+            message = super().message()
         finally:
             self.subject = readable
+        # Set past Django's header check, which refuses the line breaks of a folded header;
+        # the value is our own encoding of a one-line subject (_encode_header), not user text.
+        message.replace_header("Subject", self.encoded_subject)
+        return message
 
 
-def _encode_header(value):
+def _encode_header(value, name="Subject"):
+    """The header as it goes on the wire: RFC 2047 encoded words where it is not ASCII, folded
+    onto lines of at most 78 characters counting "Subject: ". Any line break in the value is
+    dropped first, so nothing can be injected below it.
+
+    Django's own path (Header(value).encode(), then a check that refuses newlines) cannot take
+    a pre-folded value: every subject over about 55 characters raised BadHeaderError."""
+    value = " ".join(value.split())
     try:
         value.encode("ascii")
     except UnicodeEncodeError:
-        return Header(value, "utf-8").encode()
-    return value
+        return Header(value, "utf-8", header_name=name).encode()
+    return Header(value, header_name=name).encode()
 
 
 class EmailTransport:
@@ -283,13 +301,21 @@ class EmailTransport:
         self._unsubscribe_url = unsubscribe_url(self.placeholder)
 
     def send_batch(self, rows):
-        messages = [(row, self.message(row)) for row in rows]
         outcomes = {}
+        messages = []
+        for row in rows:
+            try:
+                messages.append((row, self.message(row)))
+            except Exception as exc:  # one message that cannot be built fails alone
+                log.exception("Building e-mail notification %s failed", row.pk)
+                outcomes[row.pk] = Transient(f"Could not build the message: {exc}")
+        if not messages:
+            return outcomes
         try:
             conn = mail.get_connection(fail_silently=False)
             conn.open()
         except (OSError, smtplib.SMTPException) as exc:
-            return {row.pk: Transient(f"Mail server: {exc}") for row in rows}
+            return outcomes | {row.pk: Transient(f"Mail server: {exc}") for row, _ in messages}
         try:
             for index, (row, message) in enumerate(messages):
                 try:
@@ -305,6 +331,11 @@ class EmailTransport:
                     for later, _ in messages[index:]:
                         outcomes[later.pk] = Transient(f"Mail server: {exc}")
                     break
+                except Exception as exc:
+                    # Anything else is about this message (a header Django refuses, say): it
+                    # fails alone, retried and then marked failed, and the batch goes on.
+                    log.exception("Sending e-mail notification %s failed", row.pk)
+                    outcomes[row.pk] = Transient(f"{type(exc).__name__}: {exc}")
         finally:
             try:
                 conn.close()

@@ -14,12 +14,13 @@ JSON are rebuilt on the next request, here and in every other web process.
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from incidents.access import COMMANDER, COMMS, group_names
 
-from .models import Maintenance
+from .models import Maintenance, Notification
 
 EDITABLE_FIELDS = ("title", "body", "scheduled_for", "scheduled_until", "verify_minutes")
 
@@ -116,3 +117,38 @@ def _after_change():
         from . import tasks
 
         transaction.on_commit(tasks.export_page.delay)
+
+
+def delivery_report(keys=30, problems=100):
+    """Subscriber deliveries as the deliveries page shows them, in three queries whatever the
+    size of the outbox: per message (an update, a confirmation...) the newest `keys` with how
+    many rows are sent, waiting, being sent and failed; and the newest `problems` rows that
+    failed or wait for a retry after an error."""
+    status = Notification.Status
+    per_key = list(
+        Notification.objects.values("key")
+        .annotate(
+            first=Min("created_at"),
+            last_sent=Max("sent_at"),
+            sent=Count("pk", filter=Q(status=status.SENT)),
+            pending=Count("pk", filter=Q(status=status.PENDING)),
+            sending=Count("pk", filter=Q(status=status.SENDING)),
+            failed=Count("pk", filter=Q(status=status.FAILED)),
+            sample=Min("pk"),
+        )
+        .order_by("-first")[:keys]
+    )
+    titles = dict(
+        Notification.objects.filter(pk__in=[row["sample"] for row in per_key]).values_list(
+            "key", "payload__incident__name"
+        )
+    )
+    for row in per_key:
+        row["title"] = titles.get(row["key"]) or ""
+    trouble = (
+        Notification.objects.filter(Q(status=status.FAILED) | Q(status=status.PENDING) & ~Q(last_error=""))
+        .select_related("subscriber")
+        .defer("payload")
+        .order_by("-pk")[:problems]
+    )
+    return {"messages": per_key, "problems": list(trouble)}

@@ -244,8 +244,14 @@ def sweep():
 
 def release_stuck(now):
     """Rows 'sending' past their deadline belong to a worker that died mid-send: pending
-    again, due since they were claimed."""
-    return Notification.objects.filter(status=Status.SENDING, next_attempt_at__lte=now).update(
+    again, due since they were claimed; failed if they already had all their tries (a row
+    that kills its worker every time must not come back forever)."""
+    stuck = Notification.objects.filter(status=Status.SENDING, next_attempt_at__lte=now)
+    given_up = stuck.filter(attempts__gte=delivery.MAX_ATTEMPTS).update(
+        status=Status.FAILED,
+        last_error=f"Gave up after {delivery.MAX_ATTEMPTS} attempts: the worker sending it stopped each time.",
+    )
+    return given_up + stuck.update(
         status=Status.PENDING,
         next_attempt_at=F("next_attempt_at") - delivery.SENDING_TIMEOUT,
         last_error="The worker sending it stopped; sending again.",

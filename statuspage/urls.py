@@ -36,10 +36,11 @@ urlpatterns = [
 
 urlpatterns += urls_subscribe.urlpatterns
 
-# Staff pages (signed in): scheduled maintenance.
+# Staff pages (signed in): scheduled maintenance, subscriber deliveries.
 urlpatterns += [
     path("manage/maintenance/", views_manage.maintenance_list, name="manage_maintenance"),
     path("manage/maintenance/new/", views_manage.maintenance_new, name="manage_maintenance_new"),
     path("manage/maintenance/<int:pk>/", views_manage.maintenance_edit, name="manage_maintenance_edit"),
     path("manage/maintenance/<int:pk>/cancel/", views_manage.maintenance_cancel, name="manage_maintenance_cancel"),
+    path("manage/deliveries/", views_manage.deliveries, name="manage_deliveries"),
 ]

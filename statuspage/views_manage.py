@@ -173,3 +173,24 @@ def maintenance_cancel(request, pk):
         else:
             messages.info(request, _("Maintenance “%(title)s” was already cancelled.") % {"title": maintenance.title})
     return redirect("statuspage:manage_maintenance")
+
+
+# Subscriber deliveries -----------------------------------------------------------------------
+
+DELIVERY_KEYS_SHOWN = 30
+DELIVERY_PROBLEMS_SHOWN = 100
+
+
+@staff_page
+@require_GET
+def deliveries(request):
+    """What subscribers were sent, per update, and every message that failed or waits for a
+    retry, with its error: where comms staff see that the e-mail did not go out. Recipients'
+    addresses are personal data: comms staff and commanders only."""
+    if not services.can_manage_maintenance(request.user):
+        raise PermissionDenied(_("Only comms staff and commanders may see subscriber deliveries."))
+    return render(
+        request,
+        "statuspage/manage/deliveries.html",
+        services.delivery_report(keys=DELIVERY_KEYS_SHOWN, problems=DELIVERY_PROBLEMS_SHOWN),
+    )
