@@ -69,7 +69,8 @@ def run(count, url, workers):
     from django.utils import timezone
 
     from config.celery import app
-    from incidents import communications, services
+    from incidents import services
+    from incidents.comms import services as communications
     from incidents.models import Service
     from statuspage import tasks
     from statuspage.models import Notification, Subscriber

@@ -247,7 +247,7 @@ def measure(now):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from incidents import reminders
+    from incidents.reminders import sweep as reminders
 
     with time_machine.travel(now, tick=True), CaptureQueriesContext(connection) as ctx:
         started = time.perf_counter()
@@ -265,8 +265,9 @@ def run(args, url):
     from django.db import connection
     from django.utils import timezone
 
-    from incidents import reminders, tasks
     from incidents.models import ActionItem, Incident
+    from incidents.reminders import sweep as reminders
+    from incidents.reminders import tasks
     from runbooks.models import StepRun
 
     logging.getLogger("celery").setLevel(logging.WARNING)

@@ -207,6 +207,8 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Task modules of incidents/ wings (autodiscovery finds only each app's own tasks.py).
+CELERY_IMPORTS = ["incidents.comms.tasks", "incidents.reminders.tasks"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Scheduled communications go out within this period of their time.
@@ -243,7 +245,7 @@ SPECTACULAR_SETTINGS = {
     # warnings. Keep in step with incidents.models.Incident.Kind.
     "ENUM_NAME_OVERRIDES": {
         "IncidentKindEnum": ["availability", "security", "data_exposure", "performance", "other"],
-        # A service's status and a status-page update's level for a service (incidents.api_comms).
+        # A service's status and a status-page update's level for a service (incidents.comms.api).
         "ServiceStatusEnum": [
             "operational",
             "degraded_performance",
@@ -290,12 +292,12 @@ WARROOM_ONCALL_GROUP = env_str("WARROOM_ONCALL_GROUP", "oncall")
 # What the sweep checks: functions taking the sweep context and yielding due reminders. Other
 # apps' rules are named here so the core never imports them.
 WARROOM_REMINDER_RULES = [
-    "incidents.reminders.update_cadence",
-    "incidents.reminders.unacknowledged",
-    "incidents.reminders.mitigation_review",
-    "incidents.reminders.regulatory_deadlines",
-    "incidents.reminders.review_due",
-    "incidents.reminders.action_items_due",
+    "incidents.reminders.sweep.update_cadence",
+    "incidents.reminders.sweep.unacknowledged",
+    "incidents.reminders.sweep.mitigation_review",
+    "incidents.reminders.sweep.regulatory_deadlines",
+    "incidents.reminders.sweep.review_due",
+    "incidents.reminders.sweep.action_items_due",
     "runbooks.reminders.overdue_steps",
 ]
 # First retry delay of a failed reminder e-mail or webhook; doubles per attempt, capped at an hour.

@@ -4,10 +4,10 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from incidents.comms.urls import library_urlpatterns as comms_library_urlpatterns
+from incidents.review.urls import follow_up_urlpatterns, reviews_urlpatterns
+from incidents.security.urls import in_force_urlpatterns
 from incidents.urls import service_urlpatterns
-from incidents.urls_comms import library_urlpatterns as comms_library_urlpatterns
-from incidents.urls_review import follow_up_urlpatterns, reviews_urlpatterns
-from incidents.urls_security import in_force_urlpatterns
 from incidents.views_auth import RateLimitedLoginView
 
 from .health import healthz, readyz
@@ -21,7 +21,7 @@ urlpatterns = [
     # Django's set_language view: the language switch in base.html posts here.
     path("i18n/", include("django.conf.urls.i18n")),
     path("incidents/", include("incidents.urls")),
-    path("inbox/", include("incidents.urls_inbox")),
+    path("inbox/", include("incidents.reminders.urls")),
     path("services/", include((service_urlpatterns, "services"))),
     path("comms/", include((comms_library_urlpatterns, "comms"))),
     path("runbooks/", include("runbooks.urls")),

@@ -82,7 +82,7 @@ def can_manage_services(user):
 
 def get_incident_for(user, pk, queryset=None):
     """The incident with this primary key if the user may see it, else 404 (never 403)."""
-    from .models import Incident
+    from incidents.models import Incident
 
     qs = queryset if queryset is not None else Incident.objects.all()
     try:

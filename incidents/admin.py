@@ -4,8 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from . import notify
-from .models import (
+from incidents.models import (
     ActionItem,
     Communication,
     CommunicationTemplate,
@@ -29,7 +28,8 @@ from .models import (
     TimelineRevision,
     UserNotification,
 )
-from .regulatory import validate_stages
+from incidents.reminders import delivery as notify
+from incidents.security.clocks import validate_stages
 
 
 class MembershipInline(admin.TabularInline):
@@ -318,7 +318,7 @@ class NotificationPreferenceAdmin(admin.ModelAdmin):
 
 
 class OwnerSeesIncidentForm(forms.ModelForm):
-    """The rule incidents.review keeps: an owner must be able to see the incident (nobody
+    """The rule incidents.review.services keeps: an owner must be able to see the incident (nobody
     outside a confidential incident hears of its follow-ups)."""
 
     def clean(self):

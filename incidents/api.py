@@ -12,9 +12,9 @@ from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import access, services
-from .filters import IncidentFilter, ServiceFilter
-from .models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision, status_from_rank
+from incidents import access, services
+from incidents.filters import IncidentFilter, ServiceFilter
+from incidents.models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision, status_from_rank
 
 User = get_user_model()
 

@@ -1,7 +1,9 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from . import api, api_comms, api_review
+from incidents import api
+from incidents.comms import api as api_comms
+from incidents.review import api as api_review
 
 router = DefaultRouter()
 router.register("incidents", api.IncidentViewSet, basename="incident")
@@ -20,6 +22,6 @@ incident_children.register("action-items", api_review.ActionItemViewSet, basenam
 urlpatterns = [
     path("", include(router.urls)),
     path("incidents/<int:incident_pk>/", include(incident_children.urls)),
-    path("", include("incidents.api_security")),
-    path("", include("incidents.api_review")),
+    path("", include("incidents.security.api")),
+    path("", include("incidents.review.api")),
 ]

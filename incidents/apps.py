@@ -1,6 +1,24 @@
+from importlib import import_module
+
 from django.apps import AppConfig
+from django.utils.module_loading import module_has_submodule
+
+# The wings of incidents/ (one sub-package each, app label `incidents`). The core never imports
+# them by name: it loads their admin and signal receivers here, their URLs through include()
+# in config/urls.py, their tasks through CELERY_IMPORTS and their reminder rules through
+# WARROOM_REMINDER_RULES. import-linter (pyproject.toml) keeps it that way.
+WINGS = ("comms", "security", "review", "reminders")
+# What the app registry loads of each wing once models are ready.
+WING_ROOMS = ("admin", "receivers")
 
 
 class IncidentsConfig(AppConfig):
     name = "incidents"
     verbose_name = "Incidents"
+
+    def ready(self):
+        for wing in WINGS:
+            package = import_module(f"{self.name}.{wing}")
+            for room in WING_ROOMS:
+                if module_has_submodule(package, room):
+                    import_module(f"{package.__name__}.{room}")

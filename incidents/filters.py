@@ -9,7 +9,7 @@ from django.db.models import Exists, OuterRef, Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from .models import ActionItem, Impact, Incident, Service, TimelineEntry
+from incidents.models import ActionItem, Impact, Incident, Service, TimelineEntry
 
 # "INC-5", "inc 5", "inc5": a search for one incident by its reference.
 REFERENCE = re.compile(r"^inc[-\s]?0*(\d{1,18})$", re.IGNORECASE)
@@ -124,7 +124,7 @@ def _choice_errors(name, values):
 
 class ActionItemFilter(django_filters.FilterSet):
     """Action items, for the follow-ups list and the API; the queryset is already scoped to
-    what the reader may see (incidents.review.action_items_visible_to)."""
+    what the reader may see (incidents.review.services.action_items_visible_to)."""
 
     status = django_filters.MultipleChoiceFilter(
         choices=ActionItem.Status.choices, error_messages=_choice_errors("status", ActionItem.Status.values)

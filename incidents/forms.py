@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
-from .models import Impact, Incident, Membership, Service
+from incidents.models import Impact, Incident, Membership, Service
 
 
 def active_users():

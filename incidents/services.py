@@ -17,9 +17,9 @@ from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.text import slugify
 
-from . import access
-from .models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision
-from .signals import incident_changed
+from incidents import access
+from incidents.models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision
+from incidents.signals import incident_changed
 
 User = get_user_model()
 Status = Incident.Status

@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from . import services
-from .models import Impact, Incident, Membership
+from incidents import services
+from incidents.models import Impact, Incident, Membership
 
 LEVEL_ALIASES = {
     "degraded": Impact.Level.DEGRADED_PERFORMANCE,

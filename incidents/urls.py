@@ -1,6 +1,7 @@
 from django.urls import include, path
 
-from . import views, views_inbox
+from incidents import views
+from incidents.reminders import views as views_inbox
 
 app_name = "incidents"
 
@@ -21,9 +22,9 @@ urlpatterns = [
     path("<int:pk>/times/", views.correct_time, name="correct_time"),
     path("<int:pk>/reminders/snooze/", views_inbox.snooze, name="snooze_reminder"),
     path("<int:pk>/timeline/<int:entry_pk>/edit/", views.edit_entry, name="edit_entry"),
-    path("<int:pk>/comms/", include("incidents.urls_comms")),
-    path("<int:pk>/security/", include("incidents.urls_security")),
-    path("<int:pk>/review/", include("incidents.urls_review")),
+    path("<int:pk>/comms/", include("incidents.comms.urls")),
+    path("<int:pk>/security/", include("incidents.security.urls")),
+    path("<int:pk>/review/", include("incidents.review.urls")),
 ]
 
 service_urlpatterns = [

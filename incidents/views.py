@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from . import access, services, slash_commands
-from .filters import IncidentFilter
-from .forms import (
+from incidents import access, services, slash_commands
+from incidents.filters import IncidentFilter
+from incidents.forms import (
     CorrectTimeForm,
     DeclareForm,
     EditIncidentForm,
@@ -29,8 +29,8 @@ from .forms import (
     StatusForm,
     apply_errors,
 )
-from .models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision, status_from_rank
-from .views_review import with_review_state
+from incidents.models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision, status_from_rank
+from incidents.review.views import with_review_state
 
 TIMELINE_PAGE = 500  # entries shown on the war-room page; older ones are a click away
 

@@ -1,11 +1,11 @@
 """The runbook reminder: a step past its due time reminds its assignee (or the commander when
 nobody has it), and, still open after a grace, the commander. Named in
-settings.WARROOM_REMINDER_RULES; the sweep lives in incidents.reminders."""
+settings.WARROOM_REMINDER_RULES; the sweep lives in incidents.reminders.sweep."""
 
 from datetime import timedelta
 
 from incidents.models import Incident, UserNotification
-from incidents.reminders import Reminder, stamp, when
+from incidents.reminders.sweep import Reminder, stamp, when
 
 from .models import RunbookRun, RunbookStep, StepRun
 from .services import step_due_at

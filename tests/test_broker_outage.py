@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from incidents import communications
+from incidents.comms import services as communications
 from statuspage.models import Notification
 from tests.statuspage.page_factories import approver, author  # noqa: F401
 from tests.statuspage.subscription_factories import email_subscriber

@@ -21,7 +21,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from incidents import communications, regulatory, services
+from incidents import services
+from incidents.comms import services as communications
 from incidents.models import (
     ActionItem,
     Communication,
@@ -38,6 +39,7 @@ from incidents.models import (
     Submission,
     TimelineEntry,
 )
+from incidents.security import clocks as regulatory
 from runbooks import services as runbook_services
 from runbooks.models import Runbook, RunbookRun, RunbookVersion, StepRun
 from statuspage import views as status_views
@@ -578,7 +580,7 @@ def test_user_text_is_escaped_or_sanitised_on_every_page_that_shows_it(cast, set
     communications.set_translation(comm, root, "de", XSS, XSS[:200])
     publish(comm, root, settings)
     CommunicationTemplate.objects.create(name=XSS[:120], body=XSS)
-    from incidents import security as sec
+    from incidents.security import mitigations as sec
 
     sec.add_mitigation(
         incident, root, title=XSS[:200], description=XSS, affects=XSS[:300], public=True, public_explanation=XSS

@@ -14,8 +14,12 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from incidents import communications, regulatory, review, security, services
+from incidents import services
+from incidents.comms import services as communications
 from incidents.models import CommunicationTemplate, Obligation, Review
+from incidents.review import services as review
+from incidents.security import clocks as regulatory
+from incidents.security import mitigations as security
 from runbooks import services as runbook_services
 from runbooks.fileformat import RunbookData, StepData
 from statuspage.models import Maintenance, Subscriber

@@ -9,9 +9,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from incidents import communications
+from incidents.comms import services as communications
+from incidents.comms.tasks import publish_due_communications
 from incidents.models import Communication, TimelineEntry
-from incidents.tasks import publish_due_communications
 from statuspage import tasks
 from statuspage.models import Maintenance, Notification
 from tests.statuspage.page_factories import approver, author  # noqa: F401

@@ -1,7 +1,7 @@
 """Seed the communication template library with sensible starting points, so a fresh install
 can publish its first status-page update in a minute. Idempotent: a template that exists by
 name (perhaps edited by the operator) is left alone. Placeholders are those of
-incidents.communications.placeholders."""
+incidents.comms.services.placeholders."""
 
 from django.db import migrations
 

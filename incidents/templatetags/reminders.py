@@ -2,7 +2,7 @@ from django import template
 from django.utils import timezone
 
 from incidents.models import Snooze
-from incidents.reminders import next_update_due
+from incidents.reminders.sweep import next_update_due
 
 from .warroom import elapsed
 

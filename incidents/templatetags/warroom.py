@@ -3,7 +3,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from incidents.markup import render_markdown
-from incidents.security import duration
+from incidents.security.mitigations import duration
 
 register = template.Library()
 

@@ -12,7 +12,9 @@ from django.apps import apps
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from incidents import regulatory, security, services
+from incidents import services
+from incidents.security import clocks as regulatory
+from incidents.security import mitigations as security
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -7,7 +7,8 @@ import pytest
 from django.urls import NoReverseMatch, reverse
 from playwright.sync_api import expect
 
-from incidents import communications, services
+from incidents import services
+from incidents.comms import services as communications
 from incidents.models import Communication, CommunicationTemplate, Service
 from tests.conftest import make_user
 

@@ -1,6 +1,6 @@
 """Communications: the workflow and its two-person rule, templates, diffs and translations
-(incidents.communications); the comms pages (incidents.views_comms) and the API
-(incidents.api_comms), each from every side: comms staff, a second approver, the incident's
+(incidents.comms.services); the comms pages (incidents.comms.views) and the API
+(incidents.comms.api), each from every side: comms staff, a second approver, the incident's
 commander, a responder, a viewer, an outsider, and the security group on confidential
 incidents."""
 
@@ -16,7 +16,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents import communications, services, tasks
+from incidents import services, tasks
+from incidents.comms import services as communications
 from incidents.models import Communication, CommunicationTemplate, CommunicationTranslation, Impact, TimelineEntry
 from tests.conftest import make_user
 

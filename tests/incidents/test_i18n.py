@@ -11,7 +11,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from incidents import communications, services
+from incidents import services
+from incidents.comms import services as communications
 from incidents.models import CommunicationTemplate, TimelineEntry
 from tests.conftest import make_user
 

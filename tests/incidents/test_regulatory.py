@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from incidents import regulatory, services
+from incidents import services
 from incidents.models import ExposureAssessment, Obligation, TimelineEntry
+from incidents.security import clocks as regulatory
 
 pytestmark = pytest.mark.django_db
 

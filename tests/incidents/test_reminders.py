@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents import notify, reminders, review, security, services
+from incidents import services
 from incidents.models import (
     Communication,
     Incident,
@@ -30,7 +30,11 @@ from incidents.models import (
     TimelineEntry,
     UserNotification,
 )
-from incidents.regulatory import start_clock
+from incidents.reminders import delivery as notify
+from incidents.reminders import sweep as reminders
+from incidents.review import services as review
+from incidents.security import mitigations as security
+from incidents.security.clocks import start_clock
 from incidents.webhooks import verify_signature
 from runbooks import services as runbook_services
 from runbooks.fileformat import RunbookData, StepData
@@ -813,7 +817,7 @@ def test_a_flood_of_reminders_goes_out_over_several_sweeps_most_severe_first(set
 
 
 def test_each_rule_is_a_setting(settings, staffed, people, clock):
-    settings.WARROOM_REMINDER_RULES = ["incidents.reminders.review_due"]
+    settings.WARROOM_REMINDER_RULES = ["incidents.reminders.sweep.review_due"]
     reminders._rules.cache_clear()
     try:
         staffed(severity=1)

@@ -1,4 +1,4 @@
-"""Post-incident review and action items: the domain operations (incidents.review)."""
+"""Post-incident review and action items: the domain operations (incidents.review.services)."""
 
 from datetime import timedelta
 
@@ -6,8 +6,9 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from incidents import review, services
+from incidents import services
 from incidents.models import ActionItem, Review, TimelineEntry
+from incidents.review import services as review
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""The post-incident review and action items over the REST API (incidents.api_review).
+"""The post-incident review and action items over the REST API (incidents.review.api).
 
 Every rule is tried from each side: commander, responder, viewer, outsider, the security
 group, an item's owner and anonymous callers. Bad input is a 4xx keyed by the field at fault,
@@ -12,8 +12,9 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from incidents import review, services
+from incidents import services
 from incidents.models import ActionItem, Incident, Review, TimelineEntry
+from incidents.review import services as review
 from tests.conftest import make_user
 from tests.incidents.test_api import assert_field_error, count_queries, token_client
 

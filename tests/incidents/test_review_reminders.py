@@ -14,8 +14,10 @@ from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import reverse
 
-from incidents import reminders, review, services
+from incidents import services
 from incidents.models import IncidentWebhook, NotificationDelivery, ReminderLedger
+from incidents.reminders import sweep as reminders
+from incidents.review import services as review
 from tests.incidents.conftest import T0
 from tests.incidents.test_reminders import Kind, everyone, inbox, sweep, who_got
 

@@ -15,8 +15,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents import review, services
+from incidents import services
 from incidents.models import ActionItem, Incident, Membership, Review, TimelineEntry
+from incidents.review import services as review
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db

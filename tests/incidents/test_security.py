@@ -17,10 +17,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents import regulatory, services
-from incidents import security as sec
-from incidents.communications import placeholders
+from incidents import services
+from incidents.comms.services import placeholders
 from incidents.models import Communication, ExposureAssessment, Incident, Mitigation, Obligation, TimelineEntry
+from incidents.security import clocks as regulatory
+from incidents.security import mitigations as sec
 from statuspage.public import public_mitigations
 from tests.conftest import make_user
 

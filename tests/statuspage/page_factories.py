@@ -1,14 +1,14 @@
 """Builders and fixtures shared by the public status page tests (pages, JSON, feeds, export).
 
 Updates reach the page the way they do in production: drafted by one comms person, approved
-by another, then published by incidents.communications.publish_now (the Celery task's body).
+by another, then published by incidents.comms.services.publish_now (the Celery task's body).
 Import with `from tests.statuspage.page_factories import *` to get the fixtures.
 """
 
 import pytest
 from django.core.cache import cache
 
-from incidents import communications
+from incidents.comms import services as communications
 from incidents.models import Impact, Service
 from statuspage import views
 from tests.conftest import make_user

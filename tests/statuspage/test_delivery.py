@@ -560,7 +560,7 @@ def test_a_failed_export_does_not_stop_notifications(outage, settings, tmp_path,
 
 
 def test_after_publication_ignores_other_audiences_and_unpublished_updates(declare, author):  # noqa: F811
-    from incidents import communications
+    from incidents.comms import services as communications
 
     incident = declare()
     draft = communications.draft(incident, author, audience="status_page", body="Not yet.")

@@ -349,7 +349,7 @@ def test_incident_carries_every_published_update_newest_first(client, public_pag
 
 
 def test_drafts_and_other_audiences_are_not_updates(client, public_page, author):
-    from incidents import communications
+    from incidents.comms import services as communications
 
     communications.draft(public_page, author, audience="status_page", body="DRAFT-ONLY text")
     communications.draft(public_page, author, audience="internal", body="INTERNAL-ONLY text")

@@ -12,8 +12,8 @@ from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from incidents import security
 from incidents.models import Impact
+from incidents.security import mitigations as security
 from statuspage import views
 from statuspage.models import Maintenance, PublicComponent, PublicIncident
 from statuspage.public import PublicState

@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from incidents import review
 from incidents.models import ActionItem, Impact, Incident, Membership, Review, Service, TimelineEntry
+from incidents.review import services as review
 
 SERVICES = [
     ("Web chat", "web-chat", "Product", "The chat in the browser."),
@@ -160,7 +160,8 @@ class Command(BaseCommand):
     def _ongoing(self, people):
         """An incident in progress, run through the same services the app uses, with a
         published status-page update and a public mitigation."""
-        from incidents import communications, services
+        from incidents import services
+        from incidents.comms import services as communications
         from incidents.models import Mitigation
 
         maya, li, sam = people["maya"], people["li"], people["sam"]

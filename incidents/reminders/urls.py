@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views_inbox
+from incidents.reminders import views as views_inbox
 
 app_name = "inbox"
 

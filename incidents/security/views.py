@@ -29,9 +29,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from . import access, regulatory, security, services
-from .forms import DateTimeField, DateTimeInput, active_users, apply_errors, error_messages
-from .models import (
+from incidents import access, services
+from incidents.forms import DateTimeField, DateTimeInput, active_users, apply_errors, error_messages
+from incidents.models import (
     Communication,
     ExposureAssessment,
     Incident,
@@ -42,6 +42,8 @@ from .models import (
     TimelineEntry,
     TimelineRevision,
 )
+from incidents.security import clocks as regulatory
+from incidents.security import mitigations as security
 
 
 def _form_errors(form):

@@ -41,8 +41,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from . import access, notify
-from .models import (
+from incidents import access
+from incidents.models import (
     ActionItem,
     Communication,
     Incident,
@@ -55,8 +55,9 @@ from .models import (
     TimelineEntry,
     UserNotification,
 )
-from .regulatory import reminder_points, stages_of
-from .services import notify_changed, record_event
+from incidents.reminders import delivery as notify
+from incidents.security.clocks import reminder_points, stages_of
+from incidents.services import notify_changed, record_event
 
 User = get_user_model()
 Kind = UserNotification.Kind

@@ -37,8 +37,8 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import webhooks
-from .models import Incident, IncidentWebhook, Membership, NotificationDelivery, UserNotification
+from incidents import webhooks
+from incidents.models import Incident, IncidentWebhook, Membership, NotificationDelivery, UserNotification
 
 log = logging.getLogger(__name__)
 User = get_user_model()
@@ -273,7 +273,7 @@ def _chunks(items, size):
 
 def enqueue(ids_by_channel):
     """Queue delivery of these rows in batches, once the transaction commits."""
-    from .tasks import deliver_notifications
+    from incidents.reminders.tasks import deliver_notifications
 
     for channel, ids in ids_by_channel.items():
         for chunk in _chunks(sorted(ids), BATCH[channel]):

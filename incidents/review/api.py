@@ -1,5 +1,5 @@
 """REST API for the post-incident review and its action items. Thin, like incidents.api:
-check shapes, scope to the caller (a hidden incident is a 404), call incidents.review.
+check shapes, scope to the caller (a hidden incident is a 404), call incidents.review.services.
 
 - /api/v1/incidents/<id>/review/: GET (a 404 saying so until it is started), POST starts it
   (201), PATCH edits it and must carry the `version` the editor read: a 409 when someone
@@ -11,7 +11,7 @@ check shapes, scope to the caller (a hidden incident is a 404), call incidents.r
 - /api/v1/action-items/: the action items of every incident the caller may see, filtered.
 
 Reading needs only sight of the incident. Starting and editing the review and adding items
-need a working role (incidents.review.can_edit); publishing and reopening need command of the
+need a working role (incidents.review.services.can_edit); publishing and reopening need command of the
 incident or ownership of the review; an item's owner may also change their item.
 """
 
@@ -24,12 +24,12 @@ from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
 
-from . import review
-from .api import IncidentChildMixin, UsernameField, _call, _detail, _one_of
-from .api_security import SaneDateTimeField
-from .filters import ActionItemFilter
-from .markup import render_markdown
-from .models import ActionItem, Review
+from incidents.api import IncidentChildMixin, UsernameField, _call, _detail, _one_of
+from incidents.filters import ActionItemFilter
+from incidents.markup import render_markdown
+from incidents.models import ActionItem, Review
+from incidents.review import services as review
+from incidents.security.api import SaneDateTimeField
 
 MAX_VERSION = 2**31 - 1  # the column is a PostgreSQL integer
 

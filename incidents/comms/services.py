@@ -1,5 +1,5 @@
 """Domain operations on communications: draft -> in review -> approved -> published (or
-scheduled, or discarded). Publishing itself runs in a Celery task (incidents.tasks) that claims
+scheduled, or discarded). Publishing itself runs in a Celery task (incidents.comms.tasks) that claims
 the row, so a double click or a retried task publishes once."""
 
 import difflib
@@ -11,10 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import override as language_override
 
-from . import access
-from .models import Communication, CommunicationTranslation, Impact, Incident, Service, TimelineEntry
-from .services import in_site_language, notify_changed, record_event
-from .signals import communication_published
+from incidents import access
+from incidents.models import Communication, CommunicationTranslation, Impact, Incident, Service, TimelineEntry
+from incidents.services import in_site_language, notify_changed, record_event
+from incidents.signals import communication_published
 
 Status = Communication.Status
 Audience = Communication.Audience
@@ -349,7 +349,7 @@ def request_publish(comm, by):
     elif comm.scheduled_for > now:
         Communication.objects.filter(pk=comm.pk).update(scheduled_for=now, updated_at=now)
         comm.scheduled_for = now
-    from .tasks import publish_communication
+    from incidents.comms.tasks import publish_communication
 
     # robust: a broker outage must not fail the request; the row above is the durable intent.
     transaction.on_commit(lambda: publish_communication.delay(comm.pk, by.pk), robust=True)

@@ -4,7 +4,7 @@ namespace mitigations)."""
 
 from django.urls import path
 
-from . import views_security as views
+from incidents.security import views
 
 app_name = "security"
 

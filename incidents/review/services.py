@@ -25,10 +25,10 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
-from . import access
-from .models import ActionItem, Communication, Impact, Incident, Membership, Mitigation, Review, TimelineEntry
-from .security import _change_data, _describe, duration
-from .services import in_site_language, notify_changed, record_event
+from incidents import access
+from incidents.models import ActionItem, Communication, Impact, Incident, Membership, Mitigation, Review, TimelineEntry
+from incidents.security.mitigations import _change_data, _describe, duration
+from incidents.services import in_site_language, notify_changed, record_event
 
 User = get_user_model()
 

@@ -1,5 +1,5 @@
 """REST API for communications, in the style of incidents.api: serializers check shapes and
-call incidents.communications; a service's refusal is a 400 keyed by field (or a 403 with its
+call incidents.comms.services; a service's refusal is a 400 keyed by field (or a 403 with its
 message); a confidential incident is a 404 to non-members.
 
 - /api/v1/incidents/<id>/communications/ list, create, retrieve, partial update, and the
@@ -15,10 +15,10 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from . import communications
-from .api import IncidentChildMixin, _call
-from .communications import AFFECTED_LEVELS, LANGUAGE_CODE
-from .models import Communication, CommunicationTemplate, CommunicationTranslation
+from incidents.api import IncidentChildMixin, _call
+from incidents.comms import services as communications
+from incidents.comms.services import AFFECTED_LEVELS, LANGUAGE_CODE
+from incidents.models import Communication, CommunicationTemplate, CommunicationTranslation
 
 
 def _language(value):

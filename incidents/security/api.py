@@ -1,6 +1,6 @@
 """REST API for security incidents: mitigations, the exposure assessment, the obligation
 catalog and legal clocks. Thin, like incidents.api: validate, scope to the caller (a hidden
-incident is a 404), call incidents.security / incidents.regulatory.
+incident is a 404), call incidents.security.mitigations / incidents.security.clocks.
 
 - /api/v1/incidents/<id>/mitigations/: list, create, PATCH (PATCH `ended_at` lifts; so does
   POST .../<mid>/lift/).
@@ -28,9 +28,10 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
-from . import regulatory, security
-from .api import IncidentChildMixin, UsernameField, _call, _is_text
-from .models import Communication, ExposureAssessment, Mitigation, Obligation, RegulatoryClock, Submission
+from incidents.api import IncidentChildMixin, UsernameField, _call, _is_text
+from incidents.models import Communication, ExposureAssessment, Mitigation, Obligation, RegulatoryClock, Submission
+from incidents.security import clocks as regulatory
+from incidents.security import mitigations as security
 
 CODE = re.compile(r"[A-Z]{2}")
 

@@ -1,6 +1,6 @@
 """HTML pages for comms staff: an incident's communications, drafting from templates with a
 live preview, review and approval, scheduling and publishing, translations, and the template
-library. Thin: parse, authorise (incidents.access for visibility, incidents.communications
+library. Thin: parse, authorise (incidents.access for visibility, incidents.comms.services
 for who may write), call a service, render.
 
 Who may see what: anyone who may see the incident reads its communications (a confidential
@@ -22,11 +22,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from . import access, communications
-from .forms import apply_errors
-from .forms_comms import CommunicationForm, ScheduleForm, TemplateForm, TranslationForm
-from .markup import render_markdown
-from .models import Communication, CommunicationTemplate, Incident
+from incidents import access
+from incidents.comms import services as communications
+from incidents.comms.forms import CommunicationForm, ScheduleForm, TemplateForm, TranslationForm
+from incidents.forms import apply_errors
+from incidents.markup import render_markdown
+from incidents.models import Communication, CommunicationTemplate, Incident
 
 Status = Communication.Status
 PREVIEW_LIMIT = 100_000  # characters; a message is far shorter, and rendering is not free

@@ -5,7 +5,7 @@ incidents:review), and the pages across incidents: follow-ups at /follow-ups/
 
 from django.urls import path
 
-from . import views_review as views
+from incidents.review import views
 
 app_name = "review"
 

@@ -2,7 +2,7 @@
 document, its action items), the follow-ups page (action items across incidents) and the
 reviews page (resolved incidents, their reviews and the median metrics per severity).
 
-Thin views over incidents.review, which checks every permission and validates every value.
+Thin views over incidents.review.services, which checks every permission and validates every value.
 Who may see what: every page goes through access.get_incident_for (a hidden incident is a
 404) or, across incidents, review.action_items_visible_to and Incident.objects.visible_to.
 Everything works with plain POST and redirect; htmx only adds the editor's live preview and
@@ -29,13 +29,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from . import access, review
-from .filters import ActionItemFilter
-from .forms import DateTimeField, DateTimeInput, active_users, apply_errors, error_messages
-from .models import ActionItem, Incident, Membership, Review
-from .security import duration
+from incidents import access
+from incidents.filters import ActionItemFilter
+from incidents.forms import DateTimeField, DateTimeInput, active_users, apply_errors, error_messages
+from incidents.models import ActionItem, Incident, Membership, Review
+from incidents.review import services as review
+from incidents.security.mitigations import duration
 
-# Labels in the viewer's language (incidents.review keeps English ones for the timeline).
+# Labels in the viewer's language (incidents.review.services keeps English ones for the timeline).
 METRIC_LABELS = {
     "detect": gettext_lazy("Time to detect"),
     "acknowledge": gettext_lazy("Time to acknowledge"),

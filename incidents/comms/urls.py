@@ -4,7 +4,7 @@ preview (`library_urlpatterns`, mounted by config.urls under /comms/, namespace 
 
 from django.urls import path
 
-from . import views_comms
+from incidents.comms import views as views_comms
 
 app_name = "comms"
 

@@ -14,8 +14,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from . import access, reminders
-from .models import Incident, Membership, NotificationPreference, Snooze, UserNotification
+from incidents import access
+from incidents.models import Incident, Membership, NotificationPreference, Snooze, UserNotification
+from incidents.reminders import sweep as reminders
 
 PAGE = 50
 

@@ -20,9 +20,9 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, Validat
 from django.db import transaction
 from django.utils import timezone
 
-from . import access
-from .models import Obligation, RegulatoryClock, Submission, TimelineEntry
-from .services import notify_changed, record_event
+from incidents import access
+from incidents.models import Obligation, RegulatoryClock, Submission, TimelineEntry
+from incidents.services import notify_changed, record_event
 
 DISCLAIMER = (
     "Deadlines shown are defaults taken from public legal texts, to be checked with counsel; they are not legal advice."

@@ -1,14 +1,14 @@
 """Forms of the comms pages. They parse and check shapes; the rules (who, which state, the
-two-person rule) are incidents.communications'."""
+two-person rule) are incidents.comms.services'."""
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from .communications import AFFECTED_LEVELS, LANGUAGE_CODE, PLACEHOLDER_NAMES
-from .forms import DateTimeField, DateTimeInput
-from .models import Communication, CommunicationTemplate, Impact, Service
+from incidents.comms.services import AFFECTED_LEVELS, LANGUAGE_CODE, PLACEHOLDER_NAMES
+from incidents.forms import DateTimeField, DateTimeInput
+from incidents.models import Communication, CommunicationTemplate, Impact, Service
 
 LEVEL_CHOICES = [
     ("", _("Not mentioned")),

@@ -1,5 +1,5 @@
 """Domain operations for security incidents: mitigations (temporary measures that affect
-users) and the data-exposure assessment. Regulatory clocks live in incidents.regulatory.
+users) and the data-exposure assessment. Regulatory clocks live in incidents.security.clocks.
 
 Like incidents.services, every operation checks the actor's permission (PermissionDenied),
 validates its input (ValidationError keyed by the field at fault), changes the rows in one
@@ -18,9 +18,10 @@ from django.db import transaction
 from django.db.models import Case, IntegerField, Prefetch, Value, When
 from django.utils import timezone
 
-from . import access, regulatory
-from .models import ExposureAssessment, Incident, Mitigation, RegulatoryClock, Submission, TimelineEntry
-from .services import notify_changed, record_event
+from incidents import access
+from incidents.models import ExposureAssessment, Incident, Mitigation, RegulatoryClock, Submission, TimelineEntry
+from incidents.security import clocks as regulatory
+from incidents.services import notify_changed, record_event
 
 User = get_user_model()
 

@@ -1,0 +1,124 @@
+"""Models of the comms wing: communications, their translations and templates.
+
+They keep the `incidents` app label (the app that contains this module), so their tables
+and migrations stay where they are; incidents/models.py imports them so Django finds them."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from incidents.models import Incident
+
+User = settings.AUTH_USER_MODEL
+
+
+class Communication(models.Model):
+    """What an audience is told about an incident, through draft, review, approval and
+    publication. A published status-page communication is an incident update on the status
+    page."""
+
+    class Audience(models.TextChoices):
+        STATUS_PAGE = "status_page", _("Status page")
+        INTERNAL = "internal", _("Internal")
+        CUSTOMERS = "customers", _("Customers (e-mail)")
+        REGULATORS = "regulators", _("Regulators")
+        PARTNERS = "partners", _("Partners and press")
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        IN_REVIEW = "in_review", _("In review")
+        APPROVED = "approved", _("Approved")
+        SCHEDULED = "scheduled", _("Scheduled")
+        PUBLISHED = "published", _("Published")
+        DISCARDED = "discarded", _("Discarded")
+
+    class PublicStatus(models.TextChoices):
+        INVESTIGATING = "investigating", _("Investigating")
+        IDENTIFIED = "identified", _("Identified")
+        MONITORING = "monitoring", _("Monitoring")
+        RESOLVED = "resolved", _("Resolved")
+
+    # Audiences whose messages need a second person's approval (unless the setting relaxes it).
+    TWO_PERSON_AUDIENCES = (Audience.STATUS_PAGE, Audience.CUSTOMERS, Audience.REGULATORS)
+    TRANSITIONS = {
+        Status.DRAFT: {Status.IN_REVIEW, Status.DISCARDED},
+        Status.IN_REVIEW: {Status.DRAFT, Status.APPROVED, Status.DISCARDED},
+        Status.APPROVED: {Status.DRAFT, Status.SCHEDULED, Status.PUBLISHED, Status.DISCARDED},
+        Status.SCHEDULED: {Status.APPROVED, Status.PUBLISHED, Status.DISCARDED},
+        Status.PUBLISHED: set(),
+        Status.DISCARDED: set(),
+    }
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="communications")
+    audience = models.CharField(max_length=20, choices=Audience.choices)
+    title = models.CharField(max_length=200, blank=True, help_text="Subject line for e-mail audiences")
+    body = models.TextField(help_text="Markdown")
+    language = models.CharField(max_length=15, default="en")
+    public_status = models.CharField(max_length=20, choices=PublicStatus.choices, blank=True)
+    affected = models.JSONField(
+        default=list, blank=True, help_text='[{"service": slug, "level": impact level or "operational"}]'
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    template = models.ForeignKey("CommunicationTemplate", null=True, blank=True, on_delete=models.SET_NULL)
+    author = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    approved_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["incident", "-created_at"]
+        indexes = [
+            # The scheduler's scan: scheduled communications that are due.
+            models.Index(fields=["scheduled_for"], name="comm_scheduled_due", condition=Q(status="scheduled")),
+            # The status page: published updates of an incident, newest first.
+            models.Index(fields=["incident", "audience", "status", "-published_at"], name="comm_published"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_audience_display()} {self.get_status_display()} on {self.incident.reference}"
+
+    @property
+    def needs_second_person(self):
+        return self.audience in self.TWO_PERSON_AUDIENCES
+
+
+class CommunicationTemplate(models.Model):
+    """A starting point for a communication. Placeholders in {braces}: title, reference,
+    severity, status, services (affected services and their levels), next_update, mitigations,
+    started_at."""
+
+    name = models.CharField(max_length=120, unique=True)
+    audience = models.CharField(max_length=20, choices=Communication.Audience.choices, blank=True)
+    public_status = models.CharField(max_length=20, blank=True)
+    body = models.TextField(help_text="Markdown with {placeholders}")
+    language = models.CharField(max_length=15, default="en")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["audience", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class CommunicationTranslation(models.Model):
+    communication = models.ForeignKey(Communication, on_delete=models.CASCADE, related_name="translations")
+    language = models.CharField(max_length=15, help_text="e.g. zh-hans, fr, de")
+    title = models.CharField(max_length=200, blank=True)
+    body = models.TextField(help_text="Markdown")
+
+    class Meta:
+        ordering = ["communication", "language"]
+        constraints = [
+            models.UniqueConstraint(fields=["communication", "language"], name="comm_translation_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.language} of communication {self.communication_id}"
