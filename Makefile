@@ -22,6 +22,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	DEBUG=True $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev

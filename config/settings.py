@@ -82,6 +82,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # Tag libraries of incidents/ wings (only an app's own templatetags/ is found by itself).
+            "libraries": {"comms": "incidents.comms.templatetags"},
         },
     },
 ]
@@ -262,6 +264,9 @@ WARROOM_TIMELINE_POLL_SECONDS = env_int("WARROOM_TIMELINE_POLL_SECONDS", 2)
 # Panels other apps add to the war-room page: URL names taking the incident's pk. The core
 # only knows their names, so it never imports those apps.
 WARROOM_INCIDENT_PANELS = ["runbooks:panel", "incidents:security:clocks"]
+# Annotations other wings add to incidents in lists and the war-room header: functions taking a
+# queryset of incidents and returning it annotated (the core only knows their names).
+WARROOM_INCIDENT_ANNOTATIONS = ["incidents.review.views.with_review_state"]
 # Dates (YYYY-MM-DD, comma-separated) that business-day legal deadlines skip, besides weekends.
 WARROOM_HOLIDAYS = env_list("WARROOM_HOLIDAYS", [])
 
@@ -292,12 +297,12 @@ WARROOM_ONCALL_GROUP = env_str("WARROOM_ONCALL_GROUP", "oncall")
 # What the sweep checks: functions taking the sweep context and yielding due reminders. Other
 # apps' rules are named here so the core never imports them.
 WARROOM_REMINDER_RULES = [
-    "incidents.reminders.sweep.update_cadence",
     "incidents.reminders.sweep.unacknowledged",
-    "incidents.reminders.sweep.mitigation_review",
-    "incidents.reminders.sweep.regulatory_deadlines",
-    "incidents.reminders.sweep.review_due",
-    "incidents.reminders.sweep.action_items_due",
+    "incidents.comms.reminders.update_cadence",
+    "incidents.security.reminders.mitigation_review",
+    "incidents.security.reminders.regulatory_deadlines",
+    "incidents.review.reminders.review_due",
+    "incidents.review.reminders.action_items_due",
     "runbooks.reminders.overdue_steps",
 ]
 # First retry delay of a failed reminder e-mail or webhook; doubles per attempt, capped at an hour.

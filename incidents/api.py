@@ -58,6 +58,16 @@ def _is_text(data):
     return isinstance(data, str) and "\x00" not in data
 
 
+class SaneDateTimeField(serializers.DateTimeField):
+    """A date-time within years 1900-2999: far-off values would overflow deadline arithmetic."""
+
+    def to_internal_value(self, value):
+        result = super().to_internal_value(value)
+        if not 1900 <= result.year <= 2999:
+            raise serializers.ValidationError("Give a date between the years 1900 and 2999.")
+        return result
+
+
 @extend_schema_field({"type": "string", "description": "Username"})
 class UsernameField(serializers.SlugRelatedField):
     default_error_messages = {

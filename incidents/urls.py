@@ -1,7 +1,6 @@
 from django.urls import include, path
 
 from incidents import views
-from incidents.reminders import views as views_inbox
 
 app_name = "incidents"
 
@@ -20,7 +19,7 @@ urlpatterns = [
     path("<int:pk>/impacts/", views.add_impact, name="add_impact"),
     path("<int:pk>/impacts/<int:impact_pk>/end/", views.end_impact, name="end_impact"),
     path("<int:pk>/times/", views.correct_time, name="correct_time"),
-    path("<int:pk>/reminders/snooze/", views_inbox.snooze, name="snooze_reminder"),
+    path("<int:pk>/reminders/", include("incidents.reminders.incident_urls")),
     path("<int:pk>/timeline/<int:entry_pk>/edit/", views.edit_entry, name="edit_entry"),
     path("<int:pk>/comms/", include("incidents.comms.urls")),
     path("<int:pk>/security/", include("incidents.security.urls")),

@@ -1,6 +1,7 @@
 """HTML views: parse, authorise (through incidents.access), call a service, render."""
 
 from datetime import UTC, datetime
+from functools import cache
 
 from django.conf import settings
 from django.contrib import messages
@@ -12,6 +13,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -30,7 +32,6 @@ from incidents.forms import (
     apply_errors,
 )
 from incidents.models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision, status_from_rank
-from incidents.review.views import with_review_state
 
 TIMELINE_PAGE = 500  # entries shown on the war-room page; older ones are a click away
 
@@ -110,10 +111,23 @@ def declare(request):
 # The war-room page ------------------------------------------------------------------------
 
 
+@cache
+def _annotations(names):
+    return [import_string(name) for name in names]
+
+
+def with_wing_annotations(incidents):
+    """The incidents annotated by the wings named in settings.WARROOM_INCIDENT_ANNOTATIONS
+    (the review's state for the header's review link...): subqueries, no query of their own."""
+    for annotate in _annotations(tuple(settings.WARROOM_INCIDENT_ANNOTATIONS)):
+        incidents = annotate(incidents)
+    return incidents
+
+
 def _war_room_incident(request, pk, review_state=False):
     qs = Incident.objects.prefetch_related(_memberships(), "services")
-    if review_state:  # the header's review link: subqueries, no query of its own
-        qs = with_review_state(qs)
+    if review_state:
+        qs = with_wing_annotations(qs)
     return access.get_incident_for(request.user, pk, qs)
 
 

@@ -10,10 +10,12 @@ message); a confidential incident is a 404 to non-members.
   and commanders write.
 """
 
+from django.urls import include, path
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
 
 from incidents.api import IncidentChildMixin, _call
 from incidents.comms import services as communications
@@ -254,3 +256,19 @@ class CommunicationTemplateViewSet(viewsets.ModelViewSet):
     serializer_class = CommunicationTemplateSerializer
     permission_classes = [permissions.IsAuthenticated, TemplatePermission]
     queryset = CommunicationTemplate.objects.order_by("audience", "name")
+
+
+# URLs (included from incidents/api_urls.py) --------------------------------------------------
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("communication-templates", CommunicationTemplateViewSet, basename="communication-template")
+
+incident_children = DefaultRouter()
+incident_children.include_root_view = False
+incident_children.register("communications", CommunicationViewSet, basename="communication")
+
+urlpatterns = [
+    path("", include(router.urls)),
+    path("incidents/<int:incident_pk>/", include(incident_children.urls)),
+]

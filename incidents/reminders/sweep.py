@@ -36,7 +36,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Max, OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -47,16 +47,12 @@ from incidents.models import (
     Communication,
     Incident,
     Membership,
-    Mitigation,
-    RegulatoryClock,
     ReminderLedger,
-    Review,
     Snooze,
     TimelineEntry,
     UserNotification,
 )
 from incidents.reminders import delivery as notify
-from incidents.security.clocks import reminder_points, stages_of
 from incidents.services import notify_changed, record_event
 
 User = get_user_model()
@@ -82,12 +78,6 @@ KEY_LENGTH = 120  # ReminderLedger.key and .window
 
 def config():
     return {**DEFAULTS, **getattr(settings, "WARROOM_REMINDERS", {})}
-
-
-def cadence_minutes(severity, cfg=None):
-    """Minutes between public updates at this severity, or None (no cadence)."""
-    minutes = (cfg or config())["update_cadence_minutes"]  # the sweep passes the one it read
-    return minutes.get(severity) or minutes.get(str(severity)) or None
 
 
 @dataclass(frozen=True)
@@ -253,6 +243,13 @@ class Sweep:
             return due_at, window
         return until, f"{window}~{stamp(until)}" if again else window
 
+    # What a rule builds its reminders with, handed over with the sweep: rules live with what
+    # they remind about (incidents/comms/reminders.py, runbooks/reminders.py...), and the wings
+    # of incidents/ do not import each other, nor this module.
+    Reminder = Reminder
+    stamp = staticmethod(stamp)
+    when = staticmethod(when)
+
     def minutes(self, name):
         return timedelta(minutes=self.config[name])
 
@@ -262,65 +259,6 @@ class Sweep:
 
 
 # Rules -------------------------------------------------------------------------------------
-
-
-def next_update_due(incident, now=None):
-    """When the incident's next public update is due (its cadence after the last published
-    one, or after the declaration), or None: SEV4, or not open. One query."""
-    if incident.status not in Incident.OPEN_STATUSES:
-        return None
-    minutes = cadence_minutes(incident.severity)
-    if not minutes:
-        return None
-    comms = Communication.objects.filter(
-        incident=incident, status=Communication.Status.PUBLISHED, published_at__isnull=False
-    )
-    if not incident.confidential:
-        comms = comms.filter(audience=Communication.Audience.STATUS_PAGE)
-    last = comms.aggregate(last=Max("published_at"))["last"]
-    return (last or incident.declared_at) + timedelta(minutes=minutes)
-
-
-def update_cadence(sweep):
-    """The next public update is due: remind the comms lead (else the commander); still
-    missing after the grace, escalate to the commander and deputy."""
-    grace = sweep.minutes("update_escalation_minutes")
-    for f in sweep.open_incidents():
-        minutes = cadence_minutes(f.severity, sweep.config)
-        if not minutes:
-            continue
-        anchor = f.last_update or f.declared_at
-        due = anchor + timedelta(minutes=minutes)
-        if due > sweep.now:
-            continue
-        since = "the last public update" if f.last_update else "the declaration"
-        due, window = sweep.effective(f.pk, "update", due, stamp(anchor))
-        if due <= sweep.now and sweep.fresh(f.pk, "update", window):
-            yield Reminder(
-                incident_id=f.pk,
-                subject="update",
-                key="update",
-                window=window,
-                kind=Kind.UPDATE_DUE,
-                to=(("comms_lead",), ("commander",)),
-                title=f"Public update due on {f.reference}",
-                body=f"{f.label}: the next public update was due at {when(due)}, {minutes} min after {since}. "
-                "Publish an update, or snooze this reminder with a reason.",
-                due_at=due,
-            )
-        if due + grace <= sweep.now and sweep.fresh(f.pk, "update.escalate", window):
-            yield Reminder(
-                incident_id=f.pk,
-                subject="update",
-                key="update.escalate",
-                window=window,
-                kind=Kind.UPDATE_OVERDUE,
-                to=(("commander", "deputy"),),
-                title=f"Public update overdue on {f.reference}",
-                body=f"{f.label}: no public update {int(grace.total_seconds() // 60)} min after it was due "
-                f"({when(due)}). The comms lead was reminded; please make sure an update goes out.",
-                due_at=due + grace,
-            )
 
 
 def unacknowledged(sweep):
@@ -356,174 +294,6 @@ def unacknowledged(sweep):
             body=f"{f.label} was declared at {when(f.declared_at)} and nobody has acknowledged it. "
             f"Take command and acknowledge it. (Page {n} of at most {most}.)",
             due_at=due,
-        )
-
-
-def mitigation_review(sweep):
-    """A mitigation in force past its review-by time: remind its owner (else the commander)."""
-    due_ones = Mitigation.objects.filter(
-        ended_at__isnull=True, review_by__lte=sweep.now, incident__status__in=Incident.OPEN_STATUSES
-    ).values_list("pk", "incident_id", "title", "owner_id", "review_by")
-    for pk, incident_id, title, owner_id, review_by in due_ones:
-        f = sweep.incidents.get(incident_id)
-        if f is None:
-            continue
-        subject = f"mitigation:{pk}"
-        due, window = sweep.effective(incident_id, subject, review_by, stamp(review_by))
-        if due > sweep.now or not sweep.fresh(incident_id, subject, window):
-            continue
-        yield Reminder(
-            incident_id=incident_id,
-            subject=subject,
-            key=subject,
-            window=window,
-            kind=Kind.MITIGATION_REVIEW,
-            to=((f"user:{owner_id}",), ("commander",)) if owner_id else (("commander",),),
-            title=f"Review mitigation on {f.reference}: {title}",
-            body=f"{f.label}: the mitigation “{title}” was due for review at {when(review_by)}. "
-            "Keep it with a new review time, or end it.",
-            due_at=due,
-        )
-
-
-REGULATORY_POINTS = (
-    ("half", "half of the time to notify has passed"),
-    ("hour", "due within the hour"),
-    ("missed", "the deadline has passed"),
-)
-
-
-def regulatory_deadlines(sweep):
-    """A running regulatory clock's stage not submitted yet: remind at half its window, one
-    hour before it is due, and when it is missed, the incident's commander and deputy and the
-    security group's members who are on the incident."""
-    clocks = (
-        RegulatoryClock.objects.filter(status=RegulatoryClock.Status.RUNNING)
-        .exclude(incident__status=Status.CLOSED)
-        .select_related("incident", "obligation")
-        .prefetch_related("submissions")
-    )
-    security = settings.WARROOM_SECURITY_GROUP
-    for clock in clocks:
-        f = sweep.incidents.get(clock.incident_id)
-        if f is None:
-            continue
-        for stage in stages_of(clock, list(clock.submissions.all()), sweep.now):
-            if stage.done or stage.due_at is None:
-                continue
-            points = reminder_points(stage)
-            at = {"half": points.half_window, "hour": points.hour_before, "missed": points.missed}
-            if at["half"] >= at["hour"]:  # a short window: "an hour before" comes first
-                del at["half"]
-            passed = [(name, text) for name, text in REGULATORY_POINTS if name in at and at[name] <= sweep.now]
-            if not passed:
-                continue
-            name, text = max(passed, key=lambda p: at[p[0]])
-            subject = f"clock:{clock.pk}:{stage.name}"
-            due, window = sweep.effective(f.pk, subject, at[name], f"{name}@{stamp(stage.due_at)}")
-            if due > sweep.now or not sweep.fresh(f.pk, f"{subject}.{name}", window):
-                continue
-            regime = clock.obligation.regime
-            yield Reminder(
-                incident_id=f.pk,
-                subject=subject,
-                key=f"{subject}.{name}",
-                window=window,
-                kind=Kind.REGULATORY,
-                to=(("commander", "deputy", f"members-in-group:{security}"),),
-                title=f"{regime}, {stage.name}: {text} ({f.reference})",
-                body=f"{f.label}: the {stage.name} to {stage.recipient} under {regime} is due at "
-                f"{when(stage.due_at)}; {text}. Deadlines are defaults to check with counsel.",
-                due_at=due,
-                anchor="security/",
-            )
-
-
-def review_due(sweep):
-    """Resolved some days ago without a published review (none yet, or a draft): remind the
-    review's owner (else the commander) to hold the review and publish it. Only resolved
-    incidents: closing ends the reminder (the sweep does not read every closed incident; the
-    Reviews page shows their reviews' state)."""
-    days = timedelta(days=sweep.config["review_after_days"])
-    reviews = {
-        incident_id: (status, owner_id)
-        for incident_id, status, owner_id in Review.objects.filter(
-            incident__status=Status.RESOLVED, incident__resolved_at__lte=sweep.now - days
-        ).values_list("incident_id", "status", "owner_id")
-    }
-    for f in sweep.incidents.values():
-        if f.status != Status.RESOLVED or f.resolved_at is None or f.resolved_at + days > sweep.now:
-            continue
-        status, owner_id = reviews.get(f.pk, (None, None))
-        if status == Review.Status.PUBLISHED:
-            continue
-        due, window = sweep.effective(f.pk, "review", f.resolved_at + days, stamp(f.resolved_at))
-        if due > sweep.now or not sweep.fresh(f.pk, "review", window):
-            continue
-        state = "its review is still a draft" if status else "it has no review yet"
-        yield Reminder(
-            incident_id=f.pk,
-            subject="review",
-            key="review",
-            window=window,
-            kind=Kind.REVIEW_DUE,
-            to=((f"user:{owner_id}",), ("commander",)) if owner_id else (("commander",),),
-            title=f"Post-incident review due for {f.reference}",
-            body=f"{f.label} was resolved at {when(f.resolved_at)}, {days.days} days ago, and {state}. "
-            "Hold the post-incident review and publish it.",
-            due_at=due,
-            anchor="review/",
-        )
-
-
-def action_items_due(sweep):
-    """An open follow-up action item whose due date has come: remind its owner (else the
-    commander) at `action_item_hour` of the due date in the site's time zone; while it stays
-    open, again every `action_item_repeat_days` days, to the owner and the commander, at most
-    `action_item_max_repeats` reminders in all. Items of closed incidents too. One query."""
-    cfg = sweep.config
-    hour, every, most = cfg["action_item_hour"], cfg["action_item_repeat_days"], cfg["action_item_max_repeats"]
-    items = sweep.action_items.values_list("pk", "incident_id", "title", "owner_id", "due_on", "priority")
-    for pk, incident_id, title, owner_id, due_on, priority in items:
-        f = sweep.incidents.get(incident_id)
-        if f is None:
-            continue
-        # The latest reminder whose time has come: the n-th is at `hour`, `every` days after
-        # the one before (counted in days, so it stays at that hour across DST changes).
-        n = min(most, (sweep.today - due_on).days // every + 1)
-        at = sweep.at_hour(due_on + timedelta(days=(n - 1) * every), hour)
-        if at > sweep.now:  # today is its day, but not its hour yet
-            n -= 1
-            at = sweep.at_hour(due_on + timedelta(days=(n - 1) * every), hour)
-        if n < 1:
-            continue
-        subject = f"action:{pk}"
-        due, window = sweep.effective(incident_id, subject, at, f"{due_on.isoformat()}#{n}")
-        if due > sweep.now or not sweep.fresh(incident_id, subject, window):
-            continue
-        owner = (f"user:{owner_id}",) if owner_id else ()
-        what = f"the follow-up “{title}” ({priority} priority)"
-        if n == 1:
-            to = (owner, ("commander",)) if owner else (("commander",),)
-            title_text = f"Action item due on {f.reference}: {title}"
-            said = f"{what} is due on {due_on.isoformat()}"
-        else:
-            to = ((*owner, "commander"),)
-            title_text = f"Action item overdue on {f.reference}: {title}"
-            said = f"{what} was due on {due_on.isoformat()} and is still open (reminder {n} of at most {most})"
-        yield Reminder(
-            incident_id=incident_id,
-            subject=subject,
-            key=subject,
-            window=window,
-            repeat=n,
-            kind=Kind.ACTION_ITEM_DUE,
-            to=to,
-            title=title_text,
-            body=f"{f.label}: {said}{'' if owner_id else ', and nobody owns it'}. "
-            "Mark it done (or won’t do) on the review page, or give it a new due date.",
-            due_at=due,
-            anchor="review/",
         )
 
 

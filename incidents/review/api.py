@@ -17,19 +17,19 @@ incident or ownership of the review; an item's owner may also change their item.
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Case, Count, F, IntegerField, Q, Value, When
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
 
-from incidents.api import IncidentChildMixin, UsernameField, _call, _detail, _one_of
+from incidents.api import IncidentChildMixin, SaneDateTimeField, UsernameField, _call, _detail, _one_of
 from incidents.filters import ActionItemFilter
 from incidents.markup import render_markdown
 from incidents.models import ActionItem, Review
 from incidents.review import services as review
-from incidents.security.api import SaneDateTimeField
 
 MAX_VERSION = 2**31 - 1  # the column is a PostgreSQL integer
 
@@ -492,9 +492,19 @@ class AllActionItemsViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return open_first(review.action_items_visible_to(self.request.user).select_related(*ITEM_RELATED))
 
 
-# URLs (included from incidents/api_urls.py; the viewsets are registered there) ---------------
+# URLs (included from incidents/api_urls.py) --------------------------------------------------
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("action-items", AllActionItemsViewSet, basename="all-action-item")
+
+incident_children = DefaultRouter()
+incident_children.include_root_view = False
+incident_children.register("action-items", ActionItemViewSet, basename="action-item")
 
 urlpatterns = [
+    path("", include(router.urls)),
+    path("incidents/<int:incident_pk>/", include(incident_children.urls)),
     path("incidents/<int:incident_pk>/review/", ReviewView.as_view(), name="review"),
     path("incidents/<int:incident_pk>/review/publish/", ReviewPublishView.as_view(), name="review-publish"),
     path("incidents/<int:incident_pk>/review/reopen/", ReviewReopenView.as_view(), name="review-reopen"),

@@ -28,22 +28,12 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
-from incidents.api import IncidentChildMixin, UsernameField, _call, _is_text
+from incidents.api import IncidentChildMixin, SaneDateTimeField, UsernameField, _call, _is_text
 from incidents.models import Communication, ExposureAssessment, Mitigation, Obligation, RegulatoryClock, Submission
 from incidents.security import clocks as regulatory
 from incidents.security import mitigations as security
 
 CODE = re.compile(r"[A-Z]{2}")
-
-
-class SaneDateTimeField(serializers.DateTimeField):
-    """A date-time within years 1900-2999: far-off values would overflow deadline arithmetic."""
-
-    def to_internal_value(self, value):
-        result = super().to_internal_value(value)
-        if not 1900 <= result.year <= 2999:
-            raise ValidationError("Give a date between the years 1900 and 2999.")
-        return result
 
 
 def _dt(**kwargs):

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents import services
+from incidents.comms import reminders as comms_reminders
 from incidents.models import (
     Communication,
     Incident,
@@ -120,7 +121,7 @@ def test_sev4_has_no_update_cadence(staffed, people, clock):
     clock.at(60 * 24)
     sweep()
     assert not UserNotification.objects.exists()
-    assert reminders.next_update_due(incident) is None
+    assert comms_reminders.next_update_due(incident) is None
 
 
 def test_cadence_counts_from_the_last_published_status_page_update(staffed, people, clock):
@@ -131,7 +132,7 @@ def test_cadence_counts_from_the_last_published_status_page_update(staffed, peop
     clock.at(30)
     sweep()
     assert not inbox(people.comms, Kind.UPDATE_DUE)
-    assert reminders.next_update_due(incident) == T0 + timedelta(minutes=50)
+    assert comms_reminders.next_update_due(incident) == T0 + timedelta(minutes=50)
     clock.at(50)
     sweep()
     assert len(inbox(people.comms, Kind.UPDATE_DUE)) == 1
@@ -817,7 +818,7 @@ def test_a_flood_of_reminders_goes_out_over_several_sweeps_most_severe_first(set
 
 
 def test_each_rule_is_a_setting(settings, staffed, people, clock):
-    settings.WARROOM_REMINDER_RULES = ["incidents.reminders.sweep.review_due"]
+    settings.WARROOM_REMINDER_RULES = ["incidents.review.reminders.review_due"]
     reminders._rules.cache_clear()
     try:
         staffed(severity=1)

@@ -1,10 +1,12 @@
+"""Template tags of communications (library `comms`, registered in settings.TEMPLATES: a wing
+has no templatetags package of its own)."""
+
 from django import template
 from django.utils import timezone
 
+from incidents.comms.reminders import next_update_due
 from incidents.models import Snooze
-from incidents.reminders.sweep import next_update_due
-
-from .warroom import elapsed
+from incidents.templatetags.warroom import elapsed
 
 register = template.Library()
 

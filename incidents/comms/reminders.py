@@ -1,0 +1,80 @@
+"""Reminders about communications: the update cadence. The rule is named in
+settings.WARROOM_REMINDER_RULES and called by the sweep (incidents/reminders/sweep.py) with the
+sweep itself, which hands it what reminders are built with (`sweep.Reminder`, `sweep.stamp`,
+`sweep.when`). `next_update_due` is what the war room and the comms page show."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Max
+
+from incidents.comms.models import Communication
+from incidents.models import Incident, UserNotification
+
+Kind = UserNotification.Kind
+
+
+def cadence_minutes(severity, cfg=None):
+    """Minutes between public updates at this severity, or None (no cadence)."""
+    cfg = settings.WARROOM_REMINDERS if cfg is None else cfg  # the sweep passes the one it read
+    minutes = cfg.get("update_cadence_minutes") or {}
+    return minutes.get(severity) or minutes.get(str(severity)) or None
+
+
+def next_update_due(incident, now=None):
+    """When the incident's next public update is due (its cadence after the last published
+    one, or after the declaration), or None: SEV4, or not open. One query."""
+    if incident.status not in Incident.OPEN_STATUSES:
+        return None
+    minutes = cadence_minutes(incident.severity)
+    if not minutes:
+        return None
+    comms = Communication.objects.filter(
+        incident=incident, status=Communication.Status.PUBLISHED, published_at__isnull=False
+    )
+    if not incident.confidential:
+        comms = comms.filter(audience=Communication.Audience.STATUS_PAGE)
+    last = comms.aggregate(last=Max("published_at"))["last"]
+    return (last or incident.declared_at) + timedelta(minutes=minutes)
+
+
+def update_cadence(sweep):
+    """The next public update is due: remind the comms lead (else the commander); still
+    missing after the grace, escalate to the commander and deputy."""
+    grace = sweep.minutes("update_escalation_minutes")
+    for f in sweep.open_incidents():
+        minutes = cadence_minutes(f.severity, sweep.config)
+        if not minutes:
+            continue
+        anchor = f.last_update or f.declared_at
+        due = anchor + timedelta(minutes=minutes)
+        if due > sweep.now:
+            continue
+        since = "the last public update" if f.last_update else "the declaration"
+        due, window = sweep.effective(f.pk, "update", due, sweep.stamp(anchor))
+        if due <= sweep.now and sweep.fresh(f.pk, "update", window):
+            yield sweep.Reminder(
+                incident_id=f.pk,
+                subject="update",
+                key="update",
+                window=window,
+                kind=Kind.UPDATE_DUE,
+                to=(("comms_lead",), ("commander",)),
+                title=f"Public update due on {f.reference}",
+                body=f"{f.label}: the next public update was due at {sweep.when(due)}, {minutes} min after {since}. "
+                "Publish an update, or snooze this reminder with a reason.",
+                due_at=due,
+            )
+        if due + grace <= sweep.now and sweep.fresh(f.pk, "update.escalate", window):
+            yield sweep.Reminder(
+                incident_id=f.pk,
+                subject="update",
+                key="update.escalate",
+                window=window,
+                kind=Kind.UPDATE_OVERDUE,
+                to=(("commander", "deputy"),),
+                title=f"Public update overdue on {f.reference}",
+                body=f"{f.label}: no public update {int(grace.total_seconds() // 60)} min after it was due "
+                f"({sweep.when(due)}). The comms lead was reminded; please make sure an update goes out.",
+                due_at=due + grace,
+            )
