@@ -149,7 +149,7 @@ class RunbookViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retr
         return get_object_or_404(self.get_queryset(), runbook__slug=self.kwargs["slug"])
 
     def _save(self, request, slug=None, status=201):
-        if not services.can_author(request.user):
+        if not access.can_author_runbooks(request.user):
             raise PermissionDenied("Only commanders may edit runbooks.")
         writer = RunbookWriteSerializer(data=request.data, context={"slug": slug})
         writer.is_valid(raise_exception=True)

@@ -31,7 +31,7 @@ def library(request):
     return render(
         request,
         "runbooks/library.html",
-        {"versions": services.library(), "can_author": services.can_author(request.user)},
+        {"versions": services.library(), "can_author": access.can_author_runbooks(request.user)},
     )
 
 
@@ -58,7 +58,7 @@ def detail(request, slug, number=None):
             "runbook": runbook,
             "version": version,
             "versions": versions,
-            "can_author": services.can_author(request.user),
+            "can_author": access.can_author_runbooks(request.user),
             # Runs on incidents the viewer may see: a count of all would reveal confidential ones.
             "used": version.runs.filter(incident__in=Incident.objects.visible_to(request.user)).count(),
         },
@@ -83,7 +83,7 @@ def diff(request, slug):
 
 @login_required
 def edit(request, slug=None):
-    if not services.can_author(request.user):
+    if not access.can_author_runbooks(request.user):
         raise PermissionDenied("Only commanders may edit runbooks.")
     runbook = get_object_or_404(Runbook, slug=slug) if slug else None
     initial = {"text": render_file(services.data_of(_version(slug)[1])) if runbook else NEW_TEMPLATE}

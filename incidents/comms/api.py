@@ -15,6 +15,7 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from incidents import access
 from incidents.api import IncidentChildMixin, _call
 from incidents.comms import services as communications
 from incidents.comms.services import AFFECTED_LEVELS, LANGUAGE_CODE
@@ -146,7 +147,7 @@ class CommunicationViewSet(
     serializer_class = CommunicationSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]
     denied_message = "Only comms staff and the incident's commanders may write communications."
-    write_rule = staticmethod(communications.can_write)
+    write_rule = staticmethod(access.can_write_communication)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -244,7 +245,7 @@ class TemplatePermission(permissions.BasePermission):
     message = "Only comms staff and commanders may change communication templates."
 
     def has_permission(self, request, view):
-        return request.method in permissions.SAFE_METHODS or communications.can_manage_templates(request.user)
+        return request.method in permissions.SAFE_METHODS or access.can_manage_communication_templates(request.user)
 
 
 class CommunicationTemplateViewSet(viewsets.ModelViewSet):

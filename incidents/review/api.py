@@ -11,7 +11,7 @@ check shapes, scope to the caller (a hidden incident is a 404), call incidents.r
 - /api/v1/action-items/: the action items of every incident the caller may see, filtered.
 
 Reading needs only sight of the incident. Starting and editing the review and adding items
-need a working role (incidents.review.services.can_edit); publishing and reopening need command of the
+need a working role (incidents.access.can_edit_review); publishing and reopening need command of the
 incident or ownership of the review; an item's owner may also change their item.
 """
 
@@ -24,6 +24,7 @@ from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
 
+from incidents import access
 from incidents.api import IncidentChildMixin, UsernameField, _call, _detail, _one_of
 from incidents.filters import ActionItemFilter
 from incidents.markup import render_markdown
@@ -270,7 +271,7 @@ class ReviewView(ReviewMixin, GenericAPIView):
     def check_permissions(self, request):
         super().check_permissions(request)
         writing = request.method not in permissions.SAFE_METHODS and not getattr(self, "swagger_fake_view", False)
-        if writing and not review.can_edit(request.user, self.get_incident()):
+        if writing and not access.can_edit_review(request.user, self.get_incident()):
             self.permission_denied(
                 request, message="Only the incident's responders and commanders may start or edit its review."
             )
@@ -315,7 +316,7 @@ class ReviewPublishView(ReviewMixin, GenericAPIView):
     @extend_schema(request=None, responses=ReviewSerializer)
     def post(self, request, incident_pk=None):
         current = self.get_review()
-        if not review.can_publish(request.user, current):
+        if not access.can_publish_review(request.user, current):
             self.permission_denied(
                 request, message="Only the incident's commanders and the review's owner may publish it."
             )
@@ -331,7 +332,7 @@ class ReviewReopenView(ReviewMixin, GenericAPIView):
     @extend_schema(request=ReopenSerializer, responses=ReviewSerializer)
     def post(self, request, incident_pk=None):
         current = self.get_review()
-        if not review.can_publish(request.user, current):
+        if not access.can_publish_review(request.user, current):
             self.permission_denied(
                 request, message="Only the incident's commanders and the review's owner may reopen it."
             )
@@ -456,8 +457,8 @@ class ActionItemViewSet(
     serializer_class = ActionItemSerializer
     filterset_class = ActionItemFilter
     http_method_names = ["get", "post", "patch", "head", "options"]
-    write_rule = staticmethod(review.can_edit)
-    object_rule = staticmethod(review.can_change_item)
+    write_rule = staticmethod(access.can_edit_review)
+    object_rule = staticmethod(access.can_change_action_item)
 
     def permission_denied(self, request, message=None, code=None):
         if message is None and request.user.is_authenticated:

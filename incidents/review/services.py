@@ -8,9 +8,9 @@ started and published and every action item's changes with old and new values.
 
 Who may do what:
 - anyone who can see the incident reads its review, metrics and action items;
-- people who can work on the incident (access.can_log) start and edit the review and add and
+- people who can work on the incident (access.can_edit_review) start and edit the review and add and
   change action items; an action item's owner may also change it (mark it done);
-- its commanders (access.can_command) and the review's owner publish and reopen the review.
+- its commanders and the review's owner (access.can_publish_review) publish and reopen the review.
 
 An action item's owner must be able to see the incident: someone who cannot see a confidential
 incident would never hear of a follow-up on it.
@@ -35,37 +35,6 @@ User = get_user_model()
 
 class StaleReview(ValidationError):
     """The review changed since the editor loaded it: their edit is refused, not merged."""
-
-
-# Permissions --------------------------------------------------------------------------------
-
-
-def can_edit(user, incident):
-    return access.can_log(user, incident)
-
-
-def can_publish(user, review):
-    if not user.is_authenticated:
-        return False
-    # The owner was chosen to run the review (and can see the incident: _check_person).
-    return access.can_command(user, review.incident) or review.owner_id == user.pk
-
-
-def can_change_item(user, item):
-    """Mark done, won't do or open again: those who work on the incident, and the item's owner."""
-    if not user.is_authenticated:
-        return False
-    return access.can_log(user, item.incident) or item.owner_id == user.pk
-
-
-def can_edit_item(user, item):
-    """Change what the item says (title, owner, due date...): those who work on the incident."""
-    return can_edit(user, item.incident)
-
-
-def _require(allowed, message):
-    if not allowed:
-        raise PermissionDenied(message)
 
 
 # Metrics ------------------------------------------------------------------------------------
@@ -329,7 +298,9 @@ def get_review(incident):
 @transaction.atomic
 def start_review(incident, by, *, owner=None, meeting_at=None):
     """Start the review of a resolved (or closed) incident, drafted from its record."""
-    _require(can_edit(by, incident), "Only the incident's responders and commanders may start its review.")
+    access.require(
+        access.can_edit_review(by, incident), "Only the incident's responders and commanders may start its review."
+    )
     incident = Incident.objects.select_for_update().get(pk=incident.pk)
     if incident.status not in (Incident.Status.RESOLVED, Incident.Status.CLOSED):
         raise ValidationError(
@@ -372,7 +343,9 @@ def update_review(review, by, *, version, **changes):
     """Change the review's text, owner or meeting time. `version` is the version the editor
     loaded: if someone else saved since, StaleReview is raised and nothing changes."""
     incident = review.incident
-    _require(can_edit(by, incident), "Only the incident's responders and commanders may edit its review.")
+    access.require(
+        access.can_edit_review(by, incident), "Only the incident's responders and commanders may edit its review."
+    )
     unknown = set(changes) - set(REVIEW_FIELDS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: "This cannot be changed here."})
@@ -434,7 +407,9 @@ def _move(review, status, by):
 
 @transaction.atomic
 def publish_review(review, by):
-    _require(can_publish(by, review), "Only the incident's commanders and the review's owner may publish it.")
+    access.require(
+        access.can_publish_review(by, review), "Only the incident's commanders and the review's owner may publish it."
+    )
     current = Review.objects.select_for_update().get(pk=review.pk)
     if current.status == Review.Status.PUBLISHED:
         return current
@@ -455,7 +430,9 @@ def publish_review(review, by):
 
 @transaction.atomic
 def reopen_review(review, by, reason=""):
-    _require(can_publish(by, review), "Only the incident's commanders and the review's owner may reopen it.")
+    access.require(
+        access.can_publish_review(by, review), "Only the incident's commanders and the review's owner may reopen it."
+    )
     reason = _text("reason", reason, required=True, limit=1000, message="Say why the review is reopened.")
     current = Review.objects.select_for_update().get(pk=review.pk)
     if current.status == Review.Status.DRAFT:
@@ -524,7 +501,9 @@ def _check_item(values, incident, today, *, new, owner_changed=True):
 def add_action_item(
     incident, by, *, title, description="", owner=None, due_on=None, priority=ActionItem.Priority.MEDIUM, tracker_url=""
 ):
-    _require(can_edit(by, incident), "Only the incident's responders and commanders may add action items.")
+    access.require(
+        access.can_edit_review(by, incident), "Only the incident's responders and commanders may add action items."
+    )
     now = timezone.now()
     values = _check_item(
         {
@@ -558,13 +537,14 @@ def add_action_item(
 @transaction.atomic
 def update_action_item(item, by, **changes):
     """Change an action item; `status` done or wont_do completes it, open reopens it."""
-    _require(
-        can_change_item(by, item), "Only the incident's responders and commanders and the item's owner may change it."
+    access.require(
+        access.can_change_action_item(by, item),
+        "Only the incident's responders and commanders and the item's owner may change it.",
     )
     unknown = set(changes) - set(ITEM_FIELDS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: "This cannot be changed."})
-    if set(changes) - {"status"} and not can_edit_item(by, item):
+    if set(changes) - {"status"} and not access.can_edit_action_item(by, item):
         raise PermissionDenied(
             "As the item's owner you may mark it done or reopen it; the incident's responders and "
             "commanders change the rest."

@@ -254,8 +254,8 @@ def _items(request, incident):
     for item in items:
         item.incident = incident
         item.overdue = item.is_overdue(today)
-        item.can_change = review.can_change_item(request.user, item)
-        item.can_edit = review.can_edit_item(request.user, item)
+        item.can_change = access.can_change_action_item(request.user, item)
+        item.can_edit = access.can_edit_action_item(request.user, item)
     return items
 
 
@@ -266,7 +266,7 @@ def _items_context(request, incident, item_form=None, notice=""):
         "items": items,
         "open_count": sum(1 for i in items if i.is_open),
         "overdue_count": sum(1 for i in items if i.overdue),
-        "can_edit": review.can_edit(request.user, incident),
+        "can_edit": access.can_edit_review(request.user, incident),
         "item_form": item_form or ActionItemForm(),
         "notice": notice,
         "next": review_url(incident, "#action-items"),
@@ -280,7 +280,7 @@ def _review_initial(current):
 def _render_page(
     request, incident, current=None, *, start_form=None, review_form=None, reopen_form=None, item_form=None, status=200
 ):
-    can_edit = review.can_edit(request.user, incident)
+    can_edit = access.can_edit_review(request.user, incident)
     context = _items_context(request, incident, item_form)
     context.update(
         {
@@ -288,7 +288,7 @@ def _render_page(
             "metrics": metric_rows(incident),
             "ended": incident.status in ENDED,
             "can_command": access.can_command(request.user, incident),
-            "can_publish": current is not None and review.can_publish(request.user, current),
+            "can_publish": current is not None and access.can_publish_review(request.user, current),
         }
     )
     # A form given back with its errors is shown whatever the state: what was typed stays.
@@ -338,7 +338,7 @@ def save(request, pk):
     if current is None:
         messages.error(request, _("This incident's review has not been started."))
         return redirect(review_url(incident))
-    if not review.can_edit(request.user, incident):
+    if not access.can_edit_review(request.user, incident):
         raise PermissionDenied("Only the incident's responders and commanders may edit its review.")
     form = ReviewForm(request.POST)
     publish = request.POST.get("action") == "publish"
@@ -460,7 +460,7 @@ def add_item(request, pk):
 def edit_item(request, pk, item_pk):
     incident = _incident(request, pk)
     item = _item(incident, item_pk)
-    if not review.can_edit_item(request.user, item):
+    if not access.can_edit_action_item(request.user, item):
         raise PermissionDenied("Only the incident's responders and commanders may edit an action item.")
     initial = {f: getattr(item, f) for f in ActionItemForm.base_fields}
     form = ActionItemForm(request.POST or None, initial=initial)
@@ -555,7 +555,7 @@ def follow_ups(request):
     page_ = Paginator(items.order_by(*order), 50).get_page(request.GET.get("page"))
     for item in page_.object_list:
         item.overdue = item.is_overdue(today)
-        item.can_change = review.can_change_item(request.user, item)
+        item.can_change = access.can_change_action_item(request.user, item)
     return render(
         request,
         "incidents/review/follow_ups.html",

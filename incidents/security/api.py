@@ -28,6 +28,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
+from incidents import access
 from incidents.api import IncidentChildMixin, UsernameField, _call, _is_text
 from incidents.models import Communication, ExposureAssessment, Mitigation, Obligation, RegulatoryClock, Submission
 from incidents.security import clocks as regulatory
@@ -113,7 +114,7 @@ class MitigationViewSet(
 
     serializer_class = MitigationSerializer
     denied_message = "Only the incident's commanders and the security group may record or change mitigations."
-    write_rule = staticmethod(security.can_manage)
+    write_rule = staticmethod(access.can_manage_security)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -214,12 +215,12 @@ class ExposureView(IncidentChildMixin, GenericAPIView):
     pagination_class = None
     permission_classes = [permissions.IsAuthenticated]  # and check_permissions below
     denied_message = "Only the incident's commanders and the security group may assess data exposure."
-    write_rule = staticmethod(security.can_manage)
+    write_rule = staticmethod(access.can_manage_security)
 
     def check_permissions(self, request):
         super().check_permissions(request)
         writing = request.method not in permissions.SAFE_METHODS and not getattr(self, "swagger_fake_view", False)
-        if writing and not security.can_manage(request.user, self.get_incident()):
+        if writing and not access.can_manage_security(request.user, self.get_incident()):
             self.permission_denied(request, message=self.denied_message)
 
     def _current(self):
@@ -506,7 +507,7 @@ class ClockViewSet(
     serializer_class = ClockSerializer
     pagination_class = None  # one per obligation at most
     denied_message = "Only the incident's commanders and the security group may manage legal clocks."
-    write_rule = staticmethod(security.can_manage)
+    write_rule = staticmethod(access.can_manage_security)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

@@ -30,14 +30,8 @@ MAX_COUNT = 2**63 - 1
 COUNTRY_CODE = re.compile(r"[A-Z]{2}")
 
 
-def can_manage(user, incident):
-    """Record mitigations and the exposure assessment: the incident's commanders (and the
-    commander group), the security group and superusers."""
-    return access.can_command(user, incident) or access.is_security_member(user)
-
-
 def _require(user, incident, what):
-    if not can_manage(user, incident):
+    if not access.can_manage_security(user, incident):
         raise PermissionDenied(f"Only the incident's commanders and the security group may {what}.")
 
 

@@ -4,7 +4,7 @@ and the audit page with its CSV and JSON export.
 
 Who may see what: every page goes through access.get_incident_for (a hidden incident is a
 404). Anyone who can see an incident reads its security page and clocks; the commanders and
-the security group change them (security.can_manage); the audit page and its export are for
+the security group change them (access.can_manage_security); the audit page and its export are for
 the incident's commanders, the security group and superusers (403 for other readers).
 """
 
@@ -195,7 +195,7 @@ def _clocks_context(request, incident, error=""):
         clock.open_stages = [r.name for r in clock.rows if not r.done]
         # A fresh form after each change to the clock; the same one (hx-preserve) otherwise.
         clock.form_key = f"{clock.pk}-{len(clock.rows) - len(clock.open_stages)}-{clock.status}"
-    manage = security.can_manage(request.user, incident)
+    manage = access.can_manage_security(request.user, incident)
     started = {c.obligation_id for c in clocks}
     context = {
         "incident": incident,
@@ -389,7 +389,7 @@ def _render_page(request, incident, mitigation_form=None, exposure_form=None, st
             "assessment": assessment,
             "mitigation_form": mitigation_form or MitigationForm(),
             "exposure_form": exposure_form or ExposureForm(initial=_exposure_initial(assessment)),
-            "can_audit": can_audit(request.user, incident),
+            "can_audit": access.can_audit_security(request.user, incident),
         }
     )
     return render(request, "incidents/security/page.html", context, status=status)
@@ -422,7 +422,7 @@ def edit_mitigation(request, pk, mitigation_pk):
     incident = _incident(request, pk)
     mitigation = get_object_or_404(Mitigation, pk=mitigation_pk, incident=incident)
     mitigation.incident = incident
-    if not security.can_manage(request.user, incident):
+    if not access.can_manage_security(request.user, incident):
         raise PermissionDenied("Only the incident's commanders and the security group may change mitigations.")
     initial = {f: getattr(mitigation, f) for f in MitigationForm.base_fields}
     form = MitigationForm(request.POST or None, initial=initial)
@@ -499,11 +499,6 @@ def mitigations_in_force(request):
 
 
 # Audit ------------------------------------------------------------------------------------------
-
-
-def can_audit(user, incident):
-    """The audit page and export: the incident's commanders, the security group, superusers."""
-    return access.can_command(user, incident) or access.is_security_member(user)
 
 
 AUDIT_COLUMNS = ["recorded_at", "occurred_at", "actor", "kind", "object", "field", "old", "new", "summary", "entry"]
@@ -601,7 +596,7 @@ def _filename(incident, ext):
 @require_GET
 def audit(request, pk):
     incident = _incident(request, pk)
-    if not can_audit(request.user, incident):
+    if not access.can_audit_security(request.user, incident):
         raise PermissionDenied("Only the incident's commanders and the security group may read its audit trail.")
     rows = audit_rows(incident)
     fmt = request.GET.get("format", "")
