@@ -6,7 +6,7 @@ Every operation checks the actor's permission (PermissionDenied), validates its 
 timeline entry with old and new value, and sends `incident_changed` once the change commits.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from functools import wraps
 
 from django.conf import settings
@@ -63,6 +63,53 @@ def record_event(incident, by, kind, body, data=None, occurred_at=None):
         occurred_at=occurred_at or now,
         recorded_at=now,
     )
+
+
+def _logged(value):
+    """A value as it is stored in a timeline entry's data (JSON)."""
+    if isinstance(value, date):  # and datetime
+        return value.isoformat()
+    if isinstance(value, User):
+        return value.get_username()
+    if isinstance(value, list | tuple):
+        return list(value)
+    return value
+
+
+def _shown(value):
+    """A value as a timeline entry's text shows it."""
+    if value is None or value == "" or value == []:
+        return "unset"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, date):  # and datetime
+        return value.isoformat()
+    if isinstance(value, User):
+        return value.get_username()
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    text = str(value)
+    return text if len(text) <= 120 else text[:119] + "…"  # the entry's data keeps it whole
+
+
+def change_data(kind, changes, **extra):
+    """A timeline entry's data for a change of several fields, `changes` being (field, old,
+    new) triples: {"field": kind, **extra, "changes": [{"field", "old", "new"}, ...], "old":
+    {...}, "new": {...}}. The security audit trail reads it, one row per changed field."""
+    return {
+        "field": kind,
+        **extra,
+        "changes": [{"field": f, "old": _logged(old), "new": _logged(new)} for f, old, new in changes],
+        "old": {f: _logged(old) for f, old, _ in changes},
+        "new": {f: _logged(new) for f, _, new in changes},
+    }
+
+
+def describe_changes(changes, labels, skip=()):
+    """The same changes in a timeline entry's text: "owner: unset → alice; due: ..."."""
+    return "; ".join(f"{labels.get(f, f)}: {_shown(old)} → {_shown(new)}" for f, old, new in changes if f not in skip)
 
 
 def notify_changed(incident, change):

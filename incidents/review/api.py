@@ -16,7 +16,7 @@ incident or ownership of the review; an item's owner may also change their item.
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Case, Count, F, IntegerField, Q, Value, When
+from django.db.models import Count, Q
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -82,23 +82,6 @@ class MetricSerializer(serializers.Serializer):
         return {name: fields.get(name) or ends[name] for name in order}
 
 
-def metric_rows(incident):
-    return [
-        {
-            "key": m.key,
-            "label": m.label,
-            "from": m.start_field,
-            "to": m.end_field,
-            "started_at": m.start,
-            "ended_at": m.end,
-            "seconds": m.seconds,
-            "duration": m.shown if m.duration is not None else None,
-            "problem": m.problem,
-        }
-        for m in review.metrics(incident)
-    ]
-
-
 class MetricsSerializer(serializers.Serializer):
     incident = serializers.IntegerField()
     reference = serializers.CharField()
@@ -116,7 +99,7 @@ class MetricsView(IncidentChildMixin, GenericAPIView):
 
     def get(self, request, incident_pk=None):
         incident = self.get_incident()
-        data = {"incident": incident.pk, "reference": incident.reference, "metrics": metric_rows(incident)}
+        data = {"incident": incident.pk, "reference": incident.reference, "metrics": review.metric_rows(incident)}
         return Response(MetricsSerializer(data).data)
 
 
@@ -188,7 +171,7 @@ class ReviewSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(MetricSerializer(many=True))
     def get_metrics(self, current):
-        return MetricSerializer(metric_rows(current.incident), many=True).data
+        return MetricSerializer(review.metric_rows(current.incident), many=True).data
 
     @extend_schema_field(ActionItemCountsSerializer)
     def get_action_item_counts(self, current):
@@ -345,21 +328,6 @@ class ReviewReopenView(ReviewMixin, GenericAPIView):
 # Action items -------------------------------------------------------------------------------
 
 
-def open_first(items):
-    """Open items first, soonest due first (undated last), then by priority."""
-    return items.annotate(
-        open_rank=Case(
-            When(status=ActionItem.Status.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField()
-        ),
-        priority_rank=Case(
-            When(priority=ActionItem.Priority.HIGH, then=Value(0)),
-            When(priority=ActionItem.Priority.MEDIUM, then=Value(1)),
-            default=Value(2),
-            output_field=IntegerField(),
-        ),
-    ).order_by("open_rank", F("due_on").asc(nulls_last=True), "priority_rank", "id")
-
-
 ITEM_RELATED = ("incident", "owner", "created_by", "completed_by")
 
 
@@ -472,7 +440,7 @@ class ActionItemViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return ActionItem.objects.none()
-        return open_first(ActionItem.objects.filter(incident=self.get_incident()).select_related(*ITEM_RELATED))
+        return review.open_first(ActionItem.objects.filter(incident=self.get_incident()).select_related(*ITEM_RELATED))
 
     def get_object(self):
         item = get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
@@ -490,7 +458,7 @@ class AllActionItemsViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     filterset_class = ActionItemFilter
 
     def get_queryset(self):
-        return open_first(review.action_items_visible_to(self.request.user).select_related(*ITEM_RELATED))
+        return review.open_first(review.action_items_visible_to(self.request.user).select_related(*ITEM_RELATED))
 
 
 # URLs (included from incidents/api_urls.py; the viewsets are registered there) ---------------

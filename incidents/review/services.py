@@ -23,12 +23,13 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
+from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
 from incidents import access
+from incidents.durations import duration, shown_duration
 from incidents.models import ActionItem, Communication, Impact, Incident, Membership, Mitigation, Review, TimelineEntry
-from incidents.security.mitigations import _change_data, _describe, duration
-from incidents.services import in_site_language, notify_changed, record_event
+from incidents.services import change_data, describe_changes, in_site_language, notify_changed, record_event
 
 User = get_user_model()
 
@@ -70,7 +71,7 @@ class Metric:
 
     @property
     def shown(self):
-        return duration(self.duration) if self.duration is not None else "—"
+        return shown_duration(self.duration)
 
 
 # (key, label, from, to). Impact is felt from `started_at`, so mitigating and resolving count
@@ -100,6 +101,32 @@ def metrics(incident):
     ]
 
 
+def metric_rows(incident, labels=None, time_labels=None):
+    """The incident's metrics as rows, for the review pages and the API alike. Labels are the
+    English ones of the timeline unless the caller gives its own (the pages give them in the
+    viewer's language); `duration` is None where nothing can be measured, `shown` then "—"."""
+    labels = labels or {key: label for key, label, *_ in METRICS}
+    time_labels = time_labels or TIME_LABELS
+    return [
+        {
+            "key": m.key,
+            "label": labels[m.key],
+            "from": m.start_field,
+            "to": m.end_field,
+            "from_label": time_labels[m.start_field],
+            "to_label": time_labels[m.end_field],
+            "started_at": m.start,
+            "ended_at": m.end,
+            "seconds": m.seconds,
+            "duration": m.shown if m.duration is not None else None,
+            "shown": m.shown,
+            "problem": m.problem,
+            "missing": m.duration is None and not m.problem,
+        }
+        for m in metrics(incident)
+    ]
+
+
 def _median(values):
     values = sorted(values)
     if not values:
@@ -126,6 +153,23 @@ def summary(incidents):
             medians[key] = _median(spans)
         rows.append({"severity": severity, "count": len(measured), "medians": medians})
     return rows
+
+
+# Action items in order ----------------------------------------------------------------------
+
+OPEN_RANK = Case(When(status=ActionItem.Status.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField())
+PRIORITY_RANK = Case(
+    When(priority=ActionItem.Priority.HIGH, then=Value(0)),
+    When(priority=ActionItem.Priority.MEDIUM, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
+
+
+def open_first(items):
+    """Open items first, soonest due first (undated last), then by priority: the order of the
+    review page and of the API's lists."""
+    return items.order_by(OPEN_RANK, F("due_on").asc(nulls_last=True), PRIORITY_RANK, "id")
 
 
 # The draft ----------------------------------------------------------------------------------
@@ -386,8 +430,8 @@ def update_review(review, by, *, version, **changes):
         incident,
         by,
         TimelineEntry.Kind.REVIEW,
-        "Review edited: " + _describe(logged, {"body": "text", "owner": "run by", "meeting_at": "meeting"}),
-        _change_data("review", logged, review=current.pk),
+        "Review edited: " + describe_changes(logged, {"body": "text", "owner": "run by", "meeting_at": "meeting"}),
+        change_data("review", logged, review=current.pk),
     )
     notify_changed(incident, "review")
     return current
@@ -528,7 +572,7 @@ def add_action_item(
         by,
         TimelineEntry.Kind.REVIEW,
         f"Action item added: **{item.title}**{owner_text}{due_text}.",
-        _change_data("action_item", changes, action_item=item.pk, title=item.title),
+        change_data("action_item", changes, action_item=item.pk, title=item.title),
     )
     notify_changed(incident, "action_items")
     return item
@@ -575,14 +619,14 @@ def update_action_item(item, by, **changes):
         }[current.status]
         body = f"{text}: **{current.title}**."
     else:
-        described = _describe(changed, ITEM_LABELS, skip=("description",)) or "description edited"
+        described = describe_changes(changed, ITEM_LABELS, skip=("description",)) or "description edited"
         body = f"Action item changed: **{current.title}**: {described}"
     record_event(
         current.incident,
         by,
         TimelineEntry.Kind.REVIEW,
         body,
-        _change_data("action_item", changed, action_item=current.pk, title=current.title),
+        change_data("action_item", changed, action_item=current.pk, title=current.title),
     )
     notify_changed(current.incident, "action_items")
     return current

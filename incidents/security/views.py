@@ -11,9 +11,7 @@ the incident's commanders, the security group and superusers (403 for other read
 import csv
 import io
 import json
-from datetime import datetime
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,24 +24,30 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import access, services
-from incidents.forms import DateTimeField, DateTimeInput, active_users, apply_errors, error_messages
+from incidents.forms import apply_errors, error_messages
 from incidents.models import (
-    Communication,
-    ExposureAssessment,
     Incident,
     Membership,
     Mitigation,
     Obligation,
     RegulatoryClock,
-    TimelineEntry,
-    TimelineRevision,
 )
+from incidents.security import audit as audit_trail
 from incidents.security import clocks as regulatory
 from incidents.security import mitigations as security
+from incidents.security.forms import (
+    AwarenessForm,
+    CorrectStartForm,
+    ExposureForm,
+    LiftForm,
+    MitigationForm,
+    ReasonForm,
+    StartClockForm,
+    SubmissionForm,
+)
 
 
 def _form_errors(form):
@@ -52,136 +56,6 @@ def _form_errors(form):
 
 def _is_htmx(request):
     return request.headers.get("HX-Request") == "true"
-
-
-# Forms -------------------------------------------------------------------------------------
-
-
-class MitigationForm(forms.Form):
-    title = forms.CharField(
-        label=gettext_lazy("Title"),
-        max_length=200,
-        help_text=gettext_lazy("What is restricted, e.g. “New sign-ups: +49 numbers only”"),
-    )
-    description = forms.CharField(
-        label=gettext_lazy("Description"),
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=gettext_lazy("What it does (Markdown)"),
-    )
-    affects = forms.CharField(max_length=300, required=False, label=gettext_lazy("Who it affects"))
-    owner = forms.ModelChoiceField(
-        label=gettext_lazy("Owner"), queryset=None, required=False, empty_label=gettext_lazy("Nobody yet")
-    )
-    started_at = DateTimeField(
-        label=gettext_lazy("Started at"),
-        required=False,
-        widget=DateTimeInput(),
-        help_text=gettext_lazy("Empty means now"),
-    )
-    review_by = DateTimeField(
-        label=gettext_lazy("Review by"),
-        required=False,
-        widget=DateTimeInput(),
-        help_text=gettext_lazy("When to decide to keep or lift it"),
-    )
-    public = forms.BooleanField(required=False, label=gettext_lazy("Public: explain it on the status page"))
-    public_explanation = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}),
-        required=False,
-        label=gettext_lazy("Public explanation"),
-        help_text=gettext_lazy("Plain language for users; required when public"),
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = active_users()
-
-    def clean(self):
-        data = super().clean()
-        if data.get("public") and not (data.get("public_explanation") or "").strip():
-            self.add_error("public_explanation", _("A public mitigation needs a plain-language explanation."))
-        return data
-
-
-class ExposureForm(forms.Form):
-    certainty = forms.ChoiceField(label=gettext_lazy("Certainty"), choices=ExposureAssessment.Certainty.choices)
-    categories = forms.MultipleChoiceField(
-        choices=ExposureAssessment.Category.choices,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        label=gettext_lazy("Data categories"),
-    )
-    people_affected = forms.IntegerField(
-        label=gettext_lazy("People affected"), min_value=0, max_value=security.MAX_COUNT, required=False
-    )
-    records_affected = forms.IntegerField(
-        label=gettext_lazy("Records affected"), min_value=0, max_value=security.MAX_COUNT, required=False
-    )
-    confidence = forms.ChoiceField(
-        label=gettext_lazy("Confidence"),
-        choices=ExposureAssessment.Confidence.choices,
-        help_text=gettext_lazy("Of the estimates"),
-    )
-    jurisdictions = forms.CharField(
-        label=gettext_lazy("Jurisdictions"),
-        required=False,
-        max_length=500,
-        help_text=gettext_lazy("Country codes, comma-separated, e.g. DE, FR, CN"),
-    )
-    encrypted = forms.NullBooleanField(
-        required=False,
-        widget=forms.Select(
-            choices=[("unknown", gettext_lazy("Unknown")), ("true", gettext_lazy("Yes")), ("false", gettext_lazy("No"))]
-        ),
-        label=gettext_lazy("Data was encrypted"),
-    )
-    found_by = forms.ChoiceField(
-        choices=ExposureAssessment.Source.choices, label=gettext_lazy("How exposure was found")
-    )
-
-    def clean_jurisdictions(self):
-        codes = [c.strip().upper() for c in self.cleaned_data["jurisdictions"].replace(";", ",").split(",")]
-        codes = [c for c in codes if c]
-        bad = [c for c in codes if not security.COUNTRY_CODE.fullmatch(c)]
-        if bad:
-            raise forms.ValidationError(_("Not a two-letter country code: %(codes)s.") % {"codes": ", ".join(bad)})
-        return codes
-
-
-class AwarenessForm(forms.Form):
-    value = DateTimeField(widget=DateTimeInput(attrs={"aria-label": "Aware at"}), label="Aware at")
-    reason = forms.CharField(max_length=300, help_text="How you know (logged)")
-
-
-class StartClockForm(forms.Form):
-    obligation = forms.ModelChoiceField(queryset=Obligation.objects.filter(active=True), to_field_name="key")
-    started_at = DateTimeField(required=False, widget=DateTimeInput())
-    target_hours = forms.IntegerField(required=False, min_value=1, max_value=24 * 366)
-
-
-class SubmissionForm(forms.Form):
-    stage = forms.CharField(max_length=60)
-    submitted_at = DateTimeField(required=False, widget=DateTimeInput())
-    reference = forms.CharField(max_length=200, required=False)
-    communication = forms.ModelChoiceField(queryset=Communication.objects.none(), required=False)
-    notes = forms.CharField(required=False, max_length=5000)
-
-    def __init__(self, *args, incident, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["communication"].queryset = incident.communications.all()
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(max_length=1000)
-
-
-class CorrectStartForm(forms.Form):
-    started_at = DateTimeField(widget=DateTimeInput())
-    reason = forms.CharField(max_length=300)
-
-
-class LiftForm(forms.Form):
-    note = forms.CharField(required=False, max_length=500)
 
 
 # Clocks: what the panel shows -------------------------------------------------------------------
@@ -501,93 +375,6 @@ def mitigations_in_force(request):
 # Audit ------------------------------------------------------------------------------------------
 
 
-AUDIT_COLUMNS = ["recorded_at", "occurred_at", "actor", "kind", "object", "field", "old", "new", "summary", "entry"]
-
-
-def _subject(entry):
-    data = entry.data or {}
-    if data.get("field") == "mitigation" and "mitigation" in data:
-        return f"mitigation {data['mitigation']}" + (f" ({data['title']})" if data.get("title") else "")
-    if entry.kind == TimelineEntry.Kind.EXPOSURE:
-        return "exposure assessment"
-    if data.get("obligation"):
-        return f"clock {data['obligation']}" + (f" / {data['stage']}" if data.get("stage") else "")
-    if entry.kind == TimelineEntry.Kind.NOTE:
-        return "timeline"
-    return "incident"
-
-
-def audit_rows(incident):
-    """Every recorded change to the incident, oldest first: one row per changed field of each
-    timeline entry (the entry's data carries old and new values), plus one row per edit of a
-    timeline note (from its kept revisions). Three queries whatever the number of rows."""
-    entries = list(
-        incident.timeline.select_related("author")
-        .prefetch_related(Prefetch("revisions", queryset=TimelineRevision.objects.select_related("replaced_by")))
-        .order_by("recorded_at", "id")
-    )
-    rows = []
-    for entry in entries:
-        data = entry.data or {}
-        base = {
-            "recorded_at": entry.recorded_at,
-            "occurred_at": entry.occurred_at,
-            "actor": entry.author.get_username() if entry.author else "system",
-            "kind": entry.kind,
-            "object": _subject(entry),
-            "summary": entry.body,
-            "entry": entry.pk,
-        }
-        revisions = list(entry.revisions.all())
-        original = revisions[0].body if revisions else entry.body
-        if isinstance(data.get("changes"), list) and data["changes"]:
-            prefix = data.get("field", "")
-            for change in data["changes"]:
-                field = change.get("field", "")
-                rows.append(
-                    {
-                        **base,
-                        "field": f"{prefix}.{field}" if prefix else field,
-                        "old": change.get("old"),
-                        "new": change.get("new"),
-                    }
-                )
-        elif "old" in data or "new" in data:
-            rows.append({**base, "field": data.get("field", ""), "old": data.get("old"), "new": data.get("new")})
-        elif entry.kind == TimelineEntry.Kind.NOTE:
-            rows.append({**base, "summary": original, "field": "note", "old": None, "new": original})
-        else:
-            rows.append({**base, "field": data.get("field", entry.kind), "old": None, "new": data or None})
-        texts = [r.body for r in revisions] + [entry.body]
-        for revision, new_text in zip(revisions, texts[1:], strict=True):
-            rows.append(
-                {
-                    "recorded_at": revision.replaced_at,
-                    "occurred_at": entry.occurred_at,
-                    "actor": revision.replaced_by.get_username() if revision.replaced_by else "system",
-                    "kind": "edit",
-                    "object": f"timeline entry {entry.pk}",
-                    "field": "body",
-                    "old": revision.body,
-                    "new": new_text,
-                    "summary": "Timeline entry edited.",
-                    "entry": entry.pk,
-                }
-            )
-    rows.sort(key=lambda r: (r["recorded_at"], r["entry"]))
-    return rows
-
-
-def _cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, cls=DjangoJSONEncoder)
-    # A spreadsheet would run a cell starting like a formula: make it plain text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _filename(incident, ext):
     return f"{incident.reference}-audit.{ext}"
 
@@ -598,14 +385,14 @@ def audit(request, pk):
     incident = _incident(request, pk)
     if not access.can_audit_security(request.user, incident):
         raise PermissionDenied("Only the incident's commanders and the security group may read its audit trail.")
-    rows = audit_rows(incident)
+    rows = audit_trail.audit_rows(incident)
     fmt = request.GET.get("format", "")
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(AUDIT_COLUMNS)
+        writer.writerow(audit_trail.AUDIT_COLUMNS)
         for row in rows:
-            writer.writerow([_cell(row[c]) for c in AUDIT_COLUMNS])
+            writer.writerow([audit_trail.csv_cell(row[c]) for c in audit_trail.AUDIT_COLUMNS])
         response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{_filename(incident, "csv")}"'
         return response
@@ -631,12 +418,6 @@ def audit(request, pk):
     if fmt:
         return HttpResponse("Unknown format: use ?format=csv or ?format=json.", status=400, content_type="text/plain")
     for row in rows:  # the page shows values as the JSON export has them
-        row["old_text"] = _shown(row["old"])
-        row["new_text"] = _shown(row["new"])
+        row["old_text"] = audit_trail.shown(row["old"])
+        row["new_text"] = audit_trail.shown(row["new"])
     return render(request, "incidents/security/audit.html", {"incident": incident, "rows": rows})
-
-
-def _shown(value):
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, cls=DjangoJSONEncoder)
