@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from incidents import access
 from incidents.forms import error_messages
+from incidents.htmx import is_htmx
 from incidents.markup import render_markdown
 from incidents.models import Incident
 
@@ -222,7 +223,7 @@ def attach(request, pk):
             services.attach(incident, runbook, request.user)
         except (ValidationError, PermissionDenied) as exc:
             error = " ".join(error_messages(exc))
-    if request.headers.get("HX-Request") == "true":
+    if is_htmx(request):
         response = _panel(request, incident, error)
         response["HX-Trigger"] = "warroom-changed"
         return response
@@ -255,7 +256,7 @@ def change_step(request, step_run_pk):
     else:
         error = " ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
     source = request.POST.get("from")
-    if request.headers.get("HX-Request") == "true" and source != "my-steps":
+    if is_htmx(request) and source != "my-steps":
         response = _panel(request, _incident(request, incident.pk), error)
         response["HX-Trigger"] = "warroom-changed"
         return response

@@ -16,7 +16,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from incidents import access
-from incidents.api import IncidentChildMixin, _call
+from incidents.api import IncidentChildMixin, call_service
 from incidents.comms import services as communications
 from incidents.comms.services import AFFECTED_LEVELS, LANGUAGE_CODE
 from incidents.models import Communication, CommunicationTemplate, CommunicationTranslation
@@ -104,7 +104,7 @@ class CommunicationSerializer(serializers.ModelSerializer):
         body = validated.get("body", "")
         if not body.strip() and template is not None:
             body = communications.fill_template(template, incident)
-        return _call(
+        return call_service(
             communications.draft,
             incident,
             self.context["request"].user,
@@ -123,7 +123,7 @@ class CommunicationSerializer(serializers.ModelSerializer):
         fields = dict(validated)
         if "affected" in fields:
             fields["affected"] = [dict(item) for item in fields["affected"]]
-        return _call(communications.edit, comm, self.context["request"].user, **fields)
+        return call_service(communications.edit, comm, self.context["request"].user, **fields)
 
 
 class ScheduleSerializer(serializers.Serializer):
@@ -165,7 +165,7 @@ class CommunicationViewSet(
 
     def _step(self, operation, *args):
         comm = self.get_object()  # 404 if hidden, 403 if the caller may not write
-        return self._respond(_call(operation, comm, self.request.user, *args))
+        return self._respond(call_service(operation, comm, self.request.user, *args))
 
     @extend_schema(request=None, responses=CommunicationSerializer)
     @action(detail=True, methods=["post"])
@@ -194,7 +194,7 @@ class CommunicationViewSet(
         serializer = ScheduleSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         when = serializer.validated_data["scheduled_for"]
-        return self._respond(_call(communications.schedule, comm, request.user, when))
+        return self._respond(call_service(communications.schedule, comm, request.user, when))
 
     @extend_schema(request=None, responses=CommunicationSerializer)
     @action(detail=True, methods=["post"])
@@ -207,7 +207,7 @@ class CommunicationViewSet(
         """Publish an approved or scheduled communication now. A worker does it: the answer is
         202 and `status` turns `published` when it is done. Asking twice publishes once."""
         comm = self.get_object()
-        comm = _call(communications.request_publish, comm, request.user)
+        comm = call_service(communications.request_publish, comm, request.user)
         code = status.HTTP_200_OK if comm.status == Communication.Status.PUBLISHED else status.HTTP_202_ACCEPTED
         return self._respond(comm, code)
 
@@ -219,7 +219,9 @@ class CommunicationViewSet(
         serializer = TranslationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        _call(communications.set_translation, comm, request.user, data["language"], data["body"], data.get("title", ""))
+        call_service(
+            communications.set_translation, comm, request.user, data["language"], data["body"], data.get("title", "")
+        )
         return self._respond(comm)
 
 

@@ -25,12 +25,11 @@ from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
 
 from incidents import access
-from incidents.api import IncidentChildMixin, UsernameField, _call, _detail, _one_of
+from incidents.api import IncidentChildMixin, SaneDateTimeField, UsernameField, call_service, one_of, validation_detail
 from incidents.filters import ActionItemFilter
 from incidents.markup import render_markdown
 from incidents.models import ActionItem, Review
 from incidents.review import services as review
-from incidents.security.api import SaneDateTimeField
 
 MAX_VERSION = 2**31 - 1  # the column is a PostgreSQL integer
 
@@ -270,7 +269,7 @@ class ReviewView(ReviewMixin, GenericAPIView):
         """Start the review of a resolved (or closed) incident, drafted from its record."""
         data = ReviewStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        _call(review.start_review, self.get_incident(), request.user, **data.validated_data)
+        call_service(review.start_review, self.get_incident(), request.user, **data.validated_data)
         return self.respond(status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -287,9 +286,9 @@ class ReviewView(ReviewMixin, GenericAPIView):
         try:
             review.update_review(current, request.user, version=version, **values)
         except review.StaleReview as exc:
-            raise Conflict(_detail(exc)) from exc
+            raise Conflict(validation_detail(exc)) from exc
         except DjangoValidationError as exc:
-            raise ValidationError(_detail(exc)) from exc
+            raise ValidationError(validation_detail(exc)) from exc
         return self.respond()
 
 
@@ -303,7 +302,7 @@ class ReviewPublishView(ReviewMixin, GenericAPIView):
             self.permission_denied(
                 request, message="Only the incident's commanders and the review's owner may publish it."
             )
-        _call(review.publish_review, current, request.user)
+        call_service(review.publish_review, current, request.user)
         return self.respond()
 
 
@@ -321,7 +320,7 @@ class ReviewReopenView(ReviewMixin, GenericAPIView):
             )
         data = ReopenSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        _call(review.reopen_review, current, request.user, data.validated_data["reason"])
+        call_service(review.reopen_review, current, request.user, data.validated_data["reason"])
         return self.respond()
 
 
@@ -358,13 +357,13 @@ class ActionItemSerializer(serializers.ModelSerializer):
     priority = serializers.ChoiceField(
         choices=ActionItem.Priority.values,
         required=False,
-        error_messages=_one_of("priority", ActionItem.Priority.values),
+        error_messages=one_of("priority", ActionItem.Priority.values),
     )
     status = serializers.ChoiceField(
         choices=ActionItem.Status.values,
         required=False,
         help_text="done or wont_do completes the item; open reopens it",
-        error_messages=_one_of("status", ActionItem.Status.values),
+        error_messages=one_of("status", ActionItem.Status.values),
     )
     tracker_url = TextField(required=False, allow_blank=True, max_length=500, help_text="The ticket's http(s) address")
     overdue = serializers.SerializerMethodField(help_text="Open and past its due date")
@@ -405,10 +404,10 @@ class ActionItemSerializer(serializers.ModelSerializer):
     def create(self, validated):
         if validated.pop("status", ActionItem.Status.OPEN) != ActionItem.Status.OPEN:
             raise ValidationError({"status": ["A new action item is open: mark it done once it is."]})
-        return _call(review.add_action_item, self.context["incident"], self.context["request"].user, **validated)
+        return call_service(review.add_action_item, self.context["incident"], self.context["request"].user, **validated)
 
     def update(self, item, validated):
-        return _call(review.update_action_item, item, self.context["request"].user, **validated)
+        return call_service(review.update_action_item, item, self.context["request"].user, **validated)
 
 
 class ActionItemViewSet(

@@ -23,7 +23,6 @@ from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -31,7 +30,8 @@ from django.views.decorators.http import require_GET, require_POST
 from incidents import access
 from incidents.durations import shown_duration
 from incidents.filters import ActionItemFilter
-from incidents.forms import active_users, apply_errors, error_messages
+from incidents.forms import active_users, apply_errors, error_messages, keep_seconds
+from incidents.htmx import is_htmx, next_url
 from incidents.models import ActionItem, Incident, Membership, Review
 from incidents.review import services as review
 from incidents.review.forms import (
@@ -76,26 +76,6 @@ def with_review_state(incidents):
         review_status=Subquery(status),
         open_action_items=Coalesce(Subquery(open_items, output_field=IntegerField()), Value(0)),
     )
-
-
-def _is_htmx(request):
-    return request.headers.get("HX-Request") == "true"
-
-
-def _next_url(request, default):
-    """`next` when it is a path on this site (Django's check also refuses what browsers turn
-    into another host), else `default`."""
-    target = request.POST.get("next", "")
-    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return target
-    return default
-
-
-def _keep_seconds(value, stored):
-    """The form shows minutes: an untouched time must not log a change of its seconds."""
-    if value and stored and value == stored.replace(second=0, microsecond=0):
-        return stored
-    return value
 
 
 # The review page ---------------------------------------------------------------------------
@@ -220,7 +200,7 @@ def save(request, pk):
         data = form.cleaned_data
         try:
             with transaction.atomic():
-                changes = {"owner": data["owner"], "meeting_at": _keep_seconds(data["meeting_at"], current.meeting_at)}
+                changes = {"owner": data["owner"], "meeting_at": keep_seconds(data["meeting_at"], current.meeting_at)}
                 # The draft is stored as written (ending in a newline); an edit is stored stripped.
                 if data["body"].strip() != current.body.strip():
                     changes["body"] = data["body"]
@@ -318,12 +298,12 @@ def add_item(request, pk):
             apply_errors(form, exc)
         else:
             notice = _("Action item added: %(title)s.") % {"title": item.title}
-            if _is_htmx(request):
+            if is_htmx(request):
                 context = _items_context(request, incident, notice=notice)
                 return render(request, "incidents/review/_action_items.html", context)
             messages.success(request, notice)
             return redirect(review_url(incident, "#action-items"))
-    if _is_htmx(request):
+    if is_htmx(request):
         # 200: htmx swaps only successful answers, and the errors must show.
         return render(request, "incidents/review/_action_items.html", _items_context(request, incident, form))
     current = _review_of(incident)
@@ -347,7 +327,7 @@ def edit_item(request, pk, item_pk):
             apply_errors(form, exc)
         else:
             messages.success(request, _("Action item updated."))
-            return redirect(_next_url(request, review_url(incident, "#action-items")))
+            return redirect(next_url(request, review_url(incident, "#action-items")))
     status = 400 if request.method == "POST" else 200
     return render(
         request,
@@ -381,7 +361,7 @@ def item_status(request, pk, item_pk):
             error = " ".join(error_messages(exc)) or _("You may not change this action item.")
         else:
             notice = ITEM_STATUS_NOTICES[status] % {"title": item.title}
-    if _is_htmx(request):
+    if is_htmx(request):
         context = _items_context(request, incident)
         context.update({"error": error, "notice": notice})
         return render(request, "incidents/review/_action_item_list.html", context)
@@ -389,7 +369,7 @@ def item_status(request, pk, item_pk):
         messages.error(request, error)
     else:
         messages.success(request, notice)
-    return redirect(_next_url(request, review_url(incident, "#action-items")))
+    return redirect(next_url(request, review_url(incident, "#action-items")))
 
 
 # Across incidents ----------------------------------------------------------------------------

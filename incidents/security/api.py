@@ -29,22 +29,12 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from incidents import access
-from incidents.api import IncidentChildMixin, UsernameField, _call, _is_text
+from incidents.api import IncidentChildMixin, SaneDateTimeField, UsernameField, call_service, is_text
 from incidents.models import Communication, ExposureAssessment, Mitigation, Obligation, RegulatoryClock, Submission
 from incidents.security import clocks as regulatory
 from incidents.security import mitigations as security
 
 CODE = re.compile(r"[A-Z]{2}")
-
-
-class SaneDateTimeField(serializers.DateTimeField):
-    """A date-time within years 1900-2999: far-off values would overflow deadline arithmetic."""
-
-    def to_internal_value(self, value):
-        result = super().to_internal_value(value)
-        if not 1900 <= result.year <= 2999:
-            raise ValidationError("Give a date between the years 1900 and 2999.")
-        return result
 
 
 def _dt(**kwargs):
@@ -89,11 +79,13 @@ class MitigationSerializer(serializers.ModelSerializer):
     def create(self, validated):
         if validated.pop("ended_at", None) is not None:
             raise ValidationError({"ended_at": ["Record the mitigation first, then lift it."]})
-        return _call(security.add_mitigation, self.context["incident"], self.context["request"].user, **validated)
+        return call_service(
+            security.add_mitigation, self.context["incident"], self.context["request"].user, **validated
+        )
 
     def update(self, mitigation, validated):
         mitigation.incident = self.context["incident"]
-        return _call(security.update_mitigation, mitigation, self.context["request"].user, **validated)
+        return call_service(security.update_mitigation, mitigation, self.context["request"].user, **validated)
 
 
 class LiftSerializer(serializers.Serializer):
@@ -128,7 +120,7 @@ class MitigationViewSet(
         mitigation.incident = self.get_incident()
         data = LiftSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        lifted = _call(
+        lifted = call_service(
             security.lift_mitigation,
             mitigation,
             request.user,
@@ -236,7 +228,7 @@ class ExposureView(IncidentChildMixin, GenericAPIView):
         values = dict(serializer.validated_data)
         if not partial:
             values = {**EXPOSURE_DEFAULTS, **values}
-        assessment = _call(security.assess_exposure, self.get_incident(), request.user, **values)
+        assessment = call_service(security.assess_exposure, self.get_incident(), request.user, **values)
         return Response(self.get_serializer(assessment).data)
 
     def put(self, request, incident_pk=None):
@@ -398,7 +390,7 @@ class ObligationKeyField(serializers.SlugRelatedField):
     }
 
     def to_internal_value(self, data):
-        if not _is_text(data):
+        if not is_text(data):
             self.fail("invalid")
         return super().to_internal_value(data)
 
@@ -459,7 +451,7 @@ class ClockSerializer(serializers.ModelSerializer):
         return regulatory.DISCLAIMER
 
     def create(self, validated):
-        return _call(
+        return call_service(
             regulatory.start_clock,
             self.context["incident"],
             validated["obligation"],
@@ -541,7 +533,7 @@ class ClockViewSet(
             if communication is None:
                 raise ValidationError({"communication": ["No such communication on this incident."]})
         with transaction.atomic():
-            _call(
+            call_service(
                 regulatory.record_submission,
                 clock,
                 values["stage"],
@@ -559,7 +551,7 @@ class ClockViewSet(
         clock = self._clock()
         data = ReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        _call(regulatory.mark_not_required, clock, request.user, data.validated_data["reason"])
+        call_service(regulatory.mark_not_required, clock, request.user, data.validated_data["reason"])
         return self._respond(clock)
 
     @extend_schema(request=CorrectStartSerializer, responses=ClockSerializer)
@@ -569,7 +561,7 @@ class ClockViewSet(
         data = CorrectStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        _call(regulatory.correct_clock_start, clock, values["started_at"], request.user, values["reason"])
+        call_service(regulatory.correct_clock_start, clock, values["started_at"], request.user, values["reason"])
         return self._respond(clock)
 
 

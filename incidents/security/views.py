@@ -22,12 +22,12 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import access, services
-from incidents.forms import apply_errors, error_messages
+from incidents.forms import apply_errors, error_messages, keep_seconds
+from incidents.htmx import is_htmx, next_url
 from incidents.models import (
     Incident,
     Membership,
@@ -52,10 +52,6 @@ from incidents.security.forms import (
 
 def _form_errors(form):
     return [f"{form.fields[f].label or f}: {e}" if f in form.fields else e for f, es in form.errors.items() for e in es]
-
-
-def _is_htmx(request):
-    return request.headers.get("HX-Request") == "true"
 
 
 # Clocks: what the panel shows -------------------------------------------------------------------
@@ -103,7 +99,7 @@ def security_url(incident):
 
 def _after_clock_action(request, incident, error="", success=""):
     """htmx: the fresh panel (with the error, if any); otherwise back to the security page."""
-    if _is_htmx(request):
+    if is_htmx(request):
         incident.refresh_from_db(fields=["aware_at", "updated_at"])
         response = render(request, "incidents/security/_clocks.html", _clocks_context(request, incident, error))
         if not error:
@@ -113,14 +109,7 @@ def _after_clock_action(request, incident, error="", success=""):
         messages.error(request, error)
     elif success:
         messages.success(request, success)
-    return redirect(request.POST.get("next") if _safe_next(request) else security_url(incident) + "#clocks-panel")
-
-
-def _safe_next(request):
-    """A path on this site. Django's check also refuses what browsers turn into another host
-    ("/<tab>/evil.example": browsers drop tabs and newlines, leaving "//evil.example")."""
-    target = request.POST.get("next", "")
-    return target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+    return redirect(next_url(request, security_url(incident) + "#clocks-panel"))
 
 
 def _clock_action(request, pk, clock_pk, form_class, operation, success):
@@ -304,10 +293,7 @@ def edit_mitigation(request, pk, mitigation_pk):
         data = dict(form.cleaned_data)
         data["started_at"] = data["started_at"] or mitigation.started_at
         for field in ("started_at", "review_by"):
-            # The form shows minutes: an untouched time must not log a change of its seconds.
-            stored = getattr(mitigation, field)
-            if stored and data[field] == stored.replace(second=0, microsecond=0):
-                data[field] = stored
+            data[field] = keep_seconds(data[field], getattr(mitigation, field))
         try:
             security.update_mitigation(mitigation, request.user, **data)
         except ValidationError as exc:
@@ -338,7 +324,7 @@ def lift_mitigation(request, pk, mitigation_pk):
         messages.error(request, " ".join(error_messages(exc)))
     else:
         messages.success(request, _("Lifted: %(title)s.") % {"title": mitigation.title})
-    target = request.POST.get("next") if _safe_next(request) else security_url(incident) + "#mitigations"
+    target = next_url(request, security_url(incident) + "#mitigations")
     return redirect(target)
 
 
