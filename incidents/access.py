@@ -8,6 +8,7 @@ into a 404 so that a confidential incident's existence never leaks.
 """
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 VIEWER = "viewer"
@@ -19,6 +20,8 @@ GLOBAL_ROLES = (VIEWER, RESPONDER, COMMANDER, COMMS)
 # Roles on an incident that may write to its timeline, and that may command it.
 WORKING_ROLES = {"commander", "deputy", "comms_lead", "scribe", "responder"}
 COMMANDING_ROLES = {"commander", "deputy"}
+# Roles on an incident that may write its communications.
+COMMS_ROLES = {"commander", "deputy", "comms_lead"}
 
 
 def group_names(user):
@@ -43,8 +46,22 @@ def incident_roles(user, incident):
     return {m.role for m in incident.memberships.all() if m.user_id == user.pk}
 
 
+def require(allowed, message):
+    """Refuse a domain operation (PermissionDenied) unless `allowed`; services call it first."""
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+def _in_group(user, *names):
+    """Signed in, and a superuser or in one of these global groups."""
+    return user.is_authenticated and (user.is_superuser or bool(group_names(user) & set(names)))
+
+
+# The incident and its timeline ----------------------------------------------------------------
+
+
 def can_declare(user):
-    return user.is_authenticated and (user.is_superuser or COMMANDER in group_names(user))
+    return _in_group(user, COMMANDER)
 
 
 def can_log(user, incident):
@@ -77,7 +94,83 @@ def can_edit_entry(user, entry):
 
 
 def can_manage_services(user):
-    return user.is_authenticated and (user.is_superuser or COMMANDER in group_names(user))
+    return _in_group(user, COMMANDER)
+
+
+# Communications (incidents.comms) and maintenance (statuspage) --------------------------------
+
+
+def can_write_communication(user, incident):
+    """Draft, edit, submit, schedule, publish and translate communications on this incident:
+    comms staff, the commander group and the incident's commanders and comms lead."""
+    if _in_group(user, COMMS, COMMANDER):
+        return True
+    return bool(incident_roles(user, incident) & COMMS_ROLES)
+
+
+def can_approve_communication(user, incident):
+    # The same people as write; approving keeps its two-person rule for external audiences.
+    return can_write_communication(user, incident)
+
+
+def can_manage_communication_templates(user):
+    """Write the template library: comms staff and commanders."""
+    return _in_group(user, COMMS, COMMANDER)
+
+
+def can_manage_maintenance(user):
+    """Schedule, change and cancel maintenance on the status page: comms staff and commanders."""
+    return _in_group(user, COMMS, COMMANDER)
+
+
+# Security (incidents.security) ----------------------------------------------------------------
+
+
+def can_manage_security(user, incident):
+    """Record mitigations, the exposure assessment and regulatory clocks: the incident's
+    commanders (and the commander group), the security group and superusers."""
+    return can_command(user, incident) or is_security_member(user)
+
+
+def can_audit_security(user, incident):
+    """The audit page and export: the same people who manage the incident's security records."""
+    return can_manage_security(user, incident)
+
+
+# Post-incident review (incidents.review) ------------------------------------------------------
+
+
+def can_edit_review(user, incident):
+    """Start and edit the review and add action items: those who work on the incident."""
+    return can_log(user, incident)
+
+
+def can_publish_review(user, review):
+    """Publish and reopen the review: the incident's commanders and the review's owner."""
+    if not user.is_authenticated:
+        return False
+    # The owner was chosen to run the review (and can see the incident: review services check it).
+    return can_command(user, review.incident) or review.owner_id == user.pk
+
+
+def can_change_action_item(user, item):
+    """Mark done, won't do or open again: those who work on the incident, and the item's owner."""
+    if not user.is_authenticated:
+        return False
+    return can_log(user, item.incident) or item.owner_id == user.pk
+
+
+def can_edit_action_item(user, item):
+    """Change what the item says (title, owner, due date...): those who work on the incident."""
+    return can_edit_review(user, item.incident)
+
+
+# Runbooks (runbooks) ----------------------------------------------------------------------------
+
+
+def can_author_runbooks(user):
+    """Write and import runbooks into the library: the commander group and superusers."""
+    return _in_group(user, COMMANDER)
 
 
 def get_incident_for(user, pk, queryset=None):

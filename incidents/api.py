@@ -24,7 +24,7 @@ def exception_handler(exc, context):
     {field: [messages]} (a service's Django ValidationError included), and a refusal from a
     service keeps its message ("Only the incident's commanders may ...")."""
     if isinstance(exc, DjangoValidationError):
-        exc = ValidationError(_detail(exc))
+        exc = ValidationError(validation_detail(exc))
     elif isinstance(exc, DjangoPermissionDenied):
         exc = PermissionDenied(str(exc) or None)
     if isinstance(exc, ValidationError) and isinstance(exc.detail, dict):
@@ -34,37 +34,38 @@ def exception_handler(exc, context):
     return drf_exception_handler(exc, context)
 
 
-def _detail(exc, rename=None):
+def validation_detail(exc, rename=None):
     detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
     rename = rename or {}
     return {rename.get(field, field): messages for field, messages in detail.items()}
 
 
-def _call(operation, *args, rename=None, **kwargs):
+def call_service(operation, *args, rename=None, **kwargs):
     """Call a service; its ValidationError becomes DRF's 400, keyed by the API's field names
     (`rename` maps a service's argument name to the field the caller sent)."""
     try:
         return operation(*args, **kwargs)
     except DjangoValidationError as exc:
-        raise ValidationError(_detail(exc, rename)) from exc
+        raise ValidationError(validation_detail(exc, rename)) from exc
 
 
-def _one_of(name, values):
+def one_of(name, values):
     return {"invalid_choice": f"Unknown {name} {{input!r}}; use one of {', '.join(map(str, values))}."}
 
 
-def _is_text(data):
+def is_text(data):
     # PostgreSQL refuses NUL in any text parameter (a 500 if it reaches the query).
     return isinstance(data, str) and "\x00" not in data
 
 
 class SaneDateTimeField(serializers.DateTimeField):
-    """A date-time within years 1900-2999: far-off values would overflow deadline arithmetic."""
+    """A date-time within years 1900-2999: far-off values would overflow deadline arithmetic
+    and, stored in UTC, the database's timestamps."""
 
     def to_internal_value(self, value):
         result = super().to_internal_value(value)
         if not 1900 <= result.year <= 2999:
-            raise serializers.ValidationError("Give a date between the years 1900 and 2999.")
+            raise ValidationError("Give a date between the years 1900 and 2999.")
         return result
 
 
@@ -82,7 +83,7 @@ class UsernameField(serializers.SlugRelatedField):
         return User.objects.filter(is_active=True)
 
     def to_internal_value(self, data):
-        if not _is_text(data):
+        if not is_text(data):
             self.fail("invalid")
         return super().to_internal_value(data.strip())
 
@@ -100,7 +101,7 @@ class ServiceRefField(serializers.RelatedField):
     def to_internal_value(self, data):
         if isinstance(data, int) and not isinstance(data, bool):
             data = str(data)
-        if not _is_text(data):
+        if not is_text(data):
             self.fail("invalid")
         value = data.strip()
         service = Service.objects.filter(slug=value).first()
@@ -124,10 +125,10 @@ class IncidentSerializer(serializers.ModelSerializer):
         error_messages={"invalid_choice": "Severity must be 1, 2, 3 or 4 (SEV1 is the worst)."},
     )
     status = serializers.ChoiceField(
-        choices=Incident.Status.values, required=False, error_messages=_one_of("status", Incident.Status.values)
+        choices=Incident.Status.values, required=False, error_messages=one_of("status", Incident.Status.values)
     )
     kind = serializers.ChoiceField(
-        choices=Incident.Kind.choices, required=False, error_messages=_one_of("kind", Incident.Kind.values)
+        choices=Incident.Kind.choices, required=False, error_messages=one_of("kind", Incident.Kind.values)
     )
     services = ServiceRefField(many=True, required=False)
     commander = UsernameField(required=False, help_text="Username; defaults to the declaring user")
@@ -177,7 +178,7 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     def create(self, validated):
         user = self.context["request"].user
-        return _call(
+        return call_service(
             services.declare,
             user,
             title=validated["title"],
@@ -202,17 +203,17 @@ class IncidentSerializer(serializers.ModelSerializer):
         }
         with transaction.atomic():
             if fields:
-                _call(services.update_fields, incident, user, **fields)
+                call_service(services.update_fields, incident, user, **fields)
             if "severity" in validated:
-                _call(services.change_severity, incident, validated.pop("severity"), user)
+                call_service(services.change_severity, incident, validated.pop("severity"), user)
             for field in Incident.CORRECTABLE_TIMES:
                 if field in validated:
-                    _call(services.correct_time, incident, field, validated.pop(field), user, reason)
+                    call_service(services.correct_time, incident, field, validated.pop(field), user, reason)
             if "status" in validated and validated["status"] != incident.status:
-                _call(services.change_status, incident, validated.pop("status"), user)
+                call_service(services.change_status, incident, validated.pop("status"), user)
             # Last: handing over may take command away from the caller.
             if "commander" in validated:
-                _call(
+                call_service(
                     services.hand_over_command, incident, validated.pop("commander"), user, rename={"user": "commander"}
                 )
         return Incident.objects.prefetch_related(*INCIDENT_PREFETCH).get(pk=incident.pk)
@@ -346,7 +347,7 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
         return value
 
     def create(self, validated):
-        return _call(
+        return call_service(
             services.log_entry,
             self.context["incident"],
             self.context["request"].user,
@@ -357,7 +358,7 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
     def update(self, entry, validated):
         if set(validated) - {"body"}:
             raise ValidationError({"occurred_at": ["Only the text of an entry can be edited."]})
-        return _call(services.edit_entry, entry, self.context["request"].user, validated.get("body", entry.body))
+        return call_service(services.edit_entry, entry, self.context["request"].user, validated.get("body", entry.body))
 
 
 class TimelineViewSet(
@@ -392,7 +393,7 @@ class TimelineViewSet(
 
 class ImpactSerializer(serializers.ModelSerializer):
     service = ServiceRefField()
-    level = serializers.ChoiceField(choices=Impact.Level.values, error_messages=_one_of("level", Impact.Level.values))
+    level = serializers.ChoiceField(choices=Impact.Level.values, error_messages=one_of("level", Impact.Level.values))
     regions = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
 
     class Meta:
@@ -407,13 +408,13 @@ class ImpactSerializer(serializers.ModelSerializer):
         return attrs
 
     def create(self, validated):
-        return _call(services.add_impact, self.context["incident"], self.context["request"].user, **validated)
+        return call_service(services.add_impact, self.context["incident"], self.context["request"].user, **validated)
 
     def update(self, impact, validated):
         if "service" in validated and validated["service"] != impact.service:
             raise ValidationError({"service": ["Record a new impact for another service."]})
         validated.pop("service", None)
-        return _call(services.update_impact, impact, self.context["request"].user, **validated)
+        return call_service(services.update_impact, impact, self.context["request"].user, **validated)
 
 
 class ImpactViewSet(
@@ -442,7 +443,7 @@ class ImpactViewSet(
 class MembershipSerializer(serializers.ModelSerializer):
     user = UsernameField()
     role = serializers.ChoiceField(
-        choices=Membership.Role.values, error_messages=_one_of("role", Membership.Role.values)
+        choices=Membership.Role.values, error_messages=one_of("role", Membership.Role.values)
     )
     assigned_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
@@ -454,7 +455,7 @@ class MembershipSerializer(serializers.ModelSerializer):
 
     def create(self, validated):
         incident = self.context["incident"]
-        _call(services.assign_role, incident, validated["user"], validated["role"], self.context["request"].user)
+        call_service(services.assign_role, incident, validated["user"], validated["role"], self.context["request"].user)
         return Membership.objects.select_related("user", "assigned_by").get(
             incident=incident, user=validated["user"], role=validated["role"]
         )
@@ -480,7 +481,7 @@ class RoleViewSet(
         return self.get_incident().memberships.select_related("user", "assigned_by")
 
     def perform_destroy(self, membership):
-        _call(services.remove_role, self.get_incident(), membership, self.request.user)
+        call_service(services.remove_role, self.get_incident(), membership, self.request.user)
 
 
 # Services ---------------------------------------------------------------------------------------
@@ -514,10 +515,10 @@ class ServiceSerializer(serializers.ModelSerializer):
         return status_from_rank(getattr(service, "status_rank", 0))
 
     def create(self, validated):
-        return _call(services.create_service, self.context["request"].user, **validated)
+        return call_service(services.create_service, self.context["request"].user, **validated)
 
     def update(self, service, validated):
-        return _call(services.update_service, service, self.context["request"].user, **validated)
+        return call_service(services.update_service, service, self.context["request"].user, **validated)
 
 
 class ServiceViewSet(viewsets.ModelViewSet):
@@ -537,4 +538,4 @@ class ServiceViewSet(viewsets.ModelViewSet):
             self.permission_denied(request, message="Only commanders may edit the service catalog.")
 
     def perform_destroy(self, service):
-        _call(services.delete_service, service, self.request.user)
+        call_service(services.delete_service, service, self.request.user)

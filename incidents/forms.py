@@ -20,6 +20,14 @@ def apply_errors(form, exc):
         form.add_error(None, exc.messages)
 
 
+def keep_seconds(value, stored):
+    """The stored time when the form gave it back unchanged: forms show minutes, and an
+    untouched time must not log a change of its seconds."""
+    if value and stored and value == stored.replace(second=0, microsecond=0):
+        return stored
+    return value
+
+
 def error_messages(exc, default="You may not do that on this incident."):
     """A service's ValidationError or PermissionDenied as a list of messages, for a notice."""
     if hasattr(exc, "error_dict"):

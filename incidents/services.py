@@ -6,12 +6,12 @@ Every operation checks the actor's permission (PermissionDenied), validates its 
 timeline entry with old and new value, and sends `incident_changed` once the change commits.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
@@ -39,11 +39,6 @@ def in_site_language(operation):
     return wrapped
 
 
-def _require(allowed, message):
-    if not allowed:
-        raise PermissionDenied(message)
-
-
 def _fmt(value):
     if isinstance(value, datetime):
         return value.isoformat()
@@ -68,6 +63,53 @@ def record_event(incident, by, kind, body, data=None, occurred_at=None):
         occurred_at=occurred_at or now,
         recorded_at=now,
     )
+
+
+def _logged(value):
+    """A value as it is stored in a timeline entry's data (JSON)."""
+    if isinstance(value, date):  # and datetime
+        return value.isoformat()
+    if isinstance(value, User):
+        return value.get_username()
+    if isinstance(value, list | tuple):
+        return list(value)
+    return value
+
+
+def _shown(value):
+    """A value as a timeline entry's text shows it."""
+    if value is None or value == "" or value == []:
+        return "unset"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, date):  # and datetime
+        return value.isoformat()
+    if isinstance(value, User):
+        return value.get_username()
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    text = str(value)
+    return text if len(text) <= 120 else text[:119] + "…"  # the entry's data keeps it whole
+
+
+def change_data(kind, changes, **extra):
+    """A timeline entry's data for a change of several fields, `changes` being (field, old,
+    new) triples: {"field": kind, **extra, "changes": [{"field", "old", "new"}, ...], "old":
+    {...}, "new": {...}}. The security audit trail reads it, one row per changed field."""
+    return {
+        "field": kind,
+        **extra,
+        "changes": [{"field": f, "old": _logged(old), "new": _logged(new)} for f, old, new in changes],
+        "old": {f: _logged(old) for f, old, _ in changes},
+        "new": {f: _logged(new) for f, _, new in changes},
+    }
+
+
+def describe_changes(changes, labels, skip=()):
+    """The same changes in a timeline entry's text: "owner: unset → alice; due: ..."."""
+    return "; ".join(f"{labels.get(f, f)}: {_shown(old)} → {_shown(new)}" for f, old, new in changes if f not in skip)
 
 
 def notify_changed(incident, change):
@@ -100,7 +142,7 @@ def declare(
     detected_at=None,
     commander=None,
 ):
-    _require(access.can_declare(by), "Only commanders may declare incidents.")
+    access.require(access.can_declare(by), "Only commanders may declare incidents.")
     title = (title or "").strip()
     if not title:
         raise ValidationError({"title": "A title is required."})
@@ -153,7 +195,7 @@ def declare(
 
 @transaction.atomic
 def change_status(incident, status, by, note=""):
-    _require(access.can_command(by, incident), "Only the incident's commanders may change its status.")
+    access.require(access.can_command(by, incident), "Only the incident's commanders may change its status.")
     if status not in Status.values:
         raise ValidationError({"status": f"Unknown status {status!r}; use one of {', '.join(Status.values)}."})
     locked = _locked(incident)
@@ -212,7 +254,7 @@ def _end_open_impacts(incident, by, now):
 
 @transaction.atomic
 def change_severity(incident, severity, by):
-    _require(access.can_command(by, incident), "Only the incident's commanders may change its severity.")
+    access.require(access.can_command(by, incident), "Only the incident's commanders may change its severity.")
     try:
         severity = int(severity)
     except (TypeError, ValueError):
@@ -238,7 +280,7 @@ def change_severity(incident, severity, by):
 
 @transaction.atomic
 def acknowledge(incident, by):
-    _require(access.can_command(by, incident), "Only the incident's commanders may acknowledge it.")
+    access.require(access.can_command(by, incident), "Only the incident's commanders may acknowledge it.")
     locked = _locked(incident)
     if locked.acknowledged_at:
         return incident
@@ -258,7 +300,7 @@ def acknowledge(incident, by):
 
 @transaction.atomic
 def correct_time(incident, field, value, by, reason=""):
-    _require(access.can_command(by, incident), "Only the incident's commanders may correct its times.")
+    access.require(access.can_command(by, incident), "Only the incident's commanders may correct its times.")
     if field not in Incident.CORRECTABLE_TIMES:
         raise ValidationError({"field": f"{field!r} is not a time that can be corrected."})
     if value is not None and value > timezone.now():
@@ -290,7 +332,7 @@ EDITABLE_FIELDS = ("title", "summary", "kind", "confidential")
 @transaction.atomic
 def update_fields(incident, by, **changes):
     """Edit title, summary, kind, confidential and the affected services, logging each change."""
-    _require(access.can_command(by, incident), "Only the incident's commanders may edit it.")
+    access.require(access.can_command(by, incident), "Only the incident's commanders may edit it.")
     locked = _locked(incident)
     services = changes.pop("services", None)
     unknown = set(changes) - set(EDITABLE_FIELDS)
@@ -336,7 +378,7 @@ def commander_of(incident):
 def hand_over_command(incident, to_user, by):
     """Make `to_user` the commander in one step. The outgoing commander stays on the incident
     as a responder, so they keep access to a confidential incident."""
-    _require(access.can_command(by, incident), "Only the incident's commanders may hand over command.")
+    access.require(access.can_command(by, incident), "Only the incident's commanders may hand over command.")
     _locked(incident)
     current = Membership.objects.filter(incident=incident, role=Role.COMMANDER).select_related("user").first()
     if current and current.user_id == to_user.pk:
@@ -369,7 +411,7 @@ def hand_over_command(incident, to_user, by):
 def assign_role(incident, user, role, by):
     if role == Role.COMMANDER:
         return hand_over_command(incident, user, by)
-    _require(access.can_command(by, incident), "Only the incident's commanders may assign roles.")
+    access.require(access.can_command(by, incident), "Only the incident's commanders may assign roles.")
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}; use one of {', '.join(Role.values)}."})
     _locked(incident)
@@ -392,7 +434,7 @@ def assign_role(incident, user, role, by):
 @in_site_language
 @transaction.atomic
 def remove_role(incident, membership, by):
-    _require(access.can_command(by, incident), "Only the incident's commanders may remove roles.")
+    access.require(access.can_command(by, incident), "Only the incident's commanders may remove roles.")
     if membership.incident_id != incident.pk:
         raise ValidationError({"role": "This role belongs to another incident."})
     if membership.role == Role.COMMANDER:
@@ -414,7 +456,7 @@ def remove_role(incident, membership, by):
 
 @transaction.atomic
 def log_entry(incident, by, body, occurred_at=None):
-    _require(access.can_log(by, incident), "Only responders and commanders may log to the timeline.")
+    access.require(access.can_log(by, incident), "Only responders and commanders may log to the timeline.")
     body = (body or "").strip()
     if not body:
         raise ValidationError({"body": "Write something to log."})
@@ -429,7 +471,7 @@ def log_entry(incident, by, body, occurred_at=None):
 def edit_entry(entry, by, body):
     """Change a note's text; the earlier text is kept as a revision."""
     incident = entry.incident
-    _require(access.can_edit_entry(by, entry), "Only the author or a commander may edit this entry.")
+    access.require(access.can_edit_entry(by, entry), "Only the author or a commander may edit this entry.")
     if entry.kind != TimelineEntry.Kind.NOTE:
         raise ValidationError({"body": "Recorded changes cannot be edited; log a correction instead."})
     body = (body or "").strip()
@@ -451,7 +493,7 @@ def edit_entry(entry, by, body):
 
 
 def create_service(by, *, name, group="", owner=None, description="", public=True, position=0, slug=""):
-    _require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
+    access.require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "A name is required."})
@@ -477,7 +519,7 @@ SERVICE_FIELDS = ("name", "slug", "group", "owner", "description", "public", "po
 
 @transaction.atomic
 def update_service(service, by, **changes):
-    _require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
+    access.require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
     unknown = set(changes) - set(SERVICE_FIELDS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: "This field cannot be edited here."})
@@ -494,7 +536,7 @@ def update_service(service, by, **changes):
 
 def delete_service(service, by):
     """Only a service no incident ever named: deleting one would rewrite incidents' history."""
-    _require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
+    access.require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
     if service.impacts.exists() or service.incidents.exists():
         raise ValidationError({"service": f"{service.name} is part of recorded incidents and cannot be deleted."})
     service.delete()
@@ -518,7 +560,7 @@ def _regions(regions):
 @in_site_language
 @transaction.atomic
 def add_impact(incident, by, *, service, level, regions=None, started_at=None, ended_at=None):
-    _require(access.can_command(by, incident), "Only the incident's commanders may record impacts.")
+    access.require(access.can_command(by, incident), "Only the incident's commanders may record impacts.")
     if level not in Impact.Level.values:
         raise ValidationError({"level": f"Unknown level {level!r}; use one of {', '.join(Impact.Level.values)}."})
     now = timezone.now()
@@ -553,7 +595,7 @@ def add_impact(incident, by, *, service, level, regions=None, started_at=None, e
 def update_impact(impact, by, **changes):
     """Change an impact's level, regions or end; ending it is `ended_at=<time>`."""
     incident = impact.incident
-    _require(access.can_command(by, incident), "Only the incident's commanders may change impacts.")
+    access.require(access.can_command(by, incident), "Only the incident's commanders may change impacts.")
     _locked(incident)
     impact = Impact.objects.select_for_update().get(pk=impact.pk)
     if "level" in changes and changes["level"] not in Impact.Level.values:

@@ -31,13 +31,10 @@ from incidents.forms import (
     StatusForm,
     apply_errors,
 )
+from incidents.htmx import is_htmx
 from incidents.models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision, status_from_rank
 
 TIMELINE_PAGE = 500  # entries shown on the war-room page; older ones are a click away
-
-
-def _is_htmx(request):
-    return request.headers.get("HX-Request") == "true"
 
 
 def _memberships():
@@ -270,7 +267,7 @@ def log(request, pk):
         error = " ".join(exc.messages)
     except PermissionDenied as exc:
         error = str(exc) or _("You may not do that on this incident.")
-    if _is_htmx(request):
+    if is_htmx(request):
         response = render(
             request,
             "incidents/_box.html",

@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from incidents import access
-from incidents.api import IncidentChildMixin, UsernameField, _is_text
+from incidents.api import IncidentChildMixin, UsernameField, is_text
 from incidents.models import Incident
 
 from . import services
@@ -22,7 +22,7 @@ from .models import Runbook, RunbookRun, RunbookStep, RunbookVersion, StepRun
 User = get_user_model()
 
 
-def _call(operation, *args, **kwargs):
+def call_service(operation, *args, **kwargs):
     try:
         return operation(*args, **kwargs)
     except DjangoValidationError as exc:
@@ -149,11 +149,11 @@ class RunbookViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retr
         return get_object_or_404(self.get_queryset(), runbook__slug=self.kwargs["slug"])
 
     def _save(self, request, slug=None, status=201):
-        if not services.can_author(request.user):
+        if not access.can_author_runbooks(request.user):
             raise PermissionDenied("Only commanders may edit runbooks.")
         writer = RunbookWriteSerializer(data=request.data, context={"slug": slug})
         writer.is_valid(raise_exception=True)
-        version, created = _call(services.save_runbook, request.user, writer.validated_data["data"])
+        version, created = call_service(services.save_runbook, request.user, writer.validated_data["data"])
         version = self.get_queryset().get(pk=version.pk)
         return Response({**VersionSerializer(version).data, "created": created}, status=status if created else 200)
 
@@ -220,14 +220,14 @@ class StepRunSerializer(serializers.ModelSerializer):
         kwargs = {k: validated[k] for k in ("status", "note", "reason") if k in validated}
         if "assignee" in validated:
             kwargs["assignee"] = validated["assignee"]
-        return _call(services.change_step, step_run, self.context["request"].user, **kwargs)
+        return call_service(services.change_step, step_run, self.context["request"].user, **kwargs)
 
 
 class RunbookSlugField(serializers.SlugRelatedField):
     default_error_messages = {"invalid": "Give a runbook slug."}
 
     def to_internal_value(self, data):
-        if not _is_text(data):  # a NUL byte would reach PostgreSQL, which refuses it (a 500)
+        if not is_text(data):  # a NUL byte would reach PostgreSQL, which refuses it (a 500)
             self.fail("invalid")
         return super().to_internal_value(data)
 
@@ -258,7 +258,7 @@ class RunSerializer(serializers.ModelSerializer):
         return {k: progress[k] for k in ("done", "total", "critical_open", "overdue", "blocked")}
 
     def create(self, validated):
-        run = _call(
+        run = call_service(
             services.attach, self.context["incident"], validated["version"]["runbook"], self.context["request"].user
         )
         return services.runs_for(self.context["incident"]).get(pk=run.pk)

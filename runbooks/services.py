@@ -29,10 +29,6 @@ from .models import Runbook, RunbookRun, RunbookStep, RunbookVersion, StepRun
 User = get_user_model()
 
 
-def can_author(user):
-    return user.is_authenticated and (user.is_superuser or access.COMMANDER in access.group_names(user))
-
-
 # The library ------------------------------------------------------------------------------
 
 
@@ -136,7 +132,7 @@ def save_runbook(by, data):
 
     Returns (version, created) where created says whether a new version was made.
     """
-    if by is not None and not can_author(by):
+    if by is not None and not access.can_author_runbooks(by):
         raise PermissionDenied("Only commanders may edit runbooks.")
     data = canonical(data)
     check(data)

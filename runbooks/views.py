@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from incidents import access
 from incidents.forms import error_messages
+from incidents.htmx import is_htmx
 from incidents.markup import render_markdown
 from incidents.models import Incident
 
@@ -31,7 +32,7 @@ def library(request):
     return render(
         request,
         "runbooks/library.html",
-        {"versions": services.library(), "can_author": services.can_author(request.user)},
+        {"versions": services.library(), "can_author": access.can_author_runbooks(request.user)},
     )
 
 
@@ -58,7 +59,7 @@ def detail(request, slug, number=None):
             "runbook": runbook,
             "version": version,
             "versions": versions,
-            "can_author": services.can_author(request.user),
+            "can_author": access.can_author_runbooks(request.user),
             # Runs on incidents the viewer may see: a count of all would reveal confidential ones.
             "used": version.runs.filter(incident__in=Incident.objects.visible_to(request.user)).count(),
         },
@@ -83,7 +84,7 @@ def diff(request, slug):
 
 @login_required
 def edit(request, slug=None):
-    if not services.can_author(request.user):
+    if not access.can_author_runbooks(request.user):
         raise PermissionDenied("Only commanders may edit runbooks.")
     runbook = get_object_or_404(Runbook, slug=slug) if slug else None
     initial = {"text": render_file(services.data_of(_version(slug)[1])) if runbook else NEW_TEMPLATE}
@@ -222,7 +223,7 @@ def attach(request, pk):
             services.attach(incident, runbook, request.user)
         except (ValidationError, PermissionDenied) as exc:
             error = " ".join(error_messages(exc))
-    if request.headers.get("HX-Request") == "true":
+    if is_htmx(request):
         response = _panel(request, incident, error)
         response["HX-Trigger"] = "warroom-changed"
         return response
@@ -255,7 +256,7 @@ def change_step(request, step_run_pk):
     else:
         error = " ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
     source = request.POST.get("from")
-    if request.headers.get("HX-Request") == "true" and source != "my-steps":
+    if is_htmx(request) and source != "my-steps":
         response = _panel(request, _incident(request, incident.pk), error)
         response["HX-Trigger"] = "warroom-changed"
         return response

@@ -11,13 +11,12 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.apps import apps
 from django.conf import settings
-from django.core.exceptions import FieldError, ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 from django.utils import timezone
 
-from incidents.models import Communication, Impact, Incident, Service
+from incidents.models import Communication, Impact, Incident, Mitigation, Service
 
 from .models import Maintenance, PublicComponent, PublicIncident, PublicUpdate
 
@@ -189,29 +188,26 @@ class PublicState:
 
     def _load_mitigations(self):
         """Temporary measures in force that the public should know about (e.g. sign-ups limited
-        to some countries), from the incident core's Mitigation model once it exists: public
-        ones of the incidents shown here, not ended."""
-        try:
-            mitigation = apps.get_model("incidents", "Mitigation")
-        except LookupError:
-            return []
+        to some countries): public ones of the incidents shown here, not ended."""
         incidents = {i.pk: i for i in self.incidents}
         if not incidents:
             return []
-        try:
-            rows = list(
-                mitigation.objects.filter(incident__in=list(incidents), public=True)
-                .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=self.now))
-                .order_by("pk")
-            )
-        except FieldError:  # a model without the fields this page relies on: show nothing
-            return []
+        rows = list(
+            Mitigation.objects.filter(incident__in=list(incidents), public=True)
+            .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=self.now))
+            .order_by("pk")
+        )
         shown = []
         for m in rows:
-            text = getattr(m, "public_explanation", "") or ""
-            if text.strip():
-                since, until = getattr(m, "started_at", None), getattr(m, "ended_at", None)
-                shown.append({"text": text, "incident": incidents[m.incident_id], "since": since, "until": until})
+            if m.public_explanation.strip():
+                shown.append(
+                    {
+                        "text": m.public_explanation,
+                        "incident": incidents[m.incident_id],
+                        "since": m.started_at,
+                        "until": m.ended_at,
+                    }
+                )
         return shown
 
     def _component_status(self):

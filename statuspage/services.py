@@ -18,15 +18,11 @@ from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from incidents.access import COMMANDER, COMMS, group_names
+from incidents.access import can_manage_maintenance
 
 from .models import Maintenance, Notification
 
 EDITABLE_FIELDS = ("title", "body", "scheduled_for", "scheduled_until", "verify_minutes")
-
-
-def can_manage_maintenance(user):
-    return user.is_authenticated and (user.is_superuser or bool(group_names(user) & {COMMS, COMMANDER}))
 
 
 def _require_manager(user):

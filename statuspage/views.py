@@ -29,13 +29,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from django.apps import apps
 from django.conf import settings
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.cache import cache, caches
 from django.core.cache.backends.db import DatabaseCache
 from django.db import DatabaseError, connection
-from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
@@ -50,8 +48,7 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_safe
 
 from incidents.markup import render_markdown
-from incidents.models import Communication, CommunicationTranslation, Impact, Incident, Service
-from incidents.signals import communication_published, incident_changed
+from incidents.models import Communication, CommunicationTranslation, Impact, Incident, Mitigation, Service
 
 from .models import Maintenance
 from .public import PublicState, primary_subtag
@@ -570,11 +567,8 @@ def _version_sql(vendor):
         (Impact, ["id", "started_at", "ended_at"]),
         (Maintenance, ["updated_at", "id"]),
         (Maintenance.services.through, ["id"]),
+        (Mitigation, ["id", "updated_at", "ended_at"]),
     ]
-    mitigation = mitigation_model()
-    if mitigation is not None:
-        fields = {f.name for f in mitigation._meta.get_fields()}
-        watched.append((mitigation, [f for f in ("id", "updated_at", "ended_at") if f in fields]))
     # Only table and column names from model metadata, quoted by the backend: nothing from a request.
     for model, fields in watched:
         parts.append(f"(SELECT COUNT(*) FROM {table(model)})")  # noqa: S608
@@ -628,22 +622,10 @@ class _RecentVersion:
             self.value = None
 
 
-def mitigation_model():
-    """The incident core's Mitigation model, if this version of it has one."""
-    try:
-        return apps.get_model("incidents", "Mitigation")
-    except LookupError:
-        return None
-
-
 recent_version = _RecentVersion()
-_watched = (Incident, Communication, CommunicationTranslation, Service, Impact, Maintenance, mitigation_model())
-for _model in filter(None, _watched):
-    post_save.connect(recent_version.forget, sender=_model, dispatch_uid=f"statuspage-version-{_model.__name__}")
-    post_delete.connect(recent_version.forget, sender=_model, dispatch_uid=f"statuspage-version-d-{_model.__name__}")
-m2m_changed.connect(recent_version.forget, sender=Maintenance.services.through, dispatch_uid="statuspage-version-m2m")
-communication_published.connect(recent_version.forget, dispatch_uid="statuspage-version-published")
-incident_changed.connect(recent_version.forget, dispatch_uid="statuspage-version-incident")
+# The models the public page is built from: a change to any of them in this process forgets
+# the content version at once (statuspage.receivers connects the signals).
+WATCHED_MODELS = (Incident, Communication, CommunicationTranslation, Service, Impact, Maintenance, Mitigation)
 
 
 class _Memo:

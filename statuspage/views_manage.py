@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from incidents import access
 from incidents.forms import apply_errors
 
 from . import services
@@ -44,7 +45,7 @@ def staff_page(view):
 
 
 def _require_manager(request):
-    if not services.can_manage_maintenance(request.user):
+    if not access.can_manage_maintenance(request.user):
         raise PermissionDenied(_("Only comms staff and commanders may schedule or change maintenance."))
 
 
@@ -90,7 +91,7 @@ def maintenance_list(request):
         {
             "page": page,
             "rows": [_row(m, now) for m in page.object_list],
-            "can_manage": services.can_manage_maintenance(request.user),
+            "can_manage": access.can_manage_maintenance(request.user),
         },
     )
 
@@ -124,7 +125,7 @@ def maintenance_edit(request, pk):
     has completed or was cancelled) sees it read-only."""
     maintenance = get_object_or_404(Maintenance.objects.prefetch_related("services"), pk=pk)
     row = _row(maintenance, timezone.now())
-    can_manage = services.can_manage_maintenance(request.user)
+    can_manage = access.can_manage_maintenance(request.user)
     if request.method == "POST":
         _require_manager(request)
     if not (can_manage and row["editable"]):
@@ -187,7 +188,7 @@ def deliveries(request):
     """What subscribers were sent, per update, and every message that failed or waits for a
     retry, with its error: where comms staff see that the e-mail did not go out. Recipients'
     addresses are personal data: comms staff and commanders only."""
-    if not services.can_manage_maintenance(request.user):
+    if not access.can_manage_maintenance(request.user):
         raise PermissionDenied(_("Only comms staff and commanders may see subscriber deliveries."))
     return render(
         request,

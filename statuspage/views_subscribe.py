@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from incidents.views_auth import client_address, over_limit
+from incidents.ratelimit import client_address, over_limit
 
 from . import subscriptions
 from .forms import ScopeForm, SubscribeForm

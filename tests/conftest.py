@@ -5,14 +5,22 @@
 - viewer: in the viewer group (reads non-confidential incidents)
 - outsider: signed in, no group and no role (like viewer, never sees confidential ones)
 - security: in the security group (sees every confidential incident)
+
+and the helpers of the HTML tests: `as_user(user)` (a browser client signed in as the user, or
+anonymous for None), HTMX (the headers htmx sends) and `clear_cache` (a cold cache).
 """
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.test import Client
 from rest_framework.test import APIClient
 
 from incidents import services
 from incidents.models import Service
+
+# The headers htmx sends with each request it makes.
+HTMX = {"HX-Request": "true"}
 
 
 def make_user(django_user_model, username, *groups, **extra):
@@ -91,3 +99,25 @@ def api_as(user):
 @pytest.fixture
 def api():
     return api_as
+
+
+@pytest.fixture
+def as_user():
+    """as_user(user) -> a browser client signed in as `user` (anonymous for None)."""
+
+    def _as(user):
+        client = Client()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return _as
+
+
+@pytest.fixture
+def clear_cache(db):
+    """A cold cache before and after the test: rate-limit counters and built pages live there,
+    and with CACHE_URL (Redis) they outlive a test."""
+    cache.clear()
+    yield
+    cache.clear()

@@ -17,7 +17,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
-from incidents.api import IncidentChildMixin, _call
+from incidents import access
+from incidents.api import IncidentChildMixin, call_service
 from incidents.comms import services as communications
 from incidents.comms.services import AFFECTED_LEVELS, LANGUAGE_CODE
 from incidents.models import Communication, CommunicationTemplate, CommunicationTranslation
@@ -105,7 +106,7 @@ class CommunicationSerializer(serializers.ModelSerializer):
         body = validated.get("body", "")
         if not body.strip() and template is not None:
             body = communications.fill_template(template, incident)
-        return _call(
+        return call_service(
             communications.draft,
             incident,
             self.context["request"].user,
@@ -124,7 +125,7 @@ class CommunicationSerializer(serializers.ModelSerializer):
         fields = dict(validated)
         if "affected" in fields:
             fields["affected"] = [dict(item) for item in fields["affected"]]
-        return _call(communications.edit, comm, self.context["request"].user, **fields)
+        return call_service(communications.edit, comm, self.context["request"].user, **fields)
 
 
 class ScheduleSerializer(serializers.Serializer):
@@ -148,7 +149,7 @@ class CommunicationViewSet(
     serializer_class = CommunicationSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]
     denied_message = "Only comms staff and the incident's commanders may write communications."
-    write_rule = staticmethod(communications.can_write)
+    write_rule = staticmethod(access.can_write_communication)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -166,7 +167,7 @@ class CommunicationViewSet(
 
     def _step(self, operation, *args):
         comm = self.get_object()  # 404 if hidden, 403 if the caller may not write
-        return self._respond(_call(operation, comm, self.request.user, *args))
+        return self._respond(call_service(operation, comm, self.request.user, *args))
 
     @extend_schema(request=None, responses=CommunicationSerializer)
     @action(detail=True, methods=["post"])
@@ -195,7 +196,7 @@ class CommunicationViewSet(
         serializer = ScheduleSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         when = serializer.validated_data["scheduled_for"]
-        return self._respond(_call(communications.schedule, comm, request.user, when))
+        return self._respond(call_service(communications.schedule, comm, request.user, when))
 
     @extend_schema(request=None, responses=CommunicationSerializer)
     @action(detail=True, methods=["post"])
@@ -208,7 +209,7 @@ class CommunicationViewSet(
         """Publish an approved or scheduled communication now. A worker does it: the answer is
         202 and `status` turns `published` when it is done. Asking twice publishes once."""
         comm = self.get_object()
-        comm = _call(communications.request_publish, comm, request.user)
+        comm = call_service(communications.request_publish, comm, request.user)
         code = status.HTTP_200_OK if comm.status == Communication.Status.PUBLISHED else status.HTTP_202_ACCEPTED
         return self._respond(comm, code)
 
@@ -220,7 +221,9 @@ class CommunicationViewSet(
         serializer = TranslationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        _call(communications.set_translation, comm, request.user, data["language"], data["body"], data.get("title", ""))
+        call_service(
+            communications.set_translation, comm, request.user, data["language"], data["body"], data.get("title", "")
+        )
         return self._respond(comm)
 
 
@@ -246,7 +249,7 @@ class TemplatePermission(permissions.BasePermission):
     message = "Only comms staff and commanders may change communication templates."
 
     def has_permission(self, request, view):
-        return request.method in permissions.SAFE_METHODS or communications.can_manage_templates(request.user)
+        return request.method in permissions.SAFE_METHODS or access.can_manage_communication_templates(request.user)
 
 
 class CommunicationTemplateViewSet(viewsets.ModelViewSet):

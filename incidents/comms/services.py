@@ -6,7 +6,7 @@ import difflib
 import re
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import override as language_override
@@ -18,32 +18,6 @@ from incidents.signals import communication_published
 
 Status = Communication.Status
 Audience = Communication.Audience
-COMMS_ROLES = {"commander", "deputy", "comms_lead"}
-
-
-def can_write(user, incident):
-    """Draft and edit communications on this incident."""
-    if not user.is_authenticated:
-        return False
-    if user.is_superuser or access.group_names(user) & {access.COMMS, access.COMMANDER}:
-        return True
-    return bool(access.incident_roles(user, incident) & COMMS_ROLES)
-
-
-def can_approve(user, incident):
-    return can_write(user, incident)
-
-
-def can_manage_templates(user):
-    """Write the template library: comms staff and commanders."""
-    if not user.is_authenticated:
-        return False
-    return user.is_superuser or bool(access.group_names(user) & {access.COMMS, access.COMMANDER})
-
-
-def _require(allowed, message):
-    if not allowed:
-        raise PermissionDenied(message)
 
 
 # Templates ---------------------------------------------------------------------------------
@@ -149,7 +123,10 @@ def _check_fields(fields):
 @in_site_language
 @transaction.atomic
 def draft(incident, by, *, audience, body, title="", language="en", public_status="", affected=(), template=None):
-    _require(can_write(by, incident), "Only comms staff and the incident's commanders may write communications.")
+    access.require(
+        access.can_write_communication(by, incident),
+        "Only comms staff and the incident's commanders may write communications.",
+    )
     fields = _check_fields(
         {
             "audience": audience,
@@ -199,7 +176,10 @@ def edit(comm, by, **fields):
     """Change a draft or an update in review. Editing an approved or scheduled update sends
     it back to draft: what was approved is not what would go out."""
     comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
-    _require(can_write(by, comm.incident), "Only comms staff and the incident's commanders may edit communications.")
+    access.require(
+        access.can_write_communication(by, comm.incident),
+        "Only comms staff and the incident's commanders may edit communications.",
+    )
     if comm.status in (Status.PUBLISHED, Status.DISCARDED):
         raise ValidationError({"status": f"A {comm.get_status_display().lower()} communication cannot be edited."})
     unknown = set(fields) - set(EDITABLE)
@@ -261,13 +241,18 @@ def _move(comm, by, new, body, **extra):
 
 @transaction.atomic
 def submit(comm, by):
-    _require(can_write(by, comm.incident), "Only comms staff may submit communications for review.")
+    access.require(
+        access.can_write_communication(by, comm.incident), "Only comms staff may submit communications for review."
+    )
     return _move(comm, by, Status.IN_REVIEW, "{audience} communication submitted for review by {user}.")
 
 
 @transaction.atomic
 def approve(comm, by):
-    _require(can_approve(by, comm.incident), "Only comms staff and the incident's commanders may approve.")
+    access.require(
+        access.can_approve_communication(by, comm.incident),
+        "Only comms staff and the incident's commanders may approve.",
+    )
     # Judge the two-person rule on the row as it is now, not on the caller's copy (the
     # audience may have been edited since it was read).
     comm = Communication.objects.select_for_update().get(pk=comm.pk)
@@ -287,7 +272,9 @@ def approve(comm, by):
 
 @transaction.atomic
 def send_back(comm, by):
-    _require(can_write(by, comm.incident), "Only comms staff may send communications back to draft.")
+    access.require(
+        access.can_write_communication(by, comm.incident), "Only comms staff may send communications back to draft."
+    )
     return _move(
         comm,
         by,
@@ -300,13 +287,13 @@ def send_back(comm, by):
 
 @transaction.atomic
 def discard(comm, by):
-    _require(can_write(by, comm.incident), "Only comms staff may discard communications.")
+    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may discard communications.")
     return _move(comm, by, Status.DISCARDED, "{audience} communication discarded by {user}.")
 
 
 @transaction.atomic
 def schedule(comm, by, when):
-    _require(can_write(by, comm.incident), "Only comms staff may schedule communications.")
+    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may schedule communications.")
     if when is not None and timezone.is_naive(when):
         raise ValidationError({"scheduled_for": "Give the time with its time zone."})
     if when is None or when <= timezone.now():
@@ -324,7 +311,7 @@ def schedule(comm, by, when):
 @transaction.atomic
 def unschedule(comm, by):
     """Take a scheduled communication off the schedule; it stays approved."""
-    _require(can_write(by, comm.incident), "Only comms staff may change the schedule.")
+    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may change the schedule.")
     return _move(
         comm, by, Status.APPROVED, "{audience} communication taken off the schedule by {user}.", scheduled_for=None
     )
@@ -335,7 +322,7 @@ def request_publish(comm, by):
     """Ask for an approved communication to go out now. The request is recorded first (as
     scheduled for now), then the Celery task is enqueued; if the broker is down, the beat's
     publish_due_communications picks it up once it is back, so a publication is never lost."""
-    _require(can_write(by, comm.incident), "Only comms staff may publish communications.")
+    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may publish communications.")
     comm = Communication.objects.select_for_update().get(pk=comm.pk)
     if comm.status == Status.PUBLISHED:
         return comm  # a double click: already out
@@ -448,7 +435,7 @@ def set_translation(comm, by, language, body, title=""):
     """Add or replace a translation. What goes out includes its translations, so changing one
     on an approved or scheduled update sends it back to draft, as editing the original does."""
     comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
-    _require(can_write(by, comm.incident), "Only comms staff may translate communications.")
+    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may translate communications.")
     if comm.status in (Status.PUBLISHED, Status.DISCARDED):
         raise ValidationError(
             {"language": f"A {comm.get_status_display().lower()} communication's translations cannot change."}

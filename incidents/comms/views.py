@@ -58,7 +58,7 @@ def explain_refusal(view):
 
 
 def _require_write(request, incident):
-    if not communications.can_write(request.user, incident):
+    if not access.can_write_communication(request.user, incident):
         raise PermissionDenied(WRITE_REFUSED)
 
 
@@ -88,7 +88,7 @@ def index(request, pk):
             "incident": incident,
             "by_audience": by_audience,
             "count": len(comms),
-            "can_write": communications.can_write(request.user, incident),
+            "can_write": access.can_write_communication(request.user, incident),
         },
     )
 
@@ -175,7 +175,7 @@ def detail(request, pk, comm_pk):
 
 
 def _detail_context(request, incident, comm, translation_form=None, schedule_form=None):
-    can_write = communications.can_write(request.user, incident)
+    can_write = access.can_write_communication(request.user, incident)
     translations = list(comm.translations.all())
     if translation_form is None:
         chosen = next((t for t in translations if t.language == request.GET.get("translation")), None)
@@ -342,7 +342,7 @@ def translate(request, pk, comm_pk):
 
 
 def _require_template_writer(request):
-    if not communications.can_manage_templates(request.user):
+    if not access.can_manage_communication_templates(request.user):
         raise PermissionDenied("Only comms staff and commanders may change communication templates.")
 
 
@@ -356,7 +356,7 @@ def template_list(request):
         "incidents/comms/template_list.html",
         {
             "templates": [(t, audiences.get(t.audience, "")) for t in templates],
-            "can_manage": communications.can_manage_templates(request.user),
+            "can_manage": access.can_manage_communication_templates(request.user),
         },
     )
 

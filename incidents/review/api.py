@@ -11,12 +11,12 @@ check shapes, scope to the caller (a hidden incident is a 404), call incidents.r
 - /api/v1/action-items/: the action items of every incident the caller may see, filtered.
 
 Reading needs only sight of the incident. Starting and editing the review and adding items
-need a working role (incidents.review.services.can_edit); publishing and reopening need command of the
+need a working role (incidents.access.can_edit_review); publishing and reopening need command of the
 incident or ownership of the review; an item's owner may also change their item.
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Case, Count, F, IntegerField, Q, Value, When
+from django.db.models import Count, Q
 from django.urls import include, path
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -25,7 +25,8 @@ from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
-from incidents.api import IncidentChildMixin, SaneDateTimeField, UsernameField, _call, _detail, _one_of
+from incidents import access
+from incidents.api import IncidentChildMixin, SaneDateTimeField, UsernameField, call_service, one_of, validation_detail
 from incidents.filters import ActionItemFilter
 from incidents.markup import render_markdown
 from incidents.models import ActionItem, Review
@@ -81,23 +82,6 @@ class MetricSerializer(serializers.Serializer):
         return {name: fields.get(name) or ends[name] for name in order}
 
 
-def metric_rows(incident):
-    return [
-        {
-            "key": m.key,
-            "label": m.label,
-            "from": m.start_field,
-            "to": m.end_field,
-            "started_at": m.start,
-            "ended_at": m.end,
-            "seconds": m.seconds,
-            "duration": m.shown if m.duration is not None else None,
-            "problem": m.problem,
-        }
-        for m in review.metrics(incident)
-    ]
-
-
 class MetricsSerializer(serializers.Serializer):
     incident = serializers.IntegerField()
     reference = serializers.CharField()
@@ -115,7 +99,7 @@ class MetricsView(IncidentChildMixin, GenericAPIView):
 
     def get(self, request, incident_pk=None):
         incident = self.get_incident()
-        data = {"incident": incident.pk, "reference": incident.reference, "metrics": metric_rows(incident)}
+        data = {"incident": incident.pk, "reference": incident.reference, "metrics": review.metric_rows(incident)}
         return Response(MetricsSerializer(data).data)
 
 
@@ -187,7 +171,7 @@ class ReviewSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(MetricSerializer(many=True))
     def get_metrics(self, current):
-        return MetricSerializer(metric_rows(current.incident), many=True).data
+        return MetricSerializer(review.metric_rows(current.incident), many=True).data
 
     @extend_schema_field(ActionItemCountsSerializer)
     def get_action_item_counts(self, current):
@@ -270,7 +254,7 @@ class ReviewView(ReviewMixin, GenericAPIView):
     def check_permissions(self, request):
         super().check_permissions(request)
         writing = request.method not in permissions.SAFE_METHODS and not getattr(self, "swagger_fake_view", False)
-        if writing and not review.can_edit(request.user, self.get_incident()):
+        if writing and not access.can_edit_review(request.user, self.get_incident()):
             self.permission_denied(
                 request, message="Only the incident's responders and commanders may start or edit its review."
             )
@@ -286,7 +270,7 @@ class ReviewView(ReviewMixin, GenericAPIView):
         """Start the review of a resolved (or closed) incident, drafted from its record."""
         data = ReviewStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        _call(review.start_review, self.get_incident(), request.user, **data.validated_data)
+        call_service(review.start_review, self.get_incident(), request.user, **data.validated_data)
         return self.respond(status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -303,9 +287,9 @@ class ReviewView(ReviewMixin, GenericAPIView):
         try:
             review.update_review(current, request.user, version=version, **values)
         except review.StaleReview as exc:
-            raise Conflict(_detail(exc)) from exc
+            raise Conflict(validation_detail(exc)) from exc
         except DjangoValidationError as exc:
-            raise ValidationError(_detail(exc)) from exc
+            raise ValidationError(validation_detail(exc)) from exc
         return self.respond()
 
 
@@ -315,11 +299,11 @@ class ReviewPublishView(ReviewMixin, GenericAPIView):
     @extend_schema(request=None, responses=ReviewSerializer)
     def post(self, request, incident_pk=None):
         current = self.get_review()
-        if not review.can_publish(request.user, current):
+        if not access.can_publish_review(request.user, current):
             self.permission_denied(
                 request, message="Only the incident's commanders and the review's owner may publish it."
             )
-        _call(review.publish_review, current, request.user)
+        call_service(review.publish_review, current, request.user)
         return self.respond()
 
 
@@ -331,32 +315,17 @@ class ReviewReopenView(ReviewMixin, GenericAPIView):
     @extend_schema(request=ReopenSerializer, responses=ReviewSerializer)
     def post(self, request, incident_pk=None):
         current = self.get_review()
-        if not review.can_publish(request.user, current):
+        if not access.can_publish_review(request.user, current):
             self.permission_denied(
                 request, message="Only the incident's commanders and the review's owner may reopen it."
             )
         data = ReopenSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        _call(review.reopen_review, current, request.user, data.validated_data["reason"])
+        call_service(review.reopen_review, current, request.user, data.validated_data["reason"])
         return self.respond()
 
 
 # Action items -------------------------------------------------------------------------------
-
-
-def open_first(items):
-    """Open items first, soonest due first (undated last), then by priority."""
-    return items.annotate(
-        open_rank=Case(
-            When(status=ActionItem.Status.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField()
-        ),
-        priority_rank=Case(
-            When(priority=ActionItem.Priority.HIGH, then=Value(0)),
-            When(priority=ActionItem.Priority.MEDIUM, then=Value(1)),
-            default=Value(2),
-            output_field=IntegerField(),
-        ),
-    ).order_by("open_rank", F("due_on").asc(nulls_last=True), "priority_rank", "id")
 
 
 ITEM_RELATED = ("incident", "owner", "created_by", "completed_by")
@@ -389,13 +358,13 @@ class ActionItemSerializer(serializers.ModelSerializer):
     priority = serializers.ChoiceField(
         choices=ActionItem.Priority.values,
         required=False,
-        error_messages=_one_of("priority", ActionItem.Priority.values),
+        error_messages=one_of("priority", ActionItem.Priority.values),
     )
     status = serializers.ChoiceField(
         choices=ActionItem.Status.values,
         required=False,
         help_text="done or wont_do completes the item; open reopens it",
-        error_messages=_one_of("status", ActionItem.Status.values),
+        error_messages=one_of("status", ActionItem.Status.values),
     )
     tracker_url = TextField(required=False, allow_blank=True, max_length=500, help_text="The ticket's http(s) address")
     overdue = serializers.SerializerMethodField(help_text="Open and past its due date")
@@ -436,10 +405,10 @@ class ActionItemSerializer(serializers.ModelSerializer):
     def create(self, validated):
         if validated.pop("status", ActionItem.Status.OPEN) != ActionItem.Status.OPEN:
             raise ValidationError({"status": ["A new action item is open: mark it done once it is."]})
-        return _call(review.add_action_item, self.context["incident"], self.context["request"].user, **validated)
+        return call_service(review.add_action_item, self.context["incident"], self.context["request"].user, **validated)
 
     def update(self, item, validated):
-        return _call(review.update_action_item, item, self.context["request"].user, **validated)
+        return call_service(review.update_action_item, item, self.context["request"].user, **validated)
 
 
 class ActionItemViewSet(
@@ -456,8 +425,8 @@ class ActionItemViewSet(
     serializer_class = ActionItemSerializer
     filterset_class = ActionItemFilter
     http_method_names = ["get", "post", "patch", "head", "options"]
-    write_rule = staticmethod(review.can_edit)
-    object_rule = staticmethod(review.can_change_item)
+    write_rule = staticmethod(access.can_edit_review)
+    object_rule = staticmethod(access.can_change_action_item)
 
     def permission_denied(self, request, message=None, code=None):
         if message is None and request.user.is_authenticated:
@@ -471,7 +440,7 @@ class ActionItemViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return ActionItem.objects.none()
-        return open_first(ActionItem.objects.filter(incident=self.get_incident()).select_related(*ITEM_RELATED))
+        return review.open_first(ActionItem.objects.filter(incident=self.get_incident()).select_related(*ITEM_RELATED))
 
     def get_object(self):
         item = get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
@@ -489,7 +458,7 @@ class AllActionItemsViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     filterset_class = ActionItemFilter
 
     def get_queryset(self):
-        return open_first(review.action_items_visible_to(self.request.user).select_related(*ITEM_RELATED))
+        return review.open_first(review.action_items_visible_to(self.request.user).select_related(*ITEM_RELATED))
 
 
 # URLs (included from incidents/api_urls.py) --------------------------------------------------

@@ -8,9 +8,9 @@ started and published and every action item's changes with old and new values.
 
 Who may do what:
 - anyone who can see the incident reads its review, metrics and action items;
-- people who can work on the incident (access.can_log) start and edit the review and add and
+- people who can work on the incident (access.can_edit_review) start and edit the review and add and
   change action items; an action item's owner may also change it (mark it done);
-- its commanders (access.can_command) and the review's owner publish and reopen the review.
+- its commanders and the review's owner (access.can_publish_review) publish and reopen the review.
 
 An action item's owner must be able to see the incident: someone who cannot see a confidential
 incident would never hear of a follow-up on it.
@@ -23,49 +23,19 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
+from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
 from incidents import access
+from incidents.durations import duration, shown_duration
 from incidents.models import ActionItem, Communication, Impact, Incident, Membership, Mitigation, Review, TimelineEntry
-from incidents.security.mitigations import _change_data, _describe, duration
-from incidents.services import in_site_language, notify_changed, record_event
+from incidents.services import change_data, describe_changes, in_site_language, notify_changed, record_event
 
 User = get_user_model()
 
 
 class StaleReview(ValidationError):
     """The review changed since the editor loaded it: their edit is refused, not merged."""
-
-
-# Permissions --------------------------------------------------------------------------------
-
-
-def can_edit(user, incident):
-    return access.can_log(user, incident)
-
-
-def can_publish(user, review):
-    if not user.is_authenticated:
-        return False
-    # The owner was chosen to run the review (and can see the incident: _check_person).
-    return access.can_command(user, review.incident) or review.owner_id == user.pk
-
-
-def can_change_item(user, item):
-    """Mark done, won't do or open again: those who work on the incident, and the item's owner."""
-    if not user.is_authenticated:
-        return False
-    return access.can_log(user, item.incident) or item.owner_id == user.pk
-
-
-def can_edit_item(user, item):
-    """Change what the item says (title, owner, due date...): those who work on the incident."""
-    return can_edit(user, item.incident)
-
-
-def _require(allowed, message):
-    if not allowed:
-        raise PermissionDenied(message)
 
 
 # Metrics ------------------------------------------------------------------------------------
@@ -101,7 +71,7 @@ class Metric:
 
     @property
     def shown(self):
-        return duration(self.duration) if self.duration is not None else "—"
+        return shown_duration(self.duration)
 
 
 # (key, label, from, to). Impact is felt from `started_at`, so mitigating and resolving count
@@ -131,6 +101,32 @@ def metrics(incident):
     ]
 
 
+def metric_rows(incident, labels=None, time_labels=None):
+    """The incident's metrics as rows, for the review pages and the API alike. Labels are the
+    English ones of the timeline unless the caller gives its own (the pages give them in the
+    viewer's language); `duration` is None where nothing can be measured, `shown` then "—"."""
+    labels = labels or {key: label for key, label, *_ in METRICS}
+    time_labels = time_labels or TIME_LABELS
+    return [
+        {
+            "key": m.key,
+            "label": labels[m.key],
+            "from": m.start_field,
+            "to": m.end_field,
+            "from_label": time_labels[m.start_field],
+            "to_label": time_labels[m.end_field],
+            "started_at": m.start,
+            "ended_at": m.end,
+            "seconds": m.seconds,
+            "duration": m.shown if m.duration is not None else None,
+            "shown": m.shown,
+            "problem": m.problem,
+            "missing": m.duration is None and not m.problem,
+        }
+        for m in metrics(incident)
+    ]
+
+
 def _median(values):
     values = sorted(values)
     if not values:
@@ -157,6 +153,23 @@ def summary(incidents):
             medians[key] = _median(spans)
         rows.append({"severity": severity, "count": len(measured), "medians": medians})
     return rows
+
+
+# Action items in order ----------------------------------------------------------------------
+
+OPEN_RANK = Case(When(status=ActionItem.Status.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField())
+PRIORITY_RANK = Case(
+    When(priority=ActionItem.Priority.HIGH, then=Value(0)),
+    When(priority=ActionItem.Priority.MEDIUM, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
+
+
+def open_first(items):
+    """Open items first, soonest due first (undated last), then by priority: the order of the
+    review page and of the API's lists."""
+    return items.order_by(OPEN_RANK, F("due_on").asc(nulls_last=True), PRIORITY_RANK, "id")
 
 
 # The draft ----------------------------------------------------------------------------------
@@ -329,7 +342,9 @@ def get_review(incident):
 @transaction.atomic
 def start_review(incident, by, *, owner=None, meeting_at=None):
     """Start the review of a resolved (or closed) incident, drafted from its record."""
-    _require(can_edit(by, incident), "Only the incident's responders and commanders may start its review.")
+    access.require(
+        access.can_edit_review(by, incident), "Only the incident's responders and commanders may start its review."
+    )
     incident = Incident.objects.select_for_update().get(pk=incident.pk)
     if incident.status not in (Incident.Status.RESOLVED, Incident.Status.CLOSED):
         raise ValidationError(
@@ -372,7 +387,9 @@ def update_review(review, by, *, version, **changes):
     """Change the review's text, owner or meeting time. `version` is the version the editor
     loaded: if someone else saved since, StaleReview is raised and nothing changes."""
     incident = review.incident
-    _require(can_edit(by, incident), "Only the incident's responders and commanders may edit its review.")
+    access.require(
+        access.can_edit_review(by, incident), "Only the incident's responders and commanders may edit its review."
+    )
     unknown = set(changes) - set(REVIEW_FIELDS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: "This cannot be changed here."})
@@ -413,8 +430,8 @@ def update_review(review, by, *, version, **changes):
         incident,
         by,
         TimelineEntry.Kind.REVIEW,
-        "Review edited: " + _describe(logged, {"body": "text", "owner": "run by", "meeting_at": "meeting"}),
-        _change_data("review", logged, review=current.pk),
+        "Review edited: " + describe_changes(logged, {"body": "text", "owner": "run by", "meeting_at": "meeting"}),
+        change_data("review", logged, review=current.pk),
     )
     notify_changed(incident, "review")
     return current
@@ -434,7 +451,9 @@ def _move(review, status, by):
 
 @transaction.atomic
 def publish_review(review, by):
-    _require(can_publish(by, review), "Only the incident's commanders and the review's owner may publish it.")
+    access.require(
+        access.can_publish_review(by, review), "Only the incident's commanders and the review's owner may publish it."
+    )
     current = Review.objects.select_for_update().get(pk=review.pk)
     if current.status == Review.Status.PUBLISHED:
         return current
@@ -455,7 +474,9 @@ def publish_review(review, by):
 
 @transaction.atomic
 def reopen_review(review, by, reason=""):
-    _require(can_publish(by, review), "Only the incident's commanders and the review's owner may reopen it.")
+    access.require(
+        access.can_publish_review(by, review), "Only the incident's commanders and the review's owner may reopen it."
+    )
     reason = _text("reason", reason, required=True, limit=1000, message="Say why the review is reopened.")
     current = Review.objects.select_for_update().get(pk=review.pk)
     if current.status == Review.Status.DRAFT:
@@ -524,7 +545,9 @@ def _check_item(values, incident, today, *, new, owner_changed=True):
 def add_action_item(
     incident, by, *, title, description="", owner=None, due_on=None, priority=ActionItem.Priority.MEDIUM, tracker_url=""
 ):
-    _require(can_edit(by, incident), "Only the incident's responders and commanders may add action items.")
+    access.require(
+        access.can_edit_review(by, incident), "Only the incident's responders and commanders may add action items."
+    )
     now = timezone.now()
     values = _check_item(
         {
@@ -549,7 +572,7 @@ def add_action_item(
         by,
         TimelineEntry.Kind.REVIEW,
         f"Action item added: **{item.title}**{owner_text}{due_text}.",
-        _change_data("action_item", changes, action_item=item.pk, title=item.title),
+        change_data("action_item", changes, action_item=item.pk, title=item.title),
     )
     notify_changed(incident, "action_items")
     return item
@@ -558,13 +581,14 @@ def add_action_item(
 @transaction.atomic
 def update_action_item(item, by, **changes):
     """Change an action item; `status` done or wont_do completes it, open reopens it."""
-    _require(
-        can_change_item(by, item), "Only the incident's responders and commanders and the item's owner may change it."
+    access.require(
+        access.can_change_action_item(by, item),
+        "Only the incident's responders and commanders and the item's owner may change it.",
     )
     unknown = set(changes) - set(ITEM_FIELDS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: "This cannot be changed."})
-    if set(changes) - {"status"} and not can_edit_item(by, item):
+    if set(changes) - {"status"} and not access.can_edit_action_item(by, item):
         raise PermissionDenied(
             "As the item's owner you may mark it done or reopen it; the incident's responders and "
             "commanders change the rest."
@@ -595,14 +619,14 @@ def update_action_item(item, by, **changes):
         }[current.status]
         body = f"{text}: **{current.title}**."
     else:
-        described = _describe(changed, ITEM_LABELS, skip=("description",)) or "description edited"
+        described = describe_changes(changed, ITEM_LABELS, skip=("description",)) or "description edited"
         body = f"Action item changed: **{current.title}**: {described}"
     record_event(
         current.incident,
         by,
         TimelineEntry.Kind.REVIEW,
         body,
-        _change_data("action_item", changed, action_item=current.pk, title=current.title),
+        change_data("action_item", changed, action_item=current.pk, title=current.title),
     )
     notify_changed(current.incident, "action_items")
     return current

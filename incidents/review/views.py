@@ -11,30 +11,37 @@ spares a reload when adding or ticking off action items.
 
 from datetime import timedelta
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Case, Count, F, IntegerField, OuterRef, Prefetch, Subquery, Value, When
+from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext_lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import access
+from incidents.durations import shown_duration
 from incidents.filters import ActionItemFilter
-from incidents.forms import DateTimeField, DateTimeInput, active_users, apply_errors, error_messages
+from incidents.forms import active_users, apply_errors, error_messages, keep_seconds
+from incidents.htmx import is_htmx, next_url
 from incidents.models import ActionItem, Incident, Membership, Review
 from incidents.review import services as review
-from incidents.security.mitigations import duration
+from incidents.review.forms import (
+    ActionItemForm,
+    FollowUpFilter,
+    PeriodForm,
+    ReopenForm,
+    ReviewForm,
+    StartReviewForm,
+)
 
 # Labels in the viewer's language (incidents.review.services keeps English ones for the timeline).
 METRIC_LABELS = {
@@ -52,12 +59,6 @@ TIME_LABELS = {
     "resolved_at": gettext_lazy("Resolved"),
 }
 ENDED = (Incident.Status.RESOLVED, Incident.Status.CLOSED)
-PRIORITY_RANK = Case(
-    When(priority=ActionItem.Priority.HIGH, then=Value(0)),
-    When(priority=ActionItem.Priority.MEDIUM, then=Value(1)),
-    default=Value(2),
-    output_field=IntegerField(),
-)
 
 
 def with_review_state(incidents):
@@ -75,133 +76,6 @@ def with_review_state(incidents):
         review_status=Subquery(status),
         open_action_items=Coalesce(Subquery(open_items, output_field=IntegerField()), Value(0)),
     )
-
-
-def _is_htmx(request):
-    return request.headers.get("HX-Request") == "true"
-
-
-def _next_url(request, default):
-    """`next` when it is a path on this site (Django's check also refuses what browsers turn
-    into another host), else `default`."""
-    target = request.POST.get("next", "")
-    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return target
-    return default
-
-
-def _keep_seconds(value, stored):
-    """The form shows minutes: an untouched time must not log a change of its seconds."""
-    if value and stored and value == stored.replace(second=0, microsecond=0):
-        return stored
-    return value
-
-
-# Forms -------------------------------------------------------------------------------------
-
-
-class Markdown(forms.CharField):
-    """Text from a textarea: browsers send CRLF line ends, stored text has LF ones (else an
-    untouched text would count as a change)."""
-
-    def to_python(self, value):
-        value = super().to_python(value)
-        return value.replace("\r\n", "\n").replace("\r", "\n") if value else value
-
-
-class StartReviewForm(forms.Form):
-    owner = forms.ModelChoiceField(
-        label=gettext_lazy("Run by"),
-        queryset=None,
-        required=False,
-        empty_label=gettext_lazy("Nobody yet"),
-        help_text=gettext_lazy("Who runs the review (they may also publish it)"),
-    )
-    meeting_at = DateTimeField(
-        label=gettext_lazy("Review meeting"), required=False, widget=DateTimeInput(), help_text=gettext_lazy("Optional")
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = active_users()
-
-
-class ReviewForm(StartReviewForm):
-    body = Markdown(
-        label=gettext_lazy("Review text"),
-        required=False,
-        max_length=review.MAX_BODY,
-        widget=forms.Textarea(attrs={"rows": 24}),
-        help_text=gettext_lazy("Markdown"),
-    )
-    # The version the editor loaded: a save over someone else's newer one is refused.
-    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0, max_value=2**31 - 1)
-
-    field_order = ["body", "owner", "meeting_at", "version"]
-
-
-class ReopenForm(forms.Form):
-    reason = forms.CharField(
-        label=gettext_lazy("Why reopen it"), max_length=1000, help_text=gettext_lazy("Logged on the timeline")
-    )
-
-
-class ActionItemForm(forms.Form):
-    title = forms.CharField(
-        label=gettext_lazy("Title"), max_length=200, help_text=gettext_lazy("What must be done, in a few words")
-    )
-    owner = forms.ModelChoiceField(
-        label=gettext_lazy("Owner"), queryset=None, required=False, empty_label=gettext_lazy("Nobody yet")
-    )
-    due_on = forms.DateField(
-        label=gettext_lazy("Due"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    )
-    priority = forms.ChoiceField(
-        label=gettext_lazy("Priority"), choices=ActionItem.Priority.choices, initial=ActionItem.Priority.MEDIUM
-    )
-    tracker_url = forms.URLField(
-        label=gettext_lazy("Ticket"),
-        required=False,
-        max_length=500,
-        assume_scheme="https",
-        help_text=gettext_lazy("Its address in your tracker, if any"),
-    )
-    description = Markdown(
-        label=gettext_lazy("Description"),
-        required=False,
-        max_length=20_000,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=gettext_lazy("Markdown"),
-    )
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("auto_id", "item_%s")  # on the review page beside the review's own fields
-        super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = active_users()
-
-
-class FollowUpFilter(forms.Form):
-    status = forms.ChoiceField(
-        label=gettext_lazy("Status"),
-        required=False,
-        choices=[
-            ("open", pgettext_lazy("action item status", "Open")),
-            ("done", gettext_lazy("Done")),
-            ("wont_do", gettext_lazy("Won’t do")),
-            ("all", gettext_lazy("All")),
-        ],
-    )
-    mine = forms.BooleanField(label=gettext_lazy("Mine"), required=False)
-    overdue = forms.BooleanField(label=gettext_lazy("Overdue"), required=False)
-
-
-PERIODS = [(30, gettext_lazy("Last 30 days")), (90, gettext_lazy("Last 90 days")), (365, gettext_lazy("Last year"))]
-
-
-class PeriodForm(forms.Form):
-    days = forms.TypedChoiceField(label=gettext_lazy("Period"), choices=PERIODS, coerce=int, required=False)
 
 
 # The review page ---------------------------------------------------------------------------
@@ -224,38 +98,18 @@ def _review_of(incident):
 
 
 def metric_rows(incident):
-    """The incident's metrics, labelled for the viewer; `problem` when the times contradict."""
-    return [
-        {
-            "key": m.key,
-            "label": METRIC_LABELS[m.key],
-            "start_label": TIME_LABELS[m.start_field],
-            "start": m.start,
-            "end_label": TIME_LABELS[m.end_field],
-            "end": m.end,
-            "shown": m.shown,
-            "problem": bool(m.problem),
-            "missing": m.duration is None and not m.problem,
-        }
-        for m in review.metrics(incident)
-    ]
+    """The incident's metrics, labelled in the viewer's language."""
+    return review.metric_rows(incident, METRIC_LABELS, TIME_LABELS)
 
 
 def _items(request, incident):
     today = ActionItem.today()
-    items = list(
-        incident.action_items.select_related("owner").order_by(
-            Case(When(status=ActionItem.Status.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField()),
-            F("due_on").asc(nulls_last=True),
-            PRIORITY_RANK,
-            "id",
-        )
-    )
+    items = list(review.open_first(incident.action_items.select_related("owner")))
     for item in items:
         item.incident = incident
         item.overdue = item.is_overdue(today)
-        item.can_change = review.can_change_item(request.user, item)
-        item.can_edit = review.can_edit_item(request.user, item)
+        item.can_change = access.can_change_action_item(request.user, item)
+        item.can_edit = access.can_edit_action_item(request.user, item)
     return items
 
 
@@ -266,7 +120,7 @@ def _items_context(request, incident, item_form=None, notice=""):
         "items": items,
         "open_count": sum(1 for i in items if i.is_open),
         "overdue_count": sum(1 for i in items if i.overdue),
-        "can_edit": review.can_edit(request.user, incident),
+        "can_edit": access.can_edit_review(request.user, incident),
         "item_form": item_form or ActionItemForm(),
         "notice": notice,
         "next": review_url(incident, "#action-items"),
@@ -280,7 +134,7 @@ def _review_initial(current):
 def _render_page(
     request, incident, current=None, *, start_form=None, review_form=None, reopen_form=None, item_form=None, status=200
 ):
-    can_edit = review.can_edit(request.user, incident)
+    can_edit = access.can_edit_review(request.user, incident)
     context = _items_context(request, incident, item_form)
     context.update(
         {
@@ -288,7 +142,7 @@ def _render_page(
             "metrics": metric_rows(incident),
             "ended": incident.status in ENDED,
             "can_command": access.can_command(request.user, incident),
-            "can_publish": current is not None and review.can_publish(request.user, current),
+            "can_publish": current is not None and access.can_publish_review(request.user, current),
         }
     )
     # A form given back with its errors is shown whatever the state: what was typed stays.
@@ -338,7 +192,7 @@ def save(request, pk):
     if current is None:
         messages.error(request, _("This incident's review has not been started."))
         return redirect(review_url(incident))
-    if not review.can_edit(request.user, incident):
+    if not access.can_edit_review(request.user, incident):
         raise PermissionDenied("Only the incident's responders and commanders may edit its review.")
     form = ReviewForm(request.POST)
     publish = request.POST.get("action") == "publish"
@@ -346,7 +200,7 @@ def save(request, pk):
         data = form.cleaned_data
         try:
             with transaction.atomic():
-                changes = {"owner": data["owner"], "meeting_at": _keep_seconds(data["meeting_at"], current.meeting_at)}
+                changes = {"owner": data["owner"], "meeting_at": keep_seconds(data["meeting_at"], current.meeting_at)}
                 # The draft is stored as written (ending in a newline); an edit is stored stripped.
                 if data["body"].strip() != current.body.strip():
                     changes["body"] = data["body"]
@@ -444,12 +298,12 @@ def add_item(request, pk):
             apply_errors(form, exc)
         else:
             notice = _("Action item added: %(title)s.") % {"title": item.title}
-            if _is_htmx(request):
+            if is_htmx(request):
                 context = _items_context(request, incident, notice=notice)
                 return render(request, "incidents/review/_action_items.html", context)
             messages.success(request, notice)
             return redirect(review_url(incident, "#action-items"))
-    if _is_htmx(request):
+    if is_htmx(request):
         # 200: htmx swaps only successful answers, and the errors must show.
         return render(request, "incidents/review/_action_items.html", _items_context(request, incident, form))
     current = _review_of(incident)
@@ -460,7 +314,7 @@ def add_item(request, pk):
 def edit_item(request, pk, item_pk):
     incident = _incident(request, pk)
     item = _item(incident, item_pk)
-    if not review.can_edit_item(request.user, item):
+    if not access.can_edit_action_item(request.user, item):
         raise PermissionDenied("Only the incident's responders and commanders may edit an action item.")
     initial = {f: getattr(item, f) for f in ActionItemForm.base_fields}
     form = ActionItemForm(request.POST or None, initial=initial)
@@ -473,7 +327,7 @@ def edit_item(request, pk, item_pk):
             apply_errors(form, exc)
         else:
             messages.success(request, _("Action item updated."))
-            return redirect(_next_url(request, review_url(incident, "#action-items")))
+            return redirect(next_url(request, review_url(incident, "#action-items")))
     status = 400 if request.method == "POST" else 200
     return render(
         request,
@@ -507,7 +361,7 @@ def item_status(request, pk, item_pk):
             error = " ".join(error_messages(exc)) or _("You may not change this action item.")
         else:
             notice = ITEM_STATUS_NOTICES[status] % {"title": item.title}
-    if _is_htmx(request):
+    if is_htmx(request):
         context = _items_context(request, incident)
         context.update({"error": error, "notice": notice})
         return render(request, "incidents/review/_action_item_list.html", context)
@@ -515,7 +369,7 @@ def item_status(request, pk, item_pk):
         messages.error(request, error)
     else:
         messages.success(request, notice)
-    return redirect(_next_url(request, review_url(incident, "#action-items")))
+    return redirect(next_url(request, review_url(incident, "#action-items")))
 
 
 # Across incidents ----------------------------------------------------------------------------
@@ -544,10 +398,10 @@ def follow_ups(request):
         Prefetch("incident__memberships", queryset=Membership.objects.only("incident_id", "user_id", "role"))
     )
     if status == "open" or data.get("overdue"):
-        order = (F("due_on").asc(nulls_last=True), PRIORITY_RANK, "incident_id", "id")
+        order = (F("due_on").asc(nulls_last=True), review.PRIORITY_RANK, "incident_id", "id")
     else:
         order = (
-            Case(When(status=ActionItem.Status.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField()),
+            review.OPEN_RANK,
             F("completed_at").desc(nulls_last=True),
             F("due_on").asc(nulls_last=True),
             "id",
@@ -555,7 +409,7 @@ def follow_ups(request):
     page_ = Paginator(items.order_by(*order), 50).get_page(request.GET.get("page"))
     for item in page_.object_list:
         item.overdue = item.is_overdue(today)
-        item.can_change = review.can_change_item(request.user, item)
+        item.can_change = access.can_change_action_item(request.user, item)
     return render(
         request,
         "incidents/review/follow_ups.html",
@@ -584,7 +438,7 @@ def reviews(request):
     times = ["severity", "started_at", "detected_at", "declared_at", "acknowledged_at", "mitigated_at", "resolved_at"]
     summary = review.summary(ended.only(*times).order_by())
     for row in summary:
-        row["medians"] = [(METRIC_LABELS[key], _shown(row["medians"][key])) for key in review.METRIC_KEYS]
+        row["medians"] = [(METRIC_LABELS[key], shown_duration(row["medians"][key])) for key in review.METRIC_KEYS]
     page_ = Paginator(with_review_state(ended).order_by("-ended_at", "-id"), 50).get_page(request.GET.get("page"))
     for incident in page_.object_list:
         incident.metrics = metric_rows(incident)
@@ -600,7 +454,3 @@ def reviews(request):
         },
         status=200 if valid else 400,
     )
-
-
-def _shown(delta):
-    return duration(delta) if delta is not None else "—"

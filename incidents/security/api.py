@@ -28,7 +28,8 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
-from incidents.api import IncidentChildMixin, SaneDateTimeField, UsernameField, _call, _is_text
+from incidents import access
+from incidents.api import IncidentChildMixin, SaneDateTimeField, UsernameField, call_service, is_text
 from incidents.models import Communication, ExposureAssessment, Mitigation, Obligation, RegulatoryClock, Submission
 from incidents.security import clocks as regulatory
 from incidents.security import mitigations as security
@@ -78,11 +79,13 @@ class MitigationSerializer(serializers.ModelSerializer):
     def create(self, validated):
         if validated.pop("ended_at", None) is not None:
             raise ValidationError({"ended_at": ["Record the mitigation first, then lift it."]})
-        return _call(security.add_mitigation, self.context["incident"], self.context["request"].user, **validated)
+        return call_service(
+            security.add_mitigation, self.context["incident"], self.context["request"].user, **validated
+        )
 
     def update(self, mitigation, validated):
         mitigation.incident = self.context["incident"]
-        return _call(security.update_mitigation, mitigation, self.context["request"].user, **validated)
+        return call_service(security.update_mitigation, mitigation, self.context["request"].user, **validated)
 
 
 class LiftSerializer(serializers.Serializer):
@@ -103,7 +106,7 @@ class MitigationViewSet(
 
     serializer_class = MitigationSerializer
     denied_message = "Only the incident's commanders and the security group may record or change mitigations."
-    write_rule = staticmethod(security.can_manage)
+    write_rule = staticmethod(access.can_manage_security)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -117,7 +120,7 @@ class MitigationViewSet(
         mitigation.incident = self.get_incident()
         data = LiftSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        lifted = _call(
+        lifted = call_service(
             security.lift_mitigation,
             mitigation,
             request.user,
@@ -204,12 +207,12 @@ class ExposureView(IncidentChildMixin, GenericAPIView):
     pagination_class = None
     permission_classes = [permissions.IsAuthenticated]  # and check_permissions below
     denied_message = "Only the incident's commanders and the security group may assess data exposure."
-    write_rule = staticmethod(security.can_manage)
+    write_rule = staticmethod(access.can_manage_security)
 
     def check_permissions(self, request):
         super().check_permissions(request)
         writing = request.method not in permissions.SAFE_METHODS and not getattr(self, "swagger_fake_view", False)
-        if writing and not security.can_manage(request.user, self.get_incident()):
+        if writing and not access.can_manage_security(request.user, self.get_incident()):
             self.permission_denied(request, message=self.denied_message)
 
     def _current(self):
@@ -225,7 +228,7 @@ class ExposureView(IncidentChildMixin, GenericAPIView):
         values = dict(serializer.validated_data)
         if not partial:
             values = {**EXPOSURE_DEFAULTS, **values}
-        assessment = _call(security.assess_exposure, self.get_incident(), request.user, **values)
+        assessment = call_service(security.assess_exposure, self.get_incident(), request.user, **values)
         return Response(self.get_serializer(assessment).data)
 
     def put(self, request, incident_pk=None):
@@ -387,7 +390,7 @@ class ObligationKeyField(serializers.SlugRelatedField):
     }
 
     def to_internal_value(self, data):
-        if not _is_text(data):
+        if not is_text(data):
             self.fail("invalid")
         return super().to_internal_value(data)
 
@@ -448,7 +451,7 @@ class ClockSerializer(serializers.ModelSerializer):
         return regulatory.DISCLAIMER
 
     def create(self, validated):
-        return _call(
+        return call_service(
             regulatory.start_clock,
             self.context["incident"],
             validated["obligation"],
@@ -496,7 +499,7 @@ class ClockViewSet(
     serializer_class = ClockSerializer
     pagination_class = None  # one per obligation at most
     denied_message = "Only the incident's commanders and the security group may manage legal clocks."
-    write_rule = staticmethod(security.can_manage)
+    write_rule = staticmethod(access.can_manage_security)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -530,7 +533,7 @@ class ClockViewSet(
             if communication is None:
                 raise ValidationError({"communication": ["No such communication on this incident."]})
         with transaction.atomic():
-            _call(
+            call_service(
                 regulatory.record_submission,
                 clock,
                 values["stage"],
@@ -548,7 +551,7 @@ class ClockViewSet(
         clock = self._clock()
         data = ReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        _call(regulatory.mark_not_required, clock, request.user, data.validated_data["reason"])
+        call_service(regulatory.mark_not_required, clock, request.user, data.validated_data["reason"])
         return self._respond(clock)
 
     @extend_schema(request=CorrectStartSerializer, responses=ClockSerializer)
@@ -558,7 +561,7 @@ class ClockViewSet(
         data = CorrectStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        _call(regulatory.correct_clock_start, clock, values["started_at"], request.user, values["reason"])
+        call_service(regulatory.correct_clock_start, clock, values["started_at"], request.user, values["reason"])
         return self._respond(clock)
 
 

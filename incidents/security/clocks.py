@@ -223,7 +223,7 @@ def suggest(incident):
 
 
 def _require(user, incident):
-    if not access.can_command(user, incident) and not access.is_security_member(user):
+    if not access.can_manage_security(user, incident):
         raise PermissionDenied("Only the incident's commanders and the security group may manage legal clocks.")
 
 

@@ -10,7 +10,7 @@ new value: {"field": "mitigation"|"exposure", "changes": [{"field", "old", "new"
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -19,9 +19,10 @@ from django.db.models import Case, IntegerField, Prefetch, Value, When
 from django.utils import timezone
 
 from incidents import access
+from incidents.durations import duration
 from incidents.models import ExposureAssessment, Incident, Mitigation, RegulatoryClock, Submission, TimelineEntry
 from incidents.security import clocks as regulatory
-from incidents.services import notify_changed, record_event
+from incidents.services import change_data, describe_changes, notify_changed, record_event
 
 User = get_user_model()
 
@@ -30,58 +31,9 @@ MAX_COUNT = 2**63 - 1
 COUNTRY_CODE = re.compile(r"[A-Z]{2}")
 
 
-def can_manage(user, incident):
-    """Record mitigations and the exposure assessment: the incident's commanders (and the
-    commander group), the security group and superusers."""
-    return access.can_command(user, incident) or access.is_security_member(user)
-
-
 def _require(user, incident, what):
-    if not can_manage(user, incident):
+    if not access.can_manage_security(user, incident):
         raise PermissionDenied(f"Only the incident's commanders and the security group may {what}.")
-
-
-def _logged(value):
-    """A value as it is stored in a timeline entry's data (JSON)."""
-    if isinstance(value, date):  # and datetime
-        return value.isoformat()
-    if isinstance(value, User):
-        return value.get_username()
-    if isinstance(value, list | tuple):
-        return list(value)
-    return value
-
-
-def _shown(value):
-    """A value as a timeline entry's text shows it."""
-    if value is None or value == "" or value == []:
-        return "unset"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, date):  # and datetime
-        return value.isoformat()
-    if isinstance(value, User):
-        return value.get_username()
-    if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    text = str(value)
-    return text if len(text) <= 120 else text[:119] + "…"  # the entry's data keeps it whole
-
-
-def _change_data(kind, changes, **extra):
-    return {
-        "field": kind,
-        **extra,
-        "changes": [{"field": f, "old": _logged(old), "new": _logged(new)} for f, old, new in changes],
-        "old": {f: _logged(old) for f, old, _ in changes},
-        "new": {f: _logged(new) for f, _, new in changes},
-    }
-
-
-def _describe(changes, labels, skip=()):
-    return "; ".join(f"{labels.get(f, f)}: {_shown(old)} → {_shown(new)}" for f, old, new in changes if f not in skip)
 
 
 # Mitigations -------------------------------------------------------------------------------
@@ -189,7 +141,7 @@ def add_mitigation(
         by,
         TimelineEntry.Kind.MITIGATION,
         f"Mitigation in force: **{mitigation.title}** ({visibility}).",
-        _change_data("mitigation", changes, mitigation=mitigation.pk, title=mitigation.title),
+        change_data("mitigation", changes, mitigation=mitigation.pk, title=mitigation.title),
     )
     notify_changed(incident, "mitigations")
     return mitigation
@@ -227,14 +179,14 @@ def _update_mitigation(mitigation, by, changes, note="", lifting=False):
     fields = {f for f, _, _ in changed}
     if "ended_at" in fields and locked.ended_at is not None:
         body = f"Mitigation lifted: **{locked.title}**."
-        rest = _describe(changed, MITIGATION_LABELS, skip=("ended_at",))
+        rest = describe_changes(changed, MITIGATION_LABELS, skip=("ended_at",))
         if rest:
             body += f" Also changed: {rest}."
     elif "ended_at" in fields:
         body = f"Mitigation back in force: **{locked.title}**."
     else:
-        body = f"Mitigation **{locked.title}** changed: {_describe(changed, MITIGATION_LABELS)}."
-    data = _change_data("mitigation", changed, mitigation=locked.pk, title=locked.title)
+        body = f"Mitigation **{locked.title}** changed: {describe_changes(changed, MITIGATION_LABELS)}."
+    data = change_data("mitigation", changed, mitigation=locked.pk, title=locked.title)
     if note:
         body += f" {note}"
         data["note"] = note
@@ -380,8 +332,8 @@ def assess_exposure(incident, by, **changes):
         incident,
         by,
         TimelineEntry.Kind.EXPOSURE,
-        f"{verb}: {_describe(changed, EXPOSURE_LABELS)}.",
-        _change_data("exposure", changed),
+        f"{verb}: {describe_changes(changed, EXPOSURE_LABELS)}.",
+        change_data("exposure", changed),
     )
     incident.exposure = assessment  # refresh the cached one-to-one (regulatory.suggest reads it)
     notify_changed(incident, "exposure")
@@ -389,19 +341,6 @@ def assess_exposure(incident, by, **changes):
 
 
 # Legal clocks as people read them ----------------------------------------------------------------
-
-
-def duration(delta):
-    """'2 d 3 h', '5 h 07 min', '12 min' for a positive timedelta."""
-    seconds = max(0, int(delta.total_seconds()))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min"
 
 
 @dataclass

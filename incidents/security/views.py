@@ -4,16 +4,14 @@ and the audit page with its CSV and JSON export.
 
 Who may see what: every page goes through access.get_incident_for (a hidden incident is a
 404). Anyone who can see an incident reads its security page and clocks; the commanders and
-the security group change them (security.can_manage); the audit page and its export are for
+the security group change them (access.can_manage_security); the audit page and its export are for
 the incident's commanders, the security group and superusers (403 for other readers).
 """
 
 import csv
 import io
 import json
-from datetime import datetime
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -24,164 +22,36 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import access, services
-from incidents.forms import DateTimeField, DateTimeInput, active_users, apply_errors, error_messages
+from incidents.forms import apply_errors, error_messages, keep_seconds
+from incidents.htmx import is_htmx, next_url
 from incidents.models import (
-    Communication,
-    ExposureAssessment,
     Incident,
     Membership,
     Mitigation,
     Obligation,
     RegulatoryClock,
-    TimelineEntry,
-    TimelineRevision,
 )
+from incidents.security import audit as audit_trail
 from incidents.security import clocks as regulatory
 from incidents.security import mitigations as security
+from incidents.security.forms import (
+    AwarenessForm,
+    CorrectStartForm,
+    ExposureForm,
+    LiftForm,
+    MitigationForm,
+    ReasonForm,
+    StartClockForm,
+    SubmissionForm,
+)
 
 
 def _form_errors(form):
     return [f"{form.fields[f].label or f}: {e}" if f in form.fields else e for f, es in form.errors.items() for e in es]
-
-
-def _is_htmx(request):
-    return request.headers.get("HX-Request") == "true"
-
-
-# Forms -------------------------------------------------------------------------------------
-
-
-class MitigationForm(forms.Form):
-    title = forms.CharField(
-        label=gettext_lazy("Title"),
-        max_length=200,
-        help_text=gettext_lazy("What is restricted, e.g. “New sign-ups: +49 numbers only”"),
-    )
-    description = forms.CharField(
-        label=gettext_lazy("Description"),
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=gettext_lazy("What it does (Markdown)"),
-    )
-    affects = forms.CharField(max_length=300, required=False, label=gettext_lazy("Who it affects"))
-    owner = forms.ModelChoiceField(
-        label=gettext_lazy("Owner"), queryset=None, required=False, empty_label=gettext_lazy("Nobody yet")
-    )
-    started_at = DateTimeField(
-        label=gettext_lazy("Started at"),
-        required=False,
-        widget=DateTimeInput(),
-        help_text=gettext_lazy("Empty means now"),
-    )
-    review_by = DateTimeField(
-        label=gettext_lazy("Review by"),
-        required=False,
-        widget=DateTimeInput(),
-        help_text=gettext_lazy("When to decide to keep or lift it"),
-    )
-    public = forms.BooleanField(required=False, label=gettext_lazy("Public: explain it on the status page"))
-    public_explanation = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}),
-        required=False,
-        label=gettext_lazy("Public explanation"),
-        help_text=gettext_lazy("Plain language for users; required when public"),
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = active_users()
-
-    def clean(self):
-        data = super().clean()
-        if data.get("public") and not (data.get("public_explanation") or "").strip():
-            self.add_error("public_explanation", _("A public mitigation needs a plain-language explanation."))
-        return data
-
-
-class ExposureForm(forms.Form):
-    certainty = forms.ChoiceField(label=gettext_lazy("Certainty"), choices=ExposureAssessment.Certainty.choices)
-    categories = forms.MultipleChoiceField(
-        choices=ExposureAssessment.Category.choices,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        label=gettext_lazy("Data categories"),
-    )
-    people_affected = forms.IntegerField(
-        label=gettext_lazy("People affected"), min_value=0, max_value=security.MAX_COUNT, required=False
-    )
-    records_affected = forms.IntegerField(
-        label=gettext_lazy("Records affected"), min_value=0, max_value=security.MAX_COUNT, required=False
-    )
-    confidence = forms.ChoiceField(
-        label=gettext_lazy("Confidence"),
-        choices=ExposureAssessment.Confidence.choices,
-        help_text=gettext_lazy("Of the estimates"),
-    )
-    jurisdictions = forms.CharField(
-        label=gettext_lazy("Jurisdictions"),
-        required=False,
-        max_length=500,
-        help_text=gettext_lazy("Country codes, comma-separated, e.g. DE, FR, CN"),
-    )
-    encrypted = forms.NullBooleanField(
-        required=False,
-        widget=forms.Select(
-            choices=[("unknown", gettext_lazy("Unknown")), ("true", gettext_lazy("Yes")), ("false", gettext_lazy("No"))]
-        ),
-        label=gettext_lazy("Data was encrypted"),
-    )
-    found_by = forms.ChoiceField(
-        choices=ExposureAssessment.Source.choices, label=gettext_lazy("How exposure was found")
-    )
-
-    def clean_jurisdictions(self):
-        codes = [c.strip().upper() for c in self.cleaned_data["jurisdictions"].replace(";", ",").split(",")]
-        codes = [c for c in codes if c]
-        bad = [c for c in codes if not security.COUNTRY_CODE.fullmatch(c)]
-        if bad:
-            raise forms.ValidationError(_("Not a two-letter country code: %(codes)s.") % {"codes": ", ".join(bad)})
-        return codes
-
-
-class AwarenessForm(forms.Form):
-    value = DateTimeField(widget=DateTimeInput(attrs={"aria-label": "Aware at"}), label="Aware at")
-    reason = forms.CharField(max_length=300, help_text="How you know (logged)")
-
-
-class StartClockForm(forms.Form):
-    obligation = forms.ModelChoiceField(queryset=Obligation.objects.filter(active=True), to_field_name="key")
-    started_at = DateTimeField(required=False, widget=DateTimeInput())
-    target_hours = forms.IntegerField(required=False, min_value=1, max_value=24 * 366)
-
-
-class SubmissionForm(forms.Form):
-    stage = forms.CharField(max_length=60)
-    submitted_at = DateTimeField(required=False, widget=DateTimeInput())
-    reference = forms.CharField(max_length=200, required=False)
-    communication = forms.ModelChoiceField(queryset=Communication.objects.none(), required=False)
-    notes = forms.CharField(required=False, max_length=5000)
-
-    def __init__(self, *args, incident, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["communication"].queryset = incident.communications.all()
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(max_length=1000)
-
-
-class CorrectStartForm(forms.Form):
-    started_at = DateTimeField(widget=DateTimeInput())
-    reason = forms.CharField(max_length=300)
-
-
-class LiftForm(forms.Form):
-    note = forms.CharField(required=False, max_length=500)
 
 
 # Clocks: what the panel shows -------------------------------------------------------------------
@@ -195,7 +65,7 @@ def _clocks_context(request, incident, error=""):
         clock.open_stages = [r.name for r in clock.rows if not r.done]
         # A fresh form after each change to the clock; the same one (hx-preserve) otherwise.
         clock.form_key = f"{clock.pk}-{len(clock.rows) - len(clock.open_stages)}-{clock.status}"
-    manage = security.can_manage(request.user, incident)
+    manage = access.can_manage_security(request.user, incident)
     started = {c.obligation_id for c in clocks}
     context = {
         "incident": incident,
@@ -229,7 +99,7 @@ def security_url(incident):
 
 def _after_clock_action(request, incident, error="", success=""):
     """htmx: the fresh panel (with the error, if any); otherwise back to the security page."""
-    if _is_htmx(request):
+    if is_htmx(request):
         incident.refresh_from_db(fields=["aware_at", "updated_at"])
         response = render(request, "incidents/security/_clocks.html", _clocks_context(request, incident, error))
         if not error:
@@ -239,14 +109,7 @@ def _after_clock_action(request, incident, error="", success=""):
         messages.error(request, error)
     elif success:
         messages.success(request, success)
-    return redirect(request.POST.get("next") if _safe_next(request) else security_url(incident) + "#clocks-panel")
-
-
-def _safe_next(request):
-    """A path on this site. Django's check also refuses what browsers turn into another host
-    ("/<tab>/evil.example": browsers drop tabs and newlines, leaving "//evil.example")."""
-    target = request.POST.get("next", "")
-    return target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+    return redirect(next_url(request, security_url(incident) + "#clocks-panel"))
 
 
 def _clock_action(request, pk, clock_pk, form_class, operation, success):
@@ -389,7 +252,7 @@ def _render_page(request, incident, mitigation_form=None, exposure_form=None, st
             "assessment": assessment,
             "mitigation_form": mitigation_form or MitigationForm(),
             "exposure_form": exposure_form or ExposureForm(initial=_exposure_initial(assessment)),
-            "can_audit": can_audit(request.user, incident),
+            "can_audit": access.can_audit_security(request.user, incident),
         }
     )
     return render(request, "incidents/security/page.html", context, status=status)
@@ -422,7 +285,7 @@ def edit_mitigation(request, pk, mitigation_pk):
     incident = _incident(request, pk)
     mitigation = get_object_or_404(Mitigation, pk=mitigation_pk, incident=incident)
     mitigation.incident = incident
-    if not security.can_manage(request.user, incident):
+    if not access.can_manage_security(request.user, incident):
         raise PermissionDenied("Only the incident's commanders and the security group may change mitigations.")
     initial = {f: getattr(mitigation, f) for f in MitigationForm.base_fields}
     form = MitigationForm(request.POST or None, initial=initial)
@@ -430,10 +293,7 @@ def edit_mitigation(request, pk, mitigation_pk):
         data = dict(form.cleaned_data)
         data["started_at"] = data["started_at"] or mitigation.started_at
         for field in ("started_at", "review_by"):
-            # The form shows minutes: an untouched time must not log a change of its seconds.
-            stored = getattr(mitigation, field)
-            if stored and data[field] == stored.replace(second=0, microsecond=0):
-                data[field] = stored
+            data[field] = keep_seconds(data[field], getattr(mitigation, field))
         try:
             security.update_mitigation(mitigation, request.user, **data)
         except ValidationError as exc:
@@ -464,7 +324,7 @@ def lift_mitigation(request, pk, mitigation_pk):
         messages.error(request, " ".join(error_messages(exc)))
     else:
         messages.success(request, _("Lifted: %(title)s.") % {"title": mitigation.title})
-    target = request.POST.get("next") if _safe_next(request) else security_url(incident) + "#mitigations"
+    target = next_url(request, security_url(incident) + "#mitigations")
     return redirect(target)
 
 
@@ -501,98 +361,6 @@ def mitigations_in_force(request):
 # Audit ------------------------------------------------------------------------------------------
 
 
-def can_audit(user, incident):
-    """The audit page and export: the incident's commanders, the security group, superusers."""
-    return access.can_command(user, incident) or access.is_security_member(user)
-
-
-AUDIT_COLUMNS = ["recorded_at", "occurred_at", "actor", "kind", "object", "field", "old", "new", "summary", "entry"]
-
-
-def _subject(entry):
-    data = entry.data or {}
-    if data.get("field") == "mitigation" and "mitigation" in data:
-        return f"mitigation {data['mitigation']}" + (f" ({data['title']})" if data.get("title") else "")
-    if entry.kind == TimelineEntry.Kind.EXPOSURE:
-        return "exposure assessment"
-    if data.get("obligation"):
-        return f"clock {data['obligation']}" + (f" / {data['stage']}" if data.get("stage") else "")
-    if entry.kind == TimelineEntry.Kind.NOTE:
-        return "timeline"
-    return "incident"
-
-
-def audit_rows(incident):
-    """Every recorded change to the incident, oldest first: one row per changed field of each
-    timeline entry (the entry's data carries old and new values), plus one row per edit of a
-    timeline note (from its kept revisions). Three queries whatever the number of rows."""
-    entries = list(
-        incident.timeline.select_related("author")
-        .prefetch_related(Prefetch("revisions", queryset=TimelineRevision.objects.select_related("replaced_by")))
-        .order_by("recorded_at", "id")
-    )
-    rows = []
-    for entry in entries:
-        data = entry.data or {}
-        base = {
-            "recorded_at": entry.recorded_at,
-            "occurred_at": entry.occurred_at,
-            "actor": entry.author.get_username() if entry.author else "system",
-            "kind": entry.kind,
-            "object": _subject(entry),
-            "summary": entry.body,
-            "entry": entry.pk,
-        }
-        revisions = list(entry.revisions.all())
-        original = revisions[0].body if revisions else entry.body
-        if isinstance(data.get("changes"), list) and data["changes"]:
-            prefix = data.get("field", "")
-            for change in data["changes"]:
-                field = change.get("field", "")
-                rows.append(
-                    {
-                        **base,
-                        "field": f"{prefix}.{field}" if prefix else field,
-                        "old": change.get("old"),
-                        "new": change.get("new"),
-                    }
-                )
-        elif "old" in data or "new" in data:
-            rows.append({**base, "field": data.get("field", ""), "old": data.get("old"), "new": data.get("new")})
-        elif entry.kind == TimelineEntry.Kind.NOTE:
-            rows.append({**base, "summary": original, "field": "note", "old": None, "new": original})
-        else:
-            rows.append({**base, "field": data.get("field", entry.kind), "old": None, "new": data or None})
-        texts = [r.body for r in revisions] + [entry.body]
-        for revision, new_text in zip(revisions, texts[1:], strict=True):
-            rows.append(
-                {
-                    "recorded_at": revision.replaced_at,
-                    "occurred_at": entry.occurred_at,
-                    "actor": revision.replaced_by.get_username() if revision.replaced_by else "system",
-                    "kind": "edit",
-                    "object": f"timeline entry {entry.pk}",
-                    "field": "body",
-                    "old": revision.body,
-                    "new": new_text,
-                    "summary": "Timeline entry edited.",
-                    "entry": entry.pk,
-                }
-            )
-    rows.sort(key=lambda r: (r["recorded_at"], r["entry"]))
-    return rows
-
-
-def _cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, cls=DjangoJSONEncoder)
-    # A spreadsheet would run a cell starting like a formula: make it plain text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _filename(incident, ext):
     return f"{incident.reference}-audit.{ext}"
 
@@ -601,16 +369,16 @@ def _filename(incident, ext):
 @require_GET
 def audit(request, pk):
     incident = _incident(request, pk)
-    if not can_audit(request.user, incident):
+    if not access.can_audit_security(request.user, incident):
         raise PermissionDenied("Only the incident's commanders and the security group may read its audit trail.")
-    rows = audit_rows(incident)
+    rows = audit_trail.audit_rows(incident)
     fmt = request.GET.get("format", "")
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(AUDIT_COLUMNS)
+        writer.writerow(audit_trail.AUDIT_COLUMNS)
         for row in rows:
-            writer.writerow([_cell(row[c]) for c in AUDIT_COLUMNS])
+            writer.writerow([audit_trail.csv_cell(row[c]) for c in audit_trail.AUDIT_COLUMNS])
         response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{_filename(incident, "csv")}"'
         return response
@@ -636,12 +404,6 @@ def audit(request, pk):
     if fmt:
         return HttpResponse("Unknown format: use ?format=csv or ?format=json.", status=400, content_type="text/plain")
     for row in rows:  # the page shows values as the JSON export has them
-        row["old_text"] = _shown(row["old"])
-        row["new_text"] = _shown(row["new"])
+        row["old_text"] = audit_trail.shown(row["old"])
+        row["new_text"] = audit_trail.shown(row["new"])
     return render(request, "incidents/security/audit.html", {"incident": incident, "rows": rows})
-
-
-def _shown(value):
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, cls=DjangoJSONEncoder)

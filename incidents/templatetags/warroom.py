@@ -2,8 +2,8 @@ from django import template
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from incidents.durations import duration
 from incidents.markup import render_markdown
-from incidents.security.mitigations import duration
 
 register = template.Library()
 

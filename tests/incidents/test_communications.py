@@ -36,17 +36,6 @@ def comms2(django_user_model):
 
 
 @pytest.fixture
-def as_user():
-    def _as(user):
-        client = Client()
-        if user is not None:
-            client.force_login(user)
-        return client
-
-    return _as
-
-
-@pytest.fixture
 def investigating_template(db):
     return CommunicationTemplate.objects.create(
         name="Test: investigating",

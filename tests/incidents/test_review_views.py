@@ -18,22 +18,9 @@ from django.utils import timezone
 from incidents import services
 from incidents.models import ActionItem, Incident, Membership, Review, TimelineEntry
 from incidents.review import services as review
-from tests.conftest import make_user
+from tests.conftest import HTMX, make_user
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-def as_user():
-    def _as(user):
-        client = Client()
-        if user is not None:
-            client.force_login(user)
-        return client
-
-    return _as
 
 
 def page_url(incident):

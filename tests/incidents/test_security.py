@@ -23,22 +23,9 @@ from incidents.models import Communication, ExposureAssessment, Incident, Mitiga
 from incidents.security import clocks as regulatory
 from incidents.security import mitigations as sec
 from statuspage.public import public_mitigations
-from tests.conftest import make_user
+from tests.conftest import HTMX, make_user
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-def as_user():
-    def _as(user):
-        client = Client()
-        if user is not None:
-            client.force_login(user)
-        return client
-
-    return _as
 
 
 @pytest.fixture

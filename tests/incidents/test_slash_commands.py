@@ -11,8 +11,7 @@ from django.urls import reverse
 
 from incidents import services
 from incidents.models import Incident, Membership, Service, TimelineEntry
-
-HTMX = {"HX-Request": "true"}
+from tests.conftest import HTMX
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -18,27 +17,9 @@ from django.utils import timezone
 
 from incidents import services
 from incidents.models import Incident, Membership, Service, TimelineEntry, TimelineRevision
+from tests.conftest import HTMX
 
-HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache(db):
-    # Rate-limit counters live in the cache; with CACHE_URL (Redis) they outlive a test.
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def as_user():
-    def _as(user):
-        client = Client()
-        if user is not None:
-            client.force_login(user)
-        return client
-
-    return _as
+pytestmark = pytest.mark.usefixtures("clear_cache")
 
 
 def url(name, *args):

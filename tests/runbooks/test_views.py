@@ -2,9 +2,7 @@
 runbook panel, "my steps", and bounded query counts."""
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -13,26 +11,9 @@ from incidents.models import Membership
 from runbooks import services
 from runbooks.fileformat import StepData
 from runbooks.models import Runbook, RunbookRun, StepRun
+from tests.conftest import HTMX
 
-HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache(db):
-    # Rate-limit counters live in the cache; with CACHE_URL (Redis) they outlive a test.
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def as_user():
-    def _as(user):
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return _as
+pytestmark = pytest.mark.usefixtures("clear_cache")
 
 
 def url(name, *args):

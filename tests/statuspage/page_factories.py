@@ -6,7 +6,6 @@ Import with `from tests.statuspage.page_factories import *` to get the fixtures.
 """
 
 import pytest
-from django.core.cache import cache
 
 from incidents.comms import services as communications
 from incidents.models import Impact, Service
@@ -17,13 +16,12 @@ __all__ = ["author", "approver", "publish", "public_page", "internal_service", "
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache(db):
-    """Built documents live in Django's cache and a per-process memo; each test starts cold."""
+def fresh_cache(clear_cache):
+    """Built documents live in Django's cache (clear_cache) and a per-process memo; each test
+    starts cold."""
     views.clear_cache()
-    cache.clear()
     yield
     views.clear_cache()
-    cache.clear()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ they cancel disappears from both.
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -72,17 +71,6 @@ def root(django_user_model):
 
 
 @pytest.fixture
-def signed_in():
-    def _as(user):
-        client = Client()
-        if user is not None:
-            client.force_login(user)
-        return client
-
-    return _as
-
-
-@pytest.fixture
 def trusted_version(settings):
     # The page trusts its cached content version for an hour: only this process's own
     # invalidation (signals) can make a change show.
@@ -102,12 +90,12 @@ def window(title="Network change", starts_in=timedelta(days=1), hours=2, service
 
 
 def test_comms_staff_schedules_maintenance_that_shows_as_upcoming_at_once(
-    client, signed_in, comms, api_service, trusted_version
+    client, as_user, comms, api_service, trusted_version
 ):
     assert "Database upgrade" not in text(client.get("/status/"))  # the page and JSON are cached now
     assert upcoming_names(client) == []
 
-    response = signed_in(comms).post(NEW, form_data(services=[api_service]))
+    response = as_user(comms).post(NEW, form_data(services=[api_service]))
 
     assert response.status_code == 302 and response["Location"] == LIST
     m = Maintenance.objects.get()
@@ -120,8 +108,8 @@ def test_comms_staff_schedules_maintenance_that_shows_as_upcoming_at_once(
     assert detail.status_code == 200 and "<strong>ten minutes</strong>" in text(detail)
 
 
-def test_times_are_read_in_the_viewers_zone(signed_in, comms, api_service):
-    client = signed_in(comms)
+def test_times_are_read_in_the_viewers_zone(as_user, comms, api_service):
+    client = as_user(comms)
     client.cookies["tz"] = "Asia/Shanghai"
     times = {"scheduled_for": "2099-01-01T09:00", "scheduled_until": "2099-01-01T10:30"}
     client.post(NEW, {**form_data(services=[api_service]), **times})
@@ -130,13 +118,13 @@ def test_times_are_read_in_the_viewers_zone(signed_in, comms, api_service):
     assert m.scheduled_until.isoformat() == "2099-01-01T02:30:00+00:00"
 
 
-def test_the_list_shows_every_window_with_its_status(signed_in, viewer, api_service, internal_service):  # noqa: F811
+def test_the_list_shows_every_window_with_its_status(as_user, viewer, api_service, internal_service):  # noqa: F811
     window("Upcoming", services=[api_service])
     window("Running now", starts_in=-timedelta(minutes=5), services=[api_service])
     window("Long done", starts_in=-timedelta(days=3))
     window("Called off", cancelled=True)
     window("Back office", services=[internal_service])
-    html = text(signed_in(viewer).get(LIST))
+    html = text(as_user(viewer).get(LIST))
     for title in ("Upcoming", "Running now", "Long done", "Called off", "Back office"):
         assert title in html
     statuses = html.count('data-testid="maintenance-status"')
@@ -146,15 +134,15 @@ def test_the_list_shows_every_window_with_its_status(signed_in, viewer, api_serv
     assert "not shown" in html  # the cancelled and the internal-only window
 
 
-def test_staff_navigation_links_the_maintenance_pages(signed_in, viewer):
-    html = text(signed_in(viewer).get(reverse("incidents:list")))
+def test_staff_navigation_links_the_maintenance_pages(as_user, viewer):
+    html = text(as_user(viewer).get(reverse("incidents:list")))
     assert f'<a href="{LIST}">Maintenance</a>' in html
 
 
 def test_list_query_count_does_not_grow_with_windows(
-    signed_in, comms, api_service, web_chat, django_assert_max_num_queries
+    as_user, comms, api_service, web_chat, django_assert_max_num_queries
 ):
-    client = signed_in(comms)
+    client = as_user(comms)
     for i in range(3):
         window(f"Window {i}", services=[api_service, web_chat])
     client.get(LIST)
@@ -169,8 +157,8 @@ def test_list_query_count_does_not_grow_with_windows(
 
 
 @pytest.mark.parametrize("who", ["comms", "commander", "root"])
-def test_comms_commanders_and_superusers_manage_maintenance(request, signed_in, who, api_service):
-    client = signed_in(request.getfixturevalue(who))
+def test_comms_commanders_and_superusers_manage_maintenance(request, as_user, who, api_service):
+    client = as_user(request.getfixturevalue(who))
     assert 'data-testid="schedule-maintenance"' in text(client.get(LIST))
     assert client.get(NEW).status_code == 200
     assert client.post(NEW, form_data(services=[api_service])).status_code == 302
@@ -182,9 +170,9 @@ def test_comms_commanders_and_superusers_manage_maintenance(request, signed_in, 
 
 
 @pytest.mark.parametrize("who", ["viewer", "responder", "outsider"])
-def test_others_read_but_cannot_schedule_change_or_cancel(request, signed_in, who, api_service):
+def test_others_read_but_cannot_schedule_change_or_cancel(request, as_user, who, api_service):
     m = window("Network change", services=[api_service])
-    client = signed_in(request.getfixturevalue(who))
+    client = as_user(request.getfixturevalue(who))
     listing = client.get(LIST)
     assert listing.status_code == 200 and "Network change" in text(listing)
     assert 'data-testid="schedule-maintenance"' not in text(listing) and cancel_url(m) not in text(listing)
@@ -211,17 +199,17 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, db):
     assert not Maintenance.objects.get().cancelled
 
 
-def test_staff_pages_are_never_cached(signed_in, comms):
-    response = signed_in(comms).get(LIST)
+def test_staff_pages_are_never_cached(as_user, comms):
+    response = as_user(comms).get(LIST)
     assert "no-cache" in response["Cache-Control"] and "private" in response["Cache-Control"]
 
 
 # Bad input -------------------------------------------------------------------------------------------
 
 
-def test_a_window_that_ends_before_it_starts_keeps_the_typed_values_and_says_why(signed_in, comms, api_service):
+def test_a_window_that_ends_before_it_starts_keeps_the_typed_values_and_says_why(as_user, comms, api_service):
     data = form_data(title="Backwards window", services=[api_service], hours=-1)
-    response = signed_in(comms).post(NEW, data)
+    response = as_user(comms).post(NEW, data)
     html = text(response)
     assert response.status_code == 400
     assert "The window must end after it starts." in html
@@ -232,8 +220,8 @@ def test_a_window_that_ends_before_it_starts_keeps_the_typed_values_and_says_why
     assert not Maintenance.objects.exists()
 
 
-def test_missing_and_malformed_fields_are_errors_not_crashes(signed_in, comms):
-    client = signed_in(comms)
+def test_missing_and_malformed_fields_are_errors_not_crashes(as_user, comms):
+    client = as_user(comms)
     response = client.post(NEW, {"title": "", "scheduled_for": "2024-02-30T10:00", "verify_minutes": "-5"})
     html = text(response)
     assert response.status_code == 400
@@ -244,15 +232,15 @@ def test_missing_and_malformed_fields_are_errors_not_crashes(signed_in, comms):
     assert not Maintenance.objects.exists()
 
 
-def test_a_window_that_already_ended_cannot_be_scheduled(signed_in, comms):
-    response = signed_in(comms).post(NEW, form_data(starts_in=-timedelta(hours=5), hours=1))
+def test_a_window_that_already_ended_cannot_be_scheduled(as_user, comms):
+    response = as_user(comms).post(NEW, form_data(starts_in=-timedelta(hours=5), hours=1))
     assert response.status_code == 400
     assert "This window has already ended: choose an end in the future." in text(response)
     assert not Maintenance.objects.exists()
 
 
-def test_internal_services_are_allowed_with_a_warning(client, signed_in, comms, api_service, internal_service):  # noqa: F811
-    staff = signed_in(comms)
+def test_internal_services_are_allowed_with_a_warning(client, as_user, comms, api_service, internal_service):  # noqa: F811
+    staff = as_user(comms)
     response = staff.post(NEW, form_data(title="Mixed", services=[api_service, internal_service]), follow=True)
     html = text(response)
     assert "Internal services are not shown on the status page: Billing ledger." in html
@@ -264,8 +252,8 @@ def test_internal_services_are_allowed_with_a_warning(client, signed_in, comms, 
     assert "Back office only" not in public and "Billing ledger" not in public
 
 
-def test_the_form_marks_internal_services(signed_in, comms, api_service, internal_service):  # noqa: F811
-    html = text(signed_in(comms).get(NEW))
+def test_the_form_marks_internal_services(as_user, comms, api_service, internal_service):  # noqa: F811
+    html = text(as_user(comms).get(NEW))
     assert "Public API" in html
     assert "Billing ledger (internal: not shown on the status page)" in html
 
@@ -273,12 +261,12 @@ def test_the_form_marks_internal_services(signed_in, comms, api_service, interna
 # Changing and cancelling --------------------------------------------------------------------------
 
 
-def test_an_edit_shows_on_the_status_page_at_once(client, signed_in, comms, api_service, web_chat, trusted_version):
+def test_an_edit_shows_on_the_status_page_at_once(client, as_user, comms, api_service, web_chat, trusted_version):
     m = window("Network change", services=[api_service])
     assert upcoming_names(client) == ["Network change"]
-    form = text(signed_in(comms).get(edit_url(m)))
+    form = text(as_user(comms).get(edit_url(m)))
     assert 'value="Network change"' in form and f'value="{local(m.scheduled_for)}"' in form
-    response = signed_in(comms).post(edit_url(m), form_data(title="Network and DNS change", services=[web_chat]))
+    response = as_user(comms).post(edit_url(m), form_data(title="Network and DNS change", services=[web_chat]))
     assert response.status_code == 302
     m.refresh_from_db()
     assert list(m.services.all()) == [web_chat]
@@ -287,22 +275,22 @@ def test_an_edit_shows_on_the_status_page_at_once(client, signed_in, comms, api_
     assert [c["name"] for c in summary["scheduled_maintenances"][0]["components"]] == ["Web chat"]
 
 
-def test_moving_a_window_into_the_present_starts_it(client, signed_in, comms, api_service, trusted_version):
+def test_moving_a_window_into_the_present_starts_it(client, as_user, comms, api_service, trusted_version):
     m = window("Network change", services=[api_service])
-    signed_in(comms).post(edit_url(m), form_data(starts_in=-timedelta(minutes=10), services=[api_service]))
+    as_user(comms).post(edit_url(m), form_data(starts_in=-timedelta(minutes=10), services=[api_service]))
     m.refresh_from_db()
     assert m.status == "in_progress"
     active = client.get("/status/api/v2/scheduled-maintenances/active.json").json()
     assert [x["name"] for x in active["scheduled_maintenances"]] == ["Database upgrade"]
 
 
-def test_cancelled_maintenance_disappears_from_the_status_page(client, signed_in, comms, api_service, trusted_version):
+def test_cancelled_maintenance_disappears_from_the_status_page(client, as_user, comms, api_service, trusted_version):
     m = window("Network change", services=[api_service])
     assert "Network change" in text(client.get("/status/"))
     assert upcoming_names(client) == all_names(client) == ["Network change"]
     assert client.get(f"/status/maintenance/{m.public_id}/").status_code == 200
 
-    response = signed_in(comms).post(cancel_url(m), follow=True)
+    response = as_user(comms).post(cancel_url(m), follow=True)
 
     assert "Maintenance “Network change” cancelled: it no longer shows on the status page." in text(response)
     m.refresh_from_db()
@@ -313,26 +301,26 @@ def test_cancelled_maintenance_disappears_from_the_status_page(client, signed_in
     assert "Network change" not in text(client.get("/status/feed.atom"))
 
 
-def test_cancelling_twice_is_harmless(signed_in, comms):
+def test_cancelling_twice_is_harmless(as_user, comms):
     m = window()
-    client = signed_in(comms)
+    client = as_user(comms)
     client.post(cancel_url(m))
     response = client.post(cancel_url(m), follow=True)
     assert "was already cancelled" in text(response)
 
 
-def test_a_cancelled_window_cannot_be_changed(signed_in, comms):
+def test_a_cancelled_window_cannot_be_changed(as_user, comms):
     m = window("Network change", cancelled=True)
-    client = signed_in(comms)
+    client = as_user(comms)
     assert "This maintenance was cancelled; schedule a new one instead." in text(client.get(edit_url(m)))
     assert client.post(edit_url(m), form_data(title="Revived")).status_code == 409
     m.refresh_from_db()
     assert (m.title, m.cancelled) == ("Network change", True)
 
 
-def test_a_completed_window_cannot_be_changed_or_cancelled(signed_in, comms, api_service):
+def test_a_completed_window_cannot_be_changed_or_cancelled(as_user, comms, api_service):
     m = window("Long done", starts_in=-timedelta(days=2), services=[api_service])
-    client = signed_in(comms)
+    client = as_user(comms)
     page = text(client.get(edit_url(m)))
     assert "This maintenance has completed; it can no longer be changed." in page
     assert 'name="title"' not in page
@@ -344,20 +332,20 @@ def test_a_completed_window_cannot_be_changed_or_cancelled(signed_in, comms, api
     assert (m.title, m.cancelled) == ("Long done", False)
 
 
-def test_unknown_window_is_404(signed_in, comms):
-    client = signed_in(comms)
+def test_unknown_window_is_404(as_user, comms):
+    client = as_user(comms)
     assert client.get("/status/manage/maintenance/999999/").status_code == 404
     assert client.post("/status/manage/maintenance/999999/cancel/").status_code == 404
 
 
-def test_maintenance_pages_follow_the_staff_language(signed_in, comms):
+def test_maintenance_pages_follow_the_staff_language(as_user, comms):
     window("Network change")
-    html = text(signed_in(comms).get(LIST, HTTP_ACCEPT_LANGUAGE="zh-hans"))
+    html = text(as_user(comms).get(LIST, HTTP_ACCEPT_LANGUAGE="zh-hans"))
     assert "计划维护" in html and "安排维护" in html and "已计划" in html
 
 
 def test_changes_re_export_the_static_page_when_one_is_configured(
-    signed_in, comms, api_service, settings, tmp_path, django_capture_on_commit_callbacks, monkeypatch
+    as_user, comms, api_service, settings, tmp_path, django_capture_on_commit_callbacks, monkeypatch
 ):
     from statuspage import tasks
 
@@ -365,7 +353,7 @@ def test_changes_re_export_the_static_page_when_one_is_configured(
     queued = []
     # Stands in for the broker only; the task's body is export_static_page, run below.
     monkeypatch.setattr(tasks.export_page, "delay", lambda: queued.append("export"))
-    client = signed_in(comms)
+    client = as_user(comms)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(NEW, form_data(services=[api_service]))
     m = Maintenance.objects.get()
