@@ -17,10 +17,11 @@ import time_machine
 from django.db import transaction
 from django.utils import timezone
 
-from incidents import services, tasks
+from incidents import services
 from incidents.models import Incident, IncidentWebhook, NotificationDelivery, UserNotification
 from incidents.reminders import delivery as notify
 from incidents.reminders import sweep as reminders
+from incidents.reminders import tasks
 from incidents.security import mitigations as security
 from tests.conftest import make_user
 from tests.webhook_receiver import webhook_receiver  # noqa: F401

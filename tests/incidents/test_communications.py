@@ -16,8 +16,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents import services, tasks
+from incidents import services
 from incidents.comms import services as communications
+from incidents.comms import tasks
 from incidents.models import Communication, CommunicationTemplate, CommunicationTranslation, Impact, TimelineEntry
 from tests.conftest import make_user
 
