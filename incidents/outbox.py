@@ -25,6 +25,7 @@ row was recorded sends it again. Each side gives receivers the row id to drop th
 
 import logging
 import smtplib
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
@@ -80,8 +81,6 @@ def chunks(items, size):
 
 def _ids_per_statement(other_params):
     if connection.vendor == "sqlite":
-        import sqlite3
-
         connection.ensure_connection()
         limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         return max(1, min(CLAIM_CHUNK, limit - other_params))
