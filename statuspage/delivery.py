@@ -25,22 +25,22 @@ was marked sent will send again, with the same X-Warroom-Delivery.
 import json
 import logging
 import secrets
-import smtplib
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.header import Header
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import mail
-from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents import webhooks
+from incidents import outbox, webhooks
 from incidents.markup import render_markdown
 from incidents.models import Communication
+
+# The mechanism's limits and result, one set for every outbox; importable from here as before.
+from incidents.outbox import BACKOFF_CAP, MAX_ATTEMPTS, SENDING_TIMEOUT, Result  # noqa: F401
 
 # Signing, the address check and the outcomes are shared with incident webhooks; these names
 # stay importable from here (receivers and tests use statuspage.delivery.verify_signature).
@@ -50,12 +50,9 @@ from .models import Notification, Subscriber
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
-BACKOFF_CAP = timedelta(hours=1)
 WEBHOOK_TIMEOUT = 10  # seconds, for connect and for each read
-# A row claimed this long ago and still 'sending' belongs to a worker that died: the sweep
-# hands it back. The claim stores the deadline in next_attempt_at.
-SENDING_TIMEOUT = timedelta(minutes=10)
+EMAIL_BATCH = 500  # e-mails per delivery task (one mail connection each)
+WEBHOOK_BATCH = 10  # webhook calls per delivery task (each may take the 10 s timeout)
 
 Status = Notification.Status
 
@@ -85,101 +82,57 @@ class Permanent(webhooks.Permanent):
         self.unsubscribe = unsubscribe
 
 
-def backoff(attempts):
-    """Delay before the next try after `attempts` tries: 30 s, 60 s, 120 s ... capped at 1 h."""
-    base = settings.STATUSPAGE_RETRY_BASE_SECONDS
-    return min(timedelta(seconds=base * 2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+# Claiming, sending, recording (incidents/outbox.py) -------------------------------------------
 
 
-@dataclass
-class Result:
-    """What one deliver() call did, by notification id; `retry` maps a delay in seconds to the
-    ids due again after it (the task schedules those)."""
+class SubscriberOutbox(outbox.Outbox):
+    model = Notification
+    task = "statuspage.tasks.deliver"
+    retry_base_setting = "STATUSPAGE_RETRY_BASE_SECONDS"
+    group_by = "subscriber__kind"
+    batches = {Subscriber.Kind.EMAIL: EMAIL_BATCH, Subscriber.Kind.WEBHOOK: WEBHOOK_BATCH}
 
-    claimed: list = field(default_factory=list)
-    sent: list = field(default_factory=list)
-    failed: list = field(default_factory=list)
-    retry: dict = field(default_factory=dict)
-
-
-# Claiming ----------------------------------------------------------------------------------
-
-
-def claim(ids, now=None):
-    """Mark the due, pending rows among `ids` as sending, in one statement; returns the ids
-    this call claimed. A row claimed by someone else is not returned, so it is not sent twice.
-
-    Raw SQL for RETURNING (PostgreSQL and SQLite >= 3.35 both have it): an UPDATE followed by
-    a SELECT could not tell our rows from those another worker claimed in between."""
-    ids = sorted({int(i) for i in ids})
-    if not ids:
-        return []
-    now = now or timezone.now()
-    table = connection.ops.quote_name(Notification._meta.db_table)
-    adapt = connection.ops.adapt_datetimefield_value
-    claimed = []
-    # SQLite caps the number of parameters in one statement.
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start : start + 5000]
-        marks = ", ".join(["%s"] * len(chunk))
-        sql = (
-            f"UPDATE {table} SET status = %s, attempts = attempts + 1, next_attempt_at = %s "  # noqa: S608 - only placeholders
-            f"WHERE id IN ({marks}) AND status = %s AND next_attempt_at <= %s RETURNING id"
+    def load(self, ids):
+        """The claimed rows with their subscribers. Rows about the same thing (key) carry the
+        same payload, so it is read once per key, not once per row."""
+        rows = list(
+            Notification.objects.filter(pk__in=ids).select_related("subscriber").defer("payload").order_by("pk")
         )
-        params = [Status.SENDING, adapt(now + SENDING_TIMEOUT), *chunk, Status.PENDING, adapt(now)]
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            claimed += [row[0] for row in cursor.fetchall()]
-    return sorted(claimed)
-
-
-def deliver(ids, now=None):
-    """Send the notifications among `ids` that this call claims. Idempotent: call it as often
-    as you like with the same ids."""
-    result = Result(claimed=claim(ids, now))
-    if not result.claimed:
-        return result
-    rows = _load(result.claimed)
-    now = timezone.now()
-    outcomes = {}  # id -> None (sent) | Permanent | Transient
-    withdrawn = _withdrawn_communications(rows)
-    emails, webhooks = [], []
-    for row in rows:
-        sub = row.subscriber
-        if sub.unsubscribed_at is not None:
-            outcomes[row.pk] = Permanent("Unsubscribed before delivery.")
-        elif row.payload.get("communication") in withdrawn:
-            outcomes[row.pk] = Permanent("The incident is no longer public.")
-        elif sub.kind == Subscriber.Kind.EMAIL:
-            emails.append(row)
-        else:
-            webhooks.append(row)
-    try:
-        if emails:
-            outcomes.update(EmailTransport().send_batch(emails))
-        for row in webhooks:
-            outcomes[row.pk] = WebhookTransport().send(row)
-    except Exception as exc:
-        # A bug must not leave claimed rows 'sending' for the sweep to find ten minutes later:
-        # what was not sent is recorded as a failed try, so retries and giving up still apply.
-        log.exception("Delivering notifications %s failed", result.claimed)
+        first = {}
         for row in rows:
-            outcomes.setdefault(row.pk, Transient(f"{type(exc).__name__}: {exc}"))
-    _record(rows, outcomes, now, result)
-    return result
+            first.setdefault(row.key, row.pk)
+        payloads = dict(Notification.objects.filter(pk__in=first.values()).values_list("key", "payload"))
+        for row in rows:
+            row.payload = payloads[row.key]
+        return rows
+
+    def send(self, rows, outcomes):
+        withdrawn = _withdrawn_communications(rows)
+        emails, hooks = [], []
+        for row in rows:
+            sub = row.subscriber
+            if sub.unsubscribed_at is not None:
+                outcomes[row.pk] = Permanent("Unsubscribed before delivery.")
+            elif row.payload.get("communication") in withdrawn:
+                outcomes[row.pk] = Permanent("The incident is no longer public.")
+            elif sub.kind == Subscriber.Kind.EMAIL:
+                emails.append(row)
+            else:
+                hooks.append(row)
+        if emails:
+            EmailTransport().send_batch(emails, outcomes)
+        for row in hooks:
+            outcomes[row.pk] = WebhookTransport().send(row)
+
+    def after_failure(self, row, outcome, error, now):
+        if getattr(outcome, "gone", False):
+            Subscriber.objects.filter(pk=row.subscriber_id, unsubscribed_at__isnull=True).update(unsubscribed_at=now)
 
 
-def _load(ids):
-    """The claimed rows with their subscribers. Rows about the same thing (key) carry the same
-    payload, so it is read once per key, not once per row."""
-    rows = list(Notification.objects.filter(pk__in=ids).select_related("subscriber").defer("payload").order_by("pk"))
-    first = {}
-    for row in rows:
-        first.setdefault(row.key, row.pk)
-    payloads = dict(Notification.objects.filter(pk__in=first.values()).values_list("key", "payload"))
-    for row in rows:
-        row.payload = payloads[row.key]
-    return rows
+OUTBOX = SubscriberOutbox()
+backoff = OUTBOX.backoff
+claim = OUTBOX.claim
+deliver = OUTBOX.deliver
 
 
 def _withdrawn_communications(rows):
@@ -189,33 +142,6 @@ def _withdrawn_communications(rows):
     if not pks:
         return set()
     return set(Communication.objects.filter(pk__in=pks, incident__confidential=True).values_list("pk", flat=True))
-
-
-def _record(rows, outcomes, now, result):
-    sent = [pk for pk, outcome in outcomes.items() if outcome is None]
-    mine = Notification.objects.filter(status=Status.SENDING)
-    with transaction.atomic():
-        if sent:
-            mine.filter(pk__in=sent).update(status=Status.SENT, sent_at=now, last_error="")
-            result.sent += sent
-        for row in rows:
-            outcome = outcomes[row.pk]
-            if outcome is None:
-                continue
-            error = str(outcome)[:1000]
-            if isinstance(outcome, Transient) and row.attempts < MAX_ATTEMPTS:
-                delay = backoff(row.attempts)
-                mine.filter(pk=row.pk).update(status=Status.PENDING, next_attempt_at=now + delay, last_error=error)
-                result.retry.setdefault(int(delay.total_seconds()), []).append(row.pk)
-                continue
-            if isinstance(outcome, Transient):
-                error = f"Gave up after {row.attempts} attempts: {error}"
-            mine.filter(pk=row.pk).update(status=Status.FAILED, last_error=error)
-            result.failed.append(row.pk)
-            if getattr(outcome, "unsubscribe", False):
-                Subscriber.objects.filter(pk=row.subscriber_id, unsubscribed_at__isnull=True).update(
-                    unsubscribed_at=now
-                )
 
 
 # Links -------------------------------------------------------------------------------------
@@ -300,48 +226,18 @@ class EmailTransport:
         self._encoded = {}
         self._unsubscribe_url = unsubscribe_url(self.placeholder)
 
-    def send_batch(self, rows):
-        outcomes = {}
+    def send_batch(self, rows, outcomes=None):
+        """Send the rows over one connection (incidents.outbox.send_emails); returns their
+        outcomes, also put in `outcomes` when given."""
+        outcomes = {} if outcomes is None else outcomes
         messages = []
         for row in rows:
             try:
-                messages.append((row, self.message(row)))
+                messages.append((row.pk, self.message(row)))
             except Exception as exc:  # one message that cannot be built fails alone
                 log.exception("Building e-mail notification %s failed", row.pk)
                 outcomes[row.pk] = Transient(f"Could not build the message: {exc}")
-        if not messages:
-            return outcomes
-        try:
-            conn = mail.get_connection(fail_silently=False)
-            conn.open()
-        except (OSError, smtplib.SMTPException) as exc:
-            return outcomes | {row.pk: Transient(f"Mail server: {exc}") for row, _ in messages}
-        try:
-            for index, (row, message) in enumerate(messages):
-                try:
-                    conn.send_messages([message])
-                    outcomes[row.pk] = None
-                except smtplib.SMTPRecipientsRefused as exc:
-                    outcomes[row.pk] = Permanent(f"Address refused: {exc.recipients}")
-                except smtplib.SMTPResponseException as exc:
-                    kind = Permanent if 500 <= exc.smtp_code < 600 else Transient
-                    outcomes[row.pk] = kind(f"Mail server said {exc.smtp_code}: {exc.smtp_error!r}")
-                except (OSError, smtplib.SMTPException) as exc:
-                    # The connection is gone: this and every later message of the batch wait.
-                    for later, _ in messages[index:]:
-                        outcomes[later.pk] = Transient(f"Mail server: {exc}")
-                    break
-                except Exception as exc:
-                    # Anything else is about this message (a header Django refuses, say): it
-                    # fails alone, retried and then marked failed, and the batch goes on.
-                    log.exception("Sending e-mail notification %s failed", row.pk)
-                    outcomes[row.pk] = Transient(f"{type(exc).__name__}: {exc}")
-        finally:
-            try:
-                conn.close()
-            except (OSError, smtplib.SMTPException):
-                log.warning("Closing the mail connection failed", exc_info=True)
-        return outcomes
+        return outbox.send_emails(messages, outcomes)
 
     def message(self, row):
         sub = row.subscriber
@@ -403,23 +299,25 @@ class EmailTransport:
         }
         # One line: a title is user text, and a header must not break.
         subject = " ".join(f"[{page['name']}] {incident['name']} — {status}".split())
-        text = render_to_string("statuspage/email/update.txt", context)
-        html = render_to_string("statuspage/email/update.html", context)
-        return subject, text, html
+        return (subject, *self._templates("update", context))
 
     def _render_confirm(self, payload, language):
-        context = {"page_name": settings.STATUSPAGE_NAME, "page_url": absolute("/status/"), **self._links()}
         subject = f"[{settings.STATUSPAGE_NAME}] Confirm your subscription"
-        text = render_to_string("statuspage/email/confirm.txt", context)
-        html = render_to_string("statuspage/email/confirm.html", context)
-        return subject, text, html
+        return (subject, *self._templates("confirm", self._subscription_context()))
 
     def _render_manage(self, payload, language):
-        context = {"page_name": settings.STATUSPAGE_NAME, "page_url": absolute("/status/"), **self._links()}
         subject = f"[{settings.STATUSPAGE_NAME}] Your subscription"
-        text = render_to_string("statuspage/email/manage.txt", context)
-        html = render_to_string("statuspage/email/manage.html", context)
-        return subject, text, html
+        return (subject, *self._templates("manage", self._subscription_context()))
+
+    def _subscription_context(self):
+        return {"page_name": settings.STATUSPAGE_NAME, "page_url": absolute("/status/"), **self._links()}
+
+    def _templates(self, name, context):
+        """The text and HTML bodies of templates/statuspage/email/<name>.txt and .html."""
+        return (
+            render_to_string(f"statuspage/email/{name}.txt", context),
+            render_to_string(f"statuspage/email/{name}.html", context),
+        )
 
 
 # Webhooks ----------------------------------------------------------------------------------

@@ -9,52 +9,36 @@ outbox rows are unique per (subscriber, key), and delivery claims rows before se
   fan out updates whose after_publication was lost, move maintenance statuses on.
 """
 
-import importlib.util
 import json
 import logging
 from datetime import timedelta
-from itertools import islice
 
 from celery import shared_task
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from incidents.models import Communication
+from incidents.outbox import chunks
 
-from . import delivery
+from . import delivery, export
+from .delivery import EMAIL_BATCH, WEBHOOK_BATCH  # noqa: F401 - rows per delivery task, named here before
 from .models import Maintenance, Notification, Subscriber
 from .public import PublicState
 
 log = logging.getLogger(__name__)
 
 CREATE_BATCH = 5000  # notification rows written per transaction
-EMAIL_BATCH = 500  # e-mails per delivery task (one mail connection each)
-WEBHOOK_BATCH = 10  # webhook calls per delivery task (each may take the 10 s timeout)
 INCIDENT_UPDATES_IN_PAYLOAD = 10  # the newest updates up to this one; the rest are at the shortlink
-# The sweep leaves a pending row alone this long past its due time, since its own task is
-# most likely still in the queue; after that it enqueues it again.
-SWEEP_GRACE = timedelta(seconds=60)
-SWEEP_LIMIT = 20_000  # rows re-enqueued per sweep, so a long outage does not flood the broker
 # Updates published this long ago with no notification rows lost their after_publication.
 FANOUT_RESCUE = (timedelta(minutes=2), timedelta(minutes=30))
 
 Status = Notification.Status
 
-
-def _chunks(items, size):
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
-
-
-def enqueue(ids_by_kind):
-    """Queue delivery of notification ids ({kind: [ids]}) in batches, after commit."""
-    for kind, ids in ids_by_kind.items():
-        size = EMAIL_BATCH if kind == Subscriber.Kind.EMAIL else WEBHOOK_BATCH
-        for chunk in _chunks(sorted(ids), size):
-            transaction.on_commit(lambda chunk=chunk: deliver.delay(chunk))
+# Queueing and the sweep's share of delivery are the outbox's (incidents/outbox.py).
+enqueue = delivery.OUTBOX.enqueue  # {subscriber kind: [notification ids]}, in batches, after commit
+release_stuck = delivery.OUTBOX.release_stuck
+requeue_due = delivery.OUTBOX.requeue_due
 
 
 # Publication -------------------------------------------------------------------------------
@@ -94,25 +78,12 @@ def export_static_page():
     target = settings.STATUSPAGE_EXPORT_DIR
     if not target:
         return False
-    export_to = _exporter()
-    if export_to is None:
-        log.warning("STATUSPAGE_EXPORT_DIR is set but statuspage.export does not exist yet; not exporting.")
-        return False
     try:
-        export_to(target)
+        export.export_to(target)
     except Exception:
         log.exception("Exporting the status page to %s failed", target)
         return False
     return True
-
-
-def _exporter():
-    # Imported lazily: the export module may not exist in every checkout.
-    if importlib.util.find_spec("statuspage.export") is None:
-        return None
-    from . import export
-
-    return export.export_to
 
 
 def build_payload(comm_pk, state=None):
@@ -174,7 +145,7 @@ def fan_out(comm_pk):
     found = followers(service_ids, group_names)
     payload_json = json.dumps(payload, separators=(",", ":"))
     queued = 0
-    for batch in _chunks(sorted(found), CREATE_BATCH):
+    for batch in chunks(sorted(found), CREATE_BATCH):
         with transaction.atomic():
             written = _insert_notifications(batch, key, payload_json)
             if len(written) < len(batch):
@@ -221,10 +192,7 @@ def _insert_notifications(subscriber_ids, key, payload_json):
 @shared_task(acks_late=True)
 def deliver(notification_ids):
     """Send the given notifications (those still pending and due); schedule retries."""
-    result = delivery.deliver(notification_ids)
-    for delay, ids in result.retry.items():
-        deliver.apply_async((ids,), countdown=delay)
-    return {"sent": len(result.sent), "failed": len(result.failed), "retry": sum(map(len, result.retry.values()))}
+    return delivery.OUTBOX.retry_later(delivery.deliver(notification_ids))
 
 
 # Sweep -------------------------------------------------------------------------------------
@@ -240,36 +208,6 @@ def sweep():
         "rescued": rescue_fan_out(now),
         "maintenances": move_maintenances(now),
     }
-
-
-def release_stuck(now):
-    """Rows 'sending' past their deadline belong to a worker that died mid-send: pending
-    again, due since they were claimed; failed if they already had all their tries (a row
-    that kills its worker every time must not come back forever)."""
-    stuck = Notification.objects.filter(status=Status.SENDING, next_attempt_at__lte=now)
-    given_up = stuck.filter(attempts__gte=delivery.MAX_ATTEMPTS).update(
-        status=Status.FAILED,
-        last_error=f"Gave up after {delivery.MAX_ATTEMPTS} attempts: the worker sending it stopped each time.",
-    )
-    return given_up + stuck.update(
-        status=Status.PENDING,
-        next_attempt_at=F("next_attempt_at") - delivery.SENDING_TIMEOUT,
-        last_error="The worker sending it stopped; sending again.",
-    )
-
-
-def requeue_due(now):
-    due = (
-        Notification.objects.filter(status=Status.PENDING, next_attempt_at__lte=now - SWEEP_GRACE)
-        .order_by("next_attempt_at")
-        .values_list("pk", "subscriber__kind")[:SWEEP_LIMIT]
-    )
-    by_kind = {}
-    for pk, kind in due:
-        by_kind.setdefault(kind, []).append(pk)
-    with transaction.atomic():
-        enqueue(by_kind)
-    return sum(len(ids) for ids in by_kind.values())
 
 
 def rescue_fan_out(now):

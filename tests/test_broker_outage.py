@@ -70,7 +70,7 @@ def test_update_published_while_the_broker_is_down_is_delivered_when_it_returns(
             "-c",
             "import django; django.setup()\n"
             "from django.contrib.auth import get_user_model\n"
-            "from incidents import communications\n"
+            "from incidents.comms import services as communications\n"
             "from incidents.models import Communication\n"
             f"c = Communication.objects.get(pk={comm.pk})\n"
             f"communications.request_publish(c, get_user_model().objects.get(pk={author.pk}))\n",

@@ -10,12 +10,15 @@ messages (the reminder sweep's decision) and writes, in a constant number of sta
   incident's own targets, and the global ones unless the incident is confidential (a message's
   payload may be a function, called only when some target hears it);
 
-then enqueues their delivery with `transaction.on_commit`. `deliver(ids)` (the Celery task)
-claims rows with one conditional UPDATE, so two workers never send the same row, sends them,
-and records the outcome: sent; pending again with exponential backoff (transient errors); or
-failed (permanent errors, too many attempts). A webhook answering 410 Gone is disabled. The
-sweep (incidents.reminders.sweep) hands back rows of workers that died and re-enqueues what a
-lost broker message left pending.
+then enqueues their delivery with `transaction.on_commit`. Claiming, recording, backoff and
+the sweep's share are the outbox's (incidents/outbox.py, shared with the status page's
+subscriber notifications): `deliver(ids)` (the Celery task) claims rows with one conditional
+UPDATE, so two workers never send the same row, sends them, and records the outcome: sent;
+pending again with exponential backoff (transient errors); or failed (permanent errors, too
+many attempts). This module keeps what is the reminders' own: who is refused at sending time,
+the e-mail and the webhook bodies, and disabling a webhook that answers 410 Gone. The sweep
+(incidents.reminders.sweep) hands back rows of workers that died (failing those out of
+attempts) and re-enqueues what a lost broker message left pending.
 
 Delivery is at least once: a worker killed after the receiver answered but before the row
 was recorded sends again, with the same X-Warroom-Delivery header (webhooks) or
@@ -23,37 +26,27 @@ X-Warroom-Notification header (e-mail) for the receiver to drop the repeat.
 """
 
 import json
-import logging
-import smtplib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from itertools import islice
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import mail
-from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
-from incidents import webhooks
+from incidents import outbox, webhooks
 from incidents.models import Incident, IncidentWebhook, Membership, NotificationDelivery, UserNotification
 
-log = logging.getLogger(__name__)
+# The mechanism's limits, one set for every outbox; importable from here as before.
+from incidents.outbox import BACKOFF_CAP, MAX_ATTEMPTS, SENDING_TIMEOUT, SWEEP_GRACE, SWEEP_LIMIT, Result  # noqa: F401
+
 User = get_user_model()
 Status = NotificationDelivery.Status
 Channel = NotificationDelivery.Channel
 
-MAX_ATTEMPTS = 8
-BACKOFF_CAP = timedelta(hours=1)
-# A row claimed this long ago and still 'sending' belongs to a worker that died: the sweep
-# hands it back. The claim stores this deadline in next_attempt_at.
-SENDING_TIMEOUT = timedelta(minutes=10)
-# The sweep leaves a pending row alone this long past its due time (its own task is most
-# likely still queued); after that it enqueues it again.
-SWEEP_GRACE = timedelta(seconds=60)
-SWEEP_LIMIT = 20_000  # rows re-enqueued per sweep, so a long outage does not flood the broker
 BATCH = {Channel.EMAIL: 100, Channel.WEBHOOK: 10}  # rows per delivery task
 
 
@@ -265,88 +258,52 @@ def _json_value():
     return default
 
 
-def _chunks(items, size):
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
+# Claiming and delivering (incidents/outbox.py) ----------------------------------------------
 
 
-def enqueue(ids_by_channel):
-    """Queue delivery of these rows in batches, once the transaction commits."""
-    from incidents.reminders.tasks import deliver_notifications
+class ReminderOutbox(outbox.Outbox):
+    model = NotificationDelivery
+    task = "incidents.reminders.tasks.deliver_notifications"
+    retry_base_setting = "WARROOM_NOTIFY_RETRY_BASE_SECONDS"
+    group_by = "channel"
+    batches = BATCH
 
-    for channel, ids in ids_by_channel.items():
-        for chunk in _chunks(sorted(ids), BATCH[channel]):
-            transaction.on_commit(lambda chunk=chunk: deliver_notifications.delay(chunk))
+    def load(self, ids):
+        return list(
+            NotificationDelivery.objects.filter(pk__in=ids)
+            .select_related("notification__user", "notification__incident", "webhook", "incident")
+            .order_by("pk")
+        )
 
+    def send(self, rows, outcomes):
+        members = _confidential_members(rows)
+        emails = []
+        for row in rows:
+            refused = _refusal(row, members)
+            if refused:
+                outcomes[row.pk] = webhooks.Permanent(refused)
+            elif row.channel == Channel.EMAIL:
+                emails.append(row)
+            else:
+                outcomes[row.pk] = send_webhook(row)
+        send_emails(emails, outcomes)
 
-# Claiming and delivering -------------------------------------------------------------------
-
-
-def backoff(attempts):
-    """Delay before the next try after `attempts` tries: 30 s, 60 s, 120 s ... capped at 1 h."""
-    base = settings.WARROOM_NOTIFY_RETRY_BASE_SECONDS
-    return min(timedelta(seconds=base * 2 ** max(attempts - 1, 0)), BACKOFF_CAP)
-
-
-@dataclass
-class Result:
-    """What one deliver() call did, by delivery id; `retry` maps a delay in seconds to the ids
-    due again after it (the task schedules those)."""
-
-    claimed: list = field(default_factory=list)
-    sent: list = field(default_factory=list)
-    failed: list = field(default_factory=list)
-    retry: dict = field(default_factory=dict)
-
-
-def claim(ids, now=None):
-    """Mark the due, pending rows among `ids` as sending, in one statement; returns the ids
-    this call claimed. A row claimed by someone else is not returned, so it is not sent twice.
-    (RETURNING: an UPDATE then a SELECT could not tell our rows from another worker's.)"""
-    ids = sorted({int(i) for i in ids})
-    if not ids:
-        return []
-    now = now or timezone.now()
-    adapt = connection.ops.adapt_datetimefield_value
-    marks = ", ".join(["%s"] * len(ids))
-    sql = (
-        f"UPDATE {connection.ops.quote_name(NotificationDelivery._meta.db_table)} "  # noqa: S608 - only placeholders
-        "SET status = %s, attempts = attempts + 1, next_attempt_at = %s "
-        f"WHERE id IN ({marks}) AND status = %s AND next_attempt_at <= %s RETURNING id"
-    )
-    params = [Status.SENDING, adapt(now + SENDING_TIMEOUT), *ids, Status.PENDING, adapt(now)]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return sorted(row[0] for row in cursor.fetchall())
+    def after_failure(self, row, outcome, error, now):
+        if getattr(outcome, "gone", False) and row.webhook_id:
+            IncidentWebhook.objects.filter(pk=row.webhook_id, active=True).update(
+                active=False, disabled_reason=f"{now:%Y-%m-%d %H:%M} UTC: {error}"[:300]
+            )
 
 
-def deliver(ids, now=None):
-    """Send the deliveries among `ids` that this call claims. Idempotent: call it as often as
-    you like with the same ids."""
-    result = Result(claimed=claim(ids, now))
-    if not result.claimed:
-        return result
-    rows = list(
-        NotificationDelivery.objects.filter(pk__in=result.claimed)
-        .select_related("notification__user", "notification__incident", "webhook", "incident")
-        .order_by("pk")
-    )
-    outcomes = {}  # id -> None (sent) | Permanent | Transient
-    members = _confidential_members(rows)
-    emails = []
-    for row in rows:
-        refused = _refusal(row, members)
-        if refused:
-            outcomes[row.pk] = webhooks.Permanent(refused)
-        elif row.channel == Channel.EMAIL:
-            emails.append(row)
-        else:
-            outcomes[row.pk] = send_webhook(row)
-    if emails:
-        outcomes.update(send_emails(emails))
-    _record(rows, outcomes, timezone.now(), result)
-    return result
+OUTBOX = ReminderOutbox()
+backoff = OUTBOX.backoff
+claim = OUTBOX.claim
+deliver = OUTBOX.deliver
+enqueue = OUTBOX.enqueue
+# The sweep's share (incidents.reminders.sweep) and the admin's "send again".
+release_stuck = OUTBOX.release_stuck
+requeue_due = OUTBOX.requeue_due
+retry_now = OUTBOX.retry_now
 
 
 def _confidential_members(rows):
@@ -378,33 +335,6 @@ def _refusal(row, members):
     return ""
 
 
-def _record(rows, outcomes, now, result):
-    sent = [pk for pk, outcome in outcomes.items() if outcome is None]
-    mine = NotificationDelivery.objects.filter(status=Status.SENDING)
-    with transaction.atomic():
-        if sent:
-            mine.filter(pk__in=sent).update(status=Status.SENT, sent_at=now, last_error="")
-            result.sent += sent
-        for row in rows:
-            outcome = outcomes[row.pk]
-            if outcome is None:
-                continue
-            error = str(outcome)[:1000]
-            if isinstance(outcome, webhooks.Transient) and row.attempts < MAX_ATTEMPTS:
-                delay = backoff(row.attempts)
-                mine.filter(pk=row.pk).update(status=Status.PENDING, next_attempt_at=now + delay, last_error=error)
-                result.retry.setdefault(int(delay.total_seconds()), []).append(row.pk)
-                continue
-            if isinstance(outcome, webhooks.Transient):
-                error = f"Gave up after {row.attempts} attempts: {error}"
-            mine.filter(pk=row.pk).update(status=Status.FAILED, last_error=error)
-            result.failed.append(row.pk)
-            if getattr(outcome, "gone", False) and row.webhook_id:
-                IncidentWebhook.objects.filter(pk=row.webhook_id, active=True).update(
-                    active=False, disabled_reason=f"{now:%Y-%m-%d %H:%M} UTC: {error}"[:300]
-                )
-
-
 # E-mail ------------------------------------------------------------------------------------
 
 
@@ -420,35 +350,9 @@ def email_message(row):
     )
 
 
-def send_emails(rows):
-    """One mail connection for the batch. A refused address is permanent; a lost connection
-    leaves this and every later message of the batch for another try."""
-    outcomes = {}
-    try:
-        conn = mail.get_connection(fail_silently=False)
-        conn.open()
-    except (OSError, smtplib.SMTPException) as exc:
-        return {row.pk: webhooks.Transient(f"Mail server: {exc}") for row in rows}
-    try:
-        for index, row in enumerate(rows):
-            try:
-                conn.send_messages([email_message(row)])
-                outcomes[row.pk] = None
-            except smtplib.SMTPRecipientsRefused as exc:
-                outcomes[row.pk] = webhooks.Permanent(f"Address refused: {exc.recipients}")
-            except smtplib.SMTPResponseException as exc:
-                kind = webhooks.Permanent if 500 <= exc.smtp_code < 600 else webhooks.Transient
-                outcomes[row.pk] = kind(f"Mail server said {exc.smtp_code}: {exc.smtp_error!r}")
-            except (OSError, smtplib.SMTPException) as exc:
-                for later in rows[index:]:
-                    outcomes[later.pk] = webhooks.Transient(f"Mail server: {exc}")
-                break
-    finally:
-        try:
-            conn.close()
-        except (OSError, smtplib.SMTPException):
-            log.warning("Closing the mail connection failed", exc_info=True)
-    return outcomes
+def send_emails(rows, outcomes):
+    """One mail connection for the batch (incidents.outbox.send_emails)."""
+    outbox.send_emails([(row.pk, email_message(row)) for row in rows], outcomes)
 
 
 # Webhooks ----------------------------------------------------------------------------------
@@ -487,45 +391,3 @@ def send_webhook(row):
         webhooks.signed_headers(row.webhook.secret, body, row.pk),
         allow_private=private_webhooks_allowed(),
     )
-
-
-# The sweep's share ------------------------------------------------------------------------
-
-
-def retry_now(ids):
-    """An admin's "send again": failed and pending rows among `ids` become due now."""
-    now = timezone.now()
-    with transaction.atomic():
-        again = NotificationDelivery.objects.filter(pk__in=list(ids), status__in=(Status.FAILED, Status.PENDING))
-        by_channel = {}
-        for pk, channel in again.values_list("pk", "channel"):
-            by_channel.setdefault(channel, []).append(pk)
-        again.update(status=Status.PENDING, next_attempt_at=now)
-        enqueue(by_channel)
-    return sum(len(v) for v in by_channel.values())
-
-
-def release_stuck(now):
-    """Rows 'sending' past their deadline belong to a worker that died mid-send: pending
-    again, due since they were claimed."""
-    return NotificationDelivery.objects.filter(status=Status.SENDING, next_attempt_at__lte=now).update(
-        status=Status.PENDING,
-        next_attempt_at=F("next_attempt_at") - SENDING_TIMEOUT,
-        last_error="The worker sending it stopped; sending again.",
-    )
-
-
-def requeue_due(now):
-    """Pending rows due a while ago whose task never came (the broker lost it): enqueue again.
-    The claim makes a duplicate task harmless."""
-    due = (
-        NotificationDelivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now - SWEEP_GRACE)
-        .order_by("next_attempt_at")
-        .values_list("pk", "channel")[:SWEEP_LIMIT]
-    )
-    by_channel = {}
-    for pk, channel in due:
-        by_channel.setdefault(channel, []).append(pk)
-    with transaction.atomic():
-        enqueue(by_channel)
-    return sum(len(ids) for ids in by_channel.values())

@@ -18,7 +18,4 @@ def sweep_reminders():
 @shared_task(name="incidents.tasks.deliver_notifications", acks_late=True)
 def deliver_notifications(delivery_ids):
     """Send these e-mail and webhook deliveries (those still pending and due); schedule retries."""
-    result = notify.deliver(delivery_ids)
-    for delay, ids in result.retry.items():
-        deliver_notifications.apply_async((ids,), countdown=delay)
-    return {"sent": len(result.sent), "failed": len(result.failed), "retry": sum(map(len, result.retry.values()))}
+    return notify.OUTBOX.retry_later(notify.deliver(delivery_ids))

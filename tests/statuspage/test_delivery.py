@@ -539,7 +539,7 @@ def test_after_publication_reexports_the_static_page(outage, settings, tmp_path,
     incident, comm = outage
     settings.STATUSPAGE_EXPORT_DIR = str(tmp_path)
     exported = []
-    monkeypatch.setattr(tasks, "_exporter", lambda: exported.append)
+    monkeypatch.setattr(tasks.export, "export_to", exported.append)
 
     tasks.after_publication(comm.pk)
 
@@ -553,7 +553,7 @@ def test_a_failed_export_does_not_stop_notifications(outage, settings, tmp_path,
     def broken(path):
         raise OSError("disk full")
 
-    monkeypatch.setattr(tasks, "_exporter", lambda: broken)
+    monkeypatch.setattr(tasks.export, "export_to", broken)
     email_subscriber("ana@example.com")
 
     assert tasks.after_publication(comm.pk) == 1

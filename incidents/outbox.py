@@ -1,0 +1,306 @@
+"""The one delivery mechanism: an outbox table whose rows are written before anything is sent,
+then claimed, sent and recorded. Reminder deliveries (incidents/reminders/delivery.py) and
+status-page subscriber notifications (statuspage/delivery.py) each keep their own table,
+transports and Celery task, and share this.
+
+An outbox table has the columns `status` (pending, sending, sent, failed), `attempts`,
+`last_error`, `next_attempt_at` and `sent_at`, and a partial index on `next_attempt_at` for
+pending rows (the sweep's re-enqueue). A row moves like this:
+
+- pending and due -> sending: `claim` marks it with one conditional UPDATE ... RETURNING, so
+  two workers (a retried task, the sweep's re-enqueue, a redelivered broker message) never
+  send the same row. The claim counts the attempt and stores in `next_attempt_at` the time
+  after which the row counts as abandoned.
+- sending -> sent, pending again with exponential backoff (a transient error), or failed (a
+  permanent error, or the last attempt): `record`.
+- sending past its deadline -> pending again, due since it was claimed; or failed when it has
+  had all its attempts (a row that kills its worker every time must not come back forever):
+  `release_stuck`, called by the side's periodic sweep.
+- pending, due a while ago, with no task in the queue (the broker lost it): `requeue_due`
+  enqueues it again. The claim makes a duplicate task harmless.
+
+Delivery is at least once: a worker killed after the receiver got the message but before the
+row was recorded sends it again. Each side gives receivers the row id to drop the repeat.
+"""
+
+import logging
+import smtplib
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import timedelta
+from itertools import islice
+
+from django.conf import settings
+from django.core import mail
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from incidents.webhooks import Permanent, Transient
+
+log = logging.getLogger(__name__)
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+
+MAX_ATTEMPTS = 8
+BACKOFF_CAP = timedelta(hours=1)
+# A row claimed this long ago and still 'sending' belongs to a worker that died: the sweep
+# hands it back. The claim stores this deadline in next_attempt_at.
+SENDING_TIMEOUT = timedelta(minutes=10)
+# The sweep leaves a pending row alone this long past its due time (its own task is most
+# likely still queued); after that it enqueues it again.
+SWEEP_GRACE = timedelta(seconds=60)
+SWEEP_LIMIT = 20_000  # rows re-enqueued per sweep, so a long outage does not flood the broker
+# Ids per claiming UPDATE at most. SQLite refuses a statement with more parameters than its
+# limit (999 in older builds, 32766 by default since 3.32, set per build), PostgreSQL more
+# than 65535; the connection's own limit lowers this further (_ids_per_statement).
+CLAIM_CHUNK = 5000
+ERROR_LENGTH = 1000  # characters of an error kept on the row
+
+
+@dataclass
+class Result:
+    """What one deliver() call did, by row id; `retry` maps a delay in seconds to the ids due
+    again after it (the task schedules those)."""
+
+    claimed: list = field(default_factory=list)
+    sent: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+    retry: dict = field(default_factory=dict)
+
+    def summary(self):
+        return {"sent": len(self.sent), "failed": len(self.failed), "retry": sum(map(len, self.retry.values()))}
+
+
+def chunks(items, size):
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _ids_per_statement(other_params):
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        return max(1, min(CLAIM_CHUNK, limit - other_params))
+    return CLAIM_CHUNK
+
+
+class Outbox:
+    """The delivery of one outbox table. A side subclasses it, names its table, its Celery
+    task (a dotted path, so the core imports no side), the setting holding its first retry
+    delay, the column its batches are grouped by and the batch size of each group, and
+    implements `send`; `load` and `after_failure` are optional."""
+
+    model = None
+    task = ""  # dotted path of the Celery task taking a list of row ids
+    retry_base_setting = ""  # name of the setting: seconds before the first retry
+    group_by = ""  # the rows of a delivery task share this value (a channel, a subscriber's kind)
+    batches = {}  # rows per delivery task, by group
+
+    max_attempts = MAX_ATTEMPTS
+    backoff_cap = BACKOFF_CAP
+    sending_timeout = SENDING_TIMEOUT
+    sweep_grace = SWEEP_GRACE
+    sweep_limit = SWEEP_LIMIT
+
+    # What a side implements -----------------------------------------------------------------
+
+    def load(self, ids):
+        """The claimed rows, with what sending needs."""
+        return list(self.model.objects.filter(pk__in=ids).order_by("pk"))
+
+    def send(self, rows, outcomes):
+        """Send the rows, putting each one's outcome in `outcomes` as it is known: None (sent),
+        Transient or Permanent. Filled in place, so an exception keeps what was sent before."""
+        raise NotImplementedError
+
+    def after_failure(self, row, outcome, error, now):
+        """A row failed for good (inside the recording transaction): e.g. disable the target
+        that answered 410 Gone."""
+
+    # Timing -----------------------------------------------------------------------------------
+
+    def backoff(self, attempts):
+        """Delay before the next try after `attempts` tries: base, 2 x base, 4 x base ...
+        capped (30 s, 60 s, 120 s ... 1 h with the default settings)."""
+        base = getattr(settings, self.retry_base_setting)
+        return min(timedelta(seconds=base * 2 ** max(attempts - 1, 0)), self.backoff_cap)
+
+    # Claiming, sending, recording -------------------------------------------------------------
+
+    def claim(self, ids, now=None):
+        """Mark the due, pending rows among `ids` as sending; returns the ids this call claimed.
+        A row claimed by someone else is not returned, so it is not sent twice.
+
+        Raw SQL for RETURNING (PostgreSQL and SQLite >= 3.35 both have it): an UPDATE followed
+        by a SELECT could not tell our rows from those another worker claimed in between. One
+        statement per chunk of ids, within the database's parameter limit."""
+        ids = sorted({int(i) for i in ids})
+        if not ids:
+            return []
+        now = now or timezone.now()
+        qn = connection.ops.quote_name
+        adapt = connection.ops.adapt_datetimefield_value
+        claimed = []
+        for chunk in chunks(ids, _ids_per_statement(other_params=4)):
+            marks = ", ".join(["%s"] * len(chunk))
+            sql = (
+                f"UPDATE {qn(self.model._meta.db_table)} "  # noqa: S608 - names from the model, values are parameters
+                "SET status = %s, attempts = attempts + 1, next_attempt_at = %s "
+                f"WHERE id IN ({marks}) AND status = %s AND next_attempt_at <= %s RETURNING id"
+            )
+            params = [SENDING, adapt(now + self.sending_timeout), *chunk, PENDING, adapt(now)]
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                claimed += [row[0] for row in cursor.fetchall()]
+        return sorted(claimed)
+
+    def deliver(self, ids, now=None):
+        """Send the rows among `ids` that this call claims. Idempotent: call it as often as you
+        like with the same ids."""
+        result = Result(claimed=self.claim(ids, now))
+        if not result.claimed:
+            return result
+        rows = self.load(result.claimed)
+        outcomes = {}
+        try:
+            self.send(rows, outcomes)
+        except Exception as exc:
+            # A bug must not leave claimed rows 'sending' for the sweep to find ten minutes
+            # later: what was not sent is recorded as a failed try, so retries and giving up
+            # still apply.
+            log.exception("Delivering %s rows %s failed", self.model._meta.label, result.claimed)
+            for row in rows:
+                outcomes.setdefault(row.pk, Transient(f"{type(exc).__name__}: {exc}"))
+        self.record(rows, outcomes, timezone.now(), result)
+        return result
+
+    def record(self, rows, outcomes, now, result):
+        """Record each row's outcome (None: sent; Transient: pending again after the backoff,
+        or failed after the last attempt; Permanent: failed). Only rows still 'sending' are
+        touched: one the sweep handed back meanwhile is someone else's now."""
+        sent = [row.pk for row in rows if outcomes[row.pk] is None]
+        mine = self.model.objects.filter(status=SENDING)
+        with transaction.atomic():
+            if sent:
+                mine.filter(pk__in=sent).update(status=SENT, sent_at=now, last_error="")
+                result.sent += sent
+            for row in rows:
+                outcome = outcomes[row.pk]
+                if outcome is None:
+                    continue
+                error = str(outcome)[:ERROR_LENGTH]
+                if isinstance(outcome, Transient) and row.attempts < self.max_attempts:
+                    delay = self.backoff(row.attempts)
+                    mine.filter(pk=row.pk).update(status=PENDING, next_attempt_at=now + delay, last_error=error)
+                    result.retry.setdefault(int(delay.total_seconds()), []).append(row.pk)
+                    continue
+                if isinstance(outcome, Transient):
+                    error = f"Gave up after {row.attempts} attempts: {error}"[:ERROR_LENGTH]
+                mine.filter(pk=row.pk).update(status=FAILED, last_error=error)
+                result.failed.append(row.pk)
+                self.after_failure(row, outcome, error, now)
+        return result
+
+    # Queueing ---------------------------------------------------------------------------------
+
+    def enqueue(self, ids_by_group):
+        """Queue delivery of these rows ({group: [ids]}) in batches, once the transaction
+        commits."""
+        task = import_string(self.task)
+        for group, ids in ids_by_group.items():
+            for chunk in chunks(sorted(ids), self.batches[group]):
+                transaction.on_commit(lambda chunk=chunk: task.delay(chunk))
+
+    def retry_later(self, result):
+        """For the delivery task: schedule the rows due again after their backoff."""
+        task = import_string(self.task)
+        for delay, ids in result.retry.items():
+            task.apply_async((ids,), countdown=delay)
+        return result.summary()
+
+    def _enqueue_rows(self, rows):
+        by_group = {}
+        for pk, group in rows:
+            by_group.setdefault(group, []).append(pk)
+        self.enqueue(by_group)
+        return sum(len(ids) for ids in by_group.values())
+
+    # The sweep's share ------------------------------------------------------------------------
+
+    def release_stuck(self, now):
+        """Rows 'sending' past their deadline belong to a worker that died mid-send: pending
+        again, due since they were claimed; failed if they already had all their attempts."""
+        stuck = self.model.objects.filter(status=SENDING, next_attempt_at__lte=now)
+        given_up = stuck.filter(attempts__gte=self.max_attempts).update(
+            status=FAILED,
+            last_error=f"Gave up after {self.max_attempts} attempts: the worker sending it stopped each time.",
+        )
+        return given_up + stuck.update(
+            status=PENDING,
+            next_attempt_at=F("next_attempt_at") - self.sending_timeout,
+            last_error="The worker sending it stopped; sending again.",
+        )
+
+    def requeue_due(self, now):
+        """Pending rows due a while ago whose task never came (the broker lost it): enqueue
+        them again, the longest waiting first, at most `sweep_limit`."""
+        due = (
+            self.model.objects.filter(status=PENDING, next_attempt_at__lte=now - self.sweep_grace)
+            .order_by("next_attempt_at")
+            .values_list("pk", self.group_by)[: self.sweep_limit]
+        )
+        with transaction.atomic():
+            return self._enqueue_rows(due)
+
+    def retry_now(self, ids):
+        """An operator's "send again": the failed and pending rows among `ids` become due now.
+        Returns how many."""
+        with transaction.atomic():
+            again = self.model.objects.filter(pk__in=list(ids), status__in=(FAILED, PENDING))
+            rows = list(again.values_list("pk", self.group_by))
+            again.update(status=PENDING, next_attempt_at=timezone.now())
+            return self._enqueue_rows(rows)
+
+
+# E-mail ------------------------------------------------------------------------------------
+
+
+def send_emails(messages, outcomes):
+    """Send (row id, EmailMessage) pairs over one mail connection, putting each outcome in
+    `outcomes`. A refused address or a 5xx is permanent; a lost connection leaves this and
+    every later message for another try; anything else about one message (a header the mail
+    library refuses) fails that message alone and the batch goes on."""
+    if not messages:
+        return outcomes
+    try:
+        conn = mail.get_connection(fail_silently=False)
+        conn.open()
+    except (OSError, smtplib.SMTPException) as exc:
+        outcomes.update({pk: Transient(f"Mail server: {exc}") for pk, _ in messages})
+        return outcomes
+    try:
+        for index, (pk, message) in enumerate(messages):
+            try:
+                conn.send_messages([message])
+                outcomes[pk] = None
+            except smtplib.SMTPRecipientsRefused as exc:
+                outcomes[pk] = Permanent(f"Address refused: {exc.recipients}")
+            except smtplib.SMTPResponseException as exc:
+                kind = Permanent if 500 <= exc.smtp_code < 600 else Transient
+                outcomes[pk] = kind(f"Mail server said {exc.smtp_code}: {exc.smtp_error!r}")
+            except (OSError, smtplib.SMTPException) as exc:
+                for later, _ in messages[index:]:
+                    outcomes[later] = Transient(f"Mail server: {exc}")
+                break
+            except Exception as exc:
+                log.exception("Sending e-mail of outbox row %s failed", pk)
+                outcomes[pk] = Transient(f"{type(exc).__name__}: {exc}")
+    finally:
+        try:
+            conn.close()
+        except (OSError, smtplib.SMTPException):
+            log.warning("Closing the mail connection failed", exc_info=True)
+    return outcomes
