@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from incidents.comms import services as communications
-from incidents.models import Communication, CommunicationTemplate, CommunicationTranslation
+from incidents.comms.models import Communication, CommunicationTemplate, CommunicationTranslation
 
 # What communications.edit changes, and the admin offers on a draft.
 CONTENT = ("audience", "title", "body", "language", "public_status", "affected")

@@ -2,7 +2,8 @@
 
 from django.contrib import admin
 
-from incidents.models import (
+from incidents.reminders import delivery as notify
+from incidents.reminders.models import (
     IncidentWebhook,
     NotificationDelivery,
     NotificationPreference,
@@ -10,7 +11,6 @@ from incidents.models import (
     Snooze,
     UserNotification,
 )
-from incidents.reminders import delivery as notify
 
 
 @admin.register(IncidentWebhook)

@@ -5,7 +5,8 @@ from django.contrib import admin
 from django.db import models
 from django.utils import timezone
 
-from incidents.models import ActionItem, Incident, Review
+from incidents.models import Incident
+from incidents.review.models import ActionItem, Review
 
 
 class OwnerSeesIncidentForm(forms.ModelForm):

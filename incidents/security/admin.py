@@ -5,8 +5,8 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from incidents.models import ExposureAssessment, Mitigation, Obligation, RegulatoryClock, Submission
 from incidents.security.clocks import check_stages_change, validate_stages
+from incidents.security.models import ExposureAssessment, Mitigation, Obligation, RegulatoryClock, Submission
 
 
 @admin.register(Mitigation)
