@@ -221,3 +221,14 @@ class ServiceForm(forms.ModelForm):
             "position": _("Position"),
         }
         help_texts = {"group": _("e.g. Product, Platform"), "public": _("Shown on the public status page")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # As in the API: services.create_service makes a slug from the name when none is given.
+        self.fields["slug"].required = False
+
+    def validate_unique(self):
+        # Uniqueness is the catalog's rule (names differ case-insensitively), judged by
+        # services.create_service; the model's own check would let "public api" in beside
+        # "Public API" and word its refusals differently from the API.
+        pass

@@ -498,13 +498,15 @@ def create_service(by, *, name, group="", owner=None, description="", public=Tru
     if not name:
         raise ValidationError({"name": "A name is required."})
     slug = slug or slugify(name)
-    _check_service_name(name, slug)
+    check_service_name(name, slug)
     return Service.objects.create(
         name=name, slug=slug, group=group, owner=owner, description=description, public=public, position=position
     )
 
 
-def _check_service_name(name, slug, service=None):
+def check_service_name(name, slug, service=None):
+    """The catalog's naming rule (names differ case-insensitively, slugs differ), for the
+    operations below and for forms that must show it before they call them."""
     others = Service.objects.exclude(pk=service.pk) if service else Service.objects.all()
     if others.filter(name__iexact=name).exists():
         raise ValidationError({"name": f"A service named {name!r} already exists."})
@@ -527,7 +529,7 @@ def update_service(service, by, **changes):
         changes["name"] = (changes["name"] or "").strip()
         if not changes["name"]:
             raise ValidationError({"name": "A name is required."})
-    _check_service_name(changes.get("name", service.name), changes.get("slug", service.slug), service)
+    check_service_name(changes.get("name", service.name), changes.get("slug", service.slug), service)
     for field, value in changes.items():
         setattr(service, field, value)
     service.save()
@@ -537,9 +539,13 @@ def update_service(service, by, **changes):
 def delete_service(service, by):
     """Only a service no incident ever named: deleting one would rewrite incidents' history."""
     access.require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
-    if service.impacts.exists() or service.incidents.exists():
+    if service_in_use(service):
         raise ValidationError({"service": f"{service.name} is part of recorded incidents and cannot be deleted."})
     service.delete()
+
+
+def service_in_use(service):
+    return service.impacts.exists() or service.incidents.exists()
 
 
 def find_service(text):

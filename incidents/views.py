@@ -489,8 +489,12 @@ def service_create(request):
         raise PermissionDenied("Only commanders may edit the service catalog.")
     form = ServiceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        service = form.save()
-        messages.success(request, _("Service %(name)s added.") % {"name": service.name})
-        return redirect("services:list")
+        try:
+            service = services.create_service(request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("Service %(name)s added.") % {"name": service.name})
+            return redirect("services:list")
     status = 400 if request.method == "POST" else 200
     return render(request, "incidents/service_form.html", {"form": form}, status=status)

@@ -38,22 +38,49 @@ class RunbookVersionAdmin(admin.ModelAdmin):
 
 
 class StepRunInline(admin.TabularInline):
+    """Read-only: a step's status, assignee and note change in the war room (services.change_step),
+    which logs each change on the incident's timeline."""
+
     model = StepRun
     extra = 0
     fields = ["position", "step", "status", "assignee", "reason", "note"]
-    readonly_fields = ["position", "step"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(RunbookRun)
 class RunbookRunAdmin(admin.ModelAdmin):
+    """Runs are attached to incidents in the war room (services.attach), which logs them."""
+
     list_display = ["incident", "version", "started_at", "started_by"]
     inlines = [StepRunInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(StepRun)
 class StepRunAdmin(admin.ModelAdmin):
+    """Read-only, as in the run's inline above."""
+
     list_display = ["run", "position", "status", "assignee", "updated_at"]
     list_filter = ["status"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(RunbookStep)

@@ -104,7 +104,9 @@ def _check_language(language, field="language"):
     return language
 
 
-def _check_fields(fields):
+def check_fields(fields):
+    """Validate (and normalise) a communication's content fields: draft and edit call this, and
+    forms that must show the errors before they call them (the admin)."""
     if "audience" in fields and fields["audience"] not in Audience.values:
         raise ValidationError({"audience": f"Unknown audience; use one of {', '.join(Audience.values)}."})
     if "public_status" in fields and fields["public_status"] not in ("", *Communication.PublicStatus.values):
@@ -127,7 +129,7 @@ def draft(incident, by, *, audience, body, title="", language="en", public_statu
         access.can_write_communication(by, incident),
         "Only comms staff and the incident's commanders may write communications.",
     )
-    fields = _check_fields(
+    fields = check_fields(
         {
             "audience": audience,
             "title": title or "",
@@ -185,7 +187,7 @@ def edit(comm, by, **fields):
     unknown = set(fields) - set(EDITABLE)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: "This field cannot be edited."})
-    fields = _check_fields(fields)
+    fields = check_fields(fields)
     changed = [k for k, v in fields.items() if getattr(comm, k) != v]
     if not changed:
         return comm

@@ -322,14 +322,10 @@ class ObligationSerializer(serializers.ModelSerializer):
         _check_stage_shapes(stages)
         try:
             regulatory.validate_stages(stages)
+            regulatory.check_stages_change(self.instance, stages)
         except Exception as exc:  # a Django ValidationError keyed by "stages"
             messages = getattr(exc, "message_dict", {}).get("stages") or getattr(exc, "messages", [str(exc)])
             raise ValidationError(messages) from exc
-        if self.instance is not None and self.instance.stages != stages and self.instance.clocks.exists():
-            raise ValidationError(
-                "Clocks on incidents use this obligation: changing its stages would move their deadlines. "
-                "Deactivate it and add a new one instead."
-            )
         return stages
 
 

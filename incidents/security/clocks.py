@@ -139,6 +139,22 @@ def validate_stages(stages):
         names.append(stage["name"])
 
 
+def check_stages_change(obligation, stages):
+    """Refuse new stages for an obligation that clocks already use: their deadlines are computed
+    from the stages, so a change would move them silently. The API and the admin both ask here."""
+    if obligation is None or obligation.pk is None:
+        return
+    # Compare with the stored stages, not the instance's: a form may already have set the new ones.
+    stored = Obligation.objects.filter(pk=obligation.pk).values_list("stages", flat=True).first()
+    if stored != stages and obligation.clocks.exists():
+        raise ValidationError(
+            {
+                "stages": "Clocks on incidents use this obligation: changing its stages would move their deadlines. "
+                "Deactivate it and add a new one instead."
+            }
+        )
+
+
 def stages_of(clock, submissions=None, now=None):
     """The clock's stages with due times, from its start, the incident's awareness time and the
     submissions made (pass prefetched submissions to avoid a query)."""
