@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
+from incidents import access
 from incidents.comms import services as communications
 from incidents.comms.models import Communication, CommunicationTemplate, CommunicationTranslation
 
@@ -83,7 +84,7 @@ class CommunicationAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         allowed = super().has_change_permission(request, obj)
-        return allowed and (obj is None or communications.can_write(request.user, obj.incident))
+        return allowed and (obj is None or access.can_write_communication(request.user, obj.incident))
 
     def has_delete_permission(self, request, obj=None):
         # Only a draft: a submitted one is on the record, a published one on the status page.
