@@ -7,6 +7,8 @@ endpoint asks these functions, so the rules live here only. Visibility itself is
 into a 404 so that a confidential incident's existence never leaks.
 """
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -171,6 +173,39 @@ def can_edit_action_item(user, item):
 def can_author_runbooks(user):
     """Write and import runbooks into the library: the commander group and superusers."""
     return _in_group(user, COMMANDER)
+
+
+# A reminder about an action item names it so (incidents/review/reminders.py).
+ACTION_ITEM_SUBJECT = re.compile(r"action:([0-9]{1,18})")
+
+
+def owned_action_items(user, pairs):
+    """Those of these (incident id, reminder subject) pairs whose subject is an action item of
+    that incident owned by this user, who may still see the incident. One query (none when no
+    subject names an action item)."""
+    from incidents.models import ActionItem, Incident
+
+    wanted = set()
+    for incident_id, subject in pairs:
+        if m := ACTION_ITEM_SUBJECT.fullmatch(subject or ""):
+            wanted.add((incident_id, int(m[1])))
+    if not wanted or not user.is_authenticated:
+        return set()
+    mine = ActionItem.objects.filter(
+        pk__in={pk for _, pk in wanted}, owner=user, incident__in=Incident.objects.visible_to(user)
+    ).values_list("incident_id", "pk")
+    return {(incident_id, f"action:{pk}") for incident_id, pk in mine if (incident_id, pk) in wanted}
+
+
+def can_snooze(user, incident, subject, owned=None):
+    """Snooze an incident's reminder: its responders and commanders; an action item's owner the
+    reminders of their own item, even without a role on the incident. `owned` is what
+    owned_action_items answered for a whole page of reminders (one query for the page)."""
+    if can_log(user, incident):
+        return True
+    if owned is None:
+        owned = owned_action_items(user, [(incident.pk, subject)])
+    return (incident.pk, subject) in owned
 
 
 def get_incident_for(user, pk, queryset=None):

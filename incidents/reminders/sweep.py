@@ -473,7 +473,6 @@ SUBJECT = re.compile(
     r"update|acknowledge|review|step:[0-9]{1,18}|mitigation:[0-9]{1,18}|action:[0-9]{1,18}"
     r"|clock:[0-9]{1,18}:[^\x00-\x1f]{1,80}"
 )
-ACTION_SUBJECT = re.compile(r"action:([0-9]{1,18})")
 
 
 def subject_label(subject):
@@ -489,34 +488,13 @@ def subject_label(subject):
     }.get(kind, subject)
 
 
-def owned_action_items(user, pairs):
-    """Those of these (incident id, subject) pairs whose subject is an action item of that
-    incident owned by this user, who may still see the incident. One query (none when no
-    subject names an action item)."""
-    wanted = {(incident_id, int(m[1])) for incident_id, subject in pairs if (m := ACTION_SUBJECT.fullmatch(subject))}
-    if not wanted or not user.is_authenticated:
-        return set()
-    mine = ActionItem.objects.filter(
-        pk__in={pk for _, pk in wanted}, owner=user, incident__in=Incident.objects.visible_to(user)
-    ).values_list("incident_id", "pk")
-    return {(incident_id, f"action:{pk}") for incident_id, pk in mine if (incident_id, pk) in wanted}
-
-
-def can_snooze(user, incident, subject):
-    """Responders and commanders of the incident may snooze its reminders; an action item's
-    owner may snooze the reminders of their own item, even without a role on the incident."""
-    if access.can_log(user, incident):
-        return True
-    return (incident.pk, subject) in owned_action_items(user, [(incident.pk, subject)])
-
-
 @transaction.atomic
 def snooze(incident, subject, minutes, reason, by):
     """Hold a reminder of this incident back for 15, 30 or 60 minutes, with a reason, on the
     timeline. Responders and commanders of the incident may snooze, and an action item's owner
     the reminders of their item."""
     subject = (subject or "").strip() if isinstance(subject, str) else ""
-    if not can_snooze(by, incident, subject):
+    if not access.can_snooze(by, incident, subject):
         raise PermissionDenied("Only the incident's responders and commanders may snooze its reminders.")
     try:
         minutes = int(minutes)

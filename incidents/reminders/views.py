@@ -53,15 +53,13 @@ def inbox(request):
     page = Paginator(notes, PAGE).get_page(request.GET.get("page"))
     # An action item's owner may snooze its reminders without a role on the incident (one
     # query for the page, only when it shows such reminders).
-    owned = reminders.owned_action_items(
+    owned = access.owned_action_items(
         request.user,
         [(n.incident_id, n.subject) for n in page if n.incident and not access.can_log(request.user, n.incident)],
     )
     for note in page:
         note.can_snooze = bool(
-            note.subject
-            and note.incident
-            and (access.can_log(request.user, note.incident) or (note.incident_id, note.subject) in owned)
+            note.subject and note.incident and access.can_snooze(request.user, note.incident, note.subject, owned)
         )
     preference = NotificationPreference.objects.filter(user=request.user).first()
     unread = unread_count(request.user)
