@@ -136,6 +136,9 @@ class Incident(models.Model):
         null=True, blank=True, help_text="When the organisation became aware of a breach (starts legal clocks)"
     )
     updated_at = models.DateTimeField(default=timezone.now)
+    # Bumped by every change, under the incident's row lock, so it grows in commit order: what
+    # live views poll on (a wall-clock time taken before waiting for the lock can go backwards).
+    version = models.PositiveBigIntegerField(default=0, editable=False)
 
     objects = IncidentQuerySet.as_manager()
 
@@ -229,13 +232,17 @@ class TimelineEntry(models.Model):
     body = models.TextField(help_text="Markdown")
     data = models.JSONField(default=dict, blank=True, help_text="Structured change: field, old, new")
     edited_at = models.DateTimeField(null=True, blank=True)
+    # The incident's version when this entry was written or last edited.
+    seq = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["occurred_at", "id"]
         verbose_name_plural = "timeline entries"
         indexes = [
-            # The live poll: "entries of this incident recorded after id X".
+            # The war room's pages of entries: "entries of this incident before id X".
             models.Index(fields=["incident", "id"], name="timeline_incident_id"),
+            # The live poll: "entries of this incident written or edited after version V".
+            models.Index(fields=["incident", "seq"], name="timeline_incident_seq"),
         ]
 
     def __str__(self):

@@ -9,23 +9,29 @@ pending rows (the sweep's re-enqueue). A row moves like this:
 
 - pending and due -> sending: `claim` marks it with one conditional UPDATE ... RETURNING, so
   two workers (a retried task, the sweep's re-enqueue, a redelivered broker message) never
-  send the same row. The claim counts the attempt and stores in `next_attempt_at` the time
-  after which the row counts as abandoned.
-- sending -> sent, pending again with exponential backoff (a transient error), or failed (a
-  permanent error, or the last attempt): `record`.
-- sending past its deadline -> pending again, due since it was claimed; or failed when it has
-  had all its attempts (a row that kills its worker every time must not come back forever):
-  `release_stuck`, called by the side's periodic sweep.
+  send the same row. The claim counts the attempt and gives the worker a lease: it stores in
+  `next_attempt_at` the time after which the row counts as abandoned (LEASE from now).
+- sending -> sent as soon as it is sent (`Progress`: at once for webhooks, every few e-mails or
+  every second for a mail batch), while the worker renews the lease of the rows it has still to
+  send; at the end of the batch, pending again with exponential backoff (a transient error) or
+  failed (a permanent error, or the last attempt): `record`.
+- sending past its lease (the worker died) -> pending again and due at once, or failed when it
+  has had all its attempts (a row that kills its worker every time must not come back
+  forever): `release_stuck`, called by the side's periodic sweep every 30 s, which then
+  enqueues it. A dead worker's batch resumes within LEASE + 30 s, and only with the rows it
+  had not recorded as sent.
 - pending, due a while ago, with no task in the queue (the broker lost it): `requeue_due`
   enqueues it again. The claim makes a duplicate task harmless.
 
 Delivery is at least once: a worker killed after the receiver got the message but before the
-row was recorded sends it again. Each side gives receivers the row id to drop the repeat.
+row was recorded sends it again (the message in flight; for a mail batch, at most the last
+`flush_size` messages or second of them). Each side gives receivers the row id to drop the repeat.
 """
 
 import logging
 import smtplib
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
@@ -33,7 +39,8 @@ from itertools import islice
 from django.conf import settings
 from django.core import mail
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import DateTimeField, F, Value
+from django.db.models.functions import Least
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -45,9 +52,13 @@ PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 
 MAX_ATTEMPTS = 8
 BACKOFF_CAP = timedelta(hours=1)
-# A row claimed this long ago and still 'sending' belongs to a worker that died: the sweep
-# hands it back. The claim stores this deadline in next_attempt_at.
-SENDING_TIMEOUT = timedelta(minutes=10)
+# A row 'sending' whose lease ran out belongs to a worker that died: the sweep hands it back.
+# The claim stores the lease's end in next_attempt_at and the worker renews it as it goes (every
+# FLUSH_SECONDS at most), so only a dead worker's rows run out. Longer than one message can
+# take to send (a webhook's 10 s connect plus 10 s read), short enough that with the sweep
+# every 30 s a dead worker's batch resumes within a minute.
+SENDING_TIMEOUT = LEASE = timedelta(seconds=25)
+FLUSH_SECONDS = 1.0  # a batch records what it sent, and renews its lease, at least this often
 # The sweep leaves a pending row alone this long past its due time (its own task is most
 # likely still queued); after that it enqueues it again.
 SWEEP_GRACE = timedelta(seconds=60)
@@ -100,6 +111,9 @@ class Outbox:
     batches = {}  # rows per delivery task, by group
 
     max_attempts = MAX_ATTEMPTS
+    # Rows sent per recording UPDATE: 1 records each message as it goes (webhooks, reminders);
+    # a side sending large mail batches over one connection may record every few messages.
+    flush_every = 1
     backoff_cap = BACKOFF_CAP
     sending_timeout = SENDING_TIMEOUT
     sweep_grace = SWEEP_GRACE
@@ -164,7 +178,7 @@ class Outbox:
         if not result.claimed:
             return result
         rows = self.load(result.claimed)
-        outcomes = {}
+        outcomes = Progress(self, rows)
         try:
             self.send(rows, outcomes)
         except Exception as exc:
@@ -176,6 +190,10 @@ class Outbox:
                 outcomes.setdefault(row.pk, Transient(f"{type(exc).__name__}: {exc}"))
         self.record(rows, outcomes, timezone.now(), result)
         return result
+
+    def flush_size(self, rows):
+        """Rows sent per recording UPDATE in this batch."""
+        return self.flush_every
 
     def record(self, rows, outcomes, now, result):
         """Record each row's outcome (None: sent; Transient: pending again after the backoff,
@@ -238,9 +256,13 @@ class Outbox:
             status=FAILED,
             last_error=f"Gave up after {self.max_attempts} attempts: the worker sending it stopped each time.",
         )
+        # Due since the lease was last renewed, and at least past the sweep's grace, so the
+        # same sweep's requeue_due enqueues them at once: no task of theirs is queued any more.
         return given_up + stuck.update(
             status=PENDING,
-            next_attempt_at=F("next_attempt_at") - self.sending_timeout,
+            next_attempt_at=Least(
+                F("next_attempt_at") - self.sending_timeout, Value(now - self.sweep_grace, output_field=DateTimeField())
+            ),
             last_error="The worker sending it stopped; sending again.",
         )
 
@@ -263,6 +285,40 @@ class Outbox:
             rows = list(again.values_list("pk", self.group_by))
             again.update(status=PENDING, next_attempt_at=timezone.now())
             return self._enqueue_rows(rows)
+
+
+class Progress(dict):
+    """The outcomes of a batch, by row id, as `send` fills them in. A row sent is recorded as
+    sent within `flush_size` rows or FLUSH_SECONDS, and the rows still to send get their lease
+    renewed at the same moments: a worker killed mid-batch costs the re-send of what was in
+    flight (and of the unrecorded tail of a mail batch), and its rows come back once their
+    lease lapses, not ten minutes later."""
+
+    def __init__(self, outbox, rows):
+        super().__init__()
+        self.outbox = outbox
+        self.waiting = {row.pk for row in rows}
+        self.size = max(1, outbox.flush_size(rows))
+        self.unrecorded = []
+        self.flushed_at = time.monotonic()
+
+    def __setitem__(self, pk, outcome):
+        super().__setitem__(pk, outcome)
+        self.waiting.discard(pk)
+        if outcome is None:
+            self.unrecorded.append(pk)
+        if len(self.unrecorded) >= self.size or time.monotonic() - self.flushed_at >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self):
+        now = timezone.now()
+        mine = self.outbox.model.objects.filter(status=SENDING)
+        if self.unrecorded:
+            mine.filter(pk__in=self.unrecorded).update(status=SENT, sent_at=now, last_error="")
+            self.unrecorded = []
+        if self.waiting:
+            mine.filter(pk__in=self.waiting).update(next_attempt_at=now + self.outbox.sending_timeout)
+        self.flushed_at = time.monotonic()
 
 
 # E-mail ------------------------------------------------------------------------------------

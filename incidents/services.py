@@ -45,24 +45,34 @@ def _fmt(value):
     return value
 
 
+def bump_version(incident):
+    """Take the incident's row lock (held to commit) and move its version on: concurrent
+    writers are ordered by the lock, so versions and entry ids grow in commit order and a live
+    poll asking "what changed after version V" never skips a change that commits late. The
+    time is read after the lock too, so `updated_at` never goes backwards either.
+    Returns (new version, now)."""
+    version = Incident.objects.select_for_update().filter(pk=incident.pk).values_list("version", flat=True).get() + 1
+    now = timezone.now()
+    Incident.objects.filter(pk=incident.pk).update(version=version, updated_at=now)
+    incident.version, incident.updated_at = version, now
+    return version, now
+
+
 def record_event(incident, by, kind, body, data=None, occurred_at=None):
     """Append a timeline entry and mark the incident changed (for live views). Other apps
     (runbooks, comms) log through this too."""
-    now = timezone.now()
-    # Touch the incident row first: its row lock (held to commit) orders concurrent writers,
-    # so entry ids are handed out in commit order and a live poll asking for "ids after N"
-    # never skips an entry that commits late.
-    Incident.objects.filter(pk=incident.pk).update(updated_at=now)
-    incident.updated_at = now
-    return TimelineEntry.objects.create(
-        incident=incident,
-        author=by if by is not None and by.is_authenticated else None,
-        kind=kind,
-        body=body,
-        data=data or {},
-        occurred_at=occurred_at or now,
-        recorded_at=now,
-    )
+    with transaction.atomic():
+        version, now = bump_version(incident)
+        return TimelineEntry.objects.create(
+            incident=incident,
+            author=by if by is not None and by.is_authenticated else None,
+            kind=kind,
+            body=body,
+            data=data or {},
+            occurred_at=occurred_at or now,
+            recorded_at=now,
+            seq=version,
+        )
 
 
 def _logged(value):
@@ -479,12 +489,13 @@ def edit_entry(entry, by, body):
         raise ValidationError({"body": "An entry cannot be emptied; log a correction instead."})
     if body == entry.body:
         return entry
-    now = timezone.now()
-    TimelineRevision.objects.create(entry=entry, body=entry.body, replaced_at=now, replaced_by=by)
-    entry.body = body
-    entry.edited_at = now
-    entry.save(update_fields=["body", "edited_at"])
-    Incident.objects.filter(pk=incident.pk).update(updated_at=now)
+    with transaction.atomic():
+        version, now = bump_version(incident)
+        TimelineRevision.objects.create(entry=entry, body=entry.body, replaced_at=now, replaced_by=by)
+        entry.body = body
+        entry.edited_at = now
+        entry.seq = version
+        entry.save(update_fields=["body", "edited_at", "seq"])
     notify_changed(incident, "timeline")
     return entry
 

@@ -1,6 +1,5 @@
 """HTML views: parse, authorise (through incidents.access), call a service, render."""
 
-from datetime import UTC, datetime
 from functools import cache
 
 from django.conf import settings
@@ -159,7 +158,7 @@ def _state_context(request, incident):
         "transitions": [Incident.Status(s) for s in Incident.Status if incident.can_move_to(s)],
         "steps": _steps(incident),
         "severities": Incident.Severity.values,
-        "version": incident.updated_at.timestamp(),
+        "version": incident.version,
         "role_form": RoleForm(),
         "impact_form": ImpactForm(),
         "time_form": CorrectTimeForm(),
@@ -209,37 +208,39 @@ def _poll_seconds():
 @login_required
 @require_GET
 def live(request, pk):
-    """The war-room page's poll: 204 when nothing changed since `v`; otherwise the fresh state
-    panel and any new timeline entries, swapped in out of band."""
+    """The war-room page's poll: 204 when nothing changed since version `v`; otherwise the
+    fresh state panel and the timeline entries written (after id `after`) or edited since, swapped
+    in out of band. Versions grow in commit order (services.bump_version), so a change that
+    commits late is never skipped."""
     try:
-        since = float(request.GET.get("v", "0"))
+        raw = request.GET.get("v", "0")
+        # A page opened before versions were numbers sent a timestamp: show it everything.
+        since = 0 if "." in raw else int(raw)
         after = int(request.GET.get("after", "0"))
-        since_time = datetime.fromtimestamp(since, tz=UTC)
-    except (ValueError, OverflowError, OSError):
+    except ValueError:
         return HttpResponse("Bad poll parameters.", status=400)
-    if not 0 <= after < 2**63:
+    if not (0 <= after < 2**63 and 0 <= since < 2**63):
         return HttpResponse("Bad poll parameters.", status=400)
-    updated = Incident.objects.visible_to(request.user).filter(pk=pk).values_list("updated_at", flat=True).first()
-    if updated is None:
+    version = Incident.objects.visible_to(request.user).filter(pk=pk).values_list("version", flat=True).first()
+    if version is None:
         return HttpResponse("No such incident.", status=404)
-    if updated.timestamp() <= since:
+    if version <= since:
         return HttpResponse(status=204)
     incident = _war_room_incident(request, pk, review_state=True)  # the header it renders shows it
-    new_entries = list(
-        incident.timeline.filter(id__gt=after)
+    changed = list(
+        incident.timeline.filter(seq__gt=since)
         .select_related("author")
         .prefetch_related(_revisions())
         .order_by("occurred_at", "id")[: TIMELINE_PAGE + 1]
     )
-    if len(new_entries) > TIMELINE_PAGE:
+    if len(changed) > TIMELINE_PAGE:
         # Far behind (a laptop waking up mid-incident): a fresh page is cheaper than a patch.
         return HttpResponse(status=200, headers={"HX-Refresh": "true"})
+    new_entries = [e for e in changed if e.id > after]
+    # An entry the last answer already brought (it committed while that answer was drawn)
+    # comes again only if it was edited since.
+    edited = [e for e in changed if e.id <= after and e.edited_at is not None]
     context = _state_context(request, incident)
-    edited = list(
-        incident.timeline.filter(id__lte=after, edited_at__gt=since_time)
-        .select_related("author")
-        .prefetch_related(_revisions())
-    )
     context.update(
         {
             "new_entries": new_entries,

@@ -174,7 +174,7 @@ def _panel(request, incident, error=""):
             "can_work": access.can_log(request.user, incident),
             "members": _members(incident),
             "error": error,
-            "version": incident.updated_at.timestamp(),
+            "version": incident.version,
             "minute": _minute(now),
             "poll_seconds": max(1, settings.WARROOM_TIMELINE_POLL_SECONDS),
         },
@@ -190,19 +190,21 @@ def _members(incident):
 @login_required
 @require_GET
 def panel(request, pk):
-    """The runbook panel. It polls itself with `v` (the incident's updated_at it shows) and
+    """The runbook panel. It polls itself with `v` (the incident's version it shows) and
     `m` (the minute it was drawn): 204 when nothing changed, so polling costs one small query;
-    redrawn when a step or run changed (every change touches the incident) or a minute passed
-    (steps fall overdue)."""
+    redrawn when a step or run changed (every change moves the incident's version on) or a
+    minute passed (steps fall overdue)."""
     if "v" in request.GET:
         try:
-            since, minute = float(request.GET["v"]), int(request.GET.get("m", "0"))
+            raw = request.GET["v"]
+            # A panel drawn before versions were numbers sent a timestamp: redraw it.
+            since, minute = (-1 if "." in raw else int(raw)), int(request.GET.get("m", "0"))
         except ValueError:
             return HttpResponse("Bad poll parameters.", status=400)
-        updated = Incident.objects.visible_to(request.user).filter(pk=pk).values_list("updated_at", flat=True).first()
-        if updated is None:
+        version = Incident.objects.visible_to(request.user).filter(pk=pk).values_list("version", flat=True).first()
+        if version is None:
             raise Http404("No such incident.")
-        if updated.timestamp() <= since and minute == _minute():
+        if version <= since and minute == _minute():
             return HttpResponse(status=204)
     return _panel(request, _incident(request, pk))
 

@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from incidents import outbox
 from incidents.comms import services as communications
 from incidents.comms.tasks import publish_due_communications
 from incidents.models import Communication, TimelineEntry
@@ -200,3 +201,40 @@ def test_a_worker_killed_mid_delivery_loses_nothing(
     # At least once: the receiver saw it twice, with the same delivery id to drop the repeat.
     assert [r["headers"]["x-warroom-delivery"] for r in receiver.requests] == [str(row.pk)] * 2
     assert all(r["verified"] for r in receiver.requests)
+
+
+def test_a_worker_killed_mid_batch_resends_only_what_it_had_not_sent_and_resumes_within_a_minute(
+    celery_worker,  # noqa: F811
+    approved,
+    webhook_receiver,  # noqa: F811
+):
+    receiver = webhook_receiver([200])
+    hooks = [webhook_subscriber(receiver.url) for _ in range(4)]
+    release = threading.Event()
+    receiver.hold_at = (3, release)  # the third call hangs: the worker dies during it
+
+    comm = approved()
+    communications.request_publish(comm, comm.author)
+    wait_until(lambda: len(receiver.requests) >= 3, worker=celery_worker, message="the third call")
+    celery_worker.current.kill()
+    release.set()
+    # What the dead worker had sent is recorded as sent; the rest waits for its lease to run out.
+    assert [notifications(hook)[0].status for hook in hooks] == ["sent", "sent", "sending", "sending"]
+
+    celery_worker.start_another()
+    with time_machine.travel(timezone.now() + timedelta(seconds=5)):
+        assert tasks.sweep()["stuck"] == 0  # still leased: the worker might be alive
+    with time_machine.travel(timezone.now() + outbox.LEASE + timedelta(seconds=1)):
+        result = tasks.sweep()  # the beat's next sweep, under a minute after the kill
+    assert (result["stuck"], result["requeued"]) == (2, 2)
+
+    wait_until(
+        lambda: Notification.objects.filter(status="sent").count() == 4,
+        worker=celery_worker,
+        message="the rest of the batch",
+    )
+    ids = [notifications(hook)[0].pk for hook in hooks]
+    calls = [int(r["headers"]["x-warroom-delivery"]) for r in receiver.requests]
+    # The two sent before the kill are not sent again; the one in flight is (at least once,
+    # with the same delivery id); the last one once.
+    assert sorted(calls) == sorted([ids[0], ids[1], ids[2], ids[2], ids[3]])

@@ -17,6 +17,7 @@ class WebhookReceiver:
         self.secret = secret
         self.requests = []
         self.hold = None  # a threading.Event: the next request waits for it before answering
+        self.hold_at = None  # (n, threading.Event): the n-th request (from 1) waits for it
         self.received = threading.Event()
         receiver = self
 
@@ -40,6 +41,8 @@ class WebhookReceiver:
                 )
                 receiver.received.set()
                 hold, receiver.hold = receiver.hold, None
+                if receiver.hold_at is not None and len(receiver.requests) == receiver.hold_at[0]:
+                    hold = receiver.hold_at[1]
                 if hold is not None:
                     hold.wait(30)
                 code = receiver.answers.pop(0) if len(receiver.answers) > 1 else receiver.answers[0]

@@ -63,9 +63,9 @@ def test_a_claimed_row_is_not_claimed_again(target):
     assert box.claim(ids, now) == ids
     assert box.claim(ids, now) == []
     # Past the deadline too: only the sweep hands a row back.
-    assert box.claim(ids, now + outbox.SENDING_TIMEOUT) == []
+    assert box.claim(ids, now + outbox.LEASE) == []
     row = NotificationDelivery.objects.get(pk=ids[0])
-    assert (row.status, row.attempts, row.next_attempt_at) == ("sending", 1, now + outbox.SENDING_TIMEOUT)
+    assert (row.status, row.attempts, row.next_attempt_at) == ("sending", 1, now + outbox.LEASE)
 
 
 def test_a_row_waiting_for_its_retry_is_not_claimed_before_it_is_due(target):
@@ -174,17 +174,63 @@ def test_a_broken_transport_leaves_no_row_sending(target):
     assert (row.status, row.last_error) == ("pending", "RuntimeError: the transport broke")
 
 
-def test_rows_stuck_past_their_deadline_come_back_due_since_their_claim(target):
+def test_rows_whose_lease_ran_out_come_back_and_are_requeued_by_the_same_sweep(
+    target, django_capture_on_commit_callbacks
+):
     box = ScriptedOutbox()
     [pk] = rows(target, 1)
     claimed_at = timezone.now()
     box.claim([pk], claimed_at)  # ... and the worker dies
 
-    assert box.release_stuck(claimed_at + outbox.SENDING_TIMEOUT - timedelta(seconds=1)) == 0
-    assert box.release_stuck(claimed_at + outbox.SENDING_TIMEOUT) == 1
+    assert outbox.LEASE.total_seconds() <= 30  # with the sweep every 30 s: back within a minute
+    assert box.release_stuck(claimed_at + outbox.LEASE - timedelta(seconds=1)) == 0
+    released_at = claimed_at + outbox.LEASE
+    assert box.release_stuck(released_at) == 1
     row = NotificationDelivery.objects.get(pk=pk)
-    assert (row.status, row.attempts, row.next_attempt_at) == ("pending", 1, claimed_at)
-    assert box.claim([pk], claimed_at + outbox.SENDING_TIMEOUT) == [pk]
+    assert (row.status, row.attempts) == ("pending", 1)
+    with django_capture_on_commit_callbacks() as queued:
+        assert box.requeue_due(released_at) == 1
+    assert len(queued) == 1
+    assert box.claim([pk], released_at) == [pk]
+
+
+class SlowOutbox(ScriptedOutbox):
+    """Sends each row after looking at what the table says of the rows before it."""
+
+    def send(self, rows, outcomes):
+        self.seen = []
+        for row in rows:
+            self.seen.append(
+                dict(NotificationDelivery.objects.filter(pk__in=[r.pk for r in rows]).values_list("pk", "status"))
+            )
+            outcomes[row.pk] = None
+
+
+def test_each_row_is_recorded_as_sent_as_it_goes_so_a_dead_worker_resends_only_the_rest(target):
+    box = SlowOutbox()
+    ids = rows(target, 3)
+
+    box.deliver(ids)
+
+    # While the third row was being sent, the first two were already recorded as sent.
+    assert box.seen[2] == {ids[0]: "sent", ids[1]: "sent", ids[2]: "sending"}
+    assert list(NotificationDelivery.objects.filter(pk__in=ids).values_list("status", flat=True)) == ["sent"] * 3
+
+
+def test_a_worker_renews_the_lease_of_the_rows_it_has_still_to_send(target, time_machine):
+    box = SlowOutbox()
+    ids = rows(target, 2)
+    start = timezone.now()
+    time_machine.move_to(start, tick=False)
+    [first, second] = box.claim(ids, start)
+    progress = outbox.Progress(box, list(NotificationDelivery.objects.filter(pk__in=ids).order_by("pk")))
+
+    time_machine.move_to(start + timedelta(seconds=20), tick=False)
+    progress[first] = None  # sent, twenty seconds into the batch
+
+    row = NotificationDelivery.objects.get(pk=second)
+    assert (row.status, row.next_attempt_at) == ("sending", start + timedelta(seconds=20) + outbox.LEASE)
+    assert box.release_stuck(start + outbox.LEASE + timedelta(seconds=1)) == 0
 
 
 def test_a_stuck_row_out_of_attempts_fails_instead_of_coming_back(target):
@@ -193,7 +239,7 @@ def test_a_stuck_row_out_of_attempts_fails_instead_of_coming_back(target):
     claimed_at = timezone.now()
     box.claim([pk], claimed_at)
 
-    assert box.release_stuck(claimed_at + outbox.SENDING_TIMEOUT) == 1
+    assert box.release_stuck(claimed_at + outbox.LEASE) == 1
     row = NotificationDelivery.objects.get(pk=pk)
     assert row.status == "failed"
     assert row.last_error.startswith(f"Gave up after {outbox.MAX_ATTEMPTS} attempts")

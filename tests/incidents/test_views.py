@@ -6,10 +6,11 @@ The war-room box (notes and slash commands) has its own file, test_slash_command
 
 import html
 import re
+import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from incidents import services
 from incidents.models import Incident, Membership, Service, TimelineEntry, TimelineRevision
-from tests.conftest import HTMX
+from tests.conftest import HTMX, make_user
 
 pytestmark = pytest.mark.usefixtures("clear_cache")
 
@@ -32,10 +33,10 @@ def text_of(response):
 
 def live_url(incident, after=None, version=None):
     incident.refresh_from_db()
-    version = incident.updated_at.timestamp() if version is None else version
+    version = incident.version if version is None else version
     if after is None:
         after = incident.timeline.order_by("-id").values_list("id", flat=True).first() or 0
-    return f"{url('incidents:live', incident.pk)}?v={version:f}&after={after}"
+    return f"{url('incidents:live', incident.pk)}?v={version}&after={after}"
 
 
 # Signing in ------------------------------------------------------------------------------------
@@ -520,9 +521,11 @@ def test_live_poll_with_huge_entry_id_does_not_fail(as_user, viewer, incident):
 
 def test_live_poll_far_behind_asks_the_page_to_reload(as_user, viewer, commander, incident):
     since = live_url(incident)
+    version = Incident.objects.get(pk=incident.pk).version + 1
     TimelineEntry.objects.bulk_create(
-        TimelineEntry(incident=incident, author=commander, body=f"n{i}") for i in range(600)
+        TimelineEntry(incident=incident, author=commander, body=f"n{i}", seq=version) for i in range(600)
     )
+    Incident.objects.filter(pk=incident.pk).update(version=version)
     services.log_entry(incident, commander, "last")
     response = as_user(viewer).get(since)
     assert response.status_code == 200
@@ -712,14 +715,18 @@ def count_queries(client, path):
 
 
 def add_entries(incident, users, count):
+    """Many entries at once, as if written and some edited since the page was drawn (what
+    services.record_event and edit_entry do, without one transaction per entry)."""
+    version = Incident.objects.get(pk=incident.pk).version + 1
     entries = TimelineEntry.objects.bulk_create(
-        TimelineEntry(incident=incident, author=users[i % len(users)], body=f"entry {i}") for i in range(count)
+        TimelineEntry(incident=incident, author=users[i % len(users)], body=f"entry {i}", seq=version)
+        for i in range(count)
     )
     for entry in entries[-3:]:
         entry.edited_at = timezone.now()
         entry.save(update_fields=["edited_at"])
         TimelineRevision.objects.create(entry=entry, body="earlier", replaced_by=users[0])
-    Incident.objects.filter(pk=incident.pk).update(updated_at=timezone.now())
+    Incident.objects.filter(pk=incident.pk).update(updated_at=timezone.now(), version=version)
 
 
 def test_war_room_queries_do_not_grow_with_the_timeline(
@@ -888,3 +895,56 @@ def test_readyz_names_the_broker_when_it_is_unreachable(client, db):
     assert body["status"] == "unavailable"
     assert body["database"] == "ok"
     assert body["broker"].startswith("down")
+
+
+# The live poll under concurrent writers ------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_live_poll_misses_no_entry_while_several_people_log_at_once(django_user_model, commander):
+    """Four writers log 25 lines each at once while a reader polls as the page does (version
+    and last id from each answer). Versions are handed out under the incident's row lock, so
+    they grow in commit order: every line reaches the reader, none twice, and the versions of
+    the entries grow with their ids."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks order concurrent writers on PostgreSQL; SQLite runs one writer at a time")
+    incident = services.declare(title="Chat replies time out", severity=2, by=commander)
+    writers = [make_user(django_user_model, f"writer{n}", "responder") for n in range(4)]
+    for person in writers:
+        services.assign_role(incident, person, "responder", commander)
+    reader = Client()
+    reader.force_login(commander)
+    page = reader.get(url("incidents:detail", incident.pk)).content.decode()
+    version = int(re.search(r"\?v=(\d+)&amp;after=(\d+)", page)[1])
+    after = int(re.search(r"\?v=(\d+)&amp;after=(\d+)", page)[2])
+    seen = []
+
+    def poll():
+        nonlocal version, after
+        response = reader.get(f"{url('incidents:live', incident.pk)}?v={version}&after={after}")
+        if response.status_code == 204:
+            return
+        text = response.content.decode()
+        seen.extend(int(pk) for pk in re.findall(r'id="entry-(\d+)"', text))
+        version, after = (int(n) for n in re.search(r"\?v=(\d+)&amp;after=(\d+)", text).groups())
+
+    def write(person):
+        try:
+            for n in range(25):
+                services.log_entry(incident, person, f"{person.username} line {n}")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=write, args=(person,)) for person in writers]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        poll()
+    poll()
+
+    notes = list(incident.timeline.filter(kind="note").order_by("id").values_list("id", "seq"))
+    assert len(notes) == 100
+    assert sorted(set(seen) & {pk for pk, _ in notes}) == [pk for pk, _ in notes]
+    assert len(seen) == len(set(seen))
+    assert [seq for _, seq in notes] == sorted(seq for _, seq in notes)
+    assert len({seq for _, seq in notes}) == 100
