@@ -180,3 +180,10 @@ def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(redis, pa
     assert messages[0].startswith("The shared cache is unreachable (ConnectionError")
     assert messages[1].startswith("The shared cache is reachable again")
 
+
+def test_readyz_reports_a_down_cache_and_stays_ready(client, settings, db):
+    settings.CACHES = redis_cache("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    checks = response.json()
+    assert (checks["status"], checks["database"], checks["cache"]) == ("ok", "ok", "down")
