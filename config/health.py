@@ -43,7 +43,7 @@ def readyz(request):
     for name, probe in (("database", _database), ("broker", _broker), ("cache", _cache)):
         try:
             probe()
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; say which and why
+        except Exception as exc:  # noqa: BLE001 - any failure is "down"; say which and why
             checks[name] = f"down: {exc.__class__.__name__}: {exc}"[:300] if settings.DEBUG else "down"
         else:
             checks[name] = "ok"
