@@ -1,6 +1,7 @@
 """Liveness and readiness for load balancers and orchestrators (no authentication, no session)."""
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
@@ -26,15 +27,25 @@ def _broker():
         conn.ensure_connection(max_retries=0, timeout=2)
 
 
+def _cache():
+    cache.get("readyz:probe")
+
+
+# What readiness depends on. The cache is reported but not among them: a web process answers
+# without it (incidents.shared_cache), and taking every process out of rotation for a Redis
+# outage would take the status page down with it.
+REQUIRED = ("database", "broker")
+
+
 @never_cache
 def readyz(request):
     checks = {}
-    for name, probe in (("database", _database), ("broker", _broker)):
+    for name, probe in (("database", _database), ("broker", _broker), ("cache", _cache)):
         try:
             probe()
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; say which and why
+        except Exception as exc:  # noqa: BLE001 - any failure is "down"; say which and why
             checks[name] = f"down: {exc.__class__.__name__}: {exc}"[:300] if settings.DEBUG else "down"
         else:
             checks[name] = "ok"
-    ready = all(value == "ok" for value in checks.values())
+    ready = all(checks[name] == "ok" for name in REQUIRED)
     return JsonResponse({"status": "ok" if ready else "unavailable", **checks}, status=200 if ready else 503)

@@ -139,10 +139,19 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 # Caches hold rate-limit counters, so production points CACHE_URL at Redis to share them
-# between web processes; the embedded default keeps them in the database.
+# between web processes; the embedded default keeps them in the database. Nothing in the cache
+# is needed to answer (incidents.shared_cache): when Redis is down, the status page builds from
+# the database and each process counts rate limits itself.
 CACHE_URL = env_str("CACHE_URL")
 if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            # A Redis host that drops packets must not hold requests for the OS's TCP timeout.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        }
+    }
 else:
     CACHES = {
         "default": {
@@ -150,6 +159,13 @@ else:
             "LOCATION": "warroom_cache",
         }
     }
+
+# After a Redis error, each process leaves the shared cache alone this many seconds before
+# asking again (incidents.shared_cache).
+WARROOM_CACHE_RETRY_SECONDS = 5
+
+# Sessions live in the database, never in the cache: signing in must work while Redis is down.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # Security headers. Production runs behind TLS; DEBUG (make run) does not.
 SECURE_HTTPS = env_bool("SECURE_HTTPS", not DEBUG)

@@ -1,10 +1,22 @@
 """Rate limits of the sign-in and the public forms: attempts counted per key (client address,
-username) in the shared cache, so every web process behind the load balancer counts alike."""
+username) in the shared cache, so every web process behind the load balancer counts alike.
+
+Each process also counts the attempts it sees itself. While the shared cache is down
+(incidents.shared_cache), that count decides, with the same limits: sign-in keeps working and
+guessing stays limited, and attempts made just before the outage still count. With several web
+processes each one counts only what reaches it, so an outage can at worst multiply the limit by
+the number of processes, never lift it.
+"""
 
 import contextlib
+import threading
+import time
+from collections import OrderedDict
 
 from django.conf import settings
 from django.core.cache import cache
+
+from incidents import shared_cache
 
 
 def client_address(request):
@@ -17,20 +29,74 @@ def client_address(request):
     return request.META.get("REMOTE_ADDR", "")
 
 
-def over_limit(key, limit, window):
-    """Count one attempt against `key`; True once more than `limit` happened in the window."""
-    added = cache.add(key, 1, window)
-    if added:
-        return False
+class _LocalCounts:
+    """Attempts per key seen by this process, each key in its own window from its first attempt
+    (as the shared counters). Bounded: beyond `size` keys the oldest go first, and an attacker
+    spreading guesses over many keys is stopped by the per-address key long before."""
+
+    def __init__(self, size=50_000):
+        self.size = size
+        self.entries = OrderedDict()  # key -> [count, expires (monotonic)], oldest first
+        self.lock = threading.Lock()
+
+    def count(self, key, window):
+        """Count one attempt; the number of attempts in the key's current window."""
+        now = time.monotonic()
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None or entry[1] <= now:
+                self.entries.pop(key, None)
+                entry = self.entries[key] = [0, now + window]
+                self._trim(now)
+            entry[0] += 1
+            return entry[0]
+
+    def give_back(self, key):
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is not None and entry[0] > 0:
+                entry[0] -= 1
+
+    def clear(self):
+        with self.lock:
+            self.entries.clear()
+
+    def _trim(self, now):
+        while self.entries:
+            _key, (_count, expires) = next(iter(self.entries.items()))
+            if expires > now and len(self.entries) <= self.size:
+                break
+            self.entries.popitem(last=False)
+
+
+local_counts = _LocalCounts()
+
+
+def _count_shared(key, window):
+    if cache.add(key, 1, window):
+        return 1
     try:
-        count = cache.incr(key)
+        return cache.incr(key)
     except ValueError:  # expired between add and incr
         cache.set(key, 1, window)
-        return False
+        return 1
+
+
+def _give_back_shared(key):
+    with contextlib.suppress(ValueError):  # expired meanwhile: nothing to give back
+        cache.decr(key)
+
+
+def over_limit(key, limit, window):
+    """Count one attempt against `key`; True once more than `limit` happened in the window."""
+    seen_here = local_counts.count(key, window)
+    count = shared_cache.run(_count_shared, key, window)
+    if count is None:  # the shared cache is down: this process's own count decides
+        count = seen_here
     return count > limit
 
 
 def give_back(key):
     """Undo one counted attempt (it turned out to be a successful sign-in)."""
-    with contextlib.suppress(ValueError):  # expired meanwhile: nothing to give back
-        cache.decr(key)
+    local_counts.give_back(key)
+    shared_cache.run(_give_back_shared, key)

@@ -13,8 +13,10 @@ Caching: a document is built once per content version, a cheap fingerprint of ev
 page is built from (one aggregate query), and kept in Django's cache (shared by every web
 process) and in a small per-process memo in front of it, until the version changes or the
 clock alone would change it (a maintenance window opens, a new day on the history bars). A hot
-request costs that one query. Responses carry an ETag (a hash of the body) and a short public
-Cache-Control with stale-if-error, so a CDN keeps answering while the app is down.
+request costs that one query. If the shared cache is down (incidents.shared_cache), documents
+are built from the database and kept in the memo alone, so the page still answers, current.
+Responses carry an ETag (a hash of the body) and a short public Cache-Control with
+stale-if-error, so a CDN keeps answering while the app is down.
 """
 
 import gzip
@@ -47,6 +49,7 @@ from django.utils.translation import gettext_lazy
 from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_safe
 
+from incidents import shared_cache
 from incidents.markup import render_markdown
 from incidents.models import Communication, CommunicationTranslation, Impact, Incident, Mitigation, Service
 
@@ -699,7 +702,9 @@ def _cached(version, language, name, make):
     value = memo.get(key)
     if value is not None:
         return value
-    stored = cache.get(key)
+    # The shared cache may be down (Redis outage): then it is a miss, the document is built from
+    # the database and kept in the memo, and the page answers with current content all the same.
+    stored = shared_cache.run(cache.get, key)
     if stored is not None:
         expires, value = stored
         if expires > time.time():
@@ -708,9 +713,9 @@ def _cached(version, language, name, make):
     value, valid_until = make()
     expires = min(time.time() + LONGEST_REUSE, valid_until.timestamp())
     timeout = max(1, int(expires - time.time()))
-    cache.set(key, (expires, value), timeout)
+    shared_cache.run(cache.set, key, (expires, value), timeout)
     if not isinstance(caches["default"], DatabaseCache):  # a database cache is down with the database: no use
-        cache.set(last_key, (expires, value), LAST_GOOD_SECONDS)
+        shared_cache.run(cache.set, last_key, (expires, value), LAST_GOOD_SECONDS)
     memo.set(key, expires, value, last_key)
     return value
 
@@ -720,7 +725,7 @@ def _last_good(language, name):
     value = memo.get_last(last_key)
     if value is None:
         try:
-            stored = cache.get(last_key)
+            stored = shared_cache.run(cache.get, last_key)
         except Exception:  # noqa: BLE001 - the database cache is down with the database
             stored = None
         value = stored[1] if stored else None

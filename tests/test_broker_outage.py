@@ -17,26 +17,12 @@ import pytest
 
 from incidents.comms import services as communications
 from statuspage.models import Notification
+from tests.private_redis import free_port, redis_server_binary
 from tests.statuspage.page_factories import approver, author  # noqa: F401
 from tests.statuspage.subscription_factories import email_subscriber
 from tests.worker import BASE_DIR, database_url, wait_until, worker_env
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _redis_server():
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server is required in CI for the broker outage test")
-        pytest.skip("redis-server is not installed")
-    return binary
 
 
 def test_update_published_while_the_broker_is_down_is_delivered_when_it_returns(
@@ -45,9 +31,9 @@ def test_update_published_while_the_broker_is_down_is_delivered_when_it_returns(
     approver,  # noqa: F811
     web_chat,
 ):
-    binary = _redis_server()
+    binary = redis_server_binary()
     url = database_url()
-    port = _free_port()
+    port = free_port()
     broker = f"redis://127.0.0.1:{port}/0"
     subscriber = email_subscriber("ana@example.com")
     incident = declare(title="Chat replies time out", severity=2)

@@ -884,7 +884,7 @@ def test_healthz_answers_ok_without_signing_in(client, db):
 def test_readyz_reports_database_and_broker_ok(client, db):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok", "cache": "ok"}
 
 
 @override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0")
