@@ -16,6 +16,8 @@ from .views import WATCHED_MODELS, recent_version
 
 
 def public_content_may_have_changed(**kwargs):
+    if kwargs.get("action", "post_").startswith("pre_"):
+        return  # m2m_changed: the post_ action follows
     from . import tasks
 
     recent_version.forget()
