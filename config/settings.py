@@ -329,7 +329,7 @@ WARROOM_ALLOW_PRIVATE_WEBHOOKS = env_bool("WARROOM_ALLOW_PRIVATE_WEBHOOKS", Fals
 # The public status page.
 STATUSPAGE_NAME = env_str("STATUSPAGE_NAME", "Warroom status")
 STATUSPAGE_PAGE_ID = env_str("STATUSPAGE_PAGE_ID")  # 12 lowercase alphanumerics; derived from SITE_URL when empty
-STATUSPAGE_EXPORT_DIR = env_str("STATUSPAGE_EXPORT_DIR")  # every publish re-exports the static page here
+STATUSPAGE_EXPORT_DIR = env_str("STATUSPAGE_EXPORT_DIR")  # kept up to date with what is public (docs/statuspage.md)
 # Subscriptions: attempts of the subscribe form per client address and window (seconds).
 STATUSPAGE_SUBSCRIBE_RATE_LIMIT = env_int("STATUSPAGE_SUBSCRIBE_RATE_LIMIT", 5)
 STATUSPAGE_SUBSCRIBE_RATE_WINDOW = env_int("STATUSPAGE_SUBSCRIBE_RATE_WINDOW", 600)

@@ -11,6 +11,12 @@ and opening a file in it); older ones are removed.
 
 Exports are serialised with a lock file next to DIR, so the publish task and an operator's
 `manage.py export_statuspage` can run at the same time.
+
+Each export records the content version it was built from and when its documents stop being
+true by the clock alone (VERSION_FILE, inside the export). `export_if_changed(DIR)` re-exports
+only when the current content version differs or that time has passed: the sweep and a nudge
+after every write call it, so whatever code path changed the public content, the export
+follows within seconds, and nothing else ever rewrites it.
 """
 
 import fcntl
@@ -18,15 +24,17 @@ import os
 import secrets
 import shutil
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone, translation
 
 from .public import PublicState
-from .views import ASSETS, Documents, asset_file_name, asset_source, ui_language
+from .views import ASSETS, Documents, asset_file_name, asset_source, content_version, ui_language
 
 MARKER = ".statuspage-export"
+VERSION_FILE = ".statuspage-version"  # "<content version>\n<valid until, ISO 8601>\n"
 KEEP_PREVIOUS = 1
 
 
@@ -34,18 +42,24 @@ class ExportError(Exception):
     pass
 
 
-def export_to(path):
+def export_to(path, only_if_changed=False):
     """Export the public status page to `path` (which becomes a symlink to the new export).
-    Returns the number of files written."""
+    Returns the number of files written; 0 when `only_if_changed` and the export there is
+    already of the current content (and still true by the clock)."""
     target = Path(os.path.abspath(path))
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
     _check_target(target)
     with _locked(parent / f".{target.name}.lock"):
+        # Read before the content is: a change committed in between is in the files but not in
+        # this version, so the next check exports again (never the other way round).
+        version = content_version()
+        if only_if_changed and is_current(target, version):
+            return 0
         generation = parent / f".{target.name}.gen-{timezone.now():%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
         generation.mkdir(mode=0o755)
         try:
-            count = write_export(generation)
+            count = write_export(generation, version)
             _fsync_dir(generation)
             _swap(target, generation)
         except BaseException:
@@ -55,10 +69,28 @@ def export_to(path):
     return count
 
 
-def write_export(directory):
+def export_if_changed(path):
+    """Export to `path` if the public content changed since the export there was built (or the
+    clock has moved past what it shows). Returns the number of files written, 0 if none."""
+    return export_to(path, only_if_changed=True)
+
+
+def is_current(target, version, now=None):
+    """Whether the export at `target` was built from `version` and is still true by the clock."""
+    try:
+        recorded, valid_until = (Path(target) / VERSION_FILE).read_text().split()[:2]
+        valid_until = datetime.fromisoformat(valid_until)
+    except (OSError, ValueError):  # no export yet, or one older than the version file
+        return False
+    return recorded == version and (now or timezone.now()) < valid_until
+
+
+def write_export(directory, version=None):
     """Write every document and asset into `directory` (which must exist). Returns the count."""
     directory = Path(directory)
-    documents = Documents(PublicState(), static_export=True)
+    version = version or content_version()
+    state = PublicState()
+    documents = Documents(state, static_export=True)
     count = 0
     with (
         timezone.override(timezone.get_default_timezone()),
@@ -73,6 +105,7 @@ def write_export(directory):
             _write(directory / "assets" / asset_file_name(name), source.read())
         count += 1
     _write(directory / MARKER, f"{timezone.now().isoformat()}\n".encode())
+    _write(directory / VERSION_FILE, f"{version}\n{state.valid_until().isoformat()}\n".encode())
     return count
 
 

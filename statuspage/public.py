@@ -65,6 +65,90 @@ def public_incidents():
     return Incident.objects.filter(confidential=False).filter(Exists(published))
 
 
+def shown_incidents(now):
+    """The public incidents the page shows: open ones, and those declared in the last 90 days."""
+    recent = Q(declared_at__gte=now - timedelta(days=90)) | Q(status__in=Incident.OPEN_STATUSES)
+    return public_incidents().filter(recent)
+
+
+def shown_maintenances():
+    """Maintenance windows the page shows, newest first. One of internal services only is
+    internal too; one of no service at all (the whole platform) is public."""
+    return (
+        Maintenance.objects.filter(cancelled=False)
+        .annotate(
+            service_count=Count("services", distinct=True),
+            public_service_count=Count("services", filter=Q(services__public=True), distinct=True),
+        )
+        .filter(Q(service_count=0) | Q(public_service_count__gt=0))
+        .order_by("-scheduled_for")[:50]
+    )
+
+
+def content_digest(now=None):
+    """A digest of what the public can see, from a projection of only the public fields of
+    only the public rows, in 7 queries however many rows there are: the shown incidents'
+    titles, severities and times, their published updates (text, status, affected
+    components, translations), their impacts on public services and public mitigations, the
+    public services and the shown maintenance.
+
+    It changes exactly when the page's content changes: a private timeline note, a draft, a
+    role change, an edit of a confidential incident or of an internal service never reaches it,
+    so they never invalidate a built page or re-export the static one. (What changes by the
+    clock alone, a window opening or a day passing, is each built document's valid_until.)"""
+    now = now or timezone.now()
+    shown = shown_incidents(now).values("pk")
+    maintenances = shown_maintenances()
+    projection = [
+        Service.objects.filter(public=True)
+        .order_by("pk")
+        .values_list("pk", "name", "slug", "group", "description", "position", "created_at", "updated_at"),
+        shown.order_by("pk").values_list("pk", "title", "severity", "started_at", "declared_at"),
+        public_updates()
+        .filter(incident__in=shown)
+        .order_by("pk", "translations__pk")
+        .values_list(
+            "pk",
+            "incident_id",
+            "body",
+            "language",
+            "public_status",
+            "affected",
+            "published_at",
+            "updated_at",
+            "translations__language",
+            "translations__body",
+        ),
+        Impact.objects.filter(incident__in=shown, service__public=True)
+        .order_by("pk")
+        .values_list("pk", "incident_id", "service_id", "level", "started_at", "ended_at"),
+        Mitigation.objects.filter(incident__in=shown, public=True)
+        .order_by("pk")
+        .values_list("pk", "incident_id", "public_explanation", "started_at", "ended_at"),
+        maintenances.values_list(
+            "pk",
+            "public_id",
+            "title",
+            "body",
+            "scheduled_for",
+            "scheduled_until",
+            "verify_minutes",
+            "status",
+            "created_at",
+            "updated_at",
+        ),
+        Maintenance.services.through.objects.filter(maintenance__in=maintenances.values("pk"), service__public=True)
+        .order_by("pk")
+        .values_list("maintenance_id", "service_id"),
+    ]
+    digest = hashlib.sha256()
+    for query in projection:
+        for row in query:
+            digest.update(repr(row).encode())
+        digest.update(b"\x00")  # one table's rows never run into the next's
+    return digest.hexdigest()
+
+
 @dataclass
 class Component:
     service: Service | None
@@ -117,10 +201,8 @@ class PublicState:
             Service.objects.filter(public=True).select_related("public_component").order_by("group", "position", "name")
         )
         self._ensure_component_ids(services)
-        recent = Q(declared_at__gte=self.now - timedelta(days=90)) | Q(status__in=Incident.OPEN_STATUSES)
         incidents = list(
-            public_incidents()
-            .filter(recent)
+            shown_incidents(self.now)
             .select_related("public")
             .prefetch_related(
                 Prefetch(
@@ -140,17 +222,8 @@ class PublicState:
             .order_by("-declared_at")
         )
         self._ensure_incident_ids(incidents)
-        # A maintenance of internal services only is internal too; one of no service at all
-        # (the whole platform) is public.
         maintenances = list(
-            Maintenance.objects.filter(cancelled=False)
-            .annotate(
-                service_count=Count("services", distinct=True),
-                public_service_count=Count("services", filter=Q(services__public=True), distinct=True),
-            )
-            .filter(Q(service_count=0) | Q(public_service_count__gt=0))
-            .prefetch_related(Prefetch("services", queryset=Service.objects.filter(public=True)))
-            .order_by("-scheduled_for")[:50]
+            shown_maintenances().prefetch_related(Prefetch("services", queryset=Service.objects.filter(public=True)))
         )
         self.maintenances = maintenances
         for m in maintenances:
@@ -190,16 +263,17 @@ class PublicState:
         """Temporary measures in force that the public should know about (e.g. sign-ups limited
         to some countries): public ones of the incidents shown here, not ended."""
         incidents = {i.pk: i for i in self.incidents}
+        self.mitigation_changes = []  # when a shown mitigation came into force or was lifted
         if not incidents:
             return []
-        rows = list(
-            Mitigation.objects.filter(incident__in=list(incidents), public=True)
-            .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=self.now))
-            .order_by("pk")
-        )
+        # Lifted ones too: lifting one is a change of the page, and "Last updated" says when.
+        rows = list(Mitigation.objects.filter(incident__in=list(incidents), public=True).order_by("pk"))
         shown = []
         for m in rows:
-            if m.public_explanation.strip():
+            if not m.public_explanation.strip():
+                continue
+            self.mitigation_changes += [t for t in (m.started_at, m.ended_at) if t is not None and t <= self.now]
+            if m.ended_at is None or m.ended_at > self.now:
                 shown.append(
                     {
                         "text": m.public_explanation,
@@ -319,6 +393,7 @@ class PublicState:
         times = [c.updated_at for c in self.components]
         times += [u.published_at for i in self.incidents for u in i.updates[:1]]
         times += [m.updated_at for m in self.maintenances]
+        times += self.mitigation_changes
         return max(times, default=self.now)
 
     def page(self):

@@ -1,7 +1,9 @@
-"""React to the incident core: a published update re-exports the static page and notifies
-subscribers (both through Celery, enqueued after commit); any change to what the public page
-is built from makes this process forget its content version at once (other processes notice
-within STATUSPAGE_VERSION_SECONDS)."""
+"""React to the incident core: a published update notifies subscribers (through Celery,
+enqueued after commit); any change to what the public page is built from makes this process
+forget its content version at once (other processes notice within STATUSPAGE_VERSION_SECONDS)
+and asks for a check of the static export after commit. Whether the change was public at all
+is the content version's to say (the check re-exports only if it changed), so no list of
+"public" changes is kept here."""
 
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
@@ -12,12 +14,28 @@ from incidents.signals import communication_published, incident_changed
 from .models import Maintenance
 from .views import WATCHED_MODELS, recent_version
 
+
+def public_content_may_have_changed(**kwargs):
+    if kwargs.get("action", "post_").startswith("pre_"):
+        return  # m2m_changed: the post_ action follows
+    from . import tasks
+
+    recent_version.forget()
+    tasks.request_export()
+
+
 for _model in WATCHED_MODELS:
-    post_save.connect(recent_version.forget, sender=_model, dispatch_uid=f"statuspage-version-{_model.__name__}")
-    post_delete.connect(recent_version.forget, sender=_model, dispatch_uid=f"statuspage-version-d-{_model.__name__}")
-m2m_changed.connect(recent_version.forget, sender=Maintenance.services.through, dispatch_uid="statuspage-version-m2m")
-communication_published.connect(recent_version.forget, dispatch_uid="statuspage-version-published")
-incident_changed.connect(recent_version.forget, dispatch_uid="statuspage-version-incident")
+    post_save.connect(
+        public_content_may_have_changed, sender=_model, dispatch_uid=f"statuspage-version-{_model.__name__}"
+    )
+    post_delete.connect(
+        public_content_may_have_changed, sender=_model, dispatch_uid=f"statuspage-version-d-{_model.__name__}"
+    )
+m2m_changed.connect(
+    public_content_may_have_changed, sender=Maintenance.services.through, dispatch_uid="statuspage-version-m2m"
+)
+communication_published.connect(public_content_may_have_changed, dispatch_uid="statuspage-version-published")
+incident_changed.connect(public_content_may_have_changed, dispatch_uid="statuspage-version-incident")
 
 
 @receiver(communication_published)

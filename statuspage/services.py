@@ -11,7 +11,6 @@ Every change saves the row with a fresh `updated_at`: the status page's content 
 JSON are rebuilt on the next request, here and in every other web process.
 """
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Max, Min, Q
@@ -108,11 +107,11 @@ def cancel(maintenance, user):
 
 
 def _after_change():
-    """Re-export the static status page (when one is configured) once the change is committed."""
-    if settings.STATUSPAGE_EXPORT_DIR:
-        from . import tasks
+    """Bring the static status page (when one is configured) up to date once the change is
+    committed. The row's signals ask too, but cancel() and the sweep write with .update()."""
+    from . import tasks
 
-        transaction.on_commit(tasks.export_page.delay)
+    tasks.request_export()
 
 
 def delivery_report(keys=30, problems=100):

@@ -1,12 +1,14 @@
 """Celery tasks of the status page. Each takes primary keys and is safe to run twice: the
 outbox rows are unique per (subscriber, key), and delivery claims rows before sending.
 
-- after_publication(comm_pk): re-export the static page, write one notification row per
-  follower of the update, enqueue their delivery in batches.
+- after_publication(comm_pk): bring the static export up to date, write one notification row
+  per follower of the update, enqueue their delivery in batches.
 - deliver(ids): send a batch of notification rows (statuspage/delivery.py).
-- export_page(): re-export the static page after a maintenance change (statuspage.services).
+- export_page(): re-export the static page if its content version is no longer current; asked
+  for after every write that may change public content (request_export).
 - sweep(): every 30 s (beat): re-enqueue due pending rows, hand back rows of dead workers,
-  fan out updates whose after_publication was lost, move maintenance statuses on.
+  fan out updates whose after_publication was lost, move maintenance statuses on, and bring
+  the static export up to date.
 """
 
 import json
@@ -15,9 +17,11 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from incidents import shared_cache
 from incidents.models import Communication
 from incidents.outbox import chunks
 
@@ -46,7 +50,7 @@ requeue_due = delivery.OUTBOX.requeue_due
 
 @shared_task(acks_late=True)
 def after_publication(comm_pk):
-    """A status-page update was published: re-export the static page, notify followers.
+    """A status-page update was published: bring the static export up to date, notify followers.
     Returns the number of notification rows queued for delivery."""
     comm = Communication.objects.select_related("incident").filter(pk=comm_pk).first()
     if not _is_public_update(comm):
@@ -64,22 +68,52 @@ def _is_public_update(comm):
     )
 
 
+# Set while an export check is queued and not yet started: however many writes commit
+# meanwhile, one check follows them all (it starts after they committed, so it sees them). Its
+# expiry only matters when the queued check was lost; the sweep checks anyway.
+EXPORT_PENDING = "statuspage:export-check-pending"
+EXPORT_PENDING_SECONDS = 60
+
+
+def request_export():
+    """After the current transaction commits, have the static export checked against the
+    content version (and rebuilt if it changed). Called after every write that may change
+    what the public sees; cheap when it did not."""
+    if settings.STATUSPAGE_EXPORT_DIR:
+        transaction.on_commit(_queue_export_check)
+
+
+def _queue_export_check():
+    # With the shared cache down every write queues its own check (each is cheap when the
+    # export is current); a write must never fail because Redis is.
+    if not shared_cache.run(cache.add, EXPORT_PENDING, 1, EXPORT_PENDING_SECONDS, default=True):
+        return  # a check is queued and has not started: it will see this change
+    try:
+        export_page.delay()
+    except Exception:  # the broker is down: the write stands, the sweep exports within 30 s
+        shared_cache.run(cache.delete, EXPORT_PENDING)
+        log.warning("Could not queue a status page export check; the sweep will do it.", exc_info=True)
+
+
 @shared_task(acks_late=True)
 def export_page():
-    """Re-export the static page after a change that is not a publication (maintenance
-    scheduled, changed or cancelled). Safe to run twice: each export replaces the last."""
+    """Re-export the static page if what the public sees changed since the last export. Safe
+    to run twice or at once: exports are serialised and each checks the version first."""
+    # Before reading: a write committing from now on queues another check.
+    shared_cache.run(cache.delete, EXPORT_PENDING)
     return export_static_page()
 
 
 def export_static_page():
-    """Re-export to STATUSPAGE_EXPORT_DIR when set. A failed export is logged, not raised:
-    subscribers are still told, and the next publish (or `manage.py export_statuspage`)
+    """Bring the export in STATUSPAGE_EXPORT_DIR (when set) up to date with the current content
+    version. Returns True when it is (written now or already current). A failed export is
+    logged, not raised: subscribers are still told, and the next check (the sweep, every 30 s)
     exports again."""
     target = settings.STATUSPAGE_EXPORT_DIR
     if not target:
         return False
     try:
-        export.export_to(target)
+        export.export_if_changed(target)
     except Exception:
         log.exception("Exporting the status page to %s failed", target)
         return False
@@ -207,6 +241,7 @@ def sweep():
         "requeued": requeue_due(now),
         "rescued": rescue_fan_out(now),
         "maintenances": move_maintenances(now),
+        "exported": export_static_page(),  # after moving maintenance on: that changes the page
     }
 
 

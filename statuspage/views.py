@@ -9,14 +9,17 @@ Every public document has a path under /status/ ("" for the page itself, "histor
 from one PublicState; the views serve them from a cache, and the static export
 (statuspage.export) writes all of them to disk, so the app and the export show the same thing.
 
-Caching: a document is built once per content version, a cheap fingerprint of everything the
-page is built from (one aggregate query), and kept in Django's cache (shared by every web
-process) and in a small per-process memo in front of it, until the version changes or the
-clock alone would change it (a maintenance window opens, a new day on the history bars). A hot
-request costs that one query. If the shared cache is down (incidents.shared_cache), documents
-are built from the database and kept in the memo alone, so the page still answers, current.
-Responses carry an ETag (a hash of the body) and a short public Cache-Control with
-stale-if-error, so a CDN keeps answering while the app is down.
+Caching: a document is built once per content version, a digest of the public content itself
+(a few small queries over public fields of public rows, statuspage.public.content_digest), and
+kept in Django's cache (shared by every web process) and in a small per-process memo in front of
+it, until the version changes or the clock alone would change it (a maintenance window opens, a
+new day on the history bars). Writes the public cannot see (a private note, a confidential
+incident) leave the version, and so every built document, as it was. A hot request costs at
+most the version's queries, read at most once a second per process. If the shared cache is down
+(incidents.shared_cache), documents are built from the database and kept in the memo alone, so
+the page still answers, current. Responses carry an ETag
+(a hash of the body) and a short public Cache-Control with stale-if-error, so a CDN keeps
+answering while the app is down.
 """
 
 import gzip
@@ -35,7 +38,7 @@ from django.conf import settings
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.cache import cache, caches
 from django.core.cache.backends.db import DatabaseCache
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
@@ -54,7 +57,7 @@ from incidents.markup import render_markdown
 from incidents.models import Communication, CommunicationTranslation, Impact, Incident, Mitigation, Service
 
 from .models import Maintenance
-from .public import PublicState, primary_subtag
+from .public import PublicState, content_digest, primary_subtag
 
 CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30, stale-if-error=86400"
 # However stable the data, a built document is rebuilt at least this often (seconds): a deploy
@@ -551,34 +554,6 @@ def _choose_language(asked, accept, available):
 # Caching -----------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4)
-def _version_sql(vendor):
-    qn = connection.ops.quote_name
-
-    def table(model):
-        return qn(model._meta.db_table)
-
-    def col(model, name):
-        return qn(model._meta.get_field(name).column)
-
-    parts = []
-    watched = [
-        (Incident, ["updated_at"]),
-        (Communication, ["updated_at", "id"]),
-        (CommunicationTranslation, ["id"]),
-        (Service, ["updated_at", "id"]),
-        (Impact, ["id", "started_at", "ended_at"]),
-        (Maintenance, ["updated_at", "id"]),
-        (Maintenance.services.through, ["id"]),
-        (Mitigation, ["id", "updated_at", "ended_at"]),
-    ]
-    # Only table and column names from model metadata, quoted by the backend: nothing from a request.
-    for model, fields in watched:
-        parts.append(f"(SELECT COUNT(*) FROM {table(model)})")  # noqa: S608
-        parts += [f"(SELECT MAX({col(model, f)}) FROM {table(model)})" for f in fields]  # noqa: S608
-    return "SELECT " + ", ".join(parts)
-
-
 def _settings_fingerprint():
     try:
         css = staticfiles_storage.url(ASSETS["status_css"])  # changes with a deploy that changes the CSS
@@ -589,12 +564,12 @@ def _settings_fingerprint():
 
 
 def content_version():
-    """A fingerprint of everything the public page is built from, in one cheap query: counts
-    and latest changes of incidents, communications, services, impacts and maintenance."""
-    with connection.cursor() as cursor:
-        cursor.execute(_version_sql(connection.vendor))
-        row = cursor.fetchone()
-    raw = repr(row) + _settings_fingerprint()
+    """The version of everything public: a digest of the public content itself
+    (statuspage.public.content_digest, a few small queries that read no private data) and of
+    the settings the documents are built with. The live page's caches and the
+    static export both key on it, so they change together, and only when the public content
+    does."""
+    raw = content_digest() + "|" + _settings_fingerprint()
     return hashlib.sha256(raw.encode()).hexdigest()[:20]
 
 
@@ -627,7 +602,7 @@ class _RecentVersion:
 
 recent_version = _RecentVersion()
 # The models the public page is built from: a change to any of them in this process forgets
-# the content version at once (statuspage.receivers connects the signals).
+# the content version at once, and asks for an export check (statuspage.receivers).
 WATCHED_MODELS = (Incident, Communication, CommunicationTranslation, Service, Impact, Maintenance, Mitigation)
 
 

@@ -356,9 +356,12 @@ def test_changes_re_export_the_static_page_when_one_is_configured(
     client = as_user(comms)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(NEW, form_data(services=[api_service]))
+    assert queued == ["export"], "one check for the whole change"
+    assert tasks.export_page() is True
+    assert "Database upgrade" in (tmp_path / "status" / "index.html").read_text()
     m = Maintenance.objects.get()
     with django_capture_on_commit_callbacks(execute=True):
         client.post(cancel_url(m))
     assert queued == ["export", "export"]
     assert tasks.export_page() is True
-    assert (tmp_path / "status" / "index.html").exists()
+    assert "Database upgrade" not in (tmp_path / "status" / "index.html").read_text()
