@@ -204,6 +204,18 @@ def test_a_key_expires_after_a_day(post, incident, time_machine):
     assert IdempotencyKey.objects.count() == 1  # the expired one was purged
 
 
+def test_keys_older_than_a_day_are_purged_whoever_sent_them(post, incident, responder, time_machine):
+    time_machine.move_to("2026-03-02 09:00Z", tick=False)
+    post(timeline(incident), {"body": "Old"}, key="old", user=responder)
+    time_machine.shift(KEY_TTL.total_seconds() - 60)
+    post(timeline(incident), {"body": "Recent"}, key="recent", user=responder)
+    time_machine.shift(120)
+
+    post(timeline(incident), {"body": "Now"}, key="now")
+
+    assert sorted(IdempotencyKey.objects.values_list("key", flat=True)) == ["now", "recent"]
+
+
 def test_the_timeline_entry_answer_needs_no_query_after_the_entry_is_stored(post, incident):
     """The answer is built from what the transaction holds: no query for the new entry's
     revisions (a database blip there used to turn a stored entry into a 500)."""
