@@ -8,12 +8,13 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import mixins, permissions, serializers, viewsets
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from incidents import access, services
 from incidents.filters import IncidentFilter, ServiceFilter
+from incidents.idempotency import IdempotentCreateModelMixin
 from incidents.models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision, status_from_rank
 
 User = get_user_model()
@@ -32,6 +33,24 @@ def exception_handler(exc, context):
             field: value if isinstance(value, list | dict) else [value] for field, value in exc.detail.items()
         }
     return drf_exception_handler(exc, context)
+
+
+class Conflict(APIException):
+    """409: the request was decided on a state that has changed since (another commander
+    moved the incident). The body says why, keyed by the field at fault like a 400, and
+    carries the current state: {"status": ["..."], "incident": {...}}."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The incident changed since you read it."
+    default_code = "conflict"
+
+    @classmethod
+    def with_incident(cls, exc, incident, context):
+        conflict = cls()
+        current = Incident.objects.prefetch_related(*INCIDENT_PREFETCH).get(pk=incident.pk)
+        # Set directly: the constructor would turn every value of the incident into a string.
+        conflict.detail = {**validation_detail(exc), "incident": IncidentSerializer(current, context=context).data}
+        return conflict
 
 
 def validation_detail(exc, rename=None):
@@ -133,6 +152,13 @@ class IncidentSerializer(serializers.ModelSerializer):
     services = ServiceRefField(many=True, required=False)
     commander = UsernameField(required=False, help_text="Username; defaults to the declaring user")
     reason = serializers.CharField(write_only=True, required=False, help_text="Why a time was corrected")
+    from_status = serializers.ChoiceField(
+        choices=Incident.Status.values,
+        write_only=True,
+        required=False,
+        help_text="With `status`: the status you saw. If the incident has moved on since, 409 with its current state",
+        error_messages=one_of("status", Incident.Status.values),
+    )
 
     class Meta:
         model = Incident
@@ -156,6 +182,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "closed_at",
             "updated_at",
             "reason",
+            "from_status",
         ]
         read_only_fields = ["declared_at", "updated_at"]
         extra_kwargs = {"started_at": {"required": False}}
@@ -198,10 +225,21 @@ class IncidentSerializer(serializers.ModelSerializer):
         move, say) leaves the whole incident as it was."""
         user = self.context["request"].user
         reason = validated.pop("reason", "")
+        seen = validated.pop("from_status", None)
         fields = {
             k: validated.pop(k) for k in ("title", "summary", "kind", "confidential", "services") if k in validated
         }
+        try:
+            self._update(incident, user, validated, fields, reason, seen)
+        except services.StatusConflict as exc:
+            raise Conflict.with_incident(exc, incident, self.context) from exc
+        return Incident.objects.prefetch_related(*INCIDENT_PREFETCH).get(pk=incident.pk)
+
+    def _update(self, incident, user, validated, fields, reason, seen):
         with transaction.atomic():
+            if "status" in validated and seen and seen != incident.status:
+                # Someone moved it since the caller looked (even to the status asked for).
+                raise services.StatusConflict(incident, incident.status, seen)
             if fields:
                 call_service(services.update_fields, incident, user, **fields)
             if "severity" in validated:
@@ -210,13 +248,12 @@ class IncidentSerializer(serializers.ModelSerializer):
                 if field in validated:
                     call_service(services.correct_time, incident, field, validated.pop(field), user, reason)
             if "status" in validated and validated["status"] != incident.status:
-                call_service(services.change_status, incident, validated.pop("status"), user)
+                call_service(services.change_status, incident, validated.pop("status"), user, expected=seen)
             # Last: handing over may take command away from the caller.
             if "commander" in validated:
                 call_service(
                     services.hand_over_command, incident, validated.pop("commander"), user, rename={"user": "commander"}
                 )
-        return Incident.objects.prefetch_related(*INCIDENT_PREFETCH).get(pk=incident.pk)
 
 
 class IncidentPermission(permissions.BasePermission):
@@ -241,7 +278,7 @@ INCIDENT_PREFETCH = (
 class IncidentViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
+    IdempotentCreateModelMixin,
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
@@ -347,13 +384,18 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
         return value
 
     def create(self, validated):
-        return call_service(
+        entry = call_service(
             services.log_entry,
             self.context["incident"],
             self.context["request"].user,
             validated["body"],
             occurred_at=validated.get("occurred_at"),
         )
+        # A new entry has no revisions: say so rather than ask the database again.
+        revisions = TimelineRevision.objects.none()
+        revisions._result_cache, revisions._prefetch_done = [], True
+        entry._prefetched_objects_cache = {"revisions": revisions}
+        return entry
 
     def update(self, entry, validated):
         if set(validated) - {"body"}:
@@ -365,7 +407,7 @@ class TimelineViewSet(
     IncidentChildMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
+    IdempotentCreateModelMixin,
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
@@ -421,7 +463,7 @@ class ImpactViewSet(
     IncidentChildMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
+    IdempotentCreateModelMixin,
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
@@ -464,7 +506,7 @@ class MembershipSerializer(serializers.ModelSerializer):
 class RoleViewSet(
     IncidentChildMixin,
     mixins.ListModelMixin,
-    mixins.CreateModelMixin,
+    IdempotentCreateModelMixin,
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
@@ -521,7 +563,7 @@ class ServiceSerializer(serializers.ModelSerializer):
         return call_service(services.update_service, service, self.context["request"].user, **validated)
 
 
-class ServiceViewSet(viewsets.ModelViewSet):
+class ServiceViewSet(IdempotentCreateModelMixin, viewsets.ModelViewSet):
     """The service catalog. Anyone signed in reads it; commanders edit it. `status` counts only
     incidents the caller may see."""
 

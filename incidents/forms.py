@@ -144,6 +144,8 @@ class EditIncidentForm(forms.Form):
 class StatusForm(forms.Form):
     status = forms.ChoiceField(choices=Incident.Status.choices)
     note = forms.CharField(required=False, max_length=500)
+    # The status the page showed: a move decided on a stale page is refused (StatusConflict).
+    from_status = forms.ChoiceField(choices=Incident.Status.choices, required=False)
 
 
 class SeverityForm(forms.Form):

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.urls import reverse
@@ -315,6 +316,31 @@ RANK_TO_LEVEL = {rank: level for level, rank in Impact.RANK.items()}
 
 def status_from_rank(rank):
     return RANK_TO_LEVEL.get(rank or 0, "operational")
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a creating POST sent with an `Idempotency-Key` header, so a retry
+    with the same key gets that answer again instead of creating a second object
+    (incidents/idempotency.py). Kept for a day."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.TextField()
+    body_hash = models.CharField(max_length=64, help_text="SHA-256 of the request's data, as canonical JSON")
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_per_user")]
+        indexes = [
+            # The purge of expired keys: "created before now - 24 h".
+            models.Index(fields=["created_at"], name="idempotency_key_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.key} ({self.method} {self.path})"
 
 
 # The wings' models (app label `incidents`), imported last: they build on the classes above.

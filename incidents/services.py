@@ -203,13 +203,33 @@ def declare(
 # Status, severity, times ----------------------------------------------------------------------
 
 
+class StatusConflict(ValidationError):
+    """The incident's status changed since the caller read it (another commander moved it):
+    the requested move was decided on a stale view, so it is refused rather than applied to
+    a state nobody chose it for. `current` is the status the incident has now."""
+
+    def __init__(self, incident, current, expected):
+        self.current = current
+        super().__init__(
+            {
+                "status": f"{incident.reference} changed while you were looking: it is now {current} "
+                f"(you saw {expected}). Check the new state before changing it again."
+            }
+        )
+
+
 @transaction.atomic
-def change_status(incident, status, by, note=""):
+def change_status(incident, status, by, note="", expected=None):
+    """Move the incident to `status`. `expected` is the status the caller saw (default: the
+    one `incident` was read with); if the incident has moved on since, StatusConflict."""
     access.require(access.can_command(by, incident), "Only the incident's commanders may change its status.")
     if status not in Status.values:
         raise ValidationError({"status": f"Unknown status {status!r}; use one of {', '.join(Status.values)}."})
+    expected = expected or incident.status
     locked = _locked(incident)
     old = locked.status
+    if old != expected:
+        raise StatusConflict(incident, old, expected)
     if status == old:
         raise ValidationError({"status": f"{incident.reference} is already {old}."})
     if not locked.can_move_to(status):

@@ -312,7 +312,7 @@ def change_status(request, pk):
         request,
         pk,
         StatusForm,
-        lambda i, d: services.change_status(i, d["status"], request.user, d["note"]),
+        lambda i, d: services.change_status(i, d["status"], request.user, d["note"], expected=d["from_status"] or None),
         None,
     )
 

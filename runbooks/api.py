@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from incidents import access
 from incidents.api import IncidentChildMixin, UsernameField, is_text
+from incidents.idempotency import IdempotentCreateModelMixin, idempotent
 from incidents.models import Incident
 
 from . import services
@@ -158,6 +159,7 @@ class RunbookViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retr
         return Response({**VersionSerializer(version).data, "created": created}, status=status if created else 200)
 
     @extend_schema(request=RunbookWriteSerializer, responses=VersionSerializer)
+    @idempotent
     def create(self, request):
         return self._save(request)
 
@@ -264,7 +266,7 @@ class RunSerializer(serializers.ModelSerializer):
         return services.runs_for(self.context["incident"]).get(pk=run.pk)
 
 
-class RunViewSet(IncidentChildMixin, mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+class RunViewSet(IncidentChildMixin, mixins.ListModelMixin, IdempotentCreateModelMixin, viewsets.GenericViewSet):
     """Runbooks followed on an incident. POST `runbook` (a slug) attaches its latest version."""
 
     serializer_class = RunSerializer

@@ -21,6 +21,7 @@ from incidents import access
 from incidents.api import IncidentChildMixin, call_service
 from incidents.comms import services as communications
 from incidents.comms.services import AFFECTED_LEVELS, LANGUAGE_CODE
+from incidents.idempotency import IdempotentCreateModelMixin
 from incidents.models import Communication, CommunicationTemplate, CommunicationTranslation
 
 
@@ -136,7 +137,7 @@ class CommunicationViewSet(
     IncidentChildMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
+    IdempotentCreateModelMixin,
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
@@ -252,7 +253,7 @@ class TemplatePermission(permissions.BasePermission):
         return request.method in permissions.SAFE_METHODS or access.can_manage_communication_templates(request.user)
 
 
-class CommunicationTemplateViewSet(viewsets.ModelViewSet):
+class CommunicationTemplateViewSet(IdempotentCreateModelMixin, viewsets.ModelViewSet):
     """Templates for drafts, with {placeholders}: title, reference, severity, status, services,
     next_update, mitigations, started_at."""
 

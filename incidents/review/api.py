@@ -28,6 +28,7 @@ from rest_framework.routers import DefaultRouter
 from incidents import access
 from incidents.api import IncidentChildMixin, SaneDateTimeField, UsernameField, call_service, one_of, validation_detail
 from incidents.filters import ActionItemFilter
+from incidents.idempotency import IdempotentCreateModelMixin, idempotent
 from incidents.markup import render_markdown
 from incidents.models import ActionItem, Review
 from incidents.review import services as review
@@ -266,6 +267,7 @@ class ReviewView(ReviewMixin, GenericAPIView):
         return self.respond()
 
     @extend_schema(request=ReviewStartSerializer, responses={201: ReviewSerializer})
+    @idempotent
     def post(self, request, incident_pk=None):
         """Start the review of a resolved (or closed) incident, drafted from its record."""
         data = ReviewStartSerializer(data=request.data)
@@ -415,7 +417,7 @@ class ActionItemViewSet(
     IncidentChildMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
+    IdempotentCreateModelMixin,
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):

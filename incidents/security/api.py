@@ -30,6 +30,7 @@ from rest_framework.routers import DefaultRouter
 
 from incidents import access
 from incidents.api import IncidentChildMixin, SaneDateTimeField, UsernameField, call_service, is_text
+from incidents.idempotency import IdempotentCreateModelMixin, idempotent
 from incidents.models import Communication, ExposureAssessment, Mitigation, Obligation, RegulatoryClock, Submission
 from incidents.security import clocks as regulatory
 from incidents.security import mitigations as security
@@ -97,7 +98,7 @@ class MitigationViewSet(
     IncidentChildMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
+    IdempotentCreateModelMixin,
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
@@ -338,7 +339,7 @@ class ObligationPermission(permissions.BasePermission):
         return request.user.is_superuser or request.user.has_perm("incidents.change_obligation")
 
 
-class ObligationViewSet(viewsets.ModelViewSet):
+class ObligationViewSet(IdempotentCreateModelMixin, viewsets.ModelViewSet):
     """The catalog of notification duties (defaults to check with counsel, not legal advice).
     Anyone signed in reads it; administrators edit it. An obligation in use cannot be deleted
     (deactivate it)."""
@@ -484,7 +485,7 @@ class ClockViewSet(
     IncidentChildMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
+    IdempotentCreateModelMixin,
     viewsets.GenericViewSet,
 ):
     """Legal notification clocks on this incident, each stage computed: `due_at` (null for
@@ -518,6 +519,7 @@ class ClockViewSet(
 
     @extend_schema(request=SubmitSerializer, responses={201: ClockSerializer})
     @action(detail=True, methods=["post"])
+    @idempotent
     def submit(self, request, incident_pk=None, pk=None):
         clock = self._clock()
         data = SubmitSerializer(data=request.data)
