@@ -7,11 +7,33 @@ them, with their rules, timeline entries and exports). What the admin does chang
 the same service functions as the pages and the API."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from incidents import access, services
 from incidents.models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision
+
+
+class ThroughServices:
+    """For a ModelAdmin whose saves call service functions. Its form checks the change first with
+    the service's own rules; should the service still refuse it (someone changed the row between
+    that check and the save), the view's transaction rolls back and the page says why with a
+    409, instead of a 500."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            request.method = "GET"  # show the row as it is now
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            response.status_code = 409
+            return response
+
+
+def changed_values(form, names):
+    """The fields among `names` that the admin's form changed, with their new values."""
+    return {name: form.cleaned_data[name] for name in form.changed_data if name in names and name in form.cleaned_data}
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -44,7 +66,7 @@ INCIDENT_EDITABLE = ("title", "summary", "kind", "services")
 
 
 @admin.register(Incident)
-class IncidentAdmin(admin.ModelAdmin):
+class IncidentAdmin(ThroughServices, admin.ModelAdmin):
     """Fix an incident's title, summary, kind and affected services (logged on the timeline with
     old and new value); declaring and every state change are in the app."""
 
@@ -74,6 +96,10 @@ class IncidentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         # Declaring makes the commander, the first timeline entry and the notifications.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # The incident and its timeline are the audit trail (and deleting would cascade to both).
         return False
 
     def has_change_permission(self, request, obj=None):
@@ -214,9 +240,14 @@ class TimelineEntryAdmin(admin.ModelAdmin):
 
 @admin.register(TimelineRevision)
 class TimelineRevisionAdmin(admin.ModelAdmin):
+    """Read-only: the earlier text of an edited timeline entry is part of the audit trail."""
+
     list_display = ["entry", "replaced_at", "replaced_by"]
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
     def has_add_permission(self, request):

@@ -1,14 +1,94 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from incidents import access
+from incidents.admin import ThroughServices, changed_values
+from incidents.forms import apply_errors, error_messages
+
+from . import services
 from .models import Maintenance, Notification, PublicComponent, PublicIncident, PublicUpdate, Subscriber
+
+# What services.change changes and the admin offers (with the services).
+MAINTENANCE_EDITABLE = services.EDITABLE_FIELDS
+
+
+class MaintenanceAdminForm(forms.ModelForm):
+    class Meta:
+        model = Maintenance
+        fields = [*MAINTENANCE_EDITABLE, "services"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "services" in self.fields:
+            self.fields["services"].required = False  # none: the whole platform, as in the app
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.has_changed():
+            try:
+                services.check_change(self.instance, **changed_values(self, MAINTENANCE_EDITABLE))
+            except ValidationError as exc:
+                apply_errors(self, exc)
+        return cleaned
 
 
 @admin.register(Maintenance)
-class MaintenanceAdmin(admin.ModelAdmin):
+class MaintenanceAdmin(ThroughServices, admin.ModelAdmin):
+    """Change or cancel a window through statuspage.services (which re-export the status page);
+    scheduling is in the app. A completed or cancelled window is history: read-only."""
+
+    form = MaintenanceAdminForm
     list_display = ["title", "scheduled_for", "scheduled_until", "status", "cancelled"]
     list_filter = ["status", "cancelled"]
     filter_horizontal = ["services"]
-    readonly_fields = ["public_id", "status", "created_at", "updated_at"]
+    readonly_fields = ["public_id", "status", "cancelled", "created_by", "created_at", "updated_at"]
+    actions = ["cancel"]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and (obj.cancelled or services.is_finished(obj)):
+            readonly += [*MAINTENANCE_EDITABLE, "services"]
+        return readonly
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and access.can_manage_maintenance(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        # Cancel instead: the window leaves the status page and the static export with it.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        changes = changed_values(form, MAINTENANCE_EDITABLE)
+        if "services" in form.changed_data:
+            changes["services"] = list(form.cleaned_data["services"])
+        if changes:
+            # The row as stored: the form has already put its values on `obj`.
+            services.change(Maintenance.objects.get(pk=obj.pk), request.user, **changes)
+
+    def save_related(self, request, form, formsets, change):
+        # No form.save_m2m(): the services were set by services.change.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    @admin.action(description=_("Cancel the selected maintenance"))
+    def cancel(self, request, queryset):
+        cancelled = 0
+        for maintenance in queryset.filter(cancelled=False):
+            try:
+                cancelled += services.cancel(maintenance, request.user)
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, f"{maintenance}: {' '.join(error_messages(exc))}", messages.ERROR)
+        if cancelled:
+            self.message_user(
+                request,
+                ngettext("%d maintenance cancelled.", "%d maintenance windows cancelled.", cancelled) % cancelled,
+            )
 
 
 @admin.register(Subscriber)

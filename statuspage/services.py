@@ -63,10 +63,8 @@ def schedule(user, *, title, scheduled_for, scheduled_until, services=(), body="
     return maintenance
 
 
-def change(maintenance, user, *, services=None, **fields):
-    """Change a window that has not completed (nor been cancelled): its text, times, services."""
-    _require_manager(user)
-    now = timezone.now()
+def check_change(maintenance, *, now=None, **fields):
+    """What change() refuses, checked without saving (a form shows the reason by its field)."""
     if maintenance.cancelled:
         raise ValidationError(_("This maintenance was cancelled; schedule a new one instead."))
     if is_finished(maintenance, now):
@@ -74,9 +72,19 @@ def change(maintenance, user, *, services=None, **fields):
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
+    _check_window(
+        fields.get("scheduled_for", maintenance.scheduled_for),
+        fields.get("scheduled_until", maintenance.scheduled_until),
+    )
+
+
+def change(maintenance, user, *, services=None, **fields):
+    """Change a window that has not completed (nor been cancelled): its text, times, services."""
+    _require_manager(user)
+    now = timezone.now()
+    check_change(maintenance, now=now, **fields)
     for name, value in fields.items():
         setattr(maintenance, name, value)
-    _check_window(maintenance.scheduled_for, maintenance.scheduled_until)
     maintenance.updated_at = now
     maintenance.status = maintenance.status_at(now)
     with transaction.atomic():

@@ -738,9 +738,16 @@ def test_update_emails_escape_what_the_incident_and_the_update_say(cast, shown, 
     assert "\n" not in subject
 
 
-def test_the_admin_submission_chooser_lists_only_the_clocks_own_communications(cast, shown, hidden):
+def test_the_admin_shows_a_clocks_submissions_without_other_incidents_communications(cast, shown, hidden):
+    """Submissions are recorded in the app (clocks.record_submission checks the communication
+    belongs to the clock's incident); the admin shows them read-only, with no chooser that
+    could list another incident's communications."""
+    for world in (shown, hidden):
+        stage = world["clock"].obligation.stages[0]["name"]
+        regulatory.record_submission(world["clock"], stage, cast["root"], communication=world["comm"])
     page = browser(cast["root"]).get(f"/admin/incidents/regulatoryclock/{shown['clock'].pk}/change/")
     assert page.status_code == 200
     body = page.content.decode()
-    assert f"on INC-{shown['incident'].pk}<" in body
-    assert f"on INC-{hidden['incident'].pk}<" not in body
+    assert 'name="submissions-0-communication"' not in body
+    assert f"{shown['comm']}" in body
+    assert f"on INC-{hidden['incident'].pk}" not in body and SECRET not in body

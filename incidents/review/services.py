@@ -382,6 +382,37 @@ def start_review(incident, by, *, owner=None, meeting_at=None):
 REVIEW_FIELDS = ("body", "owner", "meeting_at")
 
 
+def check_review(review, *, version, **changes):
+    """Validate an edit of the review as update_review does, saving nothing: the checked values,
+    or ValidationError keyed by the field at fault (StaleReview when someone saved since
+    `version`), so a form can show the reason by its field."""
+    unknown = set(changes) - set(REVIEW_FIELDS)
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: "This cannot be changed here."})
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise ValidationError({"version": "Give the version of the review you edited."}) from None
+    if version != review.version:
+        who = review.updated_by.get_username() if review.updated_by_id and review.updated_by else "someone"
+        raise StaleReview(
+            {
+                "version": f"{who} changed the review at {_at(review.updated_at)}, after you opened it. "
+                "Your text was not saved: copy it, reload, and apply it again."
+            }
+        )
+    if review.status != Review.Status.DRAFT:
+        raise ValidationError({"status": "The review is published: reopen it to edit it."})
+    values = {}
+    if "body" in changes:
+        values["body"] = _text("body", changes["body"], limit=MAX_BODY)
+    if "owner" in changes:
+        values["owner"] = _check_person("owner", changes["owner"], review.incident)
+    if "meeting_at" in changes:
+        values["meeting_at"] = _check_when("meeting_at", changes["meeting_at"])
+    return values
+
+
 @transaction.atomic
 def update_review(review, by, *, version, **changes):
     """Change the review's text, owner or meeting time. `version` is the version the editor
@@ -394,27 +425,8 @@ def update_review(review, by, *, version, **changes):
     if unknown:
         raise ValidationError({sorted(unknown)[0]: "This cannot be changed here."})
     current = Review.objects.select_for_update(of=("self",)).select_related("owner", "updated_by").get(pk=review.pk)
-    try:
-        version = int(version)
-    except (TypeError, ValueError):
-        raise ValidationError({"version": "Give the version of the review you edited."}) from None
-    if version != current.version:
-        who = current.updated_by.get_username() if current.updated_by_id and current.updated_by else "someone"
-        raise StaleReview(
-            {
-                "version": f"{who} changed the review at {_at(current.updated_at)}, after you opened it. "
-                "Your text was not saved: copy it, reload, and apply it again."
-            }
-        )
-    if current.status != Review.Status.DRAFT:
-        raise ValidationError({"status": "The review is published: reopen it to edit it."})
-    values = {}
-    if "body" in changes:
-        values["body"] = _text("body", changes["body"], limit=MAX_BODY)
-    if "owner" in changes:
-        values["owner"] = _check_person("owner", changes["owner"], incident)
-    if "meeting_at" in changes:
-        values["meeting_at"] = _check_when("meeting_at", changes["meeting_at"])
+    current.incident = incident  # already loaded: the owner check reads it
+    values = check_review(current, version=version, **changes)
     changed = [(f, getattr(current, f), v) for f, v in values.items() if getattr(current, f) != v]
     if not changed:
         return current
@@ -541,6 +553,21 @@ def _check_item(values, incident, today, *, new, owner_changed=True):
     return values
 
 
+def check_action_item(incident, item=None, **changes):
+    """Validate a new action item's values (no `item`) or a change to `item` as add_action_item
+    and update_action_item do, saving nothing: all of its checked values, or ValidationError
+    keyed by the field at fault."""
+    unknown = set(changes) - set(ITEM_FIELDS)
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: "This cannot be changed."})
+    if item is None:
+        defaults = {"title": "", "description": "", "owner": None, "due_on": None, "tracker_url": ""}
+        values = {**defaults, "priority": ActionItem.Priority.MEDIUM, **changes, "status": ActionItem.Status.OPEN}
+        return _check_item(values, incident, ActionItem.today(), new=True)
+    values = {f: changes.get(f, getattr(item, f)) for f in ITEM_FIELDS}
+    return _check_item(values, incident, ActionItem.today(), new=False, owner_changed=values["owner"] != item.owner)
+
+
 @transaction.atomic
 def add_action_item(
     incident, by, *, title, description="", owner=None, due_on=None, priority=ActionItem.Priority.MEDIUM, tracker_url=""
@@ -595,10 +622,7 @@ def update_action_item(item, by, **changes):
         )
     current = ActionItem.objects.select_for_update(of=("self",)).select_related("owner", "incident").get(pk=item.pk)
     now = timezone.now()
-    values = {f: changes.get(f, getattr(current, f)) for f in ITEM_FIELDS}
-    values = _check_item(
-        values, current.incident, ActionItem.today(), new=False, owner_changed=values["owner"] != current.owner
-    )
+    values = check_action_item(current.incident, current, **changes)
     changed = [(f, getattr(current, f), values[f]) for f in ITEM_FIELDS if getattr(current, f) != values[f]]
     if not changed:
         return current

@@ -147,6 +147,19 @@ def add_mitigation(
     return mitigation
 
 
+def check_mitigation(mitigation, **changes):
+    """Validate a change to a mitigation as update_mitigation does, saving nothing: the checked
+    values, or ValidationError keyed by the field at fault (a form shows it by that field)."""
+    unknown = set(changes) - set(MITIGATION_FIELDS)
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: "This field cannot be changed."})
+    if "started_at" in changes and changes["started_at"] is None:
+        raise ValidationError({"started_at": "A mitigation needs a start time."})
+    values = {f: getattr(mitigation, f) for f in MITIGATION_FIELDS}
+    values.update(changes)
+    return _check_mitigation(values, timezone.now())
+
+
 def update_mitigation(mitigation, by, **changes):
     """Change any of a mitigation's fields (one timeline entry lists every change). Setting
     `ended_at` lifts it; `lift_mitigation` is the one-click way."""
@@ -164,11 +177,7 @@ def _update_mitigation(mitigation, by, changes, note="", lifting=False):
     if lifting and locked.ended_at is not None:
         raise ValidationError({"ended_at": f"{locked.title!r} was already lifted."})
     now = timezone.now()
-    values = {f: getattr(locked, f) for f in MITIGATION_FIELDS}
-    values.update(changes)
-    if "started_at" in changes and changes["started_at"] is None:
-        raise ValidationError({"started_at": "A mitigation needs a start time."})
-    values = _check_mitigation(values, now)
+    values = check_mitigation(locked, **changes)
     changed = [(f, getattr(locked, f), values[f]) for f in MITIGATION_FIELDS if getattr(locked, f) != values[f]]
     if not changed:
         return locked
@@ -258,7 +267,9 @@ def _unique(items):
     return list(dict.fromkeys(items))
 
 
-def _check_exposure(changes):
+def check_exposure(changes):
+    """The changes to an exposure assessment, checked as assess_exposure checks them (saving
+    nothing); ValidationError keyed by the field at fault."""
     cleaned = {}
     for field, value in changes.items():
         if field == "certainty":
@@ -307,7 +318,7 @@ def assess_exposure(incident, by, **changes):
     """Create the incident's exposure assessment or change it; one timeline entry lists each
     changed field with its old and new value (on creation, every field set)."""
     _require(by, incident, "assess data exposure")
-    cleaned = _check_exposure(changes)
+    cleaned = check_exposure(changes)
     Incident.objects.select_for_update().filter(pk=incident.pk).first()  # one assessment at a time
     assessment = ExposureAssessment.objects.select_for_update().filter(incident=incident).first()
     now = timezone.now()

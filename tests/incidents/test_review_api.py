@@ -973,7 +973,9 @@ def test_the_admin_refuses_an_owner_who_cannot_see_a_confidential_incident(root_
 
 def test_an_admin_edit_of_a_review_bumps_its_version(root_client, started):
     url = f"/admin/incidents/review/{started.pk}/change/"
-    response = root_client.post(url, {"owner": "", "body": "Fixed by an admin", "meeting_at_0": "", "meeting_at_1": ""})
+    data = {"owner": "", "body": "Fixed by an admin", "meeting_at_0": "", "meeting_at_1": ""}
+    # The form carries the version it showed (update_review refuses to save over a later edit).
+    response = root_client.post(url, {**data, "loaded_version": str(started.version)})
     assert response.status_code == 302, response.content.decode()[:2000]
     started.refresh_from_db()
     assert started.body == "Fixed by an admin" and started.version == 2
