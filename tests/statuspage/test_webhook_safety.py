@@ -1,0 +1,108 @@
+"""Webhooks cannot be turned against our network or third parties (issue #16): the address is
+resolved once and the connection goes to the address that was checked (DNS rebinding), IPv6
+forms that carry a private IPv4 address are refused, the public form does not say why an
+address is unusable, and a webhook subscriber proves it controls its endpoint (a challenge it
+must echo) before anything else is sent to it."""
+
+import socket
+
+import pytest
+
+from incidents import webhooks
+from tests.webhook_receiver import webhook_receiver  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC = "93.184.215.14"  # example.com's address: global, never a private range
+
+
+class RebindingResolver:
+    """A resolver under an attacker's control: a public address for the first lookup (the
+    check), 127.0.0.1 for every later one (the connection)."""
+
+    def __init__(self):
+        self.lookups = []
+
+    def __call__(self, host, port, *args, **kwargs):
+        self.lookups.append(host)
+        address = PUBLIC if len(self.lookups) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+
+class RecordingSocket(socket.socket):
+    """Records where a connection is made, and goes nowhere (no traffic leaves the test)."""
+
+    connections = []
+
+    def connect(self, address):
+        RecordingSocket.connections.append(address)
+        raise ConnectionRefusedError("refused by the test")
+
+
+# Pinning ----------------------------------------------------------------------------------
+
+
+def test_a_rebinding_resolver_cannot_make_a_webhook_reach_loopback(webhook_receiver, monkeypatch):  # noqa: F811
+    receiver = webhook_receiver([200])
+    port = receiver.server.server_address[1]
+    resolver = RebindingResolver()
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    RecordingSocket.connections = []
+    monkeypatch.setattr(socket, "socket", RecordingSocket)
+
+    outcome = webhooks.post(f"http://hooks.attacker.example:{port}/x", b"{}", timeout=2)
+
+    assert receiver.requests == []
+    assert resolver.lookups == ["hooks.attacker.example"]  # resolved once, never again
+    assert RecordingSocket.connections == [(PUBLIC, port)]  # to the checked address
+    assert isinstance(outcome, webhooks.Transient) and PUBLIC in str(outcome)
+
+
+def test_the_connection_sends_the_name_in_the_host_header(webhook_receiver, monkeypatch):  # noqa: F811
+    receiver = webhook_receiver([200])
+    port = receiver.server.server_address[1]
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda host, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+    )
+
+    outcome = webhooks.post(f"http://hooks.example.org:{port}/hooks/status?x=1", b"{}", allow_private=True)
+
+    assert outcome is None
+    [request] = receiver.requests
+    assert request["headers"]["host"] == f"hooks.example.org:{port}"
+
+
+# Addresses --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "2002:a00:1::1",  # 6to4 of 10.0.0.1
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+        "100.64.0.1",  # carrier-grade NAT
+        "fd00::1",  # unique-local
+        "::ffff:10.0.0.1",  # IPv4-mapped
+    ],
+)
+def test_ipv6_and_shared_forms_of_private_addresses_are_refused(host):
+    with pytest.raises(webhooks.AddressError, match="private or local"):
+        webhooks.check_url(f"http://[{host}]/hook" if ":" in host else f"http://{host}/hook")
+
+
+def test_a_name_resolving_to_a_nat64_form_of_loopback_is_refused(monkeypatch):
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, port, *a, **k: [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("64:ff9b::7f00:1", port, 0, 0))],
+    )
+    outcome = webhooks.post("https://hooks.example.org/x", b"{}")
+    assert isinstance(outcome, webhooks.Permanent) and "private or local" in str(outcome)
+
+
+@pytest.mark.parametrize("host", ["64:ff9b::5db8:d70e", "2002:5db8:d70e::1"])  # 93.184.215.14 inside
+def test_nat64_and_6to4_forms_of_a_public_address_are_allowed(host):
+    webhooks.check_url(f"http://[{host}]/hook")
