@@ -233,12 +233,12 @@ def test_a_missing_address_is_refused(post):
     [
         ("ftp://example.com/hook", "starting with http:// or https://"),
         ("javascript:alert(1)", "starting with http:// or https://"),
-        ("http://127.0.0.1:8080/hook", "private or local network"),
-        ("http://localhost/hook", "private or local network"),
-        ("http://10.1.2.3/hook", "private or local network"),
-        ("http://169.254.169.254/latest/meta-data", "private or local network"),
-        ("http://[::1]/hook", "private or local network"),
-        ("http://[::ffff:127.0.0.1]/hook", "private or local network"),
+        ("http://127.0.0.1:8080/hook", "This address cannot receive webhooks."),
+        ("http://localhost/hook", "This address cannot receive webhooks."),
+        ("http://10.1.2.3/hook", "This address cannot receive webhooks."),
+        ("http://169.254.169.254/latest/meta-data", "This address cannot receive webhooks."),
+        ("http://[::1]/hook", "This address cannot receive webhooks."),
+        ("http://[::ffff:127.0.0.1]/hook", "This address cannot receive webhooks."),
         ("https://user:pw@203.0.113.9/hook", "Leave user names and passwords out"),
     ],
 )

@@ -4,11 +4,14 @@ forms that carry a private IPv4 address are refused, the public form does not sa
 address is unusable, and a webhook subscriber proves it controls its endpoint (a challenge it
 must echo) before anything else is sent to it."""
 
+import re
 import socket
 
 import pytest
+from django.core.cache import cache
 
 from incidents import webhooks
+from statuspage.models import Subscriber
 from tests.webhook_receiver import webhook_receiver  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -106,3 +109,31 @@ def test_a_name_resolving_to_a_nat64_form_of_loopback_is_refused(monkeypatch):
 @pytest.mark.parametrize("host", ["64:ff9b::5db8:d70e", "2002:5db8:d70e::1"])  # 93.184.215.14 inside
 def test_nat64_and_6to4_forms_of_a_public_address_are_allowed(host):
     webhooks.check_url(f"http://[{host}]/hook")
+
+
+# The public form --------------------------------------------------------------------------
+
+
+def _form_error(client, url):
+    response = client.post("/status/subscribe/", {"kind": "webhook", "webhook_url": url, "scope": "all"})
+    assert response.status_code == 400
+    return re.findall(r'<p class="error" role="alert">(.*?)</p>', response.content.decode(), re.S)
+
+
+def test_the_public_form_does_not_say_whether_a_name_resolves_or_is_private(client, settings, monkeypatch):
+    settings.STATUSPAGE_ALLOW_PRIVATE_WEBHOOKS = False
+
+    def resolver(host, port, *args, **kwargs):
+        if host == "nowhere.example":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    cache.delete("subscribe:addr:127.0.0.1")
+
+    unresolved = _form_error(client, "https://nowhere.example/hook")
+    private = _form_error(client, "https://intranet.example/hook")
+    literal = _form_error(client, "http://127.0.0.1:8080/hook")
+
+    assert unresolved == private == literal == ["This address cannot receive webhooks."]
+    assert Subscriber.objects.count() == 0
