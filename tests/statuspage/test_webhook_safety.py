@@ -4,14 +4,19 @@ forms that carry a private IPv4 address are refused, the public form does not sa
 address is unusable, and a webhook subscriber proves it controls its endpoint (a challenge it
 must echo) before anything else is sent to it."""
 
+import json
 import re
 import socket
 
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
 from incidents import webhooks
-from statuspage.models import Subscriber
+from statuspage import delivery, subscriptions, tasks
+from statuspage.models import Notification, Subscriber
+from tests.statuspage.page_factories import approver, author, publish  # noqa: F401
+from tests.statuspage.subscription_factories import notifications, private_webhooks  # noqa: F401
 from tests.webhook_receiver import webhook_receiver  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -137,3 +142,117 @@ def test_the_public_form_does_not_say_whether_a_name_resolves_or_is_private(clie
 
     assert unresolved == private == literal == ["This address cannot receive webhooks."]
     assert Subscriber.objects.count() == 0
+
+
+# Verification -----------------------------------------------------------------------------
+
+
+def subscribe_webhook(url):
+    """Subscribe as the public form does; the verification request is queued, not sent."""
+    sub, _ = subscriptions.subscribe(kind="webhook", webhook_url=url)
+    [row] = notifications(sub)
+    return sub, row
+
+
+def deliver_pending():
+    return delivery.deliver(Notification.objects.filter(status="pending").values_list("pk", flat=True))
+
+
+@pytest.mark.parametrize("answer", ["plain", "json"])
+def test_a_webhook_subscriber_is_confirmed_after_echoing_the_challenge(
+    answer,
+    webhook_receiver,  # noqa: F811
+    private_webhooks,  # noqa: F811
+):
+    receiver = webhook_receiver([200])
+    sub, row = subscribe_webhook(receiver.url)
+    receiver.secret = sub.secret
+    challenge = row.payload["challenge"]
+    if answer == "json":
+        receiver.echo = json.dumps({"challenge": challenge})
+
+    deliver_pending()
+
+    [request] = receiver.requests
+    assert request["verified"]  # signed like every delivery
+    assert request["json"]["type"] == "verification" and request["json"]["challenge"] == challenge
+    sub.refresh_from_db()
+    row.refresh_from_db()
+    assert sub.is_active and row.status == "sent"
+
+
+def test_a_webhook_subscriber_stays_unconfirmed_when_the_echo_is_wrong(webhook_receiver, private_webhooks):  # noqa: F811
+    receiver = webhook_receiver([200], echo="not the challenge")
+    sub, row = subscribe_webhook(receiver.url)
+
+    result = deliver_pending()
+
+    row.refresh_from_db()
+    sub.refresh_from_db()
+    assert (row.status, row.attempts, sub.confirmed_at) == ("pending", 1, None)
+    assert "did not echo the challenge" in row.last_error and result.retry
+
+    Notification.objects.filter(pk=row.pk).update(attempts=7, next_attempt_at=timezone.now())
+    deliver_pending()
+
+    row.refresh_from_db()
+    sub.refresh_from_db()
+    assert (row.status, row.attempts, sub.confirmed_at) == ("failed", 8, None)
+    assert len(receiver.requests) == 2
+
+
+def test_a_webhook_subscriber_receives_nothing_before_verifying(
+    declare,
+    publish,  # noqa: F811
+    web_chat,
+    webhook_receiver,  # noqa: F811
+    private_webhooks,  # noqa: F811
+):
+    receiver = webhook_receiver([200], echo=None)  # a stranger's URL: answers, but not the challenge
+    sub, verification = subscribe_webhook(receiver.url)
+    deliver_pending()
+    incident = declare(title="Chat replies time out", severity=2)
+    first = publish(incident, "We are looking into slow replies.", affected={"web-chat": "partial_outage"})
+
+    tasks.after_publication(first.pk)
+    deliver_pending()
+
+    assert [r["json"]["type"] for r in receiver.requests] == ["verification"]
+    assert [n.key for n in notifications(sub)] == ["verification"]
+
+    # The owner deploys the receiver; the retry is answered with the challenge.
+    receiver.echo = True
+    Notification.objects.filter(pk=verification.pk).update(next_attempt_at=timezone.now())
+    deliver_pending()
+    second = publish(incident, "Replies are fast again.", status="resolved")
+    tasks.after_publication(second.pk)
+    deliver_pending()
+
+    sub.refresh_from_db()
+    assert sub.is_active
+    assert [r["json"].get("type", "update") for r in receiver.requests] == ["verification", "verification", "update"]
+    assert receiver.requests[-1]["json"]["incident"]["name"] == "Chat replies time out"
+
+
+def test_an_update_written_for_an_unverified_webhook_is_not_sent(webhook_receiver, private_webhooks):  # noqa: F811
+    receiver = webhook_receiver([200], echo=None)
+    sub, verification = subscribe_webhook(receiver.url)
+    Notification.objects.filter(pk=verification.pk).update(status="failed")
+    update = Notification.objects.create(subscriber=sub, key="update:1", payload={"page": {"id": "p"}})
+
+    deliver_pending()
+
+    update.refresh_from_db()
+    assert update.status == "failed" and "verification" in update.last_error
+    assert receiver.requests == []
+
+
+def test_the_confirmation_link_does_not_confirm_a_webhook(client):
+    sub, _ = subscribe_webhook("https://203.0.113.9/hook")  # whoever subscribed it knows the token
+
+    response = client.post(f"/status/subscribe/confirm/{sub.token}/")
+
+    assert response.status_code == 404
+    assert subscriptions.confirm(sub.token) == sub
+    sub.refresh_from_db()
+    assert sub.confirmed_at is None
