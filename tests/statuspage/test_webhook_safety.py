@@ -6,7 +6,12 @@ must echo) before anything else is sent to it."""
 
 import json
 import re
+import shutil
 import socket
+import ssl
+import subprocess
+import threading
+import time
 
 import pytest
 from django.core.cache import cache
@@ -47,6 +52,15 @@ class RecordingSocket(socket.socket):
         raise ConnectionRefusedError("refused by the test")
 
 
+def pin_to_loopback(monkeypatch):
+    """Every name resolves to 127.0.0.1 (where the test's receivers listen)."""
+
+    def resolver(host, port, *args, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+
+
 # Pinning ----------------------------------------------------------------------------------
 
 
@@ -69,9 +83,7 @@ def test_a_rebinding_resolver_cannot_make_a_webhook_reach_loopback(webhook_recei
 def test_the_connection_sends_the_name_in_the_host_header(webhook_receiver, monkeypatch):  # noqa: F811
     receiver = webhook_receiver([200])
     port = receiver.server.server_address[1]
-    monkeypatch.setattr(
-        socket, "getaddrinfo", lambda host, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
-    )
+    pin_to_loopback(monkeypatch)
 
     outcome = webhooks.post(f"http://hooks.example.org:{port}/hooks/status?x=1", b"{}", allow_private=True)
 
@@ -256,3 +268,71 @@ def test_the_confirmation_link_does_not_confirm_a_webhook(client):
     assert subscriptions.confirm(sub.token) == sub
     sub.refresh_from_db()
     assert sub.confirmed_at is None
+
+
+# TLS on a pinned connection ---------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_receiver(tmp_path, monkeypatch):
+    """tls_receiver(name) -> (port, seen): an HTTPS server on 127.0.0.1 with a certificate for
+    `name`, trusted through SSL_CERT_FILE; `seen` collects the SNI name and the Host header."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    servers = []
+
+    def _start(name):
+        cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1"]
+            + ["-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}"],
+            check=True,
+            capture_output=True,
+        )
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        seen = []
+        context.sni_callback = lambda _sock, server_name, _ctx: seen.append(server_name)
+        server = socket.create_server(("127.0.0.1", 0))
+        servers.append(server)
+
+        def serve():
+            conn, _ = server.accept()
+            try:
+                tls = context.wrap_socket(conn, server_side=True)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += tls.recv(4096)
+                seen.append(re.search(rb"\r\nHost: ([^\r]+)", data).group(1).decode())
+                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                time.sleep(0.2)
+                tls.close()
+            except (OSError, ssl.SSLError):
+                conn.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        return server.getsockname()[1], seen
+
+    yield _start
+    for server in servers:
+        server.close()
+
+
+def test_https_to_a_pinned_address_uses_the_name_for_sni_and_the_certificate(tls_receiver, monkeypatch):
+    port, seen = tls_receiver("hooks.example.org")
+    pin_to_loopback(monkeypatch)
+
+    outcome, answer = webhooks.exchange(f"https://hooks.example.org:{port}/x", b"{}", allow_private=True, timeout=5)
+
+    assert (outcome, answer) == (None, b"ok")
+    assert seen == ["hooks.example.org", f"hooks.example.org:{port}"]
+
+
+def test_https_refuses_a_certificate_for_another_name(tls_receiver, monkeypatch):
+    port, seen = tls_receiver("other.example.org")
+    pin_to_loopback(monkeypatch)
+
+    outcome = webhooks.post(f"https://hooks.example.org:{port}/x", b"{}", allow_private=True, timeout=5)
+
+    assert isinstance(outcome, webhooks.Transient) and "certificate" in str(outcome).lower()
