@@ -71,7 +71,11 @@ def subscribe(*, kind, email="", webhook_url="", all_components=True, components
         chosen = _scope(subscriber, all_components, components, groups)
         subscriber.save()
         subscriber.components.set(chosen)
-        _queue_message(subscriber, "verification", key="verification", challenge=secrets.token_urlsafe(32))
+        # Its own key: rows sharing a key share one payload at delivery (statuspage.delivery),
+        # and every webhook must get its own challenge.
+        _queue_message(
+            subscriber, "verification", key=f"verification:{subscriber.pk}", challenge=secrets.token_urlsafe(32)
+        )
         return subscriber, True
     email = _normalise_email(email)
     existing = (

@@ -408,5 +408,5 @@ def test_a_new_webhook_subscriber_is_unconfirmed_with_one_verification_request_q
     sub, created = subscriptions.subscribe(kind="webhook", webhook_url="https://203.0.113.9/hook")
     assert created and not sub.is_active
     [row] = notifications(sub)
-    assert (row.key, row.status, row.payload["type"]) == ("verification", "pending", "verification")
+    assert (row.key, row.status, row.payload["type"]) == (f"verification:{sub.pk}", "pending", "verification")
     assert len(row.payload["challenge"]) >= 32

@@ -193,6 +193,19 @@ def test_a_webhook_subscriber_is_confirmed_after_echoing_the_challenge(
     assert sub.is_active and row.status == "sent"
 
 
+def test_webhooks_verified_in_one_batch_each_get_their_own_challenge(webhook_receiver, private_webhooks):  # noqa: F811
+    first, second = webhook_receiver([200]), webhook_receiver([200])
+    first_sub, first_row = subscribe_webhook(first.url)
+    second_sub, second_row = subscribe_webhook(second.url)
+
+    deliver_pending()
+
+    assert first.requests[0]["json"]["challenge"] == first_row.payload["challenge"]
+    assert second.requests[0]["json"]["challenge"] == second_row.payload["challenge"]
+    assert first_row.payload["challenge"] != second_row.payload["challenge"]
+    assert Subscriber.objects.filter(confirmed_at__isnull=False).count() == 2
+
+
 def test_a_webhook_subscriber_stays_unconfirmed_when_the_echo_is_wrong(webhook_receiver, private_webhooks):  # noqa: F811
     receiver = webhook_receiver([200], echo="not the challenge")
     sub, row = subscribe_webhook(receiver.url)
@@ -230,7 +243,7 @@ def test_a_webhook_subscriber_receives_nothing_before_verifying(
     deliver_pending()
 
     assert [r["json"]["type"] for r in receiver.requests] == ["verification"]
-    assert [n.key for n in notifications(sub)] == ["verification"]
+    assert [n.payload["type"] for n in notifications(sub)] == ["verification"]
 
     # The owner deploys the receiver; the retry is answered with the challenge.
     receiver.echo = True
