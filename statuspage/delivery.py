@@ -18,6 +18,10 @@ signing and the HTTP call are incidents/webhooks.py, shared with incident webhoo
     ok = verify_signature(secret, request.headers["X-Warroom-Timestamp"], request.body,
                           request.headers["X-Warroom-Signature"])
 
+A new webhook subscriber first gets one verification request, {"type": "verification",
+"challenge": ...}, and is confirmed only when the answer echoes the challenge
+(`WebhookTransport.verify`); nothing else is sent to an unconfirmed webhook.
+
 Delivery is at least once: a worker killed after the receiver answered but before the row
 was marked sent will send again, with the same X-Warroom-Delivery.
 """
@@ -46,6 +50,7 @@ from incidents.outbox import BACKOFF_CAP, MAX_ATTEMPTS, SENDING_TIMEOUT, Result 
 # stay importable from here (receivers and tests use statuspage.delivery.verify_signature).
 from incidents.webhooks import SIGNATURE_TOLERANCE, AddressError, Transient, sign, verify_signature  # noqa: F401
 
+from . import subscriptions
 from .models import Notification, Subscriber
 
 log = logging.getLogger(__name__)
@@ -117,12 +122,19 @@ class SubscriberOutbox(outbox.Outbox):
                 outcomes[row.pk] = Permanent("The incident is no longer public.")
             elif sub.kind == Subscriber.Kind.EMAIL:
                 emails.append(row)
+            elif sub.confirmed_at is None and row.payload.get("type") != "verification":
+                # Fan-out only writes rows for confirmed subscribers; this keeps it so whatever
+                # wrote the row: an unverified URL may be a stranger's.
+                outcomes[row.pk] = Permanent("The webhook has not answered its verification request.")
             else:
                 hooks.append(row)
         if emails:
             EmailTransport().send_batch(emails, outcomes)
         for row in hooks:
-            outcomes[row.pk] = WebhookTransport().send(row)
+            transport = WebhookTransport()
+            outcomes[row.pk] = (
+                transport.verify(row) if row.payload.get("type") == "verification" else transport.send(row)
+            )
 
     def flush_size(self, rows):
         # A mail batch (500 over one connection) records every 50 messages or second: a killed
@@ -330,18 +342,42 @@ class EmailTransport:
 # Webhooks ----------------------------------------------------------------------------------
 
 
+def _meta(row):
+    return {
+        "unsubscribe": unsubscribe_url(row.subscriber.token),
+        "documentation": absolute("/status/"),
+        "generated_at": timezone.now().isoformat(timespec="seconds"),
+        "delivery_id": str(row.pk),
+    }
+
+
+def verification_body(row):
+    """The one request a new webhook gets before anything else: the endpoint proves it wants
+    our messages by answering 2xx with the challenge."""
+    data = {"type": "verification", "challenge": row.payload["challenge"], "meta": _meta(row)}
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def echoes(answer, challenge):
+    """Does the answer's body (bytes) carry the challenge: as the whole body (plain text), or
+    as {"challenge": ...} (JSON)?"""
+    text = answer.decode("utf-8", "replace").strip()
+    if text == challenge:
+        return True
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("challenge") == challenge
+
+
 def webhook_body(row):
     """The JSON a webhook subscriber receives: Statuspage's webhook shape (meta, page,
     incident), so receivers written for Statuspage read it unchanged."""
     payload = row.payload
     status = payload.get("status") or {}
     data = {
-        "meta": {
-            "unsubscribe": unsubscribe_url(row.subscriber.token),
-            "documentation": absolute("/status/"),
-            "generated_at": timezone.now().isoformat(timespec="seconds"),
-            "delivery_id": str(row.pk),
-        },
+        "meta": _meta(row),
         "page": {
             "id": payload["page"]["id"],
             "status_indicator": status.get("indicator", "none"),
@@ -367,6 +403,28 @@ class WebhookTransport:
         if isinstance(outcome, webhooks.Permanent):
             return _unsubscribing(outcome)
         return outcome
+
+    def verify(self, row):
+        """Send the verification request; the subscriber is confirmed when the answer echoes
+        the challenge. Any other answer is a failed try, retried like a transient error (the
+        receiver may be deployed later); after the last one the webhook stays unconfirmed."""
+        sub = row.subscriber
+        body = verification_body(row)
+        outcome, answer = webhooks.exchange(
+            sub.webhook_url,
+            body,
+            webhooks.signed_headers(sub.secret, body, row.pk),
+            timeout=WEBHOOK_TIMEOUT,
+            allow_private=private_webhooks_allowed(),
+        )
+        if isinstance(outcome, webhooks.Permanent):
+            return _unsubscribing(outcome)
+        if outcome is not None:
+            return outcome
+        if not echoes(answer, row.payload["challenge"]):
+            return Transient("The answer to the verification request did not echo the challenge.")
+        subscriptions.verified(sub)
+        return None
 
 
 def _unsubscribing(outcome):

@@ -116,7 +116,10 @@ class SubscribeForm(ScopeForm):
                 try:
                     check_webhook_url(url)
                 except AddressError as exc:
-                    self.add_error("webhook_url", str(exc))
+                    # Whether a name resolves, or to a private address, is not a stranger's
+                    # business: one answer for both, so the form cannot map our network.
+                    message = gettext("This address cannot receive webhooks.") if exc.about_network else str(exc)
+                    self.add_error("webhook_url", message)
         return data
 
 

@@ -3,9 +3,14 @@
 - E-mail subscribers opt in twice: `subscribe` writes an unconfirmed subscriber and a
   confirmation message (an outbox row, delivered like any notification); `confirm` activates
   it. Only confirmed, not unsubscribed subscribers are notified.
-- Webhook subscribers are active at once: whoever subscribes a URL sees its signing secret
-  once, on the page that answers the form, and every payload is signed with it. A receiver
-  that does not want the messages answers 410 Gone, which unsubscribes it.
+- Webhook subscribers prove they control the endpoint first: `subscribe` writes an
+  unconfirmed subscriber and one verification request (an outbox row, delivered like any
+  notification) carrying a random challenge; the endpoint must echo it, and only then is the
+  subscriber confirmed (statuspage.delivery). Until then nothing else is sent to it, so the
+  public form cannot make us POST updates to a third party's URL. Whoever subscribes a URL
+  sees its signing secret once, on the page that answers the form, and every payload is
+  signed with it. A receiver that does not want the messages answers 410 Gone, which
+  unsubscribes it.
 - Subscribing an address that is already subscribed changes nothing and mails its owner a
   link to manage the subscription, so the form neither reveals who is subscribed nor lets a
   stranger change someone's choices.
@@ -13,6 +18,7 @@
 """
 
 import re
+import secrets
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -39,11 +45,12 @@ def _hour():
     return timezone.now().strftime("%Y%m%d%H")
 
 
-def _queue_message(subscriber, kind):
-    """An outbox row for a confirmation or manage-link e-mail. Its key holds the hour, so a
-    form submitted again and again mails an address at most once an hour."""
+def _queue_message(subscriber, kind, key=None, **payload):
+    """An outbox row for a confirmation or manage-link e-mail, or a webhook's verification
+    request. An e-mail's key holds the hour, so a form submitted again and again mails an
+    address at most once an hour."""
     notification, created = Notification.objects.get_or_create(
-        subscriber=subscriber, key=f"{kind}:{_hour()}", defaults={"payload": {"type": kind}}
+        subscriber=subscriber, key=key or f"{kind}:{_hour()}", defaults={"payload": {"type": kind, **payload}}
     )
     if created:
         from .tasks import deliver
@@ -55,14 +62,20 @@ def _queue_message(subscriber, kind):
 @transaction.atomic
 def subscribe(*, kind, email="", webhook_url="", all_components=True, components=(), groups=(), language="en"):
     """Subscribe an e-mail address (unconfirmed until the link in the confirmation mail is
-    followed) or a webhook URL (active at once). Returns (subscriber, created); `created` is
-    False when the address was already subscribed."""
+    followed) or a webhook URL (unconfirmed until it echoes the challenge of its verification
+    request). Returns (subscriber, created); `created` is False when the address was already
+    subscribed."""
     language = (language or "en")[:15]
     if kind == Subscriber.Kind.WEBHOOK:
-        subscriber = Subscriber(kind=kind, webhook_url=webhook_url, language=language, confirmed_at=timezone.now())
+        subscriber = Subscriber(kind=kind, webhook_url=webhook_url, language=language)
         chosen = _scope(subscriber, all_components, components, groups)
         subscriber.save()
         subscriber.components.set(chosen)
+        # Its own key: rows sharing a key share one payload at delivery (statuspage.delivery),
+        # and every webhook must get its own challenge.
+        _queue_message(
+            subscriber, "verification", key=f"verification:{subscriber.pk}", challenge=secrets.token_urlsafe(32)
+        )
         return subscriber, True
     email = _normalise_email(email)
     existing = (
@@ -102,14 +115,26 @@ def by_token(token):
 
 
 def confirm(token):
-    """Activate the subscriber with this token; returns it, or None for an unknown or
-    unsubscribed token. Confirming twice is harmless."""
+    """Activate the e-mail subscriber with this token; returns it, or None for an unknown or
+    unsubscribed token. Confirming twice is harmless. A webhook is never confirmed this way:
+    whoever subscribed it holds its token (the manage link), and only the endpoint's echo of
+    the challenge proves it controls the URL (`verified`)."""
     subscriber = by_token(token)
     if subscriber is None or subscriber.unsubscribed_at is not None:
         return None
+    if subscriber.kind != Subscriber.Kind.EMAIL:
+        return subscriber
     Subscriber.objects.filter(pk=subscriber.pk, confirmed_at__isnull=True).update(confirmed_at=timezone.now())
     subscriber.refresh_from_db(fields=["confirmed_at"])
     return subscriber
+
+
+def verified(subscriber):
+    """The webhook answered its verification request with the challenge: it is confirmed and
+    receives updates from now on. Harmless twice; an unsubscribed webhook stays unsubscribed."""
+    Subscriber.objects.filter(pk=subscriber.pk, confirmed_at__isnull=True, unsubscribed_at__isnull=True).update(
+        confirmed_at=timezone.now()
+    )
 
 
 def unsubscribe(token):

@@ -97,6 +97,10 @@ def _subscriber_or_404(token):
 @require_http_methods(["GET", "POST"])
 def confirm(request, token):
     subscriber = _subscriber_or_404(token)
+    if subscriber.kind != Subscriber.Kind.EMAIL:
+        # A webhook confirms itself by echoing its verification challenge; its token (the
+        # manage link) is known to whoever subscribed it, so it proves nothing about the URL.
+        raise Http404("This link is not valid (any more).")
     if request.method == "POST" and subscriber.unsubscribed_at is None:
         subscriptions.confirm(token)
         subscriber.refresh_from_db()

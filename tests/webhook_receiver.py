@@ -1,6 +1,7 @@
 """A tiny webhook receiver on 127.0.0.1 for tests: answers with scripted status codes and
 verifies every request's signature with statuspage.delivery.verify_signature, as a real
-subscriber would."""
+subscriber would. It echoes the challenge of a verification request (as a subscriber must
+before it gets anything else) unless told `echo=None`, or answers the text `echo`."""
 
 import json
 import threading
@@ -12,9 +13,10 @@ from statuspage.delivery import verify_signature
 
 
 class WebhookReceiver:
-    def __init__(self, answers=(200,), secret=None):
+    def __init__(self, answers=(200,), secret=None, echo=True):
         self.answers = list(answers)  # status codes, in order; the last one repeats
         self.secret = secret
+        self.echo = echo  # True: echo verification challenges; None: answer "ok"; a str: answer it
         self.requests = []
         self.hold = None  # a threading.Event: the next request waits for it before answering
         self.hold_at = None  # (n, threading.Event): the n-th request (from 1) waits for it
@@ -49,9 +51,17 @@ class WebhookReceiver:
                 self.send_response(code)
                 if 300 <= code < 400:
                     self.send_header("Location", "http://127.0.0.1:1/elsewhere")
-                self.send_header("Content-Length", "2")
+                answer = b"ok"
+                challenge = isinstance(receiver.requests[-1]["json"], dict) and receiver.requests[-1]["json"].get(
+                    "challenge"
+                )
+                if challenge and receiver.echo is True:
+                    answer = challenge.encode()
+                elif challenge and isinstance(receiver.echo, str):
+                    answer = receiver.echo.encode()
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(answer)
 
             def log_message(self, *args):
                 pass
@@ -72,11 +82,12 @@ class WebhookReceiver:
 
 @pytest.fixture
 def webhook_receiver():
-    """webhook_receiver(answers=(500, 200)) -> a running WebhookReceiver; stopped after the test."""
+    """webhook_receiver(answers=(500, 200), echo=None) -> a running WebhookReceiver; stopped
+    after the test."""
     started = []
 
-    def _start(answers=(200,), secret=None):
-        receiver = WebhookReceiver(answers, secret)
+    def _start(answers=(200,), secret=None, echo=True):
+        receiver = WebhookReceiver(answers, secret, echo)
         started.append(receiver)
         return receiver
 

@@ -12,7 +12,6 @@ from django.core import mail
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from statuspage import subscriptions, tasks
 from statuspage.models import Notification, Subscriber
@@ -24,6 +23,7 @@ from tests.statuspage.subscription_factories import (  # noqa: F401
     private_webhooks,
     webhook_subscriber,
 )
+from tests.webhook_receiver import webhook_receiver  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -233,12 +233,12 @@ def test_a_missing_address_is_refused(post):
     [
         ("ftp://example.com/hook", "starting with http:// or https://"),
         ("javascript:alert(1)", "starting with http:// or https://"),
-        ("http://127.0.0.1:8080/hook", "private or local network"),
-        ("http://localhost/hook", "private or local network"),
-        ("http://10.1.2.3/hook", "private or local network"),
-        ("http://169.254.169.254/latest/meta-data", "private or local network"),
-        ("http://[::1]/hook", "private or local network"),
-        ("http://[::ffff:127.0.0.1]/hook", "private or local network"),
+        ("http://127.0.0.1:8080/hook", "This address cannot receive webhooks."),
+        ("http://localhost/hook", "This address cannot receive webhooks."),
+        ("http://10.1.2.3/hook", "This address cannot receive webhooks."),
+        ("http://169.254.169.254/latest/meta-data", "This address cannot receive webhooks."),
+        ("http://[::1]/hook", "This address cannot receive webhooks."),
+        ("http://[::ffff:127.0.0.1]/hook", "This address cannot receive webhooks."),
         ("https://user:pw@203.0.113.9/hook", "Leave user names and passwords out"),
     ],
 )
@@ -252,23 +252,29 @@ def test_a_bad_webhook_url_is_refused_with_a_clear_message(post, settings, url, 
     assert Subscriber.objects.count() == 0
 
 
-def test_a_webhook_on_this_machine_is_allowed_when_the_setting_says_so(post, private_webhooks):  # noqa: F811
-    response = post(SUBSCRIBE, {"kind": "webhook", "webhook_url": "http://127.0.0.1:8080/hook", "scope": "all"})
+def test_a_webhook_on_this_machine_is_allowed_when_the_setting_says_so(post, private_webhooks, webhook_receiver):  # noqa: F811
+    receiver = webhook_receiver([200])
+    response = post(SUBSCRIBE, {"kind": "webhook", "webhook_url": receiver.url, "scope": "all"})
     assert response.status_code == 200
-    assert Subscriber.objects.get().webhook_url == "http://127.0.0.1:8080/hook"
+    assert Subscriber.objects.get().webhook_url == receiver.url
 
 
-def test_webhook_subscription_is_active_at_once_and_shows_its_secret_once(post, client, settings):
-    settings.STATUSPAGE_ALLOW_PRIVATE_WEBHOOKS = False
-    # A public address (example.com's); nothing is sent to it: webhooks are not pinged on subscribing.
-    url = "https://93.184.215.14/hooks/status"
-    response = post(SUBSCRIBE, {"kind": "webhook", "webhook_url": url, "scope": "all"})
+def test_webhook_subscription_shows_its_secret_once_and_waits_for_verification(
+    post,
+    client,
+    private_webhooks,  # noqa: F811
+    webhook_receiver,  # noqa: F811
+):
+    receiver = webhook_receiver([200], echo=None)  # answers, but not with the challenge
+    response = post(SUBSCRIBE, {"kind": "webhook", "webhook_url": receiver.url, "scope": "all"})
 
     assert response.status_code == 200
     sub = Subscriber.objects.get()
-    assert sub.is_active and sub.kind == "webhook"
+    assert sub.kind == "webhook" and not sub.is_active
+    assert [r["json"]["type"] for r in receiver.requests][:1] == ["verification"]
     page = text_of(response)
     assert sub.secret in page and f"/status/subscribe/manage/{sub.token}/" in page
+    assert "challenge" in page
     assert mail.outbox == []
     assert sub.secret not in text_of(client.get(f"/status/subscribe/manage/{sub.token}/"))
 
@@ -398,7 +404,9 @@ def test_confirming_an_unsubscribed_token_does_not_revive_it():
     assert sub.confirmed_at is None
 
 
-def test_webhook_subscriber_is_active_without_confirmation():
+def test_a_new_webhook_subscriber_is_unconfirmed_with_one_verification_request_queued():
     sub, created = subscriptions.subscribe(kind="webhook", webhook_url="https://203.0.113.9/hook")
-    assert created and sub.is_active
-    assert sub.confirmed_at <= timezone.now()
+    assert created and not sub.is_active
+    [row] = notifications(sub)
+    assert (row.key, row.status, row.payload["type"]) == (f"verification:{sub.pk}", "pending", "verification")
+    assert len(row.payload["challenge"]) >= 32
