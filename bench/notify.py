@@ -96,7 +96,7 @@ def run(count, url, workers):
         affected=[{"service": "web-chat", "level": "partial_outage"}],
     )
     communications.submit(comm, user)
-    communications.approve(comm, user)
+    communications.approve(comm, user, comm.content_version)
     communications.publish_now(comm.pk, user.pk)
 
     started = time.perf_counter()

@@ -111,8 +111,18 @@ def can_write_communication(user, incident):
 
 
 def can_approve_communication(user, incident):
-    # The same people as write; approving keeps its two-person rule for external audiences.
+    # The same people as write; approving keeps its two-person rule for external audiences
+    # (approval_needs_someone_else below).
     return can_write_communication(user, incident)
+
+
+def approval_needs_someone_else(user, communication):
+    """The two-person rule: what the public, customers or regulators read is approved by
+    someone who neither wrote nor changed its text (its author and every later editor,
+    translations included). WARROOM_COMMS_SELF_APPROVAL lifts the rule for small teams."""
+    if settings.WARROOM_COMMS_SELF_APPROVAL or not communication.needs_second_person:
+        return False
+    return communication.wrote(user)
 
 
 def can_manage_communication_templates(user):

@@ -46,7 +46,7 @@ def test_update_published_while_the_broker_is_down_is_delivered_when_it_returns(
         affected=[{"service": "web-chat", "level": "partial_outage"}],
     )
     communications.submit(comm, author)
-    communications.approve(comm, approver)
+    communications.approve(comm, approver, comm.content_version)
 
     # The web process publishes while Redis is down: the request must succeed all the same.
     env = worker_env(CELERY_BROKER_URL=broker)

@@ -38,7 +38,7 @@ def approved(declare, author, approver, web_chat):  # noqa: F811
             affected=[{"service": "web-chat", "level": level}],
         )
         communications.submit(comm, author)
-        return communications.approve(comm, approver)
+        return communications.approve(comm, approver, comm.content_version)
 
     return _approved
 

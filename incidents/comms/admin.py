@@ -17,7 +17,7 @@ CONTENT = ("audience", "title", "body", "language", "public_status", "affected")
 
 class TranslationInline(admin.StackedInline):
     """Read-only: translations are part of what is approved and published; the app sets them
-    (communications.set_translation), which sends an approved update back to draft."""
+    (communications.set_translation), which sends an approved update back to review."""
 
     model = CommunicationTranslation
     extra = 0
@@ -60,6 +60,7 @@ class CommunicationAdmin(admin.ModelAdmin):
     readonly_fields = [
         "incident",
         "status",
+        "content_version",
         "template",
         "author",
         "approved_by",

@@ -4,21 +4,24 @@ message); a confidential incident is a 404 to non-members.
 
 - /api/v1/incidents/<id>/communications/ list, create, retrieve, partial update, and the
   workflow actions submit, approve, send-back, discard, schedule, unschedule, publish and
-  translations. Anyone who may see the incident reads; comms staff, commanders and the
+  translations. Approve carries the `version` of the text the approver read: a 409 with the
+  current communication if it changed since. Anyone who may see the incident reads; comms staff, commanders and the
   incident's commanders and comms lead write.
 - /api/v1/communication-templates/ the template library: anyone signed in reads; comms staff
   and commanders write.
 """
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import include, path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from incidents import access
-from incidents.api import IncidentChildMixin, call_service
+from incidents.api import IncidentChildMixin, call_service, validation_detail
 from incidents.comms import services as communications
 from incidents.comms.services import AFFECTED_LEVELS, LANGUAGE_CODE
 from incidents.idempotency import IdempotentCreateModelMixin
@@ -66,6 +69,11 @@ class CommunicationSerializer(serializers.ModelSerializer):
     approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     published_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     translations = TranslationSerializer(many=True, read_only=True)
+    version = serializers.IntegerField(
+        source="content_version",
+        read_only=True,
+        help_text="Goes up with every change of the text or a translation; approve sends the one you read",
+    )
 
     class Meta:
         model = Communication
@@ -78,6 +86,7 @@ class CommunicationSerializer(serializers.ModelSerializer):
             "public_status",
             "affected",
             "status",
+            "version",
             "template",
             "author",
             "approved_by",
@@ -129,6 +138,31 @@ class CommunicationSerializer(serializers.ModelSerializer):
         return call_service(communications.edit, comm, self.context["request"].user, **fields)
 
 
+MAX_VERSION = 2**31 - 1  # a PostgreSQL integer
+
+
+class ApproveSerializer(serializers.Serializer):
+    version = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_VERSION,
+        help_text="The `version` of the text you read and approve; if it changed since, 409 and nothing is approved",
+        error_messages={
+            "required": "Give the version of the text you approve (its `version` when you read it).",
+            "null": "Give the version of the text you approve (its `version` when you read it).",
+            "invalid": "Give the version as a whole number.",
+        },
+    )
+
+
+class Conflict(APIException):
+    """409: the text changed since the approver read it. Keyed by the field at fault like a
+    400, with the communication as it is now: {"version": ["..."], "communication": {...}}."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The communication changed since you read it."
+    default_code = "conflict"
+
+
 class ScheduleSerializer(serializers.Serializer):
     scheduled_for = serializers.DateTimeField(help_text="When to publish; must be in the future")
 
@@ -142,10 +176,10 @@ class CommunicationViewSet(
     viewsets.GenericViewSet,
 ):
     """An incident's communications, newest first. Workflow: draft -> in review (submit) ->
-    approved (approve; for the status page, customers and regulators by someone other than
-    the author) -> published (publish, done by a worker: 202) or scheduled (schedule); send-back
-    returns to draft; discard ends it. PATCH edits; editing an approved update sends it back
-    to draft."""
+    approved (approve, with the `version` read; for the status page, customers and regulators
+    by someone who neither wrote nor changed the text) -> published (publish, done by a worker:
+    202) or scheduled (schedule); send-back returns to draft; discard ends it. PATCH edits;
+    editing an approved update sends it back to review."""
 
     serializer_class = CommunicationSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]
@@ -175,10 +209,33 @@ class CommunicationViewSet(
     def submit(self, request, incident_pk=None, pk=None):
         return self._step(communications.submit)
 
-    @extend_schema(request=None, responses=CommunicationSerializer)
+    @extend_schema(
+        request=ApproveSerializer,
+        responses={
+            200: CommunicationSerializer,
+            409: OpenApiResponse(description="The text changed since `version`; the body has the current one"),
+        },
+    )
     @action(detail=True, methods=["post"])
     def approve(self, request, incident_pk=None, pk=None):
-        return self._step(communications.approve)
+        """Approve the text at `version` (required). For the status page, customers and
+        regulators, someone who neither wrote nor changed the text must approve it."""
+        comm = self.get_object()
+        data = ApproveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            comm = communications.approve(comm, request.user, data.validated_data["version"])
+        except communications.StaleCommunication as exc:
+            conflict = Conflict()
+            # Set directly: the constructor would turn every value of the communication into text.
+            conflict.detail = {**validation_detail(exc), "communication": self._current(comm)}
+            raise conflict from exc
+        except DjangoValidationError as exc:
+            raise ValidationError(validation_detail(exc)) from exc
+        return self._respond(comm)
+
+    def _current(self, comm):
+        return self.get_serializer(self.get_queryset().get(pk=comm.pk)).data
 
     @extend_schema(request=None, responses=CommunicationSerializer)
     @action(detail=True, methods=["post"], url_path="send-back")
@@ -217,7 +274,7 @@ class CommunicationViewSet(
     @extend_schema(request=TranslationSerializer, responses=CommunicationSerializer)
     @action(detail=True, methods=["post"])
     def translations(self, request, incident_pk=None, pk=None):
-        """Add or replace the translation in `language` (an approved update goes back to draft)."""
+        """Add or replace the translation in `language` (an approved update goes back to review)."""
         comm = self.get_object()
         serializer = TranslationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

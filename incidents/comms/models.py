@@ -61,6 +61,13 @@ class Communication(models.Model):
         default=list, blank=True, help_text='[{"service": slug, "level": impact level or "operational"}]'
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    # Goes up with every change of what would go out (the content fields and translations): an
+    # approval names the version its approver read, so a change in between cannot slip through.
+    content_version = models.PositiveIntegerField(default=1)
+    # User ids of everyone who wrote or changed the text (the author included). The two-person
+    # rule keeps all of them from approving: a writer who rewrote someone else's draft is an
+    # author of what would go out, whoever created the row.
+    contributors = models.JSONField(default=list, blank=True)
     template = models.ForeignKey("CommunicationTemplate", null=True, blank=True, on_delete=models.SET_NULL)
     author = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     approved_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -86,6 +93,10 @@ class Communication(models.Model):
     @property
     def needs_second_person(self):
         return self.audience in self.TWO_PERSON_AUDIENCES
+
+    def wrote(self, user):
+        """Whether `user` wrote or changed this communication's text."""
+        return user.pk is not None and (user.pk == self.author_id or user.pk in self.contributors)
 
 
 class CommunicationTemplate(models.Model):

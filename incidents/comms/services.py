@@ -20,6 +20,11 @@ Status = Communication.Status
 Audience = Communication.Audience
 
 
+class StaleCommunication(ValidationError):
+    """The text changed since the approver read it: the approval is refused, not applied to
+    text they have not seen."""
+
+
 # Templates ---------------------------------------------------------------------------------
 
 
@@ -151,6 +156,7 @@ def draft(incident, by, *, audience, body, title="", language="en", public_statu
         affected=fields["affected"],
         template=template,
         author=by,
+        contributors=[by.pk],
     )
     record_event(
         incident,
@@ -176,7 +182,7 @@ EDITABLE = ("title", "body", "language", "public_status", "affected", "audience"
 @transaction.atomic
 def edit(comm, by, **fields):
     """Change a draft or an update in review. Editing an approved or scheduled update sends
-    it back to draft: what was approved is not what would go out."""
+    it back to review: what was approved is not what would go out."""
     comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
     access.require(
         access.can_write_communication(by, comm.incident),
@@ -198,21 +204,38 @@ def edit(comm, by, **fields):
 
 
 def _content_changed(comm, by, what, data):
-    """Save a change to what a communication says. What was approved is no longer what would
-    go out, so an approved or scheduled one goes back to draft; the change is logged."""
+    """Save a change to what a communication says (on a row the caller locked). The version
+    goes up, so an approval of the earlier text is refused, and the editor joins the writers,
+    who may not approve it. What was approved is no longer what would go out, so an approved
+    or scheduled one goes back to review (off the schedule); the change is logged."""
     old = comm.status
     if comm.status in (Status.APPROVED, Status.SCHEDULED):
-        comm.status = Status.DRAFT
+        comm.status = Status.IN_REVIEW
         comm.approved_by = comm.approved_at = comm.scheduled_for = None
+    comm.content_version += 1
+    if by is not None and by.pk not in comm.contributors:
+        comm.contributors = [*comm.contributors, by.pk]
     comm.updated_at = timezone.now()
     comm.save()
+    if old == comm.status:
+        outcome = "."
+    elif old == Status.SCHEDULED:
+        outcome = ": taken off the schedule and back in review for a new approval."
+    else:
+        outcome = ": back in review for a new approval."
     record_event(
         comm.incident,
         by,
         TimelineEntry.Kind.COMMS,
-        f"{comm.get_audience_display()} communication {what}"
-        + (" and sent back to draft." if old != comm.status else "."),
-        {"field": "communication", "communication": comm.pk, "old": old, "new": comm.status, **data},
+        f"{comm.get_audience_display()} communication {what}{outcome}",
+        {
+            "field": "communication",
+            "communication": comm.pk,
+            "old": old,
+            "new": comm.status,
+            "version": comm.content_version,
+            **data,
+        },
     )
     notify_changed(comm.incident, "communications")
 
@@ -250,17 +273,34 @@ def submit(comm, by):
 
 
 @transaction.atomic
-def approve(comm, by):
+def approve(comm, by, version):
+    """Approve one exact version of the text and its translations: `version` is the
+    `content_version` the approver read. If it has changed since, StaleCommunication is
+    raised and nothing is approved."""
     access.require(
         access.can_approve_communication(by, comm.incident),
         "Only comms staff and the incident's commanders may approve.",
     )
-    # Judge the two-person rule on the row as it is now, not on the caller's copy (the
-    # audience may have been edited since it was read).
+    # Judge on the row as it is now, locked, not on the caller's copy: the text, its writers
+    # and the audience may have changed since it was read.
     comm = Communication.objects.select_for_update().get(pk=comm.pk)
-    if comm.needs_second_person and comm.author_id == by.pk and not settings.WARROOM_COMMS_SELF_APPROVAL:
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise StaleCommunication(
+            {"version": "Say which version of the text you approve. Nothing was approved: read it, then approve."}
+        )
+    if version != comm.content_version:
+        raise StaleCommunication(
+            {
+                "version": f"The text changed after you read it (you read version {version}, it is now version "
+                f"{comm.content_version}). Nothing was approved: read it again, then approve."
+            }
+        )
+    if access.approval_needs_someone_else(by, comm):
         raise ValidationError(
-            {"approved_by": "Someone other than the author must approve what the public, customers or regulators read."}
+            {
+                "approved_by": "Someone who neither wrote nor changed the text must approve what the public, "
+                "customers or regulators read."
+            }
         )
     return _move(
         comm,
@@ -435,7 +475,8 @@ def diff_against_previous(comm):
 @transaction.atomic
 def set_translation(comm, by, language, body, title=""):
     """Add or replace a translation. What goes out includes its translations, so changing one
-    on an approved or scheduled update sends it back to draft, as editing the original does."""
+    counts as changing the text: the version goes up, the translator joins the writers, and an
+    approved or scheduled update goes back to review, as editing the original does."""
     comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
     access.require(access.can_write_communication(by, comm.incident), "Only comms staff may translate communications.")
     if comm.status in (Status.PUBLISHED, Status.DISCARDED):

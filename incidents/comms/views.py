@@ -11,7 +11,6 @@ written by comms staff and commanders.
 
 from functools import wraps
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -194,12 +193,7 @@ def _detail_context(request, incident, comm, translation_form=None, schedule_for
         "can_edit": can_write and state not in (Status.PUBLISHED, Status.DISCARDED),
         "actions": _actions(comm) if can_write else [],
         "can_schedule": can_write and state == Status.APPROVED,
-        "own_approval_refused": (
-            state == Status.IN_REVIEW
-            and comm.needs_second_person
-            and comm.author_id == request.user.pk
-            and not settings.WARROOM_COMMS_SELF_APPROVAL
-        ),
+        "own_approval_refused": state == Status.IN_REVIEW and access.approval_needs_someone_else(request.user, comm),
         "translation_form": translation_form,
         "schedule_form": schedule_form or ScheduleForm(),
     }
@@ -249,8 +243,17 @@ def act(request, pk, comm_pk, action):
     comm = _communication(incident, comm_pk)
     _require_write(request, incident)
     operation, success = ACTIONS[action]
+    # An approval is of the text the approver was shown: the form carries its version.
+    args = (_shown_version(request),) if action == "approve" else ()
     try:
-        operation(comm, request.user)
+        operation(comm, request.user, *args)
+    except communications.StaleCommunication as exc:
+        # Show the text as it is now, with the refusal, on the page itself (not a redirect):
+        # the approver reads the new text and its approve button carries the new version.
+        for error in exc.messages:
+            messages.error(request, error)
+        comm = _communication(incident, comm_pk)
+        return render(request, "incidents/comms/detail.html", _detail_context(request, incident, comm), status=409)
     except ValidationError as exc:
         for error in exc.messages:
             messages.error(request, error)
@@ -259,6 +262,15 @@ def act(request, pk, comm_pk, action):
     else:
         messages.success(request, success)
     return redirect(_detail_url(comm))
+
+
+def _shown_version(request):
+    """The version of the text the approve form showed; None (never current) when the form
+    sent none or garbage, so the approval is refused as stale rather than a 500."""
+    shown = request.POST.get("version", "")
+    if shown.isascii() and shown.isdigit() and len(shown) <= 10:
+        return int(shown)
+    return None
 
 
 @login_required
@@ -284,7 +296,7 @@ def schedule(request, pk, comm_pk):
 @login_required
 @explain_refusal
 def edit(request, pk, comm_pk):
-    """Change the message. Editing an approved or scheduled update sends it back to draft."""
+    """Change the message. Editing an approved or scheduled update sends it back to review."""
     incident = _incident(request, pk)
     comm = _communication(incident, comm_pk)
     _require_write(request, incident)

@@ -86,7 +86,7 @@ def test_author_drafts_from_template_second_person_approves_and_publishes(new_pa
     # The author may not approve their own status-page update.
     expect(author.get_by_role("note")).to_contain_text("someone else must approve")
     author.click("button:has-text('Approve')")
-    expect(author.locator(".messages")).to_contain_text("Someone other than the author must approve")
+    expect(author.locator(".messages")).to_contain_text("Someone who neither wrote nor changed the text must approve")
     expect(author.get_by_test_id("comm-state")).to_have_text("In review")
 
     approver = new_page("kim", "pw-kim")

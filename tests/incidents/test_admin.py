@@ -170,7 +170,7 @@ def published(incident, commander, django_user_model):
     comms2 = make_user(django_user_model, "comms2", "comms")
     comm = communications.draft(incident, commander, audience="status_page", body="We are investigating.")
     communications.submit(comm, commander)
-    communications.approve(comm, comms2)
+    communications.approve(comm, comms2, comm.content_version)
     assert communications.publish_now(comm.pk, comms2.pk) is True
     comm.refresh_from_db()
     return comm

@@ -53,7 +53,7 @@ def draft(incident, by, audience="status_page", body="We are looking into errors
 def approved(incident, author, approver, **kwargs):
     comm = draft(incident, author, **kwargs)
     communications.submit(comm, author)
-    return communications.approve(comm, approver)
+    return communications.approve(comm, approver, comm.content_version)
 
 
 def comms_entries(incident):
@@ -81,7 +81,7 @@ def test_comms_staff_drafts_submits_and_a_second_person_approves(incident, comms
     assert comm.public_status == "investigating"  # the incident's status, for the status page
     comm = communications.submit(comm, comms)
     assert comm.status == Status.IN_REVIEW
-    comm = communications.approve(comm, comms2)
+    comm = communications.approve(comm, comms2, comm.content_version)
     assert comm.status == Status.APPROVED
     assert comm.approved_by == comms2 and comm.approved_at is not None
 
@@ -91,8 +91,8 @@ def test_author_cannot_approve_own_public_update(incident, comms, audience):
     comm = draft(incident, comms, audience=audience)
     communications.submit(comm, comms)
     with pytest.raises(ValidationError) as exc:
-        communications.approve(comm, comms)
-    assert "Someone other than the author" in str(exc.value)
+        communications.approve(comm, comms, comm.content_version)
+    assert "Someone who neither wrote nor changed the text" in str(exc.value)
     comm.refresh_from_db()
     assert comm.status == Status.IN_REVIEW and comm.approved_by is None
 
@@ -101,14 +101,14 @@ def test_author_cannot_approve_own_public_update(incident, comms, audience):
 def test_author_can_approve_own_internal_note_and_partner_statement(incident, comms, audience):
     comm = draft(incident, comms, audience=audience)
     communications.submit(comm, comms)
-    assert communications.approve(comm, comms).status == Status.APPROVED
+    assert communications.approve(comm, comms, comm.content_version).status == Status.APPROVED
 
 
 def test_self_approval_setting_relaxes_the_two_person_rule(incident, comms, settings):
     settings.WARROOM_COMMS_SELF_APPROVAL = True
     comm = draft(incident, comms)
     communications.submit(comm, comms)
-    assert communications.approve(comm, comms).approved_by == comms
+    assert communications.approve(comm, comms, comm.content_version).approved_by == comms
 
 
 def test_two_person_rule_judges_the_audience_as_stored_not_the_callers_copy(incident, comms):
@@ -117,13 +117,13 @@ def test_two_person_rule_judges_the_audience_as_stored_not_the_callers_copy(inci
     stale = Communication.objects.get(pk=comm.pk)
     Communication.objects.filter(pk=comm.pk).update(audience="status_page")
     with pytest.raises(ValidationError):
-        communications.approve(stale, comms)
+        communications.approve(stale, comms, stale.content_version)
 
 
 def test_commander_may_approve_a_comms_draft(incident, comms, commander):
     comm = draft(incident, comms)
     communications.submit(comm, comms)
-    assert communications.approve(comm, commander).approved_by == commander
+    assert communications.approve(comm, commander, comm.content_version).approved_by == commander
 
 
 def test_incident_comms_lead_without_group_may_write(incident, commander, django_user_model):
@@ -140,27 +140,30 @@ def test_others_cannot_write_or_approve(request, incident, comms, who):
         draft(incident, user)
     comm = draft(incident, comms)
     communications.submit(comm, comms)
-    for operation in (communications.approve, communications.send_back, communications.discard):
+    with pytest.raises(PermissionDenied):
+        communications.approve(comm, user, comm.content_version)
+    for operation in (communications.send_back, communications.discard):
         with pytest.raises(PermissionDenied):
             operation(comm, user)
     with pytest.raises(PermissionDenied):
         communications.set_translation(comm, user, "zh-hans", "我们正在调查。")
 
 
-def test_editing_an_approved_update_sends_it_back_to_draft(incident, comms, comms2):
+def test_editing_an_approved_update_sends_it_back_to_review(incident, comms, comms2):
     comm = approved(incident, comms, comms2)
     comm = communications.edit(comm, comms, body="We have found the cause.")
-    assert comm.status == Status.DRAFT
+    assert comm.status == Status.IN_REVIEW
     assert comm.approved_by is None and comm.approved_at is None
     assert comm.body == "We have found the cause."
-    assert "sent back to draft" in comms_entries(incident)[-1].body
+    assert "back in review for a new approval" in comms_entries(incident)[-1].body
 
 
 def test_editing_a_scheduled_update_sends_it_back_and_clears_the_time(incident, comms, comms2):
     comm = approved(incident, comms, comms2)
     communications.schedule(comm, comms, timezone.now() + timedelta(hours=1))
     comm = communications.edit(comm, comms, title="New subject")
-    assert comm.status == Status.DRAFT and comm.scheduled_for is None
+    assert comm.status == Status.IN_REVIEW and comm.scheduled_for is None
+    assert "taken off the schedule and back in review" in comms_entries(incident)[-1].body
 
 
 def test_an_edit_that_changes_nothing_keeps_the_approval(incident, comms, comms2):
@@ -204,7 +207,7 @@ def test_illegal_moves_are_refused(incident, comms, comms2, setup, move):
     if setup != "draft":
         communications.submit(comm, comms)
     if setup in ("approved", "published"):
-        communications.approve(comm, comms2)
+        communications.approve(comm, comms2, comm.content_version)
     if setup == "published":
         assert communications.publish_now(comm.pk, comms.pk)
     if setup == "discarded":
@@ -212,7 +215,7 @@ def test_illegal_moves_are_refused(incident, comms, comms2, setup, move):
     before = Communication.objects.get(pk=comm.pk).status
     entries = len(comms_entries(incident))
     operations = {
-        "approve": lambda: communications.approve(comm, comms2),
+        "approve": lambda: communications.approve(comm, comms2, comm.content_version),
         "publish": lambda: communications.request_publish(comm, comms),
         "schedule": lambda: communications.schedule(comm, comms, timezone.now() + timedelta(hours=1)),
         "send_back": lambda: communications.send_back(comm, comms),
@@ -339,12 +342,11 @@ def test_every_step_writes_a_timeline_entry(incident, comms, comms2):
     comm = draft(incident, comms)
     communications.submit(comm, comms)
     communications.send_back(comm, comms2)
-    communications.edit(comm, comms, body="Second try")
+    comm = communications.edit(comm, comms, body="Second try")
     communications.submit(comm, comms)
-    communications.approve(comm, comms2)
+    communications.approve(comm, comms2, comm.content_version)
     communications.set_translation(comm, comms, "zh-hans", "第二次尝试")
-    communications.submit(comm, comms)
-    communications.approve(comm, comms2)
+    communications.approve(comm, comms2, comm.content_version + 1)
     communications.schedule(comm, comms, timezone.now() + timedelta(hours=1))
     communications.unschedule(comm, comms)
     communications.publish_now(comm.pk, comms.pk)
@@ -356,8 +358,7 @@ def test_every_step_writes_a_timeline_entry(incident, comms, comms2):
         ("draft", "draft"),
         ("draft", "in_review"),
         ("in_review", "approved"),
-        ("approved", "draft"),  # a new translation sends an approved update back
-        ("draft", "in_review"),
+        ("approved", "in_review"),  # a new translation sends an approved update back to review
         ("in_review", "approved"),
         ("approved", "scheduled"),
         ("scheduled", "approved"),
@@ -467,7 +468,7 @@ def test_diff_against_the_previous_published_update_of_the_same_audience(inciden
     assert "-Errors at 38%" in diff and "+Errors at 5%" in diff
     assert not any("Internal only" in line for line in diff)
     communications.submit(second, comms)
-    communications.approve(second, comms2)
+    communications.approve(second, comms2, second.content_version)
     communications.publish_now(second.pk)
     second.refresh_from_db()
     # Once published, it still compares with the one before it, not with itself.
@@ -505,11 +506,11 @@ def test_a_published_updates_translations_cannot_change(incident, comms, comms2)
         communications.set_translation(comm, comms, "zh-hans", "太晚了")
 
 
-def test_translating_an_approved_update_sends_it_back_to_draft(incident, comms, comms2):
+def test_translating_an_approved_update_sends_it_back_to_review(incident, comms, comms2):
     comm = approved(incident, comms, comms2)
     communications.set_translation(comm, comms, "zh-hans", "我们正在调查。")
     comm.refresh_from_db()
-    assert comm.status == Status.DRAFT and comm.approved_by is None
+    assert comm.status == Status.IN_REVIEW and comm.approved_by is None
     assert "zh-hans translation added" in comms_entries(incident)[-1].body
 
 
@@ -647,17 +648,19 @@ def test_author_sees_why_they_cannot_approve_and_is_refused_with_a_message(as_us
     client = as_user(comms)
     page = text_of(client.get(url("incidents:comms:detail", incident.pk, comm.pk)))
     assert "someone else must approve" in page
-    response = client.post(url("incidents:comms:act", incident.pk, comm.pk, "approve"), follow=True)
-    assert "Someone other than the author must approve" in text_of(response)
+    response = client.post(
+        url("incidents:comms:act", incident.pk, comm.pk, "approve"), {"version": comm.content_version}, follow=True
+    )
+    assert "Someone who neither wrote nor changed the text must approve" in text_of(response)
     assert Communication.objects.get(pk=comm.pk).status == Status.IN_REVIEW
 
 
 def test_workflow_through_the_pages(as_user, incident, comms, comms2, django_capture_on_commit_callbacks):
     comm = draft(incident, comms)
     author, approver = as_user(comms), as_user(comms2)
-    act = lambda client, action: client.post(url("incidents:comms:act", incident.pk, comm.pk, action))  # noqa: E731
+    act = lambda client, action, **data: client.post(url("incidents:comms:act", incident.pk, comm.pk, action), data)  # noqa: E731
     assert act(author, "submit").status_code == 302
-    act(approver, "approve")
+    act(approver, "approve", version=1)
     assert Communication.objects.get(pk=comm.pk).status == Status.APPROVED
     with django_capture_on_commit_callbacks() as callbacks:
         response = act(approver, "publish")
@@ -702,14 +705,14 @@ def test_editing_through_the_page_sends_an_approved_update_back(as_user, inciden
     comm = approved(incident, comms, comms2, body="Old words")
     client = as_user(comms)
     page = text_of(client.get(url("incidents:comms:edit", incident.pk, comm.pk)))
-    assert "Old words" in page and "sends it back to draft" in page
+    assert "Old words" in page and "sends it back to review" in page
     response = client.post(
         url("incidents:comms:edit", incident.pk, comm.pk),
         {"audience": "status_page", "body": "New words", "language": "en", "public_status": "monitoring"},
     )
     assert response.status_code == 302
     comm.refresh_from_db()
-    assert comm.body == "New words" and comm.status == Status.DRAFT and comm.public_status == "monitoring"
+    assert comm.body == "New words" and comm.status == Status.IN_REVIEW and comm.public_status == "monitoring"
 
 
 def test_a_published_update_cannot_be_edited_from_the_page(as_user, incident, comms, comms2):
@@ -950,17 +953,18 @@ def test_api_workflow(api, incident, comms, comms2, api_service, django_capture_
     assert data["affected"] == [{"service": "public-api", "level": "major_outage"}]
     pk = data["id"]
     assert author.post(api_url(incident, pk, "submit")).json()["status"] == "in_review"
-    refused = author.post(api_url(incident, pk, "approve"))
+    assert data["version"] == 1
+    refused = author.post(api_url(incident, pk, "approve"), {"version": 1}, format="json")
     assert refused.status_code == 400 and "approved_by" in refused.json()
-    assert approver.post(api_url(incident, pk, "approve")).json()["approved_by"] == "comms2"
+    assert approver.post(api_url(incident, pk, "approve"), {"version": 1}).json()["approved_by"] == "comms2"
     response = author.post(
         api_url(incident, pk, "translations"), {"language": "zh-hans", "body": "我们正在调查。"}, format="json"
     )
     assert response.status_code == 200
-    assert response.json()["status"] == "draft"  # a new translation needs approval again
+    assert response.json()["status"] == "in_review"  # a new translation needs approval again
+    assert response.json()["version"] == 2
     assert response.json()["translations"] == [{"language": "zh-hans", "title": "", "body": "我们正在调查。"}]
-    author.post(api_url(incident, pk, "submit"))
-    approver.post(api_url(incident, pk, "approve"))
+    approver.post(api_url(incident, pk, "approve"), {"version": 2})
     when = (timezone.now() + timedelta(hours=1)).isoformat()
     response = author.post(api_url(incident, pk, "schedule"), {"scheduled_for": when}, format="json")
     assert response.status_code == 200 and response.json()["status"] == "scheduled"
@@ -989,7 +993,7 @@ def test_api_patch_edits_and_sends_an_approved_update_back(api, incident, comms,
     comm = approved(incident, comms, comms2)
     response = api(comms).patch(api_url(incident, comm.pk), {"body": "Better"}, format="json")
     assert response.status_code == 200
-    assert response.json()["body"] == "Better" and response.json()["status"] == "draft"
+    assert response.json()["body"] == "Better" and response.json()["status"] == "in_review"
     assert api(comms).put(api_url(incident, comm.pk), {"body": "x"}, format="json").status_code == 405
 
 

@@ -50,8 +50,8 @@ def publish(author, approver):
         )
         for code, text in (translations or {}).items():
             communications.set_translation(comm, author, code, text)
-        communications.submit(comm, author)
-        communications.approve(comm, approver)
+        comm = communications.submit(comm, author)  # the row as it is now: translations changed it
+        communications.approve(comm, approver, comm.content_version)
         assert communications.publish_now(comm.pk, approver.pk)
         comm.refresh_from_db()
         return comm

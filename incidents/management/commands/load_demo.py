@@ -209,5 +209,5 @@ class Command(BaseCommand):
             affected=[{"service": signup.slug, "level": Impact.Level.PARTIAL_OUTAGE}],
         )
         communications.submit(update, sam)
-        communications.approve(update, maya)
+        communications.approve(update, maya, update.content_version)
         communications.publish_now(update.pk, maya.pk)
