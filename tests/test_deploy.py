@@ -306,3 +306,18 @@ def test_healthcheck_fails_when_nothing_listens():
     result = healthcheck({"PATH": os.environ.get("PATH", ""), "PORT": str(free_port())})
 
     assert result.returncode == 1
+
+
+def production_setting(tmp_path, expression, **overrides):
+    """The value of a settings expression under production settings, as Python source."""
+    code = f"from django.conf import settings; print(repr({expression}))"
+    result = manage(production_env(tmp_path, **overrides), "shell", "-v", "0", "-c", code)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_language_cookie_is_secure_like_the_session_cookie_in_production(tmp_path):
+    expression = "(settings.LANGUAGE_COOKIE_SECURE, settings.SESSION_COOKIE_SECURE, settings.LANGUAGE_COOKIE_SAMESITE)"
+
+    assert production_setting(tmp_path, expression) == "(True, True, 'Lax')"
+    assert production_setting(tmp_path, expression, SECURE_HTTPS="False") == "(False, False, 'Lax')"
