@@ -18,8 +18,10 @@ VAR_DIR = Path(env_str("WARROOM_VAR_DIR", str(BASE_DIR / "var")))
 DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = env_str("SECRET_KEY")
-# `makemigrations` only reads the models: it may run without a key (CI and pre-commit hooks run
-# `makemigrations --check` with no secrets), on a throwaway one that signs nothing.
+# Commands that sign nothing. `makemigrations` only reads the models: it may run without a key
+# (CI and pre-commit hooks run `makemigrations --check` with no secrets), on a throwaway one;
+# the image's build runs `collectstatic` on a throwaway key (Dockerfile).
+SIGNS_NOTHING = {"makemigrations", "collectstatic"}
 if not SECRET_KEY and sys.argv[1:2] == ["makemigrations"]:
     SECRET_KEY = secrets.token_urlsafe(50)
 if not SECRET_KEY:
@@ -29,6 +31,24 @@ if not SECRET_KEY:
             "string, or DEBUG=True for local development only."
         )
     SECRET_KEY = "insecure-debug-only-key-do-not-use-in-production"
+# A guessable key lets anyone forge sessions and password-reset links: refuse it at start rather
+# than as a `check --deploy` warning nobody reads: Django's own rule (security.W009), plus the
+# placeholder people paste from examples, however often repeated.
+if (
+    not DEBUG
+    and sys.argv[1:2] not in [[command] for command in SIGNS_NOTHING]
+    and (
+        len(SECRET_KEY) < 50
+        or len(set(SECRET_KEY)) < 5
+        or "changeme" in SECRET_KEY.lower().replace("-", "").replace("_", "")
+        or SECRET_KEY.startswith("django-insecure")
+    )
+):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak: it must be at least 50 characters with at least 5 different ones, "
+        "and not a placeholder. Generate one with "
+        '`python -c "import secrets; print(secrets.token_urlsafe(50))"`.'
+    )
 
 SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
@@ -107,9 +127,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # "warroom2026", "acme-incidents!": the product's or the site's name is the first guess.
+    {"NAME": "incidents.passwords.SiteNamePasswordValidator"},
 ]
 
 LOGIN_URL = "login"
