@@ -1,6 +1,14 @@
+import time
 import zoneinfo
 
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, logout
 from django.utils import timezone
+
+from incidents.credentials import SIGNED_IN_AT
+
+# The session key holding when the signed-in user was last seen (epoch seconds).
+LAST_SEEN_AT = "warroom_last_seen_at"
 
 # Pages load scripts and styles from our own origin only. The API docs page (Swagger UI)
 # styles elements inline, so it alone may use inline styles.
@@ -99,3 +107,37 @@ class ViewerTimezoneMiddleware:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             timezone.deactivate()
         return self.get_response(request)
+
+
+class SessionLifetimeMiddleware:
+    """Sessions end after SESSION_IDLE_TIMEOUT without a request (the cookie's and the database
+    row's age, SESSION_COOKIE_AGE) and, however busy, SESSION_MAX_LIFETIME after signing in: a
+    stolen or forgotten session does not last for weeks.
+
+    The idle clock is pushed back by saving the session, at most every few minutes rather than on
+    every request (SESSION_SAVE_EVERY_REQUEST would write the session row on each timeline poll).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.refresh_every = min(300, settings.SESSION_IDLE_TIMEOUT // 12)
+
+    def __call__(self, request):
+        if not request.path.startswith((STATIC_PREFIX, PUBLIC_PREFIX)) or request.path.startswith(STAFF_UNDER_PUBLIC):
+            self._enforce(request)
+        return self.get_response(request)
+
+    def _enforce(self, request):
+        session = request.session
+        if SESSION_KEY not in session:
+            return
+        now = int(time.time())
+        signed_in_at = session.get(SIGNED_IN_AT)
+        if signed_in_at is None:
+            # Signed in before lifetimes were kept: the lifetime counts from now.
+            session[SIGNED_IN_AT] = signed_in_at = now
+        if now - signed_in_at >= settings.SESSION_MAX_LIFETIME:
+            logout(request)  # ends the session row too; the view sees an anonymous user
+            return
+        if now - session.get(LAST_SEEN_AT, signed_in_at) >= self.refresh_every:
+            session[LAST_SEEN_AT] = now  # a modified session is saved with a fresh expiry

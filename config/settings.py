@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.SessionLifetimeMiddleware",
     "config.middleware.ViewerTimezoneMiddleware",
 ]
 
@@ -189,6 +190,11 @@ WARROOM_CACHE_RETRY_SECONDS = 5
 
 # Sessions live in the database, never in the cache: signing in must work while Redis is down.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# A session ends after this long without a request (seconds)... (config.middleware.SessionLifetimeMiddleware)
+SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 12 * 3600)
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT
+# ...and this long after signing in, however active.
+SESSION_MAX_LIFETIME = env_int("SESSION_MAX_LIFETIME", 7 * 86400)
 
 # Security headers. Production runs behind TLS; DEBUG (make run) does not.
 SECURE_HTTPS = env_bool("SECURE_HTTPS", not DEBUG)

@@ -14,6 +14,7 @@ however active it stays.
 
 import hashlib
 import secrets
+import time
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -30,7 +31,7 @@ from incidents.models import ApiToken
 
 # `last_used` is written at most this often per token: not a database write per API call.
 LAST_USED_PRECISION = timedelta(minutes=5)
-# The session key holding when its user signed in (an ISO timestamp).
+# The session key holding when its user signed in (epoch seconds).
 SIGNED_IN_AT = "warroom_signed_in_at"
 
 
@@ -92,4 +93,4 @@ def end_tokens_when_password_changes_or_user_leaves(sender, instance, update_fie
 @receiver(user_logged_in, dispatch_uid="warroom-stamp-signed-in-at")
 def stamp_signed_in_at(sender, request, user, **kwargs):
     if request is not None and hasattr(request, "session"):
-        request.session[SIGNED_IN_AT] = timezone.now().isoformat()
+        request.session[SIGNED_IN_AT] = int(time.time())
