@@ -18,8 +18,10 @@ VAR_DIR = Path(env_str("WARROOM_VAR_DIR", str(BASE_DIR / "var")))
 DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = env_str("SECRET_KEY")
-# `makemigrations` only reads the models: it may run without a key (CI and pre-commit hooks run
-# `makemigrations --check` with no secrets), on a throwaway one that signs nothing.
+# Commands that sign nothing. `makemigrations` only reads the models: it may run without a key
+# (CI and pre-commit hooks run `makemigrations --check` with no secrets), on a throwaway one;
+# the image's build runs `collectstatic` on a throwaway key (Dockerfile).
+SIGNS_NOTHING = {"makemigrations", "collectstatic"}
 if not SECRET_KEY and sys.argv[1:2] == ["makemigrations"]:
     SECRET_KEY = secrets.token_urlsafe(50)
 if not SECRET_KEY:
@@ -29,6 +31,24 @@ if not SECRET_KEY:
             "string, or DEBUG=True for local development only."
         )
     SECRET_KEY = "insecure-debug-only-key-do-not-use-in-production"
+# A guessable key lets anyone forge sessions and password-reset links: refuse it at start rather
+# than as a `check --deploy` warning nobody reads: Django's own rule (security.W009), plus the
+# placeholder people paste from examples, however often repeated.
+if (
+    not DEBUG
+    and sys.argv[1:2] not in [[command] for command in SIGNS_NOTHING]
+    and (
+        len(SECRET_KEY) < 50
+        or len(set(SECRET_KEY)) < 5
+        or "changeme" in SECRET_KEY.lower().replace("-", "").replace("_", "")
+        or SECRET_KEY.startswith("django-insecure")
+    )
+):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak: it must be at least 50 characters with at least 5 different ones, "
+        "and not a placeholder. Generate one with "
+        '`python -c "import secrets; print(secrets.token_urlsafe(50))"`.'
+    )
 
 SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
@@ -43,7 +63,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -53,6 +72,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Cache-Control for everything private, Permissions-Policy everywhere (also on static files).
+    "config.middleware.PrivateResponsesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
@@ -65,6 +86,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.SessionLifetimeMiddleware",
     "config.middleware.ViewerTimezoneMiddleware",
 ]
 
@@ -105,9 +127,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # "warroom2026", "acme-incidents!": the product's or the site's name is the first guess.
+    {"NAME": "incidents.passwords.SiteNamePasswordValidator"},
 ]
 
 LOGIN_URL = "login"
@@ -166,6 +190,11 @@ WARROOM_CACHE_RETRY_SECONDS = 5
 
 # Sessions live in the database, never in the cache: signing in must work while Redis is down.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# A session ends after this long without a request (seconds)... (config.middleware.SessionLifetimeMiddleware)
+SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 12 * 3600)
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT
+# ...and this long after signing in, however active.
+SESSION_MAX_LIFETIME = env_int("SESSION_MAX_LIFETIME", 7 * 86400)
 
 # Security headers. Production runs behind TLS; DEBUG (make run) does not.
 SECURE_HTTPS = env_bool("SECURE_HTTPS", not DEBUG)
@@ -180,6 +209,10 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIN
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from a meta tag, not the cookie; harmless either way
 SESSION_COOKIE_SAMESITE = "Lax"
+# The staff UI's language switch (/i18n/setlang/) sets this cookie: same rules as the session's.
+LANGUAGE_COOKIE_SECURE = SECURE_HTTPS
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -239,7 +272,8 @@ CELERY_BEAT_SCHEDULE = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # `Authorization: Token <key>`, stored hashed (DRF's authtoken kept keys in plain text).
+        "incidents.credentials.HashedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

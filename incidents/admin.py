@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from incidents import access, services
-from incidents.models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision
+from incidents.models import ApiToken, Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision
 
 
 class ThroughServices:
@@ -251,4 +251,22 @@ class TimelineRevisionAdmin(admin.ModelAdmin):
         return False
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Who holds which token, and ending them (delete). Issuing is `manage.py create_api_token`:
+    the key is shown once and never stored, so there is nothing here to show or edit."""
+
+    list_display = ["prefix", "user", "created", "last_used", "expires_at"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "prefix"]
+    readonly_fields = ["user", "prefix", "created", "last_used", "expires_at"]
+    exclude = ["key_hash"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

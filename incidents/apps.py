@@ -17,6 +17,8 @@ class IncidentsConfig(AppConfig):
     verbose_name = "Incidents"
 
     def ready(self):
+        # Its receivers end API tokens on a password change and stamp the sign-in time.
+        import_module(f"{self.name}.credentials")
         for wing in WINGS:
             package = import_module(f"{self.name}.{wing}")
             for room in WING_ROOMS:

@@ -343,6 +343,26 @@ class IdempotencyKey(models.Model):
         return f"{self.key} ({self.method} {self.path})"
 
 
+class ApiToken(models.Model):
+    """A key for `Authorization: Token <key>` (incidents/credentials.py). Only a SHA-256 of the
+    key is stored: a copy of the database (a backup, a read-only replica) lets nobody call the
+    API. The key itself is shown once, when it is issued. A user may hold several (one per
+    integration); a password change or deactivation ends all of them."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    key_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the key, hex")
+    prefix = models.CharField(max_length=8, help_text="The key's first characters, to tell tokens apart")
+    created = models.DateTimeField(default=timezone.now)
+    last_used = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Refused from then on; empty: never expires")
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.user})"
+
+
 # The wings' models (app label `incidents`), imported last: they build on the classes above.
 from incidents.comms.models import Communication, CommunicationTemplate, CommunicationTranslation  # noqa: E402, F401
 from incidents.reminders.models import (  # noqa: E402, F401

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from incidents import services
+from incidents import access, services
 from incidents.models import Impact, Incident, Membership
 
 LEVEL_ALIASES = {
@@ -27,7 +27,11 @@ HELP = (
 )
 
 
-def _user(name):
+def _user(incident, by, name, refusal):
+    """The active user named `name`, once `by` is known to be allowed the command: whether a
+    username exists is nobody's business but those who may assign it (`refusal` otherwise).
+    Unknown and inactive usernames get the same answer."""
+    access.require(access.can_command(by, incident), refusal)
     User = get_user_model()
     name = name.lstrip("@")
     user = User.objects.filter(**{f"{User.USERNAME_FIELD}__iexact": name}, is_active=True).first()
@@ -80,13 +84,15 @@ def run(incident, user, text):
         _call(services.change_severity, incident, int(value), user)
     elif command in ("commander", "ic"):
         (name,) = _args(args, 1, "/commander <username>")[:1]
-        _call(services.hand_over_command, incident, _user(name), user)
+        to_user = _user(incident, user, name, "Only the incident's commanders may hand over command.")
+        _call(services.hand_over_command, incident, to_user, user)
     elif command == "role":
         role, name = _args(args, 2, "/role <role> <username>")[:2]
         role = ROLE_ALIASES.get(role.lower(), role.lower())
         if role not in Membership.Role.values:
             raise ValidationError(f"Unknown role {args[0]!r}. Use one of: {', '.join(Membership.Role.values)}.")
-        _call(services.assign_role, incident, _user(name), role, user)
+        refusal = "Only the incident's commanders may assign roles."
+        _call(services.assign_role, incident, _user(incident, user, name, refusal), role, user)
     elif command == "impact":
         name, level, *regions = _args(args, 2, "/impact <service> <level> [regions]")
         service = services.find_service(name)

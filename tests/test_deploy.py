@@ -61,6 +61,30 @@ def test_settings_refuse_to_start_without_secret_key_when_debug_is_off(tmp_path,
     assert "SECRET_KEY is not set" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "secret_key",
+    [
+        "changeme",
+        "build-only",
+        "django-insecure-" + "k3y" * 20,
+        "ab" * 40,
+        "ChangeMe-" * 8,
+    ],
+    ids=["placeholder", "short", "django-default", "few-characters", "placeholder-repeated"],
+)
+def test_settings_refuse_to_start_with_a_weak_secret_key_when_debug_is_off(tmp_path, secret_key):
+    result = manage(clean_env(tmp_path, SECRET_KEY=secret_key, ALLOWED_HOSTS="warroom.example.com"), "check")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak" in result.stderr
+
+
+def test_weak_secret_key_is_tolerated_for_local_development(tmp_path):
+    result = manage(clean_env(tmp_path, SECRET_KEY="changeme", DEBUG="True"), "check")
+
+    assert result.returncode == 0, result.stderr
+
+
 def test_makemigrations_check_runs_without_a_secret_key(tmp_path):
     """CI and pre-commit hooks check for missing migrations with no secrets at hand; the key
     it gets is a throwaway one, and nothing else may start without a key (above)."""
@@ -306,3 +330,18 @@ def test_healthcheck_fails_when_nothing_listens():
     result = healthcheck({"PATH": os.environ.get("PATH", ""), "PORT": str(free_port())})
 
     assert result.returncode == 1
+
+
+def production_setting(tmp_path, expression, **overrides):
+    """The value of a settings expression under production settings, as Python source."""
+    code = f"from django.conf import settings; print(repr({expression}))"
+    result = manage(production_env(tmp_path, **overrides), "shell", "-v", "0", "-c", code)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_language_cookie_is_secure_like_the_session_cookie_in_production(tmp_path):
+    expression = "(settings.LANGUAGE_COOKIE_SECURE, settings.SESSION_COOKIE_SECURE, settings.LANGUAGE_COOKIE_SAMESITE)"
+
+    assert production_setting(tmp_path, expression) == "(True, True, 'Lax')"
+    assert production_setting(tmp_path, expression, SECURE_HTTPS="False") == "(False, False, 'Lax')"

@@ -297,3 +297,22 @@ def test_without_htmx_a_mistake_is_shown_on_the_page_with_the_text_kept(box, inc
     # The kept text is shown once, not on every later visit.
     assert typed_value(client.get(incident.get_absolute_url())) == ""
     assert TimelineEntry.objects.filter(incident=incident).count() == 1
+
+
+@pytest.mark.parametrize("line", ["/commander {name}", "/role deputy {name}"])
+def test_responder_cannot_learn_whether_a_username_exists(box, incident, commander, responder, django_user_model, line):
+    django_user_model.objects.create_user(username="gone", password="x", is_active=False)
+    answers = {name: box_error(box(responder, line.format(name=name))) for name in ("cmdr", "nosuchuser", "gone")}
+
+    assert len(set(answers.values())) == 1, answers
+    assert "Only the incident's commanders" in answers["cmdr"]
+
+
+def test_commander_gets_the_same_answer_for_unknown_and_inactive_usernames(box, incident, commander, django_user_model):
+    django_user_model.objects.create_user(username="gone", password="x", is_active=False)
+
+    unknown = box_error(box(commander, "/role deputy ghost"))
+    inactive = box_error(box(commander, "/role deputy gone"))
+
+    assert unknown == "No active user named 'ghost'."
+    assert inactive == "No active user named 'gone'."
