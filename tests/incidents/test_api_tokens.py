@@ -145,7 +145,7 @@ def test_plain_text_tokens_of_drf_authtoken_are_migrated_as_hashes_and_keep_work
             "INSERT INTO authtoken_token (key, created, user_id) VALUES (%s, %s, %s)",
             [legacy_key, "2026-01-02 03:04:05", commander.pk],
         )
-    migration = importlib.import_module("incidents.migrations.0012_api_tokens")
+    migration = importlib.import_module("incidents.migrations.0013_api_tokens")
 
     # The step reads only the editor's connection (SQLite refuses a real editor in a test's transaction).
     migration.hash_legacy_tokens(apps, SimpleNamespace(connection=connection))
