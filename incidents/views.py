@@ -35,7 +35,7 @@ from incidents.models import Impact, Incident, Membership, Service, TimelineEntr
 
 # Entries drawn on the war-room page, and in each "Show earlier entries" step: a long incident
 # (thousands of entries) costs no more to open than a short one, and the page stays well under
-# 60 KB compressed (docs/operations.md, bench/warroom.py).
+# 60 KB compressed (bench/warroom.py measures it).
 TIMELINE_PAGE = 100
 # The live poll patches the page with up to this many new or edited entries; more (a laptop
 # waking up after hours) and it asks for a fresh page instead.
