@@ -3,6 +3,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
+from django.middleware.gzip import GZipMiddleware
 from django.utils import timezone
 
 from incidents.credentials import SIGNED_IN_AT
@@ -141,3 +142,21 @@ class SessionLifetimeMiddleware:
             return
         if now - session.get(LAST_SEEN_AT, signed_in_at) >= self.refresh_every:
             session[LAST_SEEN_AT] = now  # a modified session is saved with a fresh expiry
+
+
+class StaffGZipMiddleware(GZipMiddleware):
+    """Compress HTML and JSON (the war room, lists, the API): a long page is a tenth of its
+    size on the wire. Django's GZipMiddleware pads each response with random bytes, and CSRF
+    tokens are masked per request, which is the BREACH mitigation. Responses that chose their
+    encoding themselves are left alone: the public status page keeps precompressed documents
+    with their own ETags, serves small ones as they are, and says so with `Vary:
+    Accept-Encoding`. So is everything else (files, feeds): whitenoise compresses static files
+    ahead of time."""
+
+    def process_response(self, request, response):
+        content_type = response.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type != "text/html" and not content_type.endswith("json"):
+            return response
+        if "accept-encoding" in response.get("Vary", "").lower():
+            return response
+        return super().process_response(request, response)

@@ -76,6 +76,9 @@ MIDDLEWARE = [
     "config.middleware.PrivateResponsesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below whitenoise (it serves static files compressed ahead of time), above everything that
+    # writes the body.
+    "config.middleware.StaffGZipMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The staff UI's language: the switch in base.html (session/cookie), else Accept-Language.

@@ -9,6 +9,7 @@ urlpatterns = [
     path("declare/", views.declare, name="declare"),
     path("<int:pk>/", views.war_room, name="detail"),
     path("<int:pk>/live/", views.live, name="live"),
+    path("<int:pk>/timeline/earlier/", views.timeline_earlier, name="timeline_earlier"),
     path("<int:pk>/log/", views.log, name="log"),
     path("<int:pk>/edit/", views.edit_incident, name="edit"),
     path("<int:pk>/status/", views.change_status, name="status"),

@@ -7,8 +7,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
-from django.http import HttpResponse
+from django.db.models import Prefetch, Q, Subquery
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -33,7 +33,13 @@ from incidents.forms import (
 from incidents.htmx import is_htmx
 from incidents.models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision, status_from_rank
 
-TIMELINE_PAGE = 500  # entries shown on the war-room page; older ones are a click away
+# Entries drawn on the war-room page, and in each "Show earlier entries" step: a long incident
+# (thousands of entries) costs no more to open than a short one, and the page stays well under
+# 60 KB compressed (bench/warroom.py measures it).
+TIMELINE_PAGE = 100
+# The live poll patches the page with up to this many new or edited entries; more (a laptop
+# waking up after hours) and it asks for a fresh page instead.
+LIVE_PATCH_LIMIT = 500
 
 
 def _memberships():
@@ -131,16 +137,42 @@ def _revisions():
     return Prefetch("revisions", queryset=TimelineRevision.objects.select_related("replaced_by"))
 
 
-def _timeline(incident, skip=0):
-    """The newest TIMELINE_PAGE entries after skipping `skip` newer ones, oldest first, and
-    whether there are earlier ones (one extra row tells, so no COUNT query)."""
-    entries = list(
-        incident.timeline.select_related("author")
-        .prefetch_related(_revisions())
-        .order_by("-occurred_at", "-id")[skip : skip + TIMELINE_PAGE + 1]
-    )
+def _timeline(incident, before=None):
+    """The newest TIMELINE_PAGE entries (older than the entry `before`, when given), oldest
+    first, and whether there are earlier ones (one extra row tells, so no COUNT query).
+
+    Paged by key, not by offset: the page after entry `before` costs the same at the end of a
+    10,000-entry timeline as at its start. The key is (occurred_at, id), the timeline's order;
+    an id of another incident (or none) gives an empty page."""
+    entries = incident.timeline.select_related("author").prefetch_related(_revisions())
+    if before is not None:
+        anchor = Subquery(incident.timeline.filter(pk=before).values("occurred_at")[:1])
+        entries = entries.filter(Q(occurred_at__lt=anchor) | Q(occurred_at=anchor, id__lt=before))
+    entries = list(entries.order_by("-occurred_at", "-id")[: TIMELINE_PAGE + 1])
     more = len(entries) > TIMELINE_PAGE
     return list(reversed(entries[:TIMELINE_PAGE])), more
+
+
+class _BadBefore(Exception):
+    pass
+
+
+def _before(request):
+    """The `before` entry id of a "Show earlier entries" link; None for the newest page."""
+    raw = request.GET.get("before")
+    if raw is None:
+        return None
+    try:
+        before = int(raw)
+    except ValueError:
+        raise _BadBefore from None
+    if not 0 < before < 2**63:  # a bigger number overflows the database's bigint
+        raise _BadBefore
+    return before
+
+
+def _bad_before():
+    return HttpResponseBadRequest(_("Earlier entries are asked for by entry number (before=<id>)."))
 
 
 def _state_context(request, incident):
@@ -177,20 +209,18 @@ def _steps(incident):
 @login_required
 @require_GET
 def war_room(request, pk):
+    try:
+        before = _before(request)
+    except _BadBefore:
+        return _bad_before()
     incident = _war_room_incident(request, pk, review_state=True)
     context = _state_context(request, incident)
-    try:
-        skip = max(0, int(request.GET.get("earlier", "0")))
-    except ValueError:
-        skip = 0
-    if skip > 2**31:  # no timeline is that long; a bigger OFFSET overflows PostgreSQL's bigint
-        skip = 0
-    timeline, more = _timeline(incident, skip)
+    timeline, more = _timeline(incident, before)
     context.update(
         {
             "timeline": timeline,
-            "earlier": skip + TIMELINE_PAGE if more else None,
-            "skipped": skip,
+            "earlier": timeline[0].pk if more else None,
+            "skipped": before is not None,
             "last_id": incident.timeline.order_by("-id").values_list("id", flat=True).first() or 0,
             "poll_seconds": _poll_seconds(),
             "box_value": request.session.pop("box_value", ""),
@@ -199,6 +229,28 @@ def war_room(request, pk):
         }
     )
     return render(request, "incidents/war_room.html", context)
+
+
+@login_required
+@require_GET
+def timeline_earlier(request, pk):
+    """The "Show earlier entries" step of the war-room page: the TIMELINE_PAGE entries before
+    entry `before`, put at the top of the timeline, and the link to the ones before them."""
+    try:
+        before = _before(request)
+    except _BadBefore:
+        return _bad_before()
+    if before is None:
+        return _bad_before()
+    incident = access.get_incident_for(request.user, pk, Incident.objects.prefetch_related(_memberships()))
+    timeline, more = _timeline(incident, before)
+    context = {
+        "incident": incident,
+        "timeline": timeline,
+        "earlier": timeline[0].pk if more else None,
+        "can_command": access.can_command(request.user, incident),
+    }
+    return render(request, "incidents/_earlier.html", context)
 
 
 def _poll_seconds():
@@ -231,9 +283,9 @@ def live(request, pk):
         incident.timeline.filter(seq__gt=since)
         .select_related("author")
         .prefetch_related(_revisions())
-        .order_by("occurred_at", "id")[: TIMELINE_PAGE + 1]
+        .order_by("occurred_at", "id")[: LIVE_PATCH_LIMIT + 1]
     )
-    if len(changed) > TIMELINE_PAGE:
+    if len(changed) > LIVE_PATCH_LIMIT:
         # Far behind (a laptop waking up mid-incident): a fresh page is cheaper than a patch.
         return HttpResponse(status=200, headers={"HX-Refresh": "true"})
     new_entries = [e for e in changed if e.id > after]

@@ -3,7 +3,8 @@ serve while the app itself is down (docs/statuspage.md).
 
 `export_to(DIR)` writes every public document (HTML pages, every Statuspage v2 JSON endpoint,
 the Atom feeds, the assets they use) at the same paths as the app serves them under /status/,
-from one PublicState, so the files agree with each other. It is atomic for readers: the files
+from one PublicState, so the files agree with each other, each with a gzipped copy next to it
+(`name.gz`, for nginx's `gzip_static`). It is atomic for readers: the files
 are written into a fresh sibling directory, and DIR is a symbolic link that is swapped to it
 with one rename. A reader following DIR sees the old export or the new one, never a mix of
 half-written files. The previous export is kept (a reader may be between resolving the link
@@ -20,6 +21,7 @@ follows within seconds, and nothing else ever rewrites it.
 """
 
 import fcntl
+import gzip
 import os
 import secrets
 import shutil
@@ -98,11 +100,11 @@ def write_export(directory, version=None):
     ):
         for path in documents.paths():
             body, _content_type = documents.render(path)
-            _write(directory / file_for(path), body)
+            _write_served(directory / file_for(path), body)
             count += 1
     for name in ASSETS:
         with open(asset_source(name), "rb") as source:
-            _write(directory / "assets" / asset_file_name(name), source.read())
+            _write_served(directory / "assets" / asset_file_name(name), source.read())
         count += 1
     _write(directory / MARKER, f"{timezone.now().isoformat()}\n".encode())
     _write(directory / VERSION_FILE, f"{version}\n{state.valid_until().isoformat()}\n".encode())
@@ -115,6 +117,15 @@ def file_for(path):
     if path == "" or path.endswith("/"):
         return path + "index.html"
     return path
+
+
+def _write_served(file, body):
+    """A served file and its gzipped copy next to it (`name.gz`), for nginx's `gzip_static`:
+    compressing once here instead of on every request is what lets a plain web server serve
+    the export at the speed of a plain file (docs/statuspage.md). Every exported file is text
+    (HTML, JSON, Atom, CSS, JS, SVG). mtime=0: the same content gives the same bytes."""
+    _write(file, body)
+    _write(file.with_name(file.name + ".gz"), gzip.compress(body, compresslevel=9, mtime=0))
 
 
 def _write(file, body):

@@ -28,7 +28,7 @@
   function timeline() { return document.getElementById("timeline-list"); }
   function atBottom(list) { return list.scrollHeight - list.scrollTop - list.clientHeight < 80; }
   function toBottom(list) { list.scrollTop = list.scrollHeight; }
-  var follow = true, logged = false;
+  var follow = true, logged = false, earlier = false, heightBefore = 0;
   document.addEventListener("DOMContentLoaded", function () {
     var list = timeline();
     if (list && !location.hash) toBottom(list);
@@ -36,21 +36,34 @@
     var box = document.querySelector("#box input[name=body]");
     if (box && !location.hash) box.focus({ preventScroll: true });
   });
+  // "Show earlier entries" puts a page of entries at the top of the list: show where the
+  // earlier ones end (the reader scrolls up from there), instead of following the bottom.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("#earlier")) earlier = true;
+  });
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
     var list = timeline();
     if (list && event.detail.target === list) {
-      follow = logged || atBottom(list);
+      follow = !earlier && (logged || atBottom(list));
+      heightBefore = list.scrollHeight;
       logged = false;
     }
   });
   document.addEventListener("htmx:oobAfterSwap", function (event) {
     var list = timeline();
-    if (list && event.detail.target === list && follow) toBottom(list);
+    if (!list || event.detail.target !== list) return;
+    if (earlier) {
+      earlier = false;
+      list.scrollTop = Math.max(0, list.scrollHeight - heightBefore - list.clientHeight / 2);
+    } else if (follow) {
+      toBottom(list);
+    }
   });
   // A line just logged from the box is always shown, wherever the reader had scrolled.
   document.addEventListener("htmx:afterRequest", function (event) {
     var detail = event.detail;
     if (detail.elt && detail.elt.id === "box" && detail.xhr && detail.xhr.getResponseHeader("HX-Trigger")) logged = true;
+    if (detail.elt && detail.elt.closest && detail.elt.closest("#earlier")) earlier = false; // failed or done
   });
 })();
 

@@ -4,20 +4,25 @@ incident and service lists, query counts, security headers and health checks.
 The war-room box (notes and slash commands) has its own file, test_slash_commands.py.
 """
 
+import gzip
 import html
+import json
 import re
 import threading
 from datetime import timedelta
 
 import pytest
 from django.db import connection, connections
+from django.http import HttpResponse
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from config.middleware import StaffGZipMiddleware
 from incidents import services
 from incidents.models import Incident, Membership, Service, TimelineEntry, TimelineRevision
+from incidents.views import TIMELINE_PAGE
 from tests.conftest import HTMX, make_user
 
 pytestmark = pytest.mark.usefixtures("clear_cache")
@@ -747,16 +752,131 @@ def test_war_room_queries_do_not_grow_with_the_timeline(
         client.get(incident.get_absolute_url())
 
 
-def test_war_room_shows_the_latest_entries_and_links_to_earlier_ones(as_user, commander, incident):
-    add_entries(incident, [commander], 1000)
+def earlier_link(page):
+    """The "Show earlier entries" link of a page or step: (href for a plain click, hx-get)."""
+    found = re.search(r'<p id="earlier"[^>]*><a href="([^"]*)" hx-get="([^"]*)"', page)
+    return (html.unescape(found.group(1)), html.unescape(found.group(2))) if found else None
+
+
+def entry_bodies(page):
+    return [int(n) for n in re.findall(r"<p>entry (\d+)</p>", page)]
+
+
+def test_war_room_of_a_long_incident_shows_the_newest_entries_and_links_to_earlier_ones(as_user, commander, incident):
+    add_entries(incident, [commander], 2000)
     client = as_user(commander)
     page = text_of(client.get(incident.get_absolute_url()))
-    assert ">entry 999<" in page
-    assert ">entry 499<" not in page
-    assert "earlier entries" in page
-    earlier = re.search(r'href="([^"]*earlier=[^"]*)"', page).group(1).replace("&amp;", "&")
-    older = text_of(client.get(earlier))
-    assert ">entry 499<" in older and ">entry 999<" not in older
+    assert entry_bodies(page) == list(range(2000 - TIMELINE_PAGE, 2000))
+    href, hx_get = earlier_link(page)
+    assert "Show earlier entries" in page
+
+    # Without JavaScript the link is a page of the entries just before.
+    older = text_of(client.get(href))
+    assert entry_bodies(older) == list(range(2000 - 2 * TIMELINE_PAGE, 2000 - TIMELINE_PAGE))
+    assert "Back to the latest entries" in older
+
+    # With htmx it puts them at the top of the timeline and brings the next link.
+    step = text_of(client.get(hx_get, headers=HTMX))
+    assert '<div hx-swap-oob="afterbegin:#timeline-list">' in step
+    assert entry_bodies(step) == list(range(2000 - 2 * TIMELINE_PAGE, 2000 - TIMELINE_PAGE))
+    next_step = text_of(client.get(earlier_link(step)[1], headers=HTMX))
+    assert entry_bodies(next_step) == list(range(2000 - 3 * TIMELINE_PAGE, 2000 - 2 * TIMELINE_PAGE))
+
+
+def test_showing_earlier_entries_walks_back_to_the_first_in_timeline_order(
+    as_user, commander, incident, django_assert_max_num_queries
+):
+    add_entries(incident, [commander], 2 * TIMELINE_PAGE + 10)
+    # Logged last, but it happened before everything else: it belongs on the last step.
+    backdated = services.log_entry(incident, commander, "what we saw first")
+    TimelineEntry.objects.filter(pk=backdated.pk).update(occurred_at=incident.started_at - timedelta(days=1))
+    client = as_user(commander)
+    page = text_of(client.get(incident.get_absolute_url()))
+    shown = entry_bodies(page)
+    link = earlier_link(page)
+    steps = 0
+    while link:
+        with django_assert_max_num_queries(8):
+            step = text_of(client.get(link[1], headers=HTMX))
+        shown = entry_bodies(step) + shown
+        link = earlier_link(step)
+        steps += 1
+    assert steps == 2  # 100 on the page, then 100, then the rest
+    assert "what we saw first" in step and "what we saw first" not in page
+    # The incident's own entries (declared...) come first; then every entry once, in order.
+    assert shown == list(range(2 * TIMELINE_PAGE + 10))
+
+
+def test_outsider_cannot_load_earlier_entries_of_a_confidential_incident(as_user, outsider, commander, confidential):
+    add_entries(confidential, [commander], 5)
+    first = confidential.timeline.order_by("-id").first()
+    response = as_user(outsider).get(f"{url('incidents:timeline_earlier', confidential.pk)}?before={first.pk}")
+    assert response.status_code == 404
+
+
+def test_earlier_entries_with_a_bad_entry_number_are_a_400(as_user, viewer, incident):
+    client = as_user(viewer)
+    path = url("incidents:timeline_earlier", incident.pk)
+    for query in ("", "?before=abc", "?before=-3", "?before=99999999999999999999999"):
+        response = client.get(path + query)
+        assert response.status_code == 400, query
+        assert "entry number" in text_of(response)
+    assert client.get(incident.get_absolute_url() + "?before=x").status_code == 400
+
+
+def test_earlier_entries_before_an_entry_of_another_incident_are_none(as_user, commander, declare, incident):
+    other = declare(title="Other")
+    add_entries(other, [commander], 5)
+    foreign = other.timeline.order_by("-id").first()
+    step = text_of(as_user(commander).get(f"{url('incidents:timeline_earlier', incident.pk)}?before={foreign.pk}"))
+    assert entry_bodies(step) == [] and earlier_link(step) is None
+
+
+def test_war_room_of_a_long_incident_is_gzipped_and_small(as_user, commander, incident):
+    words = "attack traffic from residential proxies rotating user agents mitigated by rate limits at the edge"
+    version = Incident.objects.get(pk=incident.pk).version + 1
+    TimelineEntry.objects.bulk_create(
+        TimelineEntry(
+            incident=incident,
+            author=commander,
+            seq=version,
+            body=f"Entry {i}: **{words}** "
+            + " ".join(f"{w}{(i * 7 + j) % 997}" for j, w in enumerate(words.split() * 5)),
+        )
+        for i in range(2000)
+    )
+    client = as_user(commander)
+    response = client.get(incident.get_absolute_url(), headers={"accept-encoding": "gzip, deflate, br"})
+    assert response["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in response["Vary"]
+    assert len(response.content) < 60_000
+    assert "Entry 1999:" in gzip.decompress(response.content).decode()
+    # A client that does not ask for it gets the page as it is.
+    assert "Content-Encoding" not in client.get(incident.get_absolute_url())
+
+
+def test_gzip_leaves_a_response_that_chose_its_encoding_alone(rf):
+    # The public status page serves small documents as they are, with a strong ETag, and says
+    # it decided with Vary: Accept-Encoding; the staff pages' compression must not redo it.
+    def status_document(request):
+        response = HttpResponse(b'{"status": "%s"}' % (b"ok " * 300), content_type="application/json")
+        response["ETag"] = '"abc"'
+        response["Vary"] = "Accept-Language, Accept-Encoding"
+        return response
+
+    def staff_page(request):
+        return HttpResponse(b"<p>" + b"entry " * 300, content_type="text/html; charset=utf-8")
+
+    request = rf.get("/", headers={"accept-encoding": "gzip"})
+    chosen = StaffGZipMiddleware(status_document)(request)
+    assert "Content-Encoding" not in chosen and chosen["ETag"] == '"abc"'
+    assert StaffGZipMiddleware(staff_page)(request)["Content-Encoding"] == "gzip"
+
+
+def test_api_answers_are_gzipped_for_clients_that_accept_it(as_user, commander, incident):
+    response = as_user(commander).get("/api/v1/incidents/", headers={"accept-encoding": "gzip"})
+    assert response["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(response.content))
 
 
 def test_incident_list_queries_do_not_grow_with_the_number_of_incidents(

@@ -1,6 +1,7 @@
 """The static export: `manage.py export_statuspage DIR` writes the whole public page as files
 at the app's paths, atomically (DIR is a symlink swapped to each new export)."""
 
+import gzip
 import json
 import re
 import threading
@@ -174,6 +175,18 @@ def test_export_links_relatively_so_the_parent_can_be_mounted_anywhere(tmp_path,
     assert not Path((tmp_path / "status").readlink()).is_absolute()
 
 
+def test_every_exported_file_has_a_gzipped_copy_for_gzip_static(tmp_path, page_with_everything):
+    target = tmp_path / "status"
+    export(target)
+    files = every_file(target)
+    served = {name for name in files if not name.endswith(".gz") and not name.startswith(".statuspage-")}
+    assert {"index.html", "api/v2/summary.json", "feed.atom", "assets/status.css"} <= served
+    for name in served:
+        assert f"{name}.gz" in files, name
+        assert gzip.decompress((target / f"{name}.gz").read_bytes()) == (target / name).read_bytes(), name
+    assert len((target / "index.html.gz").read_bytes()) < len((target / "index.html").read_bytes()) / 2
+
+
 def test_confidential_incidents_and_internal_services_never_appear_in_the_export(tmp_path, leak, internal_service):
     now = timezone.now()
     m = Maintenance.objects.create(
@@ -185,7 +198,8 @@ def test_confidential_incidents_and_internal_services_never_appear_in_the_export
     target = tmp_path / "status"
     export(target)
     for name in every_file(target):
-        body = (target / name).read_bytes().decode("utf-8", "replace")
+        body = (target / name).read_bytes()
+        body = (gzip.decompress(body) if name.endswith(".gz") else body).decode("utf-8", "replace")
         for word in [*leak["words"], "Ledger migration"]:
             assert word not in body, (name, word)
     assert not PublicIncident.objects.filter(incident=leak["secret"]).exists()
