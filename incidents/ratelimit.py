@@ -51,11 +51,6 @@ class _LocalCounts:
             entry[0] += 1
             return entry[0]
 
-    def peek(self, key):
-        with self.lock:
-            entry = self.entries.get(key)
-            return entry[0] if entry is not None and entry[1] > time.monotonic() else 0
-
     def give_back(self, key):
         with self.lock:
             entry = self.entries.get(key)
@@ -114,14 +109,6 @@ def count(key, window):
     counted = shared_cache.run(_count_shared, key, window)
     if counted is None:  # the shared cache is down: this process's own count decides
         counted = seen_here
-    return counted
-
-
-def peek(key):
-    """The attempts counted against `key` in its current window, counting none."""
-    counted = shared_cache.run(cache.get, key, 0, default=None)
-    if counted is None:  # the shared cache is down
-        counted = local_counts.peek(key)
     return counted
 
 

@@ -36,7 +36,7 @@ from rest_framework import authentication, exceptions, throttling
 from rest_framework.settings import api_settings
 
 from incidents import shared_cache
-from incidents.ratelimit import client_address, count, give_back, peek
+from incidents.ratelimit import client_address, count, give_back
 from incidents.signals import signin_locked_out
 
 log = logging.getLogger("warroom.auth")
@@ -148,18 +148,16 @@ class ThrottledTokenAuthentication(authentication.TokenAuthentication):
         parts = authentication.get_authorization_header(request).split()
         if not parts or parts[0].lower() != self.keyword.lower().encode():
             return None  # not a token: nothing to count
-        # Only failures are counted, and the count is only read before the check: a token is
-        # a long random key (guessing is hopeless, so no race to close), and every API call
-        # with a good one should cost no write to the cache.
-        address = client_address(request)
-        key = f"login:addr:{address}"
-        if peek(key) >= settings.LOGIN_ADDRESS_RATE_LIMIT:
-            raise exceptions.Throttled(wait=settings.LOGIN_RATE_WINDOW)
+        # Only bad tokens are counted, after the lookup: a token is a long random key (guessing
+        # is hopeless, so there is no race to close), and an API call with a good one should
+        # cost no cache round trip. Past the address's limit a bad token gets 429, not 401.
         try:
             return super().authenticate(request)
         except exceptions.AuthenticationFailed:
-            count(key, settings.LOGIN_RATE_WINDOW)
+            address = client_address(request)
             log.warning("Failed sign-in (API token) from %s", address)
+            if count(f"login:addr:{address}", settings.LOGIN_RATE_WINDOW) > settings.LOGIN_ADDRESS_RATE_LIMIT:
+                raise exceptions.Throttled(wait=settings.LOGIN_RATE_WINDOW) from None
             raise
 
 
