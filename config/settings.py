@@ -55,7 +55,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [SITE_URL])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.WarroomAdminConfig",  # django.contrib.admin, its login answering 429 when throttled
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -220,9 +220,16 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
-# Login attempts per client address and per username within the window.
+# One throttle for every way in (incidents/signin.py, docs/deploy.md "Sign-in throttle"):
+# attempts per username and client address, per address, and a backoff per username.
 LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10)
 LOGIN_RATE_WINDOW = env_int("LOGIN_RATE_WINDOW", 300)
+LOGIN_ADDRESS_RATE_LIMIT = env_int("LOGIN_ADDRESS_RATE_LIMIT", 30)
+LOGIN_USER_BACKOFF_AFTER = env_int("LOGIN_USER_BACKOFF_AFTER", 30)
+LOGIN_USER_BACKOFF_SECONDS = env_int("LOGIN_USER_BACKOFF_SECONDS", 10)
+# The throttle is a backend, so the sign-in page, the admin and any other caller of
+# django.contrib.auth.authenticate go through it.
+AUTHENTICATION_BACKENDS = ["incidents.signin.ThrottledModelBackend"]
 
 # E-mail: console in development, SMTP when EMAIL_HOST is set.
 EMAIL_HOST = env_str("EMAIL_HOST")
@@ -275,8 +282,8 @@ CELERY_BEAT_SCHEDULE = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # `Authorization: Token <key>`, stored hashed (DRF's authtoken kept keys in plain text).
-        "incidents.credentials.HashedTokenAuthentication",
+        # `Authorization: Token <key>`, stored hashed, bad keys counted against the address.
+        "incidents.signin.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -285,7 +292,12 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "incidents.api.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"anon": "60/min"},
+    # Per client address without credentials, per user with them (incidents/signin.py).
+    "DEFAULT_THROTTLE_CLASSES": ["incidents.signin.AnonRateThrottle", "incidents.signin.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("API_ANON_RATE", "60/min"),
+        "user": env_str("API_USER_RATE", "1200/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Warroom API",

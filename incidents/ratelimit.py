@@ -72,14 +72,30 @@ class _LocalCounts:
 local_counts = _LocalCounts()
 
 
+def _incr_renews_expiry():
+    # Django's database cache increments with get + set, and the set starts the key's timeout
+    # afresh: every attempt would renew the window, so a guesser could keep an account paused.
+    # Redis and local memory keep the expiry on incr.
+    return settings.CACHES["default"]["BACKEND"].endswith("db.DatabaseCache")
+
+
 def _count_shared(key, window):
     if cache.add(key, 1, window):
+        if _incr_renews_expiry():
+            cache.set(f"{key}:ends", time.time() + window, window)
         return 1
     try:
-        return cache.incr(key)
+        counted = cache.incr(key)
     except ValueError:  # expired between add and incr
         cache.set(key, 1, window)
         return 1
+    if _incr_renews_expiry():
+        ends = cache.get(f"{key}:ends")
+        if ends is None or ends <= time.time():
+            cache.delete(key)  # the window is over: this attempt opens a new one
+            return _count_shared(key, window)
+        cache.touch(key, ends - time.time())
+    return counted
 
 
 def _give_back_shared(key):
@@ -87,13 +103,18 @@ def _give_back_shared(key):
         cache.decr(key)
 
 
+def count(key, window):
+    """Count one attempt against `key`; the number of attempts in its current window."""
+    seen_here = local_counts.count(key, window)
+    counted = shared_cache.run(_count_shared, key, window)
+    if counted is None:  # the shared cache is down: this process's own count decides
+        counted = seen_here
+    return counted
+
+
 def over_limit(key, limit, window):
     """Count one attempt against `key`; True once more than `limit` happened in the window."""
-    seen_here = local_counts.count(key, window)
-    count = shared_cache.run(_count_shared, key, window)
-    if count is None:  # the shared cache is down: this process's own count decides
-        count = seen_here
-    return count > limit
+    return count(key, window) > limit
 
 
 def give_back(key):

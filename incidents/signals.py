@@ -8,3 +8,9 @@ incident_changed = Signal()
 
 # Sent with sender=Communication, communication=<Communication> once a publication commits.
 communication_published = Signal()
+
+# Sent with sender=incidents.signin.Attempt, users=[<User>...] (the active accounts of the
+# username), address=<str>, window=<seconds> when sign-in for a username from an address is
+# paused after too many failed attempts: once per pause. The reminders wing tells the user and
+# the security group.
+signin_locked_out = Signal()

@@ -1,35 +1,43 @@
-"""Sign-in, rate-limited per client address and per username against password guessing."""
+"""Sign-in pages: Warroom's own and the admin's, both behind the one throttle
+(incidents.signin), answering 429 with Retry-After when it refuses an attempt."""
 
-from django.conf import settings
+from django.contrib.admin import AdminSite
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 
-from incidents.ratelimit import client_address, give_back, over_limit
+from incidents.signin import signin_refused
+
+
+def refused_response(request, refusal):
+    body = render_to_string(
+        "registration/rate_limited.html",
+        {"minutes": max(1, -(-refusal.retry_after // 60)), "seconds": refusal.retry_after, "refusal": refusal},
+        request=request,
+    )
+    return HttpResponse(body, status=429, headers={"Retry-After": str(refusal.retry_after)})
 
 
 class RateLimitedLoginView(auth_views.LoginView):
-    """Every attempt is counted before the password is checked, so a burst of parallel guesses
-    cannot slip past the limit; a successful sign-in gives its attempt back, so a whole team
-    signing in from behind one office address on the worst day is never locked out."""
+    """The sign-in page. The throttle itself is the authentication backend; this view only
+    turns its refusal into a 429 page rather than "wrong password"."""
 
     redirect_authenticated_user = True
 
-    def post(self, request, *args, **kwargs):
-        username = (request.POST.get("username") or "").lower()[:150]
-        limit, window = settings.LOGIN_RATE_LIMIT, settings.LOGIN_RATE_WINDOW
-        keys = [f"login:addr:{client_address(request)}"] + ([f"login:user:{username}"] if username else [])
-        # Count against every key (no short-circuit), so each limit sees each attempt.
-        blocked = [over_limit(key, limit, window) for key in keys]
-        if any(blocked):
-            body = render_to_string(
-                "registration/rate_limited.html", {"minutes": max(1, window // 60)}, request=request
-            )
-            return HttpResponse(body, status=429, headers={"Retry-After": str(window)})
-        self._attempt_keys = keys
-        return super().post(request, *args, **kwargs)
+    def form_invalid(self, form):
+        refusal = signin_refused(self.request)
+        if refusal:
+            return refused_response(self.request, refusal)
+        return super().form_invalid(form)
 
-    def form_valid(self, form):
-        for key in self._attempt_keys:
-            give_back(key)
-        return super().form_valid(form)
+
+class WarroomAdminSite(AdminSite):
+    """Django's admin, with its login answering the throttle's refusals with a 429 like the
+    sign-in page (the backend refuses them either way)."""
+
+    def login(self, request, extra_context=None):
+        response = super().login(request, extra_context)
+        refusal = signin_refused(request)
+        if refusal:
+            return refused_response(request, refusal)
+        return response

@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 
 from incidents import services
 from incidents.models import Service
+from incidents.signin import throttle_memory as signin_throttle_memory
 
 # The headers htmx sends with each request it makes.
 HTMX = {"HX-Request": "true"}
@@ -121,3 +122,11 @@ def clear_cache(db):
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_api_throttles():
+    """The API throttles' per-process memory (incidents.signin) starts empty in each test: ids
+    repeat across tests, and one test's requests must not count against the next."""
+    signin_throttle_memory.clear()
+    yield

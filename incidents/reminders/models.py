@@ -126,6 +126,7 @@ class UserNotification(models.Model):
         REGULATORY = "regulatory", "Regulatory deadline"
         REVIEW_DUE = "review_due", "Post-incident review due"
         ACTION_ITEM_DUE = "action_item_due", "Follow-up action item due"
+        SIGNIN_LOCKOUT = "signin_lockout", "Sign-in paused after failed attempts"
         OTHER = "other", "Other"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")

@@ -1,0 +1,216 @@
+"""One throttle for every way in: the sign-in page, the admin's login, API tokens (and whatever
+else calls django.contrib.auth.authenticate, such as a coming SSO backend).
+
+Password sign-ins are throttled in an authentication backend (`ThrottledModelBackend`, first in
+AUTHENTICATION_BACKENDS), so no login view can forget it; API tokens in
+`ThrottledTokenAuthentication`. Every attempt is counted before the password is checked (a
+burst of parallel guesses cannot slip past a limit) and a success gives its attempt back (a
+team signing in from behind one office address is never held back). Counted:
+
+- per (username, address): more than LOGIN_RATE_LIMIT attempts in LOGIN_RATE_WINDOW and that
+  pair is refused (429) until its window ends. The user and the security group hear of it once
+  per window (the `signin_locked_out` signal; the reminders wing writes the notifications).
+- per address, all usernames and API tokens together: more than LOGIN_ADDRESS_RATE_LIMIT and
+  the address is refused, so spreading guesses over many accounts does not help.
+- per username, all addresses together: never a lock, or an outsider could keep the commanders
+  out on the day of an attack. Past LOGIN_USER_BACKOFF_AFTER attempts, the username is only
+  tried once every LOGIN_USER_BACKOFF_SECONDS (others get a 429 saying when to try again), so a
+  guessing botnet slows to a crawl while the right password from another address still gets in.
+
+Refusals that never reached the password check give their counts back: they taught the guesser
+nothing, and a person retrying after the backoff must not use up their own pair's allowance.
+
+Every failed sign-in is logged (logger "warroom.auth": username and address, never the password).
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.exceptions import PermissionDenied
+from rest_framework import authentication, exceptions, throttling
+from rest_framework.settings import api_settings
+
+from incidents import shared_cache
+from incidents.credentials import HashedTokenAuthentication
+from incidents.ratelimit import client_address, count, give_back
+from incidents.signals import signin_locked_out
+
+log = logging.getLogger("warroom.auth")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an attempt was refused before its credentials were checked, and for how long."""
+
+    retry_after: int  # seconds
+    reason: str  # "pair", "address" or "backoff"
+
+
+def _username_key(username):
+    return (username or "").strip().lower()[:150]
+
+
+class Attempt:
+    """One sign-in attempt: `refusal` is set when it must not be tried; otherwise report how it
+    went with `succeeded()` or `failed()`."""
+
+    def __init__(self, request, username):
+        self.username = _username_key(username)
+        self.address = client_address(request)
+        self.keys = []
+        self.refusal = self._count()
+
+    def _count(self):
+        window = settings.LOGIN_RATE_WINDOW
+        address_key = f"login:addr:{self.address}"
+        pair_key = f"login:pair:{self.username}:{self.address}"
+        user_key = f"login:user:{self.username}"
+        self.keys = [pair_key, address_key, user_key]
+        # Count against every key (no short-circuit), so each limit sees each attempt.
+        pair, per_address, per_user = count(pair_key, window), count(address_key, window), count(user_key, window)
+        if pair > settings.LOGIN_RATE_LIMIT:
+            if pair == settings.LOGIN_RATE_LIMIT + 1:  # the first refusal of this pair's window
+                self._locked_out()
+            return self._refuse("pair", window, keep=pair_key)
+        if per_address > settings.LOGIN_ADDRESS_RATE_LIMIT:
+            return self._refuse("address", window, keep=address_key)
+        if per_user > settings.LOGIN_USER_BACKOFF_AFTER:
+            backoff = settings.LOGIN_USER_BACKOFF_SECONDS
+            if count(f"login:slow:{self.username}", backoff) > 1:
+                return self._refuse("backoff", backoff)
+        return None
+
+    def _refuse(self, reason, retry_after, keep=None):
+        # Refused before any check: nothing was learned, so only the limit that refused keeps
+        # the attempt (a locked pair must not push its username into backoff for everyone).
+        for key in self.keys:
+            if key != keep:
+                give_back(key)
+        return Refusal(retry_after, reason)
+
+    def _locked_out(self):
+        log.warning(
+            "Sign-in paused for username %r from %s for %s s after %s failed attempts",
+            self.username,
+            self.address,
+            settings.LOGIN_RATE_WINDOW,
+            settings.LOGIN_RATE_LIMIT,
+        )
+        users = list(get_user_model().objects.filter(username__iexact=self.username, is_active=True))
+        if users:
+            signin_locked_out.send(sender=Attempt, users=users, address=self.address, window=settings.LOGIN_RATE_WINDOW)
+
+    def succeeded(self):
+        for key in self.keys:
+            give_back(key)
+
+    def failed(self):
+        log.warning("Failed sign-in (password) for username %r from %s", self.username, self.address)
+
+
+class ThrottledModelBackend(ModelBackend):
+    """Django's username and password check behind the throttle. A refused attempt raises
+    PermissionDenied (authenticate() then stops and answers None) and leaves the refusal on the
+    request as `signin_refused`, for the view to answer 429 rather than "wrong password"."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if username is None:
+            username = kwargs.get(get_user_model().USERNAME_FIELD)
+        if request is None or username is None or password is None:
+            # No client to count against (a management command, the test client's login()).
+            return super().authenticate(request, username=username, password=password, **kwargs)
+        attempt = Attempt(request, username)
+        if attempt.refusal:
+            request.signin_refused = attempt.refusal
+            raise PermissionDenied("Too many sign-in attempts")
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is None:
+            attempt.failed()
+        else:
+            attempt.succeeded()
+        return user
+
+
+def signin_refused(request):
+    """The Refusal left on this request by the throttle, or None."""
+    return getattr(request, "signin_refused", None)
+
+
+class ThrottledTokenAuthentication(HashedTokenAuthentication):
+    """`Authorization: Token <key>` (stored hashed: incidents.credentials), with bad tokens
+    counted against the client's address like bad passwords: an address that keeps guessing
+    tokens gets 429s."""
+
+    def authenticate(self, request):
+        parts = authentication.get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword.lower().encode():
+            return None  # not a token: nothing to count
+        # Only bad tokens are counted, after the lookup: a token is a long random key (guessing
+        # is hopeless, so there is no race to close), and an API call with a good one should
+        # cost no cache round trip. Past the address's limit a bad token gets 429, not 401.
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed:
+            address = client_address(request)
+            log.warning("Failed sign-in (API token) from %s", address)
+            if count(f"login:addr:{address}", settings.LOGIN_RATE_WINDOW) > settings.LOGIN_ADDRESS_RATE_LIMIT:
+                raise exceptions.Throttled(wait=settings.LOGIN_RATE_WINDOW) from None
+            raise
+
+
+class _CacheThatMayBeDown:
+    """The shared cache (Redis) for DRF's throttles; this process's own memory while it is down
+    (incidents.shared_cache), so the API stays up and stays throttled in an outage. Without
+    CACHE_URL (the database cache) always this process's memory: a read and a write of the
+    cache table on every API request would cost more than a per-process rate is worth losing."""
+
+    _DOWN = object()
+
+    def __init__(self):
+        self.local = LocMemCache("warroom-api-throttle", {"OPTIONS": {"MAX_ENTRIES": 50_000}})
+
+    def _shared(self):
+        return not settings.CACHES["default"]["BACKEND"].endswith("db.DatabaseCache")
+
+    def get(self, key, default=None):
+        if not self._shared():
+            return self.local.get(key, default)
+        value = shared_cache.run(cache.get, key, default=self._DOWN)
+        if value is self._DOWN:
+            return self.local.get(key, default)
+        return default if value is None else value
+
+    def set(self, key, value, timeout):
+        self.local.set(key, value, timeout)
+        if self._shared():
+            shared_cache.run(cache.set, key, value, timeout)
+
+
+_throttle_cache = _CacheThatMayBeDown()
+throttle_memory = _throttle_cache.local  # this process's share (tests clear it)
+
+
+class _ClientAddress:
+    cache = _throttle_cache
+
+    def get_rate(self):
+        # Read at each request, not once at import, so the rates follow the settings.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def get_ident(self, request):
+        # DRF's own get_ident believes the whole X-Forwarded-For a client sends; the sign-in's
+        # rule decides instead (BEHIND_PROXY: the hop our proxy wrote).
+        return client_address(request)
+
+
+class AnonRateThrottle(_ClientAddress, throttling.AnonRateThrottle):
+    """Requests without credentials, per client address (REST_FRAMEWORK "anon" rate)."""
+
+
+class UserRateThrottle(_ClientAddress, throttling.UserRateThrottle):
+    """Requests of a signed-in user or token, per user (REST_FRAMEWORK "user" rate)."""
