@@ -8,9 +8,9 @@ import logging
 import pytest
 import time_machine
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from incidents.credentials import issue_token
 from incidents.models import NotificationDelivery, UserNotification
 from tests.conftest import make_user
 
@@ -143,7 +143,7 @@ def test_every_failed_sign_in_is_logged_with_username_and_address_never_the_pass
 def test_bad_api_tokens_are_throttled_per_address(commander, settings, caplog):
     settings.LOGIN_ADDRESS_RATE_LIMIT = 3
     caplog.set_level(logging.WARNING, logger="warroom.auth")
-    good = Token.objects.create(user=commander)
+    _token, good_key = issue_token(commander)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token not-a-real-key")
     for _ in range(3):
@@ -155,7 +155,7 @@ def test_bad_api_tokens_are_throttled_per_address(commander, settings, caplog):
 
     assert client.get("/api/v1/incidents/", REMOTE_ADDR=OFFICE).status_code == 401
     # A good token is no guess: it works from the throttled address too.
-    client.credentials(HTTP_AUTHORIZATION=f"Token {good.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {good_key}")
     assert client.get("/api/v1/incidents/", REMOTE_ADDR=ATTACKER).status_code == 200
     assert sum("API token" in r.getMessage() and ATTACKER in r.getMessage() for r in caplog.records) == 4
 
@@ -172,7 +172,7 @@ def test_bad_tokens_count_against_the_address_sign_ins_also_count_against(comman
 def test_api_answers_429_past_the_users_rate(commander, settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "2/min", "user": "3/min"}}
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=commander).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(commander)[1]}")
     for _ in range(3):
         assert client.get("/api/v1/incidents/").status_code == 200
     response = client.get("/api/v1/incidents/")
