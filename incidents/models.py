@@ -242,6 +242,9 @@ class TimelineEntry(models.Model):
         indexes = [
             # The war room's pages of entries: "entries of this incident before id X".
             models.Index(fields=["incident", "id"], name="timeline_incident_id"),
+            # The war room's newest page, in the timeline's order (occurred_at, id): read from the
+            # index's end instead of sorting every entry of a long incident.
+            models.Index(fields=["incident", "occurred_at", "id"], name="timeline_incident_time"),
             # The live poll: "entries of this incident written or edited after version V".
             models.Index(fields=["incident", "seq"], name="timeline_incident_seq"),
         ]
