@@ -35,6 +35,58 @@ def exception_handler(exc, context):
     return drf_exception_handler(exc, context)
 
 
+# The errors every operation can answer, documented in the schema so generated clients and
+# schemathesis (tests/test_api_fuzz.py) know them: {status: (description, applies to)}.
+ERROR_RESPONSES = {
+    400: "Bad input: {field: [messages]}; `non_field_errors` for the request as a whole, `detail` for malformed JSON.",
+    401: "No or wrong credentials.",
+    403: "Signed in, but not allowed: {detail: message saying who may}.",
+    404: "No such object, or one you may not see (a confidential incident), or a page past the end.",
+    409: "The state changed since you read it, or a request with the same Idempotency-Key is still running.",
+    422: "An Idempotency-Key sent again with another request.",
+}
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "An error: `detail` with a message, or each field at fault with a list of messages.",
+    "properties": {"detail": {"type": "string"}},
+    "additionalProperties": True,
+}
+
+
+def error_codes(method, operation):
+    """The error statuses one operation can answer (docs/api.md, Errors)."""
+    writes = method in ("post", "put", "patch", "delete")
+    reads_query = any(parameter.get("in") == "query" for parameter in operation.get("parameters", []))
+    path_parameters = any(parameter.get("in") == "path" for parameter in operation.get("parameters", []))
+    codes = [401]
+    if writes or reads_query:
+        codes.append(400)
+    if writes:
+        codes += [403, 409]
+    if path_parameters or reads_query:
+        codes.append(404)
+    if method == "post":
+        codes.append(422)
+    return sorted(codes)
+
+
+def document_errors(result, generator, request, public):
+    """drf-spectacular postprocessing hook: add the error answers each operation can give,
+    keeping any an operation documents itself (extend_schema responses)."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    reference = {"$ref": "#/components/schemas/Error"}
+    for item in result.get("paths", {}).values():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for code in error_codes(method, operation):
+                operation["responses"].setdefault(
+                    str(code),
+                    {"description": ERROR_RESPONSES[code], "content": {"application/json": {"schema": reference}}},
+                )
+    return result
+
+
 class Conflict(APIException):
     """409: the request was decided on a state that has changed since (another commander
     moved the incident). The body says why, keyed by the field at fault like a 400, and
@@ -362,7 +414,7 @@ class IncidentChildMixin:
 
 
 class RevisionSerializer(serializers.ModelSerializer):
-    replaced_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    replaced_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = TimelineRevision
@@ -370,7 +422,7 @@ class RevisionSerializer(serializers.ModelSerializer):
 
 
 class TimelineEntrySerializer(serializers.ModelSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     revisions = RevisionSerializer(many=True, read_only=True)
 
     class Meta:
@@ -487,7 +539,7 @@ class MembershipSerializer(serializers.ModelSerializer):
     role = serializers.ChoiceField(
         choices=Membership.Role.values, error_messages=one_of("role", Membership.Role.values)
     )
-    assigned_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    assigned_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Membership

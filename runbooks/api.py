@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -43,7 +43,7 @@ class StepSerializer(serializers.ModelSerializer):
 class VersionSerializer(serializers.ModelSerializer):
     slug = serializers.CharField(source="runbook.slug", read_only=True)
     services = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     steps = StepSerializer(many=True, read_only=True)
     text = serializers.SerializerMethodField(help_text="The version as a runbook file")
 
@@ -168,8 +168,12 @@ class RunbookViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retr
         get_object_or_404(Runbook, slug=slug)
         return self._save(request, slug=slug, status=200)
 
-    @extend_schema(responses=VersionSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    # A plain list, newest first (a runbook has few versions): not paginated.
+    @extend_schema(
+        responses=VersionSerializer(many=True),
+        parameters=[OpenApiParameter("number", int, description="Only this version number")],
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)
     def versions(self, request, slug=None):
         runbook = get_object_or_404(Runbook, slug=slug)
         versions = (
@@ -240,7 +244,7 @@ class RunSerializer(serializers.ModelSerializer):
     )
     version = serializers.IntegerField(source="version.number", read_only=True)
     title = serializers.CharField(source="version.title", read_only=True)
-    started_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    started_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     step_runs = StepRunSerializer(many=True, read_only=True)
     progress = serializers.SerializerMethodField()
 

@@ -65,9 +65,9 @@ class CommunicationSerializer(serializers.ModelSerializer):
     template = serializers.PrimaryKeyRelatedField(
         queryset=CommunicationTemplate.objects.all(), required=False, allow_null=True
     )
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    published_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    published_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     translations = TranslationSerializer(many=True, read_only=True)
     version = serializers.IntegerField(
         source="content_version",

@@ -129,11 +129,13 @@ def action_item_counts(incident):
 class ReviewSerializer(serializers.ModelSerializer):
     incident = serializers.IntegerField(source="incident_id", read_only=True)
     reference = serializers.CharField(source="incident.reference", read_only=True)
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, help_text="Who runs the review")
+    owner = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Who runs the review"
+    )
     body_html = serializers.SerializerMethodField(help_text="`body` rendered from Markdown and sanitised")
     version = serializers.IntegerField(read_only=True, help_text="Send it back with every PATCH")
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     published_by = serializers.SerializerMethodField(help_text="Who published it; null while it is a draft")
     metrics = serializers.SerializerMethodField()
     action_item_counts = serializers.SerializerMethodField()
@@ -370,8 +372,8 @@ class ActionItemSerializer(serializers.ModelSerializer):
     )
     tracker_url = TextField(required=False, allow_blank=True, max_length=500, help_text="The ticket's http(s) address")
     overdue = serializers.SerializerMethodField(help_text="Open and past its due date")
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    completed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    completed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = ActionItem

@@ -47,7 +47,7 @@ def _dt(**kwargs):
 
 class MitigationSerializer(serializers.ModelSerializer):
     owner = UsernameField(required=False, allow_null=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     started_at = _dt(required=False, help_text="Empty means now; not in the future")
     review_by = _dt(required=False, allow_null=True)
     ended_at = _dt(required=False, allow_null=True, help_text="Set to lift the mitigation (or POST .../lift/)")
@@ -158,7 +158,7 @@ class ExposureSerializer(serializers.ModelSerializer):
         min_value=0, max_value=security.MAX_COUNT, allow_null=True, required=False
     )
     encrypted = serializers.BooleanField(allow_null=True, required=False, help_text="null: unknown")
-    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = ExposureAssessment
@@ -361,7 +361,7 @@ class ObligationViewSet(IdempotentCreateModelMixin, viewsets.ModelViewSet):
 
 
 class SubmissionOutSerializer(serializers.ModelSerializer):
-    submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Submission
@@ -400,7 +400,7 @@ class ClockSerializer(serializers.ModelSerializer):
     recipient = serializers.CharField(source="obligation.recipient", read_only=True)
     started_at = _dt(required=False, help_text="Empty means the incident's awareness time")
     target_hours = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=24 * 366)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     stages = serializers.SerializerMethodField()
     disclaimer = serializers.SerializerMethodField()
 
