@@ -16,11 +16,11 @@ from django.apps import apps
 from django.contrib.auth.models import Group
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from incidents import services
+from incidents.credentials import issue_token
 from incidents.models import Service
 from tests.conftest import make_user
 from tests.test_review_inputs import build_world
@@ -81,8 +81,8 @@ def fuzz(transactional_db, live_server, django_user_model):
     """The live schema and the commander's token. The schema is read over HTTP, as a client
     generating code from it would read it."""
     commander, public = build_demo(django_user_model)
-    token = Token.objects.create(user=commander)
-    headers = {"Authorization": f"Token {token.key}"}
+    _token, key = issue_token(commander)
+    headers = {"Authorization": f"Token {key}"}
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json", headers=headers)
     schema.config.update(base_url=live_server.url, headers=headers)
     return schema, headers, public
