@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from _app import environment, manage  # noqa: E402
+
 TARGET = 0.9
 WRITES_PER_SECOND = float(os.environ.get("BENCH_WRITES_PER_SECOND", "10"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "1"))
@@ -37,30 +40,6 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 MAX_REQUESTS = 20000  # per round, whatever the machine
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 URLS = ["/healthz", "/status/", "/status/api/v2/summary.json"]
-
-
-def environment(tmp):
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        SECRET_KEY="bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-        DEBUG="False",
-        SECURE_HTTPS="False",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        WARROOM_VAR_DIR=str(tmp),
-        STATIC_ROOT=str(tmp / "static"),
-        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{tmp / 'bench.sqlite3'}",
-        CELERY_BROKER_URL="memory://",
-        LOG_LEVEL="WARNING",
-        PYTHONPATH=str(ROOT),
-    )
-    env.pop("CACHE_URL", None)
-    env.pop("STATUSPAGE_EXPORT_DIR", None)
-    return env
-
-
-def manage(env, *args):
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 def seed():

@@ -32,6 +32,7 @@ import logging
 import smtplib
 import sqlite3
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
@@ -98,7 +99,7 @@ def _ids_per_statement(other_params):
     return CLAIM_CHUNK
 
 
-class Outbox:
+class Outbox(ABC):
     """The delivery of one outbox table. A side subclasses it, names its table, its Celery
     task (a dotted path, so the core imports no side), the setting holding its first retry
     delay, the column its batches are grouped by and the batch size of each group, and
@@ -125,14 +126,15 @@ class Outbox:
         """The claimed rows, with what sending needs."""
         return list(self.model.objects.filter(pk__in=ids).order_by("pk"))
 
+    @abstractmethod
     def send(self, rows, outcomes):
         """Send the rows, putting each one's outcome in `outcomes` as it is known: None (sent),
         Transient or Permanent. Filled in place, so an exception keeps what was sent before."""
-        raise NotImplementedError
 
     def after_failure(self, row, outcome, error, now):
         """A row failed for good (inside the recording transaction): e.g. disable the target
-        that answered 410 Gone."""
+        that answered 410 Gone. Nothing by default."""
+        return None
 
     # Timing -----------------------------------------------------------------------------------
 
