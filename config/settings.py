@@ -305,6 +305,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # `<incident:...>` in URLs: an incident's key or number (incidents.access.IncidentIdConverter).
+    "PATH_CONVERTER_OVERRIDES": {
+        "incident": {"type": "string", "pattern": "^([0-9]{1,18}|[a-z][a-z0-9]{11})$"},
+    },
     # Every operation's error answers (400, 401, 403, 404, 409, 422) are in the schema.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "incidents.api.document_errors"],
     # The docs page loads Swagger UI from our own static files: no third-party requests.

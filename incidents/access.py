@@ -218,12 +218,34 @@ def can_snooze(user, incident, subject, owned=None):
     return (incident.pk, subject) in owned
 
 
+class IncidentIdConverter:
+    """`<incident:pk>` in URL patterns: an incident's opaque key, which every link carries, or,
+    for links made before keys existed, its number. Views resolve either through
+    get_incident_for, so a hidden incident answers exactly like a missing one."""
+
+    regex = "[0-9]{1,18}|[a-z][a-z0-9]{11}"
+
+    def to_python(self, value):
+        return int(value) if value.isdigit() else value
+
+    def to_url(self, value):
+        return str(getattr(value, "key", value))
+
+
+def incident_lookup(identifier, prefix=""):
+    """Filter arguments finding an incident by key (a string of letters and digits) or by its
+    number (an int, or digits)."""
+    if isinstance(identifier, str) and not identifier.isdigit():
+        return {f"{prefix}key": identifier}
+    return {f"{prefix}pk": identifier}
+
+
 def get_incident_for(user, pk, queryset=None):
-    """The incident with this primary key if the user may see it, else 404 (never 403)."""
+    """The incident with this key (or number) if the user may see it, else 404 (never 403)."""
     from incidents.models import Incident
 
     qs = queryset if queryset is not None else Incident.objects.all()
     try:
-        return qs.visible_to(user).get(pk=pk)
+        return qs.visible_to(user).get(**incident_lookup(pk))
     except (Incident.DoesNotExist, ValueError, TypeError):
         raise Http404("No such incident.") from None

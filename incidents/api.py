@@ -223,7 +223,12 @@ class ServiceRefField(serializers.RelatedField):
 
 
 class IncidentSerializer(serializers.ModelSerializer):
-    reference = serializers.CharField(read_only=True)
+    id = serializers.CharField(
+        source="key",
+        read_only=True,
+        help_text="Opaque identifier, used in this API's URLs and the pages' links",
+    )
+    reference = serializers.CharField(read_only=True, help_text="INC-<n>, the human reference")
     severity = serializers.ChoiceField(
         choices=Incident.Severity.values,
         error_messages={"invalid_choice": "Severity must be 1, 2, 3 or 4 (SEV1 is the worst)."},

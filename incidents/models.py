@@ -1,3 +1,5 @@
+import secrets
+
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
@@ -75,6 +77,18 @@ class Service(models.Model):
         return reverse("services:detail", args=[self.slug])
 
 
+KEY_LETTERS = "abcdefghijkmnpqrstuvwxyz"  # no l or o: read aloud or copied by hand, they pass for 1 and 0
+KEY_ALPHABET = KEY_LETTERS + "23456789"
+KEY_LENGTH = 12
+
+
+def incident_key():
+    """An incident's opaque identifier in URLs and the API: 12 characters (about 61 bits), so
+    that the ids a person sees say nothing about how many incidents exist or are hidden. It
+    starts with a letter, so it never reads as a number (a primary key)."""
+    return secrets.choice(KEY_LETTERS) + "".join(secrets.choice(KEY_ALPHABET) for _ in range(KEY_LENGTH - 1))
+
+
 class Incident(models.Model):
     class Status(models.TextChoices):
         INVESTIGATING = "investigating", _("Investigating")
@@ -117,6 +131,13 @@ class Incident(models.Model):
         "closed_at",
     )
 
+    key = models.CharField(
+        max_length=KEY_LENGTH,
+        unique=True,
+        default=incident_key,
+        editable=False,
+        help_text="Opaque identifier in URLs and the API (INC-n is the human reference)",
+    )
     title = models.CharField(max_length=200)
     summary = models.TextField(blank=True, help_text="Markdown")
     severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.SEV3)
@@ -157,7 +178,7 @@ class Incident(models.Model):
         return f"{self.reference} {self.title}"
 
     def get_absolute_url(self):
-        return reverse("incidents:detail", args=[self.pk])
+        return reverse("incidents:detail", args=[self.key])
 
     @property
     def reference(self):

@@ -225,7 +225,7 @@ def war_room(request, pk):
             "poll_seconds": _poll_seconds(),
             "box_value": request.session.pop("box_value", ""),
             "box_error": "",
-            "panel_urls": [reverse(name, args=[incident.pk]) for name in settings.WARROOM_INCIDENT_PANELS],
+            "panel_urls": [reverse(name, args=[incident.key]) for name in settings.WARROOM_INCIDENT_PANELS],
         }
     )
     return render(request, "incidents/war_room.html", context)
@@ -273,7 +273,12 @@ def live(request, pk):
         return HttpResponse("Bad poll parameters.", status=400)
     if not (0 <= after < 2**63 and 0 <= since < 2**63):
         return HttpResponse("Bad poll parameters.", status=400)
-    version = Incident.objects.visible_to(request.user).filter(pk=pk).values_list("version", flat=True).first()
+    version = (
+        Incident.objects.visible_to(request.user)
+        .filter(**access.incident_lookup(pk))
+        .values_list("version", flat=True)
+        .first()
+    )
     if version is None:
         return HttpResponse("No such incident.", status=404)
     if version <= since:
@@ -498,7 +503,7 @@ def edit_entry(request, pk, entry_pk):
         except ValidationError as exc:
             apply_errors(form, exc)
         else:
-            return redirect(reverse("incidents:detail", args=[incident.pk]) + f"#entry-{entry.pk}")
+            return redirect(reverse("incidents:detail", args=[incident.key]) + f"#entry-{entry.pk}")
     status = 400 if request.method == "POST" else 200
     return render(
         request, "incidents/entry_edit.html", {"form": form, "incident": incident, "entry": entry}, status=status

@@ -201,7 +201,12 @@ def panel(request, pk):
             since, minute = (-1 if "." in raw else int(raw)), int(request.GET.get("m", "0"))
         except ValueError:
             return HttpResponse("Bad poll parameters.", status=400)
-        version = Incident.objects.visible_to(request.user).filter(pk=pk).values_list("version", flat=True).first()
+        version = (
+            Incident.objects.visible_to(request.user)
+            .filter(**access.incident_lookup(pk))
+            .values_list("version", flat=True)
+            .first()
+        )
         if version is None:
             raise Http404("No such incident.")
         if version <= since and minute == _minute():

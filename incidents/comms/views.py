@@ -62,7 +62,7 @@ def _require_write(request, incident):
 
 
 def _detail_url(comm):
-    return reverse("incidents:comms:detail", args=[comm.incident_id, comm.pk])
+    return reverse("incidents:comms:detail", args=[comm.incident.key, comm.pk])
 
 
 # An incident's communications ---------------------------------------------------------------

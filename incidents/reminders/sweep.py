@@ -128,8 +128,8 @@ def _detail_path():
     return reverse("incidents:detail", args=[987654321]).replace("987654321", "{}")
 
 
-def incident_url(pk):
-    return settings.SITE_URL + _detail_path().format(pk)
+def incident_url(key):
+    return settings.SITE_URL + _detail_path().format(key)
 
 
 # The sweep's view of the world ------------------------------------------------------------
@@ -140,6 +140,7 @@ class Facts:
     """What the rules need to know of an incident."""
 
     pk: int
+    key: str  # in URLs
     title: str
     severity: int
     status: str
@@ -203,6 +204,7 @@ class Sweep:
             last_any=_last_published(),
         ).values_list(
             "pk",
+            "key",
             "title",
             "severity",
             "status",
@@ -214,7 +216,7 @@ class Sweep:
             "last_any",
         )
         # A confidential incident has no public page: any published communication keeps its cadence.
-        self.incidents = {row[0]: Facts(*row[:8], last_update=row[9] if row[4] else row[8]) for row in rows}
+        self.incidents = {row[0]: Facts(*row[:9], last_update=row[10] if row[5] else row[9]) for row in rows}
         # What went out already: rules skip it before writing its text (most of what is due
         # in a sweep was sent by an earlier one). The ledger's unique key still decides when
         # two sweeps race.
@@ -420,7 +422,7 @@ def _send(reminders, state):
     messages, hooks = [], []
     for r in reminders:
         f = state.incidents[r.incident_id]
-        home = incident_url(r.incident_id)
+        home = incident_url(f.key)
         url = home + r.anchor
         key = f"reminder:{r.incident_id}:{_fit(r.key)}:{_fit(r.window)}"
         people = sorted(recipients.of(r, f))

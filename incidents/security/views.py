@@ -94,7 +94,7 @@ def _incident(request, pk):
 
 
 def security_url(incident):
-    return reverse("incidents:security:page", args=[incident.pk])
+    return reverse("incidents:security:page", args=[incident.key])
 
 
 def _after_clock_action(request, incident, error="", success=""):

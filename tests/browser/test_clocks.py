@@ -33,7 +33,7 @@ def test_commander_runs_gdpr_and_pipl_clocks_and_records_the_gdpr_submission(new
     security.assess_exposure(incident, commander, categories=["chat", "credentials"], jurisdictions=["DE", "CN"])
 
     page = new_page("cmdr", "pw-cmdr")
-    page.goto(f"/incidents/{incident.pk}/security/")
+    page.goto(f"/incidents/{incident.key}/security/")
     panel = page.locator("#clocks-panel")
     expect(panel.get_by_test_id("disclaimer")).to_have_text(regulatory.DISCLAIMER)
     expect(panel.get_by_role("button", name="Start EU GDPR Art. 33", exact=True)).to_be_disabled()
@@ -73,7 +73,7 @@ def test_commander_runs_gdpr_and_pipl_clocks_and_records_the_gdpr_submission(new
     expect(page.get_by_test_id("clock-pipl-57").get_by_test_id("due-now")).to_have_text("due now")
 
     # ...and on the incident's timeline in the war room.
-    page.goto(f"/incidents/{incident.pk}/")
+    page.goto(f"/incidents/{incident.key}/")
     timeline = page.locator("#timeline-list")
     expect(timeline).to_contain_text("Clock started: EU GDPR Art. 33")
     expect(timeline).to_contain_text("Clock started: China PIPL Art. 57")

@@ -56,7 +56,7 @@ def _statuspage_url():
 
 def test_author_drafts_from_template_second_person_approves_and_publishes(new_page, cast, incident, template):
     author = new_page("sam", "pw-sam")
-    author.goto(f"/incidents/{incident.pk}/comms/")
+    author.goto(f"/incidents/{incident.key}/comms/")
     expect(author.locator("h1")).to_have_text("Communications")
     author.click("text=New communication")
 
@@ -78,7 +78,7 @@ def test_author_drafts_from_template_second_person_approves_and_publishes(new_pa
     author.click("button.primary:has-text('Save draft')")
 
     comm = Communication.objects.get()
-    author.wait_for_url(f"**/incidents/{incident.pk}/comms/{comm.pk}/")
+    author.wait_for_url(f"**/incidents/{incident.key}/comms/{comm.pk}/")
     expect(author.get_by_test_id("comm-state")).to_have_text("Draft")
     author.click("button:has-text('Submit for review')")
     expect(author.get_by_test_id("comm-state")).to_have_text("In review")
@@ -90,7 +90,7 @@ def test_author_drafts_from_template_second_person_approves_and_publishes(new_pa
     expect(author.get_by_test_id("comm-state")).to_have_text("In review")
 
     approver = new_page("kim", "pw-kim")
-    approver.goto(f"/incidents/{incident.pk}/comms/{comm.pk}/")
+    approver.goto(f"/incidents/{incident.key}/comms/{comm.pk}/")
     expect(approver.get_by_test_id("comm-body")).to_contain_text("temporarily limited")
     approver.click("button:has-text('Approve')")
     expect(approver.get_by_test_id("comm-state")).to_have_text("Approved")
@@ -103,7 +103,7 @@ def test_author_drafts_from_template_second_person_approves_and_publishes(new_pa
     assert comm.status == Communication.Status.SCHEDULED  # recorded as due now
     assert communications.publish_now(comm.pk, cast["approver"].pk) is True
 
-    approver.goto(f"/incidents/{incident.pk}/comms/")
+    approver.goto(f"/incidents/{incident.key}/comms/")
     row = approver.get_by_test_id(f"comm-{comm.pk}")
     expect(row.get_by_test_id("comm-state")).to_have_text("Published")
     expect(row.get_by_test_id("published-at")).to_be_visible()

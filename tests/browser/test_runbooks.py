@@ -39,7 +39,7 @@ def test_commander_attaches_suggested_runbook_and_sees_responder_progress_live(
     services.assign_role(incident, responder, "responder", commander)
 
     commander_page = new_page("cmdr", "pw-cmdr")
-    commander_page.goto(f"/incidents/{incident.pk}/")
+    commander_page.goto(f"/incidents/{incident.key}/")
     panel = commander_page.locator("#runbooks-panel")
     suggested = panel.locator(".suggestions")
     expect(suggested).to_contain_text("Traffic flood on the public API")

@@ -28,7 +28,7 @@ def test_commander_declares_logs_entries_and_runs_slash_commands(new_page, comma
     page.click("button:has-text('Declare')")
 
     incident = Incident.objects.get()
-    page.wait_for_url(f"**/incidents/{incident.pk}/")
+    page.wait_for_url(f"**/incidents/{incident.key}/")
     expect(page.locator("h1")).to_have_text("Chat and API time-outs worldwide")
     expect(page.get_by_test_id("status")).to_have_text("Investigating")
     expect(page.get_by_test_id("commander")).to_have_text("cmdr")
@@ -76,11 +76,11 @@ def test_commander_declares_logs_entries_and_runs_slash_commands(new_page, comma
 def test_entry_logged_by_another_session_appears_without_reload(new_page, commander, responder):
     incident = services.declare(commander, title="Sign-up flood", severity=2)
     commander_page = new_page("cmdr", "pw-cmdr")
-    commander_page.goto(f"/incidents/{incident.pk}/")
+    commander_page.goto(f"/incidents/{incident.key}/")
     commander_page.evaluate("window.__notReloaded = true")
 
     responder_page = new_page("resp", "pw-resp")
-    responder_page.goto(f"/incidents/{incident.pk}/")
+    responder_page.goto(f"/incidents/{incident.key}/")
     box = responder_page.get_by_label("Log an event or type a command")
     box.fill("92% of new sign-ups fail phone verification")
     box.press("Enter")

@@ -410,7 +410,7 @@ def test_snoozing_from_the_war_room_page(staffed, people, clock):
     incident = staffed(severity=1)
     client = Client()
     client.force_login(people.comms)
-    url = reverse("incidents:snooze_reminder", args=[incident.pk])
+    url = reverse("incidents:snooze_reminder", args=[incident.key])
 
     response = client.post(url, {"key": "update", "minutes": "30", "reason": "Status page is being fixed"})
 
@@ -883,10 +883,10 @@ def test_snoozing_from_the_inbox_marks_the_reminder_read(staffed, people, clock)
     client = Client()
     client.force_login(people.comms)
     page = client.get(reverse("inbox:index")).content.decode()
-    assert reverse("incidents:snooze_reminder", args=[incident.pk]) in page
+    assert reverse("incidents:snooze_reminder", args=[incident.key]) in page
 
     response = client.post(
-        reverse("incidents:snooze_reminder", args=[incident.pk]),
+        reverse("incidents:snooze_reminder", args=[incident.key]),
         {"key": note.subject, "minutes": "60", "reason": "Legal review", "notification": str(note.pk), "next": "inbox"},
     )
 

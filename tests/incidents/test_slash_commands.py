@@ -22,7 +22,7 @@ def box(incident):
         client = Client()
         client.force_login(user)
         target = target or incident
-        return client.post(reverse("incidents:log", args=[target.pk]), {"body": text}, headers=HTMX if htmx else {})
+        return client.post(reverse("incidents:log", args=[target.key]), {"body": text}, headers=HTMX if htmx else {})
 
     return _type
 
@@ -290,7 +290,7 @@ def test_without_htmx_a_note_redirects_back_to_the_war_room(box, incident, respo
 def test_without_htmx_a_mistake_is_shown_on_the_page_with_the_text_kept(box, incident, commander):
     client = Client()
     client.force_login(commander)
-    response = client.post(reverse("incidents:log", args=[incident.pk]), {"body": "/sev 7"}, follow=True)
+    response = client.post(reverse("incidents:log", args=[incident.key]), {"body": "/sev 7"}, follow=True)
     page = response.content.decode()
     assert "Unknown severity" in html.unescape(page)
     assert typed_value(response) == "/sev 7"
