@@ -4,6 +4,7 @@ from functools import cache
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -134,6 +135,13 @@ def _war_room_incident(request, pk, review_state=False):
     return access.get_incident_for(request.user, pk, qs)
 
 
+def _drawable(entries):
+    """Timeline entries with what incidents/_entry.html shows of them (entry_html.render_entries):
+    not their structured data, and of their author only the name."""
+    fields = [f.name for f in TimelineEntry._meta.concrete_fields if f.name != "data"]
+    return entries.select_related("author").only(*fields, f"author__{get_user_model().USERNAME_FIELD}")
+
+
 def _timeline(incident, before=None):
     """The newest TIMELINE_PAGE entries (older than the entry `before`, when given), oldest
     first, and whether there are earlier ones (one extra row tells, so no COUNT query).
@@ -141,7 +149,7 @@ def _timeline(incident, before=None):
     Paged by key, not by offset: the page after entry `before` costs the same at the end of a
     10,000-entry timeline as at its start. The key is (occurred_at, id), the timeline's order;
     an id of another incident (or none) gives an empty page."""
-    entries = incident.timeline.select_related("author")
+    entries = _drawable(incident.timeline.all())
     if before is not None:
         anchor = Subquery(incident.timeline.filter(pk=before).values("occurred_at")[:1])
         entries = entries.filter(Q(occurred_at__lt=anchor) | Q(occurred_at=anchor, id__lt=before))
@@ -279,9 +287,7 @@ def live(request, pk):
         return HttpResponse(status=204)
     incident = _war_room_incident(request, pk, review_state=True)  # the header it renders shows it
     changed = list(
-        incident.timeline.filter(seq__gt=since)
-        .select_related("author")
-        .order_by("occurred_at", "id")[: LIVE_PATCH_LIMIT + 1]
+        _drawable(incident.timeline.filter(seq__gt=since)).order_by("occurred_at", "id")[: LIVE_PATCH_LIMIT + 1]
     )
     if len(changed) > LIVE_PATCH_LIMIT:
         # Far behind (a laptop waking up mid-incident): a fresh page is cheaper than a patch.
