@@ -21,7 +21,10 @@ on every request (`gzip on` alone, the configuration before). The same client lo
 threads with keep-alive connections (a slower client: near its ceiling both sides of the ratio
 measure the client, so the table says which one ran). After a warm-up, BENCH_NGINX_ROUNDS
 rounds (default 9) of BENCH_NGINX_SECONDS (default 2) per URL, in alternating order; the median
-of the per-round ratios is reported. Goal: the exported /status/ at least 0.9x of the plain file.
+of the per-round ratios is reported, of requests per second as the client got them and of
+requests per second of nginx's own CPU time (read from /proc). The first swings with whatever
+else the machine runs; the second is what nginx sustains when it has the machine, and the goal
+is on it: the exported /status/ at least 0.9x of the plain file.
 
 Run by bench/run.py, the goals also go to the summary table printed at the end of `make bench`.
 
@@ -395,31 +398,44 @@ def bench_nginx(env, tmp):
             load(port, url, HEADERS, processes=2, seconds=1, use_wrk=use_wrk)
         # The same client, connections and duration for every URL, rounds interleaved.
         rates = {name: [] for name in urls}
+        per_cpu = {name: [] for name in urls}  # requests per second of nginx's own CPU time
         for _, name in interleaved(NGINX_ROUNDS, list(urls)):
-            rates[name].append(load(port, urls[name], HEADERS, processes=2, seconds=NGINX_SECONDS, use_wrk=use_wrk))
+            cpu = _cpu_seconds(server.pid)
+            rate = load(port, urls[name], HEADERS, processes=2, seconds=NGINX_SECONDS, use_wrk=use_wrk)
+            cpu = _cpu_seconds(server.pid) - cpu
+            rates[name].append(rate)
+            per_cpu[name].append(rate * NGINX_SECONDS / max(cpu, 1 / os.sysconf("SC_CLK_TCK")))
     finally:
         server.terminate()
         server.wait(timeout=10)
-    base = rates["plain file"]
     client = "wrk, 2 threads" if use_wrk else "Python keep-alive clients in 2 processes"
     print(
         f"\nExported status page through nginx ({client}, {THREADS} connections), "
         f"medians of {NGINX_ROUNDS} rounds of {NGINX_SECONDS:g} s per URL"
     )
     print(f"index.html is {len(index)} bytes; the plain file too")
-    print(f"{'what':<30} {'req/s':>9} {'vs plain':>9} {'bytes on wire':>14} {'encoding':>9} {'goal':>7}")
+    print(
+        "req/s is what the client got; on a machine busy with other work it swings with the other work.\n"
+        "req/CPU-s is requests per second of nginx's own CPU time: what nginx sustains when it has the\n"
+        "machine, the same whatever else runs. The goal is on that one."
+    )
+    print(
+        f"{'what':<30} {'req/s':>9} {'vs plain':>9} {'req/CPU-s':>10} {'vs plain':>9} {'bytes on wire':>14}"
+        f" {'encoding':>9} {'goal':>7}"
+    )
     good = True
     for name in urls:
-        ratio = statistics.median(v / b for v, b in zip(rates[name], base, strict=True))
+        ratio = statistics.median(v / b for v, b in zip(rates[name], rates["plain file"], strict=True))
+        cpu_ratio = statistics.median(v / b for v, b in zip(per_cpu[name], per_cpu["plain file"], strict=True))
         goal = f">={NGINX_GOAL}" if name == "/status/ (gzip_static)" else ""
-        ok = not goal or ratio >= NGINX_GOAL
+        ok = not goal or cpu_ratio >= NGINX_GOAL
         good &= ok
         if goal:
-            record("nginx_export", ratio, ok)
+            record("nginx_export", cpu_ratio, ok)
         size, encoding = wire[name]
         print(
-            f"{name:<30} {statistics.median(rates[name]):>9.0f} {ratio:>9.2f} {size:>14} {encoding:>9} {goal:>7}"
-            f" {'' if ok else 'BELOW GOAL'}"
+            f"{name:<30} {statistics.median(rates[name]):>9.0f} {ratio:>9.2f} {statistics.median(per_cpu[name]):>10.0f}"
+            f" {cpu_ratio:>9.2f} {size:>14} {encoding:>9} {goal:>7} {'' if ok else 'BELOW GOAL'}"
         )
     return good
 
