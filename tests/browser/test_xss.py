@@ -325,7 +325,7 @@ def seed():
         )
 
     maintenance = Maintenance.objects.order_by("pk").first()
-    public_incident = PublicIncident.objects.get(incident_id=pk)
+    public_incident = PublicIncident.objects.get(incident__key=pk)
     component = PublicComponent.objects.order_by("pk").first()
     staff = [
         "/incidents/",
