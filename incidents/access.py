@@ -84,6 +84,35 @@ def can_command(user, incident):
     return bool(incident_roles(user, incident) & COMMANDING_ROLES)
 
 
+def is_on_call(user):
+    """In the on-call group (WARROOM_ONCALL_GROUP): the people paged when a SEV1 or SEV2
+    incident is not acknowledged (incidents.reminders.sweep.unacknowledged)."""
+    return settings.WARROOM_ONCALL_GROUP in group_names(user)
+
+
+def _may_see(user, incident):
+    # Services are called with incidents a view or viewset already fetched through
+    # get_incident_for; a rule that reaches beyond the commanders still says it itself.
+    if not incident.confidential or user.is_superuser or is_security_member(user):
+        return True
+    return bool(incident_roles(user, incident))
+
+
+def can_acknowledge(user, incident):
+    """Acknowledge the incident: those who command it, and whoever is paged for it (the on-call
+    group, who are told to acknowledge it)."""
+    if not user.is_authenticated:
+        return False
+    return can_command(user, incident) or (is_on_call(user) and _may_see(user, incident))
+
+
+def can_take_command(user, incident):
+    """Make oneself the incident's commander: the same people as may acknowledge it. The
+    on-call person paged for an unacknowledged incident is told to take command; anyone else
+    hands command over only by commanding it (hand_over_command)."""
+    return can_acknowledge(user, incident)
+
+
 def can_edit_entry(user, entry):
     """Change the text of a timeline note (the earlier text is kept): its author, while they
     may still work on the incident (a responder taken off it, now only a reader, writes no
@@ -142,6 +171,21 @@ def can_manage_security(user, incident):
     """Record mitigations, the exposure assessment and regulatory clocks: the incident's
     commanders (and the commander group), the security group and superusers."""
     return can_command(user, incident) or is_security_member(user)
+
+
+def can_record_awareness(user, incident):
+    """Record or correct when the organisation became aware of a breach (legal clocks count
+    from it): the incident's commanders and the security group, who run the legal clocks and
+    must not wait for a commander to start them."""
+    return can_manage_security(user, incident)
+
+
+def can_correct_time(user, incident, field):
+    """Correct one of the incident's recorded times: its commanders; the awareness time also
+    the security group (can_record_awareness)."""
+    if field == "aware_at":
+        return can_record_awareness(user, incident)
+    return can_command(user, incident)
 
 
 def can_audit_security(user, incident):

@@ -15,6 +15,7 @@ urlpatterns = [
     path("<int:pk>/status/", views.change_status, name="status"),
     path("<int:pk>/severity/", views.change_severity, name="severity"),
     path("<int:pk>/acknowledge/", views.acknowledge, name="acknowledge"),
+    path("<int:pk>/take-command/", views.take_command, name="take_command"),
     path("<int:pk>/roles/", views.assign_role, name="assign_role"),
     path("<int:pk>/roles/<int:membership_pk>/remove/", views.remove_role, name="remove_role"),
     path("<int:pk>/impacts/", views.add_impact, name="add_impact"),

@@ -192,6 +192,10 @@ def _state_context(request, incident):
         "commander": next((m.user for m in roles.get("commander", [])), None),
         "can_command": access.can_command(request.user, incident),
         "can_log": access.can_log(request.user, incident),
+        "can_acknowledge": access.can_acknowledge(request.user, incident),
+        # "Take command" for those who may but do not hold it (the on-call person paged).
+        "can_take_command": access.can_take_command(request.user, incident)
+        and not any(m.user_id == request.user.pk for m in roles.get("commander", [])),
         "transitions": [Incident.Status(s) for s in Incident.Status if incident.can_move_to(s)],
         "steps": _steps(incident),
         "severities": Incident.Severity.values,
@@ -390,6 +394,20 @@ def acknowledge(request, pk):
         services.acknowledge(incident, request.user)
     except PermissionDenied as exc:
         messages.error(request, str(exc))
+    return redirect(incident)
+
+
+@login_required
+@require_POST
+def take_command(request, pk):
+    """Make oneself the commander (and acknowledge): the on-call person paged, or a commander."""
+    incident = _war_room_incident(request, pk)
+    try:
+        services.take_command(incident, request.user)
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    else:
+        messages.success(request, _("You are now the commander of %(reference)s.") % {"reference": incident.reference})
     return redirect(incident)
 
 

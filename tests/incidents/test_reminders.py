@@ -207,7 +207,7 @@ def test_unacknowledged_incident_pages_the_oncall_group_every_5_minutes_at_most_
     assert counts[0] == 1  # at 5 min
     assert counts[4] == 1 and counts[5] == 2  # again at 10 min
     assert counts[-1] == 6  # and never more than six times
-    assert who_got(Kind.UNACKNOWLEDGED, everyone(people)) == {"oncall1", "oncall2"}
+    assert who_got(Kind.UNACKNOWLEDGED, everyone(people)) == {"oncall1", "oncall2", "cmdr"}
     repeats = ReminderLedger.objects.filter(incident=incident, key="acknowledge").values_list("repeat", flat=True)
     assert sorted(repeats) == [1, 2, 3, 4, 5, 6]
 
@@ -430,8 +430,8 @@ def test_confidential_incident_reminders_go_only_to_members(staffed, people, clo
     services.assign_role(incident, people.oncall2, "responder", people.commander)
     clock.at(30)
     sweep()
-    # Paged: the on-call people who are members (oncall2), not the others.
-    assert who_got(Kind.UNACKNOWLEDGED, everyone(people)) == {"oncall2"}
+    # Paged: the on-call people who are members (oncall2) and the commander, not the others.
+    assert who_got(Kind.UNACKNOWLEDGED, everyone(people)) == {"oncall2", "cmdr"}
     assert who_got(Kind.UPDATE_DUE, everyone(people)) == {"comms"}
     assert not inbox(people.outsider) and not inbox(people.security)
 
