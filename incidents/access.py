@@ -154,6 +154,59 @@ def approval_needs_someone_else(user, communication):
     return communication.wrote(user)
 
 
+def may_approve(user, communication):
+    """Approve this communication now: someone who may approve on its incident, unless the
+    two-person rule keeps them off it. Buttons are shown only to them."""
+    return can_approve_communication(user, communication.incident) and not approval_needs_someone_else(
+        user, communication
+    )
+
+
+def approvers_to_tell(communication):
+    """The people told when a communication goes into review, as a queryset of users: active
+    members of the comms group and the incident's comms lead who may see the incident (a
+    confidential one: its members, the security group, superusers), and none of those who
+    wrote or changed its text (they know; under the two-person rule they may not approve)."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    from incidents.models import Membership
+
+    incident = communication.incident
+    lead = Membership.objects.filter(incident=incident, role=Membership.Role.COMMS_LEAD).values("user_id")
+    people = get_user_model().objects.filter(is_active=True).filter(Q(groups__name=COMMS) | Q(pk__in=lead))
+    if incident.confidential:
+        members = Membership.objects.filter(incident=incident).values("user_id")
+        people = people.filter(
+            Q(pk__in=members) | Q(is_superuser=True) | Q(groups__name=settings.WARROOM_SECURITY_GROUP)
+        )
+    writers = {communication.author_id, *communication.contributors} - {None}
+    return people.exclude(pk__in=writers).distinct().order_by("username")
+
+
+def communications_awaiting_approval(user):
+    """The communications in review that this user may approve (may_approve), on incidents
+    they may see: their "Awaiting my approval" list and its count in the header. Two queries
+    and a look at each communication in review they may see (a handful at any time)."""
+    from incidents.models import Communication, Incident
+
+    if not user.is_authenticated:
+        return []
+    in_review = Communication.objects.filter(
+        status=Communication.Status.IN_REVIEW, incident__in=Incident.objects.visible_to(user)
+    )
+    if not _in_group(user, COMMS, COMMANDER):
+        # Approving without a global role: the incident's commanders and comms lead.
+        in_review = in_review.filter(
+            incident__memberships__user=user, incident__memberships__role__in=COMMS_ROLES
+        ).distinct()
+    return [
+        c
+        for c in in_review.select_related("incident", "author").order_by("-updated_at", "-id")
+        if not approval_needs_someone_else(user, c)
+    ]
+
+
 def can_manage_communication_templates(user):
     """Write the template library: comms staff and commanders."""
     return _in_group(user, COMMS, COMMANDER)
