@@ -164,9 +164,9 @@ def may_approve(user, communication):
 
 def approvers_to_tell(communication):
     """The people told when a communication goes into review, as a queryset of users: active
-    members of the comms group and the incident's comms lead who may see the incident (a
-    confidential one: its members, the security group, superusers), and none of those who
-    wrote or changed its text (they know; under the two-person rule they may not approve)."""
+    members of the comms group and the incident's comms lead (of a confidential incident only
+    its members, as with reminders), and none of those who wrote or changed its text (they
+    know; under the two-person rule they may not approve)."""
     from django.contrib.auth import get_user_model
     from django.db.models import Q
 
@@ -176,10 +176,8 @@ def approvers_to_tell(communication):
     lead = Membership.objects.filter(incident=incident, role=Membership.Role.COMMS_LEAD).values("user_id")
     people = get_user_model().objects.filter(is_active=True).filter(Q(groups__name=COMMS) | Q(pk__in=lead))
     if incident.confidential:
-        members = Membership.objects.filter(incident=incident).values("user_id")
-        people = people.filter(
-            Q(pk__in=members) | Q(is_superuser=True) | Q(groups__name=settings.WARROOM_SECURITY_GROUP)
-        )
+        # As with reminders, nobody hears of a confidential incident but its members.
+        people = people.filter(pk__in=Membership.objects.filter(incident=incident).values("user_id"))
     writers = {communication.author_id, *communication.contributors} - {None}
     return people.exclude(pk__in=writers).distinct().order_by("username")
 

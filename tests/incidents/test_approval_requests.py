@@ -217,3 +217,17 @@ def test_self_approval_shows_the_author_the_approve_button(as_user, incident, te
 def test_an_internal_note_may_be_approved_by_its_author(as_user, incident, team):
     comm = submitted(incident, team.sam, audience="internal")
     assert 'data-action="approve"' in detail(as_user(team.sam), comm)
+
+
+def test_the_authors_page_with_its_approvers_has_bounded_queries(
+    as_user, incident, team, django_user_model, django_assert_max_num_queries
+):
+    comm = submitted(incident, team.sam)
+    client = as_user(team.sam)
+    path = reverse("incidents:comms:detail", args=[incident.pk, comm.pk])
+    with django_assert_max_num_queries(16):
+        client.get(path)
+    for n in range(20):
+        make_user(django_user_model, f"comms{n}", "comms")
+    with django_assert_max_num_queries(16):
+        assert "comms19" in client.get(path).content.decode()

@@ -150,3 +150,11 @@ def test_oncall_war_room_page_queries_are_bounded(as_user, sev1, oncall, django_
     client.get(sev1.get_absolute_url())
     with django_assert_max_num_queries(30):
         assert client.get(sev1.get_absolute_url()).status_code == 200
+
+
+def test_api_acknowledge_and_take_command_queries_are_bounded(api, sev1, oncall, django_assert_max_num_queries):
+    client = api(oncall)
+    with django_assert_max_num_queries(20):
+        assert client.post(reverse("incident-acknowledge", args=[sev1.pk])).status_code == 200
+    with django_assert_max_num_queries(30):
+        assert client.post(reverse("incident-take-command", args=[sev1.pk])).status_code == 200
