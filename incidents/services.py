@@ -439,7 +439,8 @@ def hand_over_command(incident, to_user, by):
         incident,
         by,
         TimelineEntry.Kind.ROLE,
-        f"Command handed over: {old_name or 'nobody'} → {to_user.get_username()}.",
+        f"Command {'taken' if to_user.pk == by.pk else 'handed over'}: {old_name or 'nobody'} → "
+        f"{to_user.get_username()}.",
         {"field": "commander", "old": old_name, "new": to_user.get_username()},
     )
     notify_changed(incident, "roles")

@@ -59,6 +59,7 @@ def test_oncall_takes_command_with_commander_me_and_acknowledges_on_the_way(as_u
     assert sev1.acknowledged_at is not None
     handover, ack = sev1.timeline.order_by("-id")[:2][::-1]
     assert handover.data == {"field": "commander", "old": "cmdr", "new": "pager"} and handover.author == oncall
+    assert handover.body == "Command taken: cmdr → pager."
     assert ack.data["field"] == "acknowledged_at" and ack.author == oncall
 
 
