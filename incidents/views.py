@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q, Subquery
+from django.db.models.fields.json import KT
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -137,9 +138,14 @@ def _war_room_incident(request, pk, review_state=False):
 
 def _drawable(entries):
     """Timeline entries with what incidents/_entry.html shows of them (entry_html.render_entries):
-    not their structured data, and of their author only the name."""
+    not their structured data (only the communication a comms line links to), and of their
+    author only the name."""
     fields = [f.name for f in TimelineEntry._meta.concrete_fields if f.name != "data"]
-    return entries.select_related("author").only(*fields, f"author__{get_user_model().USERNAME_FIELD}")
+    return (
+        entries.select_related("author")
+        .only(*fields, f"author__{get_user_model().USERNAME_FIELD}")
+        .annotate(linked_communication=KT("data__communication"))
+    )
 
 
 def _timeline(incident, before=None):
