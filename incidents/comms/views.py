@@ -210,7 +210,7 @@ def _detail_context(request, incident, comm, translation_form=None, schedule_for
         # Who can approve it, for those who may not: whom to ask (none: nobody else may).
         "approvers": (
             [u.get_username() for u in access.approvers_to_tell(comm)]
-            if state == Status.IN_REVIEW and not access.may_approve(request.user, comm)
+            if can_write and state == Status.IN_REVIEW and not access.may_approve(request.user, comm)
             else None
         ),
         "translation_form": translation_form,
