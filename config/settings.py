@@ -334,6 +334,9 @@ SPECTACULAR_SETTINGS = {
 # Warroom's own knobs.
 WARROOM_SECURITY_GROUP = env_str("WARROOM_SECURITY_GROUP", "security")
 WARROOM_TIMELINE_POLL_SECONDS = env_int("WARROOM_TIMELINE_POLL_SECONDS", 2)
+# How often each open page asks for the header's inbox and "To approve" counts (two cheap
+# counts): an approver sees a submitted update within this many seconds.
+WARROOM_INBOX_POLL_SECONDS = env_int("WARROOM_INBOX_POLL_SECONDS", 4)
 # Panels other apps add to the war-room page: URL names taking the incident's pk. The core
 # only knows their names, so it never imports those apps.
 WARROOM_INCIDENT_PANELS = ["runbooks:panel", "incidents:security:clocks"]

@@ -310,9 +310,12 @@ def change_severity(incident, severity, by):
 
 @transaction.atomic
 def acknowledge(incident, by):
-    access.require(access.can_command(by, incident), "Only the incident's commanders may acknowledge it.")
+    access.require(
+        access.can_acknowledge(by, incident), "Only the incident's commanders and the on-call group may acknowledge it."
+    )
     locked = _locked(incident)
     if locked.acknowledged_at:
+        incident.acknowledged_at = locked.acknowledged_at
         return incident
     now = timezone.now()
     Incident.objects.filter(pk=incident.pk).update(acknowledged_at=now)
@@ -330,7 +333,13 @@ def acknowledge(incident, by):
 
 @transaction.atomic
 def correct_time(incident, field, value, by, reason=""):
-    access.require(access.can_command(by, incident), "Only the incident's commanders may correct its times.")
+    """Correct a recorded time (or record the awareness time, which starts legal clocks),
+    logged with the old and new value and the reason."""
+    if field == "aware_at":
+        refusal = "Only the incident's commanders and the security group may record the awareness time."
+    else:
+        refusal = "Only the incident's commanders may correct its times."
+    access.require(access.can_correct_time(by, incident, field), refusal)
     if field not in Incident.CORRECTABLE_TIMES:
         raise ValidationError({"field": f"{field!r} is not a time that can be corrected."})
     if value is not None and value > timezone.now():
@@ -408,7 +417,8 @@ def commander_of(incident):
 def hand_over_command(incident, to_user, by):
     """Make `to_user` the commander in one step. The outgoing commander stays on the incident
     as a responder, so they keep access to a confidential incident."""
-    access.require(access.can_command(by, incident), "Only the incident's commanders may hand over command.")
+    taking = to_user.pk == by.pk and access.can_take_command(by, incident)
+    access.require(taking or access.can_command(by, incident), "Only the incident's commanders may hand over command.")
     _locked(incident)
     current = Membership.objects.filter(incident=incident, role=Role.COMMANDER).select_related("user").first()
     if current and current.user_id == to_user.pk:
@@ -429,10 +439,25 @@ def hand_over_command(incident, to_user, by):
         incident,
         by,
         TimelineEntry.Kind.ROLE,
-        f"Command handed over: {old_name or 'nobody'} → {to_user.get_username()}.",
+        f"Command {'taken' if to_user.pk == by.pk else 'handed over'}: {old_name or 'nobody'} → "
+        f"{to_user.get_username()}.",
         {"field": "commander", "old": old_name, "new": to_user.get_username()},
     )
     notify_changed(incident, "roles")
+    return incident
+
+
+@transaction.atomic
+def take_command(incident, by):
+    """The person paged (the on-call group) or a commander makes themselves the commander, and
+    acknowledges the incident if nobody has: the page tells them to do both. Each is logged."""
+    access.require(access.can_take_command(by, incident), "Only commanders and the on-call group may take command.")
+    locked = _locked(incident)
+    if Membership.objects.filter(incident=incident, user=by, role=Role.COMMANDER).exists():
+        raise ValidationError({"user": f"{by.get_username()} is already the commander."})
+    hand_over_command(incident, by, by)
+    if locked.acknowledged_at is None:
+        acknowledge(incident, by)
     return incident
 
 

@@ -22,7 +22,7 @@ ROLE_ALIASES = {"comms": Membership.Role.COMMS_LEAD, "ic": Membership.Role.COMMA
 
 HELP = (
     "Commands: /status <investigating|identified|monitoring|resolved|closed>, /sev <1-4>, "
-    "/commander <username>, /role <role> <username>, /impact <service> <level> [regions], "
+    "/commander <username>, /commander me, /role <role> <username>, /impact <service> <level> [regions], "
     "/impact <service> resolved, /ack"
 )
 
@@ -83,9 +83,15 @@ def run(incident, user, text):
             raise ValidationError(f"{incident.reference} is already SEV{value}.")
         _call(services.change_severity, incident, int(value), user)
     elif command in ("commander", "ic"):
-        (name,) = _args(args, 1, "/commander <username>")[:1]
-        to_user = _user(incident, user, name, "Only the incident's commanders may hand over command.")
-        _call(services.hand_over_command, incident, to_user, user)
+        (name,) = _args(args, 1, "/commander <username> (or /commander me)")[:1]
+        name = name.lstrip("@")
+        if name.lower() == "me" or name.lower() == user.get_username().lower():
+            # Taking command oneself: the on-call person paged for the incident may (and
+            # acknowledges it on the way), not only those who already command it.
+            _call(services.take_command, incident, user)
+        else:
+            to_user = _user(incident, user, name, "Only the incident's commanders may hand over command.")
+            _call(services.hand_over_command, incident, to_user, user)
     elif command == "role":
         role, name = _args(args, 2, "/role <role> <username>")[:2]
         role = ROLE_ALIASES.get(role.lower(), role.lower())

@@ -15,6 +15,7 @@ urlpatterns = [
     path("<incident:pk>/status/", views.change_status, name="status"),
     path("<incident:pk>/severity/", views.change_severity, name="severity"),
     path("<incident:pk>/acknowledge/", views.acknowledge, name="acknowledge"),
+    path("<incident:pk>/take-command/", views.take_command, name="take_command"),
     path("<incident:pk>/roles/", views.assign_role, name="assign_role"),
     path("<incident:pk>/roles/<int:membership_pk>/remove/", views.remove_role, name="remove_role"),
     path("<incident:pk>/impacts/", views.add_impact, name="add_impact"),

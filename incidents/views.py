@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q, Subquery
+from django.db.models.fields.json import KT
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -137,9 +138,14 @@ def _war_room_incident(request, pk, review_state=False):
 
 def _drawable(entries):
     """Timeline entries with what incidents/_entry.html shows of them (entry_html.render_entries):
-    not their structured data, and of their author only the name."""
+    not their structured data (only the communication a comms line links to), and of their
+    author only the name."""
     fields = [f.name for f in TimelineEntry._meta.concrete_fields if f.name != "data"]
-    return entries.select_related("author").only(*fields, f"author__{get_user_model().USERNAME_FIELD}")
+    return (
+        entries.select_related("author")
+        .only(*fields, f"author__{get_user_model().USERNAME_FIELD}")
+        .annotate(linked_communication=KT("data__communication"))
+    )
 
 
 def _timeline(incident, before=None):
@@ -192,6 +198,10 @@ def _state_context(request, incident):
         "commander": next((m.user for m in roles.get("commander", [])), None),
         "can_command": access.can_command(request.user, incident),
         "can_log": access.can_log(request.user, incident),
+        "can_acknowledge": access.can_acknowledge(request.user, incident),
+        # "Take command" for those who may but do not hold it (the on-call person paged).
+        "can_take_command": access.can_take_command(request.user, incident)
+        and not any(m.user_id == request.user.pk for m in roles.get("commander", [])),
         "transitions": [Incident.Status(s) for s in Incident.Status if incident.can_move_to(s)],
         "steps": _steps(incident),
         "severities": Incident.Severity.values,
@@ -395,6 +405,20 @@ def acknowledge(request, pk):
         services.acknowledge(incident, request.user)
     except PermissionDenied as exc:
         messages.error(request, str(exc))
+    return redirect(incident)
+
+
+@login_required
+@require_POST
+def take_command(request, pk):
+    """Make oneself the commander (and acknowledge): the on-call person paged, or a commander."""
+    incident = _war_room_incident(request, pk)
+    try:
+        services.take_command(incident, request.user)
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    else:
+        messages.success(request, _("You are now the commander of %(reference)s.") % {"reference": incident.reference})
     return redirect(incident)
 
 

@@ -14,7 +14,7 @@ from django.utils.translation import override as language_override
 from incidents import access
 from incidents.models import Communication, CommunicationTranslation, Impact, Incident, Service, TimelineEntry
 from incidents.services import in_site_language, notify_changed, record_event
-from incidents.signals import communication_published
+from incidents.signals import communication_moved, communication_published
 
 Status = Communication.Status
 Audience = Communication.Audience
@@ -238,6 +238,8 @@ def _content_changed(comm, by, what, data):
         },
     )
     notify_changed(comm.incident, "communications")
+    if old != comm.status:
+        communication_moved.send(sender=Communication, communication=comm, old=old, new=comm.status, by=by)
 
 
 @in_site_language
@@ -261,6 +263,7 @@ def _move(comm, by, new, body, **extra):
         {"field": "communication", "communication": comm.pk, "old": old, "new": new},
     )
     notify_changed(comm.incident, "communications")
+    communication_moved.send(sender=Communication, communication=comm, old=old, new=new, by=by)
     return comm
 
 

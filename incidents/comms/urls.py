@@ -19,6 +19,7 @@ urlpatterns = [
 ]
 
 library_urlpatterns = [
+    path("awaiting/", views_comms.awaiting, name="awaiting"),
     path("templates/", views_comms.template_list, name="templates"),
     path("templates/new/", views_comms.template_create, name="template_create"),
     path("templates/<int:template_pk>/", views_comms.template_edit, name="template_edit"),

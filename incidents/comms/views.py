@@ -153,6 +153,19 @@ def _filled_form(request, incident, values):
 
 
 @login_required
+@require_GET
+def awaiting(request):
+    """Awaiting my approval: the communications in review this user may approve, on incidents
+    they may see (a confidential one only to its members), newest first, each linking to the
+    text to read and approve. An approved, sent-back or discarded one leaves the list."""
+    return render(
+        request,
+        "incidents/comms/awaiting.html",
+        {"communications": access.communications_awaiting_approval(request.user)},
+    )
+
+
+@login_required
 @require_POST
 def preview(request):
     """Live Markdown preview (htmx): the field named by ?field= (default `body`), rendered and
@@ -191,21 +204,29 @@ def _detail_context(request, incident, comm, translation_form=None, schedule_for
         "translations": [(t, render_markdown(t.body)) for t in translations],
         "can_write": can_write,
         "can_edit": can_write and state not in (Status.PUBLISHED, Status.DISCARDED),
-        "actions": _actions(comm) if can_write else [],
+        "actions": _actions(comm, request.user) if can_write else [],
         "can_schedule": can_write and state == Status.APPROVED,
         "own_approval_refused": state == Status.IN_REVIEW and access.approval_needs_someone_else(request.user, comm),
+        # Who can approve it, for those who may not: whom to ask (none: nobody else may).
+        "approvers": (
+            [u.get_username() for u in access.approvers_to_tell(comm)]
+            if can_write and state == Status.IN_REVIEW and not access.may_approve(request.user, comm)
+            else None
+        ),
         "translation_form": translation_form,
         "schedule_form": schedule_form or ScheduleForm(),
     }
 
 
-def _actions(comm):
-    """(action, label, css class) for the workflow buttons allowed in the communication's state."""
+def _actions(comm, user):
+    """(action, label, css class) for the workflow buttons allowed in the communication's state
+    to this user (who may write it): no Approve button for someone the two-person rule keeps
+    from approving it."""
     allowed = Communication.TRANSITIONS[comm.status]
     actions = []
     if Status.IN_REVIEW in allowed:
         actions.append(("submit", _("Submit for review"), "primary"))
-    if Status.APPROVED in allowed and comm.status == Status.IN_REVIEW:
+    if Status.APPROVED in allowed and comm.status == Status.IN_REVIEW and access.may_approve(user, comm):
         actions.append(("approve", _("Approve"), "primary"))
     if Status.PUBLISHED in allowed:
         actions.append(("publish", _("Publish now"), "primary"))

@@ -127,6 +127,7 @@ class UserNotification(models.Model):
         REVIEW_DUE = "review_due", "Post-incident review due"
         ACTION_ITEM_DUE = "action_item_due", "Follow-up action item due"
         SIGNIN_LOCKOUT = "signin_lockout", "Sign-in paused after failed attempts"
+        APPROVAL_REQUESTED = "approval_requested", "Communication awaiting approval"
         OTHER = "other", "Other"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")

@@ -264,7 +264,7 @@ class Sweep:
 
 
 def unacknowledged(sweep):
-    """A SEV1/SEV2 incident nobody acknowledged: page the on-call group (else the commander)
+    """A SEV1/SEV2 incident nobody acknowledged: page the on-call group and the commander
     some minutes after declaration, and again every few minutes until it is acknowledged, at
     most a fixed number of times. A snooze holds the pages back without adding any."""
     cfg = sweep.config
@@ -291,10 +291,13 @@ def unacknowledged(sweep):
             window=window,
             repeat=n,
             kind=Kind.UNACKNOWLEDGED,
-            to=((f"group:{group}",), ("commander",)),
+            # The on-call group and the commander together: the commander hears that on-call
+            # was paged (and is paged alone when nobody is on call).
+            to=((f"group:{group}", "commander"),),
             title=f"{f.reference} SEV{f.severity} is not acknowledged",
             body=f"{f.label} was declared at {when(f.declared_at)} and nobody has acknowledged it. "
-            f"Take command and acknowledge it. (Page {n} of at most {most}.)",
+            f"The on-call group ({group}) and the commander are paged: acknowledge it (/ack on the incident "
+            f"page), or take command (/commander me) if the commander cannot. (Page {n} of at most {most}.)",
             due_at=due,
         )
 

@@ -72,7 +72,7 @@ def _clocks_context(request, incident, error=""):
         "clocks": clocks,
         "now": now,
         "can_manage": manage,
-        "can_set_awareness": access.can_command(request.user, incident),
+        "can_set_awareness": access.can_record_awareness(request.user, incident),
         "disclaimer": regulatory.DISCLAIMER,
         "error": error,
         "aware_key": int(incident.aware_at.timestamp()) if incident.aware_at else 0,

@@ -83,10 +83,12 @@ def test_author_drafts_from_template_second_person_approves_and_publishes(new_pa
     author.click("button:has-text('Submit for review')")
     expect(author.get_by_test_id("comm-state")).to_have_text("In review")
 
-    # The author may not approve their own status-page update.
+    # The author may not approve their own status-page update: no Approve button, and the page
+    # says who can.
     expect(author.get_by_role("note")).to_contain_text("someone else must approve")
-    author.click("button:has-text('Approve')")
-    expect(author.locator(".messages")).to_contain_text("Someone who neither wrote nor changed the text must approve")
+    expect(author.get_by_test_id("needs-approval-by")).to_contain_text("Needs approval by another comms member: kim.")
+    expect(author.locator("button[data-action=approve]")).to_have_count(0)
+    expect(author.locator("button[data-action=submit]")).to_have_count(0)  # already submitted
     expect(author.get_by_test_id("comm-state")).to_have_text("In review")
 
     approver = new_page("kim", "pw-kim")

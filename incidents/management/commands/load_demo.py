@@ -21,7 +21,9 @@ SERVICES = [
     ("Model inference", "inference", "Internal", "GPU inference fleet behind chat and API."),
 ]
 
-PEOPLE = [("maya", "commander"), ("li", "responder"), ("sam", "comms"), ("noor", "security")]
+# kim is the second comms member: make run gives her a password (printed next to the admin's),
+# so one person trying Warroom can approve, as kim, an update they wrote as admin.
+PEOPLE = [("maya", "commander"), ("li", "responder"), ("sam", "comms"), ("kim", "comms"), ("noor", "security")]
 
 
 class Command(BaseCommand):
