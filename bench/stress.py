@@ -570,6 +570,12 @@ def ms(seconds):
     return f"{seconds * 1000:.0f} ms"
 
 
+def breakdown(statuses):
+    """The answers other than 201, e.g. "503: 12, reset: 1" (reset: the connection was cut)."""
+    others = sorted((str(k), v) for k, v in statuses.items() if k != 201)
+    return ", ".join(f"{k}: {v}" for k, v in others) or "none"
+
+
 def other_errors(statuses, allowed):
     return sum(count for status, count in statuses.items() if status != 201 and status not in allowed)
 
@@ -862,6 +868,7 @@ def run_kills(ctx):
         [
             ("entries acknowledged", load.total(), "", None),
             ("requests cut off by the killed web worker (resent)", statuses.get("reset", 0), "", None),
+            ("answers other than 201", breakdown(statuses), "", None),
             ("answers other than 201, 503 or a cut connection", unexpected, "0", unexpected == 0),
             *stored_rows(stored),
             ("e-mails sent when the Celery worker was killed", marks["sent_at_kill"], "", None),
