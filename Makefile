@@ -29,7 +29,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/run.py
 
 # Load and fault runs on loopback with their own PostgreSQL and Redis (docs/operations.md);
-# about 6 minutes, `make stress QUICK=1` about 3.
+# about 5 minutes of runs plus setup, `make stress QUICK=1` shorter.
 stress: $(VENV)/.installed-dev
 	$(PY) bench/stress.py $(if $(QUICK),--quick)
 

@@ -190,7 +190,12 @@ class Postgres:
     """A PostgreSQL cluster of our own: initdb into a temporary folder, pg_ctl on a free port."""
 
     def __init__(self):
-        self.bin = Path(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip())
+        pg_config = shutil.which("pg_config")
+        self.bin = Path(
+            subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout.strip()
+            if pg_config
+            else "/nonexistent"
+        )
         if not (self.bin / "pg_ctl").exists():
             found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
             if not found:
@@ -351,7 +356,6 @@ class Warroom:
                     process.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
-        # Pool processes of a killed worker lost their parent: end those of our session too.
         for log in self.logs.values():
             log.close()
 
