@@ -1015,6 +1015,8 @@ def main():
             EMAIL_USE_TLS="False",
             SITE_URL="http://127.0.0.1",
         )
+        if QUICK:
+            env["STRESS_QUICK"] = "1"  # the --seed child seeds as many subscribers as the run expects
         ctx.env = env
         manage(env, "migrate", "--noinput")
         manage(env, "collectstatic", "--noinput")
