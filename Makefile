@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test bench lint format migrations-check clean
+.PHONY: run test bench stress lint format migrations-check clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(PY) bench/run.py
+
+# Load and fault runs on loopback with their own PostgreSQL and Redis (docs/operations.md);
+# about 5 minutes of runs plus setup, `make stress QUICK=1` shorter.
+stress: $(VENV)/.installed-dev
+	$(PY) bench/stress.py $(if $(QUICK),--quick)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

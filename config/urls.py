@@ -35,3 +35,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]
+
+# A database outage is a 503 with Retry-After, not a 500 (config/errors.py).
+handler500 = "config.errors.server_error"

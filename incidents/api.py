@@ -151,6 +151,10 @@ def call_service(operation, *args, rename=None, **kwargs):
     (`rename` maps a service's argument name to the field the caller sent)."""
     try:
         return operation(*args, **kwargs)
+    except services.StatusConflict:
+        # Someone moved the incident between our read and our lock: the caller answers 409 with
+        # the current state (IncidentSerializer.update), not a 400 as if the input were wrong.
+        raise
     except DjangoValidationError as exc:
         raise ValidationError(validation_detail(exc, rename)) from exc
 
