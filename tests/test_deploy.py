@@ -417,3 +417,10 @@ def test_web_role_runs_threaded_gunicorn_workers_as_documented():
     assert web_settings.threads > 1
     assert "gthread" in DOCS.read_text()
     assert "config/gunicorn.py" in DOCS.read_text()
+
+
+def test_a_mistyped_comms_time_zone_is_refused_with_its_value(tmp_path):
+    result = manage(production_env(tmp_path, WARROOM_COMMS_TIME_ZONES="zh-hans=Asia/Beijing"), "check")
+
+    assert result.returncode != 0
+    assert "WARROOM_COMMS_TIME_ZONES: 'zh-hans=Asia/Beijing' is not language=Zone/Name" in result.stderr
