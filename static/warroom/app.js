@@ -281,6 +281,10 @@
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
     var detail = event.detail, target = detail.target;
     if (!target || !detail.fragment || !target.querySelectorAll) return;
+    // Only a swap that replaces the target (hx-swap-oob="true": the new element has its id) can
+    // take anything away; new timeline entries put before or after the others cannot.
+    var first = detail.fragment.firstElementChild;
+    if (!target.id || !first || first.id !== target.id) return;
     if (!pressedIn(target) && keepBusy(target, detail.fragment)) {
       carryOpen(target, detail.fragment, toggledDetails(target, busyUnits(target)));
     } else {

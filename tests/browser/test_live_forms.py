@@ -194,3 +194,24 @@ def test_an_abandoned_step_form_takes_the_update_it_held_back(new_page, incident
     )
     expect(first.locator("details.more")).to_have_attribute("open", "")
     assert responder_page.js_errors == [] and commander_page.js_errors == []
+
+
+def test_a_redraw_held_back_under_a_pressed_pointer_comes_in_when_it_is_released(new_page, incident, commander):
+    Service.objects.create(name="Public API", slug="public-api", group="Platform")
+    page = new_page("cmdr", "pw-cmdr")
+    page.goto(f"/incidents/{incident.pk}/")
+    heading = page.locator("#impacts-title")
+    box = heading.bounding_box()
+    page.mouse.move(box["x"] + 5, box["y"] + box["height"] / 2)
+    page.mouse.down()  # say, starting to select text in the panel
+
+    services.add_impact(incident, commander, service=Service.objects.get(slug="public-api"), level="major_outage")
+    past_the_poll()
+    expect(page.locator("#state .live-note")).to_contain_text("will refresh when you finish")
+    expect(page.locator(".impacts")).not_to_contain_text("Public API")
+
+    page.mouse.up()
+    expect(page.locator(".impacts")).to_contain_text("Public API")
+    expect(page.locator("#state .live-note")).to_have_count(0)
+    expect(page.locator("#timeline-list")).to_contain_text("Public API")
+    assert page.js_errors == []
