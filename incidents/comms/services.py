@@ -105,7 +105,9 @@ def fill_template(template, incident, now=None):
     # Labels (status, levels) in the template's own language when the UI has it, else English.
     with language_override(language):
         values = {name: str(value) for name, value in placeholders(incident, language, now).items()}
-    body = _without_empty(template.body, {name for name, value in values.items() if value == ""})
+    # Templates saved from a browser form have CRLF line ends; paragraphs are found on LF.
+    body = template.body.replace("\r\n", "\n")
+    body = _without_empty(body, {name for name, value in values.items() if value == ""})
     values = _Blank(values)
     return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), body)
 

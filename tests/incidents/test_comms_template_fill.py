@@ -223,3 +223,11 @@ def test_leaving_out_a_lead_in_keeps_the_sentence_before_it(declare):
 
     assert f"**What we are doing:** our team is working on it now (reference {incident.reference}).\n\n" in body
     assert "Measures that may affect you" not in body
+
+
+def test_a_template_saved_from_a_browser_form_leaves_out_empty_paragraphs_too(sev1):
+    template = CommunicationTemplate.objects.create(
+        name="Typed in a browser", body="We are on it.\r\n\r\nMeasures in place:\r\n\r\n{mitigations}\r\n\r\nMore soon."
+    )
+
+    assert fill(template, sev1) == "We are on it.\n\nMore soon."
