@@ -5,6 +5,7 @@ docs/deploy.md lists every environment variable read here.
 
 import secrets
 import sys
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
@@ -404,6 +405,28 @@ STATUSPAGE_ALLOW_PRIVATE_WEBHOOKS = env_bool("STATUSPAGE_ALLOW_PRIVATE_WEBHOOKS"
 STATUSPAGE_RETRY_BASE_SECONDS = env_int("STATUSPAGE_RETRY_BASE_SECONDS", 30)
 # Small teams may let an author approve their own status-page, customer and regulator updates.
 WARROOM_COMMS_SELF_APPROVAL = env_bool("WARROOM_COMMS_SELF_APPROVAL", False)
+
+
+def _comms_time_zones(items):
+    """{language: zone} from "zh-hans=Asia/Shanghai" items; a typo stops the process."""
+    zones = {}
+    for item in items:
+        language, sep, zone = (part.strip() for part in item.partition("="))
+        try:
+            if not (sep and language and zone):
+                raise ValueError(item)
+            zoneinfo.ZoneInfo(zone)
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError) as exc:
+            raise ImproperlyConfigured(
+                f"WARROOM_COMMS_TIME_ZONES: {item!r} is not language=Zone/Name (e.g. zh-hans=Asia/Shanghai)"
+            ) from exc
+        zones[language.lower()] = zone
+    return zones
+
+
+# The time zone times in a communication's text are written in (its readers'), per language;
+# a language not listed uses TIME_ZONE.
+WARROOM_COMMS_TIME_ZONES = _comms_time_zones(env_list("WARROOM_COMMS_TIME_ZONES", ["zh-hans=Asia/Shanghai"]))
 
 LOGGING = {
     "version": 1,

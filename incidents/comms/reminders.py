@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Max
+from django.utils import timezone
 
 from incidents.comms.models import Communication
 from incidents.models import Incident, UserNotification
@@ -36,6 +37,26 @@ def next_update_due(incident, now=None):
         comms = comms.filter(audience=Communication.Audience.STATUS_PAGE)
     last = comms.aggregate(last=Max("published_at"))["last"]
     return (last or incident.declared_at) + timedelta(minutes=minutes)
+
+
+PROMISE_STEP = timedelta(minutes=5)
+
+
+def next_update_promise(incident, now=None):
+    """The time a public update written now promises the next one by, or None (no cadence: SEV4,
+    or not open). Publishing an update restarts the cadence the war room shows
+    (`next_update_due`), so the promise is the cadence counted from now, never earlier than what
+    the war room shows, rounded up to 5 minutes: a time people read at a glance, with a little
+    room for the review before publication."""
+    if incident.status not in Incident.OPEN_STATUSES:
+        return None
+    minutes = cadence_minutes(incident.severity)
+    if not minutes:
+        return None
+    due = (now or timezone.now()) + timedelta(minutes=minutes)
+    epoch = due.replace(hour=0, minute=0, second=0, microsecond=0)
+    steps = -(-(due - epoch) // PROMISE_STEP)  # ceiling division
+    return epoch + steps * PROMISE_STEP
 
 
 def update_cadence(sweep):

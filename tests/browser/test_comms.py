@@ -127,3 +127,29 @@ def test_author_drafts_from_template_second_person_approves_and_publishes(new_pa
         public.close()
 
     assert author.js_errors == [] and approver.js_errors == []
+
+
+def test_a_filled_update_promises_a_real_time_and_a_hole_is_refused_on_submission(new_page, cast, incident, template):
+    author = new_page("sam", "pw-sam")
+    author.goto(f"/incidents/{incident.key}/comms/new/")
+    author.get_by_label("Template").select_option(label=template.name)
+    author.click("button:has-text('Fill from template')")
+    body = author.get_by_label("Message")
+    # SEV1: an update every 30 minutes, in the template's language and the site's zone (UTC).
+    expect(body).to_have_value(
+        re.compile(r"update by \w+\.? \d{1,2}, \d{4}, (\d{1,2}(:\d{2})? [ap]\.m\.|noon|midnight) UTC\.")
+    )
+    assert "within the hour" not in body.input_value()
+
+    # A placeholder typed by hand (or left from a pasted template) cannot go for review.
+    body.fill("We are on it.\n\nWe will post an update by {next_update}.")
+    author.click("button.primary:has-text('Save draft')")
+    comm = Communication.objects.get()
+    author.wait_for_url(f"**/incidents/{incident.key}/comms/{comm.pk}/")
+    author.click("button:has-text('Submit for review')")
+    expect(author.locator(".messages")).to_contain_text("The text still has the placeholder {next_update}")
+    expect(author.get_by_test_id("comm-state")).to_have_text("Draft")
+    expect(author.get_by_test_id("comm-body")).to_contain_text("We will post an update by {next_update}.")
+    comm.refresh_from_db()
+    assert comm.status == Communication.Status.DRAFT
+    assert author.js_errors == []
