@@ -321,3 +321,34 @@ def test_without_sso_configured_the_page_is_the_password_form_alone(settings):
     assert "Sign in with" not in page
     assert 'name="password"' in page
     assert Client().get("/login/sso/")["Location"] == "/login/"
+
+
+# Operators ------------------------------------------------------------------------------------
+
+
+def test_admin_lists_who_signs_in_as_whom_with_bounded_queries(django_user_model, django_assert_max_num_queries):
+    assert sign_in(Client()).status_code == 302
+    root = django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-long-enough")
+    admin = Client()
+    admin.force_login(root)
+    with django_assert_max_num_queries(10):
+        page = admin.get("/admin/incidents/signinidentity/")
+    assert page.status_code == 200
+    assert "maya" in page.content.decode()
+    assert admin.get("/admin/incidents/signinidentity/add/").status_code == 403
+
+
+def test_check_reports_sso_settings_that_cannot_work(settings):
+    from django.core import checks
+
+    settings.OIDC_CLIENT_SECRET = ""
+    settings.OIDC_SCOPES = "profile groups"
+    settings.OIDC_GROUP_MAP = ["wr-commanders", "pr=press"]
+    settings.WARROOM_PASSWORD_SIGNIN = False
+    settings.WARROOM_BREAK_GLASS_USERS = []
+    ids = {problem.id for problem in checks.run_checks(tags=[checks.Tags.security])}
+    assert {"warroom.E101", "warroom.E102", "warroom.E103", "warroom.W104", "warroom.W106"} <= ids
+
+    settings.OIDC_ISSUER_URL = ""
+    ids = {problem.id for problem in checks.run_checks(tags=[checks.Tags.security])}
+    assert "warroom.E105" in ids
