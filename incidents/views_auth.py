@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.admin import AdminSite
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.template.loader import render_to_string
@@ -57,6 +58,7 @@ class RateLimitedLoginView(auth_views.LoginView):
             show_password_form=settings.WARROOM_PASSWORD_SIGNIN or break_glass or not sso.configured(),
             break_glass=break_glass and not settings.WARROOM_PASSWORD_SIGNIN,
             break_glass_parameter=BREAK_GLASS_PARAMETER,
+            passwords_off=not settings.WARROOM_PASSWORD_SIGNIN,
         )
         return context
 
@@ -106,7 +108,9 @@ def _sso_failed(request, failure):
         {
             "sso_name": sso.provider_name(),
             "sso_error": failure.message,
-            "show_password_form": False,
+            "form": AuthenticationForm(request),
+            "show_password_form": settings.WARROOM_PASSWORD_SIGNIN,
+            "passwords_off": not settings.WARROOM_PASSWORD_SIGNIN,
             "break_glass_parameter": BREAK_GLASS_PARAMETER,
         },
         status=failure.status,

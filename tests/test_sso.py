@@ -352,3 +352,10 @@ def test_check_reports_sso_settings_that_cannot_work(settings):
     settings.OIDC_ISSUER_URL = ""
     ids = {problem.id for problem in checks.run_checks(tags=[checks.Tags.security])}
     assert "warroom.E105" in ids
+
+
+def test_a_failed_sign_in_still_offers_the_password_form_while_passwords_are_on(provider):
+    provider.tamper("expired")
+    page = sign_in(Client()).content.decode()
+    assert 'name="password"' in page
+    assert "break-glass" not in page
