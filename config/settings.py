@@ -235,7 +235,24 @@ LOGIN_USER_BACKOFF_AFTER = env_int("LOGIN_USER_BACKOFF_AFTER", 30)
 LOGIN_USER_BACKOFF_SECONDS = env_int("LOGIN_USER_BACKOFF_SECONDS", 10)
 # The throttle is a backend, so the sign-in page, the admin and any other caller of
 # django.contrib.auth.authenticate go through it.
-AUTHENTICATION_BACKENDS = ["incidents.signin.ThrottledModelBackend"]
+# Sign-in with OpenID Connect (incidents/sso.py) is the second backend.
+AUTHENTICATION_BACKENDS = ["incidents.signin.ThrottledModelBackend", "incidents.sso.OpenIDConnectBackend"]
+
+# Sign-in with OpenID Connect (incidents/sso.py, docs/deploy.md "SSO setup"): off unless
+# OIDC_ISSUER_URL is set. The provider's endpoints and keys come from its discovery document.
+OIDC_ISSUER_URL = env_str("OIDC_ISSUER_URL")
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+OIDC_SCOPES = env_str("OIDC_SCOPES", "openid profile email")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# "provider-group=warroom-group,..."; empty: the provider's group names are Warroom's own.
+OIDC_GROUP_MAP = env_list("OIDC_GROUP_MAP", [])
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)  # seconds for each request to the provider
+# Off: only WARROOM_BREAK_GLASS_USERS sign in with a password (page, admin, anywhere else).
+WARROOM_PASSWORD_SIGNIN = env_bool("WARROOM_PASSWORD_SIGNIN", True)
+WARROOM_BREAK_GLASS_USERS = env_list("WARROOM_BREAK_GLASS_USERS", [])
 
 # E-mail: console in development, SMTP when EMAIL_HOST is set.
 EMAIL_HOST = env_str("EMAIL_HOST")

@@ -11,7 +11,16 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from incidents import access, services
-from incidents.models import ApiToken, Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision
+from incidents.models import (
+    ApiToken,
+    Impact,
+    Incident,
+    Membership,
+    Service,
+    SignInIdentity,
+    TimelineEntry,
+    TimelineRevision,
+)
 
 
 class ThroughServices:
@@ -264,6 +273,23 @@ class ApiTokenAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "prefix"]
     readonly_fields = ["user", "prefix", "created", "last_used", "expires_at"]
     exclude = ["key_hash"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SignInIdentity)
+class SignInIdentityAdmin(admin.ModelAdmin):
+    """Which person at the OpenID provider signs in as which user (incidents/sso.py). Made at a
+    first sign-in, never here; deleting one makes the next sign-in look the user up by name."""
+
+    list_display = ["user", "subject", "issuer", "created", "last_sign_in"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "subject"]
+    readonly_fields = ["user", "issuer", "subject", "created", "last_sign_in"]
 
     def has_add_permission(self, request):
         return False

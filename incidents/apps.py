@@ -24,6 +24,8 @@ class IncidentsConfig(AppConfig):
         register_converter(IncidentIdConverter, "incident")
         # Its receivers end API tokens on a password change and stamp the sign-in time.
         import_module(f"{self.name}.credentials")
+        # Its system checks catch mistakes in the SSO settings.
+        import_module(f"{self.name}.sso")
         for wing in WINGS:
             package = import_module(f"{self.name}.{wing}")
             for room in WING_ROOMS:

@@ -387,6 +387,26 @@ class ApiToken(models.Model):
         return f"{self.prefix}… ({self.user})"
 
 
+class SignInIdentity(models.Model):
+    """A person at an OpenID Connect provider (issuer and subject, which never change for them)
+    linked to the Warroom user they sign in as (incidents/sso.py). Deleting the link makes the
+    next sign-in look the user up by name again."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_in_identities")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created = models.DateTimeField(default=timezone.now)
+    last_sign_in = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "sign-in identity"
+        verbose_name_plural = "sign-in identities"
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="sign_in_identity_unique")]
+
+    def __str__(self):
+        return f"{self.subject} at {self.issuer} ({self.user})"
+
+
 # The wings' models (app label `incidents`), imported last: they build on the classes above.
 from incidents.comms.models import Communication, CommunicationTemplate, CommunicationTranslation  # noqa: E402, F401
 from incidents.reminders.models import (  # noqa: E402, F401
