@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
@@ -206,6 +208,10 @@ class Membership(models.Model):
         return f"{self.user} as {self.get_role_display()} on {self.incident.reference}"
 
 
+# An entry whose occurred time is further than this before its recording is shown as back-dated.
+BACKDATED_AFTER = timedelta(minutes=1)
+
+
 class TimelineEntry(models.Model):
     """One line of an incident's timeline. Append-only: edits keep the earlier text."""
 
@@ -251,6 +257,12 @@ class TimelineEntry(models.Model):
 
     def __str__(self):
         return f"{self.incident.reference} {self.occurred_at:%Y-%m-%d %H:%M} {self.body[:40]}"
+
+    @property
+    def backdated(self):
+        """Logged a while after it happened (`/at 02:55 ...`, the API's occurred_at): the
+        timeline says when it was written too."""
+        return self.recorded_at - self.occurred_at > BACKDATED_AFTER
 
 
 class TimelineRevision(models.Model):

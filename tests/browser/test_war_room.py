@@ -1,8 +1,11 @@
 """The main incident flow, as a commander and a responder would drive it in Chromium."""
 
 import re
+import zoneinfo
+from datetime import datetime, time, timedelta
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from incidents import services
@@ -95,3 +98,63 @@ def test_entry_logged_by_another_session_appears_without_reload(new_page, comman
     expect(commander_page.get_by_test_id("status")).to_have_text("Monitoring", timeout=5_000)
     expect(commander_page.locator("#timeline-list")).to_contain_text(re.compile("→ monitoring"))
     assert commander_page.js_errors == []
+
+
+def test_commander_backdates_a_line_with_at(new_page, commander):
+    """`/at 02:55 ...` logs what happened earlier, read in the viewer's zone (the browser's,
+    Europe/Berlin here); the line takes its place in time and says when it was written."""
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    incident = services.declare(commander, title="Sign-up flood", severity=2)
+    page = new_page("cmdr", "pw-cmdr")
+    page.goto(f"/incidents/{incident.pk}/")
+    box = page.get_by_label("Log an event or type a command")
+    box.fill("Blocked the worst ASN at the edge")
+    box.press("Enter")
+    expect(page.locator("#timeline-list")).to_contain_text("Blocked the worst ASN")
+
+    now = timezone.localtime(timezone=berlin)
+    earlier = now - timedelta(minutes=10)
+    # Today's date is implied; ten minutes before midnight's end of a day it is spelled out.
+    when = f"{earlier:%H:%M}" if earlier.date() == now.date() else f"{earlier:%Y-%m-%d %H:%M}"
+    box = page.get_by_label("Log an event or type a command")
+    box.fill(f"/at {when} Error rate passed 30% at the edge")
+    box.press("Enter")
+    entries = page.locator("#timeline-list > li")
+    expect(entries.last).not_to_contain_text("Error rate passed 30%")
+    expect(page.locator("#timeline-list")).to_contain_text("Error rate passed 30%")
+    backdated = page.locator("#timeline-list > li", has_text="Error rate passed 30%")
+    expect(backdated.locator("time")).to_have_text(f"{earlier:%H:%M}:00")
+    expect(backdated.get_by_test_id("backdated")).to_have_text(f"logged {now:%H:%M}")
+    # Before the declaration (written after it, it happened before it) and the line logged first.
+    texts = entries.all_inner_texts()
+    assert [i for i, t in enumerate(texts) if "Error rate passed" in t or "worst ASN" in t] == [0, 2], texts
+
+    # With a date, a day earlier; a time that is not on the clock or not yet come is refused.
+    yesterday = now.date() - timedelta(days=1)
+    box = page.get_by_label("Log an event or type a command")
+    box.fill(f"/at {yesterday:%Y-%m-%d} 02:55 First bot wave in the logs")
+    box.press("Enter")
+    expect(entries.first).to_contain_text("First bot wave in the logs")
+
+    box = page.get_by_label("Log an event or type a command")
+    box.fill("/at 25:61 Something")
+    box.press("Enter")
+    expect(page.locator("#box-error")).to_contain_text("is not a time on the calendar")
+    expect(page.get_by_label("Log an event or type a command")).to_have_value("/at 25:61 Something")
+
+    tomorrow = now.date() + timedelta(days=1)
+    box = page.get_by_label("Log an event or type a command")
+    box.fill(f"/at {tomorrow:%Y-%m-%d} 02:55 Something")
+    box.press("Enter")
+    expect(page.locator("#box-error")).to_contain_text("is in the future")
+
+    notes = {e.body: e.occurred_at for e in incident.timeline.filter(kind="note")}
+    assert notes["First bot wave in the logs"] == datetime.combine(yesterday, time(2, 55), tzinfo=berlin)
+    assert notes["Error rate passed 30% at the edge"] == earlier.replace(second=0, microsecond=0)
+    assert "Something" not in notes
+
+    # Reloaded, the server draws the same order.
+    page.reload()
+    texts = page.locator("#timeline-list > li").all_inner_texts()
+    assert "First bot wave" in texts[0] and "Error rate passed" in texts[1] and "worst ASN" in texts[3], texts
+    assert page.js_errors == []
