@@ -629,6 +629,7 @@ class ServiceSerializer(serializers.ModelSerializer):
             "description",
             "public",
             "position",
+            "names",
             "status",
             "created_at",
             "updated_at",

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from incidents.models import Impact, Incident, Membership, Service
@@ -209,10 +210,38 @@ class EntryEditForm(forms.Form):
     body = forms.CharField(label=_("Body"), widget=forms.Textarea(attrs={"rows": 4}))
 
 
+class ServiceNamesField(forms.CharField):
+    """A service's names in other languages, one `language code: name` a line (zh-hans: 公共 API)."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def to_python(self, value):
+        names = {}
+        for line in (super().to_python(value) or "").splitlines():
+            if not line.strip():
+                continue
+            language, sep, name = line.partition(":")
+            if not sep or not language.strip() or not name.strip():
+                raise ValidationError(_("Write one name a line as “language code: name”, e.g. zh-hans: 公共 API."))
+            names[language.strip().lower()] = name.strip()
+        return names
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return "\n".join(f"{language}: {name}" for language, name in value.items())
+        return value
+
+
 class ServiceForm(forms.ModelForm):
+    names = ServiceNamesField(
+        label=_("Names in other languages"),
+        required=False,
+        help_text=_("One a line, “language code: name” (zh-hans: 公共 API), used by the status page and updates."),
+    )
+
     class Meta:
         model = Service
-        fields = ["name", "slug", "group", "owner", "description", "public", "position"]
+        fields = ["name", "slug", "group", "owner", "description", "public", "position", "names"]
         labels = {
             "name": _("Name"),
             "slug": _("Slug"),

@@ -62,6 +62,9 @@ class Service(models.Model):
     description = models.TextField(blank=True)
     public = models.BooleanField(default=True, help_text="Shown on the public status page")
     position = models.PositiveIntegerField(default=0)
+    # The name as readers of other languages know it, by language code ({"zh-hans": "公共 API"}):
+    # the status page and updates filled from a template in that language use it.
+    names = models.JSONField(default=dict, blank=True, help_text="Name per language code, e.g. {'zh-hans': '…'}")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -75,6 +78,13 @@ class Service(models.Model):
 
     def get_absolute_url(self):
         return reverse("services:detail", args=[self.slug])
+
+    def name_in(self, language):
+        """The name in `language` (a code such as zh-hans or de-at: also tried as its base,
+        de), else the catalog's own name."""
+        language = (language or "").lower()
+        names = self.names if isinstance(self.names, dict) else {}
+        return names.get(language) or names.get(language.split("-")[0]) or self.name
 
 
 class Incident(models.Model):

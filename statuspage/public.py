@@ -102,7 +102,7 @@ def content_digest(now=None):
     projection = [
         Service.objects.filter(public=True)
         .order_by("pk")
-        .values_list("pk", "name", "slug", "group", "description", "position", "created_at", "updated_at"),
+        .values_list("pk", "name", "names", "slug", "group", "description", "position", "created_at", "updated_at"),
         shown.order_by("pk").values_list("pk", "title", "severity", "started_at", "declared_at"),
         public_updates()
         .filter(incident__in=shown)

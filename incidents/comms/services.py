@@ -12,7 +12,15 @@ from django.utils import timezone
 from django.utils.translation import override as language_override
 
 from incidents import access
-from incidents.models import Communication, CommunicationTranslation, Impact, Incident, Service, TimelineEntry
+from incidents.models import (
+    Communication,
+    CommunicationTemplate,
+    CommunicationTranslation,
+    Impact,
+    Incident,
+    Service,
+    TimelineEntry,
+)
 from incidents.services import in_site_language, notify_changed, record_event
 from incidents.signals import communication_published
 
@@ -33,9 +41,10 @@ class _Blank(dict):
         return "{" + key + "}"
 
 
-def placeholders(incident, next_update=None):
+def placeholders(incident, next_update=None, language=None):
+    """The values of a template's placeholders; services by their name in `language`."""
     impacts = incident.impacts.filter(ended_at__isnull=True).select_related("service")
-    services = ", ".join(f"{i.service.name} ({i.get_level_display().lower()})" for i in impacts) or "none"
+    services = ", ".join(f"{i.service.name_in(language)} ({i.get_level_display().lower()})" for i in impacts) or "none"
     mitigations = ""
     public_mitigations = getattr(incident, "mitigations", None)
     if public_mitigations is not None:
@@ -66,9 +75,42 @@ def fill_template(template, incident, next_update=None):
     brace or a JSON example in a template must not stop every placeholder from filling.)"""
     # Labels (status, levels) in the template's own language when the UI has it, else English.
     with language_override(template.language or settings.LANGUAGE_CODE):
-        values = {name: str(value) for name, value in placeholders(incident, next_update).items()}
+        values = {name: str(value) for name, value in placeholders(incident, next_update, template.language).items()}
     values = _Blank(values)
     return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), template.body)
+
+
+def template_for_status(incident, audience):
+    """The template to start a status-page update from: the built-in (or operator's) one for
+    the incident's current status, in the language it was written in first."""
+    if audience != Audience.STATUS_PAGE:
+        return None
+    return (
+        CommunicationTemplate.objects.filter(
+            audience=audience, public_status=incident.status, translation_of__isnull=True
+        )
+        .order_by("pk")
+        .first()
+    )
+
+
+def fill_translation(comm, language):
+    """The communication's template in `language`, filled for its incident; None when the
+    communication was not drafted from a template or that template has no such translation."""
+    if comm.template is None:
+        return None
+    template = comm.template.in_language(language)
+    if template is None:
+        return None
+    return fill_template(template, comm.incident)
+
+
+def affected_services(comm):
+    """A status-page update's affected services as (name, level), in the order it lists them;
+    a service since removed from the catalog by the slug the update recorded."""
+    slugs = [item["service"] for item in comm.affected or []]
+    names = dict(Service.objects.filter(slug__in=slugs).values_list("slug", "name"))
+    return [(names.get(item["service"], item["service"]), item["level"]) for item in comm.affected or []]
 
 
 # Workflow ----------------------------------------------------------------------------------

@@ -124,8 +124,11 @@ def new(request, pk):
         }
         if request.GET.get("audience") in Communication.Audience.values:
             initial["audience"] = request.GET["audience"]
-        if request.GET.get("template"):
-            form, status = _filled_form(request, incident, {**initial, "template": request.GET["template"]})
+        template = request.GET.get("template")
+        if not template and (suggested := communications.template_for_status(incident, initial["audience"])):
+            template = str(suggested.pk)  # the one for the incident's current status, already filled
+        if template:
+            form, status = _filled_form(request, incident, {**initial, "template": template})
         else:
             form = CommunicationForm(initial=initial, incident=incident)
     return render(request, "incidents/comms/form.html", {"incident": incident, "form": form}, status=status)
@@ -181,6 +184,10 @@ def _detail_context(request, incident, comm, translation_form=None, schedule_for
         initial = {"language": chosen.language, "title": chosen.title, "body": chosen.body} if chosen else {}
         if not chosen and comm.language != "zh-hans" and all(t.language != "zh-hans" for t in translations):
             initial = {"language": "zh-hans", "title": comm.title}  # the second language of the UI
+            # Drafted from a template that has a Chinese sibling: start from it, filled.
+            filled = communications.fill_translation(comm, "zh-hans")
+            if filled is not None:
+                initial["body"] = filled
         translation_form = TranslationForm(initial=initial, prefix="translation")
     state = comm.status
     return {
@@ -196,6 +203,7 @@ def _detail_context(request, incident, comm, translation_form=None, schedule_for
         "own_approval_refused": state == Status.IN_REVIEW and access.approval_needs_someone_else(request.user, comm),
         "translation_form": translation_form,
         "schedule_form": schedule_form or ScheduleForm(),
+        "affected": communications.affected_services(comm),
     }
 
 
@@ -335,6 +343,8 @@ def translate(request, pk, comm_pk):
     incident = _incident(request, pk)
     comm = _communication(incident, comm_pk)
     _require_write(request, incident)
+    if request.POST.get("action") == "fill":
+        return _filled_translation(request, incident, comm)
     form = TranslationForm(request.POST, prefix="translation")
     if form.is_valid():
         data = form.cleaned_data
@@ -348,6 +358,30 @@ def translate(request, pk, comm_pk):
     comm = _communication(incident, comm_pk)
     context = _detail_context(request, incident, comm, translation_form=form)
     return render(request, "incidents/comms/detail.html", context, status=400)
+
+
+def _filled_translation(request, incident, comm):
+    """The translation form with the message filled from the communication's template in the
+    language typed, placeholders filled in that language."""
+    form = TranslationForm(request.POST, prefix="translation")
+    form.is_valid()
+    form.errors.pop("body", None)  # the message is what is being filled
+    language = form.cleaned_data.get("language")
+    filled = communications.fill_translation(comm, language) if language else None
+    if filled is None:
+        if language:
+            form.add_error(
+                "language",
+                _("No template in %(language)s for this update: write the translation, or add that template.")
+                % {"language": language},
+            )
+        context = _detail_context(request, incident, comm, translation_form=form)
+        return render(request, "incidents/comms/detail.html", context, status=400)
+    initial = {"language": language, "title": form.cleaned_data.get("title") or comm.title, "body": filled}
+    form = TranslationForm(initial=initial, prefix="translation")
+    return render(
+        request, "incidents/comms/detail.html", _detail_context(request, incident, comm, translation_form=form)
+    )
 
 
 # The template library ----------------------------------------------------------------------
