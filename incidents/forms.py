@@ -168,16 +168,42 @@ class RoleForm(forms.Form):
 
 
 class ImpactForm(forms.Form):
+    """One level on one or more services: the incident's declared services are offered as
+    boxes, those with no open impact yet ticked; any other service through the select."""
+
+    services = forms.ModelMultipleChoiceField(
+        queryset=Service.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
+    )
     service = forms.ModelChoiceField(
         queryset=Service.objects.all(),
-        empty_label=_("Service…"),
-        widget=forms.Select(attrs={"aria-label": _("Service")}),
+        required=False,
+        empty_label=_("Other service…"),
+        widget=forms.Select(attrs={"aria-label": _("Other service")}),
     )
     level = forms.ChoiceField(
         choices=[("", _("Level…")), *Impact.Level.choices], widget=forms.Select(attrs={"aria-label": _("Level")})
     )
     regions = forms.CharField(required=False, help_text="Comma-separated; empty means everywhere")
     started_at = DateTimeField(required=False, widget=DateTimeInput())
+
+    def __init__(self, *args, incident=None, impacts=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        if incident is not None:
+            declared = list(incident.services.all())
+            open_ids = {i.service_id for i in impacts if i.is_open}
+            self.fields["services"].queryset = Service.objects.filter(pk__in=[s.pk for s in declared])
+            self.fields["services"].choices = [(s.pk, s.name) for s in declared]
+            self.fields["services"].initial = [s.pk for s in declared if s.pk not in open_ids]
+
+    def clean(self):
+        cleaned = super().clean()
+        chosen = list(cleaned.get("services") or [])
+        if cleaned.get("service") and cleaned["service"] not in chosen:
+            chosen.append(cleaned["service"])
+        if not chosen and not self.errors:
+            raise ValidationError(_("Tick a service or choose one."))
+        cleaned["chosen"] = chosen
+        return cleaned
 
 
 # Incident.CORRECTABLE_TIMES as the time form names them.

@@ -659,6 +659,16 @@ def add_impact(incident, by, *, service, level, regions=None, started_at=None, e
 
 
 @transaction.atomic
+def add_impacts(incident, by, services, *, level, regions=None, started_at=None):
+    """The same level on several services at once (the war room's impact form): one impact
+    and one timeline line each, all or none."""
+    return [
+        add_impact(incident, by, service=service, level=level, regions=regions, started_at=started_at)
+        for service in services
+    ]
+
+
+@transaction.atomic
 def update_impact(impact, by, **changes):
     """Change an impact's level, regions or end; ending it is `ended_at=<time>`."""
     incident = impact.incident

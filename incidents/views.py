@@ -187,12 +187,13 @@ def _state_context(request, incident):
         "commander": next((m.user for m in roles.get("commander", [])), None),
         "can_command": access.can_command(request.user, incident),
         "can_log": access.can_log(request.user, incident),
+        "can_write_comms": access.can_write_communication(request.user, incident),
         "transitions": [Incident.Status(s) for s in Incident.Status if incident.can_move_to(s)],
         "steps": _steps(incident),
         "severities": Incident.Severity.values,
         "version": incident.version,
         "role_form": RoleForm(),
-        "impact_form": ImpactForm(),
+        "impact_form": ImpactForm(incident=incident, impacts=impacts),
         "time_form": CorrectTimeForm(),
     }
 
@@ -415,13 +416,8 @@ def add_impact(request, pk):
         request,
         pk,
         ImpactForm,
-        lambda i, d: services.add_impact(
-            i,
-            request.user,
-            service=d["service"],
-            level=d["level"],
-            regions=d["regions"],
-            started_at=d["started_at"],
+        lambda i, d: services.add_impacts(
+            i, request.user, d["chosen"], level=d["level"], regions=d["regions"], started_at=d["started_at"]
         ),
         None,
     )
