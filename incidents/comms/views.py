@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -190,15 +191,19 @@ def _detail_context(request, incident, comm, translation_form=None, schedule_for
                 initial["body"] = filled
         translation_form = TranslationForm(initial=initial, prefix="translation")
     state = comm.status
+    # "Publish now" records the update as scheduled for now and the worker publishes it within
+    # seconds: the page says so, offers nothing more to click, and redraws itself once it is out.
+    publishing = state == Status.SCHEDULED and comm.scheduled_for is not None and comm.scheduled_for <= timezone.now()
     return {
+        "publishing": publishing,
         "incident": incident,
         "comm": comm,
         "body": render_markdown(comm.body),
         "diff": communications.diff_against_previous(comm),
         "translations": [(t, render_markdown(t.body)) for t in translations],
         "can_write": can_write,
-        "can_edit": can_write and state not in (Status.PUBLISHED, Status.DISCARDED),
-        "actions": _actions(comm) if can_write else [],
+        "can_edit": can_write and state not in (Status.PUBLISHED, Status.DISCARDED) and not publishing,
+        "actions": _actions(comm) if can_write and not publishing else [],
         "can_schedule": can_write and state == Status.APPROVED,
         "own_approval_refused": state == Status.IN_REVIEW and access.approval_needs_someone_else(request.user, comm),
         "translation_form": translation_form,

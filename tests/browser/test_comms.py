@@ -199,3 +199,34 @@ def test_update_starts_from_the_status_template_and_its_chinese_sibling_fills_th
     public.close()
     # The one console error is the refused fill's 400 answer.
     assert [e for e in author.js_errors if "400" not in e] == []
+
+
+def test_publish_now_turns_into_published_in_place(new_page, cast, incident):
+    """After "Publish now" the page says it is publishing and offers no second Publish button;
+    when the worker is done, the same page shows it published, without a reload."""
+    comm = communications.draft(
+        incident,
+        cast["author"],
+        audience="status_page",
+        body="We are investigating errors on the public API.",
+        public_status="investigating",
+        affected=[{"service": "public-api", "level": "major_outage"}],
+    )
+    communications.submit(comm, cast["author"])
+    comm.refresh_from_db()
+    communications.approve(comm, cast["approver"], comm.content_version)
+
+    approver = new_page("kim", "pw-kim")
+    approver.goto(f"/incidents/{incident.pk}/comms/{comm.pk}/")
+    expect(approver.get_by_test_id("comm-state")).to_have_text("Approved")
+    approver.click("button:has-text('Publish now')")
+    expect(approver.get_by_test_id("comm-state")).to_have_text("Publishing…")
+    expect(approver.locator("button[data-action]")).to_have_count(0)
+    expect(approver.get_by_test_id("scheduled-for")).to_have_count(0)
+    approver.evaluate("window.__notReloaded = true")
+
+    # The worker's part: the browser test has no worker, so run what the task runs.
+    assert communications.publish_now(comm.pk, cast["approver"].pk) is True
+    expect(approver.get_by_test_id("comm-state")).to_have_text("Published", timeout=5_000)
+    assert approver.evaluate("window.__notReloaded") is True
+    assert approver.js_errors == []
