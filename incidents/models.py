@@ -148,6 +148,9 @@ class Incident(models.Model):
     aware_at = models.DateTimeField(
         null=True, blank=True, help_text="When the organisation became aware of a breach (starts legal clocks)"
     )
+    # Minutes between public updates on this incident, when its people chose one (a long
+    # SEV2 may need a daily update, not an hourly one); empty: the severity's default.
+    update_cadence_minutes = models.PositiveIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
     # Bumped by every change, under the incident's row lock, so it grows in commit order: what
     # live views poll on (a wall-clock time taken before waiting for the lock can go backwards).

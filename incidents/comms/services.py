@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import override as language_override
 
 from incidents import access
+from incidents.comms.reminders import cadence_minutes
 from incidents.models import (
     Communication,
     CommunicationTemplate,
@@ -111,6 +112,56 @@ def affected_services(comm):
     slugs = [item["service"] for item in comm.affected or []]
     names = dict(Service.objects.filter(slug__in=slugs).values_list("slug", "name"))
     return [(names.get(item["service"], item["service"]), item["level"]) for item in comm.affected or []]
+
+
+# Update cadence ----------------------------------------------------------------------------
+
+# What an incident's own cadence may be, in minutes: from every quarter hour to once a day.
+CADENCE_CHOICES = (15, 30, 60, 120, 240, 480, 720, 1440)
+
+
+def cadence_text(minutes):
+    return f"{minutes // 60} h" if minutes >= 60 and minutes % 60 == 0 else f"{minutes} min"
+
+
+@in_site_language
+@transaction.atomic
+def set_update_cadence(incident, minutes, by, reason=""):
+    """Give the incident its own time between public updates (`minutes`, one of
+    CADENCE_CHOICES), or None for its severity's default; logged on the timeline."""
+    access.require(
+        access.can_write_communication(by, incident),
+        "Only comms staff and the incident's commanders may change its update cadence.",
+    )
+    if minutes is not None and minutes not in CADENCE_CHOICES:
+        raise ValidationError(
+            {"minutes": "Choose one of: " + ", ".join(cadence_text(m) for m in CADENCE_CHOICES) + ", or the default."}
+        )
+    reason = (reason or "").strip()
+    if len(reason) > 1000 or "\x00" in reason:
+        raise ValidationError({"reason": "Say it in at most 1,000 characters of text."})
+    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    old = incident.update_cadence_minutes
+    if old == minutes:
+        return incident
+    incident.update_cadence_minutes = minutes
+    incident.save(update_fields=["update_cadence_minutes"])
+    default = cadence_minutes(incident.severity)
+    shown = (
+        f"every {cadence_text(minutes)}"
+        if minutes
+        else (f"the SEV{incident.severity} default (every {cadence_text(default)})" if default else "none")
+    )
+    why = f" Reason: {reason}" if reason else ""
+    record_event(
+        incident,
+        by,
+        TimelineEntry.Kind.FIELD,
+        f"Public update cadence: {shown}.{why}",
+        {"field": "update_cadence_minutes", "old": old, "new": minutes, "reason": reason},
+    )
+    notify_changed(incident, "cadence")
+    return incident
 
 
 # Workflow ----------------------------------------------------------------------------------

@@ -389,6 +389,25 @@ def _filled_translation(request, incident, comm):
     )
 
 
+@login_required
+@require_POST
+@explain_refusal
+def cadence(request, pk):
+    """The incident's own public update cadence, from the war-room header."""
+    incident = _incident(request, pk)
+    raw = request.POST.get("minutes", "")
+    minutes = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else None
+    if raw and minutes is None:
+        messages.error(request, _("Choose how often to update the public."))
+        return redirect(incident)
+    try:
+        communications.set_update_cadence(incident, minutes, request.user, request.POST.get("reason", ""))
+    except ValidationError as exc:
+        for error in exc.messages:
+            messages.error(request, error)
+    return redirect(incident)
+
+
 # The template library ----------------------------------------------------------------------
 
 

@@ -9,7 +9,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from incidents import services
-from incidents.models import Incident, Service
+from incidents.comms import reminders as comms_reminders
+from incidents.models import Incident, Service, Snooze
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -157,4 +158,36 @@ def test_commander_backdates_a_line_with_at(new_page, commander):
     page.reload()
     texts = page.locator("#timeline-list > li").all_inner_texts()
     assert "First bot wave" in texts[0] and "Error rate passed" in texts[1] and "worst ASN" in texts[3], texts
+    assert page.js_errors == []
+
+
+def test_long_running_incident_gets_its_own_update_cadence_and_a_long_snooze(new_page, commander):
+    """A SEV2 that will run for days: the commander sets a daily public update instead of the
+    hourly default, and snoozes the reminder for 8 hours; both are on the timeline."""
+    incident = services.declare(commander, title="Sign-up restricted to +86 numbers", severity=2)
+    page = new_page("cmdr", "pw-cmdr")
+    page.goto(f"/incidents/{incident.pk}/")
+    header = page.get_by_test_id("next-update")
+    expect(header.get_by_test_id("cadence")).to_have_text("every 1 h")
+
+    header.get_by_text("Change cadence").click()
+    header.get_by_label("Public update every").select_option(label="every 24 h")
+    header.get_by_label("Why the cadence changes").fill("Stable for days; daily updates agreed with legal")
+    header.get_by_role("button", name="Set cadence").click()
+    expect(page.get_by_test_id("next-update").get_by_test_id("cadence")).to_have_text("every 24 h")
+    expect(page.locator("#timeline-list")).to_contain_text(
+        "Public update cadence: every 24 h. Reason: Stable for days; daily updates agreed with legal"
+    )
+    incident.refresh_from_db()
+    assert incident.update_cadence_minutes == 24 * 60
+    assert comms_reminders.next_update_due(incident) == incident.declared_at + timedelta(hours=24)
+
+    header = page.get_by_test_id("next-update")
+    header.get_by_text("Snooze reminder").click()
+    header.get_by_label("Snooze for").select_option(label="8 h")
+    header.get_by_label("Reason").fill("Overnight: the next update is at 09:00")
+    header.get_by_role("button", name="Snooze").click()
+    expect(page.locator("#timeline-list")).to_contain_text("Reminder snoozed: next public update, 8 h until")
+    snooze = Snooze.objects.get(incident=incident)
+    assert timedelta(hours=7, minutes=59) < snooze.until - snooze.created_at <= timedelta(hours=8)
     assert page.js_errors == []
