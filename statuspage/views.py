@@ -376,6 +376,7 @@ class Documents:
         return {
             "rows": self.component_rows(),
             "incidents": [self.incident_view(i) for i in state.unresolved],
+            "resolved_incidents": [self.incident_view(i) for i in state.recently_resolved],
             "mitigations": [{"body": self.markdown(m["text"]), "since": when(m["since"])} for m in state.mitigations],
             "active_maintenance": [m for m in maintenances if m["status"] in ("in_progress", "verifying")],
             "upcoming_maintenance": sorted(
@@ -403,6 +404,7 @@ class Documents:
             for incident in days[day]:
                 if incident not in seen:
                     seen.append(incident)
+            seen.sort(key=lambda i: (i.started_at, i.pk), reverse=True)  # newest first within the day too
             listed.append(
                 {
                     "anchor": f"d{day.isoformat()}",
