@@ -20,8 +20,8 @@ def test_resolved_incident_stays_on_the_front_page_for_a_day_and_history_lists_n
     browser,
     live_server,
     commander,
-    publish,
-    settings,  # noqa: F811 - the publish fixture
+    publish,  # noqa: F811 - the fixture imported above
+    settings,
 ):
     # Components in page order: Public API (Platform) before Web chat (Product).
     api = Service.objects.create(name="Public API", slug="public-api", group="Platform")

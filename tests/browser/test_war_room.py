@@ -10,7 +10,8 @@ from playwright.sync_api import expect
 
 from incidents import services
 from incidents.comms import reminders as comms_reminders
-from incidents.models import Incident, Service, Snooze
+from incidents.models import Incident, Service, Snooze, UserNotification
+from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -190,4 +191,30 @@ def test_long_running_incident_gets_its_own_update_cadence_and_a_long_snooze(new
     expect(page.locator("#timeline-list")).to_contain_text("Reminder snoozed: next public update, 8 h until")
     snooze = Snooze.objects.get(incident=incident)
     assert timedelta(hours=7, minutes=59) < snooze.until - snooze.created_at <= timedelta(hours=8)
+    assert page.js_errors == []
+
+
+def test_navigation_fits_one_line_at_1280_pixels(new_page, django_user_model):
+    """Every link of the top bar, the inbox with an unread count and the signed-in name with
+    "Sign out" on one line at 1280 px, for a staff account (which also has Admin)."""
+    user = make_user(django_user_model, "commander-on-duty", "commander", is_staff=True)
+    for n in range(12):
+        UserNotification.objects.create(user=user, key=f"test:{n}", title=f"Reminder {n}")
+    page = new_page("commander-on-duty", "pw-commander-on-duty")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    for language in ("en", "zh-hans"):
+        page.get_by_test_id("language").select_option(language)
+        page.click(".language button")
+        page.wait_for_load_state()
+        items = page.locator(".topbar nav > a, .topbar .brand, .topbar .signout button, .topbar .who")
+        expect(page.get_by_test_id("unread-count")).to_have_text("12")
+        boxes = [items.nth(i).bounding_box() for i in range(items.count())]
+        assert len(boxes) >= 12, boxes
+        centres = {round(b["y"] + b["height"] / 2) for b in boxes}
+        assert max(centres) - min(centres) <= 2, (language, boxes)
+        assert all(b["x"] + b["width"] <= 1280 for b in boxes), (language, boxes)
+        heights = page.evaluate(
+            "[...document.querySelectorAll('.topbar nav > a')].map(a => a.getClientRects().length)"
+        )
+        assert set(heights) == {1}, (language, heights)  # no label breaks inside itself either
     assert page.js_errors == []
