@@ -213,8 +213,6 @@ def test_navigation_fits_one_line_at_1280_pixels(new_page, django_user_model):
         centres = {round(b["y"] + b["height"] / 2) for b in boxes}
         assert max(centres) - min(centres) <= 2, (language, boxes)
         assert all(b["x"] + b["width"] <= 1280 for b in boxes), (language, boxes)
-        heights = page.evaluate(
-            "[...document.querySelectorAll('.topbar nav > a')].map(a => a.getClientRects().length)"
-        )
+        heights = page.evaluate("[...document.querySelectorAll('.topbar nav > a')].map(a => a.getClientRects().length)")
         assert set(heights) == {1}, (language, heights)  # no label breaks inside itself either
     assert page.js_errors == []
