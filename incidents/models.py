@@ -80,11 +80,14 @@ class Service(models.Model):
         return reverse("services:detail", args=[self.slug])
 
     def name_in(self, language):
-        """The name in `language` (a code such as zh-hans or de-at: also tried as its base,
-        de), else the catalog's own name."""
+        """The name in `language` (zh-hans), else in a language of the same base (zh asks, or
+        zh-hant, find zh-hans; de-at finds de), else the catalog's own name."""
         language = (language or "").lower()
         names = self.names if isinstance(self.names, dict) else {}
-        return names.get(language) or names.get(language.split("-")[0]) or self.name
+        if names.get(language):
+            return names[language]
+        base = language.split("-")[0]
+        return next((name for code, name in sorted(names.items()) if code.split("-")[0] == base), self.name)
 
 
 class Incident(models.Model):
