@@ -411,6 +411,9 @@ WARROOM_ALLOW_PRIVATE_WEBHOOKS = env_bool("WARROOM_ALLOW_PRIVATE_WEBHOOKS", Fals
 
 # The public status page.
 STATUSPAGE_NAME = env_str("STATUSPAGE_NAME", "Warroom status")
+# Hours a resolved incident stays on the page's front, with its last update, before only the
+# history lists it: visitors who saw the outage also see that it ended.
+STATUSPAGE_RESOLVED_HOURS = env_int("STATUSPAGE_RESOLVED_HOURS", 24)
 STATUSPAGE_PAGE_ID = env_str("STATUSPAGE_PAGE_ID")  # 12 lowercase alphanumerics; derived from SITE_URL when empty
 STATUSPAGE_EXPORT_DIR = env_str("STATUSPAGE_EXPORT_DIR")  # kept up to date with what is public (docs/statuspage.md)
 # Subscriptions: attempts of the subscribe form per client address and window (seconds).

@@ -686,6 +686,7 @@ class ServiceSerializer(serializers.ModelSerializer):
             "description",
             "public",
             "position",
+            "names",
             "status",
             "created_at",
             "updated_at",

@@ -1,4 +1,5 @@
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -62,6 +63,9 @@ class Service(models.Model):
     description = models.TextField(blank=True)
     public = models.BooleanField(default=True, help_text="Shown on the public status page")
     position = models.PositiveIntegerField(default=0)
+    # The name as readers of other languages know it, by language code ({"zh-hans": "公共 API"}):
+    # the status page and updates filled from a template in that language use it.
+    names = models.JSONField(default=dict, blank=True, help_text="Name per language code, e.g. {'zh-hans': '…'}")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -75,6 +79,16 @@ class Service(models.Model):
 
     def get_absolute_url(self):
         return reverse("services:detail", args=[self.slug])
+
+    def name_in(self, language):
+        """The name in `language` (zh-hans), else in a language of the same base (zh asks, or
+        zh-hant, find zh-hans; de-at finds de), else the catalog's own name."""
+        language = (language or "").lower()
+        names = self.names if isinstance(self.names, dict) else {}
+        if names.get(language):
+            return names[language]
+        base = language.split("-")[0]
+        return next((name for code, name in sorted(names.items()) if code.split("-")[0] == base), self.name)
 
 
 KEY_LETTERS = "abcdefghijkmnpqrstuvwxyz"  # no l or o: read aloud or copied by hand, they pass for 1 and 0
@@ -157,6 +171,9 @@ class Incident(models.Model):
     aware_at = models.DateTimeField(
         null=True, blank=True, help_text="When the organisation became aware of a breach (starts legal clocks)"
     )
+    # Minutes between public updates on this incident, when its people chose one (a long
+    # SEV2 may need a daily update, not an hourly one); empty: the severity's default.
+    update_cadence_minutes = models.PositiveIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
     # Bumped by every change, under the incident's row lock, so it grows in commit order: what
     # live views poll on (a wall-clock time taken before waiting for the lock can go backwards).
@@ -227,6 +244,10 @@ class Membership(models.Model):
         return f"{self.user} as {self.get_role_display()} on {self.incident.reference}"
 
 
+# An entry whose occurred time is further than this before its recording is shown as back-dated.
+BACKDATED_AFTER = timedelta(minutes=1)
+
+
 class TimelineEntry(models.Model):
     """One line of an incident's timeline. Append-only: edits keep the earlier text."""
 
@@ -272,6 +293,12 @@ class TimelineEntry(models.Model):
 
     def __str__(self):
         return f"{self.incident.reference} {self.occurred_at:%Y-%m-%d %H:%M} {self.body[:40]}"
+
+    @property
+    def backdated(self):
+        """Logged a while after it happened (`/at 02:55 ...`, the API's occurred_at): the
+        timeline says when it was written too."""
+        return self.recorded_at - self.occurred_at > BACKDATED_AFTER
 
 
 class TimelineRevision(models.Model):

@@ -6,6 +6,7 @@ Every operation checks the actor's permission (PermissionDenied), validates its 
 timeline entry with old and new value, and sends `incident_changed` once the change commits.
 """
 
+import re
 from datetime import date, datetime
 from functools import wraps
 
@@ -548,7 +549,7 @@ def edit_entry(entry, by, body):
 # Services and impacts ----------------------------------------------------------------------
 
 
-def create_service(by, *, name, group="", owner=None, description="", public=True, position=0, slug=""):
+def create_service(by, *, name, group="", owner=None, description="", public=True, position=0, slug="", names=None):
     access.require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
     name = (name or "").strip()
     if not name:
@@ -556,8 +557,35 @@ def create_service(by, *, name, group="", owner=None, description="", public=Tru
     slug = slug or slugify(name)
     check_service_name(name, slug)
     return Service.objects.create(
-        name=name, slug=slug, group=group, owner=owner, description=description, public=public, position=position
+        name=name,
+        slug=slug,
+        group=group,
+        owner=owner,
+        description=description,
+        public=public,
+        position=position,
+        names=check_service_names(names),
     )
+
+
+SERVICE_NAME_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
+
+
+def check_service_names(names):
+    """A service's names in other languages: {language code: name}, codes lowercased."""
+    if names is None:
+        return {}
+    if not isinstance(names, dict):
+        raise ValidationError({"names": 'Give the names as {language code: name}, e.g. {"zh-hans": "公共 API"}.'})
+    checked = {}
+    for language, name in names.items():
+        code = str(language).strip().lower()
+        if not SERVICE_NAME_LANGUAGE.match(code) or len(code) > 15:
+            raise ValidationError({"names": f"{language!r} is not a language code such as zh-hans or de."})
+        if not isinstance(name, str) or not name.strip() or len(name) > 120 or "\x00" in name:
+            raise ValidationError({"names": f"The {code} name must be text of 1 to 120 characters."})
+        checked[code] = name.strip()
+    return checked
 
 
 def check_service_name(name, slug, service=None):
@@ -572,7 +600,7 @@ def check_service_name(name, slug, service=None):
         raise ValidationError({"slug": f"The slug {slug!r} is taken by another service."})
 
 
-SERVICE_FIELDS = ("name", "slug", "group", "owner", "description", "public", "position")
+SERVICE_FIELDS = ("name", "slug", "group", "owner", "description", "public", "position", "names")
 
 
 @transaction.atomic
@@ -586,6 +614,8 @@ def update_service(service, by, **changes):
         if not changes["name"]:
             raise ValidationError({"name": "A name is required."})
     check_service_name(changes.get("name", service.name), changes.get("slug", service.slug), service)
+    if "names" in changes:
+        changes["names"] = check_service_names(changes["names"])
     for field, value in changes.items():
         setattr(service, field, value)
     service.save()
@@ -651,6 +681,16 @@ def add_impact(incident, by, *, service, level, regions=None, started_at=None, e
     )
     notify_changed(incident, "impacts")
     return impact
+
+
+@transaction.atomic
+def add_impacts(incident, by, services, *, level, regions=None, started_at=None):
+    """The same level on several services at once (the war room's impact form): one impact
+    and one timeline line each, all or none."""
+    return [
+        add_impact(incident, by, service=service, level=level, regions=regions, started_at=started_at)
+        for service in services
+    ]
 
 
 @transaction.atomic

@@ -202,12 +202,13 @@ def _state_context(request, incident):
         # "Take command" for those who may but do not hold it (the on-call person paged).
         "can_take_command": access.can_take_command(request.user, incident)
         and not any(m.user_id == request.user.pk for m in roles.get("commander", [])),
+        "can_write_comms": access.can_write_communication(request.user, incident),
         "transitions": [Incident.Status(s) for s in Incident.Status if incident.can_move_to(s)],
         "steps": _steps(incident),
         "severities": Incident.Severity.values,
         "version": incident.version,
         "role_form": RoleForm(),
-        "impact_form": ImpactForm(),
+        "impact_form": ImpactForm(incident=incident, impacts=impacts),
         "time_form": CorrectTimeForm(),
     }
 
@@ -449,13 +450,8 @@ def add_impact(request, pk):
         request,
         pk,
         ImpactForm,
-        lambda i, d: services.add_impact(
-            i,
-            request.user,
-            service=d["service"],
-            level=d["level"],
-            regions=d["regions"],
-            started_at=d["started_at"],
+        lambda i, d: services.add_impacts(
+            i, request.user, d["chosen"], level=d["level"], regions=d["regions"], started_at=d["started_at"]
         ),
         None,
     )

@@ -15,8 +15,11 @@ from incidents.models import Incident, UserNotification
 Kind = UserNotification.Kind
 
 
-def cadence_minutes(severity, cfg=None):
-    """Minutes between public updates at this severity, or None (no cadence)."""
+def cadence_minutes(severity, cfg=None, chosen=None):
+    """Minutes between public updates: the incident's own cadence (`chosen`) when its people
+    set one, else its severity's, or None (no cadence)."""
+    if chosen:
+        return chosen
     cfg = settings.WARROOM_REMINDERS if cfg is None else cfg  # the sweep passes the one it read
     minutes = cfg.get("update_cadence_minutes") or {}
     return minutes.get(severity) or minutes.get(str(severity)) or None
@@ -27,7 +30,7 @@ def next_update_due(incident, now=None):
     one, or after the declaration), or None: SEV4, or not open. One query."""
     if incident.status not in Incident.OPEN_STATUSES:
         return None
-    minutes = cadence_minutes(incident.severity)
+    minutes = cadence_minutes(incident.severity, chosen=incident.update_cadence_minutes)
     if not minutes:
         return None
     comms = Communication.objects.filter(
@@ -50,7 +53,7 @@ def next_update_promise(incident, now=None):
     room for the review before publication."""
     if incident.status not in Incident.OPEN_STATUSES:
         return None
-    minutes = cadence_minutes(incident.severity)
+    minutes = cadence_minutes(incident.severity, chosen=incident.update_cadence_minutes)
     if not minutes:
         return None
     due = (now or timezone.now()) + timedelta(minutes=minutes)
@@ -64,7 +67,7 @@ def update_cadence(sweep):
     missing after the grace, escalate to the commander and deputy."""
     grace = sweep.minutes("update_escalation_minutes")
     for f in sweep.open_incidents():
-        minutes = cadence_minutes(f.severity, sweep.config)
+        minutes = cadence_minutes(f.severity, sweep.config, f.update_cadence)
         if not minutes:
             continue
         anchor = f.last_update or f.declared_at

@@ -16,8 +16,16 @@ from django.utils.translation import ngettext
 from django.utils.translation import override as language_override
 
 from incidents import access
-from incidents.comms.reminders import next_update_promise
-from incidents.models import Communication, CommunicationTranslation, Impact, Incident, Service, TimelineEntry
+from incidents.comms.reminders import cadence_minutes, next_update_promise
+from incidents.models import (
+    Communication,
+    CommunicationTemplate,
+    CommunicationTranslation,
+    Impact,
+    Incident,
+    Service,
+    TimelineEntry,
+)
 from incidents.services import in_site_language, notify_changed, record_event
 from incidents.signals import communication_moved, communication_published
 
@@ -61,7 +69,7 @@ def placeholders(incident, language=None, now=None):
     language = language or settings.LANGUAGE_CODE
     impacts = incident.impacts.filter(ended_at__isnull=True).select_related("service")
     # No open impact recorded yet: the sentence about the problems still has to read right.
-    services = ", ".join(f"{i.service.name} ({i.get_level_display().lower()})" for i in impacts) or _(
+    services = ", ".join(f"{i.service.name_in(language)} ({i.get_level_display().lower()})" for i in impacts) or _(
         "some of our services"
     )
     mitigations = ""
@@ -179,6 +187,89 @@ def _unfilled_message(holes):
         "The text still has the placeholders %(names)s: replace them with the real values first.",
         len(holes),
     ) % {"names": ", ".join(holes)}
+
+
+def template_for_status(incident, audience):
+    """The template to start a status-page update from: the built-in (or operator's) one for
+    the incident's current status, in the language it was written in first."""
+    if audience != Audience.STATUS_PAGE:
+        return None
+    return (
+        CommunicationTemplate.objects.filter(
+            audience=audience, public_status=incident.status, translation_of__isnull=True
+        )
+        .order_by("pk")
+        .first()
+    )
+
+
+def fill_translation(comm, language):
+    """The communication's template in `language`, filled for its incident; None when the
+    communication was not drafted from a template or that template has no such translation."""
+    if comm.template is None:
+        return None
+    template = comm.template.in_language(language)
+    if template is None:
+        return None
+    return fill_template(template, comm.incident)
+
+
+def affected_services(comm):
+    """A status-page update's affected services as (name, level), in the order it lists them;
+    a service since removed from the catalog by the slug the update recorded."""
+    slugs = [item["service"] for item in comm.affected or []]
+    names = dict(Service.objects.filter(slug__in=slugs).values_list("slug", "name"))
+    return [(names.get(item["service"], item["service"]), item["level"]) for item in comm.affected or []]
+
+
+# Update cadence ----------------------------------------------------------------------------
+
+# What an incident's own cadence may be, in minutes: from every quarter hour to once a day.
+CADENCE_CHOICES = (15, 30, 60, 120, 240, 480, 720, 1440)
+
+
+def cadence_text(minutes):
+    return f"{minutes // 60} h" if minutes >= 60 and minutes % 60 == 0 else f"{minutes} min"
+
+
+@in_site_language
+@transaction.atomic
+def set_update_cadence(incident, minutes, by, reason=""):
+    """Give the incident its own time between public updates (`minutes`, one of
+    CADENCE_CHOICES), or None for its severity's default; logged on the timeline."""
+    access.require(
+        access.can_write_communication(by, incident),
+        "Only comms staff and the incident's commanders may change its update cadence.",
+    )
+    if minutes is not None and minutes not in CADENCE_CHOICES:
+        raise ValidationError(
+            {"minutes": "Choose one of: " + ", ".join(cadence_text(m) for m in CADENCE_CHOICES) + ", or the default."}
+        )
+    reason = (reason or "").strip()
+    if len(reason) > 1000 or "\x00" in reason:
+        raise ValidationError({"reason": "Say it in at most 1,000 characters of text."})
+    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    old = incident.update_cadence_minutes
+    if old == minutes:
+        return incident
+    incident.update_cadence_minutes = minutes
+    incident.save(update_fields=["update_cadence_minutes"])
+    default = cadence_minutes(incident.severity)
+    shown = (
+        f"every {cadence_text(minutes)}"
+        if minutes
+        else (f"the SEV{incident.severity} default (every {cadence_text(default)})" if default else "none")
+    )
+    why = f" Reason: {reason}" if reason else ""
+    record_event(
+        incident,
+        by,
+        TimelineEntry.Kind.FIELD,
+        f"Public update cadence: {shown}.{why}",
+        {"field": "update_cadence_minutes", "old": old, "new": minutes, "reason": reason},
+    )
+    notify_changed(incident, "cadence")
+    return incident
 
 
 # Workflow ----------------------------------------------------------------------------------

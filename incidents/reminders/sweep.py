@@ -149,6 +149,7 @@ class Facts:
     acknowledged_at: datetime | None
     resolved_at: datetime | None
     last_update: datetime | None  # the last published public update (any audience if confidential)
+    update_cadence: int | None = None  # the incident's own cadence in minutes, if it has one
 
     @property
     def reference(self):
@@ -214,9 +215,12 @@ class Sweep:
             "resolved_at",
             "last_public",
             "last_any",
+            "update_cadence_minutes",
         )
         # A confidential incident has no public page: any published communication keeps its cadence.
-        self.incidents = {row[0]: Facts(*row[:9], last_update=row[10] if row[5] else row[9]) for row in rows}
+        self.incidents = {
+            row[0]: Facts(*row[:9], last_update=row[10] if row[5] else row[9], update_cadence=row[11]) for row in rows
+        }
         # What went out already: rules skip it before writing its text (most of what is due
         # in a sweep was sent by an earlier one). The ledger's unique key still decides when
         # two sweeps race.
@@ -494,8 +498,12 @@ def subject_label(subject):
 
 
 @transaction.atomic
+def _duration(minutes):
+    return f"{minutes // 60} h" if minutes >= 60 and minutes % 60 == 0 else f"{minutes} min"
+
+
 def snooze(incident, subject, minutes, reason, by):
-    """Hold a reminder of this incident back for 15, 30 or 60 minutes, with a reason, on the
+    """Hold a reminder of this incident back for 15 minutes up to a day (Snooze.MINUTES), with a reason, on the
     timeline. Responders and commanders of the incident may snooze, and an action item's owner
     the reminders of their item."""
     subject = (subject or "").strip() if isinstance(subject, str) else ""
@@ -506,7 +514,7 @@ def snooze(incident, subject, minutes, reason, by):
     except (TypeError, ValueError):
         minutes = None
     if minutes not in Snooze.MINUTES:
-        raise ValidationError({"minutes": "Snooze for 15, 30 or 60 minutes."})
+        raise ValidationError({"minutes": "Snooze for 15, 30 or 60 minutes, or 2, 4, 8 or 24 hours."})
     if not SUBJECT.fullmatch(subject):
         raise ValidationError({"key": "Unknown reminder."})
     reason = (reason or "").strip()
@@ -521,7 +529,7 @@ def snooze(incident, subject, minutes, reason, by):
         incident,
         by,
         TimelineEntry.Kind.FIELD,
-        f"Reminder snoozed: {subject_label(subject)}, {minutes} min until {when(until)}. Reason: {reason}",
+        f"Reminder snoozed: {subject_label(subject)}, {_duration(minutes)} until {when(until)}. Reason: {reason}",
         {"field": "reminder.snooze", "reminder": subject, "old": None, "new": until.isoformat(), "reason": reason},
     )
     notify_changed(incident, "reminders")

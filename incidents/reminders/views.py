@@ -140,7 +140,7 @@ def snooze(request, pk):
     else:
         messages.success(
             request,
-            f"Reminder snoozed until {timezone.localtime(entry.until):%H:%M}: {reminders.subject_label(subject)}.",
+            f"Reminder snoozed until {timezone.localtime(entry.until):%a %H:%M}: {reminders.subject_label(subject)}.",
         )
         note = request.POST.get("notification", "")
         if re.fullmatch(r"[0-9]{1,18}", note):

@@ -49,9 +49,28 @@
       logged = false;
     }
   });
+  // New entries arrive at the end; one logged after the fact (/at 02:55 ...) moves to its
+  // place in time, as the server orders the page (occurred time, then entry number).
+  function entryKey(li) {
+    var time = li.querySelector("time");
+    return [time ? Date.parse(time.getAttribute("datetime")) : 0, parseInt(li.id.replace("entry-", ""), 10) || 0];
+  }
+  function before(a, b) { return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]); }
+  function sortEntries(list) {
+    var items = Array.prototype.slice.call(list.children).filter(function (li) { return li.id.indexOf("entry-") === 0; });
+    for (var i = 1; i < items.length; i++) {
+      var key = entryKey(items[i]);
+      if (!before(key, entryKey(items[i - 1]))) continue;
+      var j = i - 1;
+      while (j > 0 && before(key, entryKey(items[j - 1]))) j--;
+      list.insertBefore(items[i], items[j]);
+      items.splice(j, 0, items.splice(i, 1)[0]);
+    }
+  }
   document.addEventListener("htmx:oobAfterSwap", function (event) {
     var list = timeline();
     if (!list || event.detail.target !== list) return;
+    sortEntries(list);
     if (earlier) {
       earlier = false;
       list.scrollTop = Math.max(0, list.scrollHeight - heightBefore - list.clientHeight / 2);

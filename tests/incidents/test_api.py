@@ -1574,3 +1574,19 @@ def test_no_odd_input_makes_a_500(api, commander, responder, incident, web_chat)
             if client.get(INCIDENTS, {param: str(value)}).status_code >= 500:
                 failures.append(("get", INCIDENTS, param, repr(value)[:30]))
     assert failures == []
+
+
+def test_commander_names_a_service_in_other_languages(api, commander, web_chat):
+    response = api(commander).patch(f"{SERVICES}{web_chat.pk}/", {"names": {"ZH-Hans": " 网页聊天 "}}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["names"] == {"zh-hans": "网页聊天"}
+    web_chat.refresh_from_db()
+    assert web_chat.name_in("zh-hans") == "网页聊天" and web_chat.name_in("zh") == "网页聊天"
+    assert web_chat.name_in("de") == "Web chat"
+
+
+@pytest.mark.parametrize("names", [["网页聊天"], {"not a language": "x"}, {"zh-hans": ""}, {"zh-hans": 5}])
+def test_bad_service_names_are_a_400(api, commander, web_chat, names):
+    response = api(commander).patch(f"{SERVICES}{web_chat.pk}/", {"names": names}, format="json")
+    assert response.status_code == 400, response.content
+    assert "names" in response.json()

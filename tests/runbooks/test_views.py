@@ -318,3 +318,30 @@ def test_panel_poll_of_a_hidden_incident_is_a_404(as_user, outsider, confidentia
     client = as_user(outsider)
     assert client.get(url("panel", confidential.key), {"v": "0", "m": "0"}).status_code == 404
     assert client.get(url("panel", confidential.key), {"v": "x"}).status_code == 400
+
+
+def test_panel_offers_bulk_assignment_and_the_handover_move_in_bounded_queries(
+    as_user, commander, responder, incident, make_runbook, django_user_model, django_assert_max_num_queries
+):
+    from tests.conftest import make_user
+
+    maya = make_user(django_user_model, "maya", "commander")
+    services.attach(incident, make_runbook(steps=4).runbook, commander)
+    client = as_user(commander)
+    page = text_of(client.get(url("panel", incident.key)))
+    assert "4 open steps have nobody." in page and "Assign the open steps evenly" in page
+    response = client.post(url("assign_evenly", incident.key), headers=HTMX)
+    assert response.status_code == 200 and "have nobody" not in text_of(response)
+    incidents.hand_over_command(incident, maya, commander)
+    client = as_user(maya)
+    with django_assert_max_num_queries(16):  # the panel (14) and the last handover, its two people, their steps
+        page = text_of(client.get(url("panel", incident.key)))
+    assert "cmdr handed command to maya and still has 4 open steps." in page
+    response = client.post(
+        url("move_steps", incident.key), {"from_user": commander.pk, "to_user": maya.pk}, headers=HTMX
+    )
+    assert "handed command" not in text_of(response)
+    assert set(StepRun.objects.values_list("assignee__username", flat=True)) == {"maya"}
+    # Garbage is a message in the panel, not a server error.
+    response = client.post(url("move_steps", incident.key), {"from_user": "x", "to_user": ""}, headers=HTMX)
+    assert response.status_code == 200 and "Choose whose steps to move and to whom." in text_of(response)
