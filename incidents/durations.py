@@ -1,5 +1,8 @@
-"""How long something took, for people: "2 d 3 h", "5 h 07 min", "12 min". Used by the
-timeline's texts, the review's metrics and the clocks' time left."""
+"""How long something took, and when, for people: "2 d 3 h", "5 h 07 min", "12 min"; a moment
+with an unambiguous zone, "2025-01-28 09:30 UTC+08:00". Used by the timeline's texts, the
+review's metrics, the clocks' time left and every time shown with its zone."""
+
+from django.utils import dateformat, timezone
 
 
 def duration(delta):
@@ -18,3 +21,23 @@ def duration(delta):
 def shown_duration(delta, missing="—"):
     """The duration, or `missing` where there is none to measure (None)."""
     return duration(delta) if delta is not None else missing
+
+
+def zone_label(moment):
+    """'UTC', 'UTC+08:00', 'UTC-03:30': the offset of an aware local time. Zone abbreviations
+    are ambiguous ("CST" is China, US Central and Cuba), offsets are not."""
+    offset = moment.utcoffset()
+    if not offset:
+        return "UTC"
+    minutes = int(offset.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def zoned(moment, format="Y-m-d H:i", zone=None):
+    """The moment in the current (viewer's) zone, or `zone`, in a Django date format, followed
+    by its UTC offset: the zone every time on one page is shown in."""
+    if moment is None:
+        return ""
+    local = timezone.localtime(moment, zone)
+    return f"{dateformat.format(local, format)} {zone_label(local)}"

@@ -6,9 +6,9 @@ the same way. Errors come back as ValidationError with a message meant for the p
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from incidents import access, services
+from incidents.durations import zoned
 from incidents.models import Impact, Incident, Membership
 
 LEVEL_ALIASES = {
@@ -108,7 +108,7 @@ def run(incident, user, text):
             _call(services.add_impact, incident, user, service=service, level=level, regions=regions)
     elif command in ("ack", "acknowledge"):
         if incident.acknowledged_at:
-            when = timezone.localtime(incident.acknowledged_at).strftime("%Y-%m-%d %H:%M %Z")
+            when = zoned(incident.acknowledged_at)
             raise ValidationError(f"{incident.reference} was already acknowledged at {when}.")
         _call(services.acknowledge, incident, user)
     elif command == "help":

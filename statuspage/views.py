@@ -53,6 +53,7 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_safe
 
 from incidents import shared_cache
+from incidents.durations import zoned
 from incidents.markup import render_markdown
 from incidents.models import Communication, CommunicationTranslation, Impact, Incident, Mitigation, Service
 
@@ -175,7 +176,7 @@ def when(value):
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     local = timezone.localtime(value, timezone.get_default_timezone())
-    return {"iso": local.isoformat(timespec="seconds"), "text": local.strftime("%d %b %Y %H:%M %Z")}
+    return {"iso": local.isoformat(timespec="seconds"), "text": zoned(local, "j M Y H:i", local.tzinfo)}
 
 
 class Documents:

@@ -42,6 +42,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from incidents import access
+from incidents.durations import zoned
 from incidents.models import (
     ActionItem,
     Communication,
@@ -119,7 +120,7 @@ def stamp(moment):
 def when(moment):
     """A time as reminders show it: in the site's time zone (TIME_ZONE; the sweep writes for
     people in any zone, and the inbox shows its own times in the viewer's)."""
-    return moment.astimezone(timezone.get_default_timezone()).strftime("%Y-%m-%d %H:%M %Z")
+    return zoned(moment, "Y-m-d H:i", timezone.get_default_timezone())
 
 
 @cache

@@ -27,7 +27,7 @@ from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
 from incidents import access
-from incidents.durations import duration, shown_duration
+from incidents.durations import duration, shown_duration, zoned
 from incidents.models import ActionItem, Communication, Impact, Incident, Membership, Mitigation, Review, TimelineEntry
 from incidents.services import change_data, describe_changes, in_site_language, notify_changed, record_event
 
@@ -176,7 +176,7 @@ def open_first(items):
 
 
 def _at(moment):
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z") if moment else "not recorded"
+    return zoned(moment) if moment else "not recorded"
 
 
 def _one_line(text, length=300):
