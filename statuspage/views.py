@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from django.conf import settings
+from django.conf.locale import LANG_INFO
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.cache import cache, caches
 from django.core.cache.backends.db import DatabaseCache
@@ -252,7 +253,7 @@ class Documents:
             "subscribe_url": subscribe_url(),
             "static_export": self.static_export,
             "language": state.language or "",
-            "languages": [] if self.static_export else languages,
+            "languages": [] if self.static_export else [(code, language_name(code)) for code in languages],
             "html_lang": ui_language(state.language),
         }
         return render_to_string(template, {**base, **context}).encode()
@@ -515,6 +516,16 @@ def asset_digests():
 
 
 # Language ----------------------------------------------------------------------------------------
+
+
+def language_name(code):
+    """A language as its speakers write it ("简体中文", "Deutsch") for the language switch; the
+    code itself only for a language Django does not know."""
+    info = LANG_INFO.get(code.lower())
+    if info and "fallback" in info:
+        info = LANG_INFO.get(info["fallback"][0])
+    info = info or LANG_INFO.get(primary_subtag(code))
+    return info["name_local"] if info and "name_local" in info else code
 
 
 def ui_language(language):

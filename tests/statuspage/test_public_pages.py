@@ -271,6 +271,18 @@ def test_page_shows_the_visitors_language_with_fallback_to_the_original(client, 
     assert "Replies are slow." in text(client.get("/status/?lang=fr"))
 
 
+def test_language_switch_names_each_language_as_its_readers_write_it(client, declare, publish):
+    incident = declare(title="Slow replies")
+    publish(incident, "Replies are slow.", translations={"zh-hans": "回复变慢。", "de": "Antworten sind langsam."})
+    page = text(client.get("/status/"))
+    switch = page[page.index('class="sp-langs"') :]
+    switch = switch[: switch.index("</p>")]
+    assert '<a href="?lang=zh-hans" hreflang="zh-hans" lang="zh-hans">简体中文</a>' in switch
+    assert '<a href="?lang=de" hreflang="de" lang="de">Deutsch</a>' in switch
+    assert ">English</a>" in switch
+    assert ">zh-hans<" not in switch and ">de<" not in switch
+
+
 def test_page_strings_in_simplified_chinese(client, public_page):
     page = text(client.get("/status/", headers={"accept-language": "zh-CN"}))
     assert "部分系统中断" in page  # Partial System Outage
