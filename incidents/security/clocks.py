@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from incidents import access
 from incidents.models import Obligation, RegulatoryClock, Submission, TimelineEntry
@@ -121,21 +122,45 @@ def reminder_points(stage_state):
 def validate_stages(stages):
     """Check an obligation's stage list (used by the admin form and the seed)."""
     if not isinstance(stages, list) or not stages:
-        raise ValidationError({"stages": "At least one stage is needed."})
+        raise ValidationError({"stages": gettext("At least one stage is needed.")})
     names = []
     for stage in stages:
         if not isinstance(stage, dict) or not stage.get("name"):
-            raise ValidationError({"stages": "Each stage needs a name."})
+            raise ValidationError({"stages": gettext("Each stage needs a name.")})
         amount, unit = stage.get("amount"), stage.get("unit")
         if (amount is None) != (unit is None):
-            raise ValidationError({"stages": f"Stage {stage['name']!r}: give both amount and unit, or neither."})
+            raise ValidationError(
+                {
+                    "stages": gettext("Stage {stage!r}: give both amount and unit, or neither.").format(
+                        stage=stage["name"]
+                    )
+                }
+            )
         if unit is not None and unit not in UNITS:
-            raise ValidationError({"stages": f"Stage {stage['name']!r}: unit must be one of {', '.join(UNITS)}."})
+            raise ValidationError(
+                {
+                    "stages": gettext("Stage {stage!r}: unit must be one of {choices}.").format(
+                        stage=stage["name"], choices=", ".join(UNITS)
+                    )
+                }
+            )
         if amount is not None and (not isinstance(amount, int) or amount <= 0):
-            raise ValidationError({"stages": f"Stage {stage['name']!r}: amount must be a positive whole number."})
+            raise ValidationError(
+                {
+                    "stages": gettext("Stage {stage!r}: amount must be a positive whole number.").format(
+                        stage=stage["name"]
+                    )
+                }
+            )
         after = stage.get("after", "start")
         if after != "start" and after not in names:
-            raise ValidationError({"stages": f"Stage {stage['name']!r} follows {after!r}, which is not before it."})
+            raise ValidationError(
+                {
+                    "stages": gettext("Stage {stage!r} follows {after!r}, which is not before it.").format(
+                        stage=stage["name"], after=after
+                    )
+                }
+            )
         names.append(stage["name"])
 
 
@@ -149,8 +174,10 @@ def check_stages_change(obligation, stages):
     if stored != stages and obligation.clocks.exists():
         raise ValidationError(
             {
-                "stages": "Clocks on incidents use this obligation: changing its stages would move their deadlines. "
-                "Deactivate it and add a new one instead."
+                "stages": gettext(
+                    "Clocks on incidents use this obligation: changing its stages would move their deadlines. "
+                    "Deactivate it and add a new one instead."
+                )
             }
         )
 
@@ -248,11 +275,19 @@ def start_clock(incident, obligation, by, started_at=None, target_hours=None):
     _require(by, incident)
     started_at = started_at or incident.aware_at
     if started_at is None:
-        raise ValidationError({"started_at": "Record when you became aware (or the determination time) first."})
+        raise ValidationError(
+            {"started_at": gettext("Record when you became aware (or the determination time) first.")}
+        )
     if started_at > timezone.now():
-        raise ValidationError({"started_at": "A clock cannot start in the future."})
+        raise ValidationError({"started_at": gettext("A clock cannot start in the future.")})
     if RegulatoryClock.objects.filter(incident=incident, obligation=obligation).exists():
-        raise ValidationError({"obligation": f"{obligation.regime} is already running on {incident.reference}."})
+        raise ValidationError(
+            {
+                "obligation": gettext("{regime} is already running on {reference}.").format(
+                    regime=obligation.regime, reference=incident.reference
+                )
+            }
+        )
     clock = RegulatoryClock.objects.create(
         incident=incident, obligation=obligation, started_at=started_at, target_hours=target_hours, created_by=by
     )
@@ -273,9 +308,9 @@ def start_clock(incident, obligation, by, started_at=None, target_hours=None):
 def correct_clock_start(clock, started_at, by, reason):
     _require(by, clock.incident)
     if not (reason or "").strip():
-        raise ValidationError({"reason": "Say why the start time changes."})
+        raise ValidationError({"reason": gettext("Say why the start time changes.")})
     if started_at > timezone.now():
-        raise ValidationError({"started_at": "A clock cannot start in the future."})
+        raise ValidationError({"started_at": gettext("A clock cannot start in the future.")})
     old = clock.started_at
     clock.started_at = started_at
     clock.save(update_fields=["started_at"])
@@ -300,15 +335,21 @@ def correct_clock_start(clock, started_at, by, reason):
 def record_submission(clock, stage, by, *, submitted_at=None, reference="", communication=None, notes=""):
     _require(by, clock.incident)
     if communication is not None and communication.incident_id != clock.incident_id:
-        raise ValidationError({"communication": "Link a communication of this incident."})
+        raise ValidationError({"communication": gettext("Link a communication of this incident.")})
     names = [s["name"] for s in clock.obligation.stages]
     if stage not in names:
-        raise ValidationError({"stage": f"Unknown stage {stage!r}; use one of {', '.join(names)}."})
+        raise ValidationError(
+            {
+                "stage": gettext("Unknown stage {stage!r}; use one of {choices}.").format(
+                    stage=stage, choices=", ".join(names)
+                )
+            }
+        )
     submitted_at = submitted_at or timezone.now()
     if submitted_at > timezone.now():
-        raise ValidationError({"submitted_at": "A submission cannot be in the future."})
+        raise ValidationError({"submitted_at": gettext("A submission cannot be in the future.")})
     if Submission.objects.filter(clock=clock, stage=stage).exists():
-        raise ValidationError({"stage": f"The {stage} stage was already submitted."})
+        raise ValidationError({"stage": gettext("The {stage} stage was already submitted.").format(stage=stage)})
     submission = Submission.objects.create(
         clock=clock,
         stage=stage,
@@ -343,7 +384,7 @@ def record_submission(clock, stage, by, *, submitted_at=None, reference="", comm
 def mark_not_required(clock, by, reason):
     _require(by, clock.incident)
     if not (reason or "").strip():
-        raise ValidationError({"reason": "Say why this notification is not required."})
+        raise ValidationError({"reason": gettext("Say why this notification is not required.")})
     old = clock.status
     clock.status = RegulatoryClock.Status.NOT_REQUIRED
     clock.not_required_reason = reason.strip()
