@@ -3,19 +3,20 @@ with an unambiguous zone, "2025-01-28 09:30 UTC+08:00". Used by the timeline's t
 review's metrics, the clocks' time left and every time shown with its zone."""
 
 from django.utils import dateformat, timezone
+from django.utils.translation import gettext
 
 
 def duration(delta):
-    """'2 d 3 h', '5 h 07 min', '12 min' for a positive timedelta."""
+    """'2 d 3 h', '5 h 07 min', '12 min' for a positive timedelta, in the active language."""
     seconds = max(0, int(delta.total_seconds()))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
     if days:
-        return f"{days} d {hours} h"
+        return gettext("{days} d {hours} h").format(days=days, hours=hours)
     if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min"
+        return gettext("{hours} h {minutes} min").format(hours=hours, minutes=f"{minutes:02d}")
+    return gettext("{minutes} min").format(minutes=minutes)
 
 
 def shown_duration(delta, missing="—"):

@@ -137,3 +137,12 @@ def test_a_refused_action_is_explained_in_the_readers_language(signed_in, comman
     assert "Unknown severity" not in html
     english = client.post(f"/incidents/{incident.pk}/log/", {"body": "/sev 9"}, headers=HTMX).content.decode()
     assert "Unknown severity" in english
+
+
+def test_durations_are_in_the_readers_language(signed_in, commander, incident):
+    html = page(signed_in(commander), f"/incidents/{incident.pk}/", **CHINESE)
+    elapsed = html[html.index('class="elapsed"') :]
+    elapsed = elapsed[: elapsed.index("</strong>")]
+    assert "分钟" in elapsed and "min" not in elapsed
+    english = page(signed_in(commander), f"/incidents/{incident.pk}/")
+    assert " min</strong>" in english
