@@ -446,7 +446,7 @@ class ClockSerializer(serializers.ModelSerializer):
         ]
 
     def get_disclaimer(self, clock) -> str:
-        return regulatory.DISCLAIMER
+        return str(regulatory.DISCLAIMER)
 
     def create(self, validated):
         return call_service(

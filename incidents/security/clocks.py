@@ -19,13 +19,13 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from incidents import access
 from incidents.models import Obligation, RegulatoryClock, Submission, TimelineEntry
 from incidents.services import notify_changed, record_event
 
-DISCLAIMER = (
+DISCLAIMER = gettext_lazy(
     "Deadlines shown are defaults taken from public legal texts, to be checked with counsel; they are not legal advice."
 )
 UNITS = ("hours", "days", "business_days", "months")

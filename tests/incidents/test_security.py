@@ -389,6 +389,14 @@ def clocks_url(incident):
     return reverse("incidents:security:clocks", args=[incident.pk])
 
 
+def test_clock_panel_disclaimer_is_in_the_readers_language(as_user, breach, commander):
+    aware(breach, commander)
+    start(breach, "gdpr-33", commander)
+    page = as_user(commander).get(clocks_url(breach), headers={"accept-language": "zh-CN"}).content.decode()
+    assert "不构成法律意见" in page
+    assert "not legal advice" not in page
+
+
 def test_clock_panel_shows_countdowns_due_now_and_the_disclaimer(as_user, breach, commander):
     aware_at = aware(breach, commander, hours_ago=2)
     start(breach, "gdpr-33", commander)
@@ -396,7 +404,7 @@ def test_clock_panel_shows_countdowns_due_now_and_the_disclaimer(as_user, breach
     response = as_user(commander).get(clocks_url(breach))
     page = response.content.decode()
     assert response.status_code == 200
-    assert regulatory.DISCLAIMER in page
+    assert str(regulatory.DISCLAIMER) in page
     due = timezone.localtime(aware_at + timedelta(hours=72)).isoformat()
     assert f'<time datetime="{due}" data-testid="due-at">' in page
     assert "2 d 21 h</span> left" in page  # 72 h from awareness two hours ago
@@ -931,7 +939,7 @@ def test_api_clocks_start_list_submit_and_correct(api, breach, commander):
     (stage,) = gdpr["stages"]
     assert datetime.fromisoformat(stage["due_at"]) == aware_at + timedelta(hours=72)
     assert 69 * 3600 < stage["time_left_seconds"] <= 70 * 3600 and stage["overdue"] is False
-    assert gdpr["disclaimer"] == regulatory.DISCLAIMER
+    assert gdpr["disclaimer"] == str(regulatory.DISCLAIMER)
     response = client.post(api_url(breach, "clocks/"), {"obligation": "pipl-57", "target_hours": 12}, format="json")
     (pipl,) = response.json()["stages"]
     assert (
