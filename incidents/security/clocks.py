@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from incidents import access
 from incidents.models import Obligation, RegulatoryClock, Submission, TimelineEntry
@@ -28,6 +28,68 @@ from incidents.services import notify_changed, record_event
 DISCLAIMER = gettext_lazy(
     "Deadlines shown are defaults taken from public legal texts, to be checked with counsel; they are not legal advice."
 )
+# The seeded obligation catalog's words (migration 0006), so the catalog has them: pages show a
+# regime, recipient, start event or stage name in the reader's language when it is one of these
+# ({% translate %} of the value); what an admin writes instead is shown as written.
+CATALOG_TEXTS = (
+    gettext_noop("EU GDPR Art. 33"),
+    gettext_noop("Supervisory authority"),
+    gettext_noop("Controller becomes aware of a personal-data breach"),
+    gettext_noop("Notification"),
+    gettext_noop("EU GDPR Art. 34"),
+    gettext_noop("Affected people"),
+    gettext_noop("Breach likely to result in a high risk to people"),
+    gettext_noop("Notice to people"),
+    gettext_noop("UK GDPR / ICO"),
+    gettext_noop("ICO"),
+    gettext_noop("Awareness of the breach"),
+    gettext_noop("EU NIS2 Art. 23"),
+    gettext_noop("CSIRT or competent authority"),
+    gettext_noop("Awareness of a significant incident"),
+    gettext_noop("Early warning"),
+    gettext_noop("Incident notification"),
+    gettext_noop("Final report"),
+    gettext_noop("EU DORA Art. 19 (Del. Reg. 2025/301 Art. 5)"),
+    gettext_noop("Competent authority"),
+    gettext_noop("Classification of the incident as major (capped by awareness)"),
+    gettext_noop("Initial notification"),
+    gettext_noop("Intermediate report"),
+    gettext_noop("US SEC Form 8-K Item 1.05"),
+    gettext_noop("Public filing (SEC)"),
+    gettext_noop("Determination that the incident is material"),
+    gettext_noop("Form 8-K filing"),
+    gettext_noop("US HIPAA 45 CFR 164.404-408"),
+    gettext_noop("Individuals; HHS; media if over 500 in a state"),
+    gettext_noop("Discovery of the breach"),
+    gettext_noop("US CIRCIA (proposed rule, not in force)"),
+    gettext_noop("CISA"),
+    gettext_noop("Reasonable belief that a covered incident occurred"),
+    gettext_noop("Covered incident report"),
+    gettext_noop("China PIPL Art. 57"),
+    gettext_noop("Authorities with personal-information duties; individuals"),
+    gettext_noop("Personal information leaked, altered or lost (or may be)"),
+    gettext_noop("China cybersecurity incident reporting measures — critical information infrastructure"),
+    gettext_noop("Protection department and public security"),
+    gettext_noop("Operator discovers the incident"),
+    gettext_noop("Report"),
+    gettext_noop("China cybersecurity incident reporting measures — other network operators"),
+    gettext_noop("Provincial cyberspace administration"),
+    gettext_noop("Singapore PDPA s26D"),
+    gettext_noop("PDPC; affected individuals"),
+    gettext_noop("Assessment that the breach is notifiable"),
+    gettext_noop("Australia Notifiable Data Breaches"),
+    gettext_noop("OAIC; individuals"),
+    gettext_noop("Awareness of grounds to suspect an eligible breach"),
+    gettext_noop("Assessment"),
+    gettext_noop("Internal"),
+    gettext_noop("Canada PIPEDA s10.1"),
+    gettext_noop("Privacy Commissioner; individuals"),
+    gettext_noop("Determination of a real risk of significant harm"),
+    gettext_noop("India CERT-In Directions 2022"),
+    gettext_noop("CERT-In"),
+    gettext_noop("Noticing the incident"),
+)
+
 UNITS = ("hours", "days", "business_days", "months")
 
 

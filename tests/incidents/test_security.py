@@ -397,6 +397,17 @@ def test_clock_panel_disclaimer_is_in_the_readers_language(as_user, breach, comm
     assert "not legal advice" not in page
 
 
+def test_clock_panel_names_the_seeded_obligations_in_the_readers_language(as_user, breach, commander):
+    aware(breach, commander)
+    start(breach, "nis2-23", commander)
+    page = as_user(commander).get(clocks_url(breach), headers={"accept-language": "zh-CN"}).content.decode()
+    assert "欧盟 NIS2 第 23 条" in page and "CSIRT 或主管机关" in page and "知悉重大事件" in page
+    assert "早期预警" in page and "最终报告" in page
+    assert ">EU NIS2 Art. 23" not in page and ">Early warning<" not in page
+    english = as_user(commander).get(clocks_url(breach)).content.decode()
+    assert "EU NIS2 Art. 23" in english and "Early warning" in english
+
+
 def test_clock_panel_shows_countdowns_due_now_and_the_disclaimer(as_user, breach, commander):
     aware_at = aware(breach, commander, hours_ago=2)
     start(breach, "gdpr-33", commander)
