@@ -480,7 +480,7 @@ def take_command(incident, by):
     access.require(access.can_take_command(by, incident), "Only commanders and the on-call group may take command.")
     locked = _locked(incident)
     if Membership.objects.filter(incident=incident, user=by, role=Role.COMMANDER).exists():
-        raise ValidationError({"user": f"{by.get_username()} is already the commander."})
+        raise ValidationError({"user": gettext("{person} is already the commander.").format(person=by.get_username())})
     hand_over_command(incident, by, by)
     if locked.acknowledged_at is None:
         acknowledge(incident, by)
@@ -613,14 +613,24 @@ def check_service_names(names):
     if names is None:
         return {}
     if not isinstance(names, dict):
-        raise ValidationError({"names": 'Give the names as {language code: name}, e.g. {"zh-hans": "公共 API"}.'})
+        raise ValidationError(
+            {"names": gettext('Give the names as {language code: name}, e.g. {"zh-hans": "公共 API"}.')}
+        )
     checked = {}
     for language, name in names.items():
         code = str(language).strip().lower()
         if not SERVICE_NAME_LANGUAGE.match(code) or len(code) > 15:
-            raise ValidationError({"names": f"{language!r} is not a language code such as zh-hans or de."})
+            raise ValidationError(
+                {
+                    "names": gettext("{language} is not a language code such as zh-hans or de.").format(
+                        language=repr(language)
+                    )
+                }
+            )
         if not isinstance(name, str) or not name.strip() or len(name) > 120 or "\x00" in name:
-            raise ValidationError({"names": f"The {code} name must be text of 1 to 120 characters."})
+            raise ValidationError(
+                {"names": gettext("The {code} name must be text of 1 to 120 characters.").format(code=code)}
+            )
         checked[code] = name.strip()
     return checked
 

@@ -415,7 +415,7 @@ def assign_open_steps_evenly(incident, by):
     Incident.objects.select_for_update().get(pk=incident.pk)  # one bulk assignment at a time
     people = _workers(incident)
     if not people:
-        raise ValidationError({"assignee": "Nobody on the incident can work on steps; assign roles first."})
+        raise ValidationError({"assignee": gettext("Nobody on the incident can work on steps; assign roles first.")})
     steps = list(
         _open_steps(incident)
         .filter(assignee__isnull=True)
@@ -423,7 +423,7 @@ def assign_open_steps_evenly(incident, by):
         .order_by("run__started_at", "run_id", "position")
     )
     if not steps:
-        raise ValidationError({"assignee": "Every open step already has someone."})
+        raise ValidationError({"assignee": gettext("Every open step already has someone.")})
     load = dict.fromkeys((u.pk for u in people), 0)
     for assignee_id, count in (
         _open_steps(incident).filter(assignee_id__in=load).values_list("assignee_id").annotate(n=Count("id"))
@@ -483,15 +483,21 @@ def move_open_steps(incident, from_user, to_user, by):
     if not access.can_command(by, incident):
         raise PermissionDenied("Only the incident's commanders may move steps in bulk.")
     if from_user == to_user:
-        raise ValidationError({"assignee": "Choose someone else to move the steps to."})
+        raise ValidationError({"assignee": gettext("Choose someone else to move the steps to.")})
     if to_user not in _workers(incident):
         raise ValidationError(
-            {"assignee": f"{to_user.get_username()} cannot work on {incident.reference}; give them a role first."}
+            {
+                "assignee": gettext("{person} cannot work on {reference}; give them a role first.").format(
+                    person=to_user.get_username(), reference=incident.reference
+                )
+            }
         )
     Incident.objects.select_for_update().get(pk=incident.pk)
     steps = list(_open_steps(incident).filter(assignee=from_user))
     if not steps:
-        raise ValidationError({"assignee": f"{from_user.get_username()} has no open steps."})
+        raise ValidationError(
+            {"assignee": gettext("{person} has no open steps.").format(person=from_user.get_username())}
+        )
     StepRun.objects.filter(pk__in=[s.pk for s in steps]).update(assignee=to_user, updated_at=timezone.now())
     record_event(
         incident,

@@ -243,11 +243,15 @@ def set_update_cadence(incident, minutes, by, reason=""):
     )
     if minutes is not None and minutes not in CADENCE_CHOICES:
         raise ValidationError(
-            {"minutes": "Choose one of: " + ", ".join(cadence_text(m) for m in CADENCE_CHOICES) + ", or the default."}
+            {
+                "minutes": gettext("Choose one of: {choices}, or the default.").format(
+                    choices=", ".join(cadence_text(m) for m in CADENCE_CHOICES)
+                )
+            }
         )
     reason = (reason or "").strip()
     if len(reason) > 1000 or "\x00" in reason:
-        raise ValidationError({"reason": "Say it in at most 1,000 characters of text."})
+        raise ValidationError({"reason": gettext("Say it in at most 1,000 characters of text.")})
     incident = Incident.objects.select_for_update().get(pk=incident.pk)
     old = incident.update_cadence_minutes
     if old == minutes:
