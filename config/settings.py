@@ -269,7 +269,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Task modules of incidents/ wings (autodiscovery finds only each app's own tasks.py).
-CELERY_IMPORTS = ["incidents.comms.tasks", "incidents.reminders.tasks"]
+CELERY_IMPORTS = ["incidents.comms.tasks", "incidents.reminders.tasks", "incidents.alerts.tasks"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Scheduled communications go out within this period of their time.
@@ -278,6 +278,8 @@ CELERY_BEAT_SCHEDULE = {
     "statuspage-sweep": {"task": "statuspage.tasks.sweep", "schedule": 30.0},
     # Send due reminders and escalations, re-enqueue pending deliveries (docs/reminders.md).
     "reminders-sweep": {"task": "incidents.tasks.sweep_reminders", "schedule": 30.0},
+    # Route alert deliveries whose task was lost (docs/alerts.md).
+    "alerts-sweep": {"task": "incidents.alerts.sweep", "schedule": 30.0},
 }
 
 REST_FRAMEWORK = {
@@ -332,7 +334,7 @@ WARROOM_SECURITY_GROUP = env_str("WARROOM_SECURITY_GROUP", "security")
 WARROOM_TIMELINE_POLL_SECONDS = env_int("WARROOM_TIMELINE_POLL_SECONDS", 2)
 # Panels other apps add to the war-room page: URL names taking the incident's pk. The core
 # only knows their names, so it never imports those apps.
-WARROOM_INCIDENT_PANELS = ["runbooks:panel", "incidents:security:clocks"]
+WARROOM_INCIDENT_PANELS = ["runbooks:panel", "incidents:security:clocks", "incidents:alerts:panel"]
 # Annotations other wings add to incidents in lists and the war-room header: functions taking a
 # queryset of incidents and returning it annotated (the core only knows their names).
 WARROOM_INCIDENT_ANNOTATIONS = ["incidents.review.views.with_review_state"]
@@ -392,6 +394,12 @@ STATUSPAGE_ALLOW_PRIVATE_WEBHOOKS = env_bool("STATUSPAGE_ALLOW_PRIVATE_WEBHOOKS"
 STATUSPAGE_RETRY_BASE_SECONDS = env_int("STATUSPAGE_RETRY_BASE_SECONDS", 30)
 # Small teams may let an author approve their own status-page, customer and regulator updates.
 WARROOM_COMMS_SELF_APPROVAL = env_bool("WARROOM_COMMS_SELF_APPROVAL", False)
+
+# Alerts from monitoring (docs/alerts.md): deliveries accepted per source and window (seconds)
+# before 429, and the largest request body taken.
+WARROOM_ALERT_RATE_LIMIT = env_int("WARROOM_ALERT_RATE_LIMIT", 600)
+WARROOM_ALERT_RATE_WINDOW = env_int("WARROOM_ALERT_RATE_WINDOW", 60)
+WARROOM_ALERT_MAX_BYTES = env_int("WARROOM_ALERT_MAX_BYTES", 1_000_000)
 
 LOGGING = {
     "version": 1,

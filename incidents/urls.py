@@ -25,6 +25,7 @@ urlpatterns = [
     path("<int:pk>/comms/", include("incidents.comms.urls")),
     path("<int:pk>/security/", include("incidents.security.urls")),
     path("<int:pk>/review/", include("incidents.review.urls")),
+    path("<int:pk>/alerts/", include("incidents.alerts.urls")),
 ]
 
 service_urlpatterns = [
