@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from incidents import access
@@ -223,9 +224,11 @@ def create_rule(source, by, **values):
     access.require(access.can_manage_alert_sources(by), "Only commanders may edit routing rules.")
     values.setdefault("action", AlertRule.Action.OPEN)
     values.setdefault("kind", Incident.Kind.AVAILABILITY)
-    if "position" not in values:
+    if values.get("position") is None:
         last = source.rules.order_by("-position").values_list("position", flat=True).first()
         values["position"] = 0 if last is None else last + 1
+    else:  # in front of the rule that held this place
+        source.rules.filter(position__gte=values["position"]).update(position=F("position") + 1)
     return AlertRule.objects.create(source=source, **_check_rule(source, values))
 
 
@@ -262,7 +265,7 @@ class Decision:
         sev = f"SEV{self.severity}"
         where = f" on {self.service.name}" if self.service else ""
         if self.action == AlertRule.Action.OPEN:
-            return f"{title!r} would open a {sev}{where} (or join the open incident of{where or ' it'})."
+            return f"{title!r} would open a {sev}{where}, or join the incident its service's alerts opened lately."
         if self.action == AlertRule.Action.ATTACH:
             return f"{title!r} would attach to the open incident{' of ' + self.service.name if self.service else ''}."
         if self.action == AlertRule.Action.RECORD:
@@ -406,7 +409,7 @@ def apply_alert(source, item, decision, delivery_pk):
         fingerprint=item["fingerprint"],
         defaults={"status": item["status"], "title": item["title"], "first_seen": now},
     )
-    alert = Alert.objects.select_for_update().select_related("incident", "entry").get(pk=alert.pk)
+    alert = Alert.objects.select_for_update(of=("self",)).select_related("incident", "entry").get(pk=alert.pk)
     if alert.last_delivery >= delivery_pk:
         return alert  # this delivery (or a later one) was applied already
     was = None if created else alert.status
@@ -573,7 +576,7 @@ def _write_timeline(alert, source, fresh):
 def open_incident_from(alert, by, severity=None):
     """Open an incident for an alert that no rule took (the triage list's one click)."""
     access.require(access.can_declare(by), "Only commanders may open an incident from an alert.")
-    alert = Alert.objects.select_for_update().select_related("source").get(pk=alert.pk)
+    alert = Alert.objects.select_for_update(of=("self",)).select_related("source").get(pk=alert.pk)
     if alert.incident is not None and alert.incident.status in OPEN:
         raise ValidationError({"alert": f"This alert is already on {alert.incident.reference}."})
     incident = core.declare(
@@ -601,7 +604,7 @@ def attach_to(alert, incident, by):
     )
     if incident.status not in OPEN:
         raise ValidationError({"incident": f"{incident.reference} is not open."})
-    alert = Alert.objects.select_for_update().select_related("source").get(pk=alert.pk)
+    alert = Alert.objects.select_for_update(of=("self",)).select_related("source").get(pk=alert.pk)
     if alert.incident_id == incident.pk:
         return alert
     alert.incident, alert.entry, alert.note = incident, None, ""
