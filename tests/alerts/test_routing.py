@@ -191,7 +191,7 @@ def test_an_owner_who_may_no_longer_declare_leaves_the_alert_in_triage(source, d
 def test_try_rules_tells_what_a_sample_would_do(source, commander, api_service):
     tried = alerts.try_rules(source, alertmanager_payload(am_alert(severity="error")))
     assert (
-        tried[0][2]
-        == "'HighErrorRate on the API' would open a SEV2 on Public API, or join the incident its service's alerts opened lately."
+        tried[0][2] == "'HighErrorRate on the API' would open a SEV2 on Public API, "
+        "or join the incident its service's alerts opened lately."
     )
     assert Service.objects.count() == 1
