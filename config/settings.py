@@ -316,6 +316,8 @@ SPECTACULAR_SETTINGS = {
     # warnings. Keep in step with incidents.models.Incident.Kind.
     "ENUM_NAME_OVERRIDES": {
         "IncidentKindEnum": ["availability", "security", "data_exposure", "performance", "other"],
+        # An alert source's payload format (incidents.alerts).
+        "AlertSourceKindEnum": ["alertmanager", "grafana", "generic"],
         # An incident's `status` and the `from_status` a status change may carry.
         "IncidentStatusEnum": ["investigating", "identified", "monitoring", "resolved", "closed"],
         # A service's status and a status-page update's level for a service (incidents.comms.api).

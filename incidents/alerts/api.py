@@ -49,7 +49,7 @@ class DeliverySerializer(serializers.Serializer):
     alerts = serializers.IntegerField(help_text="How many alerts the delivery holds; they are routed shortly")
 
 
-@extend_schema(
+INGEST_SCHEMA = dict(
     tags=["alerts"],
     request={"application/json": OpenApiTypes.OBJECT},
     responses={
@@ -66,6 +66,8 @@ class DeliverySerializer(serializers.Serializer):
         OpenApiParameter(alerts.SIGNATURE_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False),
     ],
 )
+
+
 class IngestView(APIView):
     """A delivery of alerts from a monitoring system, in the source's format (Alertmanager
     webhook v4, Grafana alerting webhook or the generic JSON of docs/alerts.md)."""
@@ -74,6 +76,7 @@ class IngestView(APIView):
     permission_classes = [permissions.AllowAny]
     throttle_classes = []  # limited per source below, and wrong secrets per address
 
+    @extend_schema(**INGEST_SCHEMA)
     def post(self, request, source_id, secret=None):
         if secret is None:
             m = BEARER.match(request.headers.get("Authorization", ""))
@@ -133,6 +136,13 @@ class IngestView(APIView):
         response = Response({"detail": "Too many requests; slow down."}, status=status.HTTP_429_TOO_MANY_REQUESTS)
         response["Retry-After"] = str(window)
         return response
+
+
+class SecretInPathIngestView(IngestView):
+    @extend_schema(operation_id="alerts_ingest_secret_in_path", **INGEST_SCHEMA)
+    def post(self, request, source_id, secret=None):
+        """The same, with the secret in the path, for systems that cannot set a header."""
+        return super().post(request, source_id, secret)
 
 
 # Sources and rules --------------------------------------------------------------------------------
@@ -243,6 +253,14 @@ class AlertRuleSerializer(serializers.ModelSerializer):
     service = serializers.SlugRelatedField(
         slug_field="slug", queryset=Service.objects.all(), required=False, allow_null=True
     )
+    severity = serializers.IntegerField(
+        min_value=1, max_value=4, required=False, allow_null=True, help_text="SEV 1-4; null: from the severity label"
+    )
+    kind = serializers.ChoiceField(
+        choices=Incident.Kind.values,
+        required=False,
+        help_text="Of the incidents it opens (security kinds: confidential)",
+    )
     matchers = serializers.ListField(
         child=serializers.CharField(max_length=600), max_length=20, required=False, help_text='e.g. ["service=api"]'
     )
@@ -339,6 +357,7 @@ class AlertRuleViewSet(IdempotentCreateModelMixin, viewsets.ModelViewSet):
 
 class AlertSerializer(serializers.ModelSerializer):
     source = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    severity = serializers.IntegerField(read_only=True, help_text="SEV 1-4")
     service = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     incident = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
@@ -390,7 +409,7 @@ class AttachSerializer(serializers.Serializer):
 
 
 class OpenSerializer(serializers.Serializer):
-    severity = serializers.ChoiceField(choices=Incident.Severity.values, required=False)
+    severity = serializers.IntegerField(min_value=1, max_value=4, required=False, help_text="Default: the alert's")
 
 
 class TriageView(GenericAPIView):
@@ -452,7 +471,7 @@ urlpatterns = [
     path("alerts/triage/<int:alert_pk>/open/", TriageOpenView.as_view(), name="alert-triage-open"),
     path("alerts/triage/<int:alert_pk>/attach/", TriageAttachView.as_view(), name="alert-triage-attach"),
     path("alerts/<int:source_id>/", IngestView.as_view(), name="alert-ingest"),
-    path("alerts/<int:source_id>/<str:secret>/", IngestView.as_view(), name="alert-ingest-secret"),
+    path("alerts/<int:source_id>/<str:secret>/", SecretInPathIngestView.as_view(), name="alert-ingest-secret"),
     path("", include(router.urls)),
     path("alert-sources/<int:source_pk>/", include(rules_router.urls)),
 ]
