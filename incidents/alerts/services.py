@@ -499,11 +499,14 @@ def _message(exc):
     return str(exc)
 
 
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~])")
+# What Markdown (with the tables extension) lets a backslash escape; `<` and `&` it does not, so
+# they become entities (raw HTML would otherwise reach the sanitiser as tags and be dropped).
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!>|])")
 
 
 def escape_markdown(text):
     """Untrusted alert text shown in a Markdown body as the plain text it is."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;")
     return MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 

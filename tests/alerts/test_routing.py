@@ -179,6 +179,8 @@ def test_alert_text_is_escaped_on_the_timeline(source, deliver, as_user, command
     html = as_user(commander).get(incident.get_absolute_url()).content.decode()
     assert "<img src=x" not in html and "<b>bold</b>" not in html and 'href="javascript' not in html
     assert "&lt;b&gt;bold&lt;/b&gt;" in html
+    # The title reads as the text it is (not a link, not a lost tag).
+    assert "[click](javascript:alert(1)) &lt;img src=x onerror=alert(1)&gt;" in html
 
 
 def test_an_owner_who_may_no_longer_declare_leaves_the_alert_in_triage(source, deliver, commander):
