@@ -377,6 +377,8 @@ WARROOM_REMINDER_RULES = [
     "incidents.review.reminders.review_due",
     "incidents.review.reminders.action_items_due",
     "runbooks.reminders.overdue_steps",
+    "incidents.alerts.reminders.status_drift",
+    "incidents.alerts.reminders.alerts_resolved",
 ]
 # First retry delay of a failed reminder e-mail or webhook; doubles per attempt, capped at an hour.
 WARROOM_NOTIFY_RETRY_BASE_SECONDS = env_int("WARROOM_NOTIFY_RETRY_BASE_SECONDS", 30)

@@ -614,3 +614,63 @@ def attach_to(alert, incident, by):
     _write_timeline(alert, alert.source, fresh=True)
     alert.save(update_fields=["incident", "entry", "note"])
     return alert
+
+
+# Status drift and resolution ---------------------------------------------------------------------
+
+# A critical alert firing this long on a public service that the status page shows operational
+# is drift: the war room says so and the comms lead is reminded (incidents/alerts/reminders.py).
+DRIFT_MINUTES = 10
+
+
+@dataclass
+class Drift:
+    service: Service
+    incident_id: int | None
+    since: object  # datetime: when the earliest such alert started firing
+
+    @property
+    def minutes(self):
+        return int((timezone.now() - self.since).total_seconds() // 60)
+
+
+def status_drift(alerts=None, now=None):
+    """Public services with a SEV1 alert firing for DRIFT_MINUTES or more while no open impact
+    of a public (non-confidential) incident says anything is wrong: what the status page shows
+    is "operational". Two queries."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=DRIFT_MINUTES)
+    firing = (alerts if alerts is not None else Alert.objects.all()).filter(
+        status=Alert.Status.FIRING, severity=Incident.Severity.SEV1, service__public=True
+    )
+    rows = list(firing.values_list("service_id", "incident_id", "starts_at", "first_seen"))
+    since = {}
+    for service_id, incident_id, starts_at, first_seen in rows:
+        start = starts_at or first_seen
+        if start <= cutoff and (service_id not in since or start < since[service_id][1]):
+            since[service_id] = (incident_id, start)
+    if not since:
+        return []
+    public = Incident.objects.filter(confidential=False)
+    services = Service.objects.with_current_status(public).filter(pk__in=since)
+    return [
+        Drift(service, since[service.pk][0], since[service.pk][1]) for service in services if not service.status_rank
+    ]
+
+
+def all_alerts_resolved(incident_ids=None):
+    """Open incidents, not yet in monitoring, whose alerts have all resolved: {incident id:
+    time of the last resolution}. One query."""
+    from django.db.models import Count, Max, Q
+
+    rows = (
+        Alert.objects.filter(
+            incident__status__in=(Incident.Status.INVESTIGATING, Incident.Status.IDENTIFIED),
+            **({"incident_id__in": incident_ids} if incident_ids is not None else {}),
+        )
+        .values("incident_id")
+        .annotate(firing=Count("pk", filter=Q(status=Alert.Status.FIRING)), last=Max("last_seen"))
+        .filter(firing=0)
+        .order_by()
+    )
+    return {row["incident_id"]: row["last"] for row in rows}

@@ -52,6 +52,8 @@ def panel(request, pk):
             "incident": incident,
             "firing": [a for a in rows if a.status == Alert.Status.FIRING],
             "resolved": [a for a in rows if a.status == Alert.Status.RESOLVED],
+            "drift": alerts.status_drift(incident.alerts.all()),
+            "all_resolved": bool(rows) and incident.pk in alerts.all_alerts_resolved([incident.pk]),
         },
     )
 
