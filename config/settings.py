@@ -292,7 +292,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "incidents.api.WarroomAutoSchema",
     "EXCEPTION_HANDLER": "incidents.api.exception_handler",
     # Per client address without credentials, per user with them (incidents/signin.py).
     "DEFAULT_THROTTLE_CLASSES": ["incidents.signin.AnonRateThrottle", "incidents.signin.UserRateThrottle"],

@@ -7,12 +7,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema_field
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from incidents import access, services
+from incidents import access, idempotency, services
 from incidents.filters import IncidentFilter, ServiceFilter
 from incidents.idempotency import IdempotentCreateModelMixin
 from incidents.models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision, status_from_rank
@@ -53,6 +55,37 @@ ERROR_SCHEMA = {
 }
 
 
+IDEMPOTENCY_KEY = OpenApiParameter(
+    idempotency.HEADER,
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        f"A unique key (at most {idempotency.MAX_KEY_LENGTH} characters) that makes a retry safe: the same "
+        f"request sent again with the same key returns the first answer (with `{idempotency.REPLAYED_HEADER}: "
+        f"true`) and stores nothing new. Keys are kept per user for "
+        f"{int(idempotency.KEY_TTL.total_seconds() // 3600)} hours."
+    ),
+)
+
+
+class WarroomAutoSchema(AutoSchema):
+    """drf-spectacular's schema, declaring the `Idempotency-Key` header on the operations that honour it."""
+
+    def get_override_parameters(self):
+        parameters = list(super().get_override_parameters())
+        if idempotency.takes_key(self.view, self.method):
+            parameters.append(IDEMPOTENCY_KEY)
+        return parameters
+
+
+def takes_idempotency_key(operation):
+    return any(
+        parameter.get("in") == "header" and parameter.get("name") == idempotency.HEADER
+        for parameter in operation.get("parameters", [])
+    )
+
+
 def error_codes(method, operation):
     """The error statuses one operation can answer (docs/api.md, Errors)."""
     writes = method in ("post", "put", "patch", "delete")
@@ -65,7 +98,7 @@ def error_codes(method, operation):
         codes += [403, 409]
     if path_parameters or reads_query:
         codes.append(404)
-    if method == "post":
+    if takes_idempotency_key(operation):
         codes.append(422)
     return sorted(codes)
 

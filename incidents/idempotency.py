@@ -171,6 +171,8 @@ class IdempotentCreateModelMixin(mixins.CreateModelMixin):
     def create(self, request, *args, **kwargs):
         return run_once(request, lambda: super(IdempotentCreateModelMixin, self).create(request, *args, **kwargs))
 
+    create.takes_idempotency_key = True
+
 
 def idempotent(view_method):
     """The same for a view's `post` (or a viewset's `create`) written by hand."""
@@ -179,4 +181,11 @@ def idempotent(view_method):
     def wrapped(view, request, *args, **kwargs):
         return run_once(request, lambda: view_method(view, request, *args, **kwargs))
 
+    wrapped.takes_idempotency_key = True
     return wrapped
+
+
+def takes_key(view, method):
+    """Whether the handler serving `method` on `view` honours the header (for the schema)."""
+    action = getattr(view, "action", None) or method.lower()
+    return getattr(getattr(view, action, None), "takes_idempotency_key", False)

@@ -4,6 +4,7 @@ from functools import cache
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -17,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import access, services, slash_commands
+from incidents.entry_html import render_entries
 from incidents.filters import IncidentFilter
 from incidents.forms import (
     CorrectTimeForm,
@@ -31,7 +33,7 @@ from incidents.forms import (
     apply_errors,
 )
 from incidents.htmx import is_htmx
-from incidents.models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision, status_from_rank
+from incidents.models import Impact, Incident, Membership, Service, TimelineEntry, status_from_rank
 
 # Entries drawn on the war-room page, and in each "Show earlier entries" step: a long incident
 # (thousands of entries) costs no more to open than a short one, and the page stays well under
@@ -133,8 +135,11 @@ def _war_room_incident(request, pk, review_state=False):
     return access.get_incident_for(request.user, pk, qs)
 
 
-def _revisions():
-    return Prefetch("revisions", queryset=TimelineRevision.objects.select_related("replaced_by"))
+def _drawable(entries):
+    """Timeline entries with what incidents/_entry.html shows of them (entry_html.render_entries):
+    not their structured data, and of their author only the name."""
+    fields = [f.name for f in TimelineEntry._meta.concrete_fields if f.name != "data"]
+    return entries.select_related("author").only(*fields, f"author__{get_user_model().USERNAME_FIELD}")
 
 
 def _timeline(incident, before=None):
@@ -144,7 +149,7 @@ def _timeline(incident, before=None):
     Paged by key, not by offset: the page after entry `before` costs the same at the end of a
     10,000-entry timeline as at its start. The key is (occurred_at, id), the timeline's order;
     an id of another incident (or none) gives an empty page."""
-    entries = incident.timeline.select_related("author").prefetch_related(_revisions())
+    entries = _drawable(incident.timeline.all())
     if before is not None:
         anchor = Subquery(incident.timeline.filter(pk=before).values("occurred_at")[:1])
         entries = entries.filter(Q(occurred_at__lt=anchor) | Q(occurred_at=anchor, id__lt=before))
@@ -218,7 +223,9 @@ def war_room(request, pk):
     timeline, more = _timeline(incident, before)
     context.update(
         {
-            "timeline": timeline,
+            "timeline_html": render_entries(
+                timeline, incident=incident, reader=request.user, can_command=context["can_command"]
+            ),
             "earlier": timeline[0].pk if more else None,
             "skipped": before is not None,
             "last_id": incident.timeline.order_by("-id").values_list("id", flat=True).first() or 0,
@@ -244,11 +251,11 @@ def timeline_earlier(request, pk):
         return _bad_before()
     incident = access.get_incident_for(request.user, pk, Incident.objects.prefetch_related(_memberships()))
     timeline, more = _timeline(incident, before)
+    can_command = access.can_command(request.user, incident)
     context = {
         "incident": incident,
-        "timeline": timeline,
+        "timeline_html": render_entries(timeline, incident=incident, reader=request.user, can_command=can_command),
         "earlier": timeline[0].pk if more else None,
-        "can_command": access.can_command(request.user, incident),
     }
     return render(request, "incidents/_earlier.html", context)
 
@@ -280,10 +287,7 @@ def live(request, pk):
         return HttpResponse(status=204)
     incident = _war_room_incident(request, pk, review_state=True)  # the header it renders shows it
     changed = list(
-        incident.timeline.filter(seq__gt=since)
-        .select_related("author")
-        .prefetch_related(_revisions())
-        .order_by("occurred_at", "id")[: LIVE_PATCH_LIMIT + 1]
+        _drawable(incident.timeline.filter(seq__gt=since)).order_by("occurred_at", "id")[: LIVE_PATCH_LIMIT + 1]
     )
     if len(changed) > LIVE_PATCH_LIMIT:
         # Far behind (a laptop waking up mid-incident): a fresh page is cheaper than a patch.
@@ -293,10 +297,11 @@ def live(request, pk):
     # comes again only if it was edited since.
     edited = [e for e in changed if e.id <= after and e.edited_at is not None]
     context = _state_context(request, incident)
+    drawn = {"incident": incident, "reader": request.user, "can_command": context["can_command"]}
     context.update(
         {
-            "new_entries": new_entries,
-            "edited_entries": edited,
+            "new_entries_html": render_entries(new_entries, fresh=True, **drawn),
+            "edited_entries_html": render_entries(edited, oob=True, **drawn),
             "last_id": max([after] + [e.id for e in new_entries]),
             "poll_seconds": _poll_seconds(),
         }

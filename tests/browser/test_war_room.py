@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from incidents import services
 from incidents.models import Incident, Service
+from incidents.views import TIMELINE_PAGE
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -95,3 +96,38 @@ def test_entry_logged_by_another_session_appears_without_reload(new_page, comman
     expect(commander_page.get_by_test_id("status")).to_have_text("Monitoring", timeout=5_000)
     expect(commander_page.locator("#timeline-list")).to_contain_text(re.compile("→ monitoring"))
     assert commander_page.js_errors == []
+
+
+def test_earlier_entries_load_and_an_edit_reaches_every_open_page(new_page, commander, responder):
+    incident = services.declare(commander, title="Bot wave", severity=2)
+    for n in range(TIMELINE_PAGE + 5):
+        services.log_entry(incident, commander, f"check {n} done")
+    note = services.log_entry(incident, responder, "edge nodes at 80%")
+
+    commander_page = new_page("cmdr", "pw-cmdr")
+    commander_page.goto(f"/incidents/{incident.pk}/")
+    timeline = commander_page.locator("#timeline-list")
+    expect(timeline).to_contain_text("edge nodes at 80%")
+    expect(timeline).not_to_contain_text("check 0 done")
+    commander_page.get_by_role("link", name="Show earlier entries").click()
+    expect(timeline).to_contain_text("check 0 done")
+    expect(commander_page.get_by_role("link", name="Show earlier entries")).to_have_count(0)
+    commander_page.evaluate("window.__notReloaded = true")
+
+    # The responder corrects their note on the edit page.
+    responder_page = new_page("resp", "pw-resp")
+    responder_page.goto(f"/incidents/{incident.pk}/")
+    responder_page.locator(f"#entry-{note.pk} a.edit").click()
+    responder_page.get_by_label("Body").fill("edge nodes at 95%")
+    responder_page.get_by_role("button", name="Save").click()
+    expect(responder_page.locator(f"#entry-{note.pk}")).to_contain_text("edge nodes at 95%")
+    expect(responder_page.locator(f"#entry-{note.pk}")).to_contain_text("1 earlier version")
+
+    # The commander's open page shows the correction without a reload, and so does a reload.
+    entry = commander_page.locator(f"#entry-{note.pk}")
+    expect(entry).to_contain_text("edge nodes at 95%", timeout=5_000)
+    assert commander_page.evaluate("window.__notReloaded") is True
+    commander_page.reload()
+    expect(entry).to_contain_text("edge nodes at 95%")
+    expect(entry).to_contain_text("1 earlier version")
+    assert commander_page.js_errors == [] and responder_page.js_errors == []

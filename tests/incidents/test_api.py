@@ -1436,6 +1436,36 @@ def test_schema_is_openapi_3_and_describes_the_endpoints(client):
     assert {"tokenAuth", "cookieAuth"} <= set(schemes)
 
 
+def test_schema_declares_the_idempotency_key_on_the_creating_posts(client):
+    """A generated client (or schemathesis) learns from the schema that these POSTs can be
+    retried safely; reads and edits do not take the header, and only the operations that take it
+    document the 422 of a key sent again with another request."""
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+    def header(operation):
+        return [p for p in operation.get("parameters", []) if p["in"] == "header" and p["name"] == "Idempotency-Key"]
+
+    for path in (
+        "/api/v1/incidents/",
+        "/api/v1/incidents/{incident_pk}/timeline/",
+        "/api/v1/incidents/{incident_pk}/impacts/",
+        "/api/v1/incidents/{incident_pk}/communications/",
+    ):
+        (parameter,) = header(schema["paths"][path]["post"])
+        assert parameter.get("required", False) is False
+        assert parameter["schema"]["type"] == "string"
+        assert "retry" in parameter["description"]
+        assert "422" in schema["paths"][path]["post"]["responses"]
+    for path, method in (("/api/v1/incidents/", "get"), ("/api/v1/incidents/{id}/", "patch")):
+        operation = schema["paths"][path][method]
+        assert header(operation) == []
+        assert "422" not in operation["responses"]
+    for item in schema["paths"].values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "422" in operation.get("responses", {}):
+                assert header(operation), operation["operationId"]
+
+
 def test_schema_passes_drf_spectacular_validation():
     from drf_spectacular.generators import SchemaGenerator
     from drf_spectacular.validation import validate_schema

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from config.middleware import StaffGZipMiddleware
 from incidents import services
+from incidents.entry_html import remembered
 from incidents.models import Incident, Membership, Service, TimelineEntry, TimelineRevision
 from incidents.views import TIMELINE_PAGE
 from tests.conftest import HTMX, make_user
@@ -742,6 +743,67 @@ def test_war_room_queries_do_not_grow_with_the_timeline(
     assert small == big
     with django_assert_max_num_queries(15):
         client.get(incident.get_absolute_url())
+
+
+def entries_drawn(response):
+    """How many timeline entries the answer drew through incidents/_entry.html."""
+    return [t.name for t in response.templates].count("incidents/_entry.html")
+
+
+def timeline_of(response):
+    return re.search(r'<ol id="timeline-list".*?</ol>', text_of(response), re.S).group(0)
+
+
+def test_war_room_draws_an_entry_again_only_when_it_or_the_reader_changes(as_user, commander, viewer, incident):
+    remembered.clear()
+    for n in range(5):
+        services.log_entry(incident, commander, f"note {n}")
+    shown = incident.timeline.count()
+    client = as_user(commander)
+    first = client.get(incident.get_absolute_url())
+    assert entries_drawn(first) == shown
+    # Opened again (the whole room reloading, a second tab): nothing is drawn again, and the
+    # timeline is the same to the byte.
+    again = client.get(incident.get_absolute_url())
+    assert entries_drawn(again) == 0
+    assert timeline_of(again) == timeline_of(first)
+
+    # An edit draws that entry again, with its new text and the earlier one in its history.
+    entry = incident.timeline.get(body="note 3")
+    services.edit_entry(entry, commander, "note 3, **corrected**")
+    edited = client.get(incident.get_absolute_url())
+    assert entries_drawn(edited) == 1
+    timeline = timeline_of(edited)
+    assert "note 3, <strong>corrected</strong>" in timeline
+    assert "1 earlier version" in timeline and "<p>note 3</p>" in timeline
+
+    # Another language or time zone is another drawing; the first stays remembered.
+    chinese = client.get(incident.get_absolute_url(), headers={"accept-language": "zh-CN"})
+    assert entries_drawn(chinese) == shown
+    assert "编辑于" in timeline_of(chinese) and ">编辑</a>" in timeline_of(chinese)
+    client.cookies["tz"] = "Asia/Shanghai"
+    shanghai = client.get(incident.get_absolute_url())
+    assert entries_drawn(shanghai) == shown
+    assert "+08:00" in timeline_of(shanghai) and "+08:00" not in timeline
+    del client.cookies["tz"]
+    assert entries_drawn(client.get(incident.get_absolute_url())) == 0
+
+    # A reader who may not edit never gets the commander's edit links from memory.
+    reader = as_user(viewer).get(incident.get_absolute_url())
+    assert entries_drawn(reader) == shown
+    assert 'class="edit"' in timeline and 'class="edit"' not in timeline_of(reader)
+
+
+def test_an_entry_first_seen_in_the_live_poll_is_drawn_plainly_on_the_page(as_user, commander, incident):
+    remembered.clear()
+    client = as_user(commander)
+    client.get(incident.get_absolute_url())
+    poll = live_url(incident)
+    entry = services.log_entry(incident, commander, "new from the poll")
+    patch = text_of(client.get(poll, headers=HTMX))
+    assert f'<li id="entry-{entry.pk}" class="entry kind-note fresh">' in patch
+    page = client.get(incident.get_absolute_url())
+    assert f'<li id="entry-{entry.pk}" class="entry kind-note">' in text_of(page)
 
 
 def earlier_link(page):
