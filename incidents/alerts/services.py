@@ -14,6 +14,7 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import quote
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -501,6 +502,8 @@ def _message(exc):
 
 # What Markdown (with the tables extension) lets a backslash escape; `<` and `&` it does not, so
 # they become entities (raw HTML would otherwise reach the sanitiser as tags and be dropped).
+# What a link's target keeps as is; the rest (spaces, brackets, parentheses) is percent-encoded.
+URL_SAFE = ":/?#@!$&'*+,;=%-._~"
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!>|])")
 
 
@@ -531,6 +534,16 @@ def _entry_data(alert, source, state):
     }
 
 
+def _details(alert):
+    """The alert's labels and its link back to the source, as a second paragraph of the line
+    (the war room draws entries from their text alone)."""
+    labels = ", ".join(f"{key}={value}" for key, value in sorted(alert.labels.items()))
+    parts = [f"Labels: {escape_markdown(labels)}"] if labels else []
+    if alert.url:
+        parts.append(f"[source]({quote(alert.url, safe=URL_SAFE)})")
+    return "\n\n" + " · ".join(parts) if parts else ""
+
+
 def _write_timeline(alert, source, fresh):
     """Firing, then resolved, each on its own line; from the next firing on, the alert is
     flapping and every change updates one line with the counts instead of adding lines."""
@@ -538,7 +551,7 @@ def _write_timeline(alert, source, fresh):
     incident = alert.incident
     if fresh or alert.entry is None or alert.entry.incident_id != incident.pk:
         state = alert.status
-        body = f"Alert {state}: {title} ({escape_markdown(source.name)})."
+        body = f"Alert {state}: {title} ({escape_markdown(source.name)}).{_details(alert)}"
         alert.entry = core.record_event(
             incident, None, TimelineEntry.Kind.ALERT, body, _entry_data(alert, source, state)
         )

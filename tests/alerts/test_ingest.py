@@ -50,6 +50,9 @@ def test_an_alertmanager_delivery_opens_an_incident_on_the_routed_service(source
     assert entry.body.startswith("Alert firing: HighErrorRate on the API")
     assert entry.data["labels"]["alertname"] == "HighErrorRate"
     assert entry.data["url"] == "http://prometheus.example/graph?g0.expr=rate"
+    # Its labels and the link back to the source are part of the line.
+    assert "Labels: alertname=HighErrorRate, service=api, severity=critical" in entry.body.replace("\\", "")
+    assert "[source](http://prometheus.example/graph?g0.expr=rate)" in entry.body
 
 
 def test_the_secret_in_the_path_works_too(source, ingest):

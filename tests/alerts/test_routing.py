@@ -97,7 +97,7 @@ def test_resolution_appears_on_the_timeline(source, deliver):
     deliver(source, alertmanager_payload())
     deliver(source, alertmanager_payload(am_alert(status="resolved")))
     incident = Incident.objects.get()
-    bodies = list(incident.timeline.filter(kind="alert").values_list("body", flat=True))
+    bodies = [body.split("\n")[0] for body in incident.timeline.filter(kind="alert").values_list("body", flat=True)]
     assert bodies == [
         "Alert firing: HighErrorRate on the API (Prometheus).",
         "Alert resolved: HighErrorRate on the API (Prometheus).",
