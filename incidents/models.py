@@ -266,6 +266,7 @@ class TimelineEntry(models.Model):
         EXPOSURE = "exposure", _("Exposure assessment")
         REGULATORY = "regulatory", _("Regulatory clock")
         REVIEW = "review", _("Review")
+        ALERT = "alert", _("Alert")
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     occurred_at = models.DateTimeField(default=timezone.now)
@@ -435,6 +436,7 @@ class SignInIdentity(models.Model):
 
 
 # The wings' models (app label `incidents`), imported last: they build on the classes above.
+from incidents.alerts.models import Alert, AlertDelivery, AlertRule, AlertSource  # noqa: E402, F401
 from incidents.comms.models import Communication, CommunicationTemplate, CommunicationTranslation  # noqa: E402, F401
 from incidents.reminders.models import (  # noqa: E402, F401
     IncidentWebhook,
