@@ -18,6 +18,7 @@ from django.conf import settings
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import include, path
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status, viewsets
@@ -188,7 +189,7 @@ class AlertSourceSerializer(serializers.ModelSerializer):
 
     def validate_name(self, value):
         if not is_text(value):
-            raise ValidationError("Must be text without NUL characters.")
+            raise ValidationError(gettext("Must be text without NUL characters."))
         return value
 
     def create(self, validated):

@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from incidents import access
 from incidents import services as core
@@ -72,16 +73,24 @@ SOURCE_FIELDS = ("name", "kind", "services", "owner", "require_signature", "grou
 def _check_source(name, kind, grouping_minutes, owner, source=None):
     name = (name or "").strip()
     if not name:
-        raise ValidationError({"name": "A name is required."})
+        raise ValidationError({"name": gettext("A name is required.")})
     others = AlertSource.objects.exclude(pk=source.pk) if source else AlertSource.objects.all()
     if others.filter(name__iexact=name).exists():
-        raise ValidationError({"name": f"An alert source named {name!r} already exists."})
+        raise ValidationError({"name": gettext("An alert source named {name} already exists.").format(name=repr(name))})
     if kind not in AlertSource.Kind.values:
-        raise ValidationError({"kind": f"Kind must be one of {', '.join(AlertSource.Kind.values)}."})
+        raise ValidationError(
+            {"kind": gettext("Kind must be one of {choices}.").format(choices=", ".join(AlertSource.Kind.values))}
+        )
     if not 0 <= int(grouping_minutes) <= 24 * 60:
-        raise ValidationError({"grouping_minutes": "Between 0 and 1440 minutes."})
+        raise ValidationError({"grouping_minutes": gettext("Between 0 and 1440 minutes.")})
     if owner is not None and not access.can_declare(owner):
-        raise ValidationError({"owner": f"{owner.get_username()} may not declare incidents: choose a commander."})
+        raise ValidationError(
+            {
+                "owner": gettext("{person} may not declare incidents: choose a commander.").format(
+                    person=owner.get_username()
+                )
+            }
+        )
     return name
 
 
@@ -113,7 +122,7 @@ def update_source(source, by, **changes):
     access.require(access.can_manage_alert_sources(by), "Only commanders may change alert sources.")
     unknown = set(changes) - set(SOURCE_FIELDS) - {"paused"}
     if unknown:
-        raise ValidationError({sorted(unknown)[0]: "This field cannot be changed here."})
+        raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be changed here.")})
     services = changes.pop("services", None)
     merged = {f: changes.get(f, getattr(source, f)) for f in ("name", "kind", "grouping_minutes")}
     owner = changes.get("owner")
@@ -178,14 +187,20 @@ def parse_matchers(matchers):
     if isinstance(matchers, str):
         matchers = [m for m in re.split(r"[,\n]", matchers) if m.strip()]
     if not isinstance(matchers, list | tuple) or not all(isinstance(m, str) for m in matchers):
-        raise ValidationError({"matchers": "A list of matchers such as service=api."})
+        raise ValidationError({"matchers": gettext("A list of matchers such as service=api.")})
     if len(matchers) > 20:
-        raise ValidationError({"matchers": "At most 20 matchers per rule."})
+        raise ValidationError({"matchers": gettext("At most 20 matchers per rule.")})
     parsed = []
     for text in matchers:
         m = MATCHER.match(text)
         if not m:
-            raise ValidationError({"matchers": f"{text[:60]!r} is not a matcher: write label=value (or !=, =~, !~)."})
+            raise ValidationError(
+                {
+                    "matchers": gettext("{text} is not a matcher: write label=value (or !=, =~, !~).").format(
+                        text=repr(text[:60])
+                    )
+                }
+            )
         label, op, value = m.groups()
         value = value.strip('"')
         if op in ("=~", "!~"):
@@ -193,7 +208,11 @@ def parse_matchers(matchers):
                 re.compile(value)
             except re.error as exc:
                 raise ValidationError(
-                    {"matchers": f"{text[:60]!r}: the regular expression is invalid ({exc})."}
+                    {
+                        "matchers": gettext("{text}: the regular expression is invalid ({error}).").format(
+                            text=repr(text[:60]), error=exc
+                        )
+                    }
                 ) from None
         parsed.append(Matcher(label, op, value))
     return parsed
@@ -209,14 +228,26 @@ RULE_FIELDS = ("name", "matchers", "service", "severity", "kind", "action", "pos
 def _check_rule(source, values):
     values["matchers"] = _normalised_matchers(values.get("matchers", []))
     if values.get("action") not in AlertRule.Action.values:
-        raise ValidationError({"action": f"Action must be one of {', '.join(AlertRule.Action.values)}."})
+        raise ValidationError(
+            {"action": gettext("Action must be one of {choices}.").format(choices=", ".join(AlertRule.Action.values))}
+        )
     if values.get("severity") not in (None, *Incident.Severity.values):
-        raise ValidationError({"severity": "Severity must be 1, 2, 3 or 4, or empty to take the alert's label."})
+        raise ValidationError(
+            {"severity": gettext("Severity must be 1, 2, 3 or 4, or empty to take the alert's label.")}
+        )
     if values.get("kind") not in Incident.Kind.values:
-        raise ValidationError({"kind": f"Kind must be one of {', '.join(Incident.Kind.values)}."})
+        raise ValidationError(
+            {"kind": gettext("Kind must be one of {choices}.").format(choices=", ".join(Incident.Kind.values))}
+        )
     service = values.get("service")
     if service is not None and source.pk and not source.services.filter(pk=service.pk).exists():
-        raise ValidationError({"service": f"{source.name} does not cover {service.name}: add it to the source first."})
+        raise ValidationError(
+            {
+                "service": gettext("{source} does not cover {service}: add it to the source first.").format(
+                    source=source.name, service=service.name
+                )
+            }
+        )
     return values
 
 
@@ -238,7 +269,7 @@ def update_rule(rule, by, **changes):
     access.require(access.can_manage_alert_sources(by), "Only commanders may edit routing rules.")
     unknown = set(changes) - set(RULE_FIELDS)
     if unknown:
-        raise ValidationError({sorted(unknown)[0]: "This field cannot be changed here."})
+        raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be changed here.")})
     values = {f: getattr(rule, f) for f in RULE_FIELDS} | changes
     for field, value in _check_rule(rule.source, values).items():
         setattr(rule, field, value)
@@ -594,7 +625,9 @@ def open_incident_from(alert, by, severity=None):
     access.require(access.can_declare(by), "Only commanders may open an incident from an alert.")
     alert = Alert.objects.select_for_update(of=("self",)).select_related("source").get(pk=alert.pk)
     if alert.incident is not None and alert.incident.status in OPEN:
-        raise ValidationError({"alert": f"This alert is already on {alert.incident.reference}."})
+        raise ValidationError(
+            {"alert": gettext("This alert is already on {reference}.").format(reference=alert.incident.reference)}
+        )
     incident = core.declare(
         by,
         title=alert.title,
@@ -619,7 +652,7 @@ def attach_to(alert, incident, by):
         "Only responders and commanders who work on the incident may attach alerts to it.",
     )
     if incident.status not in OPEN:
-        raise ValidationError({"incident": f"{incident.reference} is not open."})
+        raise ValidationError({"incident": gettext("{reference} is not open.").format(reference=incident.reference)})
     alert = Alert.objects.select_for_update(of=("self",)).select_related("source").get(pk=alert.pk)
     if alert.incident_id == incident.pk:
         return alert
