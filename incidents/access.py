@@ -290,8 +290,26 @@ def can_see_alerts(user):
 
 def can_triage_alerts(user):
     """Attach an unrouted alert to an incident from the triage list: responders and commanders
-    (attaching also needs can_log on the incident; opening one needs can_declare)."""
+    (attaching also needs can_log on the incident)."""
     return _in_group(user, RESPONDER, COMMANDER)
+
+
+def can_open_incident_from_alert(user):
+    """Open an incident from an unrouted alert in the triage list: responders and commanders.
+    A commander commands what they open; an incident a responder opens is declared in the name
+    of the alert's source owner (a commander, who commands it) and the responder joins it."""
+    return _in_group(user, RESPONDER, COMMANDER)
+
+
+def commander_for_alert(user, source_owner):
+    """Who commands an incident `user` opens from an alert of a source owned by
+    `source_owner`: the user if they may declare, else the owner if they still may; None when
+    neither may (a commander has to open it)."""
+    if can_declare(user):
+        return user
+    if source_owner is not None and can_open_incident_from_alert(user) and can_declare(source_owner):
+        return source_owner
+    return None
 
 
 # Runbooks (runbooks) ----------------------------------------------------------------------------

@@ -437,7 +437,7 @@ class TriageView(GenericAPIView):
 class TriageOpenView(TriageView):
     @extend_schema(request=OpenSerializer, responses={201: AlertSerializer})
     def post(self, request, alert_pk):
-        """Open an incident for this alert (commanders)."""
+        """Open an incident for this alert (responders and commanders; see docs/alerts.md for who commands it)."""
         alert = self.get_alert()
         data = OpenSerializer(data=request.data)
         data.is_valid(raise_exception=True)

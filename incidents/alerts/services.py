@@ -26,9 +26,10 @@ from incidents import access
 from incidents import services as core
 from incidents.alerts import payloads
 from incidents.alerts.models import Alert, AlertDelivery, AlertRule, AlertSource, hash_secret, new_secret
-from incidents.models import Incident, Service, TimelineEntry, TimelineRevision
+from incidents.models import Incident, Membership, Service, TimelineEntry, TimelineRevision
 
 OPEN = Incident.OPEN_STATUSES
+Role = Membership.Role
 # The alert's `severity` label, as Alertmanager and Grafana rules usually set it.
 SEVERITY_LABELS = {
     "critical": 1,
@@ -621,15 +622,31 @@ def _write_timeline(alert, source, fresh):
 @core.in_site_language
 @transaction.atomic
 def open_incident_from(alert, by, severity=None):
-    """Open an incident for an alert that no rule took (the triage list's one click)."""
-    access.require(access.can_declare(by), "Only commanders may open an incident from an alert.")
-    alert = Alert.objects.select_for_update(of=("self",)).select_related("source").get(pk=alert.pk)
+    """Open an incident for an alert that no rule took (the triage list's one click). A
+    commander who opens it commands it; when a responder opens it, the source's owner declares
+    and commands it (as for the incidents the source opens on its own, so the on-call group is
+    paged the same way) and the responder joins it as a responder."""
+    access.require(
+        access.can_open_incident_from_alert(by), "Only responders and commanders may open an incident from an alert."
+    )
+    alert = Alert.objects.select_for_update(of=("self",)).select_related("source", "source__owner").get(pk=alert.pk)
     if alert.incident is not None and alert.incident.status in OPEN:
         raise ValidationError(
             {"alert": gettext("This alert is already on {reference}.").format(reference=alert.incident.reference)}
         )
+    owner = alert.source.owner
+    commander = access.commander_for_alert(by, owner)
+    if commander is None:
+        raise ValidationError(
+            {
+                "alert": gettext(
+                    "The owner of {source} may not declare incidents, so only a commander can open one from"
+                    " this alert; you can attach it to an open incident."
+                ).format(source=alert.source.name)
+            }
+        )
     incident = core.declare(
-        by,
+        commander,
         title=alert.title,
         summary=_summary(alert),
         severity=severity or alert.severity,
@@ -637,6 +654,16 @@ def open_incident_from(alert, by, severity=None):
         started_at=min(alert.starts_at or timezone.now(), timezone.now()),
         detected_at=alert.first_seen,
     )
+    if commander != by:
+        Membership.objects.create(incident=incident, user=by, role=Role.RESPONDER, assigned_by=by)
+        core.record_event(
+            incident,
+            by,
+            TimelineEntry.Kind.ROLE,
+            f"{by.get_username()} opened the incident from alert triage and joined as responder; "
+            f"{commander.get_username()} commands it as the owner of {escape_markdown(alert.source.name)}.",
+            {"field": Role.RESPONDER, "old": None, "new": by.get_username()},
+        )
     alert.incident, alert.entry, alert.note = incident, None, ""
     _write_timeline(alert, alert.source, fresh=True)
     alert.save(update_fields=["incident", "entry", "note"])

@@ -103,7 +103,7 @@ def triage(request):
         {
             "page": page,
             "open_incidents": list(mine),
-            "can_open": access.can_declare(request.user),
+            "can_open": access.can_open_incident_from_alert(request.user),
             "can_attach": access.can_triage_alerts(request.user),
             "form": AttachForm(),
         },

@@ -126,6 +126,25 @@ def test_triage_lists_unrouted_alerts_and_opens_an_incident_in_one_click(as_user
     assert f'data-testid="triage-{unrouted.pk}"' not in client.get("/alerts/triage/").content.decode()
 
 
+def test_a_responder_opens_an_incident_from_triage_in_one_click(as_user, responder, commander, unrouted):
+    client = as_user(responder)
+    page = client.get("/alerts/triage/").content.decode()
+    assert f'action="/alerts/triage/{unrouted.pk}/open/"' in page
+    response = client.post(f"/alerts/triage/{unrouted.pk}/open/", follow=True)
+    incident = Incident.objects.get()
+    assert response.redirect_chain[-1][0] == incident.get_absolute_url()
+    assert f"Opened {incident.reference} from the alert." in response.content.decode()
+    assert incident.memberships.get(role="commander").user == commander
+    assert incident.memberships.filter(user=responder, role="responder").exists()
+
+
+def test_a_viewer_is_not_offered_to_open_from_triage(as_user, viewer, unrouted):
+    client = as_user(viewer)
+    assert f'action="/alerts/triage/{unrouted.pk}/open/"' not in client.get("/alerts/triage/").content.decode()
+    client.post(f"/alerts/triage/{unrouted.pk}/open/")
+    assert not Incident.objects.exists()
+
+
 def test_a_responder_attaches_from_triage(as_user, responder, unrouted, incident):
     response = as_user(responder).post(f"/alerts/triage/{unrouted.pk}/attach/", {"incident": incident.pk})
     assert response.status_code == 302
@@ -215,7 +234,23 @@ def test_triage_through_the_api(api, commander, responder, unrouted, incident):
     )
     assert attached.status_code == 200 and attached.data["incident"] == incident.key
     refused = api(responder).post(f"/api/v1/alerts/triage/{unrouted.pk}/open/", {}, format="json")
-    assert refused.status_code == 403
+    assert refused.status_code == 400 and "already on" in refused.json()["alert"][0]
+
+
+def test_a_responder_opens_an_incident_through_the_api(api, commander, responder, viewer, unrouted):
+    assert api(viewer).post(f"/api/v1/alerts/triage/{unrouted.pk}/open/", {}, format="json").status_code == 403
+    opened = api(responder).post(f"/api/v1/alerts/triage/{unrouted.pk}/open/", {"severity": 2}, format="json")
+    assert opened.status_code == 201
+    incident = Incident.objects.get()
+    assert opened.data["incident"] == incident.key and incident.severity == 2
+    assert incident.memberships.get(role="commander").user == commander
+
+
+def test_the_api_refuses_a_responder_when_the_source_owner_may_no_longer_declare(api, commander, responder, unrouted):
+    commander.groups.clear()
+    refused = api(responder).post(f"/api/v1/alerts/triage/{unrouted.pk}/open/", {}, format="json")
+    assert refused.status_code == 400 and "only a commander" in refused.json()["alert"][0]
+    assert not Incident.objects.exists()
 
 
 def test_api_lists_answer_in_a_bounded_number_of_queries(

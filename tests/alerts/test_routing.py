@@ -154,14 +154,41 @@ def test_a_commander_opens_an_incident_from_triage(source, deliver, commander):
     assert incident.timeline.filter(kind="alert").exists()
 
 
-def test_a_responder_attaches_but_cannot_open_from_triage(source, deliver, responder, incident):
+def test_a_responder_attaches_from_triage(source, deliver, responder, incident):
     deliver(source, alertmanager_payload(am_alert(fingerprint="z", service="billing")))
     alert = Alert.objects.get()
-    with pytest.raises(alerts.PermissionDenied):
-        alerts.open_incident_from(alert, responder)
     alerts.attach_to(alert, incident, responder)
     alert.refresh_from_db()
     assert alert.incident == incident
+
+
+def test_a_responder_opens_from_triage_and_the_source_owner_commands(source, deliver, responder, commander):
+    deliver(source, alertmanager_payload(am_alert(fingerprint="z", service="billing")))
+    alert = Alert.objects.get()
+    incident = alerts.open_incident_from(alert, responder)
+    alert.refresh_from_db()
+    assert alert.incident == incident
+    assert services.commander_of(incident) == commander == source.owner
+    assert set(incident.memberships.filter(user=responder).values_list("role", flat=True)) == {"responder"}
+    opened = incident.timeline.get(kind="role")
+    assert opened.author == responder and "opened the incident from alert triage" in opened.body
+    assert incident.timeline.filter(kind="declared").exists() and incident.timeline.filter(kind="alert").exists()
+
+
+def test_a_viewer_cannot_open_from_triage(source, deliver, viewer):
+    deliver(source, alertmanager_payload(am_alert(fingerprint="z", service="billing")))
+    with pytest.raises(alerts.PermissionDenied):
+        alerts.open_incident_from(Alert.objects.get(), viewer)
+    assert not Incident.objects.exists()
+
+
+def test_a_responder_cannot_open_when_the_source_owner_may_no_longer_declare(source, deliver, responder, commander):
+    deliver(source, alertmanager_payload(am_alert(fingerprint="z", service="billing")))
+    commander.groups.clear()
+    with pytest.raises(alerts.ValidationError) as refused:
+        alerts.open_incident_from(Alert.objects.get(), responder)
+    assert "only a commander can open one" in refused.value.message_dict["alert"][0]
+    assert not Incident.objects.exists() and Alert.objects.get().incident is None
 
 
 def test_an_alert_of_a_confidential_kind_opens_a_confidential_incident(source, commander, deliver):

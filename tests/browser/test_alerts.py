@@ -1,7 +1,8 @@
 """A triaged alert, as people take it in Chromium: a commander connects a source on its page
 and copies the secret shown once; monitoring posts an alert no rule takes; the commander finds
 it in triage, opens an incident from it in one click, and sees it firing in the war room's
-alerts panel and on the timeline; a responder attaches a second unrouted alert to it."""
+alerts panel and on the timeline; a responder attaches a second unrouted alert to it, and opens
+an incident from a third one, which the source's owner commands."""
 
 import json
 
@@ -60,10 +61,23 @@ def test_commander_triages_an_unrouted_alert_into_an_incident(new_page, commande
     responder_page = new_page("resp", "pw-resp")
     responder_page.goto("/alerts/triage/")
     row = responder_page.get_by_test_id(f"triage-{Alert.objects.get(fingerprint='disk').pk}")
-    expect(row.get_by_role("button", name="Open incident")).to_have_count(0)  # opening is for commanders
+    expect(row.get_by_role("button", name="Open incident")).to_have_count(1)  # responders open too
     row.get_by_label("Incident to attach to").select_option(str(incident.pk))
     row.get_by_role("button", name="Attach").click()
     expect(responder_page.get_by_text(f"Alert attached to {incident.reference}.")).to_be_visible()
     page.goto(f"/incidents/{incident.key}/")
     expect(page.locator("#alerts-panel").get_by_test_id("alerts-firing")).to_contain_text("Disk almost full")
     assert not page.js_errors, page.js_errors
+
+    # A responder opens the next one: the source's owner (the commander) commands it.
+    post_alert(source.pk, secret, key="queue", title="Queue stalled")
+    responder_page.goto("/alerts/triage/")
+    row = responder_page.get_by_test_id(f"triage-{Alert.objects.get(fingerprint='queue').pk}")
+    row.get_by_role("button", name="Open incident").click()
+    opened = Incident.objects.exclude(pk=incident.pk).get()
+    responder_page.wait_for_url(f"**/incidents/{opened.key}/")
+    expect(responder_page.get_by_text(f"Opened {opened.reference} from the alert.")).to_be_visible()
+    expect(responder_page.locator(".entry.kind-role").first).to_contain_text(
+        "resp opened the incident from alert triage and joined as responder; cmdr commands it"
+    )
+    assert not responder_page.js_errors, responder_page.js_errors
