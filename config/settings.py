@@ -370,6 +370,10 @@ WARROOM_INCIDENT_PANELS = ["runbooks:panel", "incidents:security:clocks", "incid
 # Annotations other wings add to incidents in lists and the war-room header: functions taking a
 # queryset of incidents and returning it annotated (the core only knows their names).
 WARROOM_INCIDENT_ANNOTATIONS = ["incidents.review.views.with_review_state"]
+# Warnings other wings add to an incident's comms pages (its communications and the drafting
+# form): functions taking the request and the incident and returning HTML, or "" when there is
+# nothing to say (the comms wing only knows their names, through the core's `comms_notices` tag).
+WARROOM_COMMS_NOTICES = ["incidents.alerts.views.status_drift_notice"]
 # Dates (YYYY-MM-DD, comma-separated) that business-day legal deadlines skip, besides weekends.
 WARROOM_HOLIDAYS = env_list("WARROOM_HOLIDAYS", [])
 

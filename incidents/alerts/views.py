@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -56,6 +57,15 @@ def panel(request, pk):
             "all_resolved": bool(rows) and incident.pk in alerts.all_alerts_resolved([incident.pk]),
         },
     )
+
+
+def status_drift_notice(request, incident):
+    """The status-drift warning of the war room's alerts panel, for the incident's comms pages
+    (settings.WARROOM_COMMS_NOTICES): the comms lead reads it where they write the update."""
+    drift = alerts.status_drift(incident.alerts.all())
+    if not drift:
+        return ""
+    return render_to_string("incidents/alerts/_drift.html", {"drift": drift}, request=request)
 
 
 # Alert list and triage ----------------------------------------------------------------------------

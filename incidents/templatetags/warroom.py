@@ -1,5 +1,10 @@
+from functools import cache
+
 from django import template
+from django.conf import settings
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext
 
 from incidents.durations import duration, zoned
@@ -35,3 +40,17 @@ def level_label(level):
     # "degraded_performance" -> "Degraded performance": Impact.Level's labels (and
     # "Operational"), which are in the catalog, so this shows in the viewer's language.
     return gettext(str(level).replace("_", " ").capitalize())
+
+
+@cache
+def _comms_notices(names):
+    return [import_string(name) for name in names]
+
+
+@register.simple_tag(takes_context=True)
+def comms_notices(context, incident):
+    """What the wings named in settings.WARROOM_COMMS_NOTICES have to warn an incident's comms
+    staff about (status drift, from incidents.alerts). Each is called with the request and an
+    incident the viewer may see; plain text it returns is escaped."""
+    notices = _comms_notices(tuple(settings.WARROOM_COMMS_NOTICES))
+    return format_html_join("", "{}", ((notice(context["request"], incident),) for notice in notices))

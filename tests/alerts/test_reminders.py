@@ -75,3 +75,28 @@ def test_the_commander_hears_when_every_alert_has_resolved(firing, source, deliv
     deliver(source, alertmanager_payload(am_alert(fingerprint="crit", status="resolved")))
     reminders.sweep()
     assert len(notes(people.commander, "Every alert of")) == 1  # in monitoring already: nothing to say
+
+
+def test_the_comms_pages_warn_of_status_drift(firing, clock, people, as_user, api_service):  # noqa: F811
+    client = as_user(people.comms)
+    index, new = f"/incidents/{firing.key}/comms/", f"/incidents/{firing.key}/comms/new/"
+    clock.at(9)
+    assert 'data-testid="status-drift"' not in client.get(index).content.decode()
+    clock.at(12)
+    for url in (index, new):
+        page = client.get(url).content.decode()
+        assert 'data-testid="status-drift"' in page, url
+        assert (
+            "The status page says Public API is operational while critical alerts have fired on it for 12 min." in page
+        )
+    services.add_impact(firing, people.commander, service=api_service, level="major_outage")
+    assert 'data-testid="status-drift"' not in client.get(index).content.decode()
+
+
+@pytest.mark.usefixtures("firing")
+def test_comms_page_with_drift_queries_are_bounded(clock, people, as_user, django_assert_max_num_queries):  # noqa: F811
+    clock.at(12)
+    client, url = as_user(people.comms), f"/incidents/{Incident.objects.get().key}/comms/"
+    with django_assert_max_num_queries(12):
+        page = client.get(url).content.decode()
+    assert 'data-testid="status-drift"' in page
