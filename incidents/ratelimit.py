@@ -117,6 +117,32 @@ def over_limit(key, limit, window):
     return count(key, window) > limit
 
 
+def _count_in_window(key, window):
+    # The window's number is in the key, so nothing has to remember when it ends: a counter
+    # that renews its expiry on every increment (the database cache does) is harmless, and a
+    # request costs one increment (the first of a window, an add as well).
+    bucket = f"{key}:{int(time.time() // window)}"
+    try:
+        return cache.incr(bucket)
+    except ValueError:  # the window's first request (or its counter was evicted)
+        if cache.add(bucket, 1, window * 2):
+            return 1
+        return cache.incr(bucket)
+
+
+def over_rate(key, limit, window):
+    """Count one request against `key` in fixed windows of `window` seconds (aligned on the
+    clock); True once more than `limit` happened in the current one. Cheaper than over_limit
+    (one cache operation per request instead of three or four) for limits on a hot path such as
+    alert ingestion; a burst across a window's end may pass up to twice the limit, which is
+    fine for a rate, not for counting password guesses (over_limit)."""
+    seen_here = local_counts.count(key, window)
+    counted = shared_cache.run(_count_in_window, key, window)
+    if counted is None:  # the shared cache is down: this process's own count decides
+        counted = seen_here
+    return counted > limit
+
+
 def give_back(key):
     """Undo one counted attempt (it turned out to be a successful sign-in)."""
     local_counts.give_back(key)

@@ -87,7 +87,7 @@ class IngestView(APIView):
         except alerts.SourceRefused:
             return self._refused(request)
         window = settings.WARROOM_ALERT_RATE_WINDOW
-        if ratelimit.over_limit(f"alerts:source:{source.pk}", settings.WARROOM_ALERT_RATE_LIMIT, window):
+        if ratelimit.over_rate(f"alerts:source:{source.pk}", settings.WARROOM_ALERT_RATE_LIMIT, window):
             return self._too_many(window)
         length = request.headers.get("Content-Length") or "0"
         if not length.isdigit() or int(length) > settings.WARROOM_ALERT_MAX_BYTES:
