@@ -5,8 +5,10 @@ alerts panel and on the timeline; a responder attaches a second unrouted alert t
 an incident from a third one, which the source's owner commands."""
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 from rest_framework.test import APIClient
 
@@ -81,3 +83,28 @@ def test_commander_triages_an_unrouted_alert_into_an_incident(new_page, commande
         "resp opened the incident from alert triage and joined as responder; cmdr commands it"
     )
     assert not responder_page.js_errors, responder_page.js_errors
+
+
+def test_the_comms_page_says_the_status_page_shows_operational_while_alerts_fire(new_page, commander, api_service):
+    source, secret, _key = alerts.create_source(commander, name="Prometheus", kind="generic", services=[api_service])
+    alerts.create_rule(source, commander, matchers=["service=api"], service=api_service, action="open")
+    fired = (timezone.now() - timedelta(minutes=25)).isoformat()
+    post_alert(
+        source.pk,
+        secret,
+        key="5xx",
+        title="API 5xx",
+        labels={"service": "api", "severity": "critical"},
+        started_at=fired,
+    )
+    incident = Incident.objects.get()
+
+    page = new_page("cmdr", "pw-cmdr")
+    page.goto(f"/incidents/{incident.key}/")
+    page.get_by_role("link", name="Communications").first.click()
+    page.wait_for_url(f"**/incidents/{incident.key}/comms/")
+    drift = page.get_by_test_id("status-drift")
+    expect(drift).to_contain_text("The status page says Public API is operational while critical alerts have fired")
+    page.get_by_role("link", name="New communication").first.click()
+    expect(page.get_by_test_id("status-drift")).to_be_visible()  # where the update is written
+    assert not page.js_errors, page.js_errors
