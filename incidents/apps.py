@@ -19,6 +19,8 @@ class IncidentsConfig(AppConfig):
     def ready(self):
         # Its receivers end API tokens on a password change and stamp the sign-in time.
         import_module(f"{self.name}.credentials")
+        # Its receivers write sign-ins, admin changes and group changes to the audit log.
+        import_module(f"{self.name}.auditlog")
         for wing in WINGS:
             package = import_module(f"{self.name}.{wing}")
             for room in WING_ROOMS:
