@@ -152,14 +152,16 @@ def confirm_enrolment(request, code):
         return attempt.refusal, None
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).order_by("-id").first()
-        if device is None or not device.verify_token((code or "").strip().replace(" ", "")):
-            attempt.failed()
-            auditlog.record(Action.TWO_FACTOR_FAILED, subject=auditlog.user_subject(user), detail={"step": "enrolment"})
-            raise ValidationError({"code": _("That code is not right: check the app's clock and try the next code.")})
-        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
-        device.confirmed = True
-        device.save(update_fields=["confirmed"])
-        codes = _new_recovery_codes(user)
+        right = device is not None and device.verify_token((code or "").strip().replace(" ", ""))
+        if right:
+            TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            codes = _new_recovery_codes(user)
+    if not right:  # outside the transaction: the device's own backoff keeps the failure
+        attempt.failed()
+        auditlog.record(Action.TWO_FACTOR_FAILED, subject=auditlog.user_subject(user), detail={"step": "enrolment"})
+        raise ValidationError({"code": _("That code is not right: check the app's clock and try the next code.")})
     attempt.succeeded()
     _passed(request, device)
     auditlog.record(Action.TWO_FACTOR_ENROLLED, subject=auditlog.user_subject(user))
