@@ -43,9 +43,7 @@ def test_a_token_needs_a_name_and_a_future_expiry(as_user, responder):
     client = as_user(responder)
 
     nameless = client.post("/account/tokens/", {"name": "  ", "scope": "read"})
-    past = client.post(
-        "/account/tokens/", {"name": "old", "scope": "read", "expires_at": "2020-01-01T10:00"}
-    )
+    past = client.post("/account/tokens/", {"name": "old", "scope": "read", "expires_at": "2020-01-01T10:00"})
     bad_scope = client.post("/account/tokens/", {"name": "x", "scope": "admin"})
 
     assert nameless.status_code == past.status_code == bad_scope.status_code == 400
@@ -165,7 +163,7 @@ def test_last_use_is_recorded_at_most_once_a_minute(commander, time_machine):
     with_key(key).get(INCIDENTS)
     later = ApiToken.objects.get(pk=token.pk).last_used
 
-    assert LAST_USED_PRECISION == timedelta(minutes=1)
+    assert timedelta(minutes=1) == LAST_USED_PRECISION
     assert first is not None and unchanged == first and later > first
 
 
