@@ -24,7 +24,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.dispatch import receiver
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -76,7 +76,8 @@ def decide_at_sign_in(sender, request, user, **kwargs):
 
 class TwoFactorMiddleware:
     """A session that owes a second step may only reach the page of that step (and sign out,
-    static files, the language switch): pages redirect there, the API answers 403."""
+    static files, the language switch): pages redirect there, the API answers 403, htmx polls
+    get nothing (204). base.html shows such a session no navigation."""
 
     OPEN_PREFIXES = ("/static/", "/i18n/", "/healthz", "/readyz", "/status/")
 
@@ -96,6 +97,9 @@ class TwoFactorMiddleware:
                 )
                 if request.path.startswith("/api/"):
                     return JsonResponse({"detail": message}, status=403)
+                if request.headers.get("HX-Request"):
+                    # A panel's poll: nothing to swap in (a redirect would put a whole page there).
+                    return HttpResponse(status=204)
                 next_url = request.get_full_path() if request.method == "GET" else ""
                 return redirect(f"{target}?{urlencode({'next': next_url})}" if next_url else target)
         return self.get_response(request)

@@ -324,6 +324,14 @@ def seed():
             },
         )
 
+    # API tokens named with the payloads (tokens page, audit log), and failed sign-ins with them as
+    # usernames (the audit log), from an address of their own so the throttle spares ana's.
+    for name in short_texts(100):
+        w.post("post", "tokens/", {"name": name, "scope": "read"})
+    guesser = Client(REMOTE_ADDR="192.0.2.66")
+    for username in short_texts(150):
+        guesser.post("/login/", {"username": username, "password": "a wrong guess"})
+
     maintenance = Maintenance.objects.order_by("pk").first()
     public_incident = PublicIncident.objects.get(incident_id=pk)
     component = PublicComponent.objects.order_by("pk").first()
@@ -360,6 +368,9 @@ def seed():
         "/status/manage/maintenance/",
         f"/status/manage/maintenance/{maintenance.pk}/",
         "/status/manage/deliveries/",
+        "/account/tokens/",
+        "/audit/?action=signin_failed",
+        "/audit/?action=token_created",
     ]
     public = [
         "/status/",

@@ -210,3 +210,14 @@ def test_verify_page_query_count_is_bounded(responder, django_assert_max_num_que
 
     with django_assert_max_num_queries(6):
         assert client.get("/account/two-factor/verify/").status_code == 200
+
+
+def test_a_pending_session_gets_no_navigation_and_its_polls_get_nothing(responder):
+    enrol(responder)
+    client = password_sign_in(responder)
+
+    page = client.get("/account/two-factor/verify/")
+    poll = client.get("/inbox/count/", headers={"HX-Request": "true"})
+
+    assert b"<nav>" not in page.content.split(b"<main>")[0]
+    assert poll.status_code == 204
