@@ -15,8 +15,9 @@ from django.db import DatabaseError, connection, transaction
 from django.test import Client
 from django.utils import timezone
 
-from incidents import auditlog
+from incidents import auditlog, services
 from incidents.models import AuditEvent
+from incidents.review import services as review
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.usefixtures("clear_cache")
@@ -104,6 +105,18 @@ def test_incident_audit_export_and_review_export_are_recorded(as_user, security,
 
     exports = AuditEvent.objects.filter(action="exported")
     assert [(e.actor_name, e.subject) for e in exports] == [("sec", f"audit trail of {incident.reference} (csv)")]
+
+
+def test_review_export_is_recorded(as_user, incident, commander, viewer):
+    services.acknowledge(incident, commander)
+    services.change_status(incident, "resolved", commander)
+    review.start_review(incident, commander)
+
+    response = as_user(viewer).get(f"/incidents/{incident.pk}/review/export.md")
+
+    assert response.status_code == 200
+    event = AuditEvent.objects.get(action="exported")
+    assert (event.actor_name, event.subject) == ("view", f"review of {incident.reference} (markdown)")
 
 
 # Reading, filtering, exporting --------------------------------------------------------------
