@@ -85,11 +85,14 @@ class TwoFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        pending = request.session.get(PENDING) if hasattr(request, "session") else None
+        if request.path.startswith(self.OPEN_PREFIXES) or not hasattr(request, "session"):
+            # Not even a look at the session: the public status page must not vary by cookie.
+            return self.get_response(request)
+        pending = request.session.get(PENDING)
         if pending:
             target = reverse("account:two_factor_verify" if pending == VERIFY else "account:two_factor")
             allowed = {target, reverse("logout")}
-            if request.path not in allowed and not request.path.startswith(self.OPEN_PREFIXES):
+            if request.path not in allowed:
                 message = (
                     _("Enter the code from your authenticator app first.")
                     if pending == VERIFY

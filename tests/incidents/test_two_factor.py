@@ -221,3 +221,18 @@ def test_a_pending_session_gets_no_navigation_and_its_polls_get_nothing(responde
 
     assert b"<nav>" not in page.content.split(b"<main>")[0]
     assert poll.status_code == 204
+
+
+def test_the_public_status_page_does_not_vary_by_cookie(client, db):
+    response = client.get("/status/")
+
+    assert "Cookie" not in response.get("Vary", "")
+
+
+def test_enrolment_page_query_count_is_bounded(responder, django_assert_max_num_queries):
+    client = Client()
+    client.force_login(responder)
+    client.get("/account/two-factor/")  # the device being set up exists from the first visit
+
+    with django_assert_max_num_queries(7):
+        assert client.get("/account/two-factor/").status_code == 200
