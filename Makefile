@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test bench lint format migrations-check clean
+.PHONY: run test bench stress lint format migrations-check clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,13 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 run: $(VENV)/.installed
 	$(PY) bin/run.py
 
-test: $(VENV)/.installed-dev
+# The real OpenID provider of the SSO tests (tests/oidc_provider.py), when npm is there; without
+# it those tests skip (and fail in CI, which installs Node).
+tests/oidc/node_modules/.package-lock.json: tests/oidc/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the SSO tests will be skipped (apt-get install nodejs npm)"; fi
+
+test: $(VENV)/.installed-dev tests/oidc/node_modules/.package-lock.json
 	DEBUG=True $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
@@ -27,6 +33,11 @@ test: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(PY) bench/run.py
+
+# Load and fault runs on loopback with their own PostgreSQL and Redis (docs/operations.md);
+# about 5 minutes of runs plus setup, `make stress QUICK=1` shorter.
+stress: $(VENV)/.installed-dev
+	$(PY) bench/stress.py $(if $(QUICK),--quick)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -14,12 +14,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# Not benchmarks: this runner, and the load and fault runs of `make stress` (bench/stress.py).
+SEPARATE = {"run.py", "stress.py"}
 sys.path.insert(0, str(HERE))
 from _summary import table  # noqa: E402
 
 
 def main(names):
-    scripts = sorted(p for p in HERE.glob("*.py") if p.name != "run.py" and not p.name.startswith("_"))
+    scripts = sorted(p for p in HERE.glob("*.py") if p.name not in SEPARATE and not p.name.startswith("_"))
     if names:
         unknown = set(names) - {p.stem for p in scripts}
         if unknown:

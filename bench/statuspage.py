@@ -269,7 +269,17 @@ def main():
         port = free_port()
         gunicorn = Path(sys.executable).with_name("gunicorn")
         server = subprocess.Popen(
-            [str(gunicorn), "config.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)],
+            # The production shape: config/gunicorn.py (threaded workers) as the image runs it.
+            [
+                str(gunicorn),
+                "-c",
+                "config/gunicorn.py",
+                "config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(WORKERS),
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

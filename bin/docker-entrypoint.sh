@@ -1,6 +1,7 @@
 #!/bin/sh
 # Container entry point. The first argument names the role:
-#   web      gunicorn serving config.wsgi:application on 0.0.0.0:${PORT:-8000}
+#   web      gunicorn serving config.wsgi:application on 0.0.0.0:${PORT:-8000}, threaded
+#            workers (config/gunicorn.py says why)
 #   worker   a Celery worker
 #   beat     the Celery beat scheduler (run exactly one)
 #   migrate  one-shot: apply migrations and create the cache table, then exit
@@ -42,6 +43,7 @@ case "$role" in
         # Workers: WEB_CONCURRENCY (read by gunicorn itself); more flags: GUNICORN_CMD_ARGS.
         # The heartbeat file lives in memory: a slow overlay filesystem must not look like a hung worker.
         exec python -m gunicorn config.wsgi:application \
+            --config "$(dirname "$0")/../config/gunicorn.py" \
             --bind "0.0.0.0:${PORT:-8000}" \
             --worker-tmp-dir /dev/shm \
             --access-logfile - \

@@ -1,8 +1,9 @@
 """`make run`: Warroom on the embedded default, in one terminal.
 
-Migrates the SQLite database under var/, loads the demo once, makes sure an admin exists
-(printing its generated password), then runs the web server and a Celery worker with embedded
-beat on the filesystem broker. Ctrl-C stops all of it; running it again keeps the data.
+Migrates the SQLite database under var/, loads the demo once, makes sure an admin and a second
+comms member (kim, who approves what the admin writes) have passwords (printing both), then
+runs the web server and a Celery worker with embedded beat on the filesystem broker. Ctrl-C
+stops all of it; running it again keeps the data.
 """
 
 import os
@@ -45,6 +46,11 @@ def main():
     manage("import_runbooks", "--new-only", str(ROOT / "runbooks" / "library"), env=env)
     manage("ensure_admin", "--password-file", str(VAR / "admin_password"), env=env)
     password = (VAR / "admin_password").read_text().strip()
+    # A second comms member, so that what admin writes can be approved (the two-person rule).
+    manage(
+        "ensure_admin", "--username", "kim", "--group", "comms", "--password-file", str(VAR / "kim_password"), env=env
+    )
+    kim_password = (VAR / "kim_password").read_text().strip()
 
     procs = [
         subprocess.Popen(
@@ -65,6 +71,7 @@ def main():
     print(
         f"\n{bar}\n  Warroom is running at http://localhost:{PORT}/\n"
         f"  Sign in as: admin / {password}\n"
+        f"  Second comms member (approves what admin writes): kim / {kim_password}\n"
         f"  Data lives in {VAR}; Ctrl-C stops the web server and the worker.\n{bar}\n",
         flush=True,
     )

@@ -5,6 +5,7 @@ docs/deploy.md lists every environment variable read here.
 
 import secrets
 import sys
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
@@ -132,6 +133,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database host that drops packets (a failover, a partition) must not hold a request
+    # for the OS's TCP timeout: give up connecting after this long; the request is a 503
+    # (config/errors.py). `?connect_timeout=N` in DATABASE_URL overrides it.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker) share the file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -240,7 +246,24 @@ LOGIN_USER_BACKOFF_AFTER = env_int("LOGIN_USER_BACKOFF_AFTER", 30)
 LOGIN_USER_BACKOFF_SECONDS = env_int("LOGIN_USER_BACKOFF_SECONDS", 10)
 # The throttle is a backend, so the sign-in page, the admin and any other caller of
 # django.contrib.auth.authenticate go through it.
-AUTHENTICATION_BACKENDS = ["incidents.signin.ThrottledModelBackend"]
+# Sign-in with OpenID Connect (incidents/sso.py) is the second backend.
+AUTHENTICATION_BACKENDS = ["incidents.signin.ThrottledModelBackend", "incidents.sso.OpenIDConnectBackend"]
+
+# Sign-in with OpenID Connect (incidents/sso.py, docs/deploy.md "SSO setup"): off unless
+# OIDC_ISSUER_URL is set. The provider's endpoints and keys come from its discovery document.
+OIDC_ISSUER_URL = env_str("OIDC_ISSUER_URL")
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+OIDC_SCOPES = env_str("OIDC_SCOPES", "openid profile email")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# "provider-group=warroom-group,..."; empty: the provider's group names are Warroom's own.
+OIDC_GROUP_MAP = env_list("OIDC_GROUP_MAP", [])
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)  # seconds for each request to the provider
+# Off: only WARROOM_BREAK_GLASS_USERS sign in with a password (page, admin, anywhere else).
+WARROOM_PASSWORD_SIGNIN = env_bool("WARROOM_PASSWORD_SIGNIN", True)
+WARROOM_BREAK_GLASS_USERS = env_list("WARROOM_BREAK_GLASS_USERS", [])
 
 # E-mail: console in development, SMTP when EMAIL_HOST is set.
 EMAIL_HOST = env_str("EMAIL_HOST")
@@ -318,6 +341,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # `<incident:...>` in URLs: an incident's key or number (incidents.access.IncidentIdConverter).
+    "PATH_CONVERTER_OVERRIDES": {
+        "incident": {"type": "string", "pattern": "^([0-9]{1,18}|[a-z][a-z0-9]{11})$"},
+    },
     # Every operation's error answers (400, 401, 403, 404, 409, 422) are in the schema.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "incidents.api.document_errors"],
     # The docs page loads Swagger UI from our own static files: no third-party requests.
@@ -352,6 +379,9 @@ WARROOM_2FA_REQUIRED = env_bool("WARROOM_2FA_REQUIRED", False)
 # The issuer an authenticator app shows next to the account.
 OTP_TOTP_ISSUER = env_str("WARROOM_2FA_ISSUER", "Warroom")
 WARROOM_TIMELINE_POLL_SECONDS = env_int("WARROOM_TIMELINE_POLL_SECONDS", 2)
+# How often each open page asks for the header's inbox and "To approve" counts (two cheap
+# counts): an approver sees a submitted update within this many seconds.
+WARROOM_INBOX_POLL_SECONDS = env_int("WARROOM_INBOX_POLL_SECONDS", 4)
 # Panels other apps add to the war-room page: URL names taking the incident's pk. The core
 # only knows their names, so it never imports those apps.
 WARROOM_INCIDENT_PANELS = ["runbooks:panel", "incidents:security:clocks"]
@@ -403,6 +433,9 @@ WARROOM_ALLOW_PRIVATE_WEBHOOKS = env_bool("WARROOM_ALLOW_PRIVATE_WEBHOOKS", Fals
 
 # The public status page.
 STATUSPAGE_NAME = env_str("STATUSPAGE_NAME", "Warroom status")
+# Hours a resolved incident stays on the page's front, with its last update, before only the
+# history lists it: visitors who saw the outage also see that it ended.
+STATUSPAGE_RESOLVED_HOURS = env_int("STATUSPAGE_RESOLVED_HOURS", 24)
 STATUSPAGE_PAGE_ID = env_str("STATUSPAGE_PAGE_ID")  # 12 lowercase alphanumerics; derived from SITE_URL when empty
 STATUSPAGE_EXPORT_DIR = env_str("STATUSPAGE_EXPORT_DIR")  # kept up to date with what is public (docs/statuspage.md)
 # Subscriptions: attempts of the subscribe form per client address and window (seconds).
@@ -414,6 +447,28 @@ STATUSPAGE_ALLOW_PRIVATE_WEBHOOKS = env_bool("STATUSPAGE_ALLOW_PRIVATE_WEBHOOKS"
 STATUSPAGE_RETRY_BASE_SECONDS = env_int("STATUSPAGE_RETRY_BASE_SECONDS", 30)
 # Small teams may let an author approve their own status-page, customer and regulator updates.
 WARROOM_COMMS_SELF_APPROVAL = env_bool("WARROOM_COMMS_SELF_APPROVAL", False)
+
+
+def _comms_time_zones(items):
+    """{language: zone} from "zh-hans=Asia/Shanghai" items; a typo stops the process."""
+    zones = {}
+    for item in items:
+        language, sep, zone = (part.strip() for part in item.partition("="))
+        try:
+            if not (sep and language and zone):
+                raise ValueError(item)
+            zoneinfo.ZoneInfo(zone)
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError) as exc:
+            raise ImproperlyConfigured(
+                f"WARROOM_COMMS_TIME_ZONES: {item!r} is not language=Zone/Name (e.g. zh-hans=Asia/Shanghai)"
+            ) from exc
+        zones[language.lower()] = zone
+    return zones
+
+
+# The time zone times in a communication's text are written in (its readers'), per language;
+# a language not listed uses TIME_ZONE.
+WARROOM_COMMS_TIME_ZONES = _comms_time_zones(env_list("WARROOM_COMMS_TIME_ZONES", ["zh-hans=Asia/Shanghai"]))
 
 LOGGING = {
     "version": 1,

@@ -8,7 +8,7 @@ from incidents.comms.urls import library_urlpatterns as comms_library_urlpattern
 from incidents.review.urls import follow_up_urlpatterns, reviews_urlpatterns
 from incidents.security.urls import in_force_urlpatterns
 from incidents.urls import account_urlpatterns, audit_urlpatterns, service_urlpatterns
-from incidents.views_auth import RateLimitedLoginView
+from incidents.views_auth import RateLimitedLoginView, sso_callback, sso_start
 
 from .health import healthz, readyz
 
@@ -17,6 +17,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("login/", RateLimitedLoginView.as_view(), name="login"),
+    path("login/sso/", sso_start, name="sso-start"),
+    path("login/sso/callback/", sso_callback, name="sso-callback"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Django's set_language view: the language switch in base.html posts here.
     path("i18n/", include("django.conf.urls.i18n")),
@@ -37,3 +39,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]
+
+# A database outage is a 503 with Retry-After, not a 500 (config/errors.py).
+handler500 = "config.errors.server_error"

@@ -107,6 +107,35 @@ def can_command(user, incident):
     return bool(incident_roles(user, incident) & COMMANDING_ROLES)
 
 
+def is_on_call(user):
+    """In the on-call group (WARROOM_ONCALL_GROUP): the people paged when a SEV1 or SEV2
+    incident is not acknowledged (incidents.reminders.sweep.unacknowledged)."""
+    return settings.WARROOM_ONCALL_GROUP in group_names(user)
+
+
+def _may_see(user, incident):
+    # Services are called with incidents a view or viewset already fetched through
+    # get_incident_for; a rule that reaches beyond the commanders still says it itself.
+    if not incident.confidential or user.is_superuser or is_security_member(user):
+        return True
+    return bool(incident_roles(user, incident))
+
+
+def can_acknowledge(user, incident):
+    """Acknowledge the incident: those who command it, and whoever is paged for it (the on-call
+    group, who are told to acknowledge it)."""
+    if not user.is_authenticated:
+        return False
+    return can_command(user, incident) or (is_on_call(user) and _may_see(user, incident))
+
+
+def can_take_command(user, incident):
+    """Make oneself the incident's commander: the same people as may acknowledge it. The
+    on-call person paged for an unacknowledged incident is told to take command; anyone else
+    hands command over only by commanding it (hand_over_command)."""
+    return can_acknowledge(user, incident)
+
+
 def can_edit_entry(user, entry):
     """Change the text of a timeline note (the earlier text is kept): its author, while they
     may still work on the incident (a responder taken off it, now only a reader, writes no
@@ -148,6 +177,57 @@ def approval_needs_someone_else(user, communication):
     return communication.wrote(user)
 
 
+def may_approve(user, communication):
+    """Approve this communication now: someone who may approve on its incident, unless the
+    two-person rule keeps them off it. Buttons are shown only to them."""
+    return can_approve_communication(user, communication.incident) and not approval_needs_someone_else(
+        user, communication
+    )
+
+
+def approvers_to_tell(communication):
+    """The people told when a communication goes into review, as a queryset of users: active
+    members of the comms group and the incident's comms lead (of a confidential incident only
+    its members, as with reminders), and none of those who wrote or changed its text (they
+    know; under the two-person rule they may not approve)."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    from incidents.models import Membership
+
+    incident = communication.incident
+    lead = Membership.objects.filter(incident=incident, role=Membership.Role.COMMS_LEAD).values("user_id")
+    people = get_user_model().objects.filter(is_active=True).filter(Q(groups__name=COMMS) | Q(pk__in=lead))
+    if incident.confidential:
+        # As with reminders, nobody hears of a confidential incident but its members.
+        people = people.filter(pk__in=Membership.objects.filter(incident=incident).values("user_id"))
+    writers = {communication.author_id, *communication.contributors} - {None}
+    return people.exclude(pk__in=writers).distinct().order_by("username")
+
+
+def communications_awaiting_approval(user):
+    """The communications in review that this user may approve (may_approve), on incidents
+    they may see: their "Awaiting my approval" list and its count in the header. Two queries
+    and a look at each communication in review they may see (a handful at any time)."""
+    from incidents.models import Communication, Incident
+
+    if not user.is_authenticated:
+        return []
+    in_review = Communication.objects.filter(
+        status=Communication.Status.IN_REVIEW, incident__in=Incident.objects.visible_to(user)
+    )
+    if not _in_group(user, COMMS, COMMANDER):
+        # Approving without a global role: the incident's commanders and comms lead.
+        in_review = in_review.filter(
+            incident__memberships__user=user, incident__memberships__role__in=COMMS_ROLES
+        ).distinct()
+    return [
+        c
+        for c in in_review.select_related("incident", "author").order_by("-updated_at", "-id")
+        if not approval_needs_someone_else(user, c)
+    ]
+
+
 def can_manage_communication_templates(user):
     """Write the template library: comms staff and commanders."""
     return _in_group(user, COMMS, COMMANDER)
@@ -165,6 +245,21 @@ def can_manage_security(user, incident):
     """Record mitigations, the exposure assessment and regulatory clocks: the incident's
     commanders (and the commander group), the security group and superusers."""
     return can_command(user, incident) or is_security_member(user)
+
+
+def can_record_awareness(user, incident):
+    """Record or correct when the organisation became aware of a breach (legal clocks count
+    from it): the incident's commanders and the security group, who run the legal clocks and
+    must not wait for a commander to start them."""
+    return can_manage_security(user, incident)
+
+
+def can_correct_time(user, incident, field):
+    """Correct one of the incident's recorded times: its commanders; the awareness time also
+    the security group (can_record_awareness)."""
+    if field == "aware_at":
+        return can_record_awareness(user, incident)
+    return can_command(user, incident)
 
 
 def can_audit_security(user, incident):
@@ -241,12 +336,34 @@ def can_snooze(user, incident, subject, owned=None):
     return (incident.pk, subject) in owned
 
 
+class IncidentIdConverter:
+    """`<incident:pk>` in URL patterns: an incident's opaque key, which every link carries, or,
+    for links made before keys existed, its number. Views resolve either through
+    get_incident_for, so a hidden incident answers exactly like a missing one."""
+
+    regex = "[0-9]{1,18}|[a-z][a-z0-9]{11}"
+
+    def to_python(self, value):
+        return int(value) if value.isdigit() else value
+
+    def to_url(self, value):
+        return str(getattr(value, "key", value))
+
+
+def incident_lookup(identifier, prefix=""):
+    """Filter arguments finding an incident by key (a string of letters and digits) or by its
+    number (an int, or digits)."""
+    if isinstance(identifier, str) and not identifier.isdigit():
+        return {f"{prefix}key": identifier}
+    return {f"{prefix}pk": identifier}
+
+
 def get_incident_for(user, pk, queryset=None):
-    """The incident with this primary key if the user may see it, else 404 (never 403)."""
+    """The incident with this key (or number) if the user may see it, else 404 (never 403)."""
     from incidents.models import Incident
 
     qs = queryset if queryset is not None else Incident.objects.all()
     try:
-        return qs.visible_to(user).get(pk=pk)
+        return qs.visible_to(user).get(**incident_lookup(pk))
     except (Incident.DoesNotExist, ValueError, TypeError):
         raise Http404("No such incident.") from None

@@ -24,6 +24,7 @@ from incidents.models import (
     Incident,
     Membership,
     Service,
+    SignInIdentity,
     TimelineEntry,
     TimelineRevision,
 )
@@ -316,6 +317,23 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return access.can_read_audit_log(request.user)
+
+
+@admin.register(SignInIdentity)
+class SignInIdentityAdmin(admin.ModelAdmin):
+    """Which person at the OpenID provider signs in as which user (incidents/sso.py). Made at a
+    first sign-in, never here; deleting one makes the next sign-in look the user up by name."""
+
+    list_display = ["user", "subject", "issuer", "created", "last_sign_in"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "subject"]
+    readonly_fields = ["user", "issuer", "subject", "created", "last_sign_in"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 # Accounts: unlocking sign-in and resetting the second factor go through the same services as

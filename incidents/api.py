@@ -9,9 +9,11 @@ from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from incidents import access, credentials, idempotency, services
@@ -158,6 +160,10 @@ def call_service(operation, *args, rename=None, **kwargs):
     (`rename` maps a service's argument name to the field the caller sent)."""
     try:
         return operation(*args, **kwargs)
+    except services.StatusConflict:
+        # Someone moved the incident between our read and our lock: the caller answers 409 with
+        # the current state (IncidentSerializer.update), not a 400 as if the input were wrong.
+        raise
     except DjangoValidationError as exc:
         raise ValidationError(validation_detail(exc, rename)) from exc
 
@@ -232,7 +238,12 @@ class ServiceRefField(serializers.RelatedField):
 
 
 class IncidentSerializer(serializers.ModelSerializer):
-    reference = serializers.CharField(read_only=True)
+    id = serializers.CharField(
+        source="key",
+        read_only=True,
+        help_text="Opaque identifier, used in this API's URLs and the pages' links",
+    )
+    reference = serializers.CharField(read_only=True, help_text="INC-<n>, the human reference")
     severity = serializers.ChoiceField(
         choices=Incident.Severity.values,
         error_messages={"invalid_choice": "Severity must be 1, 2, 3 or 4 (SEV1 is the worst)."},
@@ -245,6 +256,12 @@ class IncidentSerializer(serializers.ModelSerializer):
     )
     services = ServiceRefField(many=True, required=False)
     commander = UsernameField(required=False, help_text="Username; defaults to the declaring user")
+    aware_at = SaneDateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When the organisation became aware of a breach: legal clocks count from it (DORA caps deadlines "
+        "at 24 h from it). Commanders and the security group may set it (PATCH, with `reason`)",
+    )
     reason = serializers.CharField(write_only=True, required=False, help_text="Why a time was corrected")
     from_status = serializers.ChoiceField(
         choices=Incident.Status.values,
@@ -274,6 +291,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "mitigated_at",
             "resolved_at",
             "closed_at",
+            "aware_at",
             "updated_at",
             "reason",
             "from_status",
@@ -360,7 +378,24 @@ class IncidentPermission(permissions.BasePermission):
         return True
 
     def has_object_permission(self, request, view, incident):
-        return request.method in permissions.SAFE_METHODS or access.can_command(request.user, incident)
+        if request.method in permissions.SAFE_METHODS or access.can_command(request.user, incident):
+            return True
+        if view.action == "acknowledge":
+            return access.can_acknowledge(request.user, incident)
+        if view.action == "take_command":
+            return access.can_take_command(request.user, incident)
+        # A PATCH of the awareness time alone (and its reason) is the security group's too.
+        data = request.data
+        return (
+            request.method == "PATCH"
+            and isinstance(data, dict)
+            and "aware_at" in data
+            and set(data) <= AWARENESS_FIELDS
+            and access.can_record_awareness(request.user, incident)
+        )
+
+
+AWARENESS_FIELDS = {"aware_at", "reason"}
 
 
 INCIDENT_PREFETCH = (
@@ -395,12 +430,34 @@ class IncidentViewSet(
 
     def permission_denied(self, request, message=None, code=None):
         if message is None and request.user.is_authenticated:
-            message = (
-                "Only commanders may declare incidents."
-                if self.action == "create"
-                else "Only the incident's commanders may change it."
-            )
+            message = {
+                "create": "Only commanders may declare incidents.",
+                "acknowledge": "Only the incident's commanders and the on-call group may acknowledge it.",
+                "take_command": "Only commanders and the on-call group may take command.",
+            }.get(self.action, "Only the incident's commanders may change it.")
         super().permission_denied(request, message, code)
+
+    def _changed(self, incident):
+        incident = Incident.objects.prefetch_related(*INCIDENT_PREFETCH).get(pk=incident.pk)
+        return Response(self.get_serializer(incident).data)
+
+    @extend_schema(request=None, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        """Acknowledge the incident (logged; a second acknowledgement changes nothing): its
+        commanders and the on-call group (WARROOM_ONCALL_GROUP), who are paged for it."""
+        incident = self.get_object()
+        call_service(services.acknowledge, incident, request.user)
+        return self._changed(incident)
+
+    @extend_schema(request=None, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"], url_path="take-command")
+    def take_command(self, request, pk=None):
+        """Make yourself the commander, and acknowledge the incident if nobody has (each
+        logged): its commanders and the on-call group (WARROOM_ONCALL_GROUP)."""
+        incident = self.get_object()
+        call_service(services.take_command, incident, request.user)
+        return self._changed(incident)
 
 
 class IncidentChildPermission(permissions.BasePermission):
@@ -638,6 +695,7 @@ class ServiceSerializer(serializers.ModelSerializer):
             "description",
             "public",
             "position",
+            "names",
             "status",
             "created_at",
             "updated_at",

@@ -35,7 +35,7 @@ incident_children.register("roles", api.RoleViewSet, basename="role")
 
 urlpatterns = [
     path("", include(router.urls)),
-    path("incidents/<int:incident_pk>/", include(incident_children.urls)),
+    path("incidents/<incident:incident_pk>/", include(incident_children.urls)),
     path("", include("incidents.comms.api")),
     path("", include("incidents.security.api")),
     path("", include("incidents.review.api")),

@@ -1,6 +1,7 @@
 from importlib import import_module
 
 from django.apps import AppConfig
+from django.urls import register_converter
 from django.utils.module_loading import module_has_submodule
 
 # The wings of incidents/ (one sub-package each, app label `incidents`). The core never imports
@@ -17,8 +18,14 @@ class IncidentsConfig(AppConfig):
     verbose_name = "Incidents"
 
     def ready(self):
+        from incidents.access import IncidentIdConverter
+
+        # `<incident:pk>`: URL patterns name incidents by key (or, for old links, by number).
+        register_converter(IncidentIdConverter, "incident")
         # Its receivers end API tokens on a password change and stamp the sign-in time.
         import_module(f"{self.name}.credentials")
+        # Its system checks catch mistakes in the SSO settings.
+        import_module(f"{self.name}.sso")
         # Its receivers write sign-ins, admin changes and group changes to the audit log.
         import_module(f"{self.name}.auditlog")
         for wing in WINGS:

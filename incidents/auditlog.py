@@ -89,11 +89,15 @@ def user_subject(user):
 
 @receiver(user_logged_in, dispatch_uid="warroom-audit-signed-in")
 def signed_in(sender, request, user, **kwargs):
-    record(Action.SIGNED_IN, actor=user, subject=user_subject(user), request=request)
+    backend = getattr(user, "backend", "") or ""
+    detail = {"via": "openid_connect" if backend.endswith("OpenIDConnectBackend") else "password"}
+    record(Action.SIGNED_IN, actor=user, subject=user_subject(user), detail=detail, request=request)
 
 
 @receiver(user_login_failed, dispatch_uid="warroom-audit-signin-failed")
 def signin_failed(sender, credentials, request=None, **kwargs):
+    if "oidc_claims" in credentials:
+        return  # recorded with the provider's reason by incidents.signin.Attempt.failed
     username = credentials.get("username") or credentials.get(get_user_model().USERNAME_FIELD) or ""
     refusal = getattr(request, "signin_refused", None) if request is not None else None
     detail = {"refused": refusal.reason, "retry_after": refusal.retry_after} if refusal else {}

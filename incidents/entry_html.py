@@ -73,6 +73,7 @@ def _key(entry, incident, reader, can_command, fresh, oob, language, zone):
         entry.occurred_at,
         entry.recorded_at,
         entry.edited_at,
+        getattr(entry, "linked_communication", None),  # a comms line links to its communication
         _username(entry.author),
         revisions,
         incident.pk,

@@ -9,6 +9,7 @@ from django.db.models import Exists, OuterRef, Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from incidents.access import incident_lookup
 from incidents.models import ActionItem, Impact, Incident, Service, TimelineEntry
 
 # "INC-5", "inc 5", "inc5": a search for one incident by its reference.
@@ -75,17 +76,20 @@ class ServiceFilter(django_filters.FilterSet):
 
 # Action items --------------------------------------------------------------------------------
 
-# "5", "INC-5", "inc5": one incident by its id or reference (ASCII digits only: int() refuses "²").
+# "5", "INC-5", "inc5": one incident by its number or reference (ASCII digits only: int() refuses "²").
 INCIDENT_REF = re.compile(r"^(?:inc[-\s]?)?0*(\d{1,18})$", re.IGNORECASE | re.ASCII)
+INCIDENT_KEY = re.compile(r"^[a-z][a-z0-9]{11}$", re.ASCII)
 
 
 class IncidentRefField(forms.CharField):
-    default_error_messages = {"invalid": "Give an incident id or reference, e.g. 5 or INC-5."}
+    default_error_messages = {"invalid": "Give an incident's id or reference, e.g. k7mq2xw9pd3e or INC-5."}
 
     def to_python(self, value):
         value = super().to_python(value)
         if value in self.empty_values:
             return None
+        if INCIDENT_KEY.match(value):
+            return value
         match = INCIDENT_REF.match(value)
         if match is None:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
@@ -94,7 +98,14 @@ class IncidentRefField(forms.CharField):
 
 @extend_schema_field(OpenApiTypes.STR)
 class IncidentRefFilter(django_filters.Filter):
+    """One incident, by its id (key), number or reference."""
+
     field_class = IncidentRefField
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        return qs.filter(**incident_lookup(value, prefix=f"{self.field_name}__"))
 
 
 class StrictBooleanField(forms.Field):
@@ -134,7 +145,7 @@ class ActionItemFilter(django_filters.FilterSet):
     )
     owner = django_filters.CharFilter(method="filter_owner", label="Owner: a username, or me", max_length=150)
     overdue = StrictBooleanFilter(method="filter_overdue", label="Open and past its due date")
-    incident = IncidentRefFilter(field_name="incident_id", label="Incident id or reference (INC-5)")
+    incident = IncidentRefFilter(field_name="incident", label="Incident id or reference (INC-5)")
 
     class Meta:
         model = ActionItem

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from incidents.models import ApiToken, AuditEvent, Impact, Incident, Membership, Service
@@ -167,16 +168,42 @@ class RoleForm(forms.Form):
 
 
 class ImpactForm(forms.Form):
+    """One level on one or more services: the incident's declared services are offered as
+    boxes, those with no open impact yet ticked; any other service through the select."""
+
+    services = forms.ModelMultipleChoiceField(
+        queryset=Service.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
+    )
     service = forms.ModelChoiceField(
         queryset=Service.objects.all(),
-        empty_label=_("Service…"),
-        widget=forms.Select(attrs={"aria-label": _("Service")}),
+        required=False,
+        empty_label=_("Other service…"),
+        widget=forms.Select(attrs={"aria-label": _("Other service")}),
     )
     level = forms.ChoiceField(
         choices=[("", _("Level…")), *Impact.Level.choices], widget=forms.Select(attrs={"aria-label": _("Level")})
     )
     regions = forms.CharField(required=False, help_text="Comma-separated; empty means everywhere")
     started_at = DateTimeField(required=False, widget=DateTimeInput())
+
+    def __init__(self, *args, incident=None, impacts=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        if incident is not None:
+            declared = list(incident.services.all())
+            open_ids = {i.service_id for i in impacts if i.is_open}
+            self.fields["services"].queryset = Service.objects.filter(pk__in=[s.pk for s in declared])
+            self.fields["services"].choices = [(s.pk, s.name) for s in declared]
+            self.fields["services"].initial = [s.pk for s in declared if s.pk not in open_ids]
+
+    def clean(self):
+        cleaned = super().clean()
+        chosen = list(cleaned.get("services") or [])
+        if cleaned.get("service") and cleaned["service"] not in chosen:
+            chosen.append(cleaned["service"])
+        if not chosen and not self.errors:
+            raise ValidationError(_("Tick a service or choose one."))
+        cleaned["chosen"] = chosen
+        return cleaned
 
 
 # Incident.CORRECTABLE_TIMES as the time form names them.
@@ -209,10 +236,38 @@ class EntryEditForm(forms.Form):
     body = forms.CharField(label=_("Body"), widget=forms.Textarea(attrs={"rows": 4}))
 
 
+class ServiceNamesField(forms.CharField):
+    """A service's names in other languages, one `language code: name` a line (zh-hans: 公共 API)."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def to_python(self, value):
+        names = {}
+        for line in (super().to_python(value) or "").splitlines():
+            if not line.strip():
+                continue
+            language, sep, name = line.partition(":")
+            if not sep or not language.strip() or not name.strip():
+                raise ValidationError(_("Write one name a line as “language code: name”, e.g. zh-hans: 公共 API."))
+            names[language.strip().lower()] = name.strip()
+        return names
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return "\n".join(f"{language}: {name}" for language, name in value.items())
+        return value
+
+
 class ServiceForm(forms.ModelForm):
+    names = ServiceNamesField(
+        label=_("Names in other languages"),
+        required=False,
+        help_text=_("One a line, “language code: name” (zh-hans: 公共 API), used by the status page and updates."),
+    )
+
     class Meta:
         model = Service
-        fields = ["name", "slug", "group", "owner", "description", "public", "position"]
+        fields = ["name", "slug", "group", "owner", "description", "public", "position", "names"]
         labels = {
             "name": _("Name"),
             "slug": _("Slug"),

@@ -1,3 +1,6 @@
+import secrets
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
@@ -61,6 +64,9 @@ class Service(models.Model):
     description = models.TextField(blank=True)
     public = models.BooleanField(default=True, help_text="Shown on the public status page")
     position = models.PositiveIntegerField(default=0)
+    # The name as readers of other languages know it, by language code ({"zh-hans": "公共 API"}):
+    # the status page and updates filled from a template in that language use it.
+    names = models.JSONField(default=dict, blank=True, help_text="Name per language code, e.g. {'zh-hans': '…'}")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -74,6 +80,28 @@ class Service(models.Model):
 
     def get_absolute_url(self):
         return reverse("services:detail", args=[self.slug])
+
+    def name_in(self, language):
+        """The name in `language` (zh-hans), else in a language of the same base (zh asks, or
+        zh-hant, find zh-hans; de-at finds de), else the catalog's own name."""
+        language = (language or "").lower()
+        names = self.names if isinstance(self.names, dict) else {}
+        if names.get(language):
+            return names[language]
+        base = language.split("-")[0]
+        return next((name for code, name in sorted(names.items()) if code.split("-")[0] == base), self.name)
+
+
+KEY_LETTERS = "abcdefghijkmnpqrstuvwxyz"  # no l or o: read aloud or copied by hand, they pass for 1 and 0
+KEY_ALPHABET = KEY_LETTERS + "23456789"
+KEY_LENGTH = 12
+
+
+def incident_key():
+    """An incident's opaque identifier in URLs and the API: 12 characters (about 61 bits), so
+    that the ids a person sees say nothing about how many incidents exist or are hidden. It
+    starts with a letter, so it never reads as a number (a primary key)."""
+    return secrets.choice(KEY_LETTERS) + "".join(secrets.choice(KEY_ALPHABET) for _ in range(KEY_LENGTH - 1))
 
 
 class Incident(models.Model):
@@ -118,6 +146,13 @@ class Incident(models.Model):
         "closed_at",
     )
 
+    key = models.CharField(
+        max_length=KEY_LENGTH,
+        unique=True,
+        default=incident_key,
+        editable=False,
+        help_text="Opaque identifier in URLs and the API (INC-n is the human reference)",
+    )
     title = models.CharField(max_length=200)
     summary = models.TextField(blank=True, help_text="Markdown")
     severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.SEV3)
@@ -137,6 +172,9 @@ class Incident(models.Model):
     aware_at = models.DateTimeField(
         null=True, blank=True, help_text="When the organisation became aware of a breach (starts legal clocks)"
     )
+    # Minutes between public updates on this incident, when its people chose one (a long
+    # SEV2 may need a daily update, not an hourly one); empty: the severity's default.
+    update_cadence_minutes = models.PositiveIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
     # Bumped by every change, under the incident's row lock, so it grows in commit order: what
     # live views poll on (a wall-clock time taken before waiting for the lock can go backwards).
@@ -158,7 +196,7 @@ class Incident(models.Model):
         return f"{self.reference} {self.title}"
 
     def get_absolute_url(self):
-        return reverse("incidents:detail", args=[self.pk])
+        return reverse("incidents:detail", args=[self.key])
 
     @property
     def reference(self):
@@ -207,6 +245,10 @@ class Membership(models.Model):
         return f"{self.user} as {self.get_role_display()} on {self.incident.reference}"
 
 
+# An entry whose occurred time is further than this before its recording is shown as back-dated.
+BACKDATED_AFTER = timedelta(minutes=1)
+
+
 class TimelineEntry(models.Model):
     """One line of an incident's timeline. Append-only: edits keep the earlier text."""
 
@@ -252,6 +294,12 @@ class TimelineEntry(models.Model):
 
     def __str__(self):
         return f"{self.incident.reference} {self.occurred_at:%Y-%m-%d %H:%M} {self.body[:40]}"
+
+    @property
+    def backdated(self):
+        """Logged a while after it happened (`/at 02:55 ...`, the API's occurred_at): the
+        timeline says when it was written too."""
+        return self.recorded_at - self.occurred_at > BACKDATED_AFTER
 
 
 class TimelineRevision(models.Model):
@@ -382,7 +430,7 @@ class ApiToken(models.Model):
 class AuditEventQuerySet(models.QuerySet):
     """The organisation-wide audit log is append-only: rows are written (auditlog.record) and
     read, never changed or deleted, except by the retention purge (`purge_before`). On
-    PostgreSQL a trigger (migration 0016) refuses UPDATE and DELETE to anyone else too."""
+    PostgreSQL a trigger (migration 0021) refuses UPDATE and DELETE to anyone else too."""
 
     def update(self, **kwargs):
         raise PermissionDenied("The audit log is append-only.")
@@ -453,6 +501,26 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionDenied("The audit log is append-only.")
+
+
+class SignInIdentity(models.Model):
+    """A person at an OpenID Connect provider (issuer and subject, which never change for them)
+    linked to the Warroom user they sign in as (incidents/sso.py). Deleting the link makes the
+    next sign-in look the user up by name again."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_in_identities")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created = models.DateTimeField(default=timezone.now)
+    last_sign_in = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "sign-in identity"
+        verbose_name_plural = "sign-in identities"
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="sign_in_identity_unique")]
+
+    def __str__(self):
+        return f"{self.subject} at {self.issuer} ({self.user})"
 
 
 # The wings' models (app label `incidents`), imported last: they build on the classes above.

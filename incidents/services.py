@@ -6,6 +6,7 @@ Every operation checks the actor's permission (PermissionDenied), validates its 
 timeline entry with old and new value, and sends `incident_changed` once the change commits.
 """
 
+import re
 from datetime import date, datetime
 from functools import wraps
 
@@ -310,9 +311,12 @@ def change_severity(incident, severity, by):
 
 @transaction.atomic
 def acknowledge(incident, by):
-    access.require(access.can_command(by, incident), "Only the incident's commanders may acknowledge it.")
+    access.require(
+        access.can_acknowledge(by, incident), "Only the incident's commanders and the on-call group may acknowledge it."
+    )
     locked = _locked(incident)
     if locked.acknowledged_at:
+        incident.acknowledged_at = locked.acknowledged_at
         return incident
     now = timezone.now()
     Incident.objects.filter(pk=incident.pk).update(acknowledged_at=now)
@@ -330,7 +334,13 @@ def acknowledge(incident, by):
 
 @transaction.atomic
 def correct_time(incident, field, value, by, reason=""):
-    access.require(access.can_command(by, incident), "Only the incident's commanders may correct its times.")
+    """Correct a recorded time (or record the awareness time, which starts legal clocks),
+    logged with the old and new value and the reason."""
+    if field == "aware_at":
+        refusal = "Only the incident's commanders and the security group may record the awareness time."
+    else:
+        refusal = "Only the incident's commanders may correct its times."
+    access.require(access.can_correct_time(by, incident, field), refusal)
     if field not in Incident.CORRECTABLE_TIMES:
         raise ValidationError({"field": f"{field!r} is not a time that can be corrected."})
     if value is not None and value > timezone.now():
@@ -408,7 +418,8 @@ def commander_of(incident):
 def hand_over_command(incident, to_user, by):
     """Make `to_user` the commander in one step. The outgoing commander stays on the incident
     as a responder, so they keep access to a confidential incident."""
-    access.require(access.can_command(by, incident), "Only the incident's commanders may hand over command.")
+    taking = to_user.pk == by.pk and access.can_take_command(by, incident)
+    access.require(taking or access.can_command(by, incident), "Only the incident's commanders may hand over command.")
     _locked(incident)
     current = Membership.objects.filter(incident=incident, role=Role.COMMANDER).select_related("user").first()
     if current and current.user_id == to_user.pk:
@@ -429,10 +440,25 @@ def hand_over_command(incident, to_user, by):
         incident,
         by,
         TimelineEntry.Kind.ROLE,
-        f"Command handed over: {old_name or 'nobody'} → {to_user.get_username()}.",
+        f"Command {'taken' if to_user.pk == by.pk else 'handed over'}: {old_name or 'nobody'} → "
+        f"{to_user.get_username()}.",
         {"field": "commander", "old": old_name, "new": to_user.get_username()},
     )
     notify_changed(incident, "roles")
+    return incident
+
+
+@transaction.atomic
+def take_command(incident, by):
+    """The person paged (the on-call group) or a commander makes themselves the commander, and
+    acknowledges the incident if nobody has: the page tells them to do both. Each is logged."""
+    access.require(access.can_take_command(by, incident), "Only commanders and the on-call group may take command.")
+    locked = _locked(incident)
+    if Membership.objects.filter(incident=incident, user=by, role=Role.COMMANDER).exists():
+        raise ValidationError({"user": f"{by.get_username()} is already the commander."})
+    hand_over_command(incident, by, by)
+    if locked.acknowledged_at is None:
+        acknowledge(incident, by)
     return incident
 
 
@@ -523,7 +549,7 @@ def edit_entry(entry, by, body):
 # Services and impacts ----------------------------------------------------------------------
 
 
-def create_service(by, *, name, group="", owner=None, description="", public=True, position=0, slug=""):
+def create_service(by, *, name, group="", owner=None, description="", public=True, position=0, slug="", names=None):
     access.require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
     name = (name or "").strip()
     if not name:
@@ -531,8 +557,35 @@ def create_service(by, *, name, group="", owner=None, description="", public=Tru
     slug = slug or slugify(name)
     check_service_name(name, slug)
     return Service.objects.create(
-        name=name, slug=slug, group=group, owner=owner, description=description, public=public, position=position
+        name=name,
+        slug=slug,
+        group=group,
+        owner=owner,
+        description=description,
+        public=public,
+        position=position,
+        names=check_service_names(names),
     )
+
+
+SERVICE_NAME_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
+
+
+def check_service_names(names):
+    """A service's names in other languages: {language code: name}, codes lowercased."""
+    if names is None:
+        return {}
+    if not isinstance(names, dict):
+        raise ValidationError({"names": 'Give the names as {language code: name}, e.g. {"zh-hans": "公共 API"}.'})
+    checked = {}
+    for language, name in names.items():
+        code = str(language).strip().lower()
+        if not SERVICE_NAME_LANGUAGE.match(code) or len(code) > 15:
+            raise ValidationError({"names": f"{language!r} is not a language code such as zh-hans or de."})
+        if not isinstance(name, str) or not name.strip() or len(name) > 120 or "\x00" in name:
+            raise ValidationError({"names": f"The {code} name must be text of 1 to 120 characters."})
+        checked[code] = name.strip()
+    return checked
 
 
 def check_service_name(name, slug, service=None):
@@ -547,7 +600,7 @@ def check_service_name(name, slug, service=None):
         raise ValidationError({"slug": f"The slug {slug!r} is taken by another service."})
 
 
-SERVICE_FIELDS = ("name", "slug", "group", "owner", "description", "public", "position")
+SERVICE_FIELDS = ("name", "slug", "group", "owner", "description", "public", "position", "names")
 
 
 @transaction.atomic
@@ -561,6 +614,8 @@ def update_service(service, by, **changes):
         if not changes["name"]:
             raise ValidationError({"name": "A name is required."})
     check_service_name(changes.get("name", service.name), changes.get("slug", service.slug), service)
+    if "names" in changes:
+        changes["names"] = check_service_names(changes["names"])
     for field, value in changes.items():
         setattr(service, field, value)
     service.save()
@@ -626,6 +681,16 @@ def add_impact(incident, by, *, service, level, regions=None, started_at=None, e
     )
     notify_changed(incident, "impacts")
     return impact
+
+
+@transaction.atomic
+def add_impacts(incident, by, services, *, level, regions=None, started_at=None):
+    """The same level on several services at once (the war room's impact form): one impact
+    and one timeline line each, all or none."""
+    return [
+        add_impact(incident, by, service=service, level=level, regions=regions, started_at=started_at)
+        for service in services
+    ]
 
 
 @transaction.atomic

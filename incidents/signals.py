@@ -14,3 +14,10 @@ communication_published = Signal()
 # paused after too many failed attempts: once per pause. The reminders wing tells the user and
 # the security group.
 signin_locked_out = Signal()
+
+# Sent with sender=Communication, communication=<Communication>, old=<status>, new=<status>,
+# by=<User or None> when a communication's workflow state changes, inside the transaction that
+# changes it: its receivers write their outbox rows in that transaction, so the change and its
+# notifications commit together (delivery is enqueued on commit). The reminders wing tells the
+# approvers when it goes into review and clears their inbox entries when the review ends.
+communication_moved = Signal()

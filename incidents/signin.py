@@ -1,5 +1,7 @@
-"""One throttle for every way in: the sign-in page, the admin's login, API tokens (and whatever
-else calls django.contrib.auth.authenticate, such as a coming SSO backend).
+"""One throttle for every way in: the sign-in page, the admin's login, API tokens, sign-in with
+OpenID Connect (incidents/sso.py: its callbacks count per client address, under the username
+"openid-connect", without the per-username backoff) and whatever else calls
+django.contrib.auth.authenticate.
 
 Password sign-ins are throttled in an authentication backend (`ThrottledModelBackend`, first in
 AUTHENTICATION_BACKENDS), so no login view can forget it; API tokens in
@@ -60,15 +62,20 @@ def _username_key(username):
     return (username or "").strip().lower()[:150]
 
 
+# Failures the audit log records elsewhere: passwords through Django's user_login_failed signal
+# (incidents.auditlog), two-factor codes by incidents.twofactor with their step.
+OWN_AUDIT = {"password", "two-factor code"}
+
+
 class Attempt:
     """One sign-in attempt: `refusal` is set when it must not be tried; otherwise report how it
     went with `succeeded()` or `failed()`."""
 
-    def __init__(self, request, username, method="password"):
+    def __init__(self, request, username, per_username=True):
         self.request = request
-        self.method = method
         self.username = _username_key(username)
         self.address = client_address(request)
+        self.per_username = per_username
         self.keys = []
         self.refusal = self._count()
 
@@ -77,9 +84,10 @@ class Attempt:
         address_key = f"login:addr:{self.address}"
         pair_key = f"login:pair:{self.username}:{self.address}"
         user_key = f"login:user:{self.username}"
-        self.keys = [pair_key, address_key, user_key]
+        self.keys = [pair_key, address_key, user_key] if self.per_username else [pair_key, address_key]
         # Count against every key (no short-circuit), so each limit sees each attempt.
-        pair, per_address, per_user = count(pair_key, window), count(address_key, window), count(user_key, window)
+        pair, per_address = count(pair_key, window), count(address_key, window)
+        per_user = count(user_key, window) if self.per_username else 0
         if pair > settings.LOGIN_RATE_LIMIT:
             if pair == settings.LOGIN_RATE_LIMIT + 1:  # the first refusal of this pair's window
                 self._locked_out()
@@ -133,8 +141,34 @@ class Attempt:
         for key in self.keys:
             give_back(key)
 
-    def failed(self):
-        log.warning("Failed sign-in (%s) for username %r from %s", self.method, self.username, self.address)
+    def failed(self, how="password", reason=""):
+        log.warning(
+            "Failed sign-in (%s) for username %r from %s%s",
+            how,
+            self.username,
+            self.address,
+            f": {reason}" if reason else "",
+        )
+        if how not in OWN_AUDIT:
+            auditlog.record(
+                AuditEvent.Action.SIGNIN_FAILED,
+                subject=f"{how} sign-in",
+                detail={"method": how, "reason": reason},
+                request=self.request,
+            )
+
+    def abandoned(self):
+        """Neither success nor failure (the provider could not be reached): nothing was tried,
+        so the attempt is given back like a success, but logged."""
+        self.succeeded()
+
+
+def password_signin_allowed(username):
+    """Whether this username may sign in with a password: anyone, unless WARROOM_PASSWORD_SIGNIN
+    is off (sign-in through the OpenID provider only); then only the break-glass accounts."""
+    if settings.WARROOM_PASSWORD_SIGNIN:
+        return True
+    return _username_key(username) in {_username_key(name) for name in settings.WARROOM_BREAK_GLASS_USERS}
 
 
 def recent_lockouts():
@@ -184,6 +218,12 @@ class ThrottledModelBackend(ModelBackend):
         if attempt.refusal:
             request.signin_refused = attempt.refusal
             raise PermissionDenied("Too many sign-in attempts")
+        if not password_signin_allowed(username):
+            # Counted like a wrong password (a guesser learns nothing either way), and told
+            # apart on the page (incidents.views_auth) and in the log.
+            request.password_signin_off = True
+            attempt.failed(reason="password sign-in is off for this account (WARROOM_PASSWORD_SIGNIN)")
+            return None
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is None:
             attempt.failed()

@@ -4,9 +4,13 @@ Each command calls the same service as the buttons and the API, so it is checked
 the same way. Errors come back as ValidationError with a message meant for the person typing.
 """
 
+import datetime
+import re
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents import access, services
 from incidents.models import Impact, Incident, Membership
@@ -22,9 +26,39 @@ ROLE_ALIASES = {"comms": Membership.Role.COMMS_LEAD, "ic": Membership.Role.COMMA
 
 HELP = (
     "Commands: /status <investigating|identified|monitoring|resolved|closed>, /sev <1-4>, "
-    "/commander <username>, /role <role> <username>, /impact <service> <level> [regions], "
-    "/impact <service> resolved, /ack"
+    "/commander <username>, /commander me, /role <role> <username>, /impact <service> <level> [regions], "
+    "/impact <service> resolved, /ack, /at <HH:MM|YYYY-MM-DD HH:MM> <what happened>"
 )
+
+# `/at 02:55 text` or `/at 2026-01-27 02:55 text`: the day is optional, seconds too.
+AT_TIME = re.compile(r"^(?:(\d{4})-(\d{1,2})-(\d{1,2})\s+)?(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s+|$)")
+
+
+def _backdated(text):
+    """The time and the note of an `/at <time> <note>` line (the text after `/at`). The time
+    is read in the viewer's zone (the one the page shows times in); without a date it is today
+    there."""
+    match = AT_TIME.match(text)
+    usage = _("Write when it happened as HH:MM or YYYY-MM-DD HH:MM, e.g. /at 02:55 Edge errors began.")
+    if match is None:
+        raise ValidationError(usage)
+    year, month, day, hour, minute, second = match.groups()
+    zone = timezone.get_current_timezone()
+    if year is None:
+        today = timezone.localdate(timezone=zone)
+        year, month, day = today.year, today.month, today.day
+    try:
+        when = datetime.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0))
+    except ValueError:
+        raise ValidationError(
+            _("%(time)s is not a time on the calendar. %(usage)s") % {"time": match.group(0).strip(), "usage": usage}
+        ) from None
+    if when.year < 1900:
+        raise ValidationError(usage)
+    note = text[match.end() :].strip()
+    if not note:
+        raise ValidationError(_("Say what happened after the time, e.g. /at 02:55 Edge errors began."))
+    return timezone.make_aware(when, zone), note
 
 
 def _user(incident, by, name, refusal):
@@ -83,9 +117,15 @@ def run(incident, user, text):
             raise ValidationError(f"{incident.reference} is already SEV{value}.")
         _call(services.change_severity, incident, int(value), user)
     elif command in ("commander", "ic"):
-        (name,) = _args(args, 1, "/commander <username>")[:1]
-        to_user = _user(incident, user, name, "Only the incident's commanders may hand over command.")
-        _call(services.hand_over_command, incident, to_user, user)
+        (name,) = _args(args, 1, "/commander <username> (or /commander me)")[:1]
+        name = name.lstrip("@")
+        if name.lower() == "me" or name.lower() == user.get_username().lower():
+            # Taking command oneself: the on-call person paged for the incident may (and
+            # acknowledges it on the way), not only those who already command it.
+            _call(services.take_command, incident, user)
+        else:
+            to_user = _user(incident, user, name, "Only the incident's commanders may hand over command.")
+            _call(services.hand_over_command, incident, to_user, user)
     elif command == "role":
         role, name = _args(args, 2, "/role <role> <username>")[:2]
         role = ROLE_ALIASES.get(role.lower(), role.lower())
@@ -111,6 +151,14 @@ def run(incident, user, text):
             when = timezone.localtime(incident.acknowledged_at).strftime("%Y-%m-%d %H:%M %Z")
             raise ValidationError(f"{incident.reference} was already acknowledged at {when}.")
         _call(services.acknowledge, incident, user)
+    elif command == "at":
+        occurred_at, note = _backdated(text[1:].split(None, 1)[1] if args else "")
+        if occurred_at > timezone.now():
+            shown = timezone.localtime(occurred_at).strftime("%Y-%m-%d %H:%M")
+            raise ValidationError(
+                _("%(time)s is in the future: an event is logged once it has happened.") % {"time": shown}
+            )
+        _call(services.log_entry, incident, user, note, occurred_at=occurred_at)
     elif command == "help":
         raise ValidationError(HELP)
     else:

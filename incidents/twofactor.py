@@ -140,7 +140,7 @@ def _new_recovery_codes(user):
 
 
 def _throttled(request, user):
-    return Attempt(request, user.get_username(), method="two-factor code")
+    return Attempt(request, user.get_username())
 
 
 def _passed(request, device):
@@ -166,7 +166,7 @@ def confirm_enrolment(request, code):
             device.save(update_fields=["confirmed"])
             codes = _new_recovery_codes(user)
     if not right:  # outside the transaction: the device's own backoff keeps the failure
-        attempt.failed()
+        attempt.failed(how="two-factor code")
         auditlog.record(Action.TWO_FACTOR_FAILED, subject=auditlog.user_subject(user), detail={"step": "enrolment"})
         raise ValidationError({"code": _("That code is not right: check the app's clock and try the next code.")})
     attempt.succeeded()
@@ -194,7 +194,7 @@ def verify(request, code):
             if device is not None and device.verify_token(code):
                 used = device
     if used is None:
-        attempt.failed()
+        attempt.failed(how="two-factor code")
         auditlog.record(Action.TWO_FACTOR_FAILED, subject=auditlog.user_subject(user), detail={"step": "sign-in"})
         return None, False
     attempt.succeeded()

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q, Subquery
+from django.db.models.fields.json import KT
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -137,9 +138,14 @@ def _war_room_incident(request, pk, review_state=False):
 
 def _drawable(entries):
     """Timeline entries with what incidents/_entry.html shows of them (entry_html.render_entries):
-    not their structured data, and of their author only the name."""
+    not their structured data (only the communication a comms line links to), and of their
+    author only the name."""
     fields = [f.name for f in TimelineEntry._meta.concrete_fields if f.name != "data"]
-    return entries.select_related("author").only(*fields, f"author__{get_user_model().USERNAME_FIELD}")
+    return (
+        entries.select_related("author")
+        .only(*fields, f"author__{get_user_model().USERNAME_FIELD}")
+        .annotate(linked_communication=KT("data__communication"))
+    )
 
 
 def _timeline(incident, before=None):
@@ -192,12 +198,17 @@ def _state_context(request, incident):
         "commander": next((m.user for m in roles.get("commander", [])), None),
         "can_command": access.can_command(request.user, incident),
         "can_log": access.can_log(request.user, incident),
+        "can_acknowledge": access.can_acknowledge(request.user, incident),
+        # "Take command" for those who may but do not hold it (the on-call person paged).
+        "can_take_command": access.can_take_command(request.user, incident)
+        and not any(m.user_id == request.user.pk for m in roles.get("commander", [])),
+        "can_write_comms": access.can_write_communication(request.user, incident),
         "transitions": [Incident.Status(s) for s in Incident.Status if incident.can_move_to(s)],
         "steps": _steps(incident),
         "severities": Incident.Severity.values,
         "version": incident.version,
         "role_form": RoleForm(),
-        "impact_form": ImpactForm(),
+        "impact_form": ImpactForm(incident=incident, impacts=impacts),
         "time_form": CorrectTimeForm(),
     }
 
@@ -232,7 +243,7 @@ def war_room(request, pk):
             "poll_seconds": _poll_seconds(),
             "box_value": request.session.pop("box_value", ""),
             "box_error": "",
-            "panel_urls": [reverse(name, args=[incident.pk]) for name in settings.WARROOM_INCIDENT_PANELS],
+            "panel_urls": [reverse(name, args=[incident.key]) for name in settings.WARROOM_INCIDENT_PANELS],
         }
     )
     return render(request, "incidents/war_room.html", context)
@@ -280,7 +291,12 @@ def live(request, pk):
         return HttpResponse("Bad poll parameters.", status=400)
     if not (0 <= after < 2**63 and 0 <= since < 2**63):
         return HttpResponse("Bad poll parameters.", status=400)
-    version = Incident.objects.visible_to(request.user).filter(pk=pk).values_list("version", flat=True).first()
+    version = (
+        Incident.objects.visible_to(request.user)
+        .filter(**access.incident_lookup(pk))
+        .values_list("version", flat=True)
+        .first()
+    )
     if version is None:
         return HttpResponse("No such incident.", status=404)
     if version <= since:
@@ -395,6 +411,20 @@ def acknowledge(request, pk):
 
 @login_required
 @require_POST
+def take_command(request, pk):
+    """Make oneself the commander (and acknowledge): the on-call person paged, or a commander."""
+    incident = _war_room_incident(request, pk)
+    try:
+        services.take_command(incident, request.user)
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    else:
+        messages.success(request, _("You are now the commander of %(reference)s.") % {"reference": incident.reference})
+    return redirect(incident)
+
+
+@login_required
+@require_POST
 def assign_role(request, pk):
     return _action(
         request, pk, RoleForm, lambda i, d: services.assign_role(i, d["user"], d["role"], request.user), None
@@ -420,13 +450,8 @@ def add_impact(request, pk):
         request,
         pk,
         ImpactForm,
-        lambda i, d: services.add_impact(
-            i,
-            request.user,
-            service=d["service"],
-            level=d["level"],
-            regions=d["regions"],
-            started_at=d["started_at"],
+        lambda i, d: services.add_impacts(
+            i, request.user, d["chosen"], level=d["level"], regions=d["regions"], started_at=d["started_at"]
         ),
         None,
     )
@@ -503,7 +528,7 @@ def edit_entry(request, pk, entry_pk):
         except ValidationError as exc:
             apply_errors(form, exc)
         else:
-            return redirect(reverse("incidents:detail", args=[incident.pk]) + f"#entry-{entry.pk}")
+            return redirect(reverse("incidents:detail", args=[incident.key]) + f"#entry-{entry.pk}")
     status = 400 if request.method == "POST" else 200
     return render(
         request, "incidents/entry_edit.html", {"form": form, "incident": incident, "entry": entry}, status=status

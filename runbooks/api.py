@@ -200,7 +200,9 @@ class StepRunSerializer(serializers.ModelSerializer):
     expected_minutes = _Minutes(source="step.expected_minutes", read_only=True)
     status = serializers.ChoiceField(choices=StepRun.Status.values, required=False)
     assignee = UsernameField(required=False, allow_null=True)
-    incident = serializers.IntegerField(source="run.incident_id", read_only=True)
+    incident = serializers.CharField(
+        source="run.incident.key", read_only=True, help_text="The incident's id (its opaque key)"
+    )
 
     class Meta:
         model = StepRun

@@ -14,5 +14,5 @@ incident_children.register("runbook-runs", api.RunViewSet, basename="runbook-run
 
 urlpatterns = [
     path("", include(router.urls)),
-    path("incidents/<int:incident_pk>/", include(incident_children.urls)),
+    path("incidents/<incident:incident_pk>/", include(incident_children.urls)),
 ]

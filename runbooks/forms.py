@@ -23,3 +23,13 @@ class StepChangeForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = get_user_model().objects.filter(is_active=True)
+
+
+class MoveStepsForm(forms.Form):
+    from_user = forms.ModelChoiceField(queryset=None)
+    to_user = forms.ModelChoiceField(queryset=None)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("from_user", "to_user"):
+            self.fields[name].queryset = get_user_model().objects.filter(is_active=True)

@@ -331,6 +331,129 @@ def change_step(step_run, by, *, status=None, note=None, reason=None, assignee=N
     return step_run
 
 
+# Assigning many steps at once ----------------------------------------------------------------
+
+
+def _open_steps(incident):
+    return StepRun.objects.filter(run__incident=incident).exclude(status__in=StepRun.FINISHED)
+
+
+def _workers(incident):
+    """The people who work an incident's steps: everyone with a role on it but observers, who
+    is active and may log to it, by username."""
+    ids = (
+        Membership.objects.filter(incident=incident)
+        .exclude(role=Membership.Role.OBSERVER)
+        .values_list("user_id", flat=True)
+    )
+    people = User.objects.filter(pk__in=ids, is_active=True).order_by(User.USERNAME_FIELD)
+    return [u for u in people if access.can_log(u, incident)]
+
+
+@transaction.atomic
+def assign_open_steps_evenly(incident, by):
+    """Give every open, unassigned step of the incident's runbooks to the people on the
+    incident, each next step to whoever has the fewest open steps (ties by username), so the
+    work is spread evenly. One timeline line says who got how many. Returns {user: count}."""
+    if not access.can_command(by, incident):
+        raise PermissionDenied("Only the incident's commanders may assign steps in bulk.")
+    Incident.objects.select_for_update().get(pk=incident.pk)  # one bulk assignment at a time
+    people = _workers(incident)
+    if not people:
+        raise ValidationError({"assignee": "Nobody on the incident can work on steps; assign roles first."})
+    steps = list(
+        _open_steps(incident)
+        .filter(assignee__isnull=True)
+        .select_related("run")
+        .order_by("run__started_at", "run_id", "position")
+    )
+    if not steps:
+        raise ValidationError({"assignee": "Every open step already has someone."})
+    load = dict.fromkeys((u.pk for u in people), 0)
+    for assignee_id, count in (
+        _open_steps(incident).filter(assignee_id__in=load).values_list("assignee_id").annotate(n=Count("id"))
+    ):
+        load[assignee_id] = count
+    given = {}
+    now = timezone.now()
+    for step_run in steps:
+        person = min(people, key=lambda u: load[u.pk])  # people are in username order: ties go to the first
+        step_run.assignee = person
+        step_run.updated_at = now
+        load[person.pk] += 1
+        given[person] = given.get(person, 0) + 1
+    StepRun.objects.bulk_update(steps, ["assignee", "updated_at"])
+    shares = ", ".join(f"{u.get_username()} {n}" for u, n in sorted(given.items(), key=lambda i: i[0].get_username()))
+    record_event(
+        incident,
+        by,
+        TimelineEntry.Kind.RUNBOOK,
+        f"Open steps assigned evenly ({len(steps)}): {shares}.",
+        {
+            "field": "step.assignee",
+            "old": None,
+            "new": {u.get_username(): n for u, n in given.items()},
+            "step_runs": [s.pk for s in steps],
+        },
+    )
+    notify_changed(incident, "runbooks")
+    return given
+
+
+def handover_offer(incident):
+    """After command changed hands: (outgoing commander, new commander, their open steps) when
+    the one who handed over still holds open steps; else None. Read from the last handover on
+    the timeline."""
+    entry = (
+        incident.timeline.filter(kind=TimelineEntry.Kind.ROLE, data__field="commander")
+        .order_by("-occurred_at", "-id")
+        .values_list("data", flat=True)
+        .first()
+    )
+    if not entry or not entry.get("old") or not entry.get("new"):
+        return None
+    names = {entry["old"], entry["new"]}
+    users = {u.get_username(): u for u in User.objects.filter(**{f"{User.USERNAME_FIELD}__in": names})}
+    old, new = users.get(entry["old"]), users.get(entry["new"])
+    if old is None or new is None:
+        return None
+    count = _open_steps(incident).filter(assignee=old).count()
+    return (old, new, count) if count else None
+
+
+@transaction.atomic
+def move_open_steps(incident, from_user, to_user, by):
+    """Move every open step of `from_user` on the incident to `to_user` (after a handover, the
+    old commander's steps to the new one), with one timeline line. Returns how many moved."""
+    if not access.can_command(by, incident):
+        raise PermissionDenied("Only the incident's commanders may move steps in bulk.")
+    if from_user == to_user:
+        raise ValidationError({"assignee": "Choose someone else to move the steps to."})
+    if to_user not in _workers(incident):
+        raise ValidationError(
+            {"assignee": f"{to_user.get_username()} cannot work on {incident.reference}; give them a role first."}
+        )
+    Incident.objects.select_for_update().get(pk=incident.pk)
+    steps = list(_open_steps(incident).filter(assignee=from_user))
+    if not steps:
+        raise ValidationError({"assignee": f"{from_user.get_username()} has no open steps."})
+    StepRun.objects.filter(pk__in=[s.pk for s in steps]).update(assignee=to_user, updated_at=timezone.now())
+    record_event(
+        incident,
+        by,
+        TimelineEntry.Kind.RUNBOOK,
+        f"{len(steps)} open steps moved: {from_user.get_username()} → {to_user.get_username()}.",
+        {
+            "field": "step.assignee",
+            "old": from_user.get_username(),
+            "new": to_user.get_username(),
+            "step_runs": [s.pk for s in steps],
+        },
+    )
+    notify_changed(incident, "runbooks")
+    return len(steps)
+
+
 # Progress ------------------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from incidents.models import Incident
 from . import services
 from .fileformat import SLUG_RE, RunbookFileError, parse
 from .fileformat import render as render_file
-from .forms import RunbookTextForm, StepChangeForm
+from .forms import MoveStepsForm, RunbookTextForm, StepChangeForm
 from .models import Runbook, RunbookVersion, StepRun
 
 
@@ -169,6 +169,10 @@ def _panel(request, incident, error=""):
             "incident": incident,
             "runs": runs,
             "suggestions": services.suggestions(incident, versions) if can_command else [],
+            "unassigned": sum(
+                1 for run in runs for sr in run.step_runs.all() if not sr.is_finished and not sr.assignee_id
+            ),
+            "handover": services.handover_offer(incident) if can_command and runs else None,
             "others": versions,
             "can_command": can_command,
             "can_work": access.can_log(request.user, incident),
@@ -201,7 +205,12 @@ def panel(request, pk):
             since, minute = (-1 if "." in raw else int(raw)), int(request.GET.get("m", "0"))
         except ValueError:
             return HttpResponse("Bad poll parameters.", status=400)
-        version = Incident.objects.visible_to(request.user).filter(pk=pk).values_list("version", flat=True).first()
+        version = (
+            Incident.objects.visible_to(request.user)
+            .filter(**access.incident_lookup(pk))
+            .values_list("version", flat=True)
+            .first()
+        )
         if version is None:
             raise Http404("No such incident.")
         if version <= since and minute == _minute():
@@ -232,6 +241,44 @@ def attach(request, pk):
     if error:
         messages.error(request, error)
     return redirect(incident)
+
+
+def _bulk(request, pk, operation):
+    """A bulk step change from the runbook panel: the panel redrawn (htmx) or the war room."""
+    incident = _incident(request, pk)
+    error = ""
+    try:
+        operation(incident)
+    except (ValidationError, PermissionDenied) as exc:
+        error = " ".join(error_messages(exc))
+    if is_htmx(request):
+        response = _panel(request, incident, error)
+        response["HX-Trigger"] = "warroom-changed"
+        return response
+    if error:
+        messages.error(request, error)
+    return redirect(incident)
+
+
+@login_required
+@require_POST
+def assign_evenly(request, pk):
+    """ "Assign the open steps evenly" among the people on the incident."""
+    return _bulk(request, pk, lambda incident: services.assign_open_steps_evenly(incident, request.user))
+
+
+@login_required
+@require_POST
+def move_steps(request, pk):
+    """Move one person's open steps to another (offered after a handover of command)."""
+    form = MoveStepsForm(request.POST)
+
+    def move(incident):
+        if not form.is_valid():
+            raise ValidationError(gettext("Choose whose steps to move and to whom."))
+        services.move_open_steps(incident, form.cleaned_data["from_user"], form.cleaned_data["to_user"], request.user)
+
+    return _bulk(request, pk, move)
 
 
 @login_required

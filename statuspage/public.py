@@ -102,7 +102,7 @@ def content_digest(now=None):
     projection = [
         Service.objects.filter(public=True)
         .order_by("pk")
-        .values_list("pk", "name", "slug", "group", "description", "position", "created_at", "updated_at"),
+        .values_list("pk", "name", "names", "slug", "group", "description", "position", "created_at", "updated_at"),
         shown.order_by("pk").values_list("pk", "title", "severity", "started_at", "declared_at"),
         public_updates()
         .filter(incident__in=shown)
@@ -359,6 +359,13 @@ class PublicState:
     def unresolved(self):
         return [i for i in self.incidents if i.is_unresolved]
 
+    @property
+    def recently_resolved(self):
+        """Resolved incidents whose resolving update is younger than STATUSPAGE_RESOLVED_HOURS,
+        newest first: the front page keeps them, with that update, for a while."""
+        since = self.now - timedelta(hours=settings.STATUSPAGE_RESOLVED_HOURS)
+        return [i for i in self.incidents if not i.is_unresolved and i.updates and i.updates[0].published_at > since]
+
     def status(self):
         """Statuspage's indicator and description: the worse of what the components show and
         what the unresolved incidents' impact says (components decide on a tie, being the more
@@ -456,6 +463,8 @@ class PublicState:
         for m in self.mitigations:
             if m["until"] and m["until"] > self.now:
                 bounds.append(m["until"])
+        for incident in self.recently_resolved:  # the moment it leaves the front page
+            bounds.append(incident.updates[0].published_at + timedelta(hours=settings.STATUSPAGE_RESOLVED_HOURS))
         return min(bounds)
 
     def incident_json(self, incident):

@@ -287,7 +287,7 @@ class Documents:
             "created": when(data["created_at"]),
             "started": when(data["started_at"]),
             "resolved": when(data["resolved_at"]),
-            "components": [c["name"] for c in data["components"]],
+            "components": [self.component_name(c["id"], c["name"]) for c in data["components"]],
             "updates": [
                 {
                     "id": u["id"],
@@ -302,7 +302,7 @@ class Documents:
         }
 
     def maintenance_view(self, m):
-        components = [c.name for s in m.services.all() if (c := self.state.by_service.get(s.pk))]
+        components = [self.component_name(c.id) for s in m.services.all() if (c := self.state.by_service.get(s.pk))]
         return {
             "id": m.public_id,
             "name": m.title,
@@ -330,10 +330,18 @@ class Documents:
                 rows.append({"component": self.component_view(c, start, bars), "children": []})
         return rows
 
+    def component_name(self, component_id, default=""):
+        """A component's name in the page's language (the service's translated name), else as
+        the catalog names it; the JSON documents always use the catalog's name."""
+        c = self._components.get(component_id)
+        if c is None:
+            return default
+        return c.service.name_in(self.state.language) if c.service is not None and self.state.language else c.name
+
     def component_view(self, c, start=None, bars=None):
         view = {
             "id": c.id,
-            "name": c.name,
+            "name": self.component_name(c.id),
             "status": c.status,
             "status_label": LEVEL_LABELS[c.status],
             "description": c.description,
@@ -368,6 +376,7 @@ class Documents:
         return {
             "rows": self.component_rows(),
             "incidents": [self.incident_view(i) for i in state.unresolved],
+            "resolved_incidents": [self.incident_view(i) for i in state.recently_resolved],
             "mitigations": [{"body": self.markdown(m["text"]), "since": when(m["since"])} for m in state.mitigations],
             "active_maintenance": [m for m in maintenances if m["status"] in ("in_progress", "verifying")],
             "upcoming_maintenance": sorted(
@@ -395,6 +404,7 @@ class Documents:
             for incident in days[day]:
                 if incident not in seen:
                     seen.append(incident)
+            seen.sort(key=lambda i: (i.started_at, i.pk), reverse=True)  # newest first within the day too
             listed.append(
                 {
                     "anchor": f"d{day.isoformat()}",

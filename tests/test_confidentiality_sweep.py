@@ -13,13 +13,15 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from incidents.models import incident_key
 from tests.test_review_confidentiality import NON_MEMBERS, cast, hidden  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
 # Routes that name an incident, by where the incident's id is in them.
 INCIDENT_SCOPED = re.compile(
-    r"^(incidents/<int:pk>/|runbooks/incident/<int:pk>/|api/v1/incidents/<int:incident_pk>/|api/v1/\^incidents/\(\?P<pk>|api/v1/\^step-runs/)"
+    r"^(incidents/<incident:pk>/|runbooks/incident/<incident:pk>/|api/v1/incidents/<incident:incident_pk>/"
+    r"|api/v1/\^incidents/\(\?P<pk>|api/v1/\^step-runs/)"
 )
 # What a path parameter names, by its name, or for the API's `pk`, by the collection before it.
 CHILDREN = {
@@ -43,7 +45,7 @@ API_COLLECTIONS = {
     "incidents": "incident",
 }
 SLUGS = {"action": "submit"}
-MISSING = 100_000  # added to the hidden incident's id (and step run's): an id nobody has
+MISSING = 100_000  # added to the hidden incident's number (and step run's id): one nobody has
 
 
 def routes():
@@ -103,19 +105,25 @@ def answer(client, method, path, api):
 
 
 @pytest.mark.parametrize("who", NON_MEMBERS)
-def test_every_incident_route_answers_a_non_member_as_for_a_missing_incident(cast, hidden, who):  # noqa: F811
+@pytest.mark.parametrize("named_by", ["key", "number"])
+def test_every_incident_route_answers_a_non_member_as_for_a_missing_incident(cast, hidden, who, named_by):  # noqa: F811
+    """Links carry the incident's key; old links its number: both forms are swept."""
     user = cast[who]
     browser = Client(raise_request_exception=False)
     browser.force_login(user)
     api = APIClient()
     api.raise_request_exception = False
     api.force_authenticate(user)
-    incident, step_run = hidden["incident"].pk, hidden["step_run"].pk
+    incident, step_run = hidden["incident"], hidden["step_run"].pk
+    if named_by == "key":
+        secret_id, missing_id = incident.key, incident_key()
+    else:
+        secret_id, missing_id = incident.pk, incident.pk + MISSING
     unfilled, differ, swept = [], [], 0
     for route in routes():
         try:
-            secret = concrete(route, hidden, incident, step_run)
-            missing = concrete(route, hidden, incident + MISSING, step_run + MISSING)
+            secret = concrete(route, hidden, secret_id, step_run)
+            missing = concrete(route, hidden, missing_id, step_run + MISSING)
         except KeyError as exc:
             unfilled.append(str(exc))
             continue

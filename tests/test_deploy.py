@@ -6,6 +6,7 @@ Settings are loaded in a fresh interpreter for each case, with an environment bu
 scratch, so nothing this test run set up (tests/settings.py) leaks into what is checked.
 """
 
+import http.client
 import os
 import re
 import secrets
@@ -345,3 +346,81 @@ def test_language_cookie_is_secure_like_the_session_cookie_in_production(tmp_pat
 
     assert production_setting(tmp_path, expression) == "(True, True, 'Lax')"
     assert production_setting(tmp_path, expression, SECURE_HTTPS="False") == "(False, False, 'Lax')"
+
+
+def test_idle_connections_do_not_hold_up_the_status_page(tmp_path):
+    """Browsers open sockets speculatively (pre-connect) and may send nothing on them for many
+    seconds. The web role as the image runs it, with few workers, must still answer the next
+    visitor of the status page at once, not after the idle sockets time out."""
+    port = str(free_port())
+    (tmp_path / "var").mkdir()
+    # SQLite under tmp_path (never the run's DATABASE_URL); plain HTTP on loopback like compose.
+    env = clean_env(
+        tmp_path,
+        SECRET_KEY=secrets.token_urlsafe(50),
+        DATABASE_URL=None,
+        PORT=port,
+        WEB_CONCURRENCY="1",
+        SECURE_HTTPS="False",
+        ALLOWED_HOSTS="127.0.0.1",
+        STATIC_ROOT=str(tmp_path / "static"),
+    )
+    # What the image does before the web role serves: collectstatic at build, migrate at start.
+    for command in (["manage.py", "collectstatic", "--noinput", "-v", "0"], [str(ENTRYPOINT), "migrate"]):
+        runner = [sys.executable] if command[0] == "manage.py" else ["sh"]
+        prepared = subprocess.run(runner + command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+        assert prepared.returncode == 0, prepared.stdout + prepared.stderr
+    log = tmp_path / "web.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(["sh", str(ENTRYPOINT), "web"], cwd=ROOT, env=env, stdout=out, stderr=out)
+    idle = []
+    try:
+        deadline = time.monotonic() + 30
+        while healthcheck({"PATH": env["PATH"], "PORT": port, "ALLOWED_HOSTS": "127.0.0.1"}).returncode != 0:
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+
+        # More idle sockets than a browser opens, and more than the one worker process.
+        for _ in range(6):
+            idle.append(socket.create_connection(("127.0.0.1", int(port)), timeout=5))
+        time.sleep(0.5)
+
+        started = time.monotonic()
+        conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=10)
+        conn.request("GET", "/status/", headers={"Host": "127.0.0.1"})
+        response = conn.getresponse()
+        body = response.read()
+        elapsed = time.monotonic() - started
+        conn.close()
+
+        assert response.status == 200, body[:500]
+        assert elapsed < 3, f"/status/ took {elapsed:.1f} s behind idle connections"
+        # A browser then sends its next request on a socket it opened in advance.
+        reused = idle[0]
+        reused.sendall(b"GET /status/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        answer = http.client.HTTPResponse(reused)
+        answer.begin()
+        assert answer.status == 200
+    finally:
+        for sock in idle:
+            sock.close()
+        server.terminate()
+        server.wait(timeout=15)
+
+
+def test_web_role_runs_threaded_gunicorn_workers_as_documented():
+    from config import gunicorn as web_settings
+
+    assert "config/gunicorn.py" in ENTRYPOINT.read_text()
+    assert web_settings.worker_class == "gthread"
+    assert web_settings.threads > 1
+    assert "gthread" in DOCS.read_text()
+    assert "config/gunicorn.py" in DOCS.read_text()
+
+
+def test_a_mistyped_comms_time_zone_is_refused_with_its_value(tmp_path):
+    result = manage(production_env(tmp_path, WARROOM_COMMS_TIME_ZONES="zh-hans=Asia/Beijing"), "check")
+
+    assert result.returncode != 0
+    assert "WARROOM_COMMS_TIME_ZONES: 'zh-hans=Asia/Beijing' is not language=Zone/Name" in result.stderr

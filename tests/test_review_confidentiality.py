@@ -599,7 +599,7 @@ def test_user_text_is_escaped_or_sanitised_on_every_page_that_shows_it(cast, set
     )
     run = runbook_services.attach(incident, Runbook.objects.get(slug="xss"), root)
     runbook_services.change_step(run.step_runs.get(), root, status="blocked", reason=XSS, note=XSS)
-    i = f"/incidents/{incident.pk}"
+    i = f"/incidents/{incident.key}"
     pages = [
         "/incidents/",
         f"{i}/",
@@ -617,7 +617,7 @@ def test_user_text_is_escaped_or_sanitised_on_every_page_that_shows_it(cast, set
         "/runbooks/",
         "/runbooks/xss/",
         "/runbooks/xss/edit/",
-        f"/runbooks/incident/{incident.pk}/panel/",
+        f"/runbooks/incident/{incident.key}/panel/",
         "/runbooks/my-steps/",
         "/status/",
         "/status/history/",
@@ -698,9 +698,9 @@ def test_a_responder_taken_off_an_incident_can_no_longer_edit_their_notes(cast, 
     services.assign_role(incident, viewer, "responder", cast["root"])
     entry = services.log_entry(incident, viewer, "Restarted the pods.")
     services.remove_role(incident, incident.memberships.get(user=viewer, role="responder"), cast["root"])
-    url = f"/incidents/{incident.pk}/timeline/{entry.pk}/edit/"
+    url = f"/incidents/{incident.key}/timeline/{entry.pk}/edit/"
     assert browser(viewer).post(url, {"body": "Nothing happened."}).status_code == 403
-    api = f"/api/v1/incidents/{incident.pk}/timeline/{entry.pk}/"
+    api = f"/api/v1/incidents/{incident.key}/timeline/{entry.pk}/"
     assert api_client(viewer).patch(api, {"body": "Nothing happened."}, format="json").status_code == 403
     entry.refresh_from_db()
     assert entry.body == "Restarted the pods." and not entry.revisions.exists()

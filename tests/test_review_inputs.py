@@ -473,7 +473,7 @@ def test_a_nul_byte_in_the_war_room_box_is_refused_with_a_message(world):
     incident = world["incident"]
     before = incident.timeline.count()
     for text in ("note \x00", "/commander ro\x00ot", "/impact web\x00chat major"):
-        response = page.post(f"/incidents/{incident.pk}/log/", {"body": text}, headers={"HX-Request": "true"})
+        response = page.post(f"/incidents/{incident.key}/log/", {"body": text}, headers={"HX-Request": "true"})
         assert response.status_code == 200
         assert "NUL" in response.content.decode()
     assert incident.timeline.count() == before

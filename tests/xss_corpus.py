@@ -178,6 +178,7 @@ TEXT_FIELDS = {
 
 # Text fields that hold nothing a person typed as free text, and why.
 NOT_USER_TEXT = {
+    "incidents.Incident.key": "an opaque identifier the model generates (letters and digits)",
     "incidents.Service.slug": "a slug: letters, digits, hyphens (validated)",
     "incidents.TimelineEntry.data": "structured change written by the services (ids, choice values)",
     "incidents.Communication.language": "a validated language code",

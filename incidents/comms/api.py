@@ -331,5 +331,5 @@ incident_children.register("communications", CommunicationViewSet, basename="com
 
 urlpatterns = [
     path("", include(router.urls)),
-    path("incidents/<int:incident_pk>/", include(incident_children.urls)),
+    path("incidents/<incident:incident_pk>/", include(incident_children.urls)),
 ]

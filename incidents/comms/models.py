@@ -109,6 +109,11 @@ class CommunicationTemplate(models.Model):
     public_status = models.CharField(max_length=20, blank=True)
     body = models.TextField(help_text="Markdown with {placeholders}")
     language = models.CharField(max_length=15, default="en")
+    # The same template in another language points at the one it translates: a draft made from
+    # either is translated from its sibling in the translation's language.
+    translation_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="translations"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -117,6 +122,17 @@ class CommunicationTemplate(models.Model):
 
     def __str__(self):
         return self.name
+
+    def in_language(self, language):
+        """This template in `language`: itself, the one it translates or one of that one's
+        translations; None when there is none."""
+        root_id = self.translation_of_id or self.pk
+        return (
+            CommunicationTemplate.objects.filter(models.Q(pk=root_id) | models.Q(translation_of_id=root_id))
+            .filter(language=language)
+            .order_by("pk")
+            .first()
+        )
 
 
 class CommunicationTranslation(models.Model):

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Max
+from django.utils import timezone
 
 from incidents.comms.models import Communication
 from incidents.models import Incident, UserNotification
@@ -14,8 +15,11 @@ from incidents.models import Incident, UserNotification
 Kind = UserNotification.Kind
 
 
-def cadence_minutes(severity, cfg=None):
-    """Minutes between public updates at this severity, or None (no cadence)."""
+def cadence_minutes(severity, cfg=None, chosen=None):
+    """Minutes between public updates: the incident's own cadence (`chosen`) when its people
+    set one, else its severity's, or None (no cadence)."""
+    if chosen:
+        return chosen
     cfg = settings.WARROOM_REMINDERS if cfg is None else cfg  # the sweep passes the one it read
     minutes = cfg.get("update_cadence_minutes") or {}
     return minutes.get(severity) or minutes.get(str(severity)) or None
@@ -26,7 +30,7 @@ def next_update_due(incident, now=None):
     one, or after the declaration), or None: SEV4, or not open. One query."""
     if incident.status not in Incident.OPEN_STATUSES:
         return None
-    minutes = cadence_minutes(incident.severity)
+    minutes = cadence_minutes(incident.severity, chosen=incident.update_cadence_minutes)
     if not minutes:
         return None
     comms = Communication.objects.filter(
@@ -38,12 +42,32 @@ def next_update_due(incident, now=None):
     return (last or incident.declared_at) + timedelta(minutes=minutes)
 
 
+PROMISE_STEP = timedelta(minutes=5)
+
+
+def next_update_promise(incident, now=None):
+    """The time a public update written now promises the next one by, or None (no cadence: SEV4,
+    or not open). Publishing an update restarts the cadence the war room shows
+    (`next_update_due`), so the promise is the cadence counted from now, never earlier than what
+    the war room shows, rounded up to 5 minutes: a time people read at a glance, with a little
+    room for the review before publication."""
+    if incident.status not in Incident.OPEN_STATUSES:
+        return None
+    minutes = cadence_minutes(incident.severity, chosen=incident.update_cadence_minutes)
+    if not minutes:
+        return None
+    due = (now or timezone.now()) + timedelta(minutes=minutes)
+    epoch = due.replace(hour=0, minute=0, second=0, microsecond=0)
+    steps = -(-(due - epoch) // PROMISE_STEP)  # ceiling division
+    return epoch + steps * PROMISE_STEP
+
+
 def update_cadence(sweep):
     """The next public update is due: remind the comms lead (else the commander); still
     missing after the grace, escalate to the commander and deputy."""
     grace = sweep.minutes("update_escalation_minutes")
     for f in sweep.open_incidents():
-        minutes = cadence_minutes(f.severity, sweep.config)
+        minutes = cadence_minutes(f.severity, sweep.config, f.update_cadence)
         if not minutes:
             continue
         anchor = f.last_update or f.declared_at

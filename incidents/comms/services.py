@@ -4,17 +4,30 @@ the row, so a double click or a retried task publishes once."""
 
 import difflib
 import re
+import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.utils.translation import override as language_override
 
 from incidents import access
-from incidents.models import Communication, CommunicationTranslation, Impact, Incident, Service, TimelineEntry
+from incidents.comms.reminders import cadence_minutes, next_update_promise
+from incidents.models import (
+    Communication,
+    CommunicationTemplate,
+    CommunicationTranslation,
+    Impact,
+    Incident,
+    Service,
+    TimelineEntry,
+)
 from incidents.services import in_site_language, notify_changed, record_event
-from incidents.signals import communication_published
+from incidents.signals import communication_moved, communication_published
 
 Status = Communication.Status
 Audience = Communication.Audience
@@ -33,9 +46,32 @@ class _Blank(dict):
         return "{" + key + "}"
 
 
-def placeholders(incident, next_update=None):
+def public_time(value, language):
+    """A time as a communication in `language` gives it to its readers: in their language's
+    format and time zone (WARROOM_COMMS_TIME_ZONES, else TIME_ZONE), with the UTC offset
+    rather than an abbreviation such as "CST", which names three different zones."""
+    language = (language or settings.LANGUAGE_CODE).lower()
+    zones = settings.WARROOM_COMMS_TIME_ZONES
+    zone = zones.get(language) or zones.get(language.split("-")[0]) or settings.TIME_ZONE
+    local = value.astimezone(zoneinfo.ZoneInfo(zone))
+    minutes = int(local.utcoffset().total_seconds() // 60)
+    offset = (
+        "UTC" if minutes == 0 else f"UTC{'+' if minutes > 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    )
+    with language_override(language):
+        return f"{date_format(local, 'DATETIME_FORMAT')} {offset}"
+
+
+def placeholders(incident, language=None, now=None):
+    """The values of a template's placeholders for this incident, in `language`. A value is
+    empty ("") when there is nothing true to say (no public measures in force, no update
+    cadence); the filler then leaves out the sentence that would hold it."""
+    language = language or settings.LANGUAGE_CODE
     impacts = incident.impacts.filter(ended_at__isnull=True).select_related("service")
-    services = ", ".join(f"{i.service.name} ({i.get_level_display().lower()})" for i in impacts) or "none"
+    # No open impact recorded yet: the sentence about the problems still has to read right.
+    services = ", ".join(f"{i.service.name_in(language)} ({i.get_level_display().lower()})" for i in impacts) or _(
+        "some of our services"
+    )
     mitigations = ""
     public_mitigations = getattr(incident, "mitigations", None)
     if public_mitigations is not None:
@@ -44,31 +80,196 @@ def placeholders(incident, next_update=None):
             for m in public_mitigations.filter(public=True, ended_at__isnull=True)
             if getattr(m, "public_explanation", "")
         )
+    next_update = next_update_promise(incident, now)
     return _Blank(
         title=incident.title,
         reference=incident.reference,
         severity=f"SEV{incident.severity}",
         status=incident.get_status_display().lower(),
         services=services,
-        next_update=next_update.strftime("%Y-%m-%d %H:%M %Z") if next_update else "within the hour",
-        mitigations=mitigations or "none",
-        started_at=incident.started_at.strftime("%Y-%m-%d %H:%M %Z"),
+        next_update=public_time(next_update, language) if next_update else "",
+        mitigations=mitigations,
+        started_at=public_time(incident.started_at, language),
     )
 
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 PLACEHOLDER_NAMES = ("title", "reference", "severity", "status", "services", "next_update", "mitigations", "started_at")
+# Where a sentence ends: after . ! ? and a space, or right after the CJK full stops.
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
+LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s")
+# A lead-in such as "Measures in place meanwhile:" or "5. **Measures taken:**".
+LEAD_IN = re.compile(r"[:：][*_\s]*$")
 
 
-def fill_template(template, incident, next_update=None):
-    """The template's body with its {placeholders} filled for this incident; unknown ones and
-    any other braces are left as typed so the author sees them. (Not str.format: one stray
-    brace or a JSON example in a template must not stop every placeholder from filling.)"""
+def fill_template(template, incident, now=None):
+    """The template's body with its {placeholders} filled for this incident, in the template's
+    language. A sentence whose placeholder has nothing to say is left out (a placeholder alone
+    in its paragraph takes the lead-in line before it along), so the public never reads "by
+    within the hour" or "Measures in place: none". Unknown placeholders and any other braces
+    are left as typed so the author sees them. (Not str.format: one stray brace or a JSON
+    example in a template must not stop every placeholder from filling.)"""
+    language = template.language or settings.LANGUAGE_CODE
     # Labels (status, levels) in the template's own language when the UI has it, else English.
-    with language_override(template.language or settings.LANGUAGE_CODE):
-        values = {name: str(value) for name, value in placeholders(incident, next_update).items()}
+    with language_override(language):
+        values = {name: str(value) for name, value in placeholders(incident, language, now).items()}
+    # Templates saved from a browser form have CRLF line ends; paragraphs are found on LF.
+    body = template.body.replace("\r\n", "\n")
+    body = _without_empty(body, {name for name, value in values.items() if value == ""})
     values = _Blank(values)
-    return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), template.body)
+    return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), body)
+
+
+def _without_empty(body, empty):
+    """`body` less the sentences, list items and placeholder-only paragraphs (with their
+    lead-in) that hold a placeholder named in `empty`."""
+
+    def holds_empty(text):
+        return any(name in empty for name in PLACEHOLDER.findall(text))
+
+    kept = []
+    for paragraph in re.split(r"\n[ \t]*\n", body):
+        if not holds_empty(paragraph):
+            kept.append(paragraph)
+            continue
+        if PLACEHOLDER.fullmatch(paragraph.strip()):
+            if kept and LEAD_IN.search(kept[-1]):
+                earlier, _, lead_in = kept.pop().rpartition("\n")
+                if not LIST_ITEM.match(lead_in):
+                    # "... working on it now. Measures that may affect you:" keeps its first sentence.
+                    earlier = "\n".join(filter(None, [earlier, " ".join(SENTENCE_END.split(lead_in)[:-1])]))
+                if earlier.strip():
+                    kept.append(earlier)
+            continue
+        lines = []
+        for line in paragraph.split("\n"):
+            if holds_empty(line):
+                if LIST_ITEM.match(line):
+                    continue
+                line = " ".join(s for s in SENTENCE_END.split(line) if s and not holds_empty(s))
+                line = line.replace("。 ", "。").replace("！ ", "！").replace("？ ", "？")
+            if line.strip():
+                lines.append(line)
+        if lines:
+            kept.append("\n".join(lines))
+    return "\n\n".join(kept)
+
+
+def unfilled_placeholders(text):
+    """The {placeholders} still in a text, outside code; a template's own placeholders are
+    filled when a draft is made from it, so one left over is a hole the author has not seen."""
+    prose = re.sub(r"```.*?```|`[^`\n]*`", "", text or "", flags=re.DOTALL)
+    return [f"{{{name}}}" for name in dict.fromkeys(re.findall(r"\{([A-Za-z_]\w*)\}", prose))]
+
+
+def _refuse_unfilled(comm):
+    """Refuse to move text with a hole towards publication, naming the first hole per field;
+    the text stays as it is for the author to fix."""
+    errors = {}
+    for field, text in (("title", comm.title), ("body", comm.body)):
+        holes = unfilled_placeholders(text)
+        if holes:
+            errors[field] = _unfilled_message(holes)
+    for translation in comm.translations.all():
+        holes = unfilled_placeholders(translation.title) + unfilled_placeholders(translation.body)
+        if holes and "translations" not in errors:
+            errors["translations"] = _("The %(language)s translation: %(problem)s") % {
+                "language": translation.language,
+                "problem": _unfilled_message(holes),
+            }
+    if errors:
+        raise ValidationError(errors)
+
+
+def _unfilled_message(holes):
+    return ngettext(
+        "The text still has the placeholder %(names)s: replace it with the real value first.",
+        "The text still has the placeholders %(names)s: replace them with the real values first.",
+        len(holes),
+    ) % {"names": ", ".join(holes)}
+
+
+def template_for_status(incident, audience):
+    """The template to start a status-page update from: the built-in (or operator's) one for
+    the incident's current status, in the language it was written in first."""
+    if audience != Audience.STATUS_PAGE:
+        return None
+    return (
+        CommunicationTemplate.objects.filter(
+            audience=audience, public_status=incident.status, translation_of__isnull=True
+        )
+        .order_by("pk")
+        .first()
+    )
+
+
+def fill_translation(comm, language):
+    """The communication's template in `language`, filled for its incident; None when the
+    communication was not drafted from a template or that template has no such translation."""
+    if comm.template is None:
+        return None
+    template = comm.template.in_language(language)
+    if template is None:
+        return None
+    return fill_template(template, comm.incident)
+
+
+def affected_services(comm):
+    """A status-page update's affected services as (name, level), in the order it lists them;
+    a service since removed from the catalog by the slug the update recorded."""
+    slugs = [item["service"] for item in comm.affected or []]
+    names = dict(Service.objects.filter(slug__in=slugs).values_list("slug", "name"))
+    return [(names.get(item["service"], item["service"]), item["level"]) for item in comm.affected or []]
+
+
+# Update cadence ----------------------------------------------------------------------------
+
+# What an incident's own cadence may be, in minutes: from every quarter hour to once a day.
+CADENCE_CHOICES = (15, 30, 60, 120, 240, 480, 720, 1440)
+
+
+def cadence_text(minutes):
+    return f"{minutes // 60} h" if minutes >= 60 and minutes % 60 == 0 else f"{minutes} min"
+
+
+@in_site_language
+@transaction.atomic
+def set_update_cadence(incident, minutes, by, reason=""):
+    """Give the incident its own time between public updates (`minutes`, one of
+    CADENCE_CHOICES), or None for its severity's default; logged on the timeline."""
+    access.require(
+        access.can_write_communication(by, incident),
+        "Only comms staff and the incident's commanders may change its update cadence.",
+    )
+    if minutes is not None and minutes not in CADENCE_CHOICES:
+        raise ValidationError(
+            {"minutes": "Choose one of: " + ", ".join(cadence_text(m) for m in CADENCE_CHOICES) + ", or the default."}
+        )
+    reason = (reason or "").strip()
+    if len(reason) > 1000 or "\x00" in reason:
+        raise ValidationError({"reason": "Say it in at most 1,000 characters of text."})
+    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    old = incident.update_cadence_minutes
+    if old == minutes:
+        return incident
+    incident.update_cadence_minutes = minutes
+    incident.save(update_fields=["update_cadence_minutes"])
+    default = cadence_minutes(incident.severity)
+    shown = (
+        f"every {cadence_text(minutes)}"
+        if minutes
+        else (f"the SEV{incident.severity} default (every {cadence_text(default)})" if default else "none")
+    )
+    why = f" Reason: {reason}" if reason else ""
+    record_event(
+        incident,
+        by,
+        TimelineEntry.Kind.FIELD,
+        f"Public update cadence: {shown}.{why}",
+        {"field": "update_cadence_minutes", "old": old, "new": minutes, "reason": reason},
+    )
+    notify_changed(incident, "cadence")
+    return incident
 
 
 # Workflow ----------------------------------------------------------------------------------
@@ -238,6 +439,8 @@ def _content_changed(comm, by, what, data):
         },
     )
     notify_changed(comm.incident, "communications")
+    if old != comm.status:
+        communication_moved.send(sender=Communication, communication=comm, old=old, new=comm.status, by=by)
 
 
 @in_site_language
@@ -261,6 +464,7 @@ def _move(comm, by, new, body, **extra):
         {"field": "communication", "communication": comm.pk, "old": old, "new": new},
     )
     notify_changed(comm.incident, "communications")
+    communication_moved.send(sender=Communication, communication=comm, old=old, new=new, by=by)
     return comm
 
 
@@ -269,6 +473,7 @@ def submit(comm, by):
     access.require(
         access.can_write_communication(by, comm.incident), "Only comms staff may submit communications for review."
     )
+    _refuse_unfilled(comm)
     return _move(comm, by, Status.IN_REVIEW, "{audience} communication submitted for review by {user}.")
 
 
@@ -302,6 +507,7 @@ def approve(comm, by, version):
                 "customers or regulators read."
             }
         )
+    _refuse_unfilled(comm)
     return _move(
         comm,
         by,

@@ -4,7 +4,8 @@ has no templatetags package of its own)."""
 from django import template
 from django.utils import timezone
 
-from incidents.comms.reminders import next_update_due
+from incidents.comms.reminders import cadence_minutes, next_update_due
+from incidents.comms.services import CADENCE_CHOICES
 from incidents.models import Snooze
 from incidents.templatetags.warroom import elapsed
 
@@ -28,4 +29,8 @@ def next_update(incident):
         "soon": 0 < left <= SOON,
         "text": elapsed(due, now) if left <= 0 else elapsed(now, due),
         "snooze_minutes": Snooze.MINUTES,
+        "cadence": cadence_minutes(incident.severity, chosen=incident.update_cadence_minutes),
+        "chosen": incident.update_cadence_minutes,
+        "default": cadence_minutes(incident.severity),
+        "cadence_choices": CADENCE_CHOICES,
     }

@@ -11,6 +11,7 @@ app_name = "comms"
 urlpatterns = [
     path("", views_comms.index, name="index"),
     path("new/", views_comms.new, name="new"),
+    path("cadence/", views_comms.cadence, name="cadence"),
     path("<int:comm_pk>/", views_comms.detail, name="detail"),
     path("<int:comm_pk>/edit/", views_comms.edit, name="edit"),
     path("<int:comm_pk>/schedule/", views_comms.schedule, name="schedule"),
@@ -19,6 +20,7 @@ urlpatterns = [
 ]
 
 library_urlpatterns = [
+    path("awaiting/", views_comms.awaiting, name="awaiting"),
     path("templates/", views_comms.template_list, name="templates"),
     path("templates/new/", views_comms.template_create, name="template_create"),
     path("templates/<int:template_pk>/", views_comms.template_edit, name="template_edit"),

@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -62,7 +63,7 @@ def _require_write(request, incident):
 
 
 def _detail_url(comm):
-    return reverse("incidents:comms:detail", args=[comm.incident_id, comm.pk])
+    return reverse("incidents:comms:detail", args=[comm.incident.key, comm.pk])
 
 
 # An incident's communications ---------------------------------------------------------------
@@ -124,8 +125,11 @@ def new(request, pk):
         }
         if request.GET.get("audience") in Communication.Audience.values:
             initial["audience"] = request.GET["audience"]
-        if request.GET.get("template"):
-            form, status = _filled_form(request, incident, {**initial, "template": request.GET["template"]})
+        template = request.GET.get("template")
+        if not template and (suggested := communications.template_for_status(incident, initial["audience"])):
+            template = str(suggested.pk)  # the one for the incident's current status, already filled
+        if template:
+            form, status = _filled_form(request, incident, {**initial, "template": template})
         else:
             form = CommunicationForm(initial=initial, incident=incident)
     return render(request, "incidents/comms/form.html", {"incident": incident, "form": form}, status=status)
@@ -150,6 +154,19 @@ def _filled_form(request, incident, values):
     if template.public_status:
         values["public_status"] = template.public_status
     return CommunicationForm(initial=values, incident=incident), 200
+
+
+@login_required
+@require_GET
+def awaiting(request):
+    """Awaiting my approval: the communications in review this user may approve, on incidents
+    they may see (a confidential one only to its members), newest first, each linking to the
+    text to read and approve. An approved, sent-back or discarded one leaves the list."""
+    return render(
+        request,
+        "incidents/comms/awaiting.html",
+        {"communications": access.communications_awaiting_approval(request.user)},
+    )
 
 
 @login_required
@@ -181,31 +198,48 @@ def _detail_context(request, incident, comm, translation_form=None, schedule_for
         initial = {"language": chosen.language, "title": chosen.title, "body": chosen.body} if chosen else {}
         if not chosen and comm.language != "zh-hans" and all(t.language != "zh-hans" for t in translations):
             initial = {"language": "zh-hans", "title": comm.title}  # the second language of the UI
+            # Drafted from a template that has a Chinese sibling: start from it, filled.
+            filled = communications.fill_translation(comm, "zh-hans")
+            if filled is not None:
+                initial["body"] = filled
         translation_form = TranslationForm(initial=initial, prefix="translation")
     state = comm.status
+    # "Publish now" records the update as scheduled for now and the worker publishes it within
+    # seconds: the page says so, offers nothing more to click, and redraws itself once it is out.
+    publishing = state == Status.SCHEDULED and comm.scheduled_for is not None and comm.scheduled_for <= timezone.now()
     return {
+        "publishing": publishing,
         "incident": incident,
         "comm": comm,
         "body": render_markdown(comm.body),
         "diff": communications.diff_against_previous(comm),
         "translations": [(t, render_markdown(t.body)) for t in translations],
         "can_write": can_write,
-        "can_edit": can_write and state not in (Status.PUBLISHED, Status.DISCARDED),
-        "actions": _actions(comm) if can_write else [],
+        "can_edit": can_write and state not in (Status.PUBLISHED, Status.DISCARDED) and not publishing,
+        "actions": _actions(comm, request.user) if can_write and not publishing else [],
         "can_schedule": can_write and state == Status.APPROVED,
         "own_approval_refused": state == Status.IN_REVIEW and access.approval_needs_someone_else(request.user, comm),
+        # Who can approve it, for those who may not: whom to ask (none: nobody else may).
+        "approvers": (
+            [u.get_username() for u in access.approvers_to_tell(comm)]
+            if can_write and state == Status.IN_REVIEW and not access.may_approve(request.user, comm)
+            else None
+        ),
         "translation_form": translation_form,
         "schedule_form": schedule_form or ScheduleForm(),
+        "affected": communications.affected_services(comm),
     }
 
 
-def _actions(comm):
-    """(action, label, css class) for the workflow buttons allowed in the communication's state."""
+def _actions(comm, user):
+    """(action, label, css class) for the workflow buttons allowed in the communication's state
+    to this user (who may write it): no Approve button for someone the two-person rule keeps
+    from approving it."""
     allowed = Communication.TRANSITIONS[comm.status]
     actions = []
     if Status.IN_REVIEW in allowed:
         actions.append(("submit", _("Submit for review"), "primary"))
-    if Status.APPROVED in allowed and comm.status == Status.IN_REVIEW:
+    if Status.APPROVED in allowed and comm.status == Status.IN_REVIEW and access.may_approve(user, comm):
         actions.append(("approve", _("Approve"), "primary"))
     if Status.PUBLISHED in allowed:
         actions.append(("publish", _("Publish now"), "primary"))
@@ -335,6 +369,8 @@ def translate(request, pk, comm_pk):
     incident = _incident(request, pk)
     comm = _communication(incident, comm_pk)
     _require_write(request, incident)
+    if request.POST.get("action") == "fill":
+        return _filled_translation(request, incident, comm)
     form = TranslationForm(request.POST, prefix="translation")
     if form.is_valid():
         data = form.cleaned_data
@@ -348,6 +384,49 @@ def translate(request, pk, comm_pk):
     comm = _communication(incident, comm_pk)
     context = _detail_context(request, incident, comm, translation_form=form)
     return render(request, "incidents/comms/detail.html", context, status=400)
+
+
+def _filled_translation(request, incident, comm):
+    """The translation form with the message filled from the communication's template in the
+    language typed, placeholders filled in that language."""
+    form = TranslationForm(request.POST, prefix="translation")
+    form.is_valid()
+    form.errors.pop("body", None)  # the message is what is being filled
+    language = form.cleaned_data.get("language")
+    filled = communications.fill_translation(comm, language) if language else None
+    if filled is None:
+        if language:
+            form.add_error(
+                "language",
+                _("No template in %(language)s for this update: write the translation, or add that template.")
+                % {"language": language},
+            )
+        context = _detail_context(request, incident, comm, translation_form=form)
+        return render(request, "incidents/comms/detail.html", context, status=400)
+    initial = {"language": language, "title": form.cleaned_data.get("title") or comm.title, "body": filled}
+    form = TranslationForm(initial=initial, prefix="translation")
+    return render(
+        request, "incidents/comms/detail.html", _detail_context(request, incident, comm, translation_form=form)
+    )
+
+
+@login_required
+@require_POST
+@explain_refusal
+def cadence(request, pk):
+    """The incident's own public update cadence, from the war-room header."""
+    incident = _incident(request, pk)
+    raw = request.POST.get("minutes", "")
+    minutes = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else None
+    if raw and minutes is None:
+        messages.error(request, _("Choose how often to update the public."))
+        return redirect(incident)
+    try:
+        communications.set_update_cadence(incident, minutes, request.user, request.POST.get("reason", ""))
+    except ValidationError as exc:
+        for error in exc.messages:
+            messages.error(request, error)
+    return redirect(incident)
 
 
 # The template library ----------------------------------------------------------------------

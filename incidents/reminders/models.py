@@ -44,7 +44,8 @@ class Snooze(models.Model):
     """Hold back one reminder of an incident (and its escalation) until a time. Logged on the
     timeline; when it ends, a reminder that is still due goes out again."""
 
-    MINUTES = (15, 30, 60)
+    # Up to a day: a long-running incident's reminder may sensibly wait overnight.
+    MINUTES = (15, 30, 60, 120, 240, 480, 1440)
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="snoozes")
     key = models.CharField(max_length=120, help_text='The reminder\'s subject, e.g. "update" or "step:12"')
@@ -127,6 +128,7 @@ class UserNotification(models.Model):
         REVIEW_DUE = "review_due", "Post-incident review due"
         ACTION_ITEM_DUE = "action_item_due", "Follow-up action item due"
         SIGNIN_LOCKOUT = "signin_lockout", "Sign-in paused after failed attempts"
+        APPROVAL_REQUESTED = "approval_requested", "Communication awaiting approval"
         OTHER = "other", "Other"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")

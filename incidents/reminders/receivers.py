@@ -1,15 +1,19 @@
 """What the reminders wing does when the core signals (loaded by incidents.apps)."""
 
 import time
+from datetime import UTC
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.dispatch import receiver
+from django.urls import reverse
+from django.utils import timezone
 
-from incidents.models import UserNotification
+from incidents import access
+from incidents.models import Communication, Incident, UserNotification
 from incidents.reminders import delivery as notify
-from incidents.signals import signin_locked_out
+from incidents.signals import communication_moved, signin_locked_out
 
 User = get_user_model()
 
@@ -60,3 +64,69 @@ def tell_of_signin_lockout(sender, users, address, window, **kwargs):
         )
     with transaction.atomic():
         notify.send(messages)
+
+
+def review_key(communication):
+    """The inbox key of one submission for review: the same submission (however often the
+    signal comes) reaches each approver once; a new one (after a change sent it back) again."""
+    moment = communication.updated_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"review:{communication.pk}:v{communication.content_version}:{moment}"
+
+
+@receiver(communication_moved, dispatch_uid="reminders.communication_moved")
+def tell_approvers(sender, communication, old, new, by, **kwargs):
+    """A communication went into review: those who may approve it (access.approvers_to_tell)
+    find it in their inbox, by e-mail if they want e-mail, and the incident's webhook targets
+    hear of it, in the transaction that submitted it. Its review ended (approved, sent back,
+    discarded): their entries about it are marked read, so the badge counts only what waits."""
+    comm = communication
+    if new == Communication.Status.IN_REVIEW:
+        incident = comm.incident
+        url = settings.SITE_URL + reverse("incidents:comms:detail", args=[incident.key, comm.pk])
+        who = by.get_username() if by is not None else "the scheduler"
+        title = f"{incident.reference}: {comm.get_audience_display()} update awaits your approval"
+        body = (
+            f"{who} submitted a {comm.get_audience_display().lower()} update on {incident.reference} "
+            f"“{incident.title}” for review. Read it and approve it, or send it back."
+        )
+        key = review_key(comm)
+        people = list(access.approvers_to_tell(comm).values_list("pk", "username"))
+        messages = [
+            notify.Message(
+                user_id=pk,
+                key=key,
+                kind=UserNotification.Kind.APPROVAL_REQUESTED,
+                title=title,
+                body=body,
+                url=url,
+                incident_id=incident.pk,
+            )
+            for pk, _ in people
+        ]
+        hook = notify.WebhookMessage(
+            incident_id=incident.pk,
+            confidential=incident.confidential,
+            key=key,
+            payload=lambda: {
+                "kind": UserNotification.Kind.APPROVAL_REQUESTED,
+                "title": title,
+                "body": body,
+                "url": url,
+                "to": [name for _, name in people],
+                "incident": {
+                    "reference": incident.reference,
+                    "title": incident.title,
+                    "severity": incident.severity,
+                    "status": incident.status,
+                    "url": settings.SITE_URL + incident.get_absolute_url(),
+                },
+            },
+        )
+        notify.send(messages, [hook], incidents=Incident.objects.filter(pk=incident.pk))
+    elif old == Communication.Status.IN_REVIEW:
+        UserNotification.objects.filter(
+            incident_id=comm.incident_id,  # the foreign key's index finds the incident's few rows
+            kind=UserNotification.Kind.APPROVAL_REQUESTED,
+            key__startswith=f"review:{comm.pk}:",
+            read_at__isnull=True,
+        ).update(read_at=timezone.now())

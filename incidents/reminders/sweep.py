@@ -128,8 +128,8 @@ def _detail_path():
     return reverse("incidents:detail", args=[987654321]).replace("987654321", "{}")
 
 
-def incident_url(pk):
-    return settings.SITE_URL + _detail_path().format(pk)
+def incident_url(key):
+    return settings.SITE_URL + _detail_path().format(key)
 
 
 # The sweep's view of the world ------------------------------------------------------------
@@ -140,6 +140,7 @@ class Facts:
     """What the rules need to know of an incident."""
 
     pk: int
+    key: str  # in URLs
     title: str
     severity: int
     status: str
@@ -148,6 +149,7 @@ class Facts:
     acknowledged_at: datetime | None
     resolved_at: datetime | None
     last_update: datetime | None  # the last published public update (any audience if confidential)
+    update_cadence: int | None = None  # the incident's own cadence in minutes, if it has one
 
     @property
     def reference(self):
@@ -203,6 +205,7 @@ class Sweep:
             last_any=_last_published(),
         ).values_list(
             "pk",
+            "key",
             "title",
             "severity",
             "status",
@@ -212,9 +215,12 @@ class Sweep:
             "resolved_at",
             "last_public",
             "last_any",
+            "update_cadence_minutes",
         )
         # A confidential incident has no public page: any published communication keeps its cadence.
-        self.incidents = {row[0]: Facts(*row[:8], last_update=row[9] if row[4] else row[8]) for row in rows}
+        self.incidents = {
+            row[0]: Facts(*row[:9], last_update=row[10] if row[5] else row[9], update_cadence=row[11]) for row in rows
+        }
         # What went out already: rules skip it before writing its text (most of what is due
         # in a sweep was sent by an earlier one). The ledger's unique key still decides when
         # two sweeps race.
@@ -262,7 +268,7 @@ class Sweep:
 
 
 def unacknowledged(sweep):
-    """A SEV1/SEV2 incident nobody acknowledged: page the on-call group (else the commander)
+    """A SEV1/SEV2 incident nobody acknowledged: page the on-call group and the commander
     some minutes after declaration, and again every few minutes until it is acknowledged, at
     most a fixed number of times. A snooze holds the pages back without adding any."""
     cfg = sweep.config
@@ -289,10 +295,13 @@ def unacknowledged(sweep):
             window=window,
             repeat=n,
             kind=Kind.UNACKNOWLEDGED,
-            to=((f"group:{group}",), ("commander",)),
+            # The on-call group and the commander together: the commander hears that on-call
+            # was paged (and is paged alone when nobody is on call).
+            to=((f"group:{group}", "commander"),),
             title=f"{f.reference} SEV{f.severity} is not acknowledged",
             body=f"{f.label} was declared at {when(f.declared_at)} and nobody has acknowledged it. "
-            f"Take command and acknowledge it. (Page {n} of at most {most}.)",
+            f"The on-call group ({group}) and the commander are paged: acknowledge it (/ack on the incident "
+            f"page), or take command (/commander me) if the commander cannot. (Page {n} of at most {most}.)",
             due_at=due,
         )
 
@@ -420,7 +429,7 @@ def _send(reminders, state):
     messages, hooks = [], []
     for r in reminders:
         f = state.incidents[r.incident_id]
-        home = incident_url(r.incident_id)
+        home = incident_url(f.key)
         url = home + r.anchor
         key = f"reminder:{r.incident_id}:{_fit(r.key)}:{_fit(r.window)}"
         people = sorted(recipients.of(r, f))
@@ -489,8 +498,12 @@ def subject_label(subject):
 
 
 @transaction.atomic
+def _duration(minutes):
+    return f"{minutes // 60} h" if minutes >= 60 and minutes % 60 == 0 else f"{minutes} min"
+
+
 def snooze(incident, subject, minutes, reason, by):
-    """Hold a reminder of this incident back for 15, 30 or 60 minutes, with a reason, on the
+    """Hold a reminder of this incident back for 15 minutes up to a day (Snooze.MINUTES), with a reason, on the
     timeline. Responders and commanders of the incident may snooze, and an action item's owner
     the reminders of their item."""
     subject = (subject or "").strip() if isinstance(subject, str) else ""
@@ -501,7 +514,7 @@ def snooze(incident, subject, minutes, reason, by):
     except (TypeError, ValueError):
         minutes = None
     if minutes not in Snooze.MINUTES:
-        raise ValidationError({"minutes": "Snooze for 15, 30 or 60 minutes."})
+        raise ValidationError({"minutes": "Snooze for 15, 30 or 60 minutes, or 2, 4, 8 or 24 hours."})
     if not SUBJECT.fullmatch(subject):
         raise ValidationError({"key": "Unknown reminder."})
     reason = (reason or "").strip()
@@ -516,7 +529,7 @@ def snooze(incident, subject, minutes, reason, by):
         incident,
         by,
         TimelineEntry.Kind.FIELD,
-        f"Reminder snoozed: {subject_label(subject)}, {minutes} min until {when(until)}. Reason: {reason}",
+        f"Reminder snoozed: {subject_label(subject)}, {_duration(minutes)} until {when(until)}. Reason: {reason}",
         {"field": "reminder.snooze", "reminder": subject, "old": None, "new": until.isoformat(), "reason": reason},
     )
     notify_changed(incident, "reminders")

@@ -4,6 +4,7 @@ notifications, and only those about incidents they may still see."""
 
 import re
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -24,9 +25,6 @@ PAGE = 50
 def _memberships():
     # Enough of each incident's memberships to tell who may snooze its reminders.
     return Prefetch("incident__memberships", queryset=Membership.objects.only("incident", "user", "role"))
-
-
-COUNT_POLL_SECONDS = 20
 
 
 def notifications_of(user):
@@ -63,6 +61,7 @@ def inbox(request):
         )
     preference = NotificationPreference.objects.filter(user=request.user).first()
     unread = unread_count(request.user)
+    awaiting = len(access.communications_awaiting_approval(request.user))
     return render(
         request,
         "incidents/inbox.html",
@@ -70,6 +69,8 @@ def inbox(request):
             "page": page,
             "unread": unread,
             "inbox_unread": unread,  # the header's badge, without waiting for its first poll
+            "awaiting_approval": awaiting,
+            "inbox_poll_seconds": settings.WARROOM_INBOX_POLL_SECONDS,
             "email_on": preference.email if preference else True,
             "has_email": bool(request.user.email),
             "snooze_minutes": Snooze.MINUTES,
@@ -79,14 +80,19 @@ def inbox(request):
 
 @require_GET
 def count(request):
-    """The header's unread badge, polled by htmx. 204 when signed out (an expired session
-    must not swap a login page into the header)."""
+    """The header's unread badge and "To approve" count, polled by htmx every
+    WARROOM_INBOX_POLL_SECONDS (an approver hears of a submitted update within seconds). 204
+    when signed out (an expired session must not swap a login page into the header)."""
     if not request.user.is_authenticated:
         return HttpResponse(status=204)
     return render(
         request,
         "incidents/_inbox_link.html",
-        {"inbox_unread": unread_count(request.user), "inbox_poll_seconds": COUNT_POLL_SECONDS},
+        {
+            "inbox_unread": unread_count(request.user),
+            "awaiting_approval": len(access.communications_awaiting_approval(request.user)),
+            "inbox_poll_seconds": settings.WARROOM_INBOX_POLL_SECONDS,
+        },
     )
 
 
@@ -134,7 +140,7 @@ def snooze(request, pk):
     else:
         messages.success(
             request,
-            f"Reminder snoozed until {timezone.localtime(entry.until):%H:%M}: {reminders.subject_label(subject)}.",
+            f"Reminder snoozed until {timezone.localtime(entry.until):%a %H:%M}: {reminders.subject_label(subject)}.",
         )
         note = request.POST.get("notification", "")
         if re.fullmatch(r"[0-9]{1,18}", note):

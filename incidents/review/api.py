@@ -84,7 +84,7 @@ class MetricSerializer(serializers.Serializer):
 
 
 class MetricsSerializer(serializers.Serializer):
-    incident = serializers.IntegerField()
+    incident = serializers.CharField(help_text="The incident's id (its opaque key)")
     reference = serializers.CharField()
     metrics = MetricSerializer(many=True)
 
@@ -100,7 +100,7 @@ class MetricsView(IncidentChildMixin, GenericAPIView):
 
     def get(self, request, incident_pk=None):
         incident = self.get_incident()
-        data = {"incident": incident.pk, "reference": incident.reference, "metrics": review.metric_rows(incident)}
+        data = {"incident": incident.key, "reference": incident.reference, "metrics": review.metric_rows(incident)}
         return Response(MetricsSerializer(data).data)
 
 
@@ -127,7 +127,9 @@ def action_item_counts(incident):
 
 
 class ReviewSerializer(serializers.ModelSerializer):
-    incident = serializers.IntegerField(source="incident_id", read_only=True)
+    incident = serializers.CharField(
+        source="incident.key", read_only=True, help_text="The incident's id (its opaque key)"
+    )
     reference = serializers.CharField(source="incident.reference", read_only=True)
     owner = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True, help_text="Who runs the review"
@@ -238,7 +240,7 @@ class ReviewMixin(IncidentChildMixin):
         if current is None:
             raise NotFound(
                 f"The review of {incident.reference} has not been started: POST to "
-                f"/api/v1/incidents/{incident.pk}/review/ starts it once the incident is resolved. "
+                f"/api/v1/incidents/{incident.key}/review/ starts it once the incident is resolved. "
                 f"Its metrics are at /api/v1/incidents/{incident.pk}/metrics/."
             )
         current.incident = incident  # memberships prefetched: permission checks need no query
@@ -336,7 +338,9 @@ ITEM_RELATED = ("incident", "owner", "created_by", "completed_by")
 
 
 class ActionItemSerializer(serializers.ModelSerializer):
-    incident = serializers.IntegerField(source="incident_id", read_only=True)
+    incident = serializers.CharField(
+        source="incident.key", read_only=True, help_text="The incident's id (its opaque key)"
+    )
     reference = serializers.CharField(source="incident.reference", read_only=True)
     title = TextField(
         max_length=200,
@@ -477,9 +481,9 @@ incident_children.register("action-items", ActionItemViewSet, basename="action-i
 
 urlpatterns = [
     path("", include(router.urls)),
-    path("incidents/<int:incident_pk>/", include(incident_children.urls)),
-    path("incidents/<int:incident_pk>/review/", ReviewView.as_view(), name="review"),
-    path("incidents/<int:incident_pk>/review/publish/", ReviewPublishView.as_view(), name="review-publish"),
-    path("incidents/<int:incident_pk>/review/reopen/", ReviewReopenView.as_view(), name="review-reopen"),
-    path("incidents/<int:incident_pk>/metrics/", MetricsView.as_view(), name="metrics"),
+    path("incidents/<incident:incident_pk>/", include(incident_children.urls)),
+    path("incidents/<incident:incident_pk>/review/", ReviewView.as_view(), name="review"),
+    path("incidents/<incident:incident_pk>/review/publish/", ReviewPublishView.as_view(), name="review-publish"),
+    path("incidents/<incident:incident_pk>/review/reopen/", ReviewReopenView.as_view(), name="review-reopen"),
+    path("incidents/<incident:incident_pk>/metrics/", MetricsView.as_view(), name="metrics"),
 ]

@@ -51,7 +51,7 @@ class Review(models.Model):
         return f"Review of {self.incident.reference}"
 
     def get_absolute_url(self):
-        return reverse("incidents:review:page", args=[self.incident_id])
+        return reverse("incidents:review:page", args=[self.incident.key])
 
 
 class ActionItem(models.Model):

@@ -87,7 +87,7 @@ def _incident(request, pk):
 
 
 def review_url(incident, anchor=""):
-    return reverse("incidents:review:page", args=[incident.pk]) + anchor
+    return reverse("incidents:review:page", args=[incident.key]) + anchor
 
 
 def _review_of(incident):

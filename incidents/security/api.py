@@ -576,6 +576,6 @@ incident_children.register("clocks", ClockViewSet, basename="clock")
 
 urlpatterns = [
     path("", include(router.urls)),
-    path("incidents/<int:incident_pk>/exposure/", ExposureView.as_view(), name="exposure"),
-    path("incidents/<int:incident_pk>/", include(incident_children.urls)),
+    path("incidents/<incident:incident_pk>/exposure/", ExposureView.as_view(), name="exposure"),
+    path("incidents/<incident:incident_pk>/", include(incident_children.urls)),
 ]

@@ -73,7 +73,7 @@ def _clocks_context(request, incident, error=""):
         "clocks": clocks,
         "now": now,
         "can_manage": manage,
-        "can_set_awareness": access.can_command(request.user, incident),
+        "can_set_awareness": access.can_record_awareness(request.user, incident),
         "disclaimer": regulatory.DISCLAIMER,
         "error": error,
         "aware_key": int(incident.aware_at.timestamp()) if incident.aware_at else 0,
@@ -95,7 +95,7 @@ def _incident(request, pk):
 
 
 def security_url(incident):
-    return reverse("incidents:security:page", args=[incident.pk])
+    return reverse("incidents:security:page", args=[incident.key])
 
 
 def _after_clock_action(request, incident, error="", success=""):

@@ -33,7 +33,7 @@ def test_commander_runs_gdpr_and_pipl_clocks_and_records_the_gdpr_submission(new
     security.assess_exposure(incident, commander, categories=["chat", "credentials"], jurisdictions=["DE", "CN"])
 
     page = new_page("cmdr", "pw-cmdr")
-    page.goto(f"/incidents/{incident.pk}/security/")
+    page.goto(f"/incidents/{incident.key}/security/")
     panel = page.locator("#clocks-panel")
     expect(panel.get_by_test_id("disclaimer")).to_have_text(regulatory.DISCLAIMER)
     expect(panel.get_by_role("button", name="Start EU GDPR Art. 33", exact=True)).to_be_disabled()
@@ -73,11 +73,38 @@ def test_commander_runs_gdpr_and_pipl_clocks_and_records_the_gdpr_submission(new
     expect(page.get_by_test_id("clock-pipl-57").get_by_test_id("due-now")).to_have_text("due now")
 
     # ...and on the incident's timeline in the war room.
-    page.goto(f"/incidents/{incident.pk}/")
+    page.goto(f"/incidents/{incident.key}/")
     timeline = page.locator("#timeline-list")
     expect(timeline).to_contain_text("Clock started: EU GDPR Art. 33")
     expect(timeline).to_contain_text("Clock started: China PIPL Art. 57")
     expect(timeline).to_contain_text("Submitted Notification for EU GDPR Art. 33")
     expect(timeline).to_contain_text("DPA-2026-118")
     assert incident.clocks.get(obligation__key="gdpr-33").submissions.get().reference == "DPA-2026-118"
+    assert page.js_errors == []
+
+
+def test_forms_that_do_not_apply_stay_closed_until_opened(new_page, commander, catalog):
+    """An availability incident does not ask for an awareness time; no incident opens the
+    exposure form by itself: it opens when someone chooses to assess."""
+    outage = services.declare(commander, title="Chat and API time-outs", kind="availability", severity=2)
+    leak = services.declare(commander, title="Chat logs database exposed", kind="data_exposure", severity=1)
+    page = new_page("cmdr", "pw-cmdr")
+
+    page.goto(f"/incidents/{outage.key}/security/")
+    panel = page.locator("#clocks-panel")
+    expect(panel.get_by_text("Record when you became aware")).to_be_visible()
+    expect(panel.get_by_label("Reason for the awareness time")).to_be_hidden()
+    exposure = page.locator("#exposure")
+    expect(exposure.get_by_role("button", name="Save assessment")).to_be_hidden()
+    exposure.get_by_text("Assess", exact=True).click()
+    expect(exposure.get_by_role("button", name="Save assessment")).to_be_visible()
+
+    # The war room of the outage has no open awareness form either.
+    page.goto(f"/incidents/{outage.key}/")
+    expect(page.locator("#clocks-panel").get_by_label("Reason for the awareness time")).to_be_hidden()
+
+    # On a data-exposure incident the awareness time is the first thing asked for.
+    page.goto(f"/incidents/{leak.key}/security/")
+    expect(page.locator("#clocks-panel").get_by_label("Reason for the awareness time")).to_be_visible()
+    expect(page.locator("#exposure").get_by_role("button", name="Save assessment")).to_be_hidden()
     assert page.js_errors == []

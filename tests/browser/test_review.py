@@ -19,7 +19,7 @@ def test_commander_reviews_a_resolved_incident_and_a_viewer_reads_it(new_page, c
     services.log_entry(incident, commander, "Blocked the bot network at the edge")
 
     page = new_page("cmdr", "pw-cmdr")
-    page.goto(f"/incidents/{incident.pk}/")
+    page.goto(f"/incidents/{incident.key}/")
     expect(page.get_by_test_id("review-link")).to_have_text("Follow-ups")
     page.get_by_role("group", name="Move status").get_by_role("button", name="Resolved").click()
     expect(page.get_by_test_id("status")).to_have_text("Resolved")
@@ -27,7 +27,7 @@ def test_commander_reviews_a_resolved_incident_and_a_viewer_reads_it(new_page, c
     link = page.get_by_test_id("review-link")
     expect(link).to_have_text("Review: not started")
     link.click()
-    page.wait_for_url(f"**/incidents/{incident.pk}/review/")
+    page.wait_for_url(f"**/incidents/{incident.key}/review/")
     expect(page.get_by_test_id("review-status")).to_have_text("Not started")
     expect(page.get_by_test_id("metric-resolve")).to_contain_text("Time to resolve")
 
@@ -78,13 +78,13 @@ def test_commander_reviews_a_resolved_incident_and_a_viewer_reads_it(new_page, c
     expect(page.get_by_label("Review text")).to_have_count(0)
     assert Review.objects.get().status == Review.Status.PUBLISHED
 
-    page.goto(f"/incidents/{incident.pk}/")
+    page.goto(f"/incidents/{incident.key}/")
     expect(page.get_by_test_id("review-link")).to_have_text("Review: published")
     assert page.js_errors == []
 
     # A viewer reads the published review and its done item, and changes nothing.
     reader = new_page("view", "pw-view")
-    reader.goto(f"/incidents/{incident.pk}/")
+    reader.goto(f"/incidents/{incident.key}/")
     reader.get_by_test_id("review-link").click()
     expect(reader.get_by_test_id("review-status")).to_have_text("Published")
     expect(reader.get_by_test_id("review-body")).to_contain_text("No rate limit per ASN.")

@@ -4,8 +4,11 @@ import pytest
 from playwright.sync_api import expect
 
 from incidents import services
+from incidents.models import Incident, Service
 from runbooks import services as runbook_services
 from runbooks.fileformat import RunbookData, StepData
+from runbooks.models import StepRun
+from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -39,7 +42,7 @@ def test_commander_attaches_suggested_runbook_and_sees_responder_progress_live(
     services.assign_role(incident, responder, "responder", commander)
 
     commander_page = new_page("cmdr", "pw-cmdr")
-    commander_page.goto(f"/incidents/{incident.pk}/")
+    commander_page.goto(f"/incidents/{incident.key}/")
     panel = commander_page.locator("#runbooks-panel")
     suggested = panel.locator(".suggestions")
     expect(suggested).to_contain_text("Traffic flood on the public API")
@@ -73,3 +76,77 @@ def test_commander_attaches_suggested_runbook_and_sees_responder_progress_live(
     expect(commander_page.locator("#timeline-list")).to_contain_text("pending → done", timeout=5_000)
     assert commander_page.evaluate("window.__notReloaded") is True
     assert commander_page.js_errors == [] and responder_page.js_errors == []
+
+
+def test_new_incident_shows_runbooks_roles_and_comms_above_the_fold_and_impacts_its_declared_services(
+    new_page, commander, ddos_runbook
+):
+    Service.objects.create(name="Public API", slug="public-api", group="Platform")
+    Service.objects.create(name="Web chat", slug="web-chat", group="Product")
+    Service.objects.create(name="Payments", slug="payments", group="Platform")
+    page = new_page("cmdr", "pw-cmdr")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.click("text=Declare incident")
+    page.fill("input[name=title]", "Chat and API time-outs worldwide")
+    page.select_option("select[name=severity]", "1")
+    page.select_option("select[name=kind]", "availability")
+    page.get_by_label("Public API").check()
+    page.get_by_label("Web chat").check()
+    page.click("button:has-text('Declare')")
+    incident = Incident.objects.get()
+    page.wait_for_url(f"**/incidents/{incident.key}/")
+
+    # What a commander does next is on the first screen, without scrolling.
+    attach = page.get_by_role("button", name="Attach Traffic flood on the public API")
+    for thing in (attach, page.locator("#role-form"), page.get_by_test_id("draft-update")):
+        expect(thing).to_be_visible()
+        box = thing.bounding_box()
+        assert box["y"] + box["height"] <= 800, (thing, box)
+
+    # The impact form has the declared services ticked: one level for both in one go.
+    form = page.locator("#impact-form")
+    expect(form.get_by_label("Public API")).to_be_checked()
+    expect(form.get_by_label("Web chat")).to_be_checked()
+    form.get_by_label("Level").select_option("major_outage")
+    form.get_by_role("button", name="Add impact").click()
+    expect(page.locator(".impacts")).to_contain_text("Public API")
+    expect(page.locator(".impacts")).to_contain_text("Web chat")
+    assert sorted(incident.impacts.values_list("service__slug", "level")) == [
+        ("public-api", "major_outage"),
+        ("web-chat", "major_outage"),
+    ]
+    # Now both have an open impact: nothing is ticked for the next one.
+    expect(page.locator("#impact-form").get_by_label("Public API")).not_to_be_checked()
+    assert page.js_errors == []
+
+
+def test_commander_assigns_open_steps_evenly_and_moves_them_on_handover(
+    new_page, commander, responder, django_user_model, ddos_runbook
+):
+    make_user(django_user_model, "maya", "commander")  # the next commander
+    incident = services.declare(commander, title="API flood", severity=1, kind="availability")
+    services.assign_role(incident, responder, "responder", commander)
+    runbook_services.attach(incident, ddos_runbook.runbook, commander)
+
+    page = new_page("cmdr", "pw-cmdr")
+    page.goto(f"/incidents/{incident.key}/")
+    panel = page.locator("#runbooks-panel")
+    expect(panel).to_contain_text("3 open steps have nobody.")
+    panel.get_by_role("button", name="Assign the open steps evenly").click()
+    expect(page.locator("#timeline-list")).to_contain_text("Open steps assigned evenly (3): cmdr 2, resp 1.")
+    expect(page.locator("#runbooks-panel")).not_to_contain_text("have nobody")
+    assignees = list(StepRun.objects.order_by("position").values_list("assignee__username", flat=True))
+    assert assignees == ["cmdr", "resp", "cmdr"]
+
+    # Handing over command offers to move the outgoing commander's steps along.
+    box = page.get_by_label("Log an event or type a command")
+    box.fill("/commander maya")
+    box.press("Enter")
+    offer = page.get_by_test_id("handover-offer")
+    expect(offer).to_contain_text("cmdr handed command to maya and still has 2 open steps.")
+    offer.get_by_role("button", name="Move them to maya").click()
+    expect(page.locator("#timeline-list")).to_contain_text("2 open steps moved: cmdr → maya")
+    expect(page.get_by_test_id("handover-offer")).to_have_count(0)
+    assignees = list(StepRun.objects.order_by("position").values_list("assignee__username", flat=True))
+    assert assignees == ["maya", "resp", "maya"]
+    assert page.js_errors == []

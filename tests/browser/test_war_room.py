@@ -1,13 +1,18 @@
 """The main incident flow, as a commander and a responder would drive it in Chromium."""
 
 import re
+import zoneinfo
+from datetime import datetime, time, timedelta
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from incidents import services
-from incidents.models import Incident, Service
+from incidents.comms import reminders as comms_reminders
+from incidents.models import Incident, Service, Snooze, UserNotification
 from incidents.views import TIMELINE_PAGE
+from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,7 +34,7 @@ def test_commander_declares_logs_entries_and_runs_slash_commands(new_page, comma
     page.click("button:has-text('Declare')")
 
     incident = Incident.objects.get()
-    page.wait_for_url(f"**/incidents/{incident.pk}/")
+    page.wait_for_url(f"**/incidents/{incident.key}/")
     expect(page.locator("h1")).to_have_text("Chat and API time-outs worldwide")
     expect(page.get_by_test_id("status")).to_have_text("Investigating")
     expect(page.get_by_test_id("commander")).to_have_text("cmdr")
@@ -77,11 +82,11 @@ def test_commander_declares_logs_entries_and_runs_slash_commands(new_page, comma
 def test_entry_logged_by_another_session_appears_without_reload(new_page, commander, responder):
     incident = services.declare(commander, title="Sign-up flood", severity=2)
     commander_page = new_page("cmdr", "pw-cmdr")
-    commander_page.goto(f"/incidents/{incident.pk}/")
+    commander_page.goto(f"/incidents/{incident.key}/")
     commander_page.evaluate("window.__notReloaded = true")
 
     responder_page = new_page("resp", "pw-resp")
-    responder_page.goto(f"/incidents/{incident.pk}/")
+    responder_page.goto(f"/incidents/{incident.key}/")
     box = responder_page.get_by_label("Log an event or type a command")
     box.fill("92% of new sign-ups fail phone verification")
     box.press("Enter")
@@ -105,7 +110,7 @@ def test_earlier_entries_load_and_an_edit_reaches_every_open_page(new_page, comm
     note = services.log_entry(incident, responder, "edge nodes at 80%")
 
     commander_page = new_page("cmdr", "pw-cmdr")
-    commander_page.goto(f"/incidents/{incident.pk}/")
+    commander_page.goto(f"/incidents/{incident.key}/")
     timeline = commander_page.locator("#timeline-list")
     expect(timeline).to_contain_text("edge nodes at 80%")
     expect(timeline).not_to_contain_text("check 0 done")
@@ -116,7 +121,7 @@ def test_earlier_entries_load_and_an_edit_reaches_every_open_page(new_page, comm
 
     # The responder corrects their note on the edit page.
     responder_page = new_page("resp", "pw-resp")
-    responder_page.goto(f"/incidents/{incident.pk}/")
+    responder_page.goto(f"/incidents/{incident.key}/")
     responder_page.locator(f"#entry-{note.pk} a.edit").click()
     responder_page.get_by_label("Body").fill("edge nodes at 95%")
     responder_page.get_by_role("button", name="Save").click()
@@ -131,3 +136,119 @@ def test_earlier_entries_load_and_an_edit_reaches_every_open_page(new_page, comm
     expect(entry).to_contain_text("edge nodes at 95%")
     expect(entry).to_contain_text("1 earlier version")
     assert commander_page.js_errors == [] and responder_page.js_errors == []
+
+
+def test_commander_backdates_a_line_with_at(new_page, commander):
+    """`/at 02:55 ...` logs what happened earlier, read in the viewer's zone (the browser's,
+    Europe/Berlin here); the line takes its place in time and says when it was written."""
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    incident = services.declare(commander, title="Sign-up flood", severity=2)
+    page = new_page("cmdr", "pw-cmdr")
+    page.goto(f"/incidents/{incident.key}/")
+    box = page.get_by_label("Log an event or type a command")
+    box.fill("Blocked the worst ASN at the edge")
+    box.press("Enter")
+    expect(page.locator("#timeline-list")).to_contain_text("Blocked the worst ASN")
+
+    now = timezone.localtime(timezone=berlin)
+    earlier = now - timedelta(minutes=10)
+    # Today's date is implied; ten minutes before midnight's end of a day it is spelled out.
+    when = f"{earlier:%H:%M}" if earlier.date() == now.date() else f"{earlier:%Y-%m-%d %H:%M}"
+    box = page.get_by_label("Log an event or type a command")
+    box.fill(f"/at {when} Error rate passed 30% at the edge")
+    box.press("Enter")
+    entries = page.locator("#timeline-list > li")
+    expect(entries.last).not_to_contain_text("Error rate passed 30%")
+    expect(page.locator("#timeline-list")).to_contain_text("Error rate passed 30%")
+    backdated = page.locator("#timeline-list > li", has_text="Error rate passed 30%")
+    expect(backdated.locator("time")).to_have_text(f"{earlier:%H:%M}:00")
+    expect(backdated.get_by_test_id("backdated")).to_have_text(f"logged {now:%H:%M}")
+    # Before the declaration (written after it, it happened before it) and the line logged first.
+    texts = entries.all_inner_texts()
+    assert [i for i, t in enumerate(texts) if "Error rate passed" in t or "worst ASN" in t] == [0, 2], texts
+
+    # With a date, a day earlier; a time that is not on the clock or not yet come is refused.
+    yesterday = now.date() - timedelta(days=1)
+    box = page.get_by_label("Log an event or type a command")
+    box.fill(f"/at {yesterday:%Y-%m-%d} 02:55 First bot wave in the logs")
+    box.press("Enter")
+    expect(entries.first).to_contain_text("First bot wave in the logs")
+
+    box = page.get_by_label("Log an event or type a command")
+    box.fill("/at 25:61 Something")
+    box.press("Enter")
+    expect(page.locator("#box-error")).to_contain_text("is not a time on the calendar")
+    expect(page.get_by_label("Log an event or type a command")).to_have_value("/at 25:61 Something")
+
+    tomorrow = now.date() + timedelta(days=1)
+    box = page.get_by_label("Log an event or type a command")
+    box.fill(f"/at {tomorrow:%Y-%m-%d} 02:55 Something")
+    box.press("Enter")
+    expect(page.locator("#box-error")).to_contain_text("is in the future")
+
+    notes = {e.body: e.occurred_at for e in incident.timeline.filter(kind="note")}
+    assert notes["First bot wave in the logs"] == datetime.combine(yesterday, time(2, 55), tzinfo=berlin)
+    assert notes["Error rate passed 30% at the edge"] == earlier.replace(second=0, microsecond=0)
+    assert "Something" not in notes
+
+    # Reloaded, the server draws the same order.
+    page.reload()
+    texts = page.locator("#timeline-list > li").all_inner_texts()
+    assert "First bot wave" in texts[0] and "Error rate passed" in texts[1] and "worst ASN" in texts[3], texts
+    assert page.js_errors == []
+
+
+def test_long_running_incident_gets_its_own_update_cadence_and_a_long_snooze(new_page, commander):
+    """A SEV2 that will run for days: the commander sets a daily public update instead of the
+    hourly default, and snoozes the reminder for 8 hours; both are on the timeline."""
+    incident = services.declare(commander, title="Sign-up restricted to +86 numbers", severity=2)
+    page = new_page("cmdr", "pw-cmdr")
+    page.goto(f"/incidents/{incident.key}/")
+    header = page.get_by_test_id("next-update")
+    expect(header.get_by_test_id("cadence")).to_have_text("every 1 h")
+
+    header.get_by_text("Change cadence").click()
+    header.get_by_label("Public update every").select_option(label="every 24 h")
+    header.get_by_label("Why the cadence changes").fill("Stable for days; daily updates agreed with legal")
+    header.get_by_role("button", name="Set cadence").click()
+    expect(page.get_by_test_id("next-update").get_by_test_id("cadence")).to_have_text("every 24 h")
+    expect(page.locator("#timeline-list")).to_contain_text(
+        "Public update cadence: every 24 h. Reason: Stable for days; daily updates agreed with legal"
+    )
+    incident.refresh_from_db()
+    assert incident.update_cadence_minutes == 24 * 60
+    assert comms_reminders.next_update_due(incident) == incident.declared_at + timedelta(hours=24)
+
+    header = page.get_by_test_id("next-update")
+    header.get_by_text("Snooze reminder").click()
+    header.get_by_label("Snooze for").select_option(label="8 h")
+    header.get_by_label("Reason").fill("Overnight: the next update is at 09:00")
+    header.get_by_role("button", name="Snooze").click()
+    expect(page.locator("#timeline-list")).to_contain_text("Reminder snoozed: next public update, 8 h until")
+    snooze = Snooze.objects.get(incident=incident)
+    assert timedelta(hours=7, minutes=59) < snooze.until - snooze.created_at <= timedelta(hours=8)
+    assert page.js_errors == []
+
+
+def test_navigation_fits_one_line_at_1280_pixels(new_page, django_user_model):
+    """Every link of the top bar, the inbox with an unread count and the signed-in name with
+    "Sign out" on one line at 1280 px, for a staff account (which also has Admin)."""
+    user = make_user(django_user_model, "commander-on-duty", "commander", is_staff=True)
+    for n in range(12):
+        UserNotification.objects.create(user=user, key=f"test:{n}", title=f"Reminder {n}")
+    page = new_page("commander-on-duty", "pw-commander-on-duty")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    for language in ("en", "zh-hans"):
+        page.get_by_test_id("language").select_option(language)
+        page.click(".language button")
+        page.wait_for_load_state()
+        items = page.locator(".topbar nav > a, .topbar .brand, .topbar .signout button, .topbar .who")
+        expect(page.get_by_test_id("unread-count")).to_have_text("12")
+        boxes = [items.nth(i).bounding_box() for i in range(items.count())]
+        assert len(boxes) >= 12, boxes
+        centres = {round(b["y"] + b["height"] / 2) for b in boxes}
+        assert max(centres) - min(centres) <= 2, (language, boxes)
+        assert all(b["x"] + b["width"] <= 1280 for b in boxes), (language, boxes)
+        heights = page.evaluate("[...document.querySelectorAll('.topbar nav > a')].map(a => a.getClientRects().length)")
+        assert set(heights) == {1}, (language, heights)  # no label breaks inside itself either
+    assert page.js_errors == []

@@ -333,7 +333,7 @@ def seed():
         guesser.post("/login/", {"username": username, "password": "a wrong guess"})
 
     maintenance = Maintenance.objects.order_by("pk").first()
-    public_incident = PublicIncident.objects.get(incident_id=pk)
+    public_incident = PublicIncident.objects.get(incident__key=pk)
     component = PublicComponent.objects.order_by("pk").first()
     staff = [
         "/incidents/",

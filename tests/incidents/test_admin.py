@@ -551,7 +551,7 @@ def test_reviews_and_action_items_are_not_deleted_in_the_admin(admin_client, dra
 
 
 def test_incidents_cannot_be_deleted_in_the_admin_one_by_one_or_in_bulk(admin_client, incident):
-    assert admin_client.post(f"/admin/incidents/incident/{incident.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert admin_client.post(f"/admin/incidents/incident/{incident.key}/delete/", {"post": "yes"}).status_code == 403
     changelist = admin_client.get("/admin/incidents/incident/").content.decode()
     assert "delete_selected" not in changelist
     bulk = {"action": "delete_selected", "_selected_action": [str(incident.pk)], "post": "yes"}

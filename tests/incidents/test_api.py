@@ -82,7 +82,7 @@ def test_commander_declares_incident_and_gets_reference_and_investigating_status
     )
     assert response.status_code == 201, response.content
     data = response.json()
-    incident = Incident.objects.get(pk=data["id"])
+    incident = Incident.objects.get(key=data["id"])
     assert data["reference"] == f"INC-{incident.pk}"
     assert data["status"] == "investigating"
     assert data["severity"] == 1
@@ -98,7 +98,7 @@ def test_it_declares_with_only_title_and_severity_and_defaults_the_start_to_now(
     before = timezone.now()
     response = api(commander).post(INCIDENTS, {"title": "Slow", "severity": 3}, format="json")
     assert response.status_code == 201, response.content
-    incident = Incident.objects.get(pk=response.json()["id"])
+    incident = Incident.objects.get(key=response.json()["id"])
     assert incident.kind == "availability" and incident.confidential is False
     assert before <= incident.started_at <= timezone.now()
 
@@ -111,7 +111,7 @@ def test_it_declares_with_a_past_start_and_another_commander(api, commander, res
         format="json",
     )
     assert response.status_code == 201, response.content
-    incident = Incident.objects.get(pk=response.json()["id"])
+    incident = Incident.objects.get(key=response.json()["id"])
     assert incident.started_at == started
     assert response.json()["commander"] == "resp"
     assert roles_of(incident) == [("resp", "commander")]
@@ -134,7 +134,7 @@ def test_confidential_follows_the_kind_unless_given(api, commander, kind, confid
     response = api(commander).post(INCIDENTS, payload, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["confidential"] is expected
-    assert Incident.objects.get(pk=response.json()["id"]).confidential is expected
+    assert Incident.objects.get(key=response.json()["id"]).confidential is expected
 
 
 def test_it_declares_a_confidential_incident(api, commander):
@@ -142,7 +142,7 @@ def test_it_declares_a_confidential_incident(api, commander):
         INCIDENTS, {"title": "Logs exposed", "severity": 1, "kind": "data_exposure", "confidential": True}
     )
     assert response.status_code == 201, response.content
-    assert Incident.objects.get(pk=response.json()["id"]).confidential is True
+    assert Incident.objects.get(key=response.json()["id"]).confidential is True
 
 
 @pytest.mark.parametrize("who", ["viewer", "responder", "outsider"])
@@ -237,12 +237,27 @@ def test_incident_detail_shows_the_incident(api, viewer, declare, web_chat):
     response = api(viewer).get(detail(incident))
     assert response.status_code == 200
     data = response.json()
-    assert data["id"] == incident.pk
+    assert data["id"] == incident.key
     assert data["reference"] == incident.reference
     assert data["title"] == "Chat down"
     assert data["services"] == ["web-chat"]
     assert data["commander"] == "cmdr"
     assert "reason" not in data
+
+
+def test_the_api_names_incidents_by_key_and_takes_the_number_of_older_clients(api, viewer, declare):
+    incident = declare(title="Chat down")
+    client = api(viewer)
+    listed = client.get(INCIDENTS).json()["results"]
+    assert [row["id"] for row in listed] == [incident.key]
+    by_number = client.get(f"{INCIDENTS}{incident.pk}/")
+    assert by_number.status_code == 200 and by_number.json()["id"] == incident.key
+    assert client.get(f"{INCIDENTS}{incident.key}/timeline/").json()["results"][0]["body"].startswith("Declared")
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    parameters = schema["paths"]["/api/v1/incidents/{incident_pk}/timeline/"]["get"]["parameters"]
+    (parameter,) = [p for p in parameters if p["name"] == "incident_pk"]
+    assert parameter["schema"]["type"] == "string"
+    assert schema["components"]["schemas"]["Incident"]["properties"]["id"]["type"] == "string"
 
 
 def test_unknown_incident_is_a_404(api, commander):
@@ -258,7 +273,7 @@ def test_list_shows_open_incidents_first(api, viewer, declare, commander):
     sev1 = declare(title="Major", severity=1)
     response = api(viewer).get(INCIDENTS)
     assert response.status_code == 200
-    assert [r["id"] for r in response.json()["results"]] == [sev1.pk, sev3.pk, resolved.pk]
+    assert [r["id"] for r in response.json()["results"]] == [sev1.key, sev3.key, resolved.key]
 
 
 # Changing an incident ------------------------------------------------------------------------
@@ -967,20 +982,20 @@ def test_list_filters_by_status_severity_and_kind(api, viewer, commander, declar
     c = declare(title="C", severity=3, kind="availability")
     services.change_status(c, "identified", commander)
     client = api(viewer)
-    assert ids(client.get(INCIDENTS, {"status": "identified"})) == {c.pk}
-    assert ids(client.get(INCIDENTS, {"status": ["investigating", "identified"]})) == {a.pk, b.pk, c.pk}
-    assert ids(client.get(INCIDENTS, {"severity": 1})) == {a.pk}
-    assert ids(client.get(INCIDENTS, {"severity": [1, 2]})) == {a.pk, b.pk}
-    assert ids(client.get(INCIDENTS, {"kind": "availability"})) == {b.pk, c.pk}
-    assert ids(client.get(INCIDENTS, {"kind": "availability", "severity": 3})) == {c.pk}
+    assert ids(client.get(INCIDENTS, {"status": "identified"})) == {c.key}
+    assert ids(client.get(INCIDENTS, {"status": ["investigating", "identified"]})) == {a.key, b.key, c.key}
+    assert ids(client.get(INCIDENTS, {"severity": 1})) == {a.key}
+    assert ids(client.get(INCIDENTS, {"severity": [1, 2]})) == {a.key, b.key}
+    assert ids(client.get(INCIDENTS, {"kind": "availability"})) == {b.key, c.key}
+    assert ids(client.get(INCIDENTS, {"kind": "availability", "severity": 3})) == {c.key}
 
 
 def test_list_filters_by_open(api, viewer, commander, declare):
     open_one = declare(title="Open")
     resolved = declare(title="Done")
     services.change_status(resolved, "resolved", commander)
-    assert ids(api(viewer).get(INCIDENTS, {"open": "true"})) == {open_one.pk}
-    assert ids(api(viewer).get(INCIDENTS, {"open": "false"})) == {resolved.pk}
+    assert ids(api(viewer).get(INCIDENTS, {"open": "true"})) == {open_one.key}
+    assert ids(api(viewer).get(INCIDENTS, {"open": "false"})) == {resolved.key}
 
 
 def test_list_filters_by_service_affected_or_impacted(api, viewer, commander, declare, web_chat, api_service):
@@ -988,7 +1003,7 @@ def test_list_filters_by_service_affected_or_impacted(api, viewer, commander, de
     impacted = declare(title="Impacted")
     services.add_impact(impacted, commander, service=web_chat, level="partial_outage")
     declare(title="Elsewhere", services=[api_service])
-    assert ids(api(viewer).get(INCIDENTS, {"service": "web-chat"})) == {affected.pk, impacted.pk}
+    assert ids(api(viewer).get(INCIDENTS, {"service": "web-chat"})) == {affected.key, impacted.key}
     assert ids(api(viewer).get(INCIDENTS, {"service": "no-such-service"})) == set()
 
 
@@ -1007,11 +1022,11 @@ def test_text_search_finds_title_summary_timeline_and_reference(api, viewer, res
     by_timeline = declare(title="y")
     services.log_entry(by_timeline, responder, "Botnet traced to a hosting provider")
     client = api(viewer)
-    assert ids(client.get(INCIDENTS, {"q": "phone"})) == {by_title.pk}
-    assert ids(client.get(INCIDENTS, {"q": "country"})) == {by_summary.pk}
-    assert ids(client.get(INCIDENTS, {"q": "botnet"})) == {by_timeline.pk}
-    assert ids(client.get(INCIDENTS, {"q": by_summary.reference})) == {by_summary.pk}
-    assert ids(client.get(INCIDENTS, {"q": by_summary.reference.lower()})) == {by_summary.pk}
+    assert ids(client.get(INCIDENTS, {"q": "phone"})) == {by_title.key}
+    assert ids(client.get(INCIDENTS, {"q": "country"})) == {by_summary.key}
+    assert ids(client.get(INCIDENTS, {"q": "botnet"})) == {by_timeline.key}
+    assert ids(client.get(INCIDENTS, {"q": by_summary.reference})) == {by_summary.key}
+    assert ids(client.get(INCIDENTS, {"q": by_summary.reference.lower()})) == {by_summary.key}
     assert ids(client.get(INCIDENTS, {"q": "nothing matches this"})) == set()
     assert len(ids(client.get(INCIDENTS, {"q": "  "}))) == 3
 
@@ -1024,16 +1039,16 @@ def test_search_for_inc_5_finds_incident_5_and_mentions_of_it_but_not_inc_50(api
         return incident
 
     five = make(5, "Chat down")
-    make(50, "Payments down")
+    fifty = make(50, "Payments down")
     make(51, "Login slow")
     related = make(7, "Follow-up", summary="Same botnet as INC-5, again.")
     logged = make(8, "Other")
     services.log_entry(logged, responder, "Looks like inc-5 (see there)")
     client = api(viewer)
     for query in ("INC-5", "inc-5", "  INC-5 ", "inc5", "INC 5", "INC-005"):
-        assert ids(client.get(INCIDENTS, {"q": query})) == {five.pk, related.pk, logged.pk}, query
-    assert ids(client.get(INCIDENTS, {"q": "INC-50"})) == {50}
-    assert five.pk in ids(client.get(INCIDENTS, {"q": "5"}))
+        assert ids(client.get(INCIDENTS, {"q": query})) == {five.key, related.key, logged.key}, query
+    assert ids(client.get(INCIDENTS, {"q": "INC-50"})) == {fifty.key}
+    assert five.key in ids(client.get(INCIDENTS, {"q": "5"}))
 
 
 def test_search_does_not_crash_on_huge_reference_numbers(api, viewer, incident):
@@ -1218,7 +1233,7 @@ def test_confidential_incident_is_absent_from_list_search_filters_and_counts(api
     client = api(request.getfixturevalue(who))
     listed = client.get(INCIDENTS).json()
     assert listed["count"] == 1
-    assert {r["id"] for r in listed["results"]} == {public.pk}
+    assert {r["id"] for r in listed["results"]} == {public.key}
     for params in (
         {"q": "Database exposed"},
         {"q": confidential.reference},
@@ -1230,7 +1245,7 @@ def test_confidential_incident_is_absent_from_list_search_filters_and_counts(api
         response = client.get(INCIDENTS, params)
         assert response.json()["count"] == 0, params
         assert confidential.pk not in ids(response)
-    assert ids(client.get(INCIDENTS, {"q": "Database"})) == {public.pk}
+    assert ids(client.get(INCIDENTS, {"q": "Database"})) == {public.key}
 
 
 def test_confidential_incident_is_not_found_by_its_timeline_text(api, outsider, commander, confidential):
@@ -1263,7 +1278,7 @@ def test_members_and_security_see_a_confidential_incident(api, commander, viewer
         assert client.get(timeline(confidential)).status_code == 200
         assert client.get(impacts(confidential)).status_code == 200
         assert client.get(roles(confidential)).status_code == 200
-        assert confidential.pk in ids(client.get(INCIDENTS, {"q": "Database exposed"}))
+        assert confidential.key in ids(client.get(INCIDENTS, {"q": "Database exposed"}))
 
 
 def test_an_observer_of_a_confidential_incident_still_cannot_change_it(api, commander, viewer, confidential):
@@ -1559,3 +1574,19 @@ def test_no_odd_input_makes_a_500(api, commander, responder, incident, web_chat)
             if client.get(INCIDENTS, {param: str(value)}).status_code >= 500:
                 failures.append(("get", INCIDENTS, param, repr(value)[:30]))
     assert failures == []
+
+
+def test_commander_names_a_service_in_other_languages(api, commander, web_chat):
+    response = api(commander).patch(f"{SERVICES}{web_chat.pk}/", {"names": {"ZH-Hans": " 网页聊天 "}}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["names"] == {"zh-hans": "网页聊天"}
+    web_chat.refresh_from_db()
+    assert web_chat.name_in("zh-hans") == "网页聊天" and web_chat.name_in("zh") == "网页聊天"
+    assert web_chat.name_in("de") == "Web chat"
+
+
+@pytest.mark.parametrize("names", [["网页聊天"], {"not a language": "x"}, {"zh-hans": ""}, {"zh-hans": 5}])
+def test_bad_service_names_are_a_400(api, commander, web_chat, names):
+    response = api(commander).patch(f"{SERVICES}{web_chat.pk}/", {"names": names}, format="json")
+    assert response.status_code == 400, response.content
+    assert "names" in response.json()

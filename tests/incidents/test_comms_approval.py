@@ -45,7 +45,7 @@ def last_comms_entry(incident):
 
 
 def api_url(comm, action=None):
-    path = f"/api/v1/incidents/{comm.incident_id}/communications/{comm.pk}/"
+    path = f"/api/v1/incidents/{comm.incident.key}/communications/{comm.pk}/"
     return path + (f"{action}/" if action else "")
 
 
@@ -206,7 +206,7 @@ def test_api_refuses_an_editor_approving_what_they_changed(api, incident, alice,
 def test_page_approve_form_carries_the_version_shown(as_user, incident, alice, carol):
     comm = in_review(incident, alice)
     communications.edit(comm, alice, body="Second wording.")
-    page = as_user(carol).get(reverse("incidents:comms:detail", args=[incident.pk, comm.pk])).content.decode()
+    page = as_user(carol).get(reverse("incidents:comms:detail", args=[incident.key, comm.pk])).content.decode()
     assert '<input type="hidden" name="version" value="2">' in page
 
 
@@ -214,14 +214,14 @@ def test_page_shows_the_refusal_and_the_current_text_when_the_version_moved(as_u
     comm = in_review(incident, alice)
     communications.edit(comm, alice, body="Nothing to see here.")
     client = as_user(carol)
-    response = client.post(reverse("incidents:comms:act", args=[incident.pk, comm.pk, "approve"]), {"version": "1"})
+    response = client.post(reverse("incidents:comms:act", args=[incident.key, comm.pk, "approve"]), {"version": "1"})
     assert response.status_code == 409
     page = html.unescape(response.content.decode())
     assert "The text changed after you read it" in page
     assert "Nothing to see here." in page
     assert '<input type="hidden" name="version" value="2">' in page  # approve again, knowingly
     assert current(comm).status == Status.IN_REVIEW
-    response = client.post(reverse("incidents:comms:act", args=[incident.pk, comm.pk, "approve"]), {"version": "2"})
+    response = client.post(reverse("incidents:comms:act", args=[incident.key, comm.pk, "approve"]), {"version": "2"})
     assert response.status_code == 302 and current(comm).approved_by == carol
 
 
@@ -229,10 +229,10 @@ def test_page_tells_an_editor_why_they_cannot_approve(as_user, incident, alice, 
     comm = in_review(incident, alice)
     communications.edit(comm, bob, body="Everything is fine.")
     client = as_user(bob)
-    page = html.unescape(client.get(reverse("incidents:comms:detail", args=[incident.pk, comm.pk])).content.decode())
+    page = html.unescape(client.get(reverse("incidents:comms:detail", args=[incident.key, comm.pk])).content.decode())
     assert "You wrote or changed this update" in page
     response = client.post(
-        reverse("incidents:comms:act", args=[incident.pk, comm.pk, "approve"]), {"version": "2"}, follow=True
+        reverse("incidents:comms:act", args=[incident.key, comm.pk, "approve"]), {"version": "2"}, follow=True
     )
     assert "neither wrote nor changed the text" in html.unescape(response.content.decode())
     assert current(comm).status == Status.IN_REVIEW
@@ -242,7 +242,7 @@ def test_page_approve_with_garbage_version_is_refused_not_an_error(as_user, inci
     comm = in_review(incident, alice)
     for garbage in ("", "x", "²", "9" * 50):
         response = as_user(carol).post(
-            reverse("incidents:comms:act", args=[incident.pk, comm.pk, "approve"]), {"version": garbage}
+            reverse("incidents:comms:act", args=[incident.key, comm.pk, "approve"]), {"version": garbage}
         )
         assert response.status_code == 409
     assert current(comm).status == Status.IN_REVIEW

@@ -9,6 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test import Client
@@ -413,8 +414,8 @@ def test_template_placeholders_are_filled(incident, commander, api_service, inve
     body = communications.fill_template(investigating_template, incident)
     assert f"on API errors ({incident.reference}, SEV2)" in body
     assert "problems with Public API (major outage)" in body
-    assert "Next update within the hour" in body
-    assert "Measures: none" in body
+    assert "Next update within the hour" not in body and "Next update " in body
+    assert "Measures" not in body, "no public measures in force: the sentence is left out"
     assert "Unknown {nonsense} stays." in body
 
 
@@ -423,12 +424,13 @@ def test_template_with_stray_braces_still_fills_its_placeholders(incident, db):
     assert communications.fill_template(template, incident) == 'Incident API errors: {"code": 1} and a lone }'
 
 
-def test_template_next_update_and_started_at(incident, db):
-    template = CommunicationTemplate.objects.create(name="Times", body="Since {started_at}; next {next_update}")
-    when = timezone.now().replace(year=2030, month=1, day=2, hour=3, minute=4)
-    body = communications.fill_template(template, incident, next_update=when)
-    assert "next 2030-01-02 03:04" in body
-    assert incident.started_at.strftime("%Y-%m-%d %H:%M") in body
+def test_template_next_update_and_started_at(declare, settings):
+    settings.TIME_ZONE = "UTC"
+    with time_machine.travel("2030-01-02 03:04:00+00:00", tick=False):
+        incident = declare(severity=1)  # SEV1: an update every 30 minutes
+        template = CommunicationTemplate.objects.create(name="Times", body="Since {started_at}; next {next_update}")
+        body = communications.fill_template(template, incident)
+    assert body == "Since Jan. 2, 2030, 3:04 a.m. UTC; next Jan. 2, 2030, 3:35 a.m. UTC"
 
 
 def test_a_fresh_install_has_the_seeded_templates(db):
@@ -521,19 +523,19 @@ def test_comms_page_lists_communications_by_audience(as_user, incident, comms, c
     published = approved(incident, comms, comms2, body="Public words")
     communications.publish_now(published.pk, comms2.pk)
     draft(incident, comms, audience="regulators", title="Initial notification", body="Dear authority")
-    response = as_user(comms).get(url("incidents:comms:index", incident.pk))
+    response = as_user(comms).get(url("incidents:comms:index", incident.key))
     assert response.status_code == 200
     page = text_of(response)
     assert page.index("Status page") < page.index("Public words") < page.index("Regulators")
     assert page.index("Regulators") < page.index("Initial notification")
     assert "Published" in page and "comms2" in page
-    assert f'href="/incidents/{incident.pk}/comms/new/"' in page
+    assert f'href="/incidents/{incident.key}/comms/new/"' in page
 
 
 def test_comms_staff_drafts_a_status_page_update_from_the_page(as_user, incident, comms, api_service, web_chat):
     client = as_user(comms)
     response = client.post(
-        url("incidents:comms:new", incident.pk),
+        url("incidents:comms:new", incident.key),
         {
             "audience": "status_page",
             "title": "",
@@ -546,14 +548,14 @@ def test_comms_staff_drafts_a_status_page_update_from_the_page(as_user, incident
         },
     )
     comm = Communication.objects.get()
-    assert response.status_code == 302 and response.url == url("incidents:comms:detail", incident.pk, comm.pk)
+    assert response.status_code == 302 and response.url == url("incidents:comms:detail", incident.key, comm.pk)
     assert comm.author == comms and comm.public_status == "identified"
     assert comm.affected == [{"service": "public-api", "level": "major_outage"}]
 
 
 def test_affected_services_only_go_with_status_page_updates(as_user, incident, comms, api_service):
     as_user(comms).post(
-        url("incidents:comms:new", incident.pk),
+        url("incidents:comms:new", incident.key),
         {"audience": "internal", "body": "Team note", "language": "en", f"service_{api_service.pk}": "major_outage"},
     )
     assert Communication.objects.get().affected == []
@@ -563,7 +565,7 @@ def test_new_draft_defaults_service_levels_to_the_incidents_open_impacts(
     as_user, incident, comms, commander, api_service, web_chat, db
 ):
     services.add_impact(incident, commander, service=api_service, level="partial_outage")
-    page = text_of(as_user(comms).get(url("incidents:comms:new", incident.pk)))
+    page = text_of(as_user(comms).get(url("incidents:comms:new", incident.key)))
     select = re.search(rf'<select name="service_{api_service.pk}".*?</select>', page, re.S).group(0)
     assert re.search(r'<option value="partial_outage" selected>', select)
     other = re.search(rf'<select name="service_{web_chat.pk}".*?</select>', page, re.S).group(0)
@@ -574,7 +576,7 @@ def test_fill_from_template_fills_the_body_and_keeps_what_was_typed(
     as_user, incident, comms, investigating_template, api_service
 ):
     response = as_user(comms).post(
-        url("incidents:comms:new", incident.pk),
+        url("incidents:comms:new", incident.key),
         {
             "audience": "internal",
             "template": investigating_template.pk,
@@ -595,21 +597,21 @@ def test_fill_from_template_fills_the_body_and_keeps_what_was_typed(
 
 def test_fill_without_a_template_explains(as_user, incident, comms):
     response = as_user(comms).post(
-        url("incidents:comms:new", incident.pk), {"audience": "internal", "body": "x", "action": "fill"}
+        url("incidents:comms:new", incident.key), {"audience": "internal", "body": "x", "action": "fill"}
     )
     assert response.status_code == 400
     assert "Choose a template" in text_of(response)
 
 
 def test_new_page_prefills_from_a_template_in_the_link(as_user, incident, comms, investigating_template):
-    response = as_user(comms).get(url("incidents:comms:new", incident.pk) + f"?template={investigating_template.pk}")
+    response = as_user(comms).get(url("incidents:comms:new", incident.key) + f"?template={investigating_template.pk}")
     assert response.status_code == 200
     assert f"({incident.reference}, SEV2)" in text_of(response)
 
 
 def test_invalid_draft_is_shown_again_with_errors(as_user, incident, comms):
     response = as_user(comms).post(
-        url("incidents:comms:new", incident.pk), {"audience": "nope", "body": "", "language": "??"}
+        url("incidents:comms:new", incident.key), {"audience": "nope", "body": "", "language": "??"}
     )
     assert response.status_code == 400
     assert not Communication.objects.exists()
@@ -634,7 +636,7 @@ def test_detail_page_shows_body_diff_translations_and_allowed_buttons(as_user, i
     comm = draft(incident, comms, body="Errors at **5%**")
     communications.set_translation(comm, comms, "zh-hans", "错误率为 5%")
     communications.submit(comm, comms)
-    page = text_of(as_user(comms2).get(url("incidents:comms:detail", incident.pk, comm.pk)))
+    page = text_of(as_user(comms2).get(url("incidents:comms:detail", incident.key, comm.pk)))
     assert "Errors at <strong>5%</strong>" in page
     assert "-Errors at 38%" in page and "+Errors at **5%**" in page
     assert "错误率为 5%" in page
@@ -646,10 +648,10 @@ def test_author_sees_why_they_cannot_approve_and_is_refused_with_a_message(as_us
     comm = draft(incident, comms)
     communications.submit(comm, comms)
     client = as_user(comms)
-    page = text_of(client.get(url("incidents:comms:detail", incident.pk, comm.pk)))
+    page = text_of(client.get(url("incidents:comms:detail", incident.key, comm.pk)))
     assert "someone else must approve" in page
     response = client.post(
-        url("incidents:comms:act", incident.pk, comm.pk, "approve"), {"version": comm.content_version}, follow=True
+        url("incidents:comms:act", incident.key, comm.pk, "approve"), {"version": comm.content_version}, follow=True
     )
     assert "Someone who neither wrote nor changed the text must approve" in text_of(response)
     assert Communication.objects.get(pk=comm.pk).status == Status.IN_REVIEW
@@ -658,7 +660,7 @@ def test_author_sees_why_they_cannot_approve_and_is_refused_with_a_message(as_us
 def test_workflow_through_the_pages(as_user, incident, comms, comms2, django_capture_on_commit_callbacks):
     comm = draft(incident, comms)
     author, approver = as_user(comms), as_user(comms2)
-    act = lambda client, action, **data: client.post(url("incidents:comms:act", incident.pk, comm.pk, action), data)  # noqa: E731
+    act = lambda client, action, **data: client.post(url("incidents:comms:act", incident.key, comm.pk, action), data)  # noqa: E731
     assert act(author, "submit").status_code == 302
     act(approver, "approve", version=1)
     assert Communication.objects.get(pk=comm.pk).status == Status.APPROVED
@@ -667,28 +669,28 @@ def test_workflow_through_the_pages(as_user, incident, comms, comms2, django_cap
     assert response.status_code == 302 and callbacks
     assert Communication.objects.get(pk=comm.pk).status == Status.SCHEDULED  # due now, until the worker runs
     communications.publish_now(comm.pk, comms2.pk)
-    page = text_of(approver.get(url("incidents:comms:index", incident.pk)))
+    page = text_of(approver.get(url("incidents:comms:index", incident.key)))
     assert re.search(r'data-testid="comm-state">Published<', page)
-    detail = text_of(approver.get(url("incidents:comms:detail", incident.pk, comm.pk)))
+    detail = text_of(approver.get(url("incidents:comms:detail", incident.key, comm.pk)))
     assert "data-action" not in detail  # nothing left to do
 
 
 def test_illegal_move_through_the_pages_is_a_message_not_an_error(as_user, incident, comms):
     comm = draft(incident, comms)
-    response = as_user(comms).post(url("incidents:comms:act", incident.pk, comm.pk, "publish"), follow=True)
+    response = as_user(comms).post(url("incidents:comms:act", incident.key, comm.pk, "publish"), follow=True)
     assert response.status_code == 200
     assert "Only an approved communication can be published" in text_of(response)
 
 
 def test_unknown_action_is_404(as_user, incident, comms):
     comm = draft(incident, comms)
-    assert as_user(comms).post(url("incidents:comms:act", incident.pk, comm.pk, "explode")).status_code == 404
+    assert as_user(comms).post(url("incidents:comms:act", incident.key, comm.pk, "explode")).status_code == 404
 
 
 def test_schedule_through_the_page(as_user, incident, comms, comms2):
     comm = approved(incident, comms, comms2)
     client = as_user(comms)
-    path = url("incidents:comms:schedule", incident.pk, comm.pk)
+    path = url("incidents:comms:schedule", incident.key, comm.pk)
     past = (timezone.localtime() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     response = client.post(path, {"scheduled_for": past})
     assert response.status_code == 400 and "Choose a time in the future" in text_of(response)
@@ -697,17 +699,17 @@ def test_schedule_through_the_page(as_user, incident, comms, comms2):
     future = (timezone.localtime() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     assert client.post(path, {"scheduled_for": future}).status_code == 302
     assert Communication.objects.get(pk=comm.pk).status == Status.SCHEDULED
-    page = text_of(client.get(url("incidents:comms:detail", incident.pk, comm.pk)))
+    page = text_of(client.get(url("incidents:comms:detail", incident.key, comm.pk)))
     assert set(re.findall(r'data-action="([\w-]+)"', page)) == {"publish", "unschedule", "discard"}
 
 
 def test_editing_through_the_page_sends_an_approved_update_back(as_user, incident, comms, comms2):
     comm = approved(incident, comms, comms2, body="Old words")
     client = as_user(comms)
-    page = text_of(client.get(url("incidents:comms:edit", incident.pk, comm.pk)))
+    page = text_of(client.get(url("incidents:comms:edit", incident.key, comm.pk)))
     assert "Old words" in page and "sends it back to review" in page
     response = client.post(
-        url("incidents:comms:edit", incident.pk, comm.pk),
+        url("incidents:comms:edit", incident.key, comm.pk),
         {"audience": "status_page", "body": "New words", "language": "en", "public_status": "monitoring"},
     )
     assert response.status_code == 302
@@ -719,7 +721,7 @@ def test_a_published_update_cannot_be_edited_from_the_page(as_user, incident, co
     comm = approved(incident, comms, comms2, body="Final")
     communications.publish_now(comm.pk)
     response = as_user(comms).post(
-        url("incidents:comms:edit", incident.pk, comm.pk), {"audience": "status_page", "body": "x", "language": "en"}
+        url("incidents:comms:edit", incident.key, comm.pk), {"audience": "status_page", "body": "x", "language": "en"}
     )
     assert response.status_code == 302
     assert Communication.objects.get(pk=comm.pk).body == "Final"
@@ -728,13 +730,13 @@ def test_a_published_update_cannot_be_edited_from_the_page(as_user, incident, co
 def test_translation_through_the_page(as_user, incident, comms):
     comm = draft(incident, comms)
     client = as_user(comms)
-    path = url("incidents:comms:translate", incident.pk, comm.pk)
+    path = url("incidents:comms:translate", incident.key, comm.pk)
     response = client.post(
         path, {"translation-language": "zh-hans", "translation-title": "调查中", "translation-body": "我们正在调查。"}
     )
     assert response.status_code == 302
     assert comm.translations.get().body == "我们正在调查。"
-    page = text_of(client.get(url("incidents:comms:detail", incident.pk, comm.pk) + "?translation=zh-hans"))
+    page = text_of(client.get(url("incidents:comms:detail", incident.key, comm.pk) + "?translation=zh-hans"))
     assert "我们正在调查。" in page and 'value="zh-hans"' in page
     response = client.post(path, {"translation-language": "en", "translation-body": "same as original"})
     assert response.status_code == 400 and "other than the original" in text_of(response)
@@ -748,22 +750,24 @@ def test_translation_through_the_page(as_user, incident, comms):
 def test_viewer_reads_comms_but_cannot_write(as_user, incident, comms, viewer):
     comm = draft(incident, comms)
     client = as_user(viewer)
-    index = client.get(url("incidents:comms:index", incident.pk))
+    index = client.get(url("incidents:comms:index", incident.key))
     assert index.status_code == 200
     assert "New communication" not in text_of(index)
-    detail = client.get(url("incidents:comms:detail", incident.pk, comm.pk))
+    detail = client.get(url("incidents:comms:detail", incident.key, comm.pk))
     assert detail.status_code == 200 and "data-action" not in text_of(detail)
-    refused = client.get(url("incidents:comms:new", incident.pk))
+    refused = client.get(url("incidents:comms:new", incident.key))
     assert refused.status_code == 403
     assert "Only comms staff and the incident's commanders may write communications." in text_of(refused)
     assert (
-        client.post(url("incidents:comms:new", incident.pk), {"audience": "internal", "body": "x"}).status_code == 403
+        client.post(url("incidents:comms:new", incident.key), {"audience": "internal", "body": "x"}).status_code == 403
     )
-    assert client.post(url("incidents:comms:act", incident.pk, comm.pk, "submit")).status_code == 403
-    assert client.get(url("incidents:comms:edit", incident.pk, comm.pk)).status_code == 403
-    assert client.post(url("incidents:comms:schedule", incident.pk, comm.pk), {"scheduled_for": "x"}).status_code == 403
+    assert client.post(url("incidents:comms:act", incident.key, comm.pk, "submit")).status_code == 403
+    assert client.get(url("incidents:comms:edit", incident.key, comm.pk)).status_code == 403
+    assert (
+        client.post(url("incidents:comms:schedule", incident.key, comm.pk), {"scheduled_for": "x"}).status_code == 403
+    )
     response = client.post(
-        url("incidents:comms:translate", incident.pk, comm.pk),
+        url("incidents:comms:translate", incident.key, comm.pk),
         {"translation-language": "zh-hans", "translation-body": "x"},
     )
     assert response.status_code == 403
@@ -775,8 +779,8 @@ def test_viewer_reads_comms_but_cannot_write(as_user, incident, comms, viewer):
 def test_others_who_see_the_incident_read_but_cannot_write(request, as_user, incident, comms, who):
     comm = draft(incident, comms)
     client = as_user(request.getfixturevalue(who))
-    assert client.get(url("incidents:comms:index", incident.pk)).status_code == 200
-    assert client.post(url("incidents:comms:act", incident.pk, comm.pk, "discard")).status_code == 403
+    assert client.get(url("incidents:comms:index", incident.key)).status_code == 200
+    assert client.post(url("incidents:comms:act", incident.key, comm.pk, "discard")).status_code == 403
 
 
 def test_outsiders_get_404_on_confidential_incidents_everywhere(as_user, confidential, commander, outsider, comms):
@@ -785,18 +789,18 @@ def test_outsiders_get_404_on_confidential_incidents_everywhere(as_user, confide
     for user in (outsider, comms):
         client = as_user(user)
         paths = [
-            url("incidents:comms:index", confidential.pk),
-            url("incidents:comms:new", confidential.pk),
-            url("incidents:comms:detail", confidential.pk, comm.pk),
-            url("incidents:comms:edit", confidential.pk, comm.pk),
+            url("incidents:comms:index", confidential.key),
+            url("incidents:comms:new", confidential.key),
+            url("incidents:comms:detail", confidential.key, comm.pk),
+            url("incidents:comms:edit", confidential.key, comm.pk),
         ]
         for path in paths:
             assert client.get(path).status_code == 404, path
         posts = [
-            url("incidents:comms:new", confidential.pk),
-            url("incidents:comms:act", confidential.pk, comm.pk, "submit"),
-            url("incidents:comms:schedule", confidential.pk, comm.pk),
-            url("incidents:comms:translate", confidential.pk, comm.pk),
+            url("incidents:comms:new", confidential.key),
+            url("incidents:comms:act", confidential.key, comm.pk, "submit"),
+            url("incidents:comms:schedule", confidential.key, comm.pk),
+            url("incidents:comms:translate", confidential.key, comm.pk),
         ]
         for path in posts:
             assert client.post(path, {"body": "x"}).status_code == 404, path
@@ -805,18 +809,18 @@ def test_outsiders_get_404_on_confidential_incidents_everywhere(as_user, confide
 
 def test_security_and_members_see_confidential_comms(as_user, confidential, commander, security):
     comm = draft(confidential, commander, audience="regulators", body="Art. 33 notice")
-    assert "Art. 33 notice" in text_of(as_user(security).get(url("incidents:comms:index", confidential.pk)))
-    assert as_user(commander).get(url("incidents:comms:detail", confidential.pk, comm.pk)).status_code == 200
+    assert "Art. 33 notice" in text_of(as_user(security).get(url("incidents:comms:index", confidential.key)))
+    assert as_user(commander).get(url("incidents:comms:detail", confidential.key, comm.pk)).status_code == 200
 
 
 def test_a_communication_of_another_incident_is_404(as_user, incident, declare, comms):
     other = declare(title="Other")
     comm = draft(other, comms)
-    assert as_user(comms).get(url("incidents:comms:detail", incident.pk, comm.pk)).status_code == 404
+    assert as_user(comms).get(url("incidents:comms:detail", incident.key, comm.pk)).status_code == 404
 
 
 def test_anonymous_is_sent_to_sign_in(incident):
-    response = Client().get(url("incidents:comms:index", incident.pk))
+    response = Client().get(url("incidents:comms:index", incident.key))
     assert response.status_code == 302 and "/login/" in response.url
 
 
@@ -858,7 +862,7 @@ def test_comms_page_queries_do_not_grow_with_the_communications(
     users = [comms, comms2, commander]
     add_comms(incident, users, 10)
     client = as_user(comms)
-    path = url("incidents:comms:index", incident.pk)
+    path = url("incidents:comms:index", incident.key)
     client.get(path)
     small = count_queries(client, path)
     add_comms(incident, users, 90)
@@ -875,7 +879,7 @@ def test_detail_page_queries_are_bounded(as_user, incident, comms, comms2, djang
         communications.set_translation(comm, comms, language, f"text in {language}")
     add_comms(incident, [comms, comms2], 50)
     client = as_user(comms2)
-    path = url("incidents:comms:detail", incident.pk, comm.pk)
+    path = url("incidents:comms:detail", incident.key, comm.pk)
     client.get(path)
     with django_assert_max_num_queries(14):
         client.get(path)
@@ -888,7 +892,7 @@ def test_new_draft_page_queries_are_bounded(as_user, incident, comms, commander,
         service = Service.objects.create(name=f"S{i}", slug=f"s{i}")
         services.add_impact(incident, commander, service=service, level="partial_outage")
     client = as_user(comms)
-    path = url("incidents:comms:new", incident.pk)
+    path = url("incidents:comms:new", incident.key)
     client.get(path)
     with django_assert_max_num_queries(14):
         client.get(path)
@@ -932,7 +936,7 @@ def test_template_form_refuses_bad_input(as_user, comms):
 
 
 def api_url(incident, *rest):
-    path = f"/api/v1/incidents/{incident.pk}/communications/"
+    path = f"/api/v1/incidents/{incident.key}/communications/"
     return path + "".join(f"{part}/" for part in rest)
 
 

@@ -1,8 +1,12 @@
 """`make run` loads the demo: it must load on an empty database, and loading it again changes nothing."""
 
+import io
+from pathlib import Path
+
 import pytest
 from django.core.management import call_command
 
+from incidents.comms import services as communications
 from incidents.models import ActionItem, Incident, Review
 
 pytestmark = pytest.mark.django_db
@@ -17,3 +21,37 @@ def test_the_demo_loads_once_with_a_review_in_progress():
     assert "Edge error rate 38%" in review.body  # drafted from the demo's timeline
     assert ActionItem.objects.filter(incident=review.incident).count() == 3
     assert ActionItem.objects.filter(status=ActionItem.Status.OPEN).count() == 2
+
+
+def test_make_run_gives_a_second_comms_member_a_password_to_approve_what_admin_writes(tmp_path, django_user_model):
+    """bin/run.py loads the demo, then makes sure admin and kim have passwords (and prints both):
+    one person trying Warroom drafts as admin and approves as kim (the two-person rule)."""
+    call_command("load_demo", verbosity=0)
+    call_command("ensure_admin", "--password-file", str(tmp_path / "admin"), stdout=io.StringIO())
+    call_command(
+        "ensure_admin", "--username", "kim", "--group", "comms", "--password-file", str(tmp_path / "kim"),
+        stdout=io.StringIO(),
+    )  # fmt: skip
+    kim = django_user_model.objects.get(username="kim")
+    assert kim.check_password((tmp_path / "kim").read_text().strip())
+    assert list(kim.groups.values_list("name", flat=True)) == ["comms"] and not kim.is_superuser
+    admin = django_user_model.objects.get(username="admin")
+    incident = Incident.objects.filter(title__startswith="[demo]").first()
+    comm = communications.draft(incident, admin, audience="status_page", body="We are investigating.")
+    communications.submit(comm, admin)
+    communications.approve(comm, kim, comm.content_version)
+    comm.refresh_from_db()
+    assert comm.status == "approved"
+    # Running make run again keeps the password it printed.
+    call_command(
+        "ensure_admin", "--username", "kim", "--group", "comms", "--password-file", str(tmp_path / "kim"),
+        stdout=io.StringIO(),
+    )  # fmt: skip
+    kim.refresh_from_db()
+    assert kim.check_password((tmp_path / "kim").read_text().strip())
+
+
+def test_make_run_prints_the_second_login():
+    source = (Path(__file__).resolve().parents[2] / "bin" / "run.py").read_text()
+    assert '"--username", "kim", "--group", "comms"' in source
+    assert "kim / {kim_password}" in source

@@ -72,7 +72,7 @@ def test_incident_list_follows_accept_language(signed_in, commander, incident):
 
 
 def test_comms_page_follows_accept_language(signed_in, comms, incident):
-    html = page(signed_in(comms), reverse("incidents:comms:index", args=[incident.pk]), **CHINESE)
+    html = page(signed_in(comms), reverse("incidents:comms:index", args=[incident.key]), **CHINESE)
     for chinese in ("通报", "新建通报", "模板库", "状态页", "监管机构"):
         assert chinese in html, chinese
 

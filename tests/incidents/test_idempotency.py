@@ -244,7 +244,7 @@ def test_a_status_already_set_by_someone_else_is_a_409_with_the_current_state(ap
     body = late.json()
     assert "now monitoring" in body["status"][0]
     assert body["incident"]["status"] == "monitoring"
-    assert body["incident"]["id"] == incident.pk
+    assert body["incident"]["id"] == incident.key
     assert incident.timeline.filter(kind="status").count() == 1
 
 
@@ -285,7 +285,7 @@ def test_the_page_says_the_incident_moved_on_when_its_status_button_was_stale(as
     services.change_status(incident, "monitoring", commander)
 
     response = as_user(commander).post(
-        f"/incidents/{incident.pk}/status/", {"status": "monitoring", "from_status": "investigating"}, follow=True
+        f"/incidents/{incident.key}/status/", {"status": "monitoring", "from_status": "investigating"}, follow=True
     )
 
     assert "changed while you were looking: it is now monitoring" in response.content.decode()

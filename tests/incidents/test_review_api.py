@@ -105,7 +105,7 @@ def test_metrics_are_there_before_the_review_is_started(api, viewer, resolved):
     response = api(viewer).get(metrics_url(resolved))
     assert response.status_code == 200
     body = response.json()
-    assert body["incident"] == resolved.pk and body["reference"] == resolved.reference
+    assert body["incident"] == resolved.key and body["reference"] == resolved.reference
     by_key = {m["key"]: m for m in body["metrics"]}
     assert list(by_key) == ["detect", "acknowledge", "mitigate", "resolve"]
     resolve_metric = by_key["resolve"]
@@ -135,7 +135,7 @@ def test_viewer_reads_the_review_with_its_metrics_and_item_counts(api, viewer, c
     response = api(viewer).get(review_url(incident))
     assert response.status_code == 200
     body = response.json()
-    assert body["incident"] == incident.pk and body["reference"] == incident.reference
+    assert body["incident"] == incident.key and body["reference"] == incident.reference
     assert body["status"] == "draft" and body["version"] == 1
     assert body["owner"] is None and body["meeting_at"] is None
     assert body["body"].startswith(f"# Post-incident review: {incident.reference} Chat API down")
@@ -402,7 +402,7 @@ def test_responder_adds_an_action_item_and_it_is_logged(api, responder, resolved
     assert response.status_code == 201, response.content
     body = response.json()
     assert {k: body[k] for k in payload} == payload
-    assert body["incident"] == resolved.pk and body["reference"] == resolved.reference
+    assert body["incident"] == resolved.key and body["reference"] == resolved.reference
     assert body["status"] == "open" and body["overdue"] is False
     assert body["description_html"] == "<p>Per <strong>country</strong></p>"
     assert body["created_by"] == "resp" and body["completed_at"] is None and body["completed_by"] is None
@@ -612,7 +612,7 @@ def test_all_action_items_lists_the_items_of_every_incident_one_may_see(
     for user in (commander, security):
         assert set(ids(api(user).get(ALL_ITEMS))) == {shown.pk, secret.pk}
     row = api(viewer).get(ALL_ITEMS).json()["results"][0]
-    assert row["incident"] == resolved.pk and row["reference"] == resolved.reference
+    assert row["incident"] == resolved.key and row["reference"] == resolved.reference
 
 
 def test_a_member_of_a_confidential_incident_sees_its_items(api, commander, outsider, hidden):
@@ -646,6 +646,7 @@ def test_all_action_items_filter_by_status_owner_overdue_and_incident(
     assert found(overdue="false") == {mine.pk, theirs.pk, finished.pk, dropped.pk}
     assert found(incident=str(other.pk)) == {late.pk, theirs.pk}
     assert found(incident=other.reference) == {late.pk, theirs.pk}
+    assert found(incident=other.key) == {late.pk, theirs.pk}
     assert found(owner="me", status="open", overdue="true", incident=other.pk) == {late.pk}
     assert found(priority="medium") == {mine.pk, late.pk, theirs.pk, finished.pk, dropped.pk}
     assert ids(client.get(ALL_ITEMS))[:3] == [late.pk, mine.pk, theirs.pk]  # open first, soonest due first
@@ -1003,7 +1004,7 @@ def test_an_owner_without_a_role_may_only_change_the_status_of_their_item(incide
     item = review.add_action_item(incident, commander, title="Alert on spikes", owner=viewer)
     client = APIClient()
     client.force_authenticate(viewer)
-    url = f"/api/v1/incidents/{incident.pk}/action-items/{item.pk}/"
+    url = f"/api/v1/incidents/{incident.key}/action-items/{item.pk}/"
     refused = client.patch(url, {"due_on": "2099-01-01", "owner": None}, format="json")
     assert refused.status_code == 403
     assert "mark it done" in refused.json()["detail"]

@@ -73,7 +73,7 @@ def test_an_action_item_reminds_its_owner_at_nine_on_its_due_date_and_not_before
     assert who_got(Kind.ACTION_ITEM_DUE, everyone(people)) == {"resp"}
     [note] = action_notes(people.responder)
     assert note.subject == f"action:{followup.pk}" and note.incident_id == incident.pk
-    assert note.url == f"http://localhost:8000/incidents/{incident.pk}/review/"
+    assert note.url == f"http://localhost:8000/incidents/{incident.key}/review/"
     assert "Rate-limit sign-ups at the edge" in note.title and incident.reference in note.title
     assert "2026-03-04" in note.body and "high priority" in note.body
 
@@ -263,7 +263,7 @@ def test_the_inbox_lets_the_owner_snooze_an_action_item_reminder(staffed, people
     [note] = action_notes(people.outsider)
     client = Client()
     client.force_login(people.outsider)
-    url = reverse("incidents:snooze_reminder", args=[incident.pk])
+    url = reverse("incidents:snooze_reminder", args=[incident.key])
 
     page = client.get(reverse("inbox:index")).content.decode()
     assert url in page and f'value="action:{followup.pk}"' in page
@@ -297,7 +297,7 @@ def test_a_resolved_incident_without_a_review_reminds_the_commander_after_5_days
     [note] = inbox(people.commander, Kind.REVIEW_DUE)
     assert who_got(Kind.REVIEW_DUE, everyone(people)) == {"cmdr"}
     assert "Hold the post-incident review and publish it" in note.body and "no review yet" in note.body
-    assert note.url == f"http://localhost:8000/incidents/{resolved.pk}/review/"
+    assert note.url == f"http://localhost:8000/incidents/{resolved.key}/review/"
     assert note.subject == "review"
 
 

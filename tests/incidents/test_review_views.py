@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 
 def page_url(incident):
-    return reverse("incidents:review:page", args=[incident.pk])
+    return reverse("incidents:review:page", args=[incident.key])
 
 
 def action(incident, name, *args):
@@ -543,7 +543,7 @@ def test_follow_ups_list_open_items_across_incidents_soonest_due_first(as_user, 
     assert page.index("Sooner item") < page.index("Later item") < page.index("Undated item")
     assert "Finished item" not in page
     assert f"{other.reference}</a> Login slow" in page
-    assert f'href="/incidents/{resolved.pk}/review/#item-{later.pk}"' in page
+    assert f'href="/incidents/{resolved.key}/review/#item-{later.pk}"' in page
     assert sooner.pk and undated.pk
 
 
@@ -664,7 +664,7 @@ def test_the_war_room_links_to_follow_ups_then_to_the_review_once_resolved(as_us
     client = as_user(viewer)
     link = re.search(r'<a [^>]*data-testid="review-link">(.*?)</a>', text_of(client.get(incident.get_absolute_url())))
     assert link.group(1) == "Follow-ups"  # action items may be added during the response
-    assert f'href="/incidents/{incident.pk}/review/#action-items"' in link.group(0)
+    assert f'href="/incidents/{incident.key}/review/#action-items"' in link.group(0)
     resolve(incident, commander)
     link = re.search(r'<a [^>]*data-testid="review-link">(.*?)</a>', text_of(client.get(incident.get_absolute_url())))
     assert link.group(1) == "Review: not started"
@@ -672,7 +672,7 @@ def test_the_war_room_links_to_follow_ups_then_to_the_review_once_resolved(as_us
     review.add_action_item(incident, commander, title="One")
     link = re.search(r'<a [^>]*data-testid="review-link">(.*?)</a>', text_of(client.get(incident.get_absolute_url())))
     assert link.group(1) == "Review: draft · 1 open action item"
-    assert f'href="/incidents/{incident.pk}/review/"' in link.group(0)
+    assert f'href="/incidents/{incident.key}/review/"' in link.group(0)
 
 
 def test_the_site_navigation_links_follow_ups_and_reviews(as_user, viewer):
@@ -825,7 +825,7 @@ def test_a_reader_downloads_the_review_with_its_action_items_as_markdown(as_user
     )  # fmt: skip
     done = review.add_action_item(incident, commander, title="Write the DDoS runbook")
     review.update_action_item(done, commander, status="done")
-    response = as_user(viewer).get(reverse("incidents:review:export", args=[incident.pk]))
+    response = as_user(viewer).get(reverse("incidents:review:export", args=[incident.key]))
     assert response.status_code == 200
     assert response["Content-Type"] == "text/markdown; charset=utf-8"
     assert response["Content-Disposition"] == f'attachment; filename="INC-{incident.pk}-review.md"'
@@ -838,10 +838,10 @@ def test_a_reader_downloads_the_review_with_its_action_items_as_markdown(as_user
 def test_the_export_of_a_review_not_started_or_of_a_hidden_incident_is_404(
     as_user, incident, confidential, commander, viewer
 ):
-    assert as_user(viewer).get(reverse("incidents:review:export", args=[incident.pk])).status_code == 404
+    assert as_user(viewer).get(reverse("incidents:review:export", args=[incident.key])).status_code == 404
     resolve(confidential, commander)
     started(confidential, commander)
-    url = reverse("incidents:review:export", args=[confidential.pk])
+    url = reverse("incidents:review:export", args=[confidential.key])
     assert as_user(commander).get(url).status_code == 200
     assert as_user(viewer).get(url).status_code == 404
 
@@ -850,7 +850,7 @@ def test_the_live_poll_keeps_the_review_link_state(as_user, incident, commander,
     resolve(incident, commander)
     started(incident, commander)
     review.add_action_item(incident, commander, title="One")
-    live = as_user(viewer).get(reverse("incidents:live", args=[incident.pk]), {"v": 0, "after": 0})
+    live = as_user(viewer).get(reverse("incidents:live", args=[incident.key]), {"v": 0, "after": 0})
     link = re.search(r'<a [^>]*data-testid="review-link">(.*?)</a>', text_of(live))
     assert link.group(1) == "Review: draft · 1 open action item"
 
@@ -859,11 +859,11 @@ def test_an_owner_without_a_role_marks_their_item_done_but_cannot_edit_it(as_use
     item = review.add_action_item(incident, commander, title="Alert on spikes", owner=viewer)
     client = as_user(viewer)
     page = text_of(client.get(page_url(incident)))
-    assert f'href="{reverse("incidents:review:edit_item", args=[incident.pk, item.pk])}"' not in page
-    assert reverse("incidents:review:item_status", args=[incident.pk, item.pk]) in page
-    edit = reverse("incidents:review:edit_item", args=[incident.pk, item.pk])
+    assert f'href="{reverse("incidents:review:edit_item", args=[incident.key, item.pk])}"' not in page
+    assert reverse("incidents:review:item_status", args=[incident.key, item.pk]) in page
+    edit = reverse("incidents:review:edit_item", args=[incident.key, item.pk])
     assert client.post(edit, {"title": "Nothing to do", "priority": "low"}).status_code == 403
-    client.post(reverse("incidents:review:item_status", args=[incident.pk, item.pk]), {"status": "done"})
+    client.post(reverse("incidents:review:item_status", args=[incident.key, item.pk]), {"status": "done"})
     item.refresh_from_db()
     assert (item.title, item.status) == ("Alert on spikes", "done")
 
@@ -873,7 +873,7 @@ def test_editing_an_item_of_a_deactivated_owner_keeps_the_owner(as_user, inciden
     item = review.add_action_item(incident, commander, title="Edge rules as code", owner=leaver)
     leaver.is_active = False
     leaver.save()
-    edit = reverse("incidents:review:edit_item", args=[incident.pk, item.pk])
+    edit = reverse("incidents:review:edit_item", args=[incident.key, item.pk])
     response = as_user(commander).post(
         edit, {"title": "Edge rules as code, reviewed", "priority": "medium", "owner": str(leaver.pk)}
     )

@@ -386,7 +386,7 @@ def test_reminder_points_of_real_clocks(breach, commander):
 
 
 def clocks_url(incident):
-    return reverse("incidents:security:clocks", args=[incident.pk])
+    return reverse("incidents:security:clocks", args=[incident.key])
 
 
 def test_clock_panel_shows_countdowns_due_now_and_the_disclaimer(as_user, breach, commander):
@@ -428,7 +428,7 @@ def test_panel_starts_suggested_clock_in_one_click_and_returns_the_fresh_panel(a
     page = client.get(clocks_url(breach)).content.decode()
     assert 'aria-label="Start EU GDPR Art. 33"' in page and 'aria-label="Start China PIPL Art. 57"' in page
     response = client.post(
-        reverse("incidents:security:start_clock", args=[breach.pk]), {"obligation": "gdpr-33"}, headers=HTMX
+        reverse("incidents:security:start_clock", args=[breach.key]), {"obligation": "gdpr-33"}, headers=HTMX
     )
     assert response.status_code == 200 and response["HX-Trigger"] == "warroom-changed"
     assert 'data-testid="clock-gdpr-33"' in response.content.decode()
@@ -440,7 +440,7 @@ def test_panel_records_awareness_submissions_and_not_required(as_user, breach, c
     client = as_user(commander)
     when = timezone.localtime(timezone.now() - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
     response = client.post(
-        reverse("incidents:security:awareness", args=[breach.pk]), {"value": when, "reason": "SOC alert"}, headers=HTMX
+        reverse("incidents:security:awareness", args=[breach.key]), {"value": when, "reason": "SOC alert"}, headers=HTMX
     )
     assert response.status_code == 200 and 'data-testid="aware-at">' in response.content.decode()
     breach.refresh_from_db()
@@ -448,17 +448,17 @@ def test_panel_records_awareness_submissions_and_not_required(as_user, breach, c
     gdpr = start(breach, "gdpr-33", commander)
     hipaa = start(breach, "hipaa", commander)
     response = client.post(
-        reverse("incidents:security:submit", args=[breach.pk, gdpr.pk]),
+        reverse("incidents:security:submit", args=[breach.key, gdpr.pk]),
         {"stage": "Notification", "reference": "DPA-2026-118"},
         headers=HTMX,
     )
     assert 'data-testid="reference">DPA-2026-118' in response.content.decode()
     response = client.post(
-        reverse("incidents:security:not_required", args=[breach.pk, hipaa.pk]), {"reason": ""}, headers=HTMX
+        reverse("incidents:security:not_required", args=[breach.key, hipaa.pk]), {"reason": ""}, headers=HTMX
     )
     assert 'role="alert"' in response.content.decode()
     response = client.post(
-        reverse("incidents:security:not_required", args=[breach.pk, hipaa.pk]), {"reason": "No US health data"}
+        reverse("incidents:security:not_required", args=[breach.key, hipaa.pk]), {"reason": "No US health data"}
     )
     assert response.status_code == 302
     hipaa.refresh_from_db()
@@ -470,7 +470,7 @@ def test_panel_refuses_a_communication_of_another_incident(as_user, breach, inci
     gdpr = start(breach, "gdpr-33", commander)
     other = published_update(incident)
     response = as_user(commander).post(
-        reverse("incidents:security:submit", args=[breach.pk, gdpr.pk]),
+        reverse("incidents:security:submit", args=[breach.key, gdpr.pk]),
         {"stage": "Notification", "communication": other.pk},
         headers=HTMX,
     )
@@ -484,7 +484,7 @@ def test_viewer_reads_the_panel_of_a_visible_incident_without_forms(as_user, inc
     page = as_user(viewer).get(clocks_url(incident)).content.decode()
     assert "CERT-In" in page and "Record a submission" not in page and "<form" not in page
     response = as_user(viewer).post(
-        reverse("incidents:security:start_clock", args=[incident.pk]), {"obligation": "gdpr-33"}, headers=HTMX
+        reverse("incidents:security:start_clock", args=[incident.key]), {"obligation": "gdpr-33"}, headers=HTMX
     )
     assert (
         'role="alert"' in response.content.decode() and not incident.clocks.filter(obligation__key="gdpr-33").exists()
@@ -498,19 +498,19 @@ def test_outsiders_get_404_for_every_security_page_of_a_confidential_incident(
     clock = start(breach, "gdpr-33", commander)
     m = mitigation(breach, commander)
     pages = [
-        ("get", reverse("incidents:security:page", args=[breach.pk])),
+        ("get", reverse("incidents:security:page", args=[breach.key])),
         ("get", clocks_url(breach)),
-        ("get", reverse("incidents:security:audit", args=[breach.pk])),
-        ("get", reverse("incidents:security:audit", args=[breach.pk]) + "?format=csv"),
-        ("get", reverse("incidents:security:edit_mitigation", args=[breach.pk, m.pk])),
-        ("post", reverse("incidents:security:start_clock", args=[breach.pk])),
-        ("post", reverse("incidents:security:awareness", args=[breach.pk])),
-        ("post", reverse("incidents:security:submit", args=[breach.pk, clock.pk])),
-        ("post", reverse("incidents:security:not_required", args=[breach.pk, clock.pk])),
-        ("post", reverse("incidents:security:correct_start", args=[breach.pk, clock.pk])),
-        ("post", reverse("incidents:security:add_mitigation", args=[breach.pk])),
-        ("post", reverse("incidents:security:lift_mitigation", args=[breach.pk, m.pk])),
-        ("post", reverse("incidents:security:exposure", args=[breach.pk])),
+        ("get", reverse("incidents:security:audit", args=[breach.key])),
+        ("get", reverse("incidents:security:audit", args=[breach.key]) + "?format=csv"),
+        ("get", reverse("incidents:security:edit_mitigation", args=[breach.key, m.pk])),
+        ("post", reverse("incidents:security:start_clock", args=[breach.key])),
+        ("post", reverse("incidents:security:awareness", args=[breach.key])),
+        ("post", reverse("incidents:security:submit", args=[breach.key, clock.pk])),
+        ("post", reverse("incidents:security:not_required", args=[breach.key, clock.pk])),
+        ("post", reverse("incidents:security:correct_start", args=[breach.key, clock.pk])),
+        ("post", reverse("incidents:security:add_mitigation", args=[breach.key])),
+        ("post", reverse("incidents:security:lift_mitigation", args=[breach.key, m.pk])),
+        ("post", reverse("incidents:security:exposure", args=[breach.key])),
     ]
     for user in (outsider, viewer, responder):
         client = as_user(user)
@@ -532,7 +532,7 @@ def test_clock_panel_queries_are_bounded(as_user, breach, commander, django_asse
     with django_assert_max_num_queries(14):
         assert client.get(clocks_url(breach)).status_code == 200
     with django_assert_max_num_queries(20):
-        assert client.get(reverse("incidents:security:page", args=[breach.pk])).status_code == 200
+        assert client.get(reverse("incidents:security:page", args=[breach.key])).status_code == 200
 
 
 # The security page: mitigations and assessment forms ------------------------------------------------
@@ -541,12 +541,12 @@ def test_clock_panel_queries_are_bounded(as_user, breach, commander, django_asse
 def test_security_page_records_a_mitigation_and_an_assessment(as_user, breach, commander, viewer):
     client = as_user(commander)
     response = client.post(
-        reverse("incidents:security:add_mitigation", args=[breach.pk]),
+        reverse("incidents:security:add_mitigation", args=[breach.key]),
         {"title": "Sign-ups limited", "description": "Only +86 numbers", "public": "on", "public_explanation": ""},
     )
     assert response.status_code == 400 and "plain-language explanation" in response.content.decode()
     response = client.post(
-        reverse("incidents:security:add_mitigation", args=[breach.pk]),
+        reverse("incidents:security:add_mitigation", args=[breach.key]),
         {
             "title": "Sign-ups limited",
             "description": "Only +86 numbers",
@@ -556,7 +556,7 @@ def test_security_page_records_a_mitigation_and_an_assessment(as_user, breach, c
     )
     assert response.status_code == 302
     response = client.post(
-        reverse("incidents:security:exposure", args=[breach.pk]),
+        reverse("incidents:security:exposure", args=[breach.key]),
         {
             "certainty": "confirmed",
             "categories": ["chat", "credentials"],
@@ -571,7 +571,7 @@ def test_security_page_records_a_mitigation_and_an_assessment(as_user, breach, c
     assessment = ExposureAssessment.objects.get(incident=breach)
     assert assessment.jurisdictions == ["DE", "CN"] and assessment.encrypted is False
     response = client.post(
-        reverse("incidents:security:exposure", args=[breach.pk]),
+        reverse("incidents:security:exposure", args=[breach.key]),
         {
             "certainty": "confirmed",
             "confidence": "medium",
@@ -581,18 +581,18 @@ def test_security_page_records_a_mitigation_and_an_assessment(as_user, breach, c
         },
     )
     assert response.status_code == 400
-    page = client.get(reverse("incidents:security:page", args=[breach.pk])).content.decode()
+    page = client.get(reverse("incidents:security:page", args=[breach.key])).content.decode()
     assert "Sign-ups limited" in page and "1200000" in page and "Audit trail" in page
 
 
 def test_editing_a_mitigation_keeps_untouched_times(as_user, incident, commander):
     m = mitigation(incident, commander, started_at=timezone.now() - timedelta(minutes=30, seconds=17))
     client = as_user(commander)
-    form = client.get(reverse("incidents:security:edit_mitigation", args=[incident.pk, m.pk]))
+    form = client.get(reverse("incidents:security:edit_mitigation", args=[incident.key, m.pk]))
     assert form.status_code == 200
     started = timezone.localtime(m.started_at).strftime("%Y-%m-%dT%H:%M")
     client.post(
-        reverse("incidents:security:edit_mitigation", args=[incident.pk, m.pk]),
+        reverse("incidents:security:edit_mitigation", args=[incident.key, m.pk]),
         {"title": m.title, "description": m.description, "started_at": started, "affects": "Everyone outside CN"},
     )
     entry = last_entry(incident)
@@ -601,11 +601,11 @@ def test_editing_a_mitigation_keeps_untouched_times(as_user, incident, commander
 
 def test_lift_button_lifts(as_user, incident, commander, viewer):
     m = mitigation(incident, commander)
-    response = as_user(viewer).post(reverse("incidents:security:lift_mitigation", args=[incident.pk, m.pk]))
+    response = as_user(viewer).post(reverse("incidents:security:lift_mitigation", args=[incident.key, m.pk]))
     assert response.status_code == 302
     m.refresh_from_db()
     assert m.in_force  # a viewer may not
-    as_user(commander).post(reverse("incidents:security:lift_mitigation", args=[incident.pk, m.pk]), {"note": "done"})
+    as_user(commander).post(reverse("incidents:security:lift_mitigation", args=[incident.key, m.pk]), {"note": "done"})
     m.refresh_from_db()
     assert not m.in_force
 
@@ -633,7 +633,7 @@ def eventful(breach, commander, responder, security):
 
 
 def audit_url(incident, fmt=""):
-    return reverse("incidents:security:audit", args=[incident.pk]) + (f"?format={fmt}" if fmt else "")
+    return reverse("incidents:security:audit", args=[incident.key]) + (f"?format={fmt}" if fmt else "")
 
 
 def test_audit_json_lists_every_change_with_actor_time_old_and_new(as_user, eventful, commander):
@@ -742,7 +742,7 @@ def test_audit_queries_are_bounded(as_user, eventful, commander, responder, djan
 
 
 def api_url(incident, tail):
-    return f"/api/v1/incidents/{incident.pk}/{tail}"
+    return f"/api/v1/incidents/{incident.key}/{tail}"
 
 
 def assert_field_error(response, field):

@@ -4,10 +4,13 @@ back inline, keeps what was typed, and changes nothing."""
 
 import html
 import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from incidents import services
 from incidents.models import Incident, Membership, Service, TimelineEntry
@@ -22,7 +25,7 @@ def box(incident):
         client = Client()
         client.force_login(user)
         target = target or incident
-        return client.post(reverse("incidents:log", args=[target.pk]), {"body": text}, headers=HTMX if htmx else {})
+        return client.post(reverse("incidents:log", args=[target.key]), {"body": text}, headers=HTMX if htmx else {})
 
     return _type
 
@@ -290,7 +293,7 @@ def test_without_htmx_a_note_redirects_back_to_the_war_room(box, incident, respo
 def test_without_htmx_a_mistake_is_shown_on_the_page_with_the_text_kept(box, incident, commander):
     client = Client()
     client.force_login(commander)
-    response = client.post(reverse("incidents:log", args=[incident.pk]), {"body": "/sev 7"}, follow=True)
+    response = client.post(reverse("incidents:log", args=[incident.key]), {"body": "/sev 7"}, follow=True)
     page = response.content.decode()
     assert "Unknown severity" in html.unescape(page)
     assert typed_value(response) == "/sev 7"
@@ -316,3 +319,38 @@ def test_commander_gets_the_same_answer_for_unknown_and_inactive_usernames(box, 
 
     assert unknown == "No active user named 'ghost'."
     assert inactive == "No active user named 'gone'."
+
+
+def test_at_backdates_a_note_in_the_viewers_zone(box, commander, incident):
+    now = timezone.now()
+    earlier = timezone.localtime(now - timedelta(days=1), ZoneInfo("Asia/Shanghai"))
+    client = Client()
+    client.force_login(commander)
+    client.cookies["tz"] = "Asia/Shanghai"
+    response = client.post(
+        reverse("incidents:log", args=[incident.key]),
+        {"body": f"/at {earlier:%Y-%m-%d %H:%M} Bots began"},
+        headers=HTMX,
+    )
+    assert box_error(response) is None
+    entry = incident.timeline.get(body="Bots began")
+    assert entry.occurred_at == earlier.replace(second=0, microsecond=0)
+    assert entry.recorded_at >= now and entry.backdated
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        ("/at", "Write when it happened as HH:MM"),
+        ("/at soon Bots began", "Write when it happened as HH:MM"),
+        ("/at 24:00 Bots began", "is not a time on the calendar"),
+        ("/at 2026-02-30 02:55 Bots began", "is not a time on the calendar"),
+        ("/at 02:55", "Say what happened after the time"),
+        ("/at 2999-01-01 02:55 Bots began", "is in the future"),
+    ],
+)
+def test_at_refuses_bad_or_future_times_and_keeps_the_line(box, commander, incident, line, error):
+    response = box(commander, line)
+    assert error in box_error(response)
+    assert typed_value(response) == line
+    assert not incident.timeline.filter(kind="note").exists()

@@ -54,17 +54,17 @@ def _pages(incident):
         ("get", url("incidents:list")),
         ("get", url("incidents:declare")),
         ("post", url("incidents:declare")),
-        ("get", url("incidents:detail", incident.pk)),
+        ("get", url("incidents:detail", incident.key)),
         ("get", live_url(incident)),
-        ("post", url("incidents:log", incident.pk)),
-        ("get", url("incidents:edit", incident.pk)),
-        ("post", url("incidents:status", incident.pk)),
-        ("post", url("incidents:severity", incident.pk)),
-        ("post", url("incidents:acknowledge", incident.pk)),
-        ("post", url("incidents:assign_role", incident.pk)),
-        ("post", url("incidents:add_impact", incident.pk)),
-        ("post", url("incidents:correct_time", incident.pk)),
-        ("get", url("incidents:edit_entry", incident.pk, entry.pk)),
+        ("post", url("incidents:log", incident.key)),
+        ("get", url("incidents:edit", incident.key)),
+        ("post", url("incidents:status", incident.key)),
+        ("post", url("incidents:severity", incident.key)),
+        ("post", url("incidents:acknowledge", incident.key)),
+        ("post", url("incidents:assign_role", incident.key)),
+        ("post", url("incidents:add_impact", incident.key)),
+        ("post", url("incidents:correct_time", incident.key)),
+        ("get", url("incidents:edit_entry", incident.key, entry.pk)),
         ("get", url("services:list")),
         ("get", url("services:create")),
     ]
@@ -245,13 +245,31 @@ def test_viewer_reads_war_room_without_box_or_commands(as_user, viewer, incident
     page = text_of(as_user(viewer).get(incident.get_absolute_url()))
     assert "API errors" in page
     assert 'id="box"' not in page
-    assert url("incidents:status", incident.pk) not in page
+    assert url("incidents:status", incident.key) not in page
 
 
 def test_responder_gets_box_but_no_command_forms(as_user, responder, incident):
     page = text_of(as_user(responder).get(incident.get_absolute_url()))
     assert 'id="box"' in page
-    assert url("incidents:status", incident.pk) not in page
+    assert url("incidents:status", incident.key) not in page
+
+
+def test_pages_link_incidents_by_an_opaque_key_and_old_numeric_links_still_open(as_user, commander, declare):
+    """Ids in links say nothing about how many incidents exist (or are hidden) between two a
+    person can see; INC-n stays the human reference, and a link made with the number works."""
+    first, second = declare(title="Chat down"), declare(title="Login slow")
+    assert first.key != second.key and len(first.key) == 12 and first.key[0].isalpha()
+    client = as_user(commander)
+    listing = text_of(client.get(url("incidents:list")))
+    for incident in (first, second):
+        assert f'href="/incidents/{incident.key}/"' in listing
+        assert f'href="/incidents/{incident.pk}/"' not in listing
+        assert incident.reference in listing
+    page = text_of(client.get(url("incidents:detail", second.key)))
+    assert f"/incidents/{second.key}/live/" in page and f"/incidents/{second.pk}/" not in page
+    old_link = client.get(f"/incidents/{second.pk}/")
+    assert old_link.status_code == 200 and "Login slow" in text_of(old_link)
+    assert client.get("/incidents/zzzzzzzzzzzz/").status_code == 404
 
 
 def test_missing_incident_is_404(as_user, commander, db):
@@ -263,22 +281,22 @@ def _confidential_requests(incident, commander, api_service):
     entry = services.log_entry(incident, commander, "secret note")
     deputy = Membership.objects.create(incident=incident, user=commander, role="deputy")
     return [
-        ("get", url("incidents:detail", incident.pk), None),
+        ("get", url("incidents:detail", incident.key), None),
         ("get", live_url(incident, after=0, version=0), None),
-        ("get", url("incidents:edit", incident.pk), None),
-        ("get", url("incidents:edit_entry", incident.pk, entry.pk), None),
-        ("post", url("incidents:log", incident.pk), {"body": "hello"}),
-        ("post", url("incidents:log", incident.pk), {"body": "/sev 4"}),
-        ("post", url("incidents:edit", incident.pk), {"title": "x", "kind": "other"}),
-        ("post", url("incidents:status", incident.pk), {"status": "identified"}),
-        ("post", url("incidents:severity", incident.pk), {"severity": "4"}),
-        ("post", url("incidents:acknowledge", incident.pk), {}),
-        ("post", url("incidents:assign_role", incident.pk), {"role": "scribe", "user": commander.pk}),
-        ("post", url("incidents:remove_role", incident.pk, deputy.pk), {}),
-        ("post", url("incidents:add_impact", incident.pk), {"service": api_service.pk, "level": "major_outage"}),
-        ("post", url("incidents:end_impact", incident.pk, impact.pk), {}),
-        ("post", url("incidents:correct_time", incident.pk), {"field": "detected_at", "reason": "x"}),
-        ("post", url("incidents:edit_entry", incident.pk, entry.pk), {"body": "leaked"}),
+        ("get", url("incidents:edit", incident.key), None),
+        ("get", url("incidents:edit_entry", incident.key, entry.pk), None),
+        ("post", url("incidents:log", incident.key), {"body": "hello"}),
+        ("post", url("incidents:log", incident.key), {"body": "/sev 4"}),
+        ("post", url("incidents:edit", incident.key), {"title": "x", "kind": "other"}),
+        ("post", url("incidents:status", incident.key), {"status": "identified"}),
+        ("post", url("incidents:severity", incident.key), {"severity": "4"}),
+        ("post", url("incidents:acknowledge", incident.key), {}),
+        ("post", url("incidents:assign_role", incident.key), {"role": "scribe", "user": commander.pk}),
+        ("post", url("incidents:remove_role", incident.key, deputy.pk), {}),
+        ("post", url("incidents:add_impact", incident.key), {"service": api_service.pk, "level": "major_outage"}),
+        ("post", url("incidents:end_impact", incident.key, impact.pk), {}),
+        ("post", url("incidents:correct_time", incident.key), {"field": "detected_at", "reason": "x"}),
+        ("post", url("incidents:edit_entry", incident.key, entry.pk), {"body": "leaked"}),
     ]
 
 
@@ -312,7 +330,7 @@ def test_members_and_security_see_a_confidential_incident(as_user, commander, re
 
 
 def test_commander_changes_status_from_the_page(as_user, commander, incident):
-    response = as_user(commander).post(url("incidents:status", incident.pk), {"status": "identified"})
+    response = as_user(commander).post(url("incidents:status", incident.key), {"status": "identified"})
     assert response.status_code == 302
     incident.refresh_from_db()
     assert incident.status == "identified"
@@ -321,7 +339,7 @@ def test_commander_changes_status_from_the_page(as_user, commander, incident):
 
 def test_illegal_status_change_from_the_page_shows_message_and_changes_nothing(as_user, commander, incident):
     client = as_user(commander)
-    response = client.post(url("incidents:status", incident.pk), {"status": "closed"}, follow=True)
+    response = client.post(url("incidents:status", incident.key), {"status": "closed"}, follow=True)
     assert "Cannot move" in text_of(response)
     incident.refresh_from_db()
     assert incident.status == "investigating"
@@ -330,18 +348,18 @@ def test_illegal_status_change_from_the_page_shows_message_and_changes_nothing(a
 
 def test_commander_acts_on_severity_roles_impacts_and_times(as_user, commander, responder, incident, api_service):
     client = as_user(commander)
-    client.post(url("incidents:severity", incident.pk), {"severity": "1"})
-    client.post(url("incidents:acknowledge", incident.pk))
-    client.post(url("incidents:assign_role", incident.pk), {"role": "scribe", "user": responder.pk})
-    client.post(url("incidents:add_impact", incident.pk), {"service": api_service.pk, "level": "degraded_performance"})
+    client.post(url("incidents:severity", incident.key), {"severity": "1"})
+    client.post(url("incidents:acknowledge", incident.key))
+    client.post(url("incidents:assign_role", incident.key), {"role": "scribe", "user": responder.pk})
+    client.post(url("incidents:add_impact", incident.key), {"service": api_service.pk, "level": "degraded_performance"})
     impact = incident.impacts.get()
-    client.post(url("incidents:end_impact", incident.pk, impact.pk))
+    client.post(url("incidents:end_impact", incident.key, impact.pk))
     detected = (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     client.post(
-        url("incidents:correct_time", incident.pk), {"field": "detected_at", "value": detected, "reason": "log"}
+        url("incidents:correct_time", incident.key), {"field": "detected_at", "value": detected, "reason": "log"}
     )
     scribe = incident.memberships.get(role="scribe")
-    client.post(url("incidents:remove_role", incident.pk, scribe.pk))
+    client.post(url("incidents:remove_role", incident.key, scribe.pk))
 
     incident.refresh_from_db()
     impact.refresh_from_db()
@@ -355,7 +373,7 @@ def test_commander_acts_on_severity_roles_impacts_and_times(as_user, commander, 
 
 
 def test_responder_cannot_command_from_the_page(as_user, responder, incident):
-    response = as_user(responder).post(url("incidents:severity", incident.pk), {"severity": "1"}, follow=True)
+    response = as_user(responder).post(url("incidents:severity", incident.key), {"severity": "1"}, follow=True)
     assert "Only the incident&#x27;s commanders" in text_of(response)
     incident.refresh_from_db()
     assert incident.severity == 2
@@ -379,9 +397,9 @@ def test_bad_form_values_on_the_page_show_a_message_not_a_500(as_user, commander
 
 def test_commander_edits_incident_details(as_user, commander, incident, web_chat):
     client = as_user(commander)
-    assert client.get(url("incidents:edit", incident.pk)).status_code == 200
+    assert client.get(url("incidents:edit", incident.key)).status_code == 200
     response = client.post(
-        url("incidents:edit", incident.pk),
+        url("incidents:edit", incident.key),
         {"title": "API and chat errors", "summary": "", "kind": "security", "services": [web_chat.pk]},
     )
     assert response.status_code == 302
@@ -391,7 +409,7 @@ def test_commander_edits_incident_details(as_user, commander, incident, web_chat
 
 
 def test_responder_cannot_open_the_edit_page(as_user, responder, incident):
-    assert as_user(responder).get(url("incidents:edit", incident.pk)).status_code == 403
+    assert as_user(responder).get(url("incidents:edit", incident.key)).status_code == 403
 
 
 # Editing a timeline entry keeps its history ------------------------------------------------------
@@ -400,10 +418,10 @@ def test_responder_cannot_open_the_edit_page(as_user, responder, incident):
 def test_editing_an_entry_keeps_the_earlier_text_visible(as_user, responder, incident):
     entry = services.log_entry(incident, responder, "Gateway at 40% errors")
     client = as_user(responder)
-    edit_page = client.get(url("incidents:edit_entry", incident.pk, entry.pk))
+    edit_page = client.get(url("incidents:edit_entry", incident.key, entry.pk))
     assert edit_page.status_code == 200
     assert "Gateway at 40% errors</textarea>" in text_of(edit_page)
-    response = client.post(url("incidents:edit_entry", incident.pk, entry.pk), {"body": "Gateway at 60% errors"})
+    response = client.post(url("incidents:edit_entry", incident.key, entry.pk), {"body": "Gateway at 60% errors"})
     assert response.status_code == 302
     assert response["Location"].endswith(f"#entry-{entry.pk}")
     page = text_of(client.get(incident.get_absolute_url()))
@@ -416,7 +434,7 @@ def test_edit_page_lists_earlier_versions(as_user, responder, incident):
     entry = services.log_entry(incident, responder, "v1")
     services.edit_entry(entry, responder, "v2")
     services.edit_entry(entry, responder, "v3")
-    page = text_of(as_user(responder).get(url("incidents:edit_entry", incident.pk, entry.pk)))
+    page = text_of(as_user(responder).get(url("incidents:edit_entry", incident.key, entry.pk)))
     assert "Earlier versions" in page
     assert "<p>v1</p>" in page and "<p>v2</p>" in page
     assert "v3</textarea>" in page
@@ -424,7 +442,7 @@ def test_edit_page_lists_earlier_versions(as_user, responder, incident):
 
 def test_empty_edit_is_refused_and_keeps_the_original(as_user, responder, incident):
     entry = services.log_entry(incident, responder, "original")
-    response = as_user(responder).post(url("incidents:edit_entry", incident.pk, entry.pk), {"body": "  "})
+    response = as_user(responder).post(url("incidents:edit_entry", incident.key, entry.pk), {"body": "  "})
     assert response.status_code == 400
     entry.refresh_from_db()
     assert entry.body == "original"
@@ -432,7 +450,7 @@ def test_empty_edit_is_refused_and_keeps_the_original(as_user, responder, incide
 
 def test_recorded_changes_cannot_be_edited(as_user, commander, incident):
     declared = incident.timeline.get()
-    response = as_user(commander).post(url("incidents:edit_entry", incident.pk, declared.pk), {"body": "rewritten"})
+    response = as_user(commander).post(url("incidents:edit_entry", incident.key, declared.pk), {"body": "rewritten"})
     assert response.status_code == 400
     assert "cannot be edited" in html.unescape(text_of(response))
     declared.refresh_from_db()
@@ -442,8 +460,8 @@ def test_recorded_changes_cannot_be_edited(as_user, commander, incident):
 def test_someone_elses_note_cannot_be_edited_by_a_viewer(as_user, viewer, responder, incident):
     entry = services.log_entry(incident, responder, "mine")
     client = as_user(viewer)
-    assert client.get(url("incidents:edit_entry", incident.pk, entry.pk)).status_code == 403
-    assert client.post(url("incidents:edit_entry", incident.pk, entry.pk), {"body": "yours"}).status_code == 403
+    assert client.get(url("incidents:edit_entry", incident.key, entry.pk)).status_code == 403
+    assert client.post(url("incidents:edit_entry", incident.key, entry.pk), {"body": "yours"}).status_code == 403
     entry.refresh_from_db()
     assert entry.body == "mine"
 
@@ -451,7 +469,7 @@ def test_someone_elses_note_cannot_be_edited_by_a_viewer(as_user, viewer, respon
 def test_entry_of_another_incident_is_404(as_user, commander, incident, declare):
     other = declare(title="Other")
     entry = services.log_entry(other, commander, "elsewhere")
-    assert as_user(commander).get(url("incidents:edit_entry", incident.pk, entry.pk)).status_code == 404
+    assert as_user(commander).get(url("incidents:edit_entry", incident.key, entry.pk)).status_code == 404
 
 
 def test_box_works_with_csrf_checks_through_the_token_htmx_sends(commander, incident):
@@ -459,7 +477,7 @@ def test_box_works_with_csrf_checks_through_the_token_htmx_sends(commander, inci
     client.force_login(commander)
     page = text_of(client.get(incident.get_absolute_url()))
     token = re.search(r'hx-headers=\'\{"X-CSRFToken": "([^"]+)"\}\'', page).group(1)
-    path = url("incidents:log", incident.pk)
+    path = url("incidents:log", incident.key)
     assert client.post(path, {"body": "no token"}, headers=HTMX).status_code == 403
     response = client.post(path, {"body": "with token"}, headers={**HTMX, "X-CSRFToken": token})
     assert response.status_code == 200
@@ -507,7 +525,7 @@ def test_live_poll_sends_an_edited_entry_as_an_out_of_band_swap(as_user, viewer,
 
 def test_live_poll_rejects_garbage_parameters(as_user, viewer, incident):
     client = as_user(viewer)
-    path = url("incidents:live", incident.pk)
+    path = url("incidents:live", incident.key)
     for query in ("v=abc&after=1", "v=1&after=x", "v=nan&after=0", "v=inf&after=0", "v=-1e300&after=0"):
         assert client.get(f"{path}?{query}").status_code == 400, query
 
@@ -870,7 +888,7 @@ def test_outsider_cannot_load_earlier_entries_of_a_confidential_incident(as_user
 
 def test_earlier_entries_with_a_bad_entry_number_are_a_400(as_user, viewer, incident):
     client = as_user(viewer)
-    path = url("incidents:timeline_earlier", incident.pk)
+    path = url("incidents:timeline_earlier", incident.key)
     for query in ("", "?before=abc", "?before=-3", "?before=99999999999999999999999"):
         response = client.get(path + query)
         assert response.status_code == 400, query
@@ -1088,7 +1106,7 @@ def test_live_poll_misses_no_entry_while_several_people_log_at_once(django_user_
         services.assign_role(incident, person, "responder", commander)
     reader = Client()
     reader.force_login(commander)
-    page = reader.get(url("incidents:detail", incident.pk)).content.decode()
+    page = reader.get(url("incidents:detail", incident.key)).content.decode()
     version = int(re.search(r"\?v=(\d+)&amp;after=(\d+)", page)[1])
     after = int(re.search(r"\?v=(\d+)&amp;after=(\d+)", page)[2])
     seen = []

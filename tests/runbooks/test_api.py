@@ -134,7 +134,7 @@ def test_runbook_list_query_count_is_bounded(api, viewer, make_runbook):
 def test_commander_attaches_a_runbook_by_slug(api, commander, incident, make_runbook):
     make_runbook()
     response = api(commander).post(
-        f"/api/v1/incidents/{incident.pk}/runbook-runs/", {"runbook": "flood"}, format="json"
+        f"/api/v1/incidents/{incident.key}/runbook-runs/", {"runbook": "flood"}, format="json"
     )
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -142,19 +142,19 @@ def test_commander_attaches_a_runbook_by_slug(api, commander, incident, make_run
     assert body["progress"] == {"done": 0, "total": 2, "critical_open": 0, "overdue": 0, "blocked": 0}
     assert [s["status"] for s in body["step_runs"]] == ["pending", "pending"]
 
-    listing = api(commander).get(f"/api/v1/incidents/{incident.pk}/runbook-runs/")
+    listing = api(commander).get(f"/api/v1/incidents/{incident.key}/runbook-runs/")
     assert [r["id"] for r in listing.json()] == [body["id"]]
 
-    again = api(commander).post(f"/api/v1/incidents/{incident.pk}/runbook-runs/", {"runbook": "flood"}, format="json")
+    again = api(commander).post(f"/api/v1/incidents/{incident.key}/runbook-runs/", {"runbook": "flood"}, format="json")
     assert again.status_code == 400 and "already attached" in str(again.json())
-    unknown = api(commander).post(f"/api/v1/incidents/{incident.pk}/runbook-runs/", {"runbook": "nope"}, format="json")
+    unknown = api(commander).post(f"/api/v1/incidents/{incident.key}/runbook-runs/", {"runbook": "nope"}, format="json")
     assert unknown.status_code == 400 and "runbook" in unknown.json()
 
 
 def test_responder_cannot_attach_through_the_api(api, responder, incident, make_runbook):
     make_runbook()
     response = api(responder).post(
-        f"/api/v1/incidents/{incident.pk}/runbook-runs/", {"runbook": "flood"}, format="json"
+        f"/api/v1/incidents/{incident.key}/runbook-runs/", {"runbook": "flood"}, format="json"
     )
     assert response.status_code == 403
     assert response.json()["detail"] == "Only the incident's commanders may attach runbooks."
@@ -174,7 +174,7 @@ def test_patch_moves_a_step_and_writes_the_timeline(api, responder, step):
     response = client.patch(f"/api/v1/step-runs/{step.pk}/", {"status": "done", "note": "Filtered"}, format="json")
     assert response.status_code == 200
     body = response.json()
-    assert (body["status"], body["note"], body["incident"]) == ("done", "Filtered", step.run.incident_id)
+    assert (body["status"], body["note"], body["incident"]) == ("done", "Filtered", step.run.incident.key)
     assert body["completed_at"] and body["started_at"]
     entries = TimelineEntry.objects.filter(incident=step.run.incident, kind="runbook").count()
     assert entries == 4  # attached, started, done, note
@@ -235,10 +235,10 @@ def test_outsider_gets_404_for_runs_and_step_runs_of_a_confidential_incident(
     step = run.step_runs.first()
     for user in (outsider, responder):
         client = api(user)
-        assert client.get(f"/api/v1/incidents/{confidential.pk}/runbook-runs/").status_code == 404
+        assert client.get(f"/api/v1/incidents/{confidential.key}/runbook-runs/").status_code == 404
         assert (
             client.post(
-                f"/api/v1/incidents/{confidential.pk}/runbook-runs/", {"runbook": "flood"}, format="json"
+                f"/api/v1/incidents/{confidential.key}/runbook-runs/", {"runbook": "flood"}, format="json"
             ).status_code
             == 404
         )
@@ -258,7 +258,7 @@ def test_runs_list_query_count_is_bounded(api, commander, declare, make_runbook)
     counts = []
     for incident in (small, big):
         with CaptureQueriesContext(connection) as ctx:
-            assert client.get(f"/api/v1/incidents/{incident.pk}/runbook-runs/").status_code == 200
+            assert client.get(f"/api/v1/incidents/{incident.key}/runbook-runs/").status_code == 200
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1]
     assert StepRun.objects.filter(run__incident=big).count() == 100

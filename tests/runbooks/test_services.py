@@ -343,3 +343,48 @@ def test_my_steps_hides_a_confidential_incident_i_can_no_longer_see(confidential
 def test_step_roles_cover_the_incident_roles_that_fill_them():
     assert RunbookStep.INCIDENT_ROLE[RunbookStep.Role.COMMS] == Membership.Role.COMMS_LEAD
     assert StepRun.TRANSITIONS.keys() == set(StepRun.Status)
+
+
+# Assigning in bulk ------------------------------------------------------------------------------
+
+
+def test_assign_evenly_counts_steps_people_already_hold(commander, responder, incident, make_runbook):
+    run = services.attach(incident, make_runbook(steps=5).runbook, commander)
+    incidents.assign_role(incident, responder, "responder", commander)
+    first, *rest = list(run.step_runs.order_by("position"))
+    services.change_step(first, commander, assignee=responder)  # resp already holds one
+    given = services.assign_open_steps_evenly(incident, commander)
+    assert {u.username: n for u, n in given.items()} == {"cmdr": 3, "resp": 1}
+    held = list(run.step_runs.order_by("position").values_list("assignee__username", flat=True))
+    assert held == ["resp", "cmdr", "cmdr", "resp", "cmdr"]  # ties go to the first by username
+    assert runbook_entries(incident)[-1].body == "Open steps assigned evenly (4): cmdr 3, resp 1."
+    with pytest.raises(ValidationError, match="already has someone"):
+        services.assign_open_steps_evenly(incident, commander)
+
+
+def test_only_commanders_assign_or_move_steps_in_bulk(commander, responder, incident, make_runbook):
+    services.attach(incident, make_runbook(steps=2).runbook, commander)
+    incidents.assign_role(incident, responder, "responder", commander)
+    with pytest.raises(PermissionDenied):
+        services.assign_open_steps_evenly(incident, responder)
+    with pytest.raises(PermissionDenied):
+        services.move_open_steps(incident, commander, responder, responder)
+
+
+def test_handover_offers_the_old_commanders_open_steps_until_they_are_moved(
+    commander, responder, outsider, incident, make_runbook, django_user_model
+):
+    from tests.conftest import make_user
+
+    maya = make_user(django_user_model, "maya", "commander")
+    services.attach(incident, make_runbook(steps=3).runbook, commander)
+    services.assign_open_steps_evenly(incident, commander)  # cmdr is the only one on it
+    assert services.handover_offer(incident) is None
+    incidents.hand_over_command(incident, maya, commander)
+    old, new, count = services.handover_offer(incident)
+    assert (old, new, count) == (commander, maya, 3)
+    with pytest.raises(ValidationError, match="give them a role first"):
+        services.move_open_steps(incident, commander, outsider, maya)
+    assert services.move_open_steps(incident, commander, maya, maya) == 3
+    assert services.handover_offer(incident) is None
+    assert runbook_entries(incident)[-1].body == "3 open steps moved: cmdr → maya."

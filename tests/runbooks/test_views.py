@@ -118,10 +118,10 @@ def test_commander_sees_suggestions_and_attaches_one_in_one_click(as_user, comma
     make_runbook("breach", kinds=["data_exposure"])
     client = as_user(commander)
 
-    panel = text_of(client.get(url("panel", incident.pk)))
+    panel = text_of(client.get(url("panel", incident.key)))
     assert "Suggested" in panel and "Attach Runbook flood" in panel and "Attach Runbook breach" not in panel
 
-    response = client.post(url("attach", incident.pk), {"runbook": "flood"}, headers=HTMX)
+    response = client.post(url("attach", incident.key), {"runbook": "flood"}, headers=HTMX)
     assert response.status_code == 200
     assert response["HX-Trigger"] == "warroom-changed"
     assert 'data-testid="run-flood"' in text_of(response)
@@ -131,13 +131,13 @@ def test_commander_sees_suggestions_and_attaches_one_in_one_click(as_user, comma
 
 def test_attach_without_htmx_redirects_to_the_war_room(as_user, commander, incident, make_runbook):
     make_runbook()
-    response = as_user(commander).post(url("attach", incident.pk), {"runbook": "flood"})
+    response = as_user(commander).post(url("attach", incident.key), {"runbook": "flood"})
     assert response.status_code == 302 and response["Location"] == incident.get_absolute_url()
 
 
 def test_responder_cannot_attach_and_is_told_why(as_user, responder, incident, make_runbook):
     make_runbook()
-    response = as_user(responder).post(url("attach", incident.pk), {"runbook": "flood"}, headers=HTMX)
+    response = as_user(responder).post(url("attach", incident.key), {"runbook": "flood"}, headers=HTMX)
     assert "Only the incident&#x27;s commanders may attach runbooks." in text_of(response)
     assert not RunbookRun.objects.exists()
 
@@ -166,7 +166,7 @@ def test_a_step_cannot_be_skipped_without_a_reason_in_the_panel(as_user, respond
 
 def test_viewer_sees_the_panel_but_cannot_change_steps(as_user, viewer, run):
     client = as_user(viewer)
-    panel = text_of(client.get(url("panel", run.incident_id)))
+    panel = text_of(client.get(url("panel", run.incident.key)))
     assert "Step 1" in panel and "Done</button>" not in panel and "Attach" not in panel
     step = run.step_runs.get(position=1)
     response = client.post(url("change_step", step.pk), {"status": "done"}, headers=HTMX)
@@ -182,8 +182,8 @@ def test_outsider_gets_404_for_the_panel_and_steps_of_a_confidential_incident(
     step = run.step_runs.first()
     for user in (outsider, responder):  # a responder who is not a member does not see it either
         client = as_user(user)
-        assert client.get(url("panel", confidential.pk)).status_code == 404
-        assert client.post(url("attach", confidential.pk), {"runbook": "flood"}).status_code == 404
+        assert client.get(url("panel", confidential.key)).status_code == 404
+        assert client.post(url("attach", confidential.key), {"runbook": "flood"}).status_code == 404
         assert client.post(url("change_step", step.pk), {"status": "done"}).status_code == 404
     step.refresh_from_db()
     assert step.status == "pending"
@@ -191,7 +191,7 @@ def test_outsider_gets_404_for_the_panel_and_steps_of_a_confidential_incident(
 
 def test_security_sees_the_panel_of_a_confidential_incident(as_user, security, confidential, make_runbook, commander):
     services.attach(confidential, make_runbook().runbook, commander)
-    assert as_user(security).get(url("panel", confidential.pk)).status_code == 200
+    assert as_user(security).get(url("panel", confidential.key)).status_code == 200
 
 
 def _runs(incident, count, steps, commander, make_runbook, responder):
@@ -216,9 +216,9 @@ def test_panel_query_count_does_not_grow_with_runs_and_steps(
     client = as_user(commander)
 
     def count(incident):
-        client.get(url("panel", incident.pk))  # warm up per-request caches like the session
+        client.get(url("panel", incident.key))  # warm up per-request caches like the session
         with CaptureQueriesContext(connection) as ctx:
-            response = client.get(url("panel", incident.pk))
+            response = client.get(url("panel", incident.key))
         assert response.status_code == 200
         return len(ctx.captured_queries), text_of(response)
 
@@ -287,9 +287,9 @@ def test_panel_poll_is_a_cheap_204_until_a_step_changes(
     as_user, commander, responder, run, django_assert_max_num_queries
 ):
     client = as_user(commander)
-    html = text_of(client.get(url("panel", run.incident_id)))
+    html = text_of(client.get(url("panel", run.incident.key)))
     poll = html.split('hx-get="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
-    assert poll.startswith(url("panel", run.incident_id) + "?v=")
+    assert poll.startswith(url("panel", run.incident.key) + "?v=")
 
     client.get(poll)
     with django_assert_max_num_queries(4):  # session, user, groups, the incident's updated_at
@@ -307,7 +307,7 @@ def test_panel_poll_redraws_when_a_minute_has_passed(as_user, commander, run):
     from django.utils import timezone
 
     client = as_user(commander)
-    html = text_of(client.get(url("panel", run.incident_id)))
+    html = text_of(client.get(url("panel", run.incident.key)))
     poll = html.split('hx-get="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
     with time_machine.travel(timezone.now() + timedelta(minutes=15)):
         response = client.get(poll)
@@ -316,5 +316,32 @@ def test_panel_poll_redraws_when_a_minute_has_passed(as_user, commander, run):
 
 def test_panel_poll_of_a_hidden_incident_is_a_404(as_user, outsider, confidential):
     client = as_user(outsider)
-    assert client.get(url("panel", confidential.pk), {"v": "0", "m": "0"}).status_code == 404
-    assert client.get(url("panel", confidential.pk), {"v": "x"}).status_code == 400
+    assert client.get(url("panel", confidential.key), {"v": "0", "m": "0"}).status_code == 404
+    assert client.get(url("panel", confidential.key), {"v": "x"}).status_code == 400
+
+
+def test_panel_offers_bulk_assignment_and_the_handover_move_in_bounded_queries(
+    as_user, commander, responder, incident, make_runbook, django_user_model, django_assert_max_num_queries
+):
+    from tests.conftest import make_user
+
+    maya = make_user(django_user_model, "maya", "commander")
+    services.attach(incident, make_runbook(steps=4).runbook, commander)
+    client = as_user(commander)
+    page = text_of(client.get(url("panel", incident.key)))
+    assert "4 open steps have nobody." in page and "Assign the open steps evenly" in page
+    response = client.post(url("assign_evenly", incident.key), headers=HTMX)
+    assert response.status_code == 200 and "have nobody" not in text_of(response)
+    incidents.hand_over_command(incident, maya, commander)
+    client = as_user(maya)
+    with django_assert_max_num_queries(16):  # the panel (14) and the last handover, its two people, their steps
+        page = text_of(client.get(url("panel", incident.key)))
+    assert "cmdr handed command to maya and still has 4 open steps." in page
+    response = client.post(
+        url("move_steps", incident.key), {"from_user": commander.pk, "to_user": maya.pk}, headers=HTMX
+    )
+    assert "handed command" not in text_of(response)
+    assert set(StepRun.objects.values_list("assignee__username", flat=True)) == {"maya"}
+    # Garbage is a message in the panel, not a server error.
+    response = client.post(url("move_steps", incident.key), {"from_user": "x", "to_user": ""}, headers=HTMX)
+    assert response.status_code == 200 and "Choose whose steps to move and to whom." in text_of(response)

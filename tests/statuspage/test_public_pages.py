@@ -103,13 +103,16 @@ def test_times_are_rendered_in_the_server_zone_for_every_visitor(client, public_
     assert "CET" in plain or "CEST" in plain
 
 
-def test_resolved_incidents_are_not_active(client, declare, publish):
+def test_resolved_incidents_are_not_active_but_recently_resolved(client, declare, publish):
     incident = declare(title="Yesterday's blip")
     publish(incident, "Looking.")
     publish(incident, "Fixed.", status="resolved")
     page = text(client.get("/status/"))
-    assert "Yesterday" not in page
+    assert "Active incidents" not in page
     assert "All Systems Operational" in page
+    # For STATUSPAGE_RESOLVED_HOURS it stays on the front page with its last update only.
+    resolved = page.split("Recently resolved", 1)[1]
+    assert "Yesterday&#x27;s blip" in resolved and "Fixed." in resolved and "Looking." not in resolved
     assert "Yesterday&#x27;s blip" in text(client.get("/status/history/"))
 
 

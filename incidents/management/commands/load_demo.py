@@ -13,15 +13,23 @@ from incidents.models import ActionItem, Impact, Incident, Membership, Review, S
 from incidents.review import services as review
 
 SERVICES = [
-    ("Web chat", "web-chat", "Product", "The chat in the browser."),
-    ("Mobile app", "mobile-app", "Product", "iOS and Android apps."),
-    ("Public API", "public-api", "Platform", "The developer API and its keys."),
-    ("Login and sign-up", "login-signup", "Platform", "Accounts, sign-in, registration and phone verification."),
-    ("Payments", "payments", "Platform", "Subscriptions and billing."),
-    ("Model inference", "inference", "Internal", "GPU inference fleet behind chat and API."),
+    ("Web chat", "web-chat", "Product", "The chat in the browser.", "网页聊天"),
+    ("Mobile app", "mobile-app", "Product", "iOS and Android apps.", "移动应用"),
+    ("Public API", "public-api", "Platform", "The developer API and its keys.", "公共 API"),
+    (
+        "Login and sign-up",
+        "login-signup",
+        "Platform",
+        "Accounts, sign-in, registration and phone verification.",
+        "登录和注册",
+    ),
+    ("Payments", "payments", "Platform", "Subscriptions and billing.", "支付"),
+    ("Model inference", "inference", "Internal", "GPU inference fleet behind chat and API.", "模型推理"),
 ]
 
-PEOPLE = [("maya", "commander"), ("li", "responder"), ("sam", "comms"), ("noor", "security")]
+# kim is the second comms member: make run gives her a password (printed next to the admin's),
+# so one person trying Warroom can approve, as kim, an update they wrote as admin.
+PEOPLE = [("maya", "commander"), ("li", "responder"), ("sam", "comms"), ("kim", "comms"), ("noor", "security")]
 
 
 class Command(BaseCommand):
@@ -29,11 +37,12 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, **options):
-        for position, (name, slug, group, description) in enumerate(SERVICES):
+        for position, (name, slug, group, description, chinese) in enumerate(SERVICES):
             Service.objects.get_or_create(
                 slug=slug,
                 defaults={
                     "name": name,
+                    "names": {"zh-hans": chinese},
                     "group": group,
                     "description": description,
                     "position": position,

@@ -36,7 +36,7 @@ def unguard(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("incidents", "0015_timeline_time_index"),
+        ("incidents", "0020_incident_update_cadence"),
     ]
 
     operations = [

@@ -1,0 +1,88 @@
+"""PostgreSQL goes away (a restart, a failover): requests get a quick 503 with Retry-After, not
+a 500, nothing is half written, and Warroom answers again as soon as the database is back,
+without a restart. `make stress` (bench/stress.py) does the same under load with a real
+PostgreSQL restart; here the test database refuses connections for a moment instead, so the
+suite's shared server is never restarted."""
+
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+from django.db import close_old_connections, connection
+from django.test import RequestFactory
+from rest_framework.test import APIClient
+
+from config.errors import server_error
+from incidents.models import IdempotencyKey, TimelineEntry
+
+needs_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="a database server that goes away needs PostgreSQL"
+)
+pytestmark = [needs_postgresql, pytest.mark.django_db(transaction=True)]
+
+
+@contextmanager
+def database_unreachable():
+    """Every connection of the test database ended and new ones refused, as during a restart."""
+    name = connection.settings_dict["NAME"]
+    params = {**connection.get_connection_params(), "dbname": "postgres"}
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
+        try:
+            yield
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    # What Django does between two requests (the test client skips it): a connection that
+    # failed is closed, the next query opens a new one.
+    close_old_connections()
+
+
+def browser_client(user):
+    client = APIClient(raise_request_exception=False)
+    client.force_authenticate(user)
+    return client
+
+
+def test_api_write_while_the_database_is_down_is_a_503_to_retry(commander, incident):
+    client = browser_client(commander)
+    url = f"/api/v1/incidents/{incident.pk}/timeline/"
+    body = {"body": "Edge nodes shed load"}
+    with database_unreachable():
+        response = client.post(url, body, format="json", headers={"Idempotency-Key": "entry-1"})
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "database" in response.json()["detail"]
+    assert not TimelineEntry.objects.filter(body="Edge nodes shed load").exists()
+
+    # Back up: the same request, resent, is stored once; no process was restarted.
+    again = client.post(url, body, format="json", headers={"Idempotency-Key": "entry-1"})
+    assert again.status_code == 201
+    assert TimelineEntry.objects.filter(body="Edge nodes shed load").count() == 1
+    assert IdempotencyKey.objects.filter(key="entry-1").count() == 1
+
+
+def test_page_while_the_database_is_down_is_a_503_page(commander, incident):
+    client = APIClient(raise_request_exception=False)
+    client.force_login(commander)
+    with database_unreachable():
+        response = client.get(f"/incidents/{incident.pk}/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "briefly unavailable" in response.content.decode()
+    assert client.get(f"/incidents/{incident.pk}/").status_code == 200
+
+
+def test_other_server_errors_stay_500():
+    """Only the database being out of reach is a 503: a bug is still a 500, not hidden as an outage."""
+    request = RequestFactory().get("/api/v1/incidents/")
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        response = server_error(request)
+    assert response.status_code == 500
