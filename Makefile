@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+# axe-core for the accessibility test (tests/browser/test_accessibility.py), from npm into var/
+# (git-ignored, never committed). Without npm the test skips locally; .ci/run installs npm.
+AXE_CORE_VERSION := 4.10.3
+AXE := var/axe/node_modules/axe-core/axe.min.js
 
 .PHONY: run test bench stress lint format migrations-check clean
 
@@ -16,6 +20,12 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PIP) install --quiet -r requirements-dev.txt
 	touch $@
 
+$(AXE): Makefile
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --no-save --no-package-lock --no-audit --no-fund --prefix var/axe axe-core@$(AXE_CORE_VERSION) \
+	  && touch $@; \
+	else echo "npm not found: tests/browser/test_accessibility.py (axe-core) will be skipped"; fi
+
 run: $(VENV)/.installed
 	$(PY) bin/run.py
 
@@ -25,7 +35,7 @@ tests/oidc/node_modules/.package-lock.json: tests/oidc/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the SSO tests will be skipped (apt-get install nodejs npm)"; fi
 
-test: $(VENV)/.installed-dev tests/oidc/node_modules/.package-lock.json
+test: $(VENV)/.installed-dev tests/oidc/node_modules/.package-lock.json $(AXE)
 	DEBUG=True $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports

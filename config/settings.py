@@ -303,7 +303,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Task modules of incidents/ wings (autodiscovery finds only each app's own tasks.py).
-CELERY_IMPORTS = ["incidents.comms.tasks", "incidents.reminders.tasks", "incidents.auditlog"]
+CELERY_IMPORTS = ["incidents.comms.tasks", "incidents.reminders.tasks", "incidents.alerts.tasks", "incidents.auditlog"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Scheduled communications go out within this period of their time.
@@ -312,6 +312,8 @@ CELERY_BEAT_SCHEDULE = {
     "statuspage-sweep": {"task": "statuspage.tasks.sweep", "schedule": 30.0},
     # Send due reminders and escalations, re-enqueue pending deliveries (docs/reminders.md).
     "reminders-sweep": {"task": "incidents.tasks.sweep_reminders", "schedule": 30.0},
+    # Route alert deliveries whose task was lost (docs/alerts.md).
+    "alerts-sweep": {"task": "incidents.alerts.sweep", "schedule": 30.0},
     # Delete audit events older than WARROOM_AUDIT_RETENTION_DAYS (incidents/auditlog.py).
     "audit-log-purge": {"task": "incidents.tasks.purge_audit_log", "schedule": 3600.0},
 }
@@ -354,6 +356,8 @@ SPECTACULAR_SETTINGS = {
     # warnings. Keep in step with incidents.models.Incident.Kind.
     "ENUM_NAME_OVERRIDES": {
         "IncidentKindEnum": ["availability", "security", "data_exposure", "performance", "other"],
+        # An alert source's payload format (incidents.alerts).
+        "AlertSourceKindEnum": ["alertmanager", "grafana", "generic"],
         # An incident's `status` and the `from_status` a status change may carry.
         "IncidentStatusEnum": ["investigating", "identified", "monitoring", "resolved", "closed"],
         # A service's status and a status-page update's level for a service (incidents.comms.api).
@@ -384,7 +388,7 @@ WARROOM_TIMELINE_POLL_SECONDS = env_int("WARROOM_TIMELINE_POLL_SECONDS", 2)
 WARROOM_INBOX_POLL_SECONDS = env_int("WARROOM_INBOX_POLL_SECONDS", 4)
 # Panels other apps add to the war-room page: URL names taking the incident's pk. The core
 # only knows their names, so it never imports those apps.
-WARROOM_INCIDENT_PANELS = ["runbooks:panel", "incidents:security:clocks"]
+WARROOM_INCIDENT_PANELS = ["runbooks:panel", "incidents:security:clocks", "incidents:alerts:panel"]
 # Annotations other wings add to incidents in lists and the war-room header: functions taking a
 # queryset of incidents and returning it annotated (the core only knows their names).
 WARROOM_INCIDENT_ANNOTATIONS = ["incidents.review.views.with_review_state"]
@@ -425,6 +429,8 @@ WARROOM_REMINDER_RULES = [
     "incidents.review.reminders.review_due",
     "incidents.review.reminders.action_items_due",
     "runbooks.reminders.overdue_steps",
+    "incidents.alerts.reminders.status_drift",
+    "incidents.alerts.reminders.alerts_resolved",
 ]
 # First retry delay of a failed reminder e-mail or webhook; doubles per attempt, capped at an hour.
 WARROOM_NOTIFY_RETRY_BASE_SECONDS = env_int("WARROOM_NOTIFY_RETRY_BASE_SECONDS", 30)
@@ -469,6 +475,13 @@ def _comms_time_zones(items):
 # The time zone times in a communication's text are written in (its readers'), per language;
 # a language not listed uses TIME_ZONE.
 WARROOM_COMMS_TIME_ZONES = _comms_time_zones(env_list("WARROOM_COMMS_TIME_ZONES", ["zh-hans=Asia/Shanghai"]))
+
+
+# Alerts from monitoring (docs/alerts.md): deliveries accepted per source and window (seconds)
+# before 429, and the largest request body taken.
+WARROOM_ALERT_RATE_LIMIT = env_int("WARROOM_ALERT_RATE_LIMIT", 600)
+WARROOM_ALERT_RATE_WINDOW = env_int("WARROOM_ALERT_RATE_WINDOW", 60)
+WARROOM_ALERT_MAX_BYTES = env_int("WARROOM_ALERT_MAX_BYTES", 1_000_000)
 
 LOGGING = {
     "version": 1,

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from incidents.alerts.urls import alert_urlpatterns
 from incidents.comms.urls import library_urlpatterns as comms_library_urlpatterns
 from incidents.review.urls import follow_up_urlpatterns, reviews_urlpatterns
 from incidents.security.urls import in_force_urlpatterns
@@ -32,6 +33,7 @@ urlpatterns = [
     path("mitigations/", include((in_force_urlpatterns, "mitigations"))),
     path("follow-ups/", include((follow_up_urlpatterns, "followups"))),
     path("reviews/", include((reviews_urlpatterns, "reviews"))),
+    path("alerts/", include((alert_urlpatterns, "alerts"))),
     path("status/", include("statuspage.urls")),
     path("api/v1/", include("incidents.api_urls")),
     path("api/v1/", include("runbooks.api_urls")),

@@ -295,6 +295,28 @@ def can_edit_action_item(user, item):
     return can_edit_review(user, item.incident)
 
 
+# Alerts (incidents.alerts) ----------------------------------------------------------------------
+
+
+def can_manage_alert_sources(user):
+    """Connect, change, pause and rotate alert sources and edit their routing rules: commanders."""
+    return _in_group(user, COMMANDER)
+
+
+def can_see_alerts(user):
+    """The alert list and triage: anyone with a global role (or the security group). Alerts of
+    an incident follow it: those of a hidden incident stay hidden (Alert.objects.visible_to)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or bool(group_names(user) & {*GLOBAL_ROLES, settings.WARROOM_SECURITY_GROUP})
+
+
+def can_triage_alerts(user):
+    """Attach an unrouted alert to an incident from the triage list: responders and commanders
+    (attaching also needs can_log on the incident; opening one needs can_declare)."""
+    return _in_group(user, RESPONDER, COMMANDER)
+
+
 # Runbooks (runbooks) ----------------------------------------------------------------------------
 
 

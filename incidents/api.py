@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -184,7 +185,7 @@ class SaneDateTimeField(serializers.DateTimeField):
     def to_internal_value(self, value):
         result = super().to_internal_value(value)
         if not 1900 <= result.year <= 2999:
-            raise ValidationError("Give a date between the years 1900 and 2999.")
+            raise ValidationError(gettext("Give a date between the years 1900 and 2999."))
         return result
 
 
@@ -310,9 +311,9 @@ class IncidentSerializer(serializers.ModelSerializer):
         now = timezone.now()
         for field in Incident.CORRECTABLE_TIMES:
             if attrs.get(field) and attrs[field] > now:
-                raise ValidationError({field: "A recorded time cannot be in the future."})
+                raise ValidationError({field: gettext("A recorded time cannot be in the future.")})
         if self.instance is None and attrs.get("status", Incident.Status.INVESTIGATING) != "investigating":
-            raise ValidationError({"status": "A new incident starts as investigating."})
+            raise ValidationError({"status": gettext("A new incident starts as investigating.")})
         return attrs
 
     def create(self, validated):
@@ -531,7 +532,7 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
 
     def validate_occurred_at(self, value):
         if value and value > timezone.now():
-            raise ValidationError("An event cannot have happened in the future.")
+            raise ValidationError(gettext("An event cannot have happened in the future."))
         return value
 
     def create(self, validated):
@@ -550,7 +551,7 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
 
     def update(self, entry, validated):
         if set(validated) - {"body"}:
-            raise ValidationError({"occurred_at": ["Only the text of an entry can be edited."]})
+            raise ValidationError({"occurred_at": [gettext("Only the text of an entry can be edited.")]})
         return call_service(services.edit_entry, entry, self.context["request"].user, validated.get("body", entry.body))
 
 
@@ -597,7 +598,7 @@ class ImpactSerializer(serializers.ModelSerializer):
         started = attrs.get("started_at", getattr(self.instance, "started_at", None)) or timezone.now()
         ended = attrs.get("ended_at", getattr(self.instance, "ended_at", None))
         if ended and ended < started:
-            raise ValidationError({"ended_at": "An impact cannot end before it starts."})
+            raise ValidationError({"ended_at": gettext("An impact cannot end before it starts.")})
         return attrs
 
     def create(self, validated):
@@ -605,7 +606,7 @@ class ImpactSerializer(serializers.ModelSerializer):
 
     def update(self, impact, validated):
         if "service" in validated and validated["service"] != impact.service:
-            raise ValidationError({"service": ["Record a new impact for another service."]})
+            raise ValidationError({"service": [gettext("Record a new impact for another service.")]})
         validated.pop("service", None)
         return call_service(services.update_impact, impact, self.context["request"].user, **validated)
 

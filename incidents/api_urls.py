@@ -14,6 +14,8 @@ class Router(DefaultRouter):
         "communication-templates": "communication-template-list",
         "obligations": "obligation-list",
         "action-items": "all-action-item-list",
+        "alert-sources": "alert-source-list",
+        "alerts": "alert-list",
     }
 
     def get_api_root_view(self, api_urls=None):
@@ -39,4 +41,5 @@ urlpatterns = [
     path("", include("incidents.comms.api")),
     path("", include("incidents.security.api")),
     path("", include("incidents.review.api")),
+    path("", include("incidents.alerts.api")),
 ]

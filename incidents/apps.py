@@ -8,7 +8,7 @@ from django.utils.module_loading import module_has_submodule
 # them by name: it loads their admin and signal receivers here, their URLs through include()
 # in config/urls.py, their tasks through CELERY_IMPORTS and their reminder rules through
 # WARROOM_REMINDER_RULES. import-linter (pyproject.toml) keeps it that way.
-WINGS = ("comms", "security", "review", "reminders")
+WINGS = ("comms", "security", "review", "reminders", "alerts")
 # What the app registry loads of each wing once models are ready.
 WING_ROOMS = ("admin", "receivers")
 

@@ -28,6 +28,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.http import QueryDict
 from django.utils import timezone
+from django.utils.translation import gettext
 from rest_framework import mixins, status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
@@ -63,17 +64,19 @@ def parse_key(request):
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1]
     if not key:
-        raise ValidationError({"idempotency_key": ["The Idempotency-Key header is empty: send a unique key."]})
+        raise ValidationError({"idempotency_key": [gettext("The Idempotency-Key header is empty: send a unique key.")]})
     if len(key) > MAX_KEY_LENGTH:
         raise ValidationError(
             {
                 "idempotency_key": [
-                    f"An Idempotency-Key has at most {MAX_KEY_LENGTH} characters; this one has {len(key)}."
+                    gettext("An Idempotency-Key has at most {MAX_KEY_LENGTH} characters; this one has {len}.").format(
+                        MAX_KEY_LENGTH=MAX_KEY_LENGTH, len=len(key)
+                    )
                 ]
             }
         )
     if "\x00" in key:  # PostgreSQL refuses NUL in text (a 500 if it reached the query)
-        raise ValidationError({"idempotency_key": ["An Idempotency-Key cannot contain a NUL character."]})
+        raise ValidationError({"idempotency_key": [gettext("An Idempotency-Key cannot contain a NUL character.")]})
     return key
 
 

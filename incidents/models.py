@@ -267,6 +267,7 @@ class TimelineEntry(models.Model):
         EXPOSURE = "exposure", _("Exposure assessment")
         REGULATORY = "regulatory", _("Regulatory clock")
         REVIEW = "review", _("Review")
+        ALERT = "alert", _("Alert")
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     occurred_at = models.DateTimeField(default=timezone.now)
@@ -430,7 +431,7 @@ class ApiToken(models.Model):
 class AuditEventQuerySet(models.QuerySet):
     """The organisation-wide audit log is append-only: rows are written (auditlog.record) and
     read, never changed or deleted, except by the retention purge (`purge_before`). On
-    PostgreSQL a trigger (migration 0021) refuses UPDATE and DELETE to anyone else too."""
+    PostgreSQL a trigger (migration 0022) refuses UPDATE and DELETE to anyone else too."""
 
     def update(self, **kwargs):
         raise PermissionDenied("The audit log is append-only.")
@@ -472,6 +473,7 @@ class AuditEvent(models.Model):
         ACCOUNT_CHANGED = "account_changed", _("Account flags changed")
         ADMIN_CHANGE = "admin_change", _("Admin change")
         EXPORTED = "exported", _("Export downloaded")
+        SECRET_ROTATED = "secret_rotated", _("Alert-source secret rotated")
 
     at = models.DateTimeField(default=timezone.now)
     actor_id = models.BigIntegerField(null=True, blank=True, help_text="The acting user's id, when one was signed in")
@@ -524,6 +526,7 @@ class SignInIdentity(models.Model):
 
 
 # The wings' models (app label `incidents`), imported last: they build on the classes above.
+from incidents.alerts.models import Alert, AlertDelivery, AlertRule, AlertSource  # noqa: E402, F401
 from incidents.comms.models import Communication, CommunicationTemplate, CommunicationTranslation  # noqa: E402, F401
 from incidents.reminders.models import (  # noqa: E402, F401
     IncidentWebhook,

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.text import slugify
+from django.utils.translation import gettext
 
 from incidents import access
 from incidents.models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision
@@ -156,14 +157,16 @@ def declare(
     access.require(access.can_declare(by), "Only commanders may declare incidents.")
     title = (title or "").strip()
     if not title:
-        raise ValidationError({"title": "A title is required."})
+        raise ValidationError({"title": gettext("A title is required.")})
     if severity not in Incident.Severity.values:
-        raise ValidationError({"severity": "Severity must be 1, 2, 3 or 4."})
+        raise ValidationError({"severity": gettext("Severity must be 1, 2, 3 or 4.")})
     if kind not in Incident.Kind.values:
-        raise ValidationError({"kind": f"Kind must be one of {', '.join(Incident.Kind.values)}."})
+        raise ValidationError(
+            {"kind": gettext("Kind must be one of {choices}.").format(choices=", ".join(Incident.Kind.values))}
+        )
     now = timezone.now()
     if started_at and started_at > now:
-        raise ValidationError({"started_at": "Impact cannot start in the future."})
+        raise ValidationError({"started_at": gettext("Impact cannot start in the future.")})
     if confidential is None:  # not chosen: security and data-exposure incidents start hidden
         confidential = kind in CONFIDENTIAL_KINDS
     commander = commander or by
@@ -225,18 +228,36 @@ def change_status(incident, status, by, note="", expected=None):
     one `incident` was read with); if the incident has moved on since, StatusConflict."""
     access.require(access.can_command(by, incident), "Only the incident's commanders may change its status.")
     if status not in Status.values:
-        raise ValidationError({"status": f"Unknown status {status!r}; use one of {', '.join(Status.values)}."})
+        raise ValidationError(
+            {
+                "status": gettext("Unknown status {status!r}; use one of {choices}.").format(
+                    status=status, choices=", ".join(Status.values)
+                )
+            }
+        )
     expected = expected or incident.status
     locked = _locked(incident)
     old = locked.status
     if old != expected:
         raise StatusConflict(incident, old, expected)
     if status == old:
-        raise ValidationError({"status": f"{incident.reference} is already {old}."})
+        raise ValidationError(
+            {"status": gettext("{reference} is already {old}.").format(reference=incident.reference, old=old)}
+        )
     if not locked.can_move_to(status):
         allowed = sorted(Incident.TRANSITIONS[old])
-        hint = f" From {old} it can move to {', '.join(allowed)}." if allowed else " A closed incident is final."
-        raise ValidationError({"status": f"Cannot move {incident.reference} from {old} to {status}.{hint}"})
+        hint = (
+            gettext("From {old} it can move to {choices}.").format(old=old, choices=", ".join(allowed))
+            if allowed
+            else gettext("A closed incident is final.")
+        )
+        raise ValidationError(
+            {
+                "status": gettext("Cannot move {reference} from {old} to {status}. {hint}").format(
+                    reference=incident.reference, old=old, status=status, hint=hint
+                )
+            }
+        )
     now = timezone.now()
     fields = {"status": status, "updated_at": now}
     if status != Status.INVESTIGATING and locked.acknowledged_at is None:
@@ -291,7 +312,7 @@ def change_severity(incident, severity, by):
     except (TypeError, ValueError):
         severity = None
     if severity not in Incident.Severity.values:
-        raise ValidationError({"severity": "Severity must be 1, 2, 3 or 4 (SEV1 is the worst)."})
+        raise ValidationError({"severity": gettext("Severity must be 1, 2, 3 or 4 (SEV1 is the worst).")})
     locked = _locked(incident)
     old = locked.severity
     if old == severity:
@@ -342,9 +363,9 @@ def correct_time(incident, field, value, by, reason=""):
         refusal = "Only the incident's commanders may correct its times."
     access.require(access.can_correct_time(by, incident, field), refusal)
     if field not in Incident.CORRECTABLE_TIMES:
-        raise ValidationError({"field": f"{field!r} is not a time that can be corrected."})
+        raise ValidationError({"field": gettext("{field!r} is not a time that can be corrected.").format(field=field)})
     if value is not None and value > timezone.now():
-        raise ValidationError({field: "A recorded time cannot be in the future."})
+        raise ValidationError({field: gettext("A recorded time cannot be in the future.")})
     locked = _locked(incident)
     old = getattr(locked, field)
     if old == value:
@@ -377,11 +398,13 @@ def update_fields(incident, by, **changes):
     services = changes.pop("services", None)
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
-        raise ValidationError({sorted(unknown)[0]: "This field cannot be edited here."})
+        raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be edited here.")})
     if "title" in changes and not (changes["title"] or "").strip():
-        raise ValidationError({"title": "A title is required."})
+        raise ValidationError({"title": gettext("A title is required.")})
     if "kind" in changes and changes["kind"] not in Incident.Kind.values:
-        raise ValidationError({"kind": f"Kind must be one of {', '.join(Incident.Kind.values)}."})
+        raise ValidationError(
+            {"kind": gettext("Kind must be one of {choices}.").format(choices=", ".join(Incident.Kind.values))}
+        )
     for field, new in changes.items():
         old = getattr(locked, field)
         if old == new:
@@ -423,7 +446,9 @@ def hand_over_command(incident, to_user, by):
     _locked(incident)
     current = Membership.objects.filter(incident=incident, role=Role.COMMANDER).select_related("user").first()
     if current and current.user_id == to_user.pk:
-        raise ValidationError({"user": f"{to_user.get_username()} is already the commander."})
+        raise ValidationError(
+            {"user": gettext("{person} is already the commander.").format(person=to_user.get_username())}
+        )
     old_name = current.user.get_username() if current else None
     if current:
         old_user = current.user
@@ -455,7 +480,7 @@ def take_command(incident, by):
     access.require(access.can_take_command(by, incident), "Only commanders and the on-call group may take command.")
     locked = _locked(incident)
     if Membership.objects.filter(incident=incident, user=by, role=Role.COMMANDER).exists():
-        raise ValidationError({"user": f"{by.get_username()} is already the commander."})
+        raise ValidationError({"user": gettext("{person} is already the commander.").format(person=by.get_username())})
     hand_over_command(incident, by, by)
     if locked.acknowledged_at is None:
         acknowledge(incident, by)
@@ -469,10 +494,22 @@ def assign_role(incident, user, role, by):
         return hand_over_command(incident, user, by)
     access.require(access.can_command(by, incident), "Only the incident's commanders may assign roles.")
     if role not in Role.values:
-        raise ValidationError({"role": f"Unknown role {role!r}; use one of {', '.join(Role.values)}."})
+        raise ValidationError(
+            {
+                "role": gettext("Unknown role {role!r}; use one of {choices}.").format(
+                    role=role, choices=", ".join(Role.values)
+                )
+            }
+        )
     _locked(incident)
     if Membership.objects.filter(incident=incident, user=user, role=role).exists():
-        raise ValidationError({"user": f"{user.get_username()} is already {Role(role).label.lower()}."})
+        raise ValidationError(
+            {
+                "user": gettext("{person} is already {lower}.").format(
+                    person=user.get_username(), lower=Role(role).label.lower()
+                )
+            }
+        )
     old = None
     if role in Membership.SINGLE_ROLES:
         previous = Membership.objects.filter(incident=incident, role=role).select_related("user").first()
@@ -492,9 +529,9 @@ def assign_role(incident, user, role, by):
 def remove_role(incident, membership, by):
     access.require(access.can_command(by, incident), "Only the incident's commanders may remove roles.")
     if membership.incident_id != incident.pk:
-        raise ValidationError({"role": "This role belongs to another incident."})
+        raise ValidationError({"role": gettext("This role belongs to another incident.")})
     if membership.role == Role.COMMANDER:
-        raise ValidationError({"role": "An incident always has a commander: hand over command instead."})
+        raise ValidationError({"role": gettext("An incident always has a commander: hand over command instead.")})
     name = membership.user.get_username()
     membership.delete()
     record_event(
@@ -515,9 +552,9 @@ def log_entry(incident, by, body, occurred_at=None):
     access.require(access.can_log(by, incident), "Only responders and commanders may log to the timeline.")
     body = (body or "").strip()
     if not body:
-        raise ValidationError({"body": "Write something to log."})
+        raise ValidationError({"body": gettext("Write something to log.")})
     if occurred_at is not None and occurred_at > timezone.now():
-        raise ValidationError({"occurred_at": "An event cannot have happened in the future."})
+        raise ValidationError({"occurred_at": gettext("An event cannot have happened in the future.")})
     entry = record_event(incident, by, TimelineEntry.Kind.NOTE, body, occurred_at=occurred_at)
     notify_changed(incident, "timeline")
     return entry
@@ -529,10 +566,10 @@ def edit_entry(entry, by, body):
     incident = entry.incident
     access.require(access.can_edit_entry(by, entry), "Only the author or a commander may edit this entry.")
     if entry.kind != TimelineEntry.Kind.NOTE:
-        raise ValidationError({"body": "Recorded changes cannot be edited; log a correction instead."})
+        raise ValidationError({"body": gettext("Recorded changes cannot be edited; log a correction instead.")})
     body = (body or "").strip()
     if not body:
-        raise ValidationError({"body": "An entry cannot be emptied; log a correction instead."})
+        raise ValidationError({"body": gettext("An entry cannot be emptied; log a correction instead.")})
     if body == entry.body:
         return entry
     with transaction.atomic():
@@ -553,7 +590,7 @@ def create_service(by, *, name, group="", owner=None, description="", public=Tru
     access.require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
     name = (name or "").strip()
     if not name:
-        raise ValidationError({"name": "A name is required."})
+        raise ValidationError({"name": gettext("A name is required.")})
     slug = slug or slugify(name)
     check_service_name(name, slug)
     return Service.objects.create(
@@ -576,14 +613,24 @@ def check_service_names(names):
     if names is None:
         return {}
     if not isinstance(names, dict):
-        raise ValidationError({"names": 'Give the names as {language code: name}, e.g. {"zh-hans": "公共 API"}.'})
+        raise ValidationError(
+            {"names": gettext('Give the names as {language code: name}, e.g. {"zh-hans": "公共 API"}.')}
+        )
     checked = {}
     for language, name in names.items():
         code = str(language).strip().lower()
         if not SERVICE_NAME_LANGUAGE.match(code) or len(code) > 15:
-            raise ValidationError({"names": f"{language!r} is not a language code such as zh-hans or de."})
+            raise ValidationError(
+                {
+                    "names": gettext("{language} is not a language code such as zh-hans or de.").format(
+                        language=repr(language)
+                    )
+                }
+            )
         if not isinstance(name, str) or not name.strip() or len(name) > 120 or "\x00" in name:
-            raise ValidationError({"names": f"The {code} name must be text of 1 to 120 characters."})
+            raise ValidationError(
+                {"names": gettext("The {code} name must be text of 1 to 120 characters.").format(code=code)}
+            )
         checked[code] = name.strip()
     return checked
 
@@ -593,11 +640,13 @@ def check_service_name(name, slug, service=None):
     operations below and for forms that must show it before they call them."""
     others = Service.objects.exclude(pk=service.pk) if service else Service.objects.all()
     if others.filter(name__iexact=name).exists():
-        raise ValidationError({"name": f"A service named {name!r} already exists."})
+        raise ValidationError({"name": gettext("A service named {name!r} already exists.").format(name=name)})
     if not slug:
-        raise ValidationError({"slug": "No slug can be made from this name: give one (letters, digits, hyphens)."})
+        raise ValidationError(
+            {"slug": gettext("No slug can be made from this name: give one (letters, digits, hyphens).")}
+        )
     if others.filter(slug=slug).exists():
-        raise ValidationError({"slug": f"The slug {slug!r} is taken by another service."})
+        raise ValidationError({"slug": gettext("The slug {slug!r} is taken by another service.").format(slug=slug)})
 
 
 SERVICE_FIELDS = ("name", "slug", "group", "owner", "description", "public", "position", "names")
@@ -608,11 +657,11 @@ def update_service(service, by, **changes):
     access.require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
     unknown = set(changes) - set(SERVICE_FIELDS)
     if unknown:
-        raise ValidationError({sorted(unknown)[0]: "This field cannot be edited here."})
+        raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be edited here.")})
     if "name" in changes:
         changes["name"] = (changes["name"] or "").strip()
         if not changes["name"]:
-            raise ValidationError({"name": "A name is required."})
+            raise ValidationError({"name": gettext("A name is required.")})
     check_service_name(changes.get("name", service.name), changes.get("slug", service.slug), service)
     if "names" in changes:
         changes["names"] = check_service_names(changes["names"])
@@ -626,7 +675,13 @@ def delete_service(service, by):
     """Only a service no incident ever named: deleting one would rewrite incidents' history."""
     access.require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
     if service_in_use(service):
-        raise ValidationError({"service": f"{service.name} is part of recorded incidents and cannot be deleted."})
+        raise ValidationError(
+            {
+                "service": gettext("{name} is part of recorded incidents and cannot be deleted.").format(
+                    name=service.name
+                )
+            }
+        )
     service.delete()
 
 
@@ -645,7 +700,7 @@ def _regions(regions):
     if isinstance(regions, str):
         regions = regions.split(",")
     if not isinstance(regions, list | tuple) or not all(isinstance(r, str) for r in regions):
-        raise ValidationError({"regions": "Regions must be a list of names."})
+        raise ValidationError({"regions": gettext("Regions must be a list of names.")})
     return [r.strip() for r in regions if r.strip()]
 
 
@@ -654,11 +709,17 @@ def _regions(regions):
 def add_impact(incident, by, *, service, level, regions=None, started_at=None, ended_at=None):
     access.require(access.can_command(by, incident), "Only the incident's commanders may record impacts.")
     if level not in Impact.Level.values:
-        raise ValidationError({"level": f"Unknown level {level!r}; use one of {', '.join(Impact.Level.values)}."})
+        raise ValidationError(
+            {
+                "level": gettext("Unknown level {level!r}; use one of {choices}.").format(
+                    level=level, choices=", ".join(Impact.Level.values)
+                )
+            }
+        )
     now = timezone.now()
     started_at = started_at or now
     if ended_at is not None and ended_at < started_at:
-        raise ValidationError({"ended_at": "An impact cannot end before it starts."})
+        raise ValidationError({"ended_at": gettext("An impact cannot end before it starts.")})
     regions = _regions(regions)
     _locked(incident)
     impact = Impact.objects.create(
@@ -702,13 +763,17 @@ def update_impact(impact, by, **changes):
     impact = Impact.objects.select_for_update().get(pk=impact.pk)
     if "level" in changes and changes["level"] not in Impact.Level.values:
         raise ValidationError(
-            {"level": f"Unknown level {changes['level']!r}; use one of {', '.join(Impact.Level.values)}."}
+            {
+                "level": gettext("Unknown level {changes!r}; use one of {choices}.").format(
+                    changes=changes["level"], choices=", ".join(Impact.Level.values)
+                )
+            }
         )
     if "regions" in changes:
         changes["regions"] = _regions(changes["regions"])
     ended_at = changes.get("ended_at", impact.ended_at)
     if ended_at is not None and ended_at < changes.get("started_at", impact.started_at):
-        raise ValidationError({"ended_at": "An impact cannot end before it starts."})
+        raise ValidationError({"ended_at": gettext("An impact cannot end before it starts.")})
     for field, new in changes.items():
         old = getattr(impact, field)
         if old == new:
@@ -734,5 +799,11 @@ def end_impacts_for_service(incident, service, by):
     open_impacts = incident.impacts.filter(service=service, ended_at__isnull=True)
     ended = [update_impact(i, by, ended_at=timezone.now()) for i in open_impacts]
     if not ended:
-        raise ValidationError({"service": f"{service.name} has no open impact on {incident.reference}."})
+        raise ValidationError(
+            {
+                "service": gettext("{name} has no open impact on {reference}.").format(
+                    name=service.name, reference=incident.reference
+                )
+            }
+        )
     return ended

@@ -10,9 +10,11 @@ import re
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
 
 from incidents import access, services
+from incidents.durations import zoned
 from incidents.models import Impact, Incident, Membership
 
 LEVEL_ALIASES = {
@@ -24,7 +26,7 @@ LEVEL_ALIASES = {
 }
 ROLE_ALIASES = {"comms": Membership.Role.COMMS_LEAD, "ic": Membership.Role.COMMANDER}
 
-HELP = (
+HELP = gettext_lazy(
     "Commands: /status <investigating|identified|monitoring|resolved|closed>, /sev <1-4>, "
     "/commander <username>, /commander me, /role <role> <username>, /impact <service> <level> [regions], "
     "/impact <service> resolved, /ack, /at <HH:MM|YYYY-MM-DD HH:MM> <what happened>"
@@ -70,13 +72,13 @@ def _user(incident, by, name, refusal):
     name = name.lstrip("@")
     user = User.objects.filter(**{f"{User.USERNAME_FIELD}__iexact": name}, is_active=True).first()
     if user is None:
-        raise ValidationError(f"No active user named {name!r}.")
+        raise ValidationError(gettext("No active user named {name!r}.").format(name=name))
     return user
 
 
 def _args(args, count, usage):
     if len(args) < count:
-        raise ValidationError(f"Usage: {usage}")
+        raise ValidationError(gettext("Usage: {usage}").format(usage=usage))
     return args
 
 
@@ -91,30 +93,38 @@ def run(incident, user, text):
     """Run one line from the box. Returns the TimelineEntry written, or raises ValidationError."""
     text = (text or "").strip()
     if not text:
-        raise ValidationError("Write something to log.")
+        raise ValidationError(gettext("Write something to log."))
     if "\x00" in text:  # PostgreSQL refuses NUL in text: bad input, not a server error
-        raise ValidationError("The text contains a NUL character; remove it and try again.")
+        raise ValidationError(gettext("The text contains a NUL character; remove it and try again."))
     if not text.startswith("/"):
         return _call(services.log_entry, incident, user, text)
     words = text[1:].split()
     if not words:
-        raise ValidationError(f"Unknown command /. {HELP}")
+        raise ValidationError(gettext("Unknown command /. {help}").format(help=HELP))
     command, *args = words
     command = command.lower()
     if command == "status":
         (status,) = _args(args, 1, "/status <investigating|identified|monitoring|resolved|closed>")[:1]
         status = status.lower()
         if status not in Incident.Status.values:
-            raise ValidationError(f"Unknown status {status!r}. Use one of: {', '.join(Incident.Status.values)}.")
+            raise ValidationError(
+                gettext("Unknown status {status!r}. Use one of: {choices}.").format(
+                    status=status, choices=", ".join(Incident.Status.values)
+                )
+            )
         note = " ".join(args[1:])
         _call(services.change_status, incident, status, user, note)
     elif command in ("sev", "severity"):
         (value,) = _args(args, 1, "/sev <1-4>")[:1]
         value = value.lower().removeprefix("sev")
         if value not in ("1", "2", "3", "4"):
-            raise ValidationError(f"Unknown severity {args[0]!r}. Use 1, 2, 3 or 4 (SEV1 is the worst).")
+            raise ValidationError(
+                gettext("Unknown severity {args!r}. Use 1, 2, 3 or 4 (SEV1 is the worst).").format(args=args[0])
+            )
         if int(value) == incident.severity:
-            raise ValidationError(f"{incident.reference} is already SEV{value}.")
+            raise ValidationError(
+                gettext("{reference} is already SEV{value}.").format(reference=incident.reference, value=value)
+            )
         _call(services.change_severity, incident, int(value), user)
     elif command in ("commander", "ic"):
         (name,) = _args(args, 1, "/commander <username> (or /commander me)")[:1]
@@ -130,26 +140,38 @@ def run(incident, user, text):
         role, name = _args(args, 2, "/role <role> <username>")[:2]
         role = ROLE_ALIASES.get(role.lower(), role.lower())
         if role not in Membership.Role.values:
-            raise ValidationError(f"Unknown role {args[0]!r}. Use one of: {', '.join(Membership.Role.values)}.")
+            raise ValidationError(
+                gettext("Unknown role {args!r}. Use one of: {choices}.").format(
+                    args=args[0], choices=", ".join(Membership.Role.values)
+                )
+            )
         refusal = "Only the incident's commanders may assign roles."
         _call(services.assign_role, incident, _user(incident, user, name, refusal), role, user)
     elif command == "impact":
         name, level, *regions = _args(args, 2, "/impact <service> <level> [regions]")
         service = services.find_service(name)
         if service is None:
-            raise ValidationError(f"Unknown service {name!r}.")
+            raise ValidationError(gettext("Unknown service {name!r}.").format(name=name))
         level = level.lower()
         if level in ("resolved", "none", "operational", "end"):
             _call(services.end_impacts_for_service, incident, service, user)
         else:
             level = LEVEL_ALIASES.get(level, level)
             if level not in Impact.Level.values:
-                raise ValidationError(f"Unknown level {args[1]!r}. Use one of: {', '.join(Impact.Level.values)}.")
+                raise ValidationError(
+                    gettext("Unknown level {args!r}. Use one of: {choices}.").format(
+                        args=args[1], choices=", ".join(Impact.Level.values)
+                    )
+                )
             _call(services.add_impact, incident, user, service=service, level=level, regions=regions)
     elif command in ("ack", "acknowledge"):
         if incident.acknowledged_at:
-            when = timezone.localtime(incident.acknowledged_at).strftime("%Y-%m-%d %H:%M %Z")
-            raise ValidationError(f"{incident.reference} was already acknowledged at {when}.")
+            when = zoned(incident.acknowledged_at)
+            raise ValidationError(
+                gettext("{reference} was already acknowledged at {when}.").format(
+                    reference=incident.reference, when=when
+                )
+            )
         _call(services.acknowledge, incident, user)
     elif command == "at":
         occurred_at, note = _backdated(text[1:].split(None, 1)[1] if args else "")
@@ -162,7 +184,7 @@ def run(incident, user, text):
     elif command == "help":
         raise ValidationError(HELP)
     else:
-        raise ValidationError(f"Unknown command /{command}. {HELP}")
+        raise ValidationError(gettext("Unknown command /{command}. {help}").format(command=command, help=HELP))
     return incident.timeline.order_by("-id").first()
 
 

@@ -269,7 +269,7 @@ class OpenIDConnectBackend(ModelBackend):
         try:
             UnicodeUsernameValidator()(username)
             if len(username) > 150:
-                raise ValidationError("too long")
+                raise ValidationError(_("too long"))
         except ValidationError as exc:
             raise SignInFailed(
                 _("Your user name at %(provider)s cannot be used in Warroom. Ask an administrator.")

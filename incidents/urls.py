@@ -26,6 +26,7 @@ urlpatterns = [
     path("<incident:pk>/comms/", include("incidents.comms.urls")),
     path("<incident:pk>/security/", include("incidents.security.urls")),
     path("<incident:pk>/review/", include("incidents.review.urls")),
+    path("<incident:pk>/alerts/", include("incidents.alerts.urls")),
 ]
 
 service_urlpatterns = [

@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -98,11 +99,13 @@ class RunbookWriteSerializer(serializers.Serializer):
             try:
                 data = parse(attrs["text"], "text")
             except RunbookFileError as exc:
-                raise ValidationError({"text": f"Line {exc.line}: {exc.reason}"}) from None
+                raise ValidationError(
+                    {"text": gettext("Line {line}: {reason}").format(line=exc.line, reason=exc.reason)}
+                ) from None
         else:
             for name in ("slug", "title", "steps"):
                 if not attrs.get(name):
-                    raise ValidationError({name: "This field is required (or send the runbook as `text`)."})
+                    raise ValidationError({name: gettext("This field is required (or send the runbook as `text`).")})
             data = RunbookData(
                 slug=attrs["slug"],
                 title=attrs["title"],
@@ -126,7 +129,7 @@ class RunbookWriteSerializer(serializers.Serializer):
             )
         expected = self.context.get("slug")
         if expected and data.slug != expected:
-            raise ValidationError({"slug": "The slug cannot change; create a new runbook instead."})
+            raise ValidationError({"slug": gettext("The slug cannot change; create a new runbook instead.")})
         return {"data": data}
 
 

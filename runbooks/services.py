@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, F, Max, Prefetch
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from incidents import access
 from incidents.models import Incident, Membership, Service, TimelineEntry
@@ -79,51 +80,85 @@ def check(data):
     """Everything a runbook must satisfy whichever way it arrives (file, browser, API fields):
     ValidationError keyed by the field at fault. `data` should be canonical()."""
     if not SLUG_RE.match(data.slug) or len(data.slug) > SLUG_MAX:
-        raise ValidationError({"slug": f"Use lowercase letters, digits and dashes, at most {SLUG_MAX} characters."})
+        raise ValidationError(
+            {
+                "slug": gettext("Use lowercase letters, digits and dashes, at most {SLUG_MAX} characters.").format(
+                    SLUG_MAX=SLUG_MAX
+                )
+            }
+        )
     if data.slug in RESERVED_SLUGS:
-        raise ValidationError({"slug": f"{data.slug!r} is a page of the runbook library; choose another slug."})
+        raise ValidationError(
+            {"slug": gettext("{slug!r} is a page of the runbook library; choose another slug.").format(slug=data.slug)}
+        )
     if not data.title or len(data.title) > TITLE_MAX or "\n" in data.title:
-        raise ValidationError({"title": f"A title is one line of 1 to {TITLE_MAX} characters."})
+        raise ValidationError(
+            {"title": gettext("A title is one line of 1 to {TITLE_MAX} characters.").format(TITLE_MAX=TITLE_MAX)}
+        )
     unknown_kinds = [k for k in data.kinds if k not in Incident.Kind.values]
     if unknown_kinds:
         raise ValidationError(
-            {"kinds": f"Unknown incident kind {unknown_kinds[0]!r}; use {', '.join(Incident.Kind.values)}."}
+            {
+                "kinds": gettext("Unknown incident kind {unknown_kinds!r}; use {choices}.").format(
+                    unknown_kinds=unknown_kinds[0], choices=", ".join(Incident.Kind.values)
+                )
+            }
         )
     if data.min_severity not in Incident.Severity.values or isinstance(data.min_severity, bool):
-        raise ValidationError({"min_severity": "Minimum severity must be 1, 2, 3 or 4."})
+        raise ValidationError({"min_severity": gettext("Minimum severity must be 1, 2, 3 or 4.")})
     known = set(Service.objects.filter(slug__in=data.services).values_list("slug", flat=True))
     missing = [s for s in data.services if s not in known]
     if missing:
-        raise ValidationError({"services": f"Unknown service {missing[0]!r}."})
+        raise ValidationError({"services": gettext("Unknown service {missing!r}.").format(missing=missing[0])})
     if data.owner and not User.objects.filter(username=data.owner).exists():
-        raise ValidationError({"owner": f"Unknown user {data.owner!r}."})
+        raise ValidationError({"owner": gettext("Unknown user {owner!r}.").format(owner=data.owner)})
     if not data.steps:
-        raise ValidationError({"steps": "A runbook needs at least one step."})
+        raise ValidationError({"steps": gettext("A runbook needs at least one step.")})
     for number, step in enumerate(data.steps, start=1):
         if not step.title or len(step.title) > TITLE_MAX or "\n" in step.title:
-            raise ValidationError({"steps": f"Step {number}: a title is one line of 1 to {TITLE_MAX} characters."})
+            raise ValidationError(
+                {
+                    "steps": gettext("Step {number}: a title is one line of 1 to {TITLE_MAX} characters.").format(
+                        number=number, TITLE_MAX=TITLE_MAX
+                    )
+                }
+            )
         if step.role not in RunbookStep.Role.values:
             raise ValidationError(
-                {"steps": f"Step {number}: unknown role {step.role!r}; use {', '.join(RunbookStep.Role.values)}."}
+                {
+                    "steps": gettext("Step {number}: unknown role {role!r}; use {choices}.").format(
+                        number=number, role=step.role, choices=", ".join(RunbookStep.Role.values)
+                    )
+                }
             )
         if step.expected_minutes is not None and not 0 < step.expected_minutes <= MINUTES_MAX:
-            raise ValidationError({"steps": f"Step {number}: expected minutes must be from 1 to {MINUTES_MAX}."})
+            raise ValidationError(
+                {
+                    "steps": gettext("Step {number}: expected minutes must be from 1 to {MINUTES_MAX}.").format(
+                        number=number, MINUTES_MAX=MINUTES_MAX
+                    )
+                }
+            )
     # What is stored must come back unchanged from its file, or export would not round-trip
     # (e.g. a line starting with "## " in a step body would start a new step).
     try:
         again = parse(render(data))
     except RunbookFileError as exc:
-        raise ValidationError({"text": f"The runbook cannot be written as a file: {exc.reason}"}) from None
+        raise ValidationError(
+            {"text": gettext("The runbook cannot be written as a file: {reason}").format(reason=exc.reason)}
+        ) from None
     if again != data:
         for number, (ours, theirs) in enumerate(zip(data.steps, again.steps, strict=False), start=1):
             if ours != theirs:
                 raise ValidationError(
                     {
-                        "steps": f"Step {number}: its text would read back differently from a file (a line "
-                        "starting with '## ' outside a code block starts a new step)."
+                        "steps": gettext(
+                            "Step {number}: its text would read back differently from a file (a line starting "
+                            "with '## ' outside a code block starts a new step)."
+                        ).format(number=number)
                     }
                 )
-        raise ValidationError({"steps": "The runbook would read back differently from a file."})
+        raise ValidationError({"steps": gettext("The runbook would read back differently from a file.")})
 
 
 @transaction.atomic
@@ -220,13 +255,19 @@ def attach(incident, runbook, by):
         raise PermissionDenied("Only the incident's commanders may attach runbooks.")
     # Lock the incident so two clicks on "Attach" make one run, not an IntegrityError.
     if Incident.objects.select_for_update().get(pk=incident.pk).status == Incident.Status.CLOSED:
-        raise ValidationError({"runbook": f"{incident.reference} is closed."})
+        raise ValidationError({"runbook": gettext("{reference} is closed.").format(reference=incident.reference)})
     runbook = Runbook.objects.select_related("latest").get(pk=runbook.pk)  # the latest, not a stale copy
     version = runbook.latest
     if version is None or runbook.archived:
-        raise ValidationError({"runbook": f"Runbook {runbook.slug!r} has no usable version."})
+        raise ValidationError({"runbook": gettext("Runbook {slug!r} has no usable version.").format(slug=runbook.slug)})
     if RunbookRun.objects.filter(incident=incident, version__runbook=runbook).exists():
-        raise ValidationError({"runbook": f"{version.title} is already attached to {incident.reference}."})
+        raise ValidationError(
+            {
+                "runbook": gettext("{title} is already attached to {reference}.").format(
+                    title=version.title, reference=incident.reference
+                )
+            }
+        )
     run = RunbookRun.objects.create(incident=incident, version=version, started_by=by)
     holders = {
         m.role: m.user_id
@@ -268,19 +309,29 @@ def change_step(step_run, by, *, status=None, note=None, reason=None, assignee=N
     if not access.can_log(by, incident):
         raise PermissionDenied("Only responders and commanders may work on runbook steps.")
     if incident.status == Incident.Status.CLOSED:
-        raise ValidationError({"status": f"{incident.reference} is closed."})
+        raise ValidationError({"status": gettext("{reference} is closed.").format(reference=incident.reference)})
     now = timezone.now()
     changes = []
     title = step_run.step.title
     if status is not None and status != step_run.status:
         if status not in StepRun.Status.values:
             raise ValidationError(
-                {"status": f"Unknown status {status!r}; use one of {', '.join(StepRun.Status.values)}."}
+                {
+                    "status": gettext("Unknown status {status!r}; use one of {choices}.").format(
+                        status=status, choices=", ".join(StepRun.Status.values)
+                    )
+                }
             )
         if status not in StepRun.TRANSITIONS[step_run.status]:
-            raise ValidationError({"status": f"A {step_run.get_status_display().lower()} step cannot become {status}."})
+            raise ValidationError(
+                {
+                    "status": gettext("A {lower} step cannot become {status}.").format(
+                        lower=step_run.get_status_display().lower(), status=status
+                    )
+                }
+            )
         if status in StepRun.NEEDS_REASON and not (reason or "").strip():
-            raise ValidationError({"reason": f"Say why the step is {status}."})
+            raise ValidationError({"reason": gettext("Say why the step is {status}.").format(status=status)})
         old = step_run.status
         step_run.status = status
         if status == StepRun.Status.IN_PROGRESS and step_run.started_at is None:
@@ -293,12 +344,16 @@ def change_step(step_run, by, *, status=None, note=None, reason=None, assignee=N
         )
     if assignee is not NOT_SET and (assignee.pk if assignee else None) != step_run.assignee_id:
         if assignee is not None and not assignee.is_active:
-            raise ValidationError({"assignee": "That user is not active."})
+            raise ValidationError({"assignee": gettext("That user is not active.")})
         if assignee is not None and not (
             Incident.objects.visible_to(assignee).filter(pk=incident.pk).exists() and access.can_log(assignee, incident)
         ):
             raise ValidationError(
-                {"assignee": f"{assignee.get_username()} cannot work on {incident.reference}; give them a role first."}
+                {
+                    "assignee": gettext("{person} cannot work on {reference}; give them a role first.").format(
+                        person=assignee.get_username(), reference=incident.reference
+                    )
+                }
             )
         old_name = step_run.assignee.get_username() if step_run.assignee else None
         new_name = assignee.get_username() if assignee else None
@@ -360,7 +415,7 @@ def assign_open_steps_evenly(incident, by):
     Incident.objects.select_for_update().get(pk=incident.pk)  # one bulk assignment at a time
     people = _workers(incident)
     if not people:
-        raise ValidationError({"assignee": "Nobody on the incident can work on steps; assign roles first."})
+        raise ValidationError({"assignee": gettext("Nobody on the incident can work on steps; assign roles first.")})
     steps = list(
         _open_steps(incident)
         .filter(assignee__isnull=True)
@@ -368,7 +423,7 @@ def assign_open_steps_evenly(incident, by):
         .order_by("run__started_at", "run_id", "position")
     )
     if not steps:
-        raise ValidationError({"assignee": "Every open step already has someone."})
+        raise ValidationError({"assignee": gettext("Every open step already has someone.")})
     load = dict.fromkeys((u.pk for u in people), 0)
     for assignee_id, count in (
         _open_steps(incident).filter(assignee_id__in=load).values_list("assignee_id").annotate(n=Count("id"))
@@ -428,15 +483,21 @@ def move_open_steps(incident, from_user, to_user, by):
     if not access.can_command(by, incident):
         raise PermissionDenied("Only the incident's commanders may move steps in bulk.")
     if from_user == to_user:
-        raise ValidationError({"assignee": "Choose someone else to move the steps to."})
+        raise ValidationError({"assignee": gettext("Choose someone else to move the steps to.")})
     if to_user not in _workers(incident):
         raise ValidationError(
-            {"assignee": f"{to_user.get_username()} cannot work on {incident.reference}; give them a role first."}
+            {
+                "assignee": gettext("{person} cannot work on {reference}; give them a role first.").format(
+                    person=to_user.get_username(), reference=incident.reference
+                )
+            }
         )
     Incident.objects.select_for_update().get(pk=incident.pk)
     steps = list(_open_steps(incident).filter(assignee=from_user))
     if not steps:
-        raise ValidationError({"assignee": f"{from_user.get_username()} has no open steps."})
+        raise ValidationError(
+            {"assignee": gettext("{person} has no open steps.").format(person=from_user.get_username())}
+        )
     StepRun.objects.filter(pk__in=[s.pk for s in steps]).update(assignee=to_user, updated_at=timezone.now())
     record_event(
         incident,

@@ -93,12 +93,14 @@ def edit(request, slug=None):
         try:
             data = parse(form.cleaned_data["text"], "runbook")
             if runbook and data.slug != runbook.slug:
-                raise ValidationError({"text": "The slug cannot change; create a new runbook instead."})
+                raise ValidationError({"text": gettext("The slug cannot change; create a new runbook instead.")})
             if runbook is None and Runbook.objects.filter(slug=data.slug).exists():
-                raise ValidationError({"text": f"A runbook {data.slug!r} exists already; edit it instead."})
+                raise ValidationError(
+                    {"text": gettext("A runbook {slug!r} exists already; edit it instead.").format(slug=data.slug)}
+                )
             version, created = services.save_runbook(request.user, data)
         except RunbookFileError as exc:
-            form.add_error("text", f"Line {exc.line}: {exc.reason}")
+            form.add_error("text", gettext("Line {line}: {reason}").format(line=exc.line, reason=exc.reason))
         except ValidationError as exc:
             for message in error_messages(exc):
                 form.add_error("text", message)

@@ -37,11 +37,12 @@ from django.conf import settings
 from django.core import mail
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_lazy
 
 from incidents import outbox, webhooks
 from incidents.markup import render_markdown
-from incidents.models import Communication
+from incidents.models import Communication, Impact
 
 # The mechanism's limits and result, one set for every outbox; importable from here as before.
 from incidents.outbox import BACKOFF_CAP, MAX_ATTEMPTS, SENDING_TIMEOUT, Result  # noqa: F401
@@ -184,11 +185,25 @@ def manage_url(token):
 
 # E-mail ------------------------------------------------------------------------------------
 
-STATUS_LABELS = dict(Communication.PublicStatus.choices) | {"postmortem": "Postmortem"}
+STATUS_LABELS = dict(Communication.PublicStatus.choices) | {"postmortem": gettext_lazy("Postmortem")}
 
 
 def _level_label(level):
     return level.replace("_", " ")
+
+
+def _shown_level(level):
+    """A component level in the reader's language ("Partial outage", "部分中断")."""
+    return str(Impact.Level(level).label) if level in Impact.Level.values else _level_label(level)
+
+
+def _email_language(language):
+    """The language of an e-mail's own words for a subscriber's language: one the catalogs
+    have (Simplified Chinese for zh, zh-CN...), else the site's."""
+    try:
+        return translation.get_supported_language_variant(language or settings.LANGUAGE_CODE)
+    except LookupError:
+        return settings.LANGUAGE_CODE
 
 
 def _posted(iso_time):
@@ -283,9 +298,10 @@ class EmailTransport:
 
     def _render(self, key, payload, language):
         kind = payload.get("type", "update")
-        cache_key = (key, kind, language if kind == "update" else "")
+        cache_key = (key, kind, language)
         if cache_key not in self._rendered:
-            self._rendered[cache_key] = getattr(self, f"_render_{kind}")(payload, language)
+            with translation.override(_email_language(language)):
+                self._rendered[cache_key] = getattr(self, f"_render_{kind}")(payload, language)
         return self._rendered[cache_key]
 
     def _links(self):
@@ -301,7 +317,7 @@ class EmailTransport:
         update = incident["incident_updates"][0]  # the payload's incident starts at its update
         translations = payload.get("translations") or {}
         body = translations.get(language) or translations.get((language or "").split("-")[0]) or update["body"]
-        status = STATUS_LABELS.get(update["status"], update["status"].title())
+        status = str(STATUS_LABELS.get(update["status"], update["status"].title()))
         context = {
             "page": page,
             "incident": incident,
@@ -310,7 +326,7 @@ class EmailTransport:
             "body": body,
             "body_html": render_markdown(body),
             "affected": [
-                {"name": c["name"], "level": _level_label(c["new_status"])}
+                {"name": c["name"], "level": _shown_level(c["new_status"])}
                 for c in update.get("affected_components") or []
             ],
             "posted": _posted(update.get("created_at")),
@@ -321,11 +337,11 @@ class EmailTransport:
         return (subject, *self._templates("update", context))
 
     def _render_confirm(self, payload, language):
-        subject = f"[{settings.STATUSPAGE_NAME}] Confirm your subscription"
+        subject = f"[{settings.STATUSPAGE_NAME}] {gettext('Confirm your subscription')}"
         return (subject, *self._templates("confirm", self._subscription_context()))
 
     def _render_manage(self, payload, language):
-        subject = f"[{settings.STATUSPAGE_NAME}] Your subscription"
+        subject = f"[{settings.STATUSPAGE_NAME}] {gettext('Your subscription')}"
         return (subject, *self._templates("manage", self._subscription_context()))
 
     def _subscription_context(self):

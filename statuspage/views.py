@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from django.conf import settings
+from django.conf.locale import LANG_INFO
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.cache import cache, caches
 from django.core.cache.backends.db import DatabaseCache
@@ -53,6 +54,7 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_safe
 
 from incidents import shared_cache
+from incidents.durations import zoned
 from incidents.markup import render_markdown
 from incidents.models import Communication, CommunicationTranslation, Impact, Incident, Mitigation, Service
 
@@ -175,7 +177,7 @@ def when(value):
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     local = timezone.localtime(value, timezone.get_default_timezone())
-    return {"iso": local.isoformat(timespec="seconds"), "text": local.strftime("%d %b %Y %H:%M %Z")}
+    return {"iso": local.isoformat(timespec="seconds"), "text": zoned(local, "j M Y H:i", local.tzinfo)}
 
 
 class Documents:
@@ -251,7 +253,7 @@ class Documents:
             "subscribe_url": subscribe_url(),
             "static_export": self.static_export,
             "language": state.language or "",
-            "languages": [] if self.static_export else languages,
+            "languages": [] if self.static_export else [(code, language_name(code)) for code in languages],
             "html_lang": ui_language(state.language),
         }
         return render_to_string(template, {**base, **context}).encode()
@@ -524,6 +526,16 @@ def asset_digests():
 
 
 # Language ----------------------------------------------------------------------------------------
+
+
+def language_name(code):
+    """A language as its speakers write it ("简体中文", "Deutsch") for the language switch; the
+    code itself only for a language Django does not know."""
+    info = LANG_INFO.get(code.lower())
+    if info and "fallback" in info:
+        info = LANG_INFO.get(info["fallback"][0])
+    info = info or LANG_INFO.get(primary_subtag(code))
+    return info["name_local"] if info and "name_local" in info else code
 
 
 def ui_language(language):

@@ -128,6 +128,15 @@ def short_texts(limit):
 # Every text field of the project's models: how the corpus writes it. The keys are
 # "app_label.Model.field"; tests/test_xss_fields.py checks the list against the models.
 TEXT_FIELDS = {
+    "incidents.AlertSource.name": "API POST /alert-sources/",
+    "incidents.AlertRule.name": "API POST /alert-sources/<id>/rules/",
+    "incidents.AlertRule.matchers": "API POST /alert-sources/<id>/rules/ (a matcher's value)",
+    "incidents.Alert.fingerprint": "POST /api/v1/alerts/<source>/ (the generic format's dedup_key)",
+    "incidents.Alert.title": "POST /api/v1/alerts/<source>/",
+    "incidents.Alert.labels": "POST /api/v1/alerts/<source>/ (keys and values)",
+    "incidents.Alert.annotations": "POST /api/v1/alerts/<source>/",
+    "incidents.Alert.url": "POST /api/v1/alerts/<source>/ (kept when http(s))",
+    "incidents.AlertDelivery.alerts": "POST /api/v1/alerts/<source>/ (the delivery as parsed)",
     "incidents.Incident.title": "API POST /incidents/, one short text per incident",
     "incidents.Incident.summary": "API POST /incidents/",
     "incidents.Service.name": "API POST /services/, one short text per service",
@@ -179,6 +188,12 @@ TEXT_FIELDS = {
 # Text fields that hold nothing a person typed as free text, and why.
 NOT_USER_TEXT = {
     "incidents.Incident.key": "an opaque identifier the model generates (letters and digits)",
+    "incidents.AlertSource.secret_hash": "a SHA-256 the services compute",
+    "incidents.AlertSource.secret_prefix": "the first characters of a generated secret",
+    "incidents.AlertSource.signing_key": "a generated key",
+    "incidents.AlertDelivery.idempotency_key": "a header's key, shown nowhere",
+    "incidents.AlertDelivery.body_hash": "a SHA-256 the services compute",
+    "incidents.Alert.note": "written by the services (why routing left the alert alone)",
     "incidents.Service.slug": "a slug: letters, digits, hyphens (validated)",
     "incidents.TimelineEntry.data": "structured change written by the services (ids, choice values)",
     "incidents.Communication.language": "a validated language code",

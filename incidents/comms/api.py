@@ -13,6 +13,7 @@ message); a confidential incident is a 404 to non-members.
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import include, path
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -31,7 +32,7 @@ from incidents.models import Communication, CommunicationTemplate, Communication
 def _language(value):
     value = value.strip().lower()
     if not LANGUAGE_CODE.match(value):
-        raise serializers.ValidationError("Use a language code such as en, de, pt-br or zh-hans.")
+        raise serializers.ValidationError(gettext("Use a language code such as en, de, pt-br or zh-hans."))
     return value
 
 
@@ -131,7 +132,9 @@ class CommunicationSerializer(serializers.ModelSerializer):
 
     def update(self, comm, validated):
         if "template" in validated:
-            raise serializers.ValidationError({"template": ["A draft's template cannot change; edit its body."]})
+            raise serializers.ValidationError(
+                {"template": [gettext("A draft's template cannot change; edit its body.")]}
+            )
         fields = dict(validated)
         if "affected" in fields:
             fields["affected"] = [dict(item) for item in fields["affected"]]

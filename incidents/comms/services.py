@@ -11,8 +11,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.utils.translation import override as language_override
 
 from incidents import access
@@ -243,11 +243,15 @@ def set_update_cadence(incident, minutes, by, reason=""):
     )
     if minutes is not None and minutes not in CADENCE_CHOICES:
         raise ValidationError(
-            {"minutes": "Choose one of: " + ", ".join(cadence_text(m) for m in CADENCE_CHOICES) + ", or the default."}
+            {
+                "minutes": gettext("Choose one of: {choices}, or the default.").format(
+                    choices=", ".join(cadence_text(m) for m in CADENCE_CHOICES)
+                )
+            }
         )
     reason = (reason or "").strip()
     if len(reason) > 1000 or "\x00" in reason:
-        raise ValidationError({"reason": "Say it in at most 1,000 characters of text."})
+        raise ValidationError({"reason": gettext("Say it in at most 1,000 characters of text.")})
     incident = Incident.objects.select_for_update().get(pk=incident.pk)
     old = incident.update_cadence_minutes
     if old == minutes:
@@ -281,32 +285,38 @@ LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 
 def _validate_affected(affected):
     if not isinstance(affected, list):
-        raise ValidationError({"affected": "A list of {service, level} pairs."})
+        raise ValidationError({"affected": gettext("A list of {service, level} pairs.")})
     slugs = []
     for item in affected:
         if not isinstance(item, dict) or set(item) != {"service", "level"}:
-            raise ValidationError({"affected": "Each affected service is {service, level}."})
+            raise ValidationError({"affected": gettext("Each affected service is {service, level}.")})
         level, slug = item["level"], item["service"]
         # Type checks first: a list is unhashable (a TypeError in the membership test) and a NUL
         # byte is refused by PostgreSQL; both are bad input, not a server error.
         if not isinstance(level, str) or level not in AFFECTED_LEVELS:
-            raise ValidationError({"affected": f"Unknown level {level!r}; use one of {', '.join(AFFECTED_LEVELS)}."})
+            raise ValidationError(
+                {
+                    "affected": gettext("Unknown level {level!r}; use one of {choices}.").format(
+                        level=level, choices=", ".join(AFFECTED_LEVELS)
+                    )
+                }
+            )
         if not isinstance(slug, str) or not slug or "\x00" in slug:
-            raise ValidationError({"affected": "Name each service by its slug."})
+            raise ValidationError({"affected": gettext("Name each service by its slug.")})
         if slug in slugs:
-            raise ValidationError({"affected": f"Service {slug!r} is listed twice."})
+            raise ValidationError({"affected": gettext("Service {slug!r} is listed twice.").format(slug=slug)})
         slugs.append(slug)
     known = set(Service.objects.filter(slug__in=slugs).values_list("slug", flat=True))
     unknown = [s for s in slugs if s not in known]
     if unknown:
-        raise ValidationError({"affected": f"Unknown service {unknown[0]!r}."})
+        raise ValidationError({"affected": gettext("Unknown service {unknown!r}.").format(unknown=unknown[0])})
     return [{"service": i["service"], "level": i["level"]} for i in affected]
 
 
 def _check_language(language, field="language"):
     language = (language or "").strip().lower()
     if len(language) > 15 or not LANGUAGE_CODE.match(language):
-        raise ValidationError({field: "Use a language code such as en, de, pt-br or zh-hans."})
+        raise ValidationError({field: gettext("Use a language code such as en, de, pt-br or zh-hans.")})
     return language
 
 
@@ -314,13 +324,15 @@ def check_fields(fields):
     """Validate (and normalise) a communication's content fields: draft and edit call this, and
     forms that must show the errors before they call them (the admin)."""
     if "audience" in fields and fields["audience"] not in Audience.values:
-        raise ValidationError({"audience": f"Unknown audience; use one of {', '.join(Audience.values)}."})
+        raise ValidationError(
+            {"audience": gettext("Unknown audience; use one of {choices}.").format(choices=", ".join(Audience.values))}
+        )
     if "public_status" in fields and fields["public_status"] not in ("", *Communication.PublicStatus.values):
-        raise ValidationError({"public_status": "Use investigating, identified, monitoring or resolved."})
+        raise ValidationError({"public_status": gettext("Use investigating, identified, monitoring or resolved.")})
     if "body" in fields and not (fields["body"] or "").strip():
-        raise ValidationError({"body": "Write the message."})
+        raise ValidationError({"body": gettext("Write the message.")})
     if "title" in fields and len(fields["title"] or "") > 200:
-        raise ValidationError({"title": "Keep the title under 200 characters."})
+        raise ValidationError({"title": gettext("Keep the title under 200 characters.")})
     if "language" in fields:
         fields["language"] = _check_language(fields["language"])
     if "affected" in fields:
@@ -390,10 +402,16 @@ def edit(comm, by, **fields):
         "Only comms staff and the incident's commanders may edit communications.",
     )
     if comm.status in (Status.PUBLISHED, Status.DISCARDED):
-        raise ValidationError({"status": f"A {comm.get_status_display().lower()} communication cannot be edited."})
+        raise ValidationError(
+            {
+                "status": gettext("A {lower} communication cannot be edited.").format(
+                    lower=comm.get_status_display().lower()
+                )
+            }
+        )
     unknown = set(fields) - set(EDITABLE)
     if unknown:
-        raise ValidationError({sorted(unknown)[0]: "This field cannot be edited."})
+        raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be edited.")})
     fields = check_fields(fields)
     changed = [k for k, v in fields.items() if getattr(comm, k) != v]
     if not changed:
@@ -449,7 +467,11 @@ def _move(comm, by, new, body, **extra):
     old = comm.status
     if new not in Communication.TRANSITIONS[old]:
         raise ValidationError(
-            {"status": f"A {comm.get_status_display().lower()} communication cannot become {new.replace('_', ' ')}."}
+            {
+                "status": gettext("A {lower} communication cannot become {replace}.").format(
+                    lower=comm.get_status_display().lower(), replace=new.replace("_", " ")
+                )
+            }
         )
     comm.status = new
     for key, value in extra.items():
@@ -503,8 +525,10 @@ def approve(comm, by, version):
     if access.approval_needs_someone_else(by, comm):
         raise ValidationError(
             {
-                "approved_by": "Someone who neither wrote nor changed the text must approve what the public, "
-                "customers or regulators read."
+                "approved_by": gettext(
+                    "Someone who neither wrote nor changed the text must approve what the public, "
+                    "customers or regulators read."
+                )
             }
         )
     _refuse_unfilled(comm)
@@ -543,9 +567,9 @@ def discard(comm, by):
 def schedule(comm, by, when):
     access.require(access.can_write_communication(by, comm.incident), "Only comms staff may schedule communications.")
     if when is not None and timezone.is_naive(when):
-        raise ValidationError({"scheduled_for": "Give the time with its time zone."})
+        raise ValidationError({"scheduled_for": gettext("Give the time with its time zone.")})
     if when is None or when <= timezone.now():
-        raise ValidationError({"scheduled_for": "Choose a time in the future."})
+        raise ValidationError({"scheduled_for": gettext("Choose a time in the future.")})
     comm = _move(
         comm,
         by,
@@ -575,7 +599,7 @@ def request_publish(comm, by):
     if comm.status == Status.PUBLISHED:
         return comm  # a double click: already out
     if comm.status not in (Status.APPROVED, Status.SCHEDULED):
-        raise ValidationError({"status": "Only an approved communication can be published."})
+        raise ValidationError({"status": gettext("Only an approved communication can be published.")})
     now = timezone.now()
     if comm.status == Status.APPROVED:
         comm = _move(
@@ -687,15 +711,19 @@ def set_translation(comm, by, language, body, title=""):
     access.require(access.can_write_communication(by, comm.incident), "Only comms staff may translate communications.")
     if comm.status in (Status.PUBLISHED, Status.DISCARDED):
         raise ValidationError(
-            {"language": f"A {comm.get_status_display().lower()} communication's translations cannot change."}
+            {
+                "language": gettext("A {lower} communication's translations cannot change.").format(
+                    lower=comm.get_status_display().lower()
+                )
+            }
         )
     language = _check_language(language)
     if language == comm.language:
-        raise ValidationError({"language": "Choose a language other than the original's."})
+        raise ValidationError({"language": gettext("Choose a language other than the original's.")})
     if not (body or "").strip():
-        raise ValidationError({"body": "Write the translated message."})
+        raise ValidationError({"body": gettext("Write the translated message.")})
     if len(title or "") > 200:
-        raise ValidationError({"title": "Keep the title under 200 characters."})
+        raise ValidationError({"title": gettext("Keep the title under 200 characters.")})
     existing = CommunicationTranslation.objects.filter(communication=comm, language=language).first()
     if existing is not None and existing.body == body and existing.title == (title or ""):
         return existing

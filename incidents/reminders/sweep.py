@@ -40,8 +40,10 @@ from django.db.models import OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext
 
 from incidents import access
+from incidents.durations import zoned
 from incidents.models import (
     ActionItem,
     Communication,
@@ -119,7 +121,7 @@ def stamp(moment):
 def when(moment):
     """A time as reminders show it: in the site's time zone (TIME_ZONE; the sweep writes for
     people in any zone, and the inbox shows its own times in the viewer's)."""
-    return moment.astimezone(timezone.get_default_timezone()).strftime("%Y-%m-%d %H:%M %Z")
+    return zoned(moment, "Y-m-d H:i", timezone.get_default_timezone())
 
 
 @cache
@@ -514,14 +516,14 @@ def snooze(incident, subject, minutes, reason, by):
     except (TypeError, ValueError):
         minutes = None
     if minutes not in Snooze.MINUTES:
-        raise ValidationError({"minutes": "Snooze for 15, 30 or 60 minutes, or 2, 4, 8 or 24 hours."})
+        raise ValidationError({"minutes": gettext("Snooze for 15, 30 or 60 minutes, or 2, 4, 8 or 24 hours.")})
     if not SUBJECT.fullmatch(subject):
-        raise ValidationError({"key": "Unknown reminder."})
+        raise ValidationError({"key": gettext("Unknown reminder.")})
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": "Say why the reminder can wait."})
+        raise ValidationError({"reason": gettext("Say why the reminder can wait.")})
     if len(reason) > 1000 or "\x00" in reason:
-        raise ValidationError({"reason": "Say it in at most 1,000 characters of text."})
+        raise ValidationError({"reason": gettext("Say it in at most 1,000 characters of text.")})
     now = timezone.now()
     until = now + timedelta(minutes=minutes)
     entry = Snooze.objects.create(incident=incident, key=subject, until=until, reason=reason, created_by=by)

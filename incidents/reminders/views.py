@@ -13,6 +13,7 @@ from django.db.models import Prefetch, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import access
@@ -120,7 +121,10 @@ def preferences(request):
     NotificationPreference.objects.update_or_create(
         user=request.user, defaults={"email": email, "updated_at": timezone.now()}
     )
-    messages.success(request, "Reminders will also come by e-mail." if email else "Reminders now stay in your inbox.")
+    messages.success(
+        request,
+        gettext("Reminders will also come by e-mail.") if email else gettext("Reminders now stay in your inbox."),
+    )
     return redirect("inbox:index")
 
 
@@ -140,7 +144,9 @@ def snooze(request, pk):
     else:
         messages.success(
             request,
-            f"Reminder snoozed until {timezone.localtime(entry.until):%a %H:%M}: {reminders.subject_label(subject)}.",
+            gettext("Reminder snoozed until {localtime:%Y-%m-%d %H:%M}: {subject_label}.").format(
+                localtime=timezone.localtime(entry.until), subject_label=reminders.subject_label(subject)
+            ),
         )
         note = request.POST.get("notification", "")
         if re.fullmatch(r"[0-9]{1,18}", note):

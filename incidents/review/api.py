@@ -18,6 +18,7 @@ incident or ownership of the review; an item's owner may also change their item.
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Q
 from django.urls import include, path
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.exceptions import APIException, NotFound, ValidationError
@@ -211,7 +212,7 @@ class ReviewChangeSerializer(serializers.Serializer):
     def validate(self, attrs):
         if "status" in self.initial_data:
             raise ValidationError(
-                {"status": ["Publish or reopen the review with POST .../review/publish/ or /reopen/."]}
+                {"status": [gettext("Publish or reopen the review with POST .../review/publish/ or /reopen/.")]}
             )
         return attrs
 
@@ -412,7 +413,7 @@ class ActionItemSerializer(serializers.ModelSerializer):
 
     def create(self, validated):
         if validated.pop("status", ActionItem.Status.OPEN) != ActionItem.Status.OPEN:
-            raise ValidationError({"status": ["A new action item is open: mark it done once it is."]})
+            raise ValidationError({"status": [gettext("A new action item is open: mark it done once it is.")]})
         return call_service(review.add_action_item, self.context["incident"], self.context["request"].user, **validated)
 
     def update(self, item, validated):

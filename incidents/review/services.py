@@ -25,9 +25,10 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from incidents import access
-from incidents.durations import duration, shown_duration
+from incidents.durations import duration, shown_duration, zoned
 from incidents.models import ActionItem, Communication, Impact, Incident, Membership, Mitigation, Review, TimelineEntry
 from incidents.services import change_data, describe_changes, in_site_language, notify_changed, record_event
 
@@ -176,7 +177,7 @@ def open_first(items):
 
 
 def _at(moment):
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z") if moment else "not recorded"
+    return zoned(moment) if moment else "not recorded"
 
 
 def _one_line(text, length=300):
@@ -301,12 +302,12 @@ def _text(field, value, *, required=False, limit=None, message=None):
     if value is None:
         value = ""
     if not isinstance(value, str) or "\x00" in value:
-        raise ValidationError({field: "Give text."})
+        raise ValidationError({field: gettext("Give text.")})
     value = value.strip()
     if required and not value:
         raise ValidationError({field: message or "This cannot be empty."})
     if limit is not None and len(value) > limit:
-        raise ValidationError({field: f"Keep this under {limit:,} characters."})
+        raise ValidationError({field: gettext("Keep this under {limit:,} characters.").format(limit=limit)})
     return value
 
 
@@ -314,22 +315,26 @@ def _check_person(field, user, incident):
     if user is None:
         return None
     if not isinstance(user, User):
-        raise ValidationError({field: "Give a user."})
+        raise ValidationError({field: gettext("Give a user.")})
     if not user.is_active:
-        raise ValidationError({field: f"{user.get_username()} is deactivated."})
+        raise ValidationError({field: gettext("{person} is deactivated.").format(person=user.get_username())})
     if not Incident.objects.visible_to(user).filter(pk=incident.pk).exists():
         raise ValidationError(
-            {field: f"{user.get_username()} cannot see this confidential incident: add them to it first."}
+            {
+                field: gettext("{person} cannot see this confidential incident: add them to it first.").format(
+                    person=user.get_username()
+                )
+            }
         )
     return user
 
 
 def _check_when(field, value):
     if value is not None and not (isinstance(value, datetime) and timezone.is_aware(value)):
-        raise ValidationError({field: "Give a date and time with its time zone."})
+        raise ValidationError({field: gettext("Give a date and time with its time zone.")})
     # Far-off years overflow the database's timestamps once converted to UTC or shown east of it.
     if value is not None and not 1900 <= value.year <= 2999:
-        raise ValidationError({field: "Give a date between the years 1900 and 2999."})
+        raise ValidationError({field: gettext("Give a date between the years 1900 and 2999.")})
     return value
 
 
@@ -348,10 +353,14 @@ def start_review(incident, by, *, owner=None, meeting_at=None):
     incident = Incident.objects.select_for_update().get(pk=incident.pk)
     if incident.status not in (Incident.Status.RESOLVED, Incident.Status.CLOSED):
         raise ValidationError(
-            {"incident": "Start the review once the incident is resolved: it is drafted from the whole timeline."}
+            {
+                "incident": gettext(
+                    "Start the review once the incident is resolved: it is drafted from the whole timeline."
+                )
+            }
         )
     if Review.objects.filter(incident=incident).exists():
-        raise ValidationError({"incident": "This incident's review has been started already."})
+        raise ValidationError({"incident": gettext("This incident's review has been started already.")})
     owner = _check_person("owner", owner, incident)
     meeting_at = _check_when("meeting_at", meeting_at)
     now = timezone.now()
@@ -388,11 +397,11 @@ def check_review(review, *, version, **changes):
     `version`), so a form can show the reason by its field."""
     unknown = set(changes) - set(REVIEW_FIELDS)
     if unknown:
-        raise ValidationError({sorted(unknown)[0]: "This cannot be changed here."})
+        raise ValidationError({sorted(unknown)[0]: gettext("This cannot be changed here.")})
     try:
         version = int(version)
     except (TypeError, ValueError):
-        raise ValidationError({"version": "Give the version of the review you edited."}) from None
+        raise ValidationError({"version": gettext("Give the version of the review you edited.")}) from None
     if version != review.version:
         who = review.updated_by.get_username() if review.updated_by_id and review.updated_by else "someone"
         raise StaleReview(
@@ -402,7 +411,7 @@ def check_review(review, *, version, **changes):
             }
         )
     if review.status != Review.Status.DRAFT:
-        raise ValidationError({"status": "The review is published: reopen it to edit it."})
+        raise ValidationError({"status": gettext("The review is published: reopen it to edit it.")})
     values = {}
     if "body" in changes:
         values["body"] = _text("body", changes["body"], limit=MAX_BODY)
@@ -423,7 +432,7 @@ def update_review(review, by, *, version, **changes):
     )
     unknown = set(changes) - set(REVIEW_FIELDS)
     if unknown:
-        raise ValidationError({sorted(unknown)[0]: "This cannot be changed here."})
+        raise ValidationError({sorted(unknown)[0]: gettext("This cannot be changed here.")})
     current = Review.objects.select_for_update(of=("self",)).select_related("owner", "updated_by").get(pk=review.pk)
     current.incident = incident  # already loaded: the owner check reads it
     values = check_review(current, version=version, **changes)
@@ -470,7 +479,7 @@ def publish_review(review, by):
     if current.status == Review.Status.PUBLISHED:
         return current
     if not current.body.strip():
-        raise ValidationError({"body": "Write the review before publishing it."})
+        raise ValidationError({"body": gettext("Write the review before publishing it.")})
     _move(current, Review.Status.PUBLISHED, by)
     open_items = ActionItem.objects.filter(incident_id=current.incident_id, status=ActionItem.Status.OPEN).count()
     record_event(
@@ -536,19 +545,23 @@ def _check_item(values, incident, today, *, new, owner_changed=True):
     due = values["due_on"]
     if due is not None:
         if isinstance(due, datetime) or not isinstance(due, date):
-            raise ValidationError({"due_on": "Give a date (YYYY-MM-DD)."})
+            raise ValidationError({"due_on": gettext("Give a date (YYYY-MM-DD).")})
         if new and due < today:
-            raise ValidationError({"due_on": "A new action item cannot be due in the past."})
+            raise ValidationError({"due_on": gettext("A new action item cannot be due in the past.")})
     if values["priority"] not in ActionItem.Priority.values:
-        raise ValidationError({"priority": f"Choose one of: {', '.join(ActionItem.Priority.values)}."})
+        raise ValidationError(
+            {"priority": gettext("Choose one of: {choices}.").format(choices=", ".join(ActionItem.Priority.values))}
+        )
     if values["status"] not in ActionItem.Status.values:
-        raise ValidationError({"status": f"Choose one of: {', '.join(ActionItem.Status.values)}."})
+        raise ValidationError(
+            {"status": gettext("Choose one of: {choices}.").format(choices=", ".join(ActionItem.Status.values))}
+        )
     url = _text("tracker_url", values["tracker_url"], limit=500)
     if url:
         try:
             _url(url)
         except ValidationError:
-            raise ValidationError({"tracker_url": "Give the ticket's http(s) address."}) from None
+            raise ValidationError({"tracker_url": gettext("Give the ticket's http(s) address.")}) from None
     values["tracker_url"] = url
     return values
 
@@ -559,7 +572,7 @@ def check_action_item(incident, item=None, **changes):
     keyed by the field at fault."""
     unknown = set(changes) - set(ITEM_FIELDS)
     if unknown:
-        raise ValidationError({sorted(unknown)[0]: "This cannot be changed."})
+        raise ValidationError({sorted(unknown)[0]: gettext("This cannot be changed.")})
     if item is None:
         defaults = {"title": "", "description": "", "owner": None, "due_on": None, "tracker_url": ""}
         values = {**defaults, "priority": ActionItem.Priority.MEDIUM, **changes, "status": ActionItem.Status.OPEN}
@@ -614,7 +627,7 @@ def update_action_item(item, by, **changes):
     )
     unknown = set(changes) - set(ITEM_FIELDS)
     if unknown:
-        raise ValidationError({sorted(unknown)[0]: "This cannot be changed."})
+        raise ValidationError({sorted(unknown)[0]: gettext("This cannot be changed.")})
     if set(changes) - {"status"} and not access.can_edit_action_item(by, item):
         raise PermissionDenied(
             "As the item's owner you may mark it done or reopen it; the incident's responders and "

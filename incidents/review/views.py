@@ -28,7 +28,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import access, auditlog
-from incidents.durations import shown_duration
+from incidents.durations import shown_duration, zoned
 from incidents.filters import ActionItemFilter
 from incidents.forms import active_users, apply_errors, error_messages, keep_seconds
 from incidents.htmx import is_htmx, next_url
@@ -228,7 +228,7 @@ def _stale(request, incident, form):
     form = ReviewForm(data)
     form.is_valid()
     who = current.updated_by.get_username() if current.updated_by else _("someone")
-    when = timezone.localtime(current.updated_at).strftime("%Y-%m-%d %H:%M %Z")
+    when = zoned(current.updated_at)
     form.add_error(
         None,
         _(

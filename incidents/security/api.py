@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.urls import include, path
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -79,7 +80,7 @@ class MitigationSerializer(serializers.ModelSerializer):
 
     def create(self, validated):
         if validated.pop("ended_at", None) is not None:
-            raise ValidationError({"ended_at": ["Record the mitigation first, then lift it."]})
+            raise ValidationError({"ended_at": [gettext("Record the mitigation first, then lift it.")]})
         return call_service(
             security.add_mitigation, self.context["incident"], self.context["request"].user, **validated
         )
@@ -141,7 +142,7 @@ class CountryCodeField(serializers.CharField):
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         if not CODE.fullmatch(value):
-            raise ValidationError("Use a two-letter country code in capitals, e.g. DE.")
+            raise ValidationError(gettext("Use a two-letter country code in capitals, e.g. DE."))
         return value
 
 
@@ -247,37 +248,37 @@ STAGE_KEYS = {"name", "amount", "unit", "after", "cap_hours", "recipient"}
 def _check_stage_shapes(stages):
     """What validate_stages leaves to trust: types that later arithmetic and storage rely on."""
     if not isinstance(stages, list):
-        raise ValidationError({"stages": ["Give a list of stages."]})
+        raise ValidationError({"stages": [gettext("Give a list of stages.")]})
     if len(stages) > 20:
-        raise ValidationError({"stages": ["At most 20 stages."]})
+        raise ValidationError({"stages": [gettext("At most 20 stages.")]})
     for stage in stages:
         if not isinstance(stage, dict):
-            raise ValidationError({"stages": ["Each stage is an object with a name."]})
+            raise ValidationError({"stages": [gettext("Each stage is an object with a name.")]})
         unknown = set(stage) - STAGE_KEYS
         if unknown:
-            raise ValidationError({"stages": [f"Unknown stage key {sorted(unknown)[0]!r}."]})
+            raise ValidationError({"stages": [gettext("Unknown stage key {key!r}.").format(key=sorted(unknown)[0])]})
         for key in ("name", "recipient", "after", "unit"):
             value = stage.get(key)
             if value is not None and (not isinstance(value, str) or "\x00" in value or len(value) > 300):
-                raise ValidationError({"stages": [f"Stage {key} must be text."]})
+                raise ValidationError({"stages": [gettext("Stage {key} must be text.").format(key=key)]})
         if len(stage.get("name") or "") > Submission._meta.get_field("stage").max_length:
-            raise ValidationError({"stages": ["Keep stage names under 60 characters."]})
+            raise ValidationError({"stages": [gettext("Keep stage names under 60 characters.")]})
         cap = stage.get("cap_hours")
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or not 0 < cap <= 24 * 366):
-            raise ValidationError({"stages": ["cap_hours is a whole number of hours (or null)."]})
+            raise ValidationError({"stages": [gettext("cap_hours is a whole number of hours (or null).")]})
         amount = stage.get("amount")
         if isinstance(amount, bool) or (isinstance(amount, int) and amount > 10000):
-            raise ValidationError({"stages": ["amount is a whole number up to 10000 (or null)."]})
+            raise ValidationError({"stages": [gettext("amount is a whole number up to 10000 (or null).")]})
     names = [s.get("name") for s in stages]
     if len(set(names)) != len(names):
-        raise ValidationError({"stages": ["Stage names must differ."]})
+        raise ValidationError({"stages": [gettext("Stage names must differ.")]})
 
 
 class PlaceField(serializers.CharField):
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         if not CODE.fullmatch(value):
-            raise ValidationError("Use a two-letter country code in capitals (EU for the EU's members).")
+            raise ValidationError(gettext("Use a two-letter country code in capitals (EU for the EU's members)."))
         return value
 
 
@@ -353,7 +354,7 @@ class ObligationViewSet(IdempotentCreateModelMixin, viewsets.ModelViewSet):
 
     def perform_destroy(self, obligation):
         if obligation.clocks.exists():
-            raise ValidationError({"key": ["Clocks on incidents use this obligation: deactivate it instead."]})
+            raise ValidationError({"key": [gettext("Clocks on incidents use this obligation: deactivate it instead.")]})
         obligation.delete()
 
 
@@ -445,7 +446,7 @@ class ClockSerializer(serializers.ModelSerializer):
         ]
 
     def get_disclaimer(self, clock) -> str:
-        return regulatory.DISCLAIMER
+        return str(regulatory.DISCLAIMER)
 
     def create(self, validated):
         return call_service(
@@ -529,7 +530,7 @@ class ClockViewSet(
         if values.get("communication") is not None:
             communication = Communication.objects.filter(pk=values["communication"], incident=clock.incident).first()
             if communication is None:
-                raise ValidationError({"communication": ["No such communication on this incident."]})
+                raise ValidationError({"communication": [gettext("No such communication on this incident.")]})
         with transaction.atomic():
             call_service(
                 regulatory.record_submission,

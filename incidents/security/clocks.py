@@ -19,14 +19,77 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from incidents import access
 from incidents.models import Obligation, RegulatoryClock, Submission, TimelineEntry
 from incidents.services import notify_changed, record_event
 
-DISCLAIMER = (
+DISCLAIMER = gettext_lazy(
     "Deadlines shown are defaults taken from public legal texts, to be checked with counsel; they are not legal advice."
 )
+# The seeded obligation catalog's words (migration 0006), so the catalog has them: pages show a
+# regime, recipient, start event or stage name in the reader's language when it is one of these
+# ({% translate %} of the value); what an admin writes instead is shown as written.
+CATALOG_TEXTS = (
+    gettext_noop("EU GDPR Art. 33"),
+    gettext_noop("Supervisory authority"),
+    gettext_noop("Controller becomes aware of a personal-data breach"),
+    gettext_noop("Notification"),
+    gettext_noop("EU GDPR Art. 34"),
+    gettext_noop("Affected people"),
+    gettext_noop("Breach likely to result in a high risk to people"),
+    gettext_noop("Notice to people"),
+    gettext_noop("UK GDPR / ICO"),
+    gettext_noop("ICO"),
+    gettext_noop("Awareness of the breach"),
+    gettext_noop("EU NIS2 Art. 23"),
+    gettext_noop("CSIRT or competent authority"),
+    gettext_noop("Awareness of a significant incident"),
+    gettext_noop("Early warning"),
+    gettext_noop("Incident notification"),
+    gettext_noop("Final report"),
+    gettext_noop("EU DORA Art. 19 (Del. Reg. 2025/301 Art. 5)"),
+    gettext_noop("Competent authority"),
+    gettext_noop("Classification of the incident as major (capped by awareness)"),
+    gettext_noop("Initial notification"),
+    gettext_noop("Intermediate report"),
+    gettext_noop("US SEC Form 8-K Item 1.05"),
+    gettext_noop("Public filing (SEC)"),
+    gettext_noop("Determination that the incident is material"),
+    gettext_noop("Form 8-K filing"),
+    gettext_noop("US HIPAA 45 CFR 164.404-408"),
+    gettext_noop("Individuals; HHS; media if over 500 in a state"),
+    gettext_noop("Discovery of the breach"),
+    gettext_noop("US CIRCIA (proposed rule, not in force)"),
+    gettext_noop("CISA"),
+    gettext_noop("Reasonable belief that a covered incident occurred"),
+    gettext_noop("Covered incident report"),
+    gettext_noop("China PIPL Art. 57"),
+    gettext_noop("Authorities with personal-information duties; individuals"),
+    gettext_noop("Personal information leaked, altered or lost (or may be)"),
+    gettext_noop("China cybersecurity incident reporting measures — critical information infrastructure"),
+    gettext_noop("Protection department and public security"),
+    gettext_noop("Operator discovers the incident"),
+    gettext_noop("Report"),
+    gettext_noop("China cybersecurity incident reporting measures — other network operators"),
+    gettext_noop("Provincial cyberspace administration"),
+    gettext_noop("Singapore PDPA s26D"),
+    gettext_noop("PDPC; affected individuals"),
+    gettext_noop("Assessment that the breach is notifiable"),
+    gettext_noop("Australia Notifiable Data Breaches"),
+    gettext_noop("OAIC; individuals"),
+    gettext_noop("Awareness of grounds to suspect an eligible breach"),
+    gettext_noop("Assessment"),
+    gettext_noop("Internal"),
+    gettext_noop("Canada PIPEDA s10.1"),
+    gettext_noop("Privacy Commissioner; individuals"),
+    gettext_noop("Determination of a real risk of significant harm"),
+    gettext_noop("India CERT-In Directions 2022"),
+    gettext_noop("CERT-In"),
+    gettext_noop("Noticing the incident"),
+)
+
 UNITS = ("hours", "days", "business_days", "months")
 
 
@@ -121,21 +184,45 @@ def reminder_points(stage_state):
 def validate_stages(stages):
     """Check an obligation's stage list (used by the admin form and the seed)."""
     if not isinstance(stages, list) or not stages:
-        raise ValidationError({"stages": "At least one stage is needed."})
+        raise ValidationError({"stages": gettext("At least one stage is needed.")})
     names = []
     for stage in stages:
         if not isinstance(stage, dict) or not stage.get("name"):
-            raise ValidationError({"stages": "Each stage needs a name."})
+            raise ValidationError({"stages": gettext("Each stage needs a name.")})
         amount, unit = stage.get("amount"), stage.get("unit")
         if (amount is None) != (unit is None):
-            raise ValidationError({"stages": f"Stage {stage['name']!r}: give both amount and unit, or neither."})
+            raise ValidationError(
+                {
+                    "stages": gettext("Stage {stage!r}: give both amount and unit, or neither.").format(
+                        stage=stage["name"]
+                    )
+                }
+            )
         if unit is not None and unit not in UNITS:
-            raise ValidationError({"stages": f"Stage {stage['name']!r}: unit must be one of {', '.join(UNITS)}."})
+            raise ValidationError(
+                {
+                    "stages": gettext("Stage {stage!r}: unit must be one of {choices}.").format(
+                        stage=stage["name"], choices=", ".join(UNITS)
+                    )
+                }
+            )
         if amount is not None and (not isinstance(amount, int) or amount <= 0):
-            raise ValidationError({"stages": f"Stage {stage['name']!r}: amount must be a positive whole number."})
+            raise ValidationError(
+                {
+                    "stages": gettext("Stage {stage!r}: amount must be a positive whole number.").format(
+                        stage=stage["name"]
+                    )
+                }
+            )
         after = stage.get("after", "start")
         if after != "start" and after not in names:
-            raise ValidationError({"stages": f"Stage {stage['name']!r} follows {after!r}, which is not before it."})
+            raise ValidationError(
+                {
+                    "stages": gettext("Stage {stage!r} follows {after!r}, which is not before it.").format(
+                        stage=stage["name"], after=after
+                    )
+                }
+            )
         names.append(stage["name"])
 
 
@@ -149,8 +236,10 @@ def check_stages_change(obligation, stages):
     if stored != stages and obligation.clocks.exists():
         raise ValidationError(
             {
-                "stages": "Clocks on incidents use this obligation: changing its stages would move their deadlines. "
-                "Deactivate it and add a new one instead."
+                "stages": gettext(
+                    "Clocks on incidents use this obligation: changing its stages would move their deadlines. "
+                    "Deactivate it and add a new one instead."
+                )
             }
         )
 
@@ -248,11 +337,19 @@ def start_clock(incident, obligation, by, started_at=None, target_hours=None):
     _require(by, incident)
     started_at = started_at or incident.aware_at
     if started_at is None:
-        raise ValidationError({"started_at": "Record when you became aware (or the determination time) first."})
+        raise ValidationError(
+            {"started_at": gettext("Record when you became aware (or the determination time) first.")}
+        )
     if started_at > timezone.now():
-        raise ValidationError({"started_at": "A clock cannot start in the future."})
+        raise ValidationError({"started_at": gettext("A clock cannot start in the future.")})
     if RegulatoryClock.objects.filter(incident=incident, obligation=obligation).exists():
-        raise ValidationError({"obligation": f"{obligation.regime} is already running on {incident.reference}."})
+        raise ValidationError(
+            {
+                "obligation": gettext("{regime} is already running on {reference}.").format(
+                    regime=obligation.regime, reference=incident.reference
+                )
+            }
+        )
     clock = RegulatoryClock.objects.create(
         incident=incident, obligation=obligation, started_at=started_at, target_hours=target_hours, created_by=by
     )
@@ -273,9 +370,9 @@ def start_clock(incident, obligation, by, started_at=None, target_hours=None):
 def correct_clock_start(clock, started_at, by, reason):
     _require(by, clock.incident)
     if not (reason or "").strip():
-        raise ValidationError({"reason": "Say why the start time changes."})
+        raise ValidationError({"reason": gettext("Say why the start time changes.")})
     if started_at > timezone.now():
-        raise ValidationError({"started_at": "A clock cannot start in the future."})
+        raise ValidationError({"started_at": gettext("A clock cannot start in the future.")})
     old = clock.started_at
     clock.started_at = started_at
     clock.save(update_fields=["started_at"])
@@ -300,15 +397,21 @@ def correct_clock_start(clock, started_at, by, reason):
 def record_submission(clock, stage, by, *, submitted_at=None, reference="", communication=None, notes=""):
     _require(by, clock.incident)
     if communication is not None and communication.incident_id != clock.incident_id:
-        raise ValidationError({"communication": "Link a communication of this incident."})
+        raise ValidationError({"communication": gettext("Link a communication of this incident.")})
     names = [s["name"] for s in clock.obligation.stages]
     if stage not in names:
-        raise ValidationError({"stage": f"Unknown stage {stage!r}; use one of {', '.join(names)}."})
+        raise ValidationError(
+            {
+                "stage": gettext("Unknown stage {stage!r}; use one of {choices}.").format(
+                    stage=stage, choices=", ".join(names)
+                )
+            }
+        )
     submitted_at = submitted_at or timezone.now()
     if submitted_at > timezone.now():
-        raise ValidationError({"submitted_at": "A submission cannot be in the future."})
+        raise ValidationError({"submitted_at": gettext("A submission cannot be in the future.")})
     if Submission.objects.filter(clock=clock, stage=stage).exists():
-        raise ValidationError({"stage": f"The {stage} stage was already submitted."})
+        raise ValidationError({"stage": gettext("The {stage} stage was already submitted.").format(stage=stage)})
     submission = Submission.objects.create(
         clock=clock,
         stage=stage,
@@ -343,7 +446,7 @@ def record_submission(clock, stage, by, *, submitted_at=None, reference="", comm
 def mark_not_required(clock, by, reason):
     _require(by, clock.incident)
     if not (reason or "").strip():
-        raise ValidationError({"reason": "Say why this notification is not required."})
+        raise ValidationError({"reason": gettext("Say why this notification is not required.")})
     old = clock.status
     clock.status = RegulatoryClock.Status.NOT_REQUIRED
     clock.not_required_reason = reason.strip()

@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Case, IntegerField, Prefetch, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from incidents import access
 from incidents.durations import duration
@@ -67,39 +68,43 @@ def _check_mitigation(values, now):
     for field in ("title", "description", "affects", "public_explanation"):
         value = values[field]
         if not isinstance(value, str) or "\x00" in value:
-            raise ValidationError({field: "Give text."})
+            raise ValidationError({field: gettext("Give text.")})
         values[field] = value.strip()
     if not values["title"]:
-        raise ValidationError({"title": "A title is required: what is restricted, in a few words."})
+        raise ValidationError({"title": gettext("A title is required: what is restricted, in a few words.")})
     if len(values["title"]) > Mitigation._meta.get_field("title").max_length:
-        raise ValidationError({"title": "Keep the title under 200 characters."})
+        raise ValidationError({"title": gettext("Keep the title under 200 characters.")})
     if not values["description"]:
-        raise ValidationError({"description": "Say what the measure does."})
+        raise ValidationError({"description": gettext("Say what the measure does.")})
     if len(values["affects"]) > Mitigation._meta.get_field("affects").max_length:
-        raise ValidationError({"affects": "Keep this under 300 characters."})
+        raise ValidationError({"affects": gettext("Keep this under 300 characters.")})
     if not isinstance(values["public"], bool):
-        raise ValidationError({"public": "Public is yes or no."})
+        raise ValidationError({"public": gettext("Public is yes or no.")})
     if values["public"] and not values["public_explanation"]:
         raise ValidationError(
-            {"public_explanation": "A public mitigation needs a plain-language explanation for the status page."}
+            {
+                "public_explanation": gettext(
+                    "A public mitigation needs a plain-language explanation for the status page."
+                )
+            }
         )
     if values["owner"] is not None and not isinstance(values["owner"], User):
-        raise ValidationError({"owner": "Give a user."})
+        raise ValidationError({"owner": gettext("Give a user.")})
     for field in ("started_at", "review_by", "ended_at"):
         value = values[field]
         if value is not None and not (isinstance(value, datetime) and timezone.is_aware(value)):
-            raise ValidationError({field: "Give a date and time with its time zone."})
+            raise ValidationError({field: gettext("Give a date and time with its time zone.")})
     if values["started_at"] is None:
-        raise ValidationError({"started_at": "A mitigation needs a start time."})
+        raise ValidationError({"started_at": gettext("A mitigation needs a start time.")})
     if values["started_at"] > now:
-        raise ValidationError({"started_at": "A mitigation cannot start in the future."})
+        raise ValidationError({"started_at": gettext("A mitigation cannot start in the future.")})
     if values["review_by"] is not None and values["review_by"] < values["started_at"]:
-        raise ValidationError({"review_by": "The review cannot be due before the mitigation starts."})
+        raise ValidationError({"review_by": gettext("The review cannot be due before the mitigation starts.")})
     if values["ended_at"] is not None:
         if values["ended_at"] < values["started_at"]:
-            raise ValidationError({"ended_at": "A mitigation cannot end before it starts."})
+            raise ValidationError({"ended_at": gettext("A mitigation cannot end before it starts.")})
         if values["ended_at"] > now:
-            raise ValidationError({"ended_at": "Lift a mitigation when it ends, not in advance."})
+            raise ValidationError({"ended_at": gettext("Lift a mitigation when it ends, not in advance.")})
     return values
 
 
@@ -152,9 +157,9 @@ def check_mitigation(mitigation, **changes):
     values, or ValidationError keyed by the field at fault (a form shows it by that field)."""
     unknown = set(changes) - set(MITIGATION_FIELDS)
     if unknown:
-        raise ValidationError({sorted(unknown)[0]: "This field cannot be changed."})
+        raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be changed.")})
     if "started_at" in changes and changes["started_at"] is None:
-        raise ValidationError({"started_at": "A mitigation needs a start time."})
+        raise ValidationError({"started_at": gettext("A mitigation needs a start time.")})
     values = {f: getattr(mitigation, f) for f in MITIGATION_FIELDS}
     values.update(changes)
     return _check_mitigation(values, timezone.now())
@@ -172,10 +177,10 @@ def _update_mitigation(mitigation, by, changes, note="", lifting=False):
     _require(by, incident, "change mitigations")
     unknown = set(changes) - set(MITIGATION_FIELDS)
     if unknown:
-        raise ValidationError({sorted(unknown)[0]: "This field cannot be changed."})
+        raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be changed.")})
     locked = Mitigation.objects.select_for_update().get(pk=mitigation.pk)
     if lifting and locked.ended_at is not None:
-        raise ValidationError({"ended_at": f"{locked.title!r} was already lifted."})
+        raise ValidationError({"ended_at": gettext("{title!r} was already lifted.").format(title=locked.title)})
     now = timezone.now()
     values = check_mitigation(locked, **changes)
     changed = [(f, getattr(locked, f), values[f]) for f in MITIGATION_FIELDS if getattr(locked, f) != values[f]]
@@ -208,7 +213,7 @@ def lift_mitigation(mitigation, by, ended_at=None, note=""):
     """End a mitigation in one action; the timeline says who lifted it and when."""
     _require(by, mitigation.incident, "lift mitigations")
     if not isinstance(note, str) or "\x00" in note:
-        raise ValidationError({"note": "Give text."})
+        raise ValidationError({"note": gettext("Give text.")})
     return _update_mitigation(mitigation, by, {"ended_at": ended_at or timezone.now()}, note.strip(), lifting=True)
 
 
@@ -258,7 +263,11 @@ Assessment = ExposureAssessment
 def _choice(field, value, choices):
     if not isinstance(value, str) or value not in choices.values:
         raise ValidationError(
-            {field: f"Unknown {EXPOSURE_LABELS[field]} {value!r}; use one of {', '.join(choices.values)}."}
+            {
+                field: gettext("Unknown {field_label} {value!r}; use one of {choices}.").format(
+                    field_label=EXPOSURE_LABELS[field], value=value, choices=", ".join(choices.values)
+                )
+            }
         )
     return value
 
@@ -283,7 +292,11 @@ def check_exposure(changes):
                 isinstance(c, str) and c in Assessment.Category.values for c in value
             ):
                 raise ValidationError(
-                    {field: f"Data categories are a list of: {', '.join(Assessment.Category.values)}."}
+                    {
+                        field: gettext("Data categories are a list of: {choices}.").format(
+                            choices=", ".join(Assessment.Category.values)
+                        )
+                    }
                 )
             cleaned[field] = _unique(value)
         elif field == "jurisdictions":
@@ -291,21 +304,23 @@ def check_exposure(changes):
                 isinstance(c, str) and COUNTRY_CODE.fullmatch(c) for c in value
             ):
                 raise ValidationError(
-                    {field: "Jurisdictions are two-letter country codes in capitals, e.g. DE, FR, CN."}
+                    {field: gettext("Jurisdictions are two-letter country codes in capitals, e.g. DE, FR, CN.")}
                 )
             cleaned[field] = _unique(value)
         elif field in ("people_affected", "records_affected"):
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT
             ):
-                raise ValidationError({field: "Give a whole number, zero or more (or leave it empty if unknown)."})
+                raise ValidationError(
+                    {field: gettext("Give a whole number, zero or more (or leave it empty if unknown).")}
+                )
             cleaned[field] = value
         elif field == "encrypted":
             if value not in (True, False, None):
-                raise ValidationError({field: "Encrypted is yes, no or unknown (empty)."})
+                raise ValidationError({field: gettext("Encrypted is yes, no or unknown (empty).")})
             cleaned[field] = value
         else:
-            raise ValidationError({field: "This field is not part of the exposure assessment."})
+            raise ValidationError({field: gettext("This field is not part of the exposure assessment.")})
     return cleaned
 
 

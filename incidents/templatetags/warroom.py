@@ -2,7 +2,7 @@ from django import template
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from incidents.durations import duration
+from incidents.durations import duration, zoned
 from incidents.markup import render_markdown
 
 register = template.Library()
@@ -11,6 +11,15 @@ register = template.Library()
 @register.filter
 def markdown(text):
     return render_markdown(text)
+
+
+@register.filter
+def when(moment, format="Y-m-d H:i"):
+    """A time in the viewer's zone with its UTC offset ("2025-01-28 09:30 UTC+08:00"), never a
+    zone abbreviation such as "CST"."""
+    if not moment:
+        return ""
+    return zoned(moment, format)
 
 
 @register.filter

@@ -1,5 +1,7 @@
 // The status page's one script: show every <time datetime> in the visitor's own time zone
-// and language. Without it (or without Intl) the server's zone is shown, which is also right.
+// and language, with the zone as a UTC offset ("UTC+08:00", as the server writes it: names such
+// as "CST" are ambiguous). Without it (or without Intl) the server's zone is shown, which is
+// also right.
 (function () {
   "use strict";
   var format;
@@ -7,11 +9,19 @@
   try {
     var locale = document.documentElement.lang || undefined;
     format = new Intl.DateTimeFormat(locale, {
-      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
     });
     dayFormat = new Intl.DateTimeFormat(locale, { year: "numeric", month: "long", day: "numeric", timeZone: "UTC" });
   } catch (e) {
     return;
+  }
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function zone(moment) {
+    var minutes = -moment.getTimezoneOffset();
+    if (!minutes) { return "UTC"; }
+    var sign = minutes > 0 ? "+" : "-";
+    minutes = Math.abs(minutes);
+    return "UTC" + sign + pad(Math.floor(minutes / 60)) + ":" + pad(minutes % 60);
   }
   var times = document.querySelectorAll("time[datetime]");
   for (var i = 0; i < times.length; i++) {
@@ -26,6 +36,6 @@
     var moment = new Date(value);
     if (isNaN(moment.getTime())) { continue; }
     el.title = el.textContent;
-    el.textContent = format.format(moment);
+    el.textContent = format.format(moment) + " " + zone(moment);
   }
 })();

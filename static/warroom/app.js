@@ -10,11 +10,14 @@
   } catch (e) { /* older browsers: server time zone it is */ }
 
   // Keep "elapsed" figures ticking between live refreshes.
+  // The units incidents/durations.py writes, in the page's language.
+  var zh = (document.documentElement.lang || "").toLowerCase().indexOf("zh") === 0;
+  var D = zh ? " 天 " : " d ", H = zh ? " 小时" : " h", MIN = zh ? " 分钟" : " min";
   function fmt(seconds) {
     var d = Math.floor(seconds / 86400), h = Math.floor((seconds % 86400) / 3600), m = Math.floor((seconds % 3600) / 60);
-    if (d) return d + " d " + h + " h";
-    if (h) return h + " h " + (m < 10 ? "0" : "") + m + " min";
-    return m + " min";
+    if (d) return d + D + h + H;
+    if (h) return h + H + " " + (m < 10 ? "0" : "") + m + MIN;
+    return m + MIN;
   }
   setInterval(function () {
     document.querySelectorAll("[data-since]").forEach(function (el) {
@@ -90,11 +93,14 @@
 // between refreshes of the panel; the server marks a stage overdue on its next render.
 (function () {
   "use strict";
+  // The units incidents/durations.py writes, in the page's language.
+  var zh = (document.documentElement.lang || "").toLowerCase().indexOf("zh") === 0;
+  var D = zh ? " 天 " : " d ", H = zh ? " 小时" : " h", MIN = zh ? " 分钟" : " min";
   function fmt(seconds) {
     var d = Math.floor(seconds / 86400), h = Math.floor((seconds % 86400) / 3600), m = Math.floor((seconds % 3600) / 60);
-    if (d) return d + " d " + h + " h";
-    if (h) return h + " h " + (m < 10 ? "0" : "") + m + " min";
-    return m + " min";
+    if (d) return d + D + h + H;
+    if (h) return h + H + " " + (m < 10 ? "0" : "") + m + MIN;
+    return m + MIN;
   }
   setInterval(function () {
     document.querySelectorAll("[data-until]").forEach(function (el) {

@@ -35,7 +35,7 @@ def test_commander_runs_gdpr_and_pipl_clocks_and_records_the_gdpr_submission(new
     page = new_page("cmdr", "pw-cmdr")
     page.goto(f"/incidents/{incident.key}/security/")
     panel = page.locator("#clocks-panel")
-    expect(panel.get_by_test_id("disclaimer")).to_have_text(regulatory.DISCLAIMER)
+    expect(panel.get_by_test_id("disclaimer")).to_have_text(str(regulatory.DISCLAIMER))
     expect(panel.get_by_role("button", name="Start EU GDPR Art. 33", exact=True)).to_be_disabled()
 
     # Awareness: two hours ago, typed in the browser's own time zone.

@@ -24,6 +24,8 @@ from playwright.sync_api import Error as PlaywrightError
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
+from incidents.alerts.models import Alert
+from incidents.alerts.services import process_delivery as process_alerts
 from incidents.models import Communication, CommunicationTemplate, Incident, Service
 from incidents.reminders import sweep as reminder_sweep
 from runbooks.models import StepRun
@@ -324,6 +326,30 @@ def seed():
             },
         )
 
+    # Alerts: a source and a rule named with the payloads, alerts carrying them in every field;
+    # no rule matches, so they wait in triage, and one is attached to an open incident.
+    source = w.post("post", "alert-sources/", {"name": short_texts(120)[0], "kind": "generic"})
+    for name in short_texts(120):
+        w.post("post", f"alert-sources/{source['id']}/rules/", {"name": name, "matchers": [f"never={name[:400]}"]})
+    ingest = APIClient()
+    for n, title in enumerate(short_texts(300)):
+        values = short_texts(2000)
+        delivery = ingest.post(
+            f"/api/v1/alerts/{source['id']}/",
+            {
+                "dedup_key": f"{n}-{title[:150]}",
+                "title": title,
+                "labels": {f"k{i}-{t[:90]}": t for i, t in enumerate(short_texts(100))} | {"all": values[0]},
+                "annotations": {f"a{i}": t for i, t in enumerate(values)},
+                "url": "https://example.com/" + title[:200],
+            },
+            format="json",
+            HTTP_AUTHORIZATION=f"Bearer {source['secret']}",
+        )
+        assert delivery.status_code == 202, delivery.content
+        process_alerts(delivery.json()["delivery"])
+    first_alert = Alert.objects.order_by("pk").first().pk
+    w.post("post", f"alerts/triage/{first_alert}/attach/", {"incident": others[0]})
     # API tokens named with the payloads (tokens page, audit log), and failed sign-ins with them as
     # usernames (the audit log), from an address of their own so the throttle spares ana's.
     for name in short_texts(100):
@@ -368,6 +394,11 @@ def seed():
         "/status/manage/maintenance/",
         f"/status/manage/maintenance/{maintenance.pk}/",
         "/status/manage/deliveries/",
+        "/alerts/",
+        "/alerts/triage/",
+        "/alerts/sources/",
+        f"/alerts/sources/{source['id']}/",
+        f"/incidents/{others[0]}/alerts/",
         "/account/tokens/",
         "/audit/?action=signin_failed",
         "/audit/?action=token_created",

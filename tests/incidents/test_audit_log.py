@@ -216,7 +216,7 @@ def test_the_database_refuses_edits_on_postgresql(db):
             refused = True
         else:
             refused = False
-        # The trigger of migration 0021 guards PostgreSQL (production and CI); SQLite, the
+        # The trigger of migration 0022 guards PostgreSQL (production and CI); SQLite, the
         # embedded single-user default, has the ORM's guards above only.
         assert refused == (connection.vendor == "postgresql")
         if not refused:

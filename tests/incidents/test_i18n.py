@@ -14,7 +14,7 @@ from django.utils import translation
 from incidents import services
 from incidents.comms import services as communications
 from incidents.models import CommunicationTemplate, TimelineEntry
-from tests.conftest import make_user
+from tests.conftest import HTMX, make_user
 
 CHINESE = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9,en;q=0.5"}
 
@@ -127,3 +127,22 @@ def test_status_page_keeps_its_own_language_choice(signed_in, commander, db):
     chinese = client.get("/status/?lang=zh-hans")
     assert '<html lang="zh-hans">' in chinese.content.decode() and chinese["Content-Language"] == "zh-hans"
     assert client.get("/status/api/v2/status.json", HTTP_ACCEPT_LANGUAGE="zh-CN")["Content-Language"] == "zh-hans"
+
+
+def test_a_refused_action_is_explained_in_the_readers_language(signed_in, commander, incident):
+    client = signed_in(commander)
+    response = client.post(f"/incidents/{incident.key}/log/", {"body": "/sev 9"}, headers=HTMX, **CHINESE)
+    html = response.content.decode()
+    assert "未知严重级别 &#x27;9&#x27;" in html
+    assert "Unknown severity" not in html
+    english = client.post(f"/incidents/{incident.key}/log/", {"body": "/sev 9"}, headers=HTMX).content.decode()
+    assert "Unknown severity" in english
+
+
+def test_durations_are_in_the_readers_language(signed_in, commander, incident):
+    html = page(signed_in(commander), f"/incidents/{incident.key}/", **CHINESE)
+    elapsed = html[html.index('class="elapsed"') :]
+    elapsed = elapsed[: elapsed.index("</strong>")]
+    assert "分钟" in elapsed and "min" not in elapsed
+    english = page(signed_in(commander), f"/incidents/{incident.key}/")
+    assert " min</strong>" in english

@@ -168,7 +168,7 @@ def test_last_use_is_recorded_at_most_once_a_minute(commander, time_machine):
 
 
 def test_a_token_issued_before_named_tokens_keeps_working(commander):
-    # What migration 0021 leaves of an earlier token: the default name, read-write.
+    # What migration 0022 leaves of an earlier token: the default name, read-write.
     key = "a" * 40
     ApiToken.objects.create(user=commander, key_hash=hash_key(key), prefix=key[:8], name="Issued before named tokens")
 

@@ -69,6 +69,25 @@ def test_it_emails_an_update_to_confirmed_subscribers_only(outage):
     assert result.sent == [row.pk]
 
 
+def test_update_email_speaks_each_subscribers_language(outage, settings):
+    incident, comm = outage
+    settings.STATUSPAGE_NAME = "Chatly status"
+    email_subscriber("ana@example.com")
+    email_subscriber("li@example.com", language="zh-CN")
+
+    fan_out_and_deliver(comm)
+
+    by_address = {m.to[0]: m for m in mail.outbox}
+    english, chinese = by_address["ana@example.com"], by_address["li@example.com"]
+    assert "Affected:" in english.body and "Unsubscribe:" in english.body
+    assert "Web chat: Partial outage" in english.body
+    assert "受影响：" in chinese.body and "退订：" in chinese.body and "关注此事件：" in chinese.body
+    assert "Web chat: 部分中断" in chinese.body
+    assert "Unsubscribe" not in chinese.body and "Affected" not in chinese.body
+    chinese_html = chinese.alternatives[0][0]
+    assert '<html lang="zh-hans">' in chinese_html and "更改关注内容" in chinese_html
+
+
 def test_update_email_has_subject_text_html_and_one_click_unsubscribe(outage, settings):
     incident, comm = outage
     settings.STATUSPAGE_NAME = "Chatly status"
@@ -79,7 +98,7 @@ def test_update_email_has_subject_text_html_and_one_click_unsubscribe(outage, se
     [message] = mail.outbox
     assert message.subject == "[Chatly status] Chat replies time out — Investigating"
     assert "We are looking into **slow replies**." in message.body
-    assert "Web chat: partial outage" in message.body
+    assert "Web chat: Partial outage" in message.body
     [(html, mimetype)] = message.alternatives
     assert mimetype == "text/html"
     assert "<strong>slow replies</strong>" in html

@@ -100,7 +100,9 @@ def test_times_are_rendered_in_the_server_zone_for_every_visitor(client, public_
     tokyo = text(client.get("/status/"))
     assert re.sub(r"[0-9a-f]{10}", "", plain) == re.sub(r"[0-9a-f]{10}", "", tokyo)
     assert "+01:00" in plain or "+02:00" in plain
-    assert "CET" in plain or "CEST" in plain
+    # The zone as an offset, never an abbreviation ("CST" is three zones).
+    assert "UTC+01:00" in plain or "UTC+02:00" in plain
+    assert "CET" not in plain and "CEST" not in plain
 
 
 def test_resolved_incidents_are_not_active_but_recently_resolved(client, declare, publish):
@@ -270,6 +272,18 @@ def test_page_shows_the_visitors_language_with_fallback_to_the_original(client, 
     switched = text(client.get("/status/?lang=zh-hans"))
     assert "回复变慢。" in switched
     assert "Replies are slow." in text(client.get("/status/?lang=fr"))
+
+
+def test_language_switch_names_each_language_as_its_readers_write_it(client, declare, publish):
+    incident = declare(title="Slow replies")
+    publish(incident, "Replies are slow.", translations={"zh-hans": "回复变慢。", "de": "Antworten sind langsam."})
+    page = text(client.get("/status/"))
+    switch = page[page.index('class="sp-langs"') :]
+    switch = switch[: switch.index("</p>")]
+    assert '<a href="?lang=zh-hans" hreflang="zh-hans" lang="zh-hans">简体中文</a>' in switch
+    assert '<a href="?lang=de" hreflang="de" lang="de">Deutsch</a>' in switch
+    assert ">English</a>" in switch
+    assert ">zh-hans<" not in switch and ">de<" not in switch
 
 
 def test_page_strings_in_simplified_chinese(client, public_page):

@@ -36,7 +36,7 @@ def unguard(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("incidents", "0020_incident_update_cadence"),
+        ("incidents", "0021_alerts"),
     ]
 
     operations = [
@@ -98,6 +98,7 @@ class Migration(migrations.Migration):
                             ("account_changed", "Account flags changed"),
                             ("admin_change", "Admin change"),
                             ("exported", "Export downloaded"),
+                            ("secret_rotated", "Alert-source secret rotated"),
                         ],
                         max_length=32,
                     ),

@@ -1,0 +1,728 @@
+"""Domain operations of alerts (docs/alerts.md): connecting sources, routing rules, taking a
+delivery in, and applying its alerts to incidents (dedup, grouping, flapping), and triage.
+
+Taking a delivery in (`receive`) only checks and stores it; `process_delivery` (a Celery task,
+enqueued on commit, re-enqueued by the sweep) routes its alerts. Each alert is applied in its
+own transaction under its row lock (one row per source and fingerprint, a unique constraint),
+and opening an incident for a service holds that service's row lock too: concurrent deliveries
+of one alert, or of several alerts of one service, never open two incidents. Applying a
+delivery twice changes nothing (`Alert.last_delivery`).
+"""
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import quote
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from incidents import access, auditlog
+from incidents import services as core
+from incidents.alerts import payloads
+from incidents.alerts.models import Alert, AlertDelivery, AlertRule, AlertSource, hash_secret, new_secret
+from incidents.models import AuditEvent, Incident, Service, TimelineEntry, TimelineRevision
+
+OPEN = Incident.OPEN_STATUSES
+# The alert's `severity` label, as Alertmanager and Grafana rules usually set it.
+SEVERITY_LABELS = {
+    "critical": 1,
+    "page": 1,
+    "error": 2,
+    "high": 2,
+    "major": 2,
+    "warning": 3,
+    "medium": 3,
+    "minor": 3,
+    "info": 4,
+    "low": 4,
+}
+DEFAULT_SEVERITY = 3
+SIGNATURE_HEADER = "X-Warroom-Signature"
+# Compared against when the source id is unknown, so a missing source costs the same work.
+_NO_HASH = hash_secret("no such source")
+
+
+class SourceRefused(Exception):
+    """The request is not from the source: unknown id, wrong secret or signature (all 401, alike)."""
+
+
+class SourcePaused(Exception):
+    """The source is paused (423): the secret was right, so its owner may know."""
+
+
+class KeyReused(Exception):
+    """The Idempotency-Key was already used for another body (422)."""
+
+
+class KeyInUse(Exception):
+    """A delivery with this Idempotency-Key is being stored right now (409)."""
+
+
+# Sources ---------------------------------------------------------------------------------------
+
+
+SOURCE_FIELDS = ("name", "kind", "services", "owner", "require_signature", "grouping_minutes")
+
+
+def _check_source(name, kind, grouping_minutes, owner, source=None):
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": gettext("A name is required.")})
+    others = AlertSource.objects.exclude(pk=source.pk) if source else AlertSource.objects.all()
+    if others.filter(name__iexact=name).exists():
+        raise ValidationError({"name": gettext("An alert source named {name} already exists.").format(name=repr(name))})
+    if kind not in AlertSource.Kind.values:
+        raise ValidationError(
+            {"kind": gettext("Kind must be one of {choices}.").format(choices=", ".join(AlertSource.Kind.values))}
+        )
+    if not 0 <= int(grouping_minutes) <= 24 * 60:
+        raise ValidationError({"grouping_minutes": gettext("Between 0 and 1440 minutes.")})
+    if owner is not None and not access.can_declare(owner):
+        raise ValidationError(
+            {
+                "owner": gettext("{person} may not declare incidents: choose a commander.").format(
+                    person=owner.get_username()
+                )
+            }
+        )
+    return name
+
+
+@transaction.atomic
+def create_source(by, *, name, kind, services=(), owner=None, require_signature=False, grouping_minutes=10):
+    """A new source and its secret (and signing key): (source, secret, signing_key). The secret
+    is not kept: this is the only time anyone sees it."""
+    access.require(access.can_manage_alert_sources(by), "Only commanders may connect alert sources.")
+    owner = owner or by
+    name = _check_source(name, kind, grouping_minutes, owner)
+    secret, signing_key = new_secret(), new_secret()
+    source = AlertSource.objects.create(
+        name=name,
+        kind=kind,
+        owner=owner,
+        require_signature=bool(require_signature),
+        signing_key=signing_key,
+        secret_hash=hash_secret(secret),
+        secret_prefix=secret[:6],
+        grouping_minutes=grouping_minutes,
+        created_by=by,
+    )
+    source.services.set(services)
+    return source, secret, signing_key
+
+
+@transaction.atomic
+def update_source(source, by, **changes):
+    access.require(access.can_manage_alert_sources(by), "Only commanders may change alert sources.")
+    unknown = set(changes) - set(SOURCE_FIELDS) - {"paused"}
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be changed here.")})
+    services = changes.pop("services", None)
+    merged = {f: changes.get(f, getattr(source, f)) for f in ("name", "kind", "grouping_minutes")}
+    owner = changes.get("owner")
+    changes["name"] = _check_source(merged["name"], merged["kind"], merged["grouping_minutes"], owner, source)
+    for field, value in changes.items():
+        setattr(source, field, value)
+    source.save()
+    if services is not None:
+        source.services.set(services)
+    return source
+
+
+def set_paused(source, by, paused):
+    """A paused source answers 423 and records nothing until it is resumed."""
+    return update_source(source, by, paused=bool(paused))
+
+
+@transaction.atomic
+def rotate_secret(source, by):
+    """A new secret and signing key; the old ones stop working with this commit."""
+    access.require(access.can_manage_alert_sources(by), "Only commanders may rotate a source's secret.")
+    secret, signing_key = new_secret(), new_secret()
+    AlertSource.objects.filter(pk=source.pk).update(
+        secret_hash=hash_secret(secret),
+        secret_prefix=secret[:6],
+        signing_key=signing_key,
+        secret_rotated_at=timezone.now(),
+    )
+    source.refresh_from_db()
+    auditlog.record(
+        AuditEvent.Action.SECRET_ROTATED,
+        actor=by,
+        subject=f"alert source {source.pk} ({source.name})",
+        detail={"secret_prefix": source.secret_prefix},
+    )
+    return secret, signing_key
+
+
+def delete_source(source, by):
+    access.require(access.can_manage_alert_sources(by), "Only commanders may remove alert sources.")
+    source.delete()
+
+
+# Rules -----------------------------------------------------------------------------------------
+
+MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.\-]{0,99})\s*(=~|!~|!=|=)\s*(.{0,500}?)\s*$")
+
+
+@dataclass(frozen=True)
+class Matcher:
+    label: str
+    op: str
+    value: str
+
+    def matches(self, labels):
+        actual = labels.get(self.label, "")
+        if self.op == "=":
+            return actual == self.value
+        if self.op == "!=":
+            return actual != self.value
+        found = re.fullmatch(self.value, actual) is not None
+        return found if self.op == "=~" else not found
+
+
+def parse_matchers(matchers):
+    """Matchers as Prometheus writes them: `label=value`, `label!=value`, `label=~regex`,
+    `label!~regex` (regexes match the whole value). ValidationError on `matchers`."""
+    if isinstance(matchers, str):
+        matchers = [m for m in re.split(r"[,\n]", matchers) if m.strip()]
+    if not isinstance(matchers, list | tuple) or not all(isinstance(m, str) for m in matchers):
+        raise ValidationError({"matchers": gettext("A list of matchers such as service=api.")})
+    if len(matchers) > 20:
+        raise ValidationError({"matchers": gettext("At most 20 matchers per rule.")})
+    parsed = []
+    for text in matchers:
+        m = MATCHER.match(text)
+        if not m:
+            raise ValidationError(
+                {
+                    "matchers": gettext("{text} is not a matcher: write label=value (or !=, =~, !~).").format(
+                        text=repr(text[:60])
+                    )
+                }
+            )
+        label, op, value = m.groups()
+        value = value.strip('"')
+        if op in ("=~", "!~"):
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValidationError(
+                    {
+                        "matchers": gettext("{text}: the regular expression is invalid ({error}).").format(
+                            text=repr(text[:60]), error=exc
+                        )
+                    }
+                ) from None
+        parsed.append(Matcher(label, op, value))
+    return parsed
+
+
+def _normalised_matchers(matchers):
+    return [f"{m.label}{m.op}{m.value}" for m in parse_matchers(matchers)]
+
+
+RULE_FIELDS = ("name", "matchers", "service", "severity", "kind", "action", "position")
+
+
+def _check_rule(source, values):
+    values["matchers"] = _normalised_matchers(values.get("matchers", []))
+    if values.get("action") not in AlertRule.Action.values:
+        raise ValidationError(
+            {"action": gettext("Action must be one of {choices}.").format(choices=", ".join(AlertRule.Action.values))}
+        )
+    if values.get("severity") not in (None, *Incident.Severity.values):
+        raise ValidationError(
+            {"severity": gettext("Severity must be 1, 2, 3 or 4, or empty to take the alert's label.")}
+        )
+    if values.get("kind") not in Incident.Kind.values:
+        raise ValidationError(
+            {"kind": gettext("Kind must be one of {choices}.").format(choices=", ".join(Incident.Kind.values))}
+        )
+    service = values.get("service")
+    if service is not None and source.pk and not source.services.filter(pk=service.pk).exists():
+        raise ValidationError(
+            {
+                "service": gettext("{source} does not cover {service}: add it to the source first.").format(
+                    source=source.name, service=service.name
+                )
+            }
+        )
+    return values
+
+
+@transaction.atomic
+def create_rule(source, by, **values):
+    access.require(access.can_manage_alert_sources(by), "Only commanders may edit routing rules.")
+    values.setdefault("action", AlertRule.Action.OPEN)
+    values.setdefault("kind", Incident.Kind.AVAILABILITY)
+    if values.get("position") is None:
+        last = source.rules.order_by("-position").values_list("position", flat=True).first()
+        values["position"] = 0 if last is None else last + 1
+    else:  # in front of the rule that held this place
+        source.rules.filter(position__gte=values["position"]).update(position=F("position") + 1)
+    return AlertRule.objects.create(source=source, **_check_rule(source, values))
+
+
+@transaction.atomic
+def update_rule(rule, by, **changes):
+    access.require(access.can_manage_alert_sources(by), "Only commanders may edit routing rules.")
+    unknown = set(changes) - set(RULE_FIELDS)
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be changed here.")})
+    values = {f: getattr(rule, f) for f in RULE_FIELDS} | changes
+    for field, value in _check_rule(rule.source, values).items():
+        setattr(rule, field, value)
+    rule.save()
+    return rule
+
+
+def delete_rule(rule, by):
+    access.require(access.can_manage_alert_sources(by), "Only commanders may edit routing rules.")
+    rule.delete()
+
+
+# Routing ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Decision:
+    rule: AlertRule | None
+    action: str  # open, attach, record; "triage" when no rule matched
+    service: Service | None
+    severity: int
+    kind: str
+
+    def sentence(self, title):
+        sev = f"SEV{self.severity}"
+        where = f" on {self.service.name}" if self.service else ""
+        if self.action == AlertRule.Action.OPEN:
+            return f"{title!r} would open a {sev}{where}, or join the incident its service's alerts opened lately."
+        if self.action == AlertRule.Action.ATTACH:
+            return f"{title!r} would attach to the open incident{' of ' + self.service.name if self.service else ''}."
+        if self.action == AlertRule.Action.RECORD:
+            return f"{title!r} would only be recorded ({sev}{where})."
+        return f"{title!r} would match no rule and wait in triage."
+
+
+def severity_of(labels, rule=None):
+    if rule is not None and rule.severity:
+        return rule.severity
+    return SEVERITY_LABELS.get((labels.get("severity") or "").lower(), DEFAULT_SEVERITY)
+
+
+def _service_for(rule, labels, covered):
+    if rule.service is not None:
+        return rule.service
+    named = (labels.get("service") or "").lower()
+    for service in covered:
+        if named and named in (service.slug.lower(), service.name.lower()):
+            return service
+    return covered[0] if len(covered) == 1 else None
+
+
+def route(alert, rules, covered):
+    """The first rule (in order) whose matchers all match the alert's labels decides."""
+    labels = alert["labels"]
+    for rule in rules:
+        if all(m.matches(labels) for m in parse_matchers(rule.matchers)):
+            return Decision(
+                rule, rule.action, _service_for(rule, labels, covered), severity_of(labels, rule), rule.kind
+            )
+    return Decision(None, "triage", None, severity_of(labels), Incident.Kind.AVAILABILITY)
+
+
+def try_rules(source, sample, candidate=None):
+    """What the source's rules (with `candidate`, an unsaved AlertRule, in its place) would do
+    with each alert of a pasted sample payload: [(alert, decision, sentence)]. The sample is
+    parsed as the source's kind; PayloadError names what is wrong with it."""
+    alerts = payloads.parse(source.kind, sample if isinstance(sample, bytes | str) else _json(sample))
+    rules = [r for r in source.rules.select_related("service") if candidate is None or r.pk != candidate.pk]
+    if candidate is not None:
+        rules.append(candidate)
+        rules.sort(key=lambda r: (r.position, r.pk or 0))
+    covered = list(source.services.all())
+    out = []
+    for alert in alerts:
+        decision = route(alert, rules, covered)
+        out.append((alert, decision, decision.sentence(alert["title"])))
+    return out
+
+
+def _json(value):
+    import json
+
+    return json.dumps(value)
+
+
+# Taking a delivery in ---------------------------------------------------------------------------
+
+
+def authenticate(source_id, secret):
+    """The source if `secret` is its secret, else SourceRefused (the same for an unknown id)."""
+    source = AlertSource.objects.filter(pk=source_id).first() if 0 < source_id < 2**63 else None
+    given = hash_secret(secret or "")
+    expected = source.secret_hash if source is not None else _NO_HASH
+    if not hmac.compare_digest(given, expected) or source is None or not secret:
+        raise SourceRefused()
+    return source
+
+
+def check_signature(source, body, header):
+    """`X-Warroom-Signature: sha256=<hex HMAC-SHA256 of the body with the signing key>`."""
+    if not source.require_signature:
+        return
+    given = (header or "").strip().removeprefix("sha256=")
+    expected = hmac.new(source.signing_key.encode(), body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise SourceRefused()
+
+
+def receive(source, body, idempotency_key=""):
+    """Check and store one delivery; its alerts are routed by a task once it commits.
+    Returns (delivery, replayed). PayloadError for a body that is not the source's format."""
+    if source.paused:
+        raise SourcePaused()
+    body_hash = hashlib.sha256(body).hexdigest()
+    if idempotency_key:
+        stored = AlertDelivery.objects.filter(source=source, idempotency_key=idempotency_key).first()
+        if stored is not None:
+            if stored.body_hash != body_hash:
+                raise KeyReused()
+            return stored, True
+    alerts = payloads.parse(source.kind, body)
+    try:
+        with transaction.atomic():
+            delivery = AlertDelivery.objects.create(
+                source=source, alerts=alerts, idempotency_key=idempotency_key, body_hash=body_hash
+            )
+            transaction.on_commit(lambda: _enqueue(delivery.pk), robust=True)
+    except IntegrityError as exc:  # the same key, stored by a concurrent request
+        raise KeyInUse() from exc
+    return delivery, False
+
+
+def _enqueue(delivery_pk):
+    from incidents.alerts.tasks import process_delivery
+
+    process_delivery.delay(delivery_pk)
+
+
+def pending_deliveries(older_than=timedelta(minutes=1)):
+    """Deliveries not routed a while after they came in (the broker lost the task)."""
+    cutoff = timezone.now() - older_than
+    return AlertDelivery.objects.filter(processed_at__isnull=True, received_at__lt=cutoff).values_list("pk", flat=True)
+
+
+# Applying alerts ---------------------------------------------------------------------------------
+
+
+def process_delivery(delivery_pk):
+    """Route every alert of a stored delivery. Safe to run twice, or twice at once."""
+    delivery = AlertDelivery.objects.filter(pk=delivery_pk).select_related("source", "source__owner").first()
+    if delivery is None or delivery.processed_at is not None:
+        return 0
+    source = delivery.source
+    rules = list(source.rules.select_related("service"))
+    covered = list(source.services.all())
+    # One lock order for every delivery: by fingerprint.
+    for item in sorted(delivery.alerts, key=lambda a: a["fingerprint"]):
+        apply_alert(source, item, route(item, rules, covered), delivery.pk)
+    AlertDelivery.objects.filter(pk=delivery.pk, processed_at__isnull=True).update(processed_at=timezone.now())
+    return len(delivery.alerts)
+
+
+@core.in_site_language
+@transaction.atomic
+def apply_alert(source, item, decision, delivery_pk):
+    now = timezone.now()
+    alert, created = Alert.objects.get_or_create(
+        source=source,
+        fingerprint=item["fingerprint"],
+        defaults={"status": item["status"], "title": item["title"], "first_seen": now},
+    )
+    alert = Alert.objects.select_for_update(of=("self",)).select_related("incident", "entry").get(pk=alert.pk)
+    if alert.last_delivery >= delivery_pk:
+        return alert  # this delivery (or a later one) was applied already
+    was = None if created else alert.status
+    alert.status = item["status"]
+    alert.title = item["title"]
+    alert.labels, alert.annotations, alert.url = item["labels"], item["annotations"], item["url"]
+    alert.starts_at = payloads.as_datetime(item["starts_at"]) or alert.starts_at
+    alert.ends_at = payloads.as_datetime(item["ends_at"])
+    alert.last_seen, alert.last_delivery = now, delivery_pk
+    alert.rule, alert.routed = decision.rule, decision.rule is not None
+    alert.service, alert.severity = decision.service, decision.severity
+    fired = alert.status == Alert.Status.FIRING and was != Alert.Status.FIRING
+    resolved = alert.status == Alert.Status.RESOLVED and was == Alert.Status.FIRING
+    if alert.status == Alert.Status.FIRING:
+        alert.last_fired = now
+    if fired:
+        alert.fired_count += 1
+    if resolved:
+        alert.resolved_count += 1
+    if alert.incident is not None and alert.incident.status not in OPEN:
+        # Its incident is over: this alert may open or join another.
+        alert.incident, alert.entry = None, None
+    attached = False
+    if alert.status == Alert.Status.FIRING and alert.incident is None and alert.routed:
+        attached = _route_to_incident(alert, source, decision, now)
+    alert.save()
+    if alert.incident is not None and (fired or resolved or attached):
+        _write_timeline(alert, source, fresh=attached)
+        alert.save(update_fields=["entry"])
+    return alert
+
+
+def _route_to_incident(alert, source, decision, now):
+    """Attach the firing alert to its group's open incident, or open one. True if attached."""
+    service = decision.service
+    if decision.action == AlertRule.Action.RECORD:
+        alert.note = "Recorded only (rule)."
+        return False
+    if service is not None:
+        Service.objects.select_for_update().filter(pk=service.pk).first()  # one opener per service at a time
+    target = _group_incident(alert, service, now - timedelta(minutes=source.grouping_minutes))
+    if target is None and decision.action == AlertRule.Action.ATTACH and service is not None:
+        target = Incident.objects.filter(services=service, status__in=OPEN).order_by("-declared_at").first()
+    if target is None and decision.action == AlertRule.Action.ATTACH:
+        alert.note = f"No open incident of {service.name if service else 'its service'} to attach to."
+        return False
+    if target is None:
+        try:
+            target = core.declare(
+                source.owner,
+                title=alert.title,
+                summary=_summary(alert),
+                severity=decision.severity,
+                kind=decision.kind,
+                services=[service] if service else [],
+                started_at=min(alert.starts_at or now, now),
+                detected_at=now,
+            )
+        except (PermissionDenied, ValidationError) as exc:
+            alert.note = f"Could not open an incident: {_message(exc)}"[:300]
+            return False
+    alert.incident, alert.entry, alert.note = target, None, ""
+    return True
+
+
+def _group_incident(alert, service, since):
+    """The open incident a firing alert of the same service joined lately (the grouping window)."""
+    if service is None:
+        return None
+    sibling = (
+        Alert.objects.filter(service=service, incident__status__in=OPEN, last_fired__gte=since)
+        .exclude(pk=alert.pk)
+        .select_related("incident")
+        .order_by("-last_fired")
+        .first()
+    )
+    return sibling.incident if sibling else None
+
+
+def _message(exc):
+    if isinstance(exc, ValidationError):
+        return (
+            "; ".join(m for ms in exc.message_dict.values() for m in ms)
+            if hasattr(exc, "error_dict")
+            else exc.messages[0]
+        )
+    return str(exc)
+
+
+# What Markdown (with the tables extension) lets a backslash escape; `<` and `&` it does not, so
+# they become entities (raw HTML would otherwise reach the sanitiser as tags and be dropped).
+# What a link's target keeps as is; the rest (spaces, brackets, parentheses) is percent-encoded.
+URL_SAFE = ":/?#@!$&'*+,;=%-._~"
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!>|])")
+
+
+def escape_markdown(text):
+    """Untrusted alert text shown in a Markdown body as the plain text it is."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;")
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def _summary(alert):
+    description = alert.annotations.get("description") or alert.annotations.get("message") or ""
+    lines = [f"Opened by alert {escape_markdown(alert.title)} from {escape_markdown(alert.source.name)}."]
+    if description:
+        lines.append(escape_markdown(description))
+    return "\n\n".join(lines)
+
+
+def _entry_data(alert, source, state):
+    return {
+        "field": "alert",
+        "alert": alert.pk,
+        "source": source.name,
+        "state": state,
+        "labels": alert.labels,
+        "url": alert.url,
+        "fired": alert.fired_count,
+        "resolved": alert.resolved_count,
+    }
+
+
+def _details(alert):
+    """The alert's labels and its link back to the source, as a second paragraph of the line
+    (the war room draws entries from their text alone)."""
+    labels = ", ".join(f"{key}={value}" for key, value in sorted(alert.labels.items()))
+    parts = [f"Labels: {escape_markdown(labels)}"] if labels else []
+    if alert.url:
+        parts.append(f"[source]({quote(alert.url, safe=URL_SAFE)})")
+    return "\n\n" + " · ".join(parts) if parts else ""
+
+
+def _write_timeline(alert, source, fresh):
+    """Firing, then resolved, each on its own line; from the next firing on, the alert is
+    flapping and every change updates one line with the counts instead of adding lines."""
+    title = escape_markdown(alert.title)
+    incident = alert.incident
+    if fresh or alert.entry is None or alert.entry.incident_id != incident.pk:
+        state = alert.status
+        body = f"Alert {state}: {title} ({escape_markdown(source.name)}).{_details(alert)}"
+        alert.entry = core.record_event(
+            incident, None, TimelineEntry.Kind.ALERT, body, _entry_data(alert, source, state)
+        )
+        core.notify_changed(incident, "alerts")
+        return
+    flapping = alert.fired_count >= 2
+    body = (
+        f"Alert flapping: {title} ({escape_markdown(source.name)}): fired {alert.fired_count} times, "
+        f"resolved {alert.resolved_count} times; {alert.status} now."
+    )
+    if not flapping:
+        alert.entry = core.record_event(
+            incident,
+            None,
+            TimelineEntry.Kind.ALERT,
+            f"Alert {alert.status}: {title} ({escape_markdown(source.name)}).",
+            _entry_data(alert, source, alert.status),
+        )
+    elif alert.entry.data.get("state") != "flapping":
+        alert.entry = core.record_event(
+            incident, None, TimelineEntry.Kind.ALERT, body, _entry_data(alert, source, "flapping")
+        )
+    else:
+        entry = alert.entry
+        version, now = core.bump_version(incident)
+        TimelineRevision.objects.create(entry=entry, body=entry.body, replaced_at=now)
+        entry.body, entry.data = body, _entry_data(alert, source, "flapping")
+        entry.edited_at, entry.seq = now, version
+        entry.save(update_fields=["body", "data", "edited_at", "seq"])
+    core.notify_changed(incident, "alerts")
+
+
+# Triage ----------------------------------------------------------------------------------------
+
+
+@core.in_site_language
+@transaction.atomic
+def open_incident_from(alert, by, severity=None):
+    """Open an incident for an alert that no rule took (the triage list's one click)."""
+    access.require(access.can_declare(by), "Only commanders may open an incident from an alert.")
+    alert = Alert.objects.select_for_update(of=("self",)).select_related("source").get(pk=alert.pk)
+    if alert.incident is not None and alert.incident.status in OPEN:
+        raise ValidationError(
+            {"alert": gettext("This alert is already on {reference}.").format(reference=alert.incident.reference)}
+        )
+    incident = core.declare(
+        by,
+        title=alert.title,
+        summary=_summary(alert),
+        severity=severity or alert.severity,
+        services=[alert.service] if alert.service else [],
+        started_at=min(alert.starts_at or timezone.now(), timezone.now()),
+        detected_at=alert.first_seen,
+    )
+    alert.incident, alert.entry, alert.note = incident, None, ""
+    _write_timeline(alert, alert.source, fresh=True)
+    alert.save(update_fields=["incident", "entry", "note"])
+    return incident
+
+
+@core.in_site_language
+@transaction.atomic
+def attach_to(alert, incident, by):
+    """Put an alert on an open incident the actor works on (the triage list's other click)."""
+    access.require(
+        access.can_triage_alerts(by) and access.can_log(by, incident),
+        "Only responders and commanders who work on the incident may attach alerts to it.",
+    )
+    if incident.status not in OPEN:
+        raise ValidationError({"incident": gettext("{reference} is not open.").format(reference=incident.reference)})
+    alert = Alert.objects.select_for_update(of=("self",)).select_related("source").get(pk=alert.pk)
+    if alert.incident_id == incident.pk:
+        return alert
+    alert.incident, alert.entry, alert.note = incident, None, ""
+    _write_timeline(alert, alert.source, fresh=True)
+    alert.save(update_fields=["incident", "entry", "note"])
+    return alert
+
+
+# Status drift and resolution ---------------------------------------------------------------------
+
+# A critical alert firing this long on a public service that the status page shows operational
+# is drift: the war room says so and the comms lead is reminded (incidents/alerts/reminders.py).
+DRIFT_MINUTES = 10
+
+
+@dataclass
+class Drift:
+    service: Service
+    incident_id: int | None
+    since: object  # datetime: when the earliest such alert started firing
+
+    @property
+    def minutes(self):
+        return int((timezone.now() - self.since).total_seconds() // 60)
+
+
+def status_drift(alerts=None, now=None):
+    """Public services with a SEV1 alert firing for DRIFT_MINUTES or more while no open impact
+    of a public (non-confidential) incident says anything is wrong: what the status page shows
+    is "operational". Two queries."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=DRIFT_MINUTES)
+    firing = (alerts if alerts is not None else Alert.objects.all()).filter(
+        status=Alert.Status.FIRING, severity=Incident.Severity.SEV1, service__public=True
+    )
+    rows = list(firing.values_list("service_id", "incident_id", "starts_at", "first_seen"))
+    since = {}
+    for service_id, incident_id, starts_at, first_seen in rows:
+        start = starts_at or first_seen
+        if start <= cutoff and (service_id not in since or start < since[service_id][1]):
+            since[service_id] = (incident_id, start)
+    if not since:
+        return []
+    public = Incident.objects.filter(confidential=False)
+    services = Service.objects.with_current_status(public).filter(pk__in=since)
+    return [
+        Drift(service, since[service.pk][0], since[service.pk][1]) for service in services if not service.status_rank
+    ]
+
+
+def all_alerts_resolved(incident_ids=None):
+    """Open incidents, not yet in monitoring, whose alerts have all resolved: {incident id:
+    time of the last resolution}. One query."""
+    from django.db.models import Count, Max, Q
+
+    rows = (
+        Alert.objects.filter(
+            incident__status__in=(Incident.Status.INVESTIGATING, Incident.Status.IDENTIFIED),
+            **({"incident_id__in": incident_ids} if incident_ids is not None else {}),
+        )
+        .values("incident_id")
+        .annotate(firing=Count("pk", filter=Q(status=Alert.Status.FIRING)), last=Max("last_seen"))
+        .filter(firing=0)
+        .order_by()
+    )
+    return {row["incident_id"]: row["last"] for row in rows}
