@@ -350,6 +350,14 @@ def seed():
         process_alerts(delivery.json()["delivery"])
     first_alert = Alert.objects.order_by("pk").first().pk
     w.post("post", f"alerts/triage/{first_alert}/attach/", {"incident": others[0]})
+    # API tokens named with the payloads (tokens page, audit log), and failed sign-ins with them as
+    # usernames (the audit log), from an address of their own so the throttle spares ana's.
+    for name in short_texts(100):
+        w.post("post", "tokens/", {"name": name, "scope": "read"})
+    guesser = Client(REMOTE_ADDR="192.0.2.66")
+    for username in short_texts(150):
+        guesser.post("/login/", {"username": username, "password": "a wrong guess"})
+
     maintenance = Maintenance.objects.order_by("pk").first()
     public_incident = PublicIncident.objects.get(incident__key=pk)
     component = PublicComponent.objects.order_by("pk").first()
@@ -391,6 +399,9 @@ def seed():
         "/alerts/sources/",
         f"/alerts/sources/{source['id']}/",
         f"/incidents/{others[0]}/alerts/",
+        "/account/tokens/",
+        "/audit/?action=signin_failed",
+        "/audit/?action=token_created",
     ]
     public = [
         "/status/",
