@@ -758,7 +758,7 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
     def validate_name(self, value):
         if not is_text(value) or not value.strip():
-            raise ValidationError("Name the token after what will use it.")
+            raise ValidationError(gettext("Name the token after what will use it."))
         return value
 
     def get_key(self, token) -> str | None:

@@ -192,7 +192,7 @@ def unlock(by, *, username=None, address=None):
     if address:
         keys.append(f"login:addr:{address}")
     if not keys:
-        raise ValidationError("Name a username or an address to unlock.")
+        raise ValidationError(_("Name a username or an address to unlock."))
     for key in keys:
         reset(key)
     auditlog.record(

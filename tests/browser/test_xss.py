@@ -143,7 +143,14 @@ def seed():
         w.post(
             "post",
             "services/",
-            {"name": name, "slug": f"svc-{i}", "group": name, "description": TEXT if i == 0 else name, "public": True},
+            {
+                "name": name,
+                "names": {"zh-hans": name},
+                "slug": f"svc-{i}",
+                "group": name,
+                "description": TEXT if i == 0 else name,
+                "public": True,
+            },
         )
     # Incidents: one carries everything long; the others carry the rest of the titles.
     titles = short_texts(200)
