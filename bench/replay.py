@@ -53,6 +53,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 from _app import environment, manage  # noqa: E402
+from _summary import record  # noqa: E402
 
 # Operator times in seconds (Card, Moran and Newell 1980, table 2).
 OPERATORS = {"K": 0.20, "P": 1.10, "B": 0.10, "H": 0.40, "M": 1.35}
@@ -62,6 +63,10 @@ GOALS = {
 }
 # Seconds from "Submit for review" to the "To approve" badge in the approver's open page.
 NOTIFIED_GOAL = 5.0
+SUMMARY_KEYS = {
+    "declare + 3 events": "replay_declare",
+    "declare to first approved public update": "replay_first_update",
+}
 PEOPLE = {"maya": "commander", "kim": "comms"}
 SERVICES = [
     ("Public API", "public-api", "Platform", "公共 API"),
@@ -297,6 +302,14 @@ def report(flows):
             ok &= flow.notified_after <= NOTIFIED_GOAL
             notified, notified_goal = f"{flow.notified_after:.1f}s", f"≤{NOTIFIED_GOAL:.0f}s"
         good &= ok
+        record(
+            SUMMARY_KEYS[flow.name],
+            flow.seconds,
+            len(flow.steps) <= actions_goal and flow.seconds < seconds_goal,
+            f"replay: {flow.name}, {len(flow.steps)} actions (goal <= {actions_goal}), keystroke-level estimate",
+        )
+        if flow.notified_after is not None:
+            record("replay_notified", flow.notified_after, flow.notified_after <= NOTIFIED_GOAL)
         print(
             f"{flow.name:<42} {len(flow.steps):>8} {'≤' + str(actions_goal):>5} {flow.seconds:>8.1f}s"
             f" {'<' + str(int(seconds_goal)) + 's':>7} {notified:>9} {notified_goal:>6} {'' if ok else 'MISSES GOAL'}"
