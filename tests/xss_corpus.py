@@ -156,6 +156,7 @@ TEXT_FIELDS = {
     "incidents.Mitigation.description": "API POST /incidents/<pk>/mitigations/",
     "incidents.Mitigation.affects": "API POST /incidents/<pk>/mitigations/",
     "incidents.Mitigation.public_explanation": "API POST /incidents/<pk>/mitigations/ (public)",
+    "incidents.Mitigation.public_explanations": "API POST /incidents/<pk>/mitigations/ (public, German text)",
     "incidents.Review.body": "API PATCH /incidents/<pk>/review/",
     "incidents.ActionItem.title": "API POST /incidents/<pk>/action-items/",
     "incidents.ActionItem.description": "API POST /incidents/<pk>/action-items/",

@@ -235,6 +235,8 @@ def seed():
                 "review_by": (now + timedelta(hours=4)).isoformat(),
                 "public": True,
                 "public_explanation": TEXT if i == 0 else t,
+                # Shown by /status/?lang=de below and on the security page.
+                "public_explanations": {"de": TEXT if i == 0 else t},
             },
         )["id"]
         for i, t in enumerate(titles)
