@@ -67,6 +67,10 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Two-factor sign-in (incidents/twofactor.py): TOTP authenticator apps and recovery codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "incidents",
     "runbooks",
     "statuspage",
@@ -88,6 +92,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): has this session passed its second factor (django-otp)?
+    "django_otp.middleware.OTPMiddleware",
+    # Who and from where, for the audit log's receivers (incidents/auditlog.py).
+    "incidents.auditlog.AuditContextMiddleware",
+    # Signed in with a password but not yet past the second factor (or required to enrol and
+    # not enrolled): nothing but the two-factor pages (incidents/twofactor.py).
+    "incidents.twofactor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.SessionLifetimeMiddleware",
@@ -292,7 +303,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Task modules of incidents/ wings (autodiscovery finds only each app's own tasks.py).
-CELERY_IMPORTS = ["incidents.comms.tasks", "incidents.reminders.tasks", "incidents.alerts.tasks"]
+CELERY_IMPORTS = ["incidents.comms.tasks", "incidents.reminders.tasks", "incidents.alerts.tasks", "incidents.auditlog"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Scheduled communications go out within this period of their time.
@@ -303,6 +314,8 @@ CELERY_BEAT_SCHEDULE = {
     "reminders-sweep": {"task": "incidents.tasks.sweep_reminders", "schedule": 30.0},
     # Route alert deliveries whose task was lost (docs/alerts.md).
     "alerts-sweep": {"task": "incidents.alerts.sweep", "schedule": 30.0},
+    # Delete audit events older than WARROOM_AUDIT_RETENTION_DAYS (incidents/auditlog.py).
+    "audit-log-purge": {"task": "incidents.tasks.purge_audit_log", "schedule": 3600.0},
 }
 
 REST_FRAMEWORK = {
@@ -360,6 +373,15 @@ SPECTACULAR_SETTINGS = {
 
 # Warroom's own knobs.
 WARROOM_SECURITY_GROUP = env_str("WARROOM_SECURITY_GROUP", "security")
+# The organisation-wide audit log keeps events this many days (0: for ever); an hourly task
+# deletes older ones (incidents/auditlog.py).
+WARROOM_AUDIT_RETENTION_DAYS = env_int("WARROOM_AUDIT_RETENTION_DAYS", 400)
+# Superusers and the security group must sign in with a second factor (TOTP app or recovery
+# code); until they have enrolled they are sent to enrolment and can do nothing else
+# (incidents/twofactor.py). Anyone may enrol; whoever has enrolled is always asked.
+WARROOM_2FA_REQUIRED = env_bool("WARROOM_2FA_REQUIRED", False)
+# The issuer an authenticator app shows next to the account.
+OTP_TOTP_ISSUER = env_str("WARROOM_2FA_ISSUER", "Warroom")
 WARROOM_TIMELINE_POLL_SECONDS = env_int("WARROOM_TIMELINE_POLL_SECONDS", 2)
 # How often each open page asks for the header's inbox and "To approve" counts (two cheap
 # counts): an approver sees a submitted update within this many seconds.

@@ -8,7 +8,7 @@ from incidents.alerts.urls import alert_urlpatterns
 from incidents.comms.urls import library_urlpatterns as comms_library_urlpatterns
 from incidents.review.urls import follow_up_urlpatterns, reviews_urlpatterns
 from incidents.security.urls import in_force_urlpatterns
-from incidents.urls import service_urlpatterns
+from incidents.urls import account_urlpatterns, audit_urlpatterns, service_urlpatterns
 from incidents.views_auth import RateLimitedLoginView, sso_callback, sso_start
 
 from .health import healthz, readyz
@@ -26,6 +26,8 @@ urlpatterns = [
     path("incidents/", include("incidents.urls")),
     path("inbox/", include("incidents.reminders.urls")),
     path("services/", include((service_urlpatterns, "services"))),
+    path("account/", include((account_urlpatterns, "account"))),
+    path("audit/", include((audit_urlpatterns, "audit"))),
     path("comms/", include((comms_library_urlpatterns, "comms"))),
     path("runbooks/", include("runbooks.urls")),
     path("mitigations/", include((in_force_urlpatterns, "mitigations"))),

@@ -59,6 +59,29 @@ def _in_group(user, *names):
     return user.is_authenticated and (user.is_superuser or bool(group_names(user) & set(names)))
 
 
+# Accounts and the organisation-wide audit log ---------------------------------------------------
+
+
+def can_read_audit_log(user):
+    """The organisation-wide audit log, its filters and exports: the security group and superusers."""
+    return user.is_authenticated and user.is_active and (user.is_superuser or is_security_member(user))
+
+
+def can_unlock_signin(user):
+    """Lifting the sign-in throttle's pause on an account or address."""
+    return can_read_audit_log(user)
+
+
+def can_reset_two_factor(user):
+    """Removing someone's second factor (a lost phone): the security group and superusers."""
+    return can_read_audit_log(user)
+
+
+def two_factor_required(user):
+    """Accounts that must sign in with a second factor when WARROOM_2FA_REQUIRED is on."""
+    return settings.WARROOM_2FA_REQUIRED and (user.is_superuser or is_security_member(user))
+
+
 # The incident and its timeline ----------------------------------------------------------------
 
 

@@ -6,13 +6,20 @@ confidentiality, times, roles and impacts are read-only here (the war room and t
 them, with their rules, timeline entries and exports). What the admin does change goes through
 the same service functions as the pages and the API."""
 
+import contextlib
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from incidents import access, services
+from incidents import access, credentials, services, signin, twofactor
 from incidents.models import (
     ApiToken,
+    AuditEvent,
     Impact,
     Incident,
     Membership,
@@ -265,13 +272,14 @@ class TimelineRevisionAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    """Who holds which token, and ending them (delete). Issuing is `manage.py create_api_token`:
-    the key is shown once and never stored, so there is nothing here to show or edit."""
+    """Who holds which token, and ending them (delete, recorded in the audit log). Issuing is
+    the holder's (the tokens page, the API) or `manage.py create_api_token`: the key is shown
+    once and never stored, so there is nothing here to show or edit."""
 
-    list_display = ["prefix", "user", "created", "last_used", "expires_at"]
+    list_display = ["name", "prefix", "user", "scope", "created", "last_used", "expires_at"]
     list_select_related = ["user"]
-    search_fields = ["user__username", "prefix"]
-    readonly_fields = ["user", "prefix", "created", "last_used", "expires_at"]
+    search_fields = ["user__username", "prefix", "name"]
+    readonly_fields = ["user", "name", "prefix", "scope", "created", "last_used", "expires_at"]
     exclude = ["key_hash"]
 
     def has_add_permission(self, request):
@@ -279,6 +287,36 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def delete_model(self, request, obj):
+        credentials.revoke_token(obj, request.user)
+
+    def delete_queryset(self, request, queryset):
+        for token in queryset.select_related("user"):
+            credentials.revoke_token(token, request.user)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The organisation-wide audit log, to read: nothing is added, changed or deleted here
+    (the page /audit/ filters and exports it)."""
+
+    list_display = ["at", "actor_name", "action", "subject", "address"]
+    list_filter = ["action"]
+    search_fields = ["actor_name", "subject", "address"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return access.can_read_audit_log(request.user)
 
 
 @admin.register(SignInIdentity)
@@ -296,3 +334,37 @@ class SignInIdentityAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# Accounts: unlocking sign-in and resetting the second factor go through the same services as
+# the pages (incidents.signin.unlock, incidents.twofactor.reset), so both are recorded. The
+# second-factor devices themselves are not shown: their admin would show the TOTP secrets.
+for model in (TOTPDevice, StaticDevice):
+    with contextlib.suppress(admin.sites.NotRegistered):
+        admin.site.unregister(model)
+
+User = get_user_model()
+with contextlib.suppress(admin.sites.NotRegistered):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class WarroomUserAdmin(UserAdmin):
+    actions = ["unlock_signin", "reset_two_factor"]
+
+    @admin.action(description="Unlock sign-in (lift the throttle's pause)")
+    def unlock_signin(self, request, queryset):
+        if not access.can_unlock_signin(request.user):
+            self.message_user(request, "Only superusers and the security group may unlock sign-in.", messages.ERROR)
+            return
+        for user in queryset:
+            signin.unlock(request.user, username=user.get_username())
+        self.message_user(request, f"Sign-in unlocked for {queryset.count()} account(s).", messages.SUCCESS)
+
+    @admin.action(description="Reset two-factor sign-in (lost phone)")
+    def reset_two_factor(self, request, queryset):
+        if not access.can_reset_two_factor(request.user):
+            self.message_user(request, "Only superusers and the security group may reset two-factor.", messages.ERROR)
+            return
+        reset = [user.get_username() for user in queryset if twofactor.reset(user, request.user)]
+        self.message_user(request, f"Two-factor reset for: {', '.join(reset) or 'nobody (none had it)'}.")

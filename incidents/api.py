@@ -17,10 +17,19 @@ from rest_framework.exceptions import APIException, PermissionDenied, Validation
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from incidents import access, idempotency, services
+from incidents import access, credentials, idempotency, services
 from incidents.filters import IncidentFilter, ServiceFilter
 from incidents.idempotency import IdempotentCreateModelMixin
-from incidents.models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision, status_from_rank
+from incidents.models import (
+    ApiToken,
+    Impact,
+    Incident,
+    Membership,
+    Service,
+    TimelineEntry,
+    TimelineRevision,
+    status_from_rank,
+)
 
 User = get_user_model()
 
@@ -725,3 +734,61 @@ class ServiceViewSet(IdempotentCreateModelMixin, viewsets.ModelViewSet):
 
     def perform_destroy(self, service):
         call_service(services.delete_service, service, self.request.user)
+
+
+# Personal API tokens -----------------------------------------------------------------------------
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    """One of the caller's tokens; `key` only in the answer to its creation (shown once)."""
+
+    name = serializers.CharField(max_length=100)
+    scope = serializers.ChoiceField(
+        choices=ApiToken.Scope.choices,
+        default=ApiToken.Scope.READ_WRITE,
+        error_messages=one_of("scope", ApiToken.Scope.values),
+    )
+    expires_at = SaneDateTimeField(required=False, allow_null=True)
+    key = serializers.SerializerMethodField(help_text="The token's key: in the answer to its creation only.")
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "scope", "created", "last_used", "expires_at", "key"]
+        read_only_fields = ["id", "prefix", "created", "last_used", "key"]
+
+    def validate_name(self, value):
+        if not is_text(value) or not value.strip():
+            raise ValidationError(gettext("Name the token after what will use it."))
+        return value
+
+    def get_key(self, token) -> str | None:
+        return getattr(token, "issued_key", None)
+
+
+class ApiTokenViewSet(
+    mixins.ListModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """The caller's own API tokens: list them, create one (its key is in the answer, and never
+    again), revoke one (DELETE). A read-only token may list but not create or revoke."""
+
+    serializer_class = ApiTokenSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema's generation: no caller
+            return ApiToken.objects.none()
+        return ApiToken.objects.filter(user=self.request.user).select_related("user").order_by("-created", "-id")
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        token, key = call_service(
+            credentials.create_personal_token,
+            self.request.user,
+            name=data["name"],
+            scope=data["scope"],
+            expires_at=data.get("expires_at"),
+        )
+        token.issued_key = key
+        serializer.instance = token
+
+    def perform_destroy(self, token):
+        credentials.revoke_token(token, self.request.user)

@@ -27,6 +27,7 @@ class Router(DefaultRouter):
 router = Router()
 router.register("incidents", api.IncidentViewSet, basename="incident")
 router.register("services", api.ServiceViewSet, basename="service")
+router.register("tokens", api.ApiTokenViewSet, basename="token")
 
 incident_children = DefaultRouter(trailing_slash=True)
 incident_children.include_root_view = False

@@ -26,6 +26,8 @@ class IncidentsConfig(AppConfig):
         import_module(f"{self.name}.credentials")
         # Its system checks catch mistakes in the SSO settings.
         import_module(f"{self.name}.sso")
+        # Its receivers write sign-ins, admin changes and group changes to the audit log.
+        import_module(f"{self.name}.auditlog")
         for wing in WINGS:
             package = import_module(f"{self.name}.{wing}")
             for room in WING_ROOMS:

@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from incidents.models import Impact, Incident, Membership, Service
+from incidents.models import ApiToken, AuditEvent, Impact, Incident, Membership, Service
 
 
 def active_users():
@@ -289,3 +289,59 @@ class ServiceForm(forms.ModelForm):
         # services.create_service; the model's own check would let "public api" in beside
         # "Public API" and word its refusals differently from the API.
         pass
+
+
+# Accounts: API tokens, two-factor sign-in, the audit log ---------------------------------------
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100, help_text=_("What will use it, e.g. “chat-ops bot”."))
+    scope = forms.ChoiceField(label=_("Scope"), choices=ApiToken.Scope.choices, initial=ApiToken.Scope.READ)
+    expires_at = DateTimeField(
+        label=_("Expires"), required=False, widget=DateTimeInput(), help_text=_("Empty: until you revoke it.")
+    )
+
+
+class TwoFactorCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True, "inputmode": "text"}),
+        help_text=_("The 6 digits your authenticator app shows, or one of your recovery codes."),
+    )
+
+
+class UnlockForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150, required=False)
+    address = forms.GenericIPAddressField(label=_("Address"), required=False)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("username") and not data.get("address"):
+            raise forms.ValidationError(_("Name a username or an address to unlock."))
+        return data
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.ChoiceField(label=_("Action"), required=False, choices=[("", "—"), *AuditEvent.Action.choices])
+    actor = forms.CharField(label=_("Who"), max_length=150, required=False)
+    subject = forms.CharField(label=_("Concerning"), max_length=200, required=False)
+    address = forms.CharField(label=_("Address"), max_length=64, required=False)
+    since = DateTimeField(label=_("From"), required=False, widget=DateTimeInput())
+    until = DateTimeField(label=_("Until"), required=False, widget=DateTimeInput())
+
+    def filter(self, events):
+        data = self.cleaned_data
+        if data.get("action"):
+            events = events.filter(action=data["action"])
+        if data.get("actor"):
+            events = events.filter(actor_name__iexact=data["actor"].strip())
+        if data.get("subject"):
+            events = events.filter(subject__icontains=data["subject"].strip())
+        if data.get("address"):
+            events = events.filter(address=data["address"].strip())
+        if data.get("since"):
+            events = events.filter(at__gte=data["since"])
+        if data.get("until"):
+            events = events.filter(at__lt=data["until"])
+        return events

@@ -2,8 +2,9 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
+from django.db import connection, models, transaction
 from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.urls import reverse
 from django.utils import timezone
@@ -401,7 +402,19 @@ class ApiToken(models.Model):
     API. The key itself is shown once, when it is issued. A user may hold several (one per
     integration); a password change or deactivation ends all of them."""
 
+    class Scope(models.TextChoices):
+        READ = "read", _("Read only")
+        READ_WRITE = "read_write", _("Read and write")
+
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("name"), max_length=100, help_text="What the token is for, as its holder named it")
+    scope = models.CharField(
+        _("scope"),
+        max_length=16,
+        choices=Scope.choices,
+        default=Scope.READ_WRITE,
+        help_text="Read only: refused (403) on anything but GET, HEAD and OPTIONS",
+    )
     key_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the key, hex")
     prefix = models.CharField(max_length=8, help_text="The key's first characters, to tell tokens apart")
     created = models.DateTimeField(default=timezone.now)
@@ -412,7 +425,84 @@ class ApiToken(models.Model):
         verbose_name = "API token"
 
     def __str__(self):
-        return f"{self.prefix}… ({self.user})"
+        return f"{self.name} {self.prefix}… ({self.user})"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """The organisation-wide audit log is append-only: rows are written (auditlog.record) and
+    read, never changed or deleted, except by the retention purge (`purge_before`). On
+    PostgreSQL a trigger (migration 0022) refuses UPDATE and DELETE to anyone else too."""
+
+    def update(self, **kwargs):
+        raise PermissionDenied("The audit log is append-only.")
+
+    def delete(self):
+        raise PermissionDenied("The audit log is append-only.")
+
+    def purge_before(self, cutoff):
+        """Delete the events older than `cutoff` (the retention purge); returns how many."""
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    # Read by the trigger: only this transaction may delete.
+                    cursor.execute("SET LOCAL warroom.audit_purge = 'on'")
+            deleted, _ = models.QuerySet.delete(self.filter(at__lt=cutoff))
+        return deleted
+
+
+class AuditEvent(models.Model):
+    """One security-relevant action anywhere in Warroom (incidents/auditlog.py): who, what,
+    when and from where. The actor is kept by id and name, not a foreign key: the log outlives
+    deleted accounts, and deleting a user must not rewrite it."""
+
+    class Action(models.TextChoices):
+        SIGNED_IN = "signed_in", _("Signed in")
+        SIGNIN_FAILED = "signin_failed", _("Sign-in failed")
+        SIGNED_OUT = "signed_out", _("Signed out")
+        LOCKED_OUT = "locked_out", _("Sign-in paused")
+        UNLOCKED = "unlocked", _("Sign-in unlocked")
+        TWO_FACTOR_ENROLLED = "2fa_enrolled", _("Two-factor enrolled")
+        TWO_FACTOR_VERIFIED = "2fa_verified", _("Two-factor code accepted")
+        TWO_FACTOR_FAILED = "2fa_failed", _("Two-factor code refused")
+        RECOVERY_CODE_USED = "2fa_recovery_used", _("Recovery code used")
+        RECOVERY_CODES_RENEWED = "2fa_recovery_renewed", _("Recovery codes renewed")
+        TWO_FACTOR_RESET = "2fa_reset", _("Two-factor reset")
+        TOKEN_CREATED = "token_created", _("API token created")
+        TOKEN_REVOKED = "token_revoked", _("API token revoked")
+        GROUPS_CHANGED = "groups_changed", _("Groups changed")
+        ACCOUNT_CHANGED = "account_changed", _("Account flags changed")
+        ADMIN_CHANGE = "admin_change", _("Admin change")
+        EXPORTED = "exported", _("Export downloaded")
+        SECRET_ROTATED = "secret_rotated", _("Alert-source secret rotated")
+
+    at = models.DateTimeField(default=timezone.now)
+    actor_id = models.BigIntegerField(null=True, blank=True, help_text="The acting user's id, when one was signed in")
+    actor_name = models.CharField(max_length=150, blank=True, help_text="The acting user's username at the time")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    subject = models.CharField(max_length=200, blank=True, help_text="Whom or what it concerned")
+    address = models.CharField(max_length=64, blank=True, help_text="The client's address")
+    detail = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            # The log page and its exports: newest first, optionally one action.
+            models.Index(fields=["at", "id"], name="auditevent_at"),
+            models.Index(fields=["action", "at"], name="auditevent_action_at"),
+        ]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} {self.actor_name or '-'} {self.subject}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionDenied("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionDenied("The audit log is append-only.")
 
 
 class SignInIdentity(models.Model):

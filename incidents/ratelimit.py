@@ -57,6 +57,10 @@ class _LocalCounts:
             if entry is not None and entry[0] > 0:
                 entry[0] -= 1
 
+    def forget(self, key):
+        with self.lock:
+            self.entries.pop(key, None)
+
     def clear(self):
         with self.lock:
             self.entries.clear()
@@ -147,3 +151,9 @@ def give_back(key):
     """Undo one counted attempt (it turned out to be a successful sign-in)."""
     local_counts.give_back(key)
     shared_cache.run(_give_back_shared, key)
+
+
+def reset(key):
+    """Forget every attempt counted against `key` (an admin's unlock)."""
+    local_counts.forget(key)
+    shared_cache.run(cache.delete_many, [key, f"{key}:ends"])

@@ -27,19 +27,24 @@ Every failed sign-in is logged (logger "warroom.auth": username and address, nev
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.core.cache.backends.locmem import LocMemCache
-from django.core.exceptions import PermissionDenied
-from rest_framework import authentication, exceptions, throttling
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.settings import api_settings
 
-from incidents import shared_cache
+from incidents import auditlog, shared_cache
+from incidents.access import can_unlock_signin, require
 from incidents.credentials import HashedTokenAuthentication
-from incidents.ratelimit import client_address, count, give_back
+from incidents.models import ApiToken, AuditEvent
+from incidents.ratelimit import client_address, count, give_back, reset
 from incidents.signals import signin_locked_out
 
 log = logging.getLogger("warroom.auth")
@@ -57,11 +62,17 @@ def _username_key(username):
     return (username or "").strip().lower()[:150]
 
 
+# Failures the audit log records elsewhere: passwords through Django's user_login_failed signal
+# (incidents.auditlog), two-factor codes by incidents.twofactor with their step.
+OWN_AUDIT = {"password", "two-factor code"}
+
+
 class Attempt:
     """One sign-in attempt: `refusal` is set when it must not be tried; otherwise report how it
     went with `succeeded()` or `failed()`."""
 
     def __init__(self, request, username, per_username=True):
+        self.request = request
         self.username = _username_key(username)
         self.address = client_address(request)
         self.per_username = per_username
@@ -82,6 +93,8 @@ class Attempt:
                 self._locked_out()
             return self._refuse("pair", window, keep=pair_key)
         if per_address > settings.LOGIN_ADDRESS_RATE_LIMIT:
+            if per_address == settings.LOGIN_ADDRESS_RATE_LIMIT + 1:
+                self._address_locked_out()
             return self._refuse("address", window, keep=address_key)
         if per_user > settings.LOGIN_USER_BACKOFF_AFTER:
             backoff = settings.LOGIN_USER_BACKOFF_SECONDS
@@ -105,9 +118,24 @@ class Attempt:
             settings.LOGIN_RATE_WINDOW,
             settings.LOGIN_RATE_LIMIT,
         )
+        auditlog.record(
+            AuditEvent.Action.LOCKED_OUT,
+            subject=f"user {self.username}",
+            detail={"username": self.username, "address": self.address, "seconds": settings.LOGIN_RATE_WINDOW},
+            request=self.request,
+        )
         users = list(get_user_model().objects.filter(username__iexact=self.username, is_active=True))
         if users:
             signin_locked_out.send(sender=Attempt, users=users, address=self.address, window=settings.LOGIN_RATE_WINDOW)
+
+    def _address_locked_out(self):
+        log.warning("Sign-in paused for every username from %s for %s s", self.address, settings.LOGIN_RATE_WINDOW)
+        auditlog.record(
+            AuditEvent.Action.LOCKED_OUT,
+            subject=f"address {self.address}",
+            detail={"address": self.address, "seconds": settings.LOGIN_RATE_WINDOW},
+            request=self.request,
+        )
 
     def succeeded(self):
         for key in self.keys:
@@ -121,6 +149,13 @@ class Attempt:
             self.address,
             f": {reason}" if reason else "",
         )
+        if how not in OWN_AUDIT:
+            auditlog.record(
+                AuditEvent.Action.SIGNIN_FAILED,
+                subject=f"{how} sign-in",
+                detail={"method": how, "reason": reason},
+                request=self.request,
+            )
 
     def abandoned(self):
         """Neither success nor failure (the provider could not be reached): nothing was tried,
@@ -134,6 +169,38 @@ def password_signin_allowed(username):
     if settings.WARROOM_PASSWORD_SIGNIN:
         return True
     return _username_key(username) in {_username_key(name) for name in settings.WARROOM_BREAK_GLASS_USERS}
+
+
+def recent_lockouts():
+    """The pauses that may still hold (started within the last window), newest first."""
+    since = timezone.now() - timedelta(seconds=max(settings.LOGIN_RATE_WINDOW, settings.LOGIN_USER_BACKOFF_SECONDS))
+    return AuditEvent.objects.filter(action=AuditEvent.Action.LOCKED_OUT, at__gte=since).order_by("-at", "-id")
+
+
+def unlock(by, *, username=None, address=None):
+    """Lift the throttle's pause (an admin's unlock): for a username, its per-username counts and
+    its pair with every address it was paused from in the last window; for an address, the
+    per-address count. Recorded in the audit log. Counts each web process keeps for itself while
+    the shared cache is down are forgotten here only for this process."""
+    require(can_unlock_signin(by), "Only superusers and the security group may unlock sign-in.")
+    keys = []
+    if username:
+        username = _username_key(username)
+        addresses = {event.detail.get("address") for event in recent_lockouts().filter(subject=f"user {username}")}
+        keys += [f"login:user:{username}", f"login:slow:{username}"]
+        keys += [f"login:pair:{username}:{a}" for a in sorted(a for a in addresses if a)]
+    if address:
+        keys.append(f"login:addr:{address}")
+    if not keys:
+        raise ValidationError(_("Name a username or an address to unlock."))
+    for key in keys:
+        reset(key)
+    auditlog.record(
+        AuditEvent.Action.UNLOCKED,
+        actor=by,
+        subject=f"user {username}" if username else f"address {address}",
+        detail={"username": username, "address": address},
+    )
 
 
 class ThrottledModelBackend(ModelBackend):
@@ -183,13 +250,17 @@ class ThrottledTokenAuthentication(HashedTokenAuthentication):
         # is hopeless, so there is no race to close), and an API call with a good one should
         # cost no cache round trip. Past the address's limit a bad token gets 429, not 401.
         try:
-            return super().authenticate(request)
+            user, token = super().authenticate(request)
         except exceptions.AuthenticationFailed:
             address = client_address(request)
             log.warning("Failed sign-in (API token) from %s", address)
             if count(f"login:addr:{address}", settings.LOGIN_RATE_WINDOW) > settings.LOGIN_ADDRESS_RATE_LIMIT:
                 raise exceptions.Throttled(wait=settings.LOGIN_RATE_WINDOW) from None
             raise
+        if token.scope == ApiToken.Scope.READ and request.method not in permissions.SAFE_METHODS:
+            # Here rather than in each view's permissions: no endpoint can forget it.
+            raise exceptions.PermissionDenied(_("This token is read-only: it may only read (GET, HEAD, OPTIONS)."))
+        return user, token
 
 
 class _CacheThatMayBeDown:

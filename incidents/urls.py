@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from incidents import views
+from incidents import views, views_account, views_audit
 
 app_name = "incidents"
 
@@ -33,4 +33,17 @@ service_urlpatterns = [
     path("", views.service_list, name="list"),
     path("new/", views.service_create, name="create"),
     path("<slug:slug>/", views.service_detail, name="detail"),
+]
+
+account_urlpatterns = [
+    path("tokens/", views_account.tokens, name="tokens"),
+    path("tokens/<int:token_pk>/revoke/", views_account.revoke_token, name="revoke_token"),
+    path("two-factor/", views_account.two_factor, name="two_factor"),
+    path("two-factor/recovery-codes/", views_account.renew_recovery_codes, name="renew_recovery_codes"),
+    path("two-factor/verify/", views_account.two_factor_verify, name="two_factor_verify"),
+]
+
+audit_urlpatterns = [
+    path("", views_audit.audit_log, name="log"),
+    path("lockouts/", views_audit.lockouts, name="lockouts"),
 ]

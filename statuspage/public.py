@@ -124,7 +124,7 @@ def content_digest(now=None):
         .values_list("pk", "incident_id", "service_id", "level", "started_at", "ended_at"),
         Mitigation.objects.filter(incident__in=shown, public=True)
         .order_by("pk")
-        .values_list("pk", "incident_id", "public_explanation", "started_at", "ended_at"),
+        .values_list("pk", "incident_id", "public_explanation", "public_explanations", "started_at", "ended_at"),
         maintenances.values_list(
             "pk",
             "public_id",
@@ -277,6 +277,7 @@ class PublicState:
                 shown.append(
                     {
                         "text": m.public_explanation,
+                        "mitigation": m,
                         "incident": incidents[m.incident_id],
                         "since": m.started_at,
                         "until": m.ended_at,
@@ -438,13 +439,20 @@ class PublicState:
                 return t.language, t.body
         return update.language, update.body
 
+    def mitigation_text(self, shown):
+        """A shown mitigation's explanation in the page's language, else its default text."""
+        return shown["mitigation"].explanation_in(self.language) if self.language else shown["text"]
+
     def languages(self):
-        """Every language some shown update can be read in (originals and translations)."""
+        """Every language some shown update or measure in force can be read in (originals and
+        translations)."""
         found = set()
         for incident in self.incidents:
             for u in incident.updates:
                 found.add(u.language.lower())
                 found.update(t.language.lower() for t in u.translations.all())
+        for shown in self.mitigations:
+            found.update(shown["mitigation"].public_explanations)
         return sorted(found)
 
     def valid_until(self):

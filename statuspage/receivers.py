@@ -3,7 +3,10 @@ enqueued after commit); any change to what the public page is built from makes t
 forget its content version at once (other processes notice within STATUSPAGE_VERSION_SECONDS)
 and asks for a check of the static export after commit. Whether the change was public at all
 is the content version's to say (the check re-exports only if it changed), so no list of
-"public" changes is kept here."""
+"public" changes is kept here: only the changes that cannot touch what the page is built
+from (a private note, a role, a runbook step...) are let pass without any work, because they
+are most of the writes on an incident's worst day and each would cost every reader's process a
+fresh digest. A change kind not named there is treated as possibly public."""
 
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
@@ -14,10 +17,31 @@ from incidents.signals import communication_published, incident_changed
 from .models import Maintenance
 from .views import WATCHED_MODELS, recent_version
 
+# incident_changed kinds that touch none of WATCHED_MODELS' public fields: what they write is the
+# timeline, roles, runbook runs, reminders, reviews, clocks, the exposure assessment, alerts. (A
+# service that also saves a watched model still says so through post_save.)
+PRIVATE_CHANGES = frozenset(
+    {
+        "timeline",
+        "roles",
+        "runbooks",
+        "reminders",
+        "review",
+        "action_items",
+        "clocks",
+        "exposure",
+        "acknowledged",
+        "cadence",
+        "alerts",
+    }
+)
+
 
 def public_content_may_have_changed(**kwargs):
     if kwargs.get("action", "post_").startswith("pre_"):
         return  # m2m_changed: the post_ action follows
+    if kwargs.get("change") in PRIVATE_CHANGES:
+        return
     from . import tasks
 
     recent_version.forget()

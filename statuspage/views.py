@@ -379,7 +379,9 @@ class Documents:
             "rows": self.component_rows(),
             "incidents": [self.incident_view(i) for i in state.unresolved],
             "resolved_incidents": [self.incident_view(i) for i in state.recently_resolved],
-            "mitigations": [{"body": self.markdown(m["text"]), "since": when(m["since"])} for m in state.mitigations],
+            "mitigations": [
+                {"body": self.markdown(state.mitigation_text(m)), "since": when(m["since"])} for m in state.mitigations
+            ],
             "active_maintenance": [m for m in maintenances if m["status"] in ("in_progress", "verifying")],
             "upcoming_maintenance": sorted(
                 (m for m in maintenances if m["status"] == "scheduled"), key=lambda m: m["starts"]["iso"]

@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 
 from incidents import access
-from incidents.models import SignInIdentity
+from incidents.models import AuditEvent, SignInIdentity
 from tests.conftest import make_user
 from tests.oidc_provider import Provider, configure
 
@@ -359,3 +359,23 @@ def test_a_failed_sign_in_still_offers_the_password_form_while_passwords_are_on(
     page = sign_in(Client()).content.decode()
     assert 'name="password"' in page
     assert "break-glass" not in page
+
+
+def test_sign_ins_failures_and_groups_from_the_provider_are_in_the_audit_log(provider, settings):
+    settings.WARROOM_2FA_REQUIRED = True  # for password sign-ins; the provider asks its own
+    provider.set_accounts({"maya": {**MAYA, "groups": ["wr-sec"]}})
+    client = Client()
+    start = client.get("/login/sso/", REMOTE_ADDR=OFFICE)
+    back = callback_path(through_provider(start["Location"], "maya"))
+    assert client.get(back, REMOTE_ADDR=OFFICE).status_code == 302
+    Client().get(back, REMOTE_ADDR=OFFICE)  # replayed by someone else
+
+    signed_in = AuditEvent.objects.get(action="signed_in")
+    assert (signed_in.actor_name, signed_in.address, signed_in.detail) == ("maya", OFFICE, {"via": "openid_connect"})
+    groups = AuditEvent.objects.get(action="groups_changed")
+    assert groups.subject == "user maya" and groups.detail == {"added": ["security"]}
+    failed = AuditEvent.objects.get(action="signin_failed")
+    assert failed.address == OFFICE and failed.detail["method"] == "OpenID Connect"
+    assert "replayed state" in failed.detail["reason"]
+    # A security-group member signed in through the provider is not sent to enrol here.
+    assert client.get("/incidents/").status_code == 200

@@ -22,11 +22,11 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from incidents import access
+from incidents import access, auditlog
 from incidents import services as core
 from incidents.alerts import payloads
 from incidents.alerts.models import Alert, AlertDelivery, AlertRule, AlertSource, hash_secret, new_secret
-from incidents.models import Incident, Membership, Service, TimelineEntry, TimelineRevision
+from incidents.models import AuditEvent, Incident, Membership, Service, TimelineEntry, TimelineRevision
 
 OPEN = Incident.OPEN_STATUSES
 Role = Membership.Role
@@ -153,6 +153,12 @@ def rotate_secret(source, by):
         secret_rotated_at=timezone.now(),
     )
     source.refresh_from_db()
+    auditlog.record(
+        AuditEvent.Action.SECRET_ROTATED,
+        actor=by,
+        subject=f"alert source {source.pk} ({source.name})",
+        detail={"secret_prefix": source.secret_prefix},
+    )
     return secret, signing_key
 
 

@@ -75,8 +75,9 @@ def placeholders(incident, language=None, now=None):
     mitigations = ""
     public_mitigations = getattr(incident, "mitigations", None)
     if public_mitigations is not None:
+        # In the template's language where the mitigation gives one, else its default text.
         mitigations = "\n".join(
-            f"- {m.public_explanation}"
+            f"- {m.explanation_in(language)}"
             for m in public_mitigations.filter(public=True, ended_at__isnull=True)
             if getattr(m, "public_explanation", "")
         )

@@ -27,12 +27,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from incidents import access
+from incidents import access, auditlog
 from incidents.durations import shown_duration, zoned
 from incidents.filters import ActionItemFilter
 from incidents.forms import active_users, apply_errors, error_messages, keep_seconds
 from incidents.htmx import is_htmx, next_url
-from incidents.models import ActionItem, Incident, Membership, Review
+from incidents.models import ActionItem, AuditEvent, Incident, Membership, Review
 from incidents.review import services as review
 from incidents.review.forms import (
     ActionItemForm,
@@ -253,6 +253,7 @@ def export(request, pk):
         raise Http404("This incident's review has not been started.")
     items = incident.action_items.select_related("owner").order_by("status", F("due_on").asc(nulls_last=True), "id")
     response = HttpResponse(review.export(current, list(items)), content_type="text/markdown; charset=utf-8")
+    auditlog.record(AuditEvent.Action.EXPORTED, subject=f"review of {incident.reference} (markdown)")
     response["Content-Disposition"] = f'attachment; filename="{incident.reference}-review.md"'
     return response
 

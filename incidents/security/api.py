@@ -68,6 +68,7 @@ class MitigationSerializer(serializers.ModelSerializer):
             "ended_at",
             "public",
             "public_explanation",
+            "public_explanations",
             "in_force",
             "review_overdue",
             "created_by",
@@ -104,7 +105,8 @@ class MitigationViewSet(
     viewsets.GenericViewSet,
 ):
     """Temporary measures on this incident that affect users, oldest first. A public one needs
-    `public_explanation`, shown on the status page while it is in force."""
+    `public_explanation`, shown on the status page while it is in force; `public_explanations`
+    gives it in other languages ({"zh-hans": "..."}), shown to readers of that language."""
 
     serializer_class = MitigationSerializer
     denied_message = "Only the incident's commanders and the security group may record or change mitigations."

@@ -11,6 +11,31 @@ from incidents.models import Communication, ExposureAssessment, Obligation
 from incidents.security import mitigations as security
 
 
+class ExplanationsField(forms.CharField):
+    """A public explanation in other languages, one `language code: text` a line
+    (zh-hans: 新用户注册暂时受限。); the service checks the codes and the texts."""
+
+    widget = forms.Textarea(attrs={"rows": 2})
+
+    def to_python(self, value):
+        texts = {}
+        for line in (super().to_python(value) or "").splitlines():
+            if not line.strip():
+                continue
+            language, sep, text = line.partition(":")
+            if not sep or not language.strip() or not text.strip():
+                raise forms.ValidationError(
+                    _("Write one explanation a line as “language code: text”, e.g. zh-hans: 新用户注册暂时受限。")
+                )
+            texts[language.strip().lower()] = text.strip()
+        return texts
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return "\n".join(f"{language}: {text}" for language, text in value.items())
+        return value
+
+
 class MitigationForm(forms.Form):
     title = forms.CharField(
         label=gettext_lazy("Title"),
@@ -44,6 +69,14 @@ class MitigationForm(forms.Form):
         required=False,
         label=gettext_lazy("Public explanation"),
         help_text=gettext_lazy("Plain language for users; required when public"),
+    )
+    public_explanations = ExplanationsField(
+        required=False,
+        label=gettext_lazy("Public explanation in other languages"),
+        help_text=gettext_lazy(
+            "One a line, “language code: text” (zh-hans: 新用户注册暂时受限。); the status page in that"
+            " language and updates written in it show it"
+        ),
     )
 
     def __init__(self, *args, **kwargs):

@@ -23,7 +23,7 @@ from incidents import access
 from incidents.durations import duration
 from incidents.models import ExposureAssessment, Incident, Mitigation, RegulatoryClock, Submission, TimelineEntry
 from incidents.security import clocks as regulatory
-from incidents.services import change_data, describe_changes, notify_changed, record_event
+from incidents.services import SERVICE_NAME_LANGUAGE, change_data, describe_changes, notify_changed, record_event
 
 User = get_user_model()
 
@@ -49,6 +49,7 @@ MITIGATION_FIELDS = (
     "ended_at",
     "public",
     "public_explanation",
+    "public_explanations",
 )
 MITIGATION_LABELS = {
     "title": "title",
@@ -60,7 +61,45 @@ MITIGATION_LABELS = {
     "ended_at": "ended",
     "public": "public",
     "public_explanation": "public explanation",
+    "public_explanations": "public explanation in other languages",
 }
+EXPLANATION_MAX = 5000
+
+
+def check_explanations(texts):
+    """A mitigation's public explanation in other languages: {language code: text}, codes
+    lowercased (as a service's names are)."""
+    if texts is None:
+        return {}
+    if not isinstance(texts, dict):
+        raise ValidationError(
+            {
+                "public_explanations": gettext(
+                    'Give the explanations as {language code: text}, e.g. {"zh-hans": "新用户注册暂时受限。"}.'
+                )
+            }
+        )
+    checked = {}
+    for language, text in texts.items():
+        code = str(language).strip().lower()
+        if not SERVICE_NAME_LANGUAGE.match(code) or len(code) > 15:
+            raise ValidationError(
+                {
+                    "public_explanations": gettext("{language} is not a language code such as zh-hans or de.").format(
+                        language=repr(language)
+                    )
+                }
+            )
+        if not isinstance(text, str) or not text.strip() or len(text) > EXPLANATION_MAX or "\x00" in text:
+            raise ValidationError(
+                {
+                    "public_explanations": gettext(
+                        "The {code} explanation must be text of 1 to {limit} characters."
+                    ).format(code=code, limit=EXPLANATION_MAX)
+                }
+            )
+        checked[code] = text.strip()
+    return checked
 
 
 def _check_mitigation(values, now):
@@ -85,6 +124,15 @@ def _check_mitigation(values, now):
             {
                 "public_explanation": gettext(
                     "A public mitigation needs a plain-language explanation for the status page."
+                )
+            }
+        )
+    values["public_explanations"] = check_explanations(values["public_explanations"])
+    if values["public_explanations"] and not values["public_explanation"]:
+        raise ValidationError(
+            {
+                "public_explanation": gettext(
+                    "Give the explanation in the default language too: the status page falls back to it."
                 )
             }
         )
@@ -121,6 +169,7 @@ def add_mitigation(
     review_by=None,
     public=False,
     public_explanation="",
+    public_explanations=None,
 ):
     _require(by, incident, "record mitigations")
     now = timezone.now()
@@ -135,11 +184,12 @@ def add_mitigation(
             "ended_at": None,
             "public": public,
             "public_explanation": public_explanation if public_explanation is not None else "",
+            "public_explanations": public_explanations,
         },
         now,
     )
     mitigation = Mitigation.objects.create(incident=incident, created_by=by, updated_at=now, **values)
-    changes = [(f, None, values[f]) for f in MITIGATION_FIELDS if values[f] not in (None, "", False)]
+    changes = [(f, None, values[f]) for f in MITIGATION_FIELDS if values[f] not in (None, "", False, {})]
     visibility = "public, explained on the status page" if mitigation.public else "internal"
     record_event(
         incident,

@@ -28,6 +28,11 @@ class Mitigation(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     public = models.BooleanField(default=False)
     public_explanation = models.TextField(blank=True, help_text="Plain language, shown on the status page")
+    # The explanation as readers of other languages read it, by language code ({"zh-hans": "…"}):
+    # the status page in that language and updates filled from a template in it use it.
+    public_explanations = models.JSONField(
+        default=dict, blank=True, help_text="Public explanation per language code, e.g. {'zh-hans': '…'}"
+    )
     created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -44,6 +49,18 @@ class Mitigation(models.Model):
     @property
     def in_force(self):
         return self.ended_at is None
+
+    def explanation_in(self, language):
+        """The public explanation in `language` (zh-hans), else in a language of the same base
+        (zh finds zh-hans; de-at finds de), else the default one."""
+        language = (language or "").lower()
+        texts = self.public_explanations if isinstance(self.public_explanations, dict) else {}
+        if texts.get(language):
+            return texts[language]
+        base = language.split("-")[0]
+        return next(
+            (text for code, text in sorted(texts.items()) if code.split("-")[0] == base), self.public_explanation
+        )
 
 
 class ExposureAssessment(models.Model):

@@ -25,10 +25,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from incidents import access, services
+from incidents import access, auditlog, services
 from incidents.forms import apply_errors, error_messages, keep_seconds
 from incidents.htmx import is_htmx, next_url
 from incidents.models import (
+    AuditEvent,
     Incident,
     Membership,
     Mitigation,
@@ -373,6 +374,8 @@ def audit(request, pk):
         raise PermissionDenied("Only the incident's commanders and the security group may read its audit trail.")
     rows = audit_trail.audit_rows(incident)
     fmt = request.GET.get("format", "")
+    if fmt in ("csv", "json"):
+        auditlog.record(AuditEvent.Action.EXPORTED, subject=f"audit trail of {incident.reference} ({fmt})")
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from incidents.alerts import services as alerts
 from incidents.alerts.models import Alert, AlertDelivery, AlertSource
-from incidents.models import Incident
+from incidents.models import AuditEvent, Incident
 from tests.alerts.conftest import alertmanager_payload, am_alert
 
 pytestmark = pytest.mark.django_db
@@ -82,6 +82,15 @@ def test_rotating_through_the_api_returns_the_new_secret_once(source, ingest, ap
     assert response.status_code == 200
     assert ingest(source, alertmanager_payload()).status_code == 401
     assert ingest(source, alertmanager_payload(), secret=response.data["secret"]).status_code == 202
+
+
+def test_rotating_a_secret_is_in_the_audit_log(source, api, commander):
+    api(commander).post(f"/api/v1/alert-sources/{source.pk}/rotate/")
+
+    event = AuditEvent.objects.get(action="secret_rotated")
+    source.refresh_from_db()
+    assert event.actor_name == "cmdr" and event.subject == f"alert source {source.pk} ({source.name})"
+    assert event.detail == {"secret_prefix": source.secret_prefix}
 
 
 def test_a_paused_source_answers_423_and_records_nothing(source, ingest, commander):

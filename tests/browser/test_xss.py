@@ -143,7 +143,14 @@ def seed():
         w.post(
             "post",
             "services/",
-            {"name": name, "slug": f"svc-{i}", "group": name, "description": TEXT if i == 0 else name, "public": True},
+            {
+                "name": name,
+                "names": {"zh-hans": name},
+                "slug": f"svc-{i}",
+                "group": name,
+                "description": TEXT if i == 0 else name,
+                "public": True,
+            },
         )
     # Incidents: one carries everything long; the others carry the rest of the titles.
     titles = short_texts(200)
@@ -228,6 +235,8 @@ def seed():
                 "review_by": (now + timedelta(hours=4)).isoformat(),
                 "public": True,
                 "public_explanation": TEXT if i == 0 else t,
+                # Shown by /status/?lang=de below and on the security page.
+                "public_explanations": {"de": TEXT if i == 0 else t},
             },
         )["id"]
         for i, t in enumerate(titles)
@@ -350,6 +359,14 @@ def seed():
         process_alerts(delivery.json()["delivery"])
     first_alert = Alert.objects.order_by("pk").first().pk
     w.post("post", f"alerts/triage/{first_alert}/attach/", {"incident": others[0]})
+    # API tokens named with the payloads (tokens page, audit log), and failed sign-ins with them as
+    # usernames (the audit log), from an address of their own so the throttle spares ana's.
+    for name in short_texts(100):
+        w.post("post", "tokens/", {"name": name, "scope": "read"})
+    guesser = Client(REMOTE_ADDR="192.0.2.66")
+    for username in short_texts(150):
+        guesser.post("/login/", {"username": username, "password": "a wrong guess"})
+
     maintenance = Maintenance.objects.order_by("pk").first()
     public_incident = PublicIncident.objects.get(incident__key=pk)
     component = PublicComponent.objects.order_by("pk").first()
@@ -391,6 +408,9 @@ def seed():
         "/alerts/sources/",
         f"/alerts/sources/{source['id']}/",
         f"/incidents/{others[0]}/alerts/",
+        "/account/tokens/",
+        "/audit/?action=signin_failed",
+        "/audit/?action=token_created",
     ]
     public = [
         "/status/",

@@ -62,7 +62,7 @@ def test_the_promise_is_rounded_up_to_five_minutes_and_never_before_the_war_room
 
 def test_a_chinese_template_gives_the_time_in_chinese_and_beijing_time(sev1):
     template = CommunicationTemplate.objects.create(
-        name="状态页：调查中",
+        name="测试：调查中（北京时间）",
         language="zh-hans",
         body="我们正在调查 {services} 的问题。我们将在 {next_update} 前发布更新。",
     )

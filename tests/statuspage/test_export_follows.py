@@ -134,7 +134,7 @@ def test_a_write_queues_one_export_check_after_commit_and_the_check_re_exports(
         sign_ups_limited(public_page, commander)
         services.log_entry(public_page, commander, "Still limited.")
     with django_capture_on_commit_callbacks(execute=True):
-        services.log_entry(public_page, commander, "Still limited, still.")
+        services.update_fields(public_page, commander, title="Sign-ups limited worldwide")
     assert queued == ["check"], "one check, queued and not yet started, covers every later write"
 
     before = exported.resolve()
@@ -143,8 +143,27 @@ def test_a_write_queues_one_export_check_after_commit_and_the_check_re_exports(
     assert EXPLANATION in read(exported, "index.html")
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.log_entry(public_page, commander, "Once the check started, a write queues another.")
-    assert queued == ["check", "check"]
+        services.update_fields(public_page, commander, title="Sign-ups limited in some countries")
+    assert queued == ["check", "check"], "once the check started, a write queues another"
+
+
+def test_private_writes_cost_the_status_page_nothing(
+    exported, public_page, commander, responder, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A note, a role, a runbook step: most of an incident's writes. They neither make the
+    process that took them compute the content version again nor queue an export check; a
+    public change does both."""
+    queued = []
+    monkeypatch.setattr(tasks.export_page, "delay", lambda: queued.append("check"))
+    version = views.recent_version.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.log_entry(public_page, commander, "Private: the attacker's ASN is 64500.")
+        services.assign_role(public_page, responder, "scribe", commander)
+    assert views.recent_version.value == version and queued == []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sign_ups_limited(public_page, commander)
+    assert views.recent_version.value is None and queued == ["check"]
 
 
 def test_the_clock_alone_re_exports_when_what_the_export_shows_ends(exported, public_page, commander, web_chat):

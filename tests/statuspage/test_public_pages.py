@@ -244,6 +244,31 @@ def test_public_mitigations_of_shown_incidents_are_explained(client, public_page
     assert "WAF rule 42" not in page and "Block bad ASNs" not in page
 
 
+def test_the_chinese_page_explains_measures_in_chinese_falling_back_to_the_default(client, public_page, commander):
+    security.add_mitigation(
+        public_page,
+        commander,
+        title="Sign-ups limited",
+        description="Only +86 numbers",
+        public=True,
+        public_explanation="New registrations are temporarily limited to some countries.",
+        public_explanations={"zh-hans": "新用户注册暂时仅限部分国家。"},
+    )
+    security.add_mitigation(
+        public_page,
+        commander,
+        title="Uploads off",
+        description="x",
+        public=True,
+        public_explanation="File uploads are paused.",
+    )
+    english = text(client.get("/status/"))
+    chinese = text(client.get("/status/", headers={"accept-language": "zh-CN,zh;q=0.9"}))
+    assert "New registrations are temporarily limited" in english and "新用户注册" not in english
+    assert "新用户注册暂时仅限部分国家。" in chinese and "New registrations are temporarily limited" not in chinese
+    assert "File uploads are paused." in chinese
+
+
 def test_mitigations_of_confidential_incidents_never_show(client, leak, commander):
     security.add_mitigation(
         leak["secret"],

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from incidents.credentials import issue_token, revoke_tokens
+from incidents.models import ApiToken
 
 
 class Command(BaseCommand):
@@ -14,8 +15,10 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--expires-in-days", type=int, help="Refuse the token after so many days (default: never)")
         parser.add_argument("--replace", action="store_true", help="End the user's other tokens first")
+        parser.add_argument("--name", default="API token", help="What the token is for (shown on the tokens page)")
+        parser.add_argument("--read-only", action="store_true", help="Refuse anything but GET, HEAD and OPTIONS")
 
-    def handle(self, username, expires_in_days, replace, **options):
+    def handle(self, username, expires_in_days, replace, name, read_only, **options):
         User = get_user_model()
         user = User.objects.filter(**{User.USERNAME_FIELD: username}).first()
         if user is None:
@@ -29,5 +32,6 @@ class Command(BaseCommand):
             if ended:
                 self.stderr.write(f"Ended {ended} earlier token(s) of {username!r}.")
         expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
-        _, key = issue_token(user, expires_at=expires_at)
+        scope = ApiToken.Scope.READ if read_only else ApiToken.Scope.READ_WRITE
+        _, key = issue_token(user, expires_at=expires_at, name=name[:100], scope=scope)
         self.stdout.write(key)
