@@ -24,11 +24,11 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import m2m_changed, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from incidents.models import AuditEvent
+from incidents.models import AuditEvent, Membership
 from incidents.ratelimit import client_address
 
 log = logging.getLogger("warroom.audit")
@@ -150,6 +150,28 @@ def groups_changed(sender, instance, action, reverse, model, pk_set, **kwargs):
     else:
         names = sorted(Group.objects.filter(pk__in=pk_set).values_list("name", flat=True))
         record(Action.GROUPS_CHANGED, subject=user_subject(instance), detail={verb: names})
+
+
+@receiver(post_save, sender=Membership, dispatch_uid="warroom-audit-incident-role-added")
+def incident_role_added(sender, instance, created, raw=False, **kwargs):
+    if created and not raw:
+        _incident_role(instance, "added")
+
+
+@receiver(post_delete, sender=Membership, dispatch_uid="warroom-audit-incident-role-removed")
+def incident_role_removed(sender, instance, **kwargs):
+    _incident_role(instance, "removed")
+
+
+def _incident_role(membership, verb):
+    """A role on one incident given or taken, whichever path did it (services, admin): who holds
+    what on which incident is part of who may see a confidential one."""
+    incident, person = membership.incident, membership.user
+    record(
+        Action.INCIDENT_ROLE_CHANGED,
+        subject=f"{incident.reference} {membership.role}: {person.get_username()}",
+        detail={"incident": incident.key, "role": membership.role, verb: person.get_username()},
+    )
 
 
 @receiver(pre_save, sender=get_user_model(), dispatch_uid="warroom-audit-account-flags")

@@ -470,6 +470,7 @@ class AuditEvent(models.Model):
         TOKEN_CREATED = "token_created", _("API token created")
         TOKEN_REVOKED = "token_revoked", _("API token revoked")
         GROUPS_CHANGED = "groups_changed", _("Groups changed")
+        INCIDENT_ROLE_CHANGED = "incident_role", _("Incident role changed")
         ACCOUNT_CHANGED = "account_changed", _("Account flags changed")
         ADMIN_CHANGE = "admin_change", _("Admin change")
         EXPORTED = "exported", _("Export downloaded")

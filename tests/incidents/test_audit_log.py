@@ -97,6 +97,32 @@ def test_group_changes_from_the_groups_side_are_recorded(responder):
     assert event.subject == "user resp" and event.detail == {"added": ["security"]}
 
 
+def test_roles_on_an_incident_given_and_taken_are_recorded_with_who_did_it(as_user, commander, responder, incident):
+    """Who holds a role on which incident is who may see a confidential one: the organisation's
+    log has every change, made on the page, in the services or by a handover."""
+    before = AuditEvent.objects.latest("id").pk  # the declaration's own commander
+    client = as_user(commander)
+    assert client.post(f"/incidents/{incident.key}/roles/", {"role": "scribe", "user": responder.pk}).status_code == 302
+    membership = incident.memberships.get(user=responder, role="scribe")
+    client.post(f"/incidents/{incident.key}/roles/{membership.pk}/remove/")
+    services.hand_over_command(incident, responder, commander)
+
+    events = AuditEvent.objects.filter(action="incident_role", pk__gt=before).order_by("id")
+    rows = [(e.actor_name, e.subject, e.detail) for e in events]
+    key, ref = incident.key, incident.reference
+    assert rows[:2] == [
+        ("cmdr", f"{ref} scribe: resp", {"incident": key, "role": "scribe", "added": "resp"}),
+        ("cmdr", f"{ref} scribe: resp", {"incident": key, "role": "scribe", "removed": "resp"}),
+    ]
+    changes = {
+        (e.detail["role"], next(v for k, v in e.detail.items() if k in ("added", "removed")), e.subject)
+        for e in events[2:]
+    }
+    assert ("commander", "cmdr", f"{ref} commander: cmdr") in changes  # the old commander's role ends
+    assert ("commander", "resp", f"{ref} commander: resp") in changes
+    assert ("responder", "cmdr", f"{ref} responder: cmdr") in changes  # and they stay on as a responder
+
+
 def test_incident_audit_export_and_review_export_are_recorded(as_user, security, incident):
     client = as_user(security)
 
