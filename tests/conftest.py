@@ -10,9 +10,12 @@ and the helpers of the HTML tests: `as_user(user)` (a browser client signed in a
 anonymous for None), HTMX (the headers htmx sends) and `clear_cache` (a cold cache).
 """
 
+import threading
+
 import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.db import connection, connections
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -22,6 +25,25 @@ from incidents.signin import throttle_memory as signin_throttle_memory
 
 # The headers htmx sends with each request it makes.
 HTMX = {"HX-Request": "true"}
+
+# Tests of two writers at once: SQLite serialises them, so they need PostgreSQL.
+needs_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="two writers at once need PostgreSQL (SQLite runs one at a time)"
+)
+
+
+def in_thread(target, results, name):
+    """Run `target` in a thread with its own database connection, its result in results[name]."""
+
+    def run():
+        try:
+            results[name] = target()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
 
 
 def make_user(django_user_model, username, *groups, **extra):

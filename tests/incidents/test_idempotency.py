@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from incidents import services
 from incidents.idempotency import KEY_TTL
@@ -25,6 +25,7 @@ from incidents.models import (
     Service,
     TimelineEntry,
 )
+from tests.conftest import in_thread, needs_postgresql
 
 pytestmark = pytest.mark.django_db
 
@@ -294,22 +295,6 @@ def test_the_page_says_the_incident_moved_on_when_its_status_button_was_stale(as
 
 # Concurrency (PostgreSQL: two connections really at once) ---------------------------------------
 
-needs_postgresql = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="two writers at once need PostgreSQL (SQLite runs one at a time)"
-)
-
-
-def _in_thread(target, results, name):
-    def run():
-        try:
-            results[name] = target()
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
 
 @needs_postgresql
 @pytest.mark.django_db(transaction=True)
@@ -322,7 +307,7 @@ def test_two_posts_with_the_same_key_at_once_store_one_entry(api, commander, inc
         barrier.wait()
         return api(commander).post(url, body, format="json", headers={"Idempotency-Key": "same"})
 
-    threads = [_in_thread(send, results, n) for n in ("a", "b")]
+    threads = [in_thread(send, results, n) for n in ("a", "b")]
     for thread in threads:
         thread.join(30)
 
@@ -345,9 +330,9 @@ def test_a_retry_while_the_first_request_still_runs_is_a_409(api, commander, inc
 
     with transaction.atomic():
         Incident.objects.select_for_update().get(pk=incident.pk)
-        first = _in_thread(send, results, "first")
+        first = in_thread(send, results, "first")
         _wait_for_a_blocked_query()
-        retry = _in_thread(send, results, "retry")
+        retry = in_thread(send, results, "retry")
         retry.join(10)
         retry_waited = retry.is_alive()
     first.join(30)

@@ -3,30 +3,14 @@ request read the incident before the other's change committed waits for the row 
 must hear 409 with the state that won, as a stale `from_status` does, not a 400 as if the
 input were wrong."""
 
-import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from incidents import services
 from incidents.models import Incident
-
-needs_postgresql = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="two writers at once need PostgreSQL (SQLite runs one at a time)"
-)
-
-
-def _in_thread(target, results, name):
-    def run():
-        try:
-            results[name] = target()
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
+from tests.conftest import in_thread, needs_postgresql
 
 
 def _wait_until_a_request_waits_for_a_lock(timeout=30):
@@ -55,7 +39,7 @@ def test_status_change_that_loses_the_race_is_a_409_with_the_winning_state(api, 
 
     with transaction.atomic():
         first = Incident.objects.select_for_update().get(pk=incident.pk)
-        second = _in_thread(second_commander, results, "second")
+        second = in_thread(second_commander, results, "second")
         _wait_until_a_request_waits_for_a_lock()
         services.change_status(first, "identified", commander)
     second.join(30)
