@@ -40,6 +40,7 @@ urlpatterns = [
     path("", include("statuspage.urls_root")),
     path("api/v1/", include("incidents.api_urls")),
     path("api/v1/", include("runbooks.api_urls")),
+    path("api/v1/", include("statuspage.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
