@@ -12,6 +12,7 @@ saying so before their input is judged. A window that can no longer change answe
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -25,8 +26,6 @@ from incidents.idempotency import IdempotentCreateModelMixin
 from . import services
 from .models import Maintenance
 from .views import page_path
-
-DENIED = "Only comms staff and commanders may schedule, change or cancel maintenance."
 
 
 class NoLongerChangeable(APIException):
@@ -94,7 +93,7 @@ class MaintenanceSerializer(serializers.ModelSerializer):
         scheduled_for = data.get("scheduled_for", getattr(self.instance, "scheduled_for", None))
         scheduled_until = data.get("scheduled_until", getattr(self.instance, "scheduled_until", None))
         if scheduled_for and scheduled_until and scheduled_until <= scheduled_for:
-            raise serializers.ValidationError({"scheduled_until": ["The window must end after it starts."]})
+            raise serializers.ValidationError({"scheduled_until": [gettext("The window must end after it starts.")]})
         return data
 
     def create(self, validated):
@@ -112,11 +111,11 @@ class MaintenancePermission(permissions.BasePermission):
     """Reading for everyone signed in; writing for maintenance managers, asked before the input
     is judged."""
 
-    message = DENIED
-
     def has_permission(self, request, view):
         if request.method in permissions.SAFE_METHODS or getattr(view, "swagger_fake_view", False):
             return True
+        # The staff pages' own words (statuspage.services), in the caller's language.
+        self.message = gettext("Only comms staff and commanders may schedule or change maintenance.")
         return access.can_manage_maintenance(request.user)
 
 
