@@ -215,3 +215,13 @@ def test_maintenance_operations_are_in_the_openapi_schema(api, comms):
     assert {"get", "post"} <= set(paths["/api/v1/maintenances/"])
     assert {"get", "put", "patch"} <= set(paths["/api/v1/maintenances/{id}/"])
     assert "post" in paths["/api/v1/maintenances/{id}/cancel/"]
+
+
+def test_a_retried_schedule_with_the_same_idempotency_key_stores_one_window(api, comms):
+    client = api(comms)
+    data = body(title="Retried")
+    first = client.post(URL, data, format="json", HTTP_IDEMPOTENCY_KEY="maint-1")
+    again = client.post(URL, data, format="json", HTTP_IDEMPOTENCY_KEY="maint-1")
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert Maintenance.objects.filter(title="Retried").count() == 1
