@@ -18,6 +18,7 @@ impact still open runs until now. Computed inside the page's cached build from w
 loaded: no query of its own.
 """
 
+import bisect
 import math
 from datetime import datetime, timedelta
 
@@ -27,6 +28,7 @@ from django.utils import timezone
 WEIGHTS = {"major_outage": 1.0, "partial_outage": 0.3}
 MAINTENANCE_LEVEL = "under_maintenance"
 WINDOWS = {"30d": 30, "90d": 90}
+DAY = 86400.0
 
 
 def percent(down, counted):
@@ -36,24 +38,56 @@ def percent(down, counted):
     return max(0.0, math.floor(value * 100 + 1e-9) / 100)
 
 
-def measure(outages, excluded, start, end):
-    """(weighted seconds down, seconds counted) between start and end: `outages` are
-    (from, to, weight), `excluded` (from, to) maintenance spans."""
-    if end <= start:
-        return 0.0, 0.0
+def timeline(outages, excluded, start, end):
+    """The spans between start and end (POSIX seconds) that are not plain up time, in order and
+    without overlap: (from, to, weight) where the component was down at that weight (the worst
+    of the outages covering it), (from, to, None) where it was under maintenance."""
     outages = [(max(a, start), min(b, end), w) for a, b, w in outages if a < end and b > start]
     excluded = [(max(a, start), min(b, end)) for a, b in excluded if a < end and b > start]
     if not outages and not excluded:
-        return 0.0, (end - start).total_seconds()
-    points = sorted({start, end, *(t for a, b, _w in outages for t in (a, b)), *(t for span in excluded for t in span)})
-    down = counted = 0.0
+        return []
+    points = sorted({*(t for a, b, _w in outages for t in (a, b)), *(t for span in excluded for t in span)})
+    spans = []
     for lo, hi in zip(points, points[1:], strict=False):
         if any(a <= lo and hi <= b for a, b in excluded):
+            spans.append((lo, hi, None))
             continue
-        seconds = (hi - lo).total_seconds()
-        counted += seconds
-        down += seconds * max((w for a, b, w in outages if a <= lo and hi <= b), default=0.0)
-    return down, counted
+        weight = max((w for a, b, w in outages if a <= lo and hi <= b), default=0.0)
+        if weight > 0:
+            spans.append((lo, hi, weight))
+    return spans
+
+
+def measure(spans, start, end):
+    """(weighted seconds down, seconds counted) between start and end."""
+    down = excluded = 0.0
+    for a, b, weight in spans:
+        if b <= start or a >= end:
+            continue
+        overlap = min(b, end) - max(a, start)
+        if weight is None:
+            excluded += overlap
+        else:
+            down += weight * overlap
+    return down, (end - start) - excluded
+
+
+def by_day(spans, bounds):
+    """The uptime of each day between consecutive `bounds`: each span is shared out among the
+    few days it touches, rather than every day scanning every span."""
+    days = len(bounds) - 1
+    down, excluded = [0.0] * days, [0.0] * days
+    for a, b, weight in spans:
+        n = max(0, bisect.bisect_right(bounds, a) - 1)
+        while n < days and bounds[n] < b:
+            overlap = min(b, bounds[n + 1]) - max(a, bounds[n])
+            if overlap > 0:
+                if weight is None:
+                    excluded[n] += overlap
+                else:
+                    down[n] += weight * overlap
+            n += 1
+    return [percent(down[n], bounds[n + 1] - bounds[n] - excluded[n]) for n in range(days)]
 
 
 class Uptime:
@@ -62,31 +96,33 @@ class Uptime:
     ending now)."""
 
     def __init__(self, state, days=90):
-        now = state.now
+        now = state.now.timestamp()
         zone = timezone.get_default_timezone()
-        today = timezone.localtime(now, zone).date()
-        first = today - timedelta(days=days - 1)
-        day_starts = [
-            timezone.make_aware(datetime.combine(first + timedelta(days=n), datetime.min.time()), zone)
-            for n in range(days + 1)
+        today = timezone.localtime(state.now, zone).date()
+        dates = [today - timedelta(days=days - 1 - n) for n in range(days)]
+        bounds = [timezone.make_aware(datetime.combine(d, datetime.min.time()), zone).timestamp() for d in dates] + [
+            now
         ]
+        earliest = min(bounds[0], now - max(WINDOWS.values()) * DAY)
         outages, excluded = self._spans(state)
+        everywhere = excluded.get(None, [])
         self.windows, self.days = {}, {}
         for component in state.leaf_components:
             key = component.service.pk
-            mine, off = outages.get(key, []), excluded.get(key, []) + excluded.get(None, [])
+            spans = timeline(outages.get(key, []), excluded.get(key, []) + everywhere, earliest, now)
+            if not spans:
+                self.windows[component.id] = dict.fromkeys(WINDOWS, 100.0)
+                self.days[component.id] = dict.fromkeys(dates, 100.0)
+                continue
             self.windows[component.id] = {
-                name: percent(*measure(mine, off, now - timedelta(days=n), now)) for name, n in WINDOWS.items()
+                name: percent(*measure(spans, now - n * DAY, now)) for name, n in WINDOWS.items()
             }
-            self.days[component.id] = {
-                first + timedelta(days=n): percent(*measure(mine, off, day_starts[n], min(day_starts[n + 1], now)))
-                for n in range(days)
-            }
+            self.days[component.id] = dict(zip(dates, by_day(spans, bounds), strict=True))
 
     @staticmethod
     def _spans(state):
-        """Outage spans by service id, and maintenance spans by service id (None: every
-        service), up to now."""
+        """Outage spans (from, to, weight) by service id, and maintenance spans (from, to) by
+        service id (None: every service), in POSIX seconds, up to now."""
         now = state.now
         outages, excluded = {}, {}
         for incident in state.incidents:
@@ -94,15 +130,16 @@ class Uptime:
                 end = min(impact.ended_at or now, now)
                 if impact.started_at >= end:
                     continue
+                span = (impact.started_at.timestamp(), end.timestamp())
                 if impact.level == MAINTENANCE_LEVEL:
-                    excluded.setdefault(impact.service_id, []).append((impact.started_at, end))
+                    excluded.setdefault(impact.service_id, []).append(span)
                 elif impact.level in WEIGHTS:
-                    outages.setdefault(impact.service_id, []).append((impact.started_at, end, WEIGHTS[impact.level]))
+                    outages.setdefault(impact.service_id, []).append((*span, WEIGHTS[impact.level]))
         for m in state.maintenances:
-            span = (m.scheduled_for, min(m.scheduled_until, now))
-            if span[0] >= span[1]:
+            end = min(m.scheduled_until, now)
+            if m.scheduled_for >= end:
                 continue
-            chosen = [s.pk for s in m.services.all()]
-            for key in chosen or [None]:
+            span = (m.scheduled_for.timestamp(), end.timestamp())
+            for key in [s.pk for s in m.services.all()] or [None]:
                 excluded.setdefault(key, []).append(span)
         return outages, excluded

@@ -181,3 +181,11 @@ def test_uptime_costs_no_query_however_many_outages(announced, web_chat, api_ser
     many, state = build_queries()
     assert many == few
     assert state.uptime.windows[state.by_service[web_chat.pk].id]["30d"] < 100.0
+
+
+def test_an_outage_across_midnight_is_shared_between_its_two_days(client, announced, web_chat):
+    impact(announced, web_chat, "major_outage", timedelta(days=10, hours=13), minutes=120)  # 23:00 to 01:00
+    labels = bar_labels(client.get("/status/").content.decode(), "Web chat")
+    assert labels[-12].startswith(f"{(NOW - timedelta(days=11)).date().isoformat()}: Major outage, 95.83% uptime")
+    assert labels[-11].startswith(f"{(NOW - timedelta(days=10)).date().isoformat()}: Major outage, 95.83% uptime")
+    assert labels[-13].endswith(", 100% uptime")
