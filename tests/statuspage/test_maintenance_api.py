@@ -225,3 +225,20 @@ def test_a_retried_schedule_with_the_same_idempotency_key_stores_one_window(api,
     assert first.status_code == again.status_code == 201
     assert again.json()["id"] == first.json()["id"]
     assert Maintenance.objects.filter(title="Retried").count() == 1
+
+
+def test_put_replaces_every_field_and_the_api_root_lists_maintenances(api, comms, web_chat):
+    m = services.schedule(
+        comms,
+        title="Old title",
+        body="Old body",
+        scheduled_for=timezone.now() + timedelta(hours=1),
+        scheduled_until=timezone.now() + timedelta(hours=2),
+        services=[web_chat],
+        verify_minutes=30,
+    )
+    response = api(comms).put(f"{URL}{m.pk}/", body(title="New title", body="", services=[]), format="json")
+    assert response.status_code == 200, response.json()
+    m.refresh_from_db()
+    assert (m.title, m.body, m.verify_minutes, list(m.services.all())) == ("New title", "", 15, [])
+    assert api(comms).get("/api/v1/").json()["maintenances"].endswith("/api/v1/maintenances/")
