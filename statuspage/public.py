@@ -19,6 +19,7 @@ from django.utils import timezone
 from incidents.models import Communication, Impact, Incident, Mitigation, Service
 
 from .models import Maintenance, PublicComponent, PublicIncident, PublicUpdate
+from .uptime import Uptime
 
 OPERATIONAL = "operational"
 LEVEL_RANK = {OPERATIONAL: 0, "under_maintenance": 1, "degraded_performance": 2, "partial_outage": 3, "major_outage": 4}
@@ -163,6 +164,7 @@ class Component:
     group_id: str | None = None
     is_group: bool = False
     children: list = field(default_factory=list)
+    uptime: dict | None = None  # leaves: {"30d": 99.95, "90d": 99.98} (statuspage.uptime)
 
     def as_json(self, page):
         data = {
@@ -182,6 +184,8 @@ class Component:
         }
         if self.is_group:
             data["components"] = [c.id for c in self.children]
+        if self.uptime is not None:  # Warroom's own addition; Statuspage clients ignore it
+            data["uptime"] = self.uptime
         return data
 
 
@@ -235,6 +239,9 @@ class PublicState:
             incident.is_unresolved = incident.public_status != "resolved"
         self.services = services
         self._component_status()
+        self.uptime = Uptime(self)
+        for component in self.leaf_components:
+            component.uptime = self.uptime.windows[component.id]
         self.mitigations = self._load_mitigations()
 
     def _ensure_component_ids(self, services):

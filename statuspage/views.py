@@ -180,6 +180,11 @@ def when(value):
     return {"iso": local.isoformat(timespec="seconds"), "text": zoned(local, "j M Y H:i", local.tzinfo)}
 
 
+def uptime_text(value):
+    """An uptime percentage as the page shows it: "100%", "99.5%", "99.95%"."""
+    return f"{value:.2f}".rstrip("0").rstrip(".") + "%"
+
+
 class Documents:
     """Every public document of the status page, rendered from one PublicState."""
 
@@ -349,21 +354,29 @@ class Documents:
             "description": c.description,
             "feed": page_path("component_feed", c.id),
             "bar": "",
+            "uptime": None,
         }
         if bars is not None:
-            view["bar"] = self.bar(start, bars[c.id])
+            view["bar"] = self.bar(start, bars[c.id], self.state.uptime.days.get(c.id, {}))
+        if c.uptime is not None:
+            view["uptime"] = {name: uptime_text(value) for name, value in c.uptime.items()}
         return view
 
-    def bar(self, start, days):
+    def bar(self, start, days, uptime=None):
         """The 90-day bar as HTML: one focusable element per day, its aria-label giving the day,
-        the worst level and the incidents (CSS shows it on hover and focus), linking that day on
-        the history page. Built here rather than in a template: 90 days times every component is
-        thousands of elements, and this keeps both the page and its build small."""
+        the worst level, the day's uptime (statuspage.uptime) and the incidents (CSS shows it on
+        hover and focus), linking that day on the history page. Built here rather than in a
+        template: 90 days times every component is thousands of elements, and this keeps both
+        the page and its build small."""
         cells = []
         history = page_path("history")
+        uptime = uptime or {}
         for offset, (level, incidents) in enumerate(days):
-            day = (start + timedelta(days=offset)).isoformat()
+            date = start + timedelta(days=offset)
+            day = date.isoformat()
             label = f"{day}: {LEVEL_LABELS[level]}"
+            if date in uptime:
+                label += ", " + _("%(percent)s uptime") % {"percent": uptime_text(uptime[date])}
             css = LEVEL_CODES[level]
             if incidents:
                 label = escape(label + " – " + ", ".join(i.title for i in incidents))
