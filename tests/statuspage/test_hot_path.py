@@ -10,15 +10,17 @@ its other work)."""
 import threading
 
 import pytest
+from django.test import Client
 
 from statuspage import views
+from statuspage.models import PublicComponent, PublicIncident
 from tests.conftest import in_thread
 from tests.statuspage.page_factories import *  # noqa: F403 - fixtures
 
 URLS = ["/status/", "/status/api/v2/summary.json"]
 
 
-def test_a_warm_anonymous_request_runs_no_query_and_never_reads_the_session(
+def test_a_warm_anonymous_request_runs_no_query_and_no_staff_middleware(
     client, public_page, settings, django_assert_num_queries
 ):
     settings.STATUSPAGE_VERSION_SECONDS = 3600
@@ -29,9 +31,70 @@ def test_a_warm_anonymous_request_runs_no_query_and_never_reads_the_session(
         with django_assert_num_queries(0):
             response = client.get(url, headers=browser)
         assert response.status_code == 200, url
-        assert not response.wsgi_request.session.accessed, url
+        # Answered before the session, sign-in, CSRF, two-factor, audit and message middleware
+        # (statuspage.middleware): none of them left its mark on the request.
+        request = response.wsgi_request
+        assert not hasattr(request, "session") and not hasattr(request, "user"), url
         assert "Cookie" not in response["Vary"], url
         assert not response.cookies, url
+
+
+def test_signed_in_staff_get_the_same_documents_through_the_whole_stack(
+    client, public_page, commander, settings, django_assert_max_num_queries
+):
+    settings.STATUSPAGE_VERSION_SECONDS = 3600
+    public = {url: client.get(url) for url in URLS}
+    client.force_login(commander)
+    for url in URLS:
+        with django_assert_max_num_queries(2):  # the session and the user, nothing of the page
+            response = client.get(url)
+        assert response.wsgi_request.user == commander  # the whole stack ran
+        assert response.content == public[url].content, url
+        assert response["Cache-Control"] == public[url]["Cache-Control"], url
+        assert "Cookie" not in response["Vary"], url
+
+
+def public_requests(every_path):
+    """(path, headers) of requests that exercise every answer of the documents: 200, gzip,
+    another language, 304, 404, and the pages that are no documents."""
+    for path in every_path:
+        yield path, {}
+        yield path, {"accept-encoding": "gzip, br", "accept-language": "zh-Hans"}
+        yield path, {"if-none-match": "*"}
+    yield "/status/incidents/aaaaaaaaaaaa/", {"accept-language": "zh-Hans"}
+    yield "/status/incidents/aaaaaaaaaaaa", {}
+    yield "/status/no-such-page/", {}
+    yield "/healthz", {}
+
+
+def test_answered_early_or_not_every_response_has_the_same_status_headers_and_body(
+    public_page, api_service, settings, client
+):
+    """The early answer leaves out only work: with PublicDocumentsMiddleware taken out of
+    MIDDLEWARE, the same requests get the same status, headers (security and caching alike) and
+    body."""
+    settings.STATUSPAGE_VERSION_SECONDS = 3600
+    client.get("/status/")  # public ids
+    component = PublicComponent.objects.get(service=api_service).public_id
+    paths = [
+        "/status/",
+        "/status/history/",
+        "/status/feed.atom",
+        f"/status/incidents/{PublicIncident.objects.get(incident=public_page).public_id}/",
+        f"/status/components/{component}/feed.atom",
+        *(f"/status/{path}" for path in views.JSON_DOCUMENTS),
+    ]
+    early = Client()
+    early.get("/healthz")  # loads the middleware as it is now
+    everything = list(settings.MIDDLEWARE)
+    settings.MIDDLEWARE = [m for m in everything if m != "statuspage.middleware.PublicDocumentsMiddleware"]
+    assert len(settings.MIDDLEWARE) == len(everything) - 1
+    whole = Client()
+    for path, headers in public_requests(paths):
+        a, b = early.get(path, headers=headers), whole.get(path, headers=headers)
+        assert a.status_code == b.status_code, (path, headers)
+        assert sorted(a.items()) == sorted(b.items()), (path, headers)
+        assert a.content == b.content, (path, headers)
 
 
 class SlowRead:
