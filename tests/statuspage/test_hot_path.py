@@ -155,3 +155,9 @@ def test_a_read_begun_before_a_public_change_is_not_kept(client, public_page, we
     # What the reader read may predate the change: the next request reads the version again.
     assert views.recent_version.value is None
     assert "Web chat and voice" in client.get("/status/").content.decode()
+
+
+def test_a_host_not_in_allowed_hosts_is_refused_as_before(client, public_page):
+    client.get("/status/")
+    assert client.get("/status/", headers={"host": "status.example.com"}).status_code == 400
+    assert client.get("/status/api/v2/summary.json", headers={"host": "evil.example"}).status_code == 400
