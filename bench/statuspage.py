@@ -12,9 +12,10 @@ public cannot see must not invalidate the page.
 
 Two rates per URL: requests per second as the clients got them, and requests per second of
 gunicorn's own CPU time (its master and workers, read from /proc), as bench/warroom.py does for
-nginx. On a machine shared with other work the first swings with that work (the same build gave
-0.71x and 1.07x in two runs on a busy two-CPU machine); the second is what the server sustains
-when it has the machine, the same whatever else runs. The goal is on the second.
+nginx. On a machine shared with other work the first swings with that work (one build's ratios
+went from 0.71x to 1.43x across runs on a busy two-CPU machine, while the second stayed within
+1.13x to 1.21x); the second is what the server sustains when it has the machine, whatever else
+runs. The goal is on the second.
 
 Environment knobs: BENCH_DATABASE_URL, BENCH_SECONDS (per round and URL, default 1), BENCH_THREADS
 (concurrent clients, default 8), BENCH_WORKERS (gunicorn workers, default 2), BENCH_ROUNDS
