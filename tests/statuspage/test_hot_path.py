@@ -91,10 +91,12 @@ def test_answered_early_or_not_every_response_has_the_same_status_headers_and_bo
     assert len(settings.MIDDLEWARE) == len(everything) - 1
     whole = Client()
     for path, headers in public_requests(paths):
-        a, b = early.get(path, headers=headers), whole.get(path, headers=headers)
-        assert a.status_code == b.status_code, (path, headers)
-        assert sorted(a.items()) == sorted(b.items()), (path, headers)
-        assert a.content == b.content, (path, headers)
+        for method in ("get", "head"):
+            a = getattr(early, method)(path, headers=headers)
+            b = getattr(whole, method)(path, headers=headers)
+            assert a.status_code == b.status_code, (method, path, headers)
+            assert sorted(a.items()) == sorted(b.items()), (method, path, headers)
+            assert a.content == b.content, (method, path, headers)
 
 
 class SlowRead:
