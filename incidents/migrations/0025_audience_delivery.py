@@ -53,7 +53,7 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(blank=True, max_length=200)),
                 ('language', models.CharField(blank=True, help_text="Empty: the message's own language", max_length=15)),
                 ('webhook_url', models.URLField(blank=True, max_length=500)),
-                ('secret', models.CharField(default=incidents.models.new_recipient_secret, help_text='HMAC key of the webhook signature', max_length=64)),
+                ('secret', models.CharField(default=incidents.models.new_recipient_secret, help_text='HMAC key of the signature headers', max_length=64)),
                 ('active', models.BooleanField(default=True)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('recipient_list', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='members', to='incidents.recipientlist')),
