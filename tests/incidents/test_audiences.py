@@ -14,9 +14,8 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from incidents.comms import delivery, recipients
+from incidents.comms import delivery, recipients, tasks
 from incidents.comms import services as communications
-from incidents.comms import tasks
 from incidents.models import (
     AudienceDelivery,
     Communication,
@@ -24,8 +23,8 @@ from incidents.models import (
     Submission,
     TimelineEntry,
 )
-from incidents.security import clocks
 from incidents.security import audit as audit_trail
+from incidents.security import clocks
 from incidents.webhooks import verify_signature
 from tests.conftest import make_user
 from tests.statuspage.subscription_factories import eager_celery  # noqa: F401
@@ -83,7 +82,12 @@ def deliveries(comm):
 
 
 def test_publishing_a_customer_message_emails_each_recipient_of_its_lists_once(
-    incident, alice, bob, customers, eager_celery, django_capture_on_commit_callbacks  # noqa: F811
+    incident,
+    alice,
+    bob,
+    customers,
+    eager_celery,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     other = recipients.create_list(alice, name="Resellers", audience="customers")
     recipients.add_member(other, alice, kind="email", email="ops@ACME.example")  # also on the first list
@@ -114,7 +118,13 @@ def test_publishing_a_customer_message_emails_each_recipient_of_its_lists_once(
 
 
 def test_a_webhook_recipient_gets_the_message_signed_with_its_own_secret(
-    incident, alice, bob, private_webhooks, webhook_receiver, eager_celery, django_capture_on_commit_callbacks  # noqa: F811
+    incident,
+    alice,
+    bob,
+    private_webhooks,
+    webhook_receiver,  # noqa: F811
+    eager_celery,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     receiver = webhook_receiver([200])
     partners = recipients.create_list(alice, name="Press", audience="partners")
@@ -136,7 +146,12 @@ def test_a_webhook_recipient_gets_the_message_signed_with_its_own_secret(
 
 
 def test_a_failing_webhook_is_retried_with_backoff_then_shows_failed_with_its_error(
-    incident, alice, bob, private_webhooks, webhook_receiver, django_capture_on_commit_callbacks  # noqa: F811
+    incident,
+    alice,
+    bob,
+    private_webhooks,
+    webhook_receiver,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     receiver = webhook_receiver([503])
     partners = recipients.create_list(alice, name="Press", audience="partners")
@@ -152,7 +167,7 @@ def test_a_failing_webhook_is_retried_with_backoff_then_shows_failed_with_its_er
     assert delivery.OUTBOX.deliver([row.pk]).claimed == []  # not due yet: nothing sent twice
 
     now = timezone.now()
-    for attempt in range(2, delivery.OUTBOX.max_attempts + 1):
+    for _attempt in range(2, delivery.OUTBOX.max_attempts + 1):
         now += timedelta(hours=2)
         with time_machine.travel(now):
             delivery.OUTBOX.deliver([row.pk])
@@ -163,7 +178,12 @@ def test_a_failing_webhook_is_retried_with_backoff_then_shows_failed_with_its_er
 
 
 def test_the_sweep_hands_back_a_dead_workers_delivery_and_it_is_sent_once(
-    incident, alice, bob, customers, eager_celery, django_capture_on_commit_callbacks  # noqa: F811
+    incident,
+    alice,
+    bob,
+    customers,
+    eager_celery,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     comm = approved(incident, alice, bob, lists=[customers])
     publish(comm, alice, lambda execute: django_capture_on_commit_callbacks(execute=False))
@@ -198,7 +218,12 @@ def test_a_recipient_deactivated_before_delivery_is_not_sent_to(
 
 
 def test_the_audit_export_says_who_received_what_and_when(
-    incident, alice, bob, customers, eager_celery, django_capture_on_commit_callbacks  # noqa: F811
+    incident,
+    alice,
+    bob,
+    customers,
+    eager_celery,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     comm = approved(incident, alice, bob, lists=[customers])
     publish(comm, alice, django_capture_on_commit_callbacks)
@@ -356,4 +381,3 @@ def test_a_stage_submitted_by_hand_meanwhile_is_not_recorded_twice(
     assert submission.reference == "by phone"
     note = gdpr_clock.incident.timeline.filter(kind=TimelineEntry.Kind.REGULATORY).latest("id")
     assert "record it by hand" in note.body
-
