@@ -381,3 +381,29 @@ def test_a_stage_submitted_by_hand_meanwhile_is_not_recorded_twice(
     assert submission.reference == "by phone"
     note = gdpr_clock.incident.timeline.filter(kind=TimelineEntry.Kind.REGULATORY).latest("id")
     assert "record it by hand" in note.body
+
+
+def test_an_operator_sends_a_failed_delivery_again_from_the_admin(
+    admin_client,
+    incident,
+    alice,
+    bob,
+    customers,
+    eager_celery,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    comm = approved(incident, alice, bob, lists=[customers])
+    publish(comm, alice, lambda execute: django_capture_on_commit_callbacks(execute=False))
+    failed = deliveries(comm)[0]
+    AudienceDelivery.objects.filter(pk=failed.pk).update(status="failed", last_error="Mail server said 550", attempts=8)
+    assert admin_client.get("/admin/incidents/audiencedelivery/").status_code == 200
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/incidents/audiencedelivery/", {"action": "send_again", "_selected_action": [failed.pk]}
+        )
+
+    assert response.status_code == 302
+    failed.refresh_from_db()
+    assert (failed.status, failed.last_error) == ("sent", "")
+    assert [m.to for m in mail.outbox] == [[failed.address]]
