@@ -71,8 +71,13 @@ def fan_out(comm):
             )
         )
     AudienceDelivery.objects.bulk_create(rows, ignore_conflicts=True)
-    pending = AudienceDelivery.objects.filter(communication=comm, status=Status.PENDING)
-    return OUTBOX._enqueue_rows(pending.values_list("pk", "kind"))
+    by_kind = {}
+    for pk, kind in AudienceDelivery.objects.filter(communication=comm, status=Status.PENDING).values_list(
+        "pk", "kind"
+    ):
+        by_kind.setdefault(kind, []).append(pk)
+    OUTBOX.enqueue(by_kind)
+    return sum(len(ids) for ids in by_kind.values())
 
 
 def deliveries_of(comm):
