@@ -75,10 +75,10 @@ class CommunicationForm(forms.Form):
             del self.fields["template"]
         kept = [item.pk for item in kept_lists]
         lists = RecipientList.objects.filter(models.Q(active=True) | models.Q(pk__in=kept)).order_by("audience", "name")
-        self.fields["recipient_lists"].queryset = lists
-        self.fields["recipient_lists"].label_from_instance = lambda item: format_lazy(
-            "{} ({})", item.name, item.get_audience_display()
-        )
+        self.fields["recipient_lists"].queryset = lists  # what a submitted choice is checked against
+        # Read once for the checkboxes (the widget would read the queryset again).
+        self.list_choices = [(item.pk, f"{item.name} ({item.get_audience_display()})") for item in lists]
+        self.fields["recipient_lists"].choices = self.list_choices
         stages = [
             (f"{clock.pk}:{stage}", f"{clock.obligation.regime} — {stage}")
             for clock, stage in notification_stages(incident)
@@ -120,7 +120,7 @@ class CommunicationForm(forms.Form):
         return clean_language_code(self.cleaned_data.get("language"))
 
     def has_lists(self):
-        return bool(self.fields["recipient_lists"].queryset)
+        return bool(self.list_choices)
 
     def notified(self):
         """(clock id, stage) chosen, or None."""
