@@ -84,7 +84,7 @@ def delete_list(recipient_list, by):
     recipient_list.delete()
 
 
-def check_member_fields(fields, kind):
+def check_member_fields(fields, kind, address=True):
     unknown = set(fields) - set(MEMBER_FIELDS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be set.")})
@@ -99,6 +99,8 @@ def check_member_fields(fields, kind):
         fields["language"] = language
     if "active" in fields and not isinstance(fields["active"], bool):
         raise ValidationError({"active": gettext("Say true or false.")})
+    if not address:
+        return fields
     if kind == Recipient.Kind.EMAIL:
         email = _text(fields.get("email", ""), "email", 254, required=True)
         try:
@@ -145,8 +147,14 @@ def update_member(member, by, **fields):
     kind = fields.pop("kind", member.kind)
     if kind != member.kind:
         raise ValidationError({"kind": gettext("Remove the member and add a new one to change its kind.")})
-    address = {"email": member.email} if kind == Recipient.Kind.EMAIL else {"webhook_url": member.webhook_url}
-    fields = check_member_fields({**address, **fields}, kind)
+    # The address is checked again only when it changes: (de)activating a webhook must not
+    # depend on its name resolving right now.
+    field = "email" if kind == Recipient.Kind.EMAIL else "webhook_url"
+    changes_address = field in fields and fields[field] != getattr(member, field)
+    fields = check_member_fields(fields, kind, address=changes_address)
+    if not changes_address:
+        fields.pop("email", None)
+        fields.pop("webhook_url", None)
     for key, value in fields.items():
         setattr(member, key, value)
     return _save_member(member)

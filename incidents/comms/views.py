@@ -588,13 +588,17 @@ def recipient_list(request, list_pk):
             member = None
             if raw.isascii() and raw.isdigit() and len(raw) <= 18:
                 member = recipient_list.members.filter(pk=int(raw)).first()
-            if member is None:
-                messages.error(request, _("That member is no longer on the list."))
-            elif action == "remove":
-                recipients.remove_member(member, request.user)
-                messages.success(request, _("%(address)s removed.") % {"address": member.address})
-            else:
-                recipients.update_member(member, request.user, active=not member.active)
+            try:
+                if member is None:
+                    messages.error(request, _("That member is no longer on the list."))
+                elif action == "remove":
+                    recipients.remove_member(member, request.user)
+                    messages.success(request, _("%(address)s removed.") % {"address": member.address})
+                else:
+                    recipients.update_member(member, request.user, active=not member.active)
+            except ValidationError as exc:
+                for error in exc.messages:
+                    messages.error(request, error)
             return redirect("comms:recipient_list", recipient_list.pk)
         elif action == "delete":
             name = recipient_list.name

@@ -407,3 +407,15 @@ def test_an_operator_sends_a_failed_delivery_again_from_the_admin(
     failed.refresh_from_db()
     assert (failed.status, failed.last_error) == ("sent", "")
     assert [m.to for m in mail.outbox] == [[failed.address]]
+
+
+def test_deactivating_a_webhook_member_does_not_check_its_address_again(alice, settings):
+    settings.WARROOM_ALLOW_PRIVATE_WEBHOOKS = True
+    partners = recipients.create_list(alice, name="Press", audience="partners")
+    hook = recipients.add_member(partners, alice, kind="webhook", webhook_url="http://127.0.0.1:9/hook")
+    settings.WARROOM_ALLOW_PRIVATE_WEBHOOKS = False
+
+    assert recipients.update_member(hook, alice, active=False).active is False
+    with pytest.raises(ValidationError) as refused:
+        recipients.update_member(hook, alice, webhook_url="http://127.0.0.2:9/other")
+    assert "webhook_url" in refused.value.message_dict
