@@ -18,12 +18,16 @@ just before it died.
 import json
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from incidents import outbox, webhooks
+from incidents import access, outbox, webhooks
 from incidents.markup import render_markdown
-from incidents.models import AudienceDelivery, CommunicationTranslation, Recipient, RecipientList
+from incidents.models import AudienceDelivery, CommunicationTranslation, Recipient, RecipientList, TimelineEntry
+from incidents.services import notify_changed, record_event
 
 Status = AudienceDelivery.Status
 Kind = Recipient.Kind
@@ -78,6 +82,32 @@ def fan_out(comm):
         by_kind.setdefault(kind, []).append(pk)
     OUTBOX.enqueue(by_kind)
     return sum(len(ids) for ids in by_kind.values())
+
+
+@transaction.atomic
+def send_again(comm, by):
+    """An operator's "send again" (the receiver is fixed): the communication's failed
+    deliveries are due now. Their attempts count on, so one that had all its tries gets one
+    more. Logged. Returns how many."""
+    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may send communications again.")
+    failed = list(
+        AudienceDelivery.objects.filter(communication=comm, status=Status.FAILED).values_list("pk", "address")
+    )
+    if not failed:
+        raise ValidationError({"deliveries": gettext("No delivery of this communication has failed.")})
+    count = OUTBOX.retry_now([pk for pk, _ in failed])
+    record_event(
+        comm.incident,
+        by,
+        TimelineEntry.Kind.COMMS,
+        f"{comm.get_audience_display()} communication sent again to {count} recipient(s) whose delivery had failed: "
+        + ", ".join(address for _, address in failed[:20])
+        + ("…" if len(failed) > 20 else "")
+        + ".",
+        {"field": "communication", "communication": comm.pk, "sent_again": [pk for pk, _ in failed]},
+    )
+    notify_changed(comm.incident, "communications")
+    return count
 
 
 def deliveries_of(comm):

@@ -221,11 +221,13 @@ def _detail_context(request, incident, comm, translation_form=None, schedule_for
     # those who may write communications.
     deliveries = delivery.deliveries_of(comm) if can_write and state == Status.PUBLISHED else []
     delivering = any(d.status in (AudienceDelivery.Status.PENDING, AudienceDelivery.Status.SENDING) for d in deliveries)
+    any_failed = any(d.status == AudienceDelivery.Status.FAILED for d in deliveries)
     return {
         "publishing": publishing,
         "delivering": delivering,
         "recipient_lists": list(comm.recipient_lists.all()) if comm.audience in RecipientList.AUDIENCES else [],
         "deliveries": deliveries,
+        "any_failed": any_failed,
         "notifies": comm.notifies_stage if comm.notifies_clock_id else "",
         "incident": incident,
         "comm": comm,
@@ -276,6 +278,7 @@ ACTIONS = {
     "send-back": (communications.send_back, gettext_lazy("Sent back to draft.")),
     "discard": (communications.discard, gettext_lazy("Discarded.")),
     "unschedule": (communications.unschedule, gettext_lazy("Taken off the schedule; still approved.")),
+    "send-again": (delivery.send_again, gettext_lazy("Failed deliveries sent again.")),
     "publish": (
         communications.request_publish,
         gettext_lazy("Publishing: it shows as published as soon as the worker is done."),

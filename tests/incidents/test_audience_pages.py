@@ -270,3 +270,23 @@ def test_the_schema_lists_the_recipient_list_operations(api, alice):
     schema = api(alice).get("/api/schema/?format=json").json()
     assert "/api/v1/recipient-lists/" in schema["paths"]
     assert "/api/v1/recipient-lists/{list_pk}/members/{id}/" in schema["paths"]
+
+
+def test_comms_send_failed_deliveries_again_from_the_communications_page(
+    as_user, alice, bob, incident, customers, viewer, django_capture_on_commit_callbacks
+):
+    comm = published_to(incident, alice, bob, customers)
+    [row] = AudienceDelivery.objects.filter(communication=comm)
+    AudienceDelivery.objects.filter(pk=row.pk).update(status="failed", last_error="Mail server said 550", attempts=8)
+    url = reverse("incidents:comms:detail", args=[incident.key, comm.pk])
+    assert 'data-action="send-again"' in as_user(alice).get(url).content.decode()
+    again = reverse("incidents:comms:act", args=[incident.key, comm.pk, "send-again"])
+
+    assert as_user(viewer).post(again).status_code == 403
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert as_user(alice).post(again).status_code == 302
+
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == ("pending", 8) and len(queued) == 2  # its delivery; the live redraw
+    assert incident.timeline.filter(body__contains="sent again to 1 recipient").exists()
+    assert "No delivery of this communication has failed." in as_user(alice).post(again, follow=True).content.decode()
