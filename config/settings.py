@@ -317,6 +317,8 @@ CELERY_BEAT_SCHEDULE = {
     "statuspage-sweep": {"task": "statuspage.tasks.sweep", "schedule": 30.0},
     # Send due reminders and escalations, re-enqueue pending deliveries (docs/reminders.md).
     "reminders-sweep": {"task": "incidents.tasks.sweep_reminders", "schedule": 30.0},
+    # Hand back and re-enqueue customer, regulator and partner deliveries (docs/audiences.md).
+    "audience-deliveries-sweep": {"task": "incidents.comms.tasks.sweep_audience_deliveries", "schedule": 30.0},
     # Route alert deliveries whose task was lost (docs/alerts.md).
     "alerts-sweep": {"task": "incidents.alerts.sweep", "schedule": 30.0},
     # Delete audit events older than WARROOM_AUDIT_RETENTION_DAYS (incidents/auditlog.py).
