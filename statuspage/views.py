@@ -366,7 +366,7 @@ class Documents:
             label = f"{day}: {LEVEL_LABELS[level]}"
             css = LEVEL_CODES[level]
             if incidents:
-                label = escape(label + " – " + ", ".join(i.title for i in incidents))
+                label = escape(label + " – " + ", ".join(self.state.incident_name(i) for i in incidents))
                 cells.append(f'<li class="{css}"><a href="{history}#d{day}" aria-label="{label}"></a></li>')
             else:
                 cells.append(f'<li class="{css}" tabindex="0" aria-label="{escape(label)}"></li>')
