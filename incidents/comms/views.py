@@ -209,7 +209,7 @@ def _detail_context(request, incident, comm, translation_form=None, schedule_for
         # A status-page update has no subject line: its translation's title is the incident's
         # public title in that language, in force once the update is published.
         title = translation_form.fields["title"]
-        title.label = _("Public title in this language")
+        title.label = _("Translated public title")
         title.help_text = _("The incident's name on the status page in this language; empty: the default public title.")
     state = comm.status
     # "Publish now" records the update as scheduled for now and the worker publishes it within

@@ -18,7 +18,7 @@ from statuspage.public import PublicState
 from tests.statuspage.page_factories import *  # noqa: F403 - fixtures
 from tests.statuspage.subscription_factories import (  # noqa: F401
     email_subscriber,
-    private_webhooks,
+    private_webhooks,  # noqa: F811
     webhook_subscriber,
 )
 from tests.webhook_receiver import webhook_receiver  # noqa: F401
@@ -76,9 +76,9 @@ def test_the_internal_title_reaches_no_public_surface(
     titled,
     author,
     approver,
-    webhook_receiver,
-    private_webhooks,
-    settings,  # noqa: F811
+    webhook_receiver,  # noqa: F811
+    private_webhooks,  # noqa: F811
+    settings,
 ):
     settings.STATUSPAGE_EXPORT_DIR = ""
     incident, comm = titled
