@@ -105,7 +105,7 @@ LEAD_IN = re.compile(r"[:：][*_\s]*$")
 
 def fill_template(template, incident, now=None):
     """The template's body with its {placeholders} filled for this incident, in the template's
-    language. A sentence whose placeholder has nothing to say is left out (a placeholder alone
+    language ({title} is the public title in a status-page template). A sentence whose placeholder has nothing to say is left out (a placeholder alone
     in its paragraph takes the lead-in line before it along), so the public never reads "by
     within the hour" or "Measures in place: none". Unknown placeholders and any other braces
     are left as typed so the author sees them. (Not str.format: one stray brace or a JSON
@@ -114,6 +114,12 @@ def fill_template(template, incident, now=None):
     # Labels (status, levels) in the template's own language when the UI has it, else English.
     with language_override(language):
         values = {name: str(value) for name, value in placeholders(incident, language, now).items()}
+    if template.audience == Audience.STATUS_PAGE:
+        # The public reads the public title, never the internal one; with none yet, {title}
+        # stays as typed, a hole the author sees and submission refuses.
+        values.pop("title")
+        if incident.public_title:
+            values["title"] = incident.public_title_in(language)
     # Templates saved from a browser form have CRLF line ends; paragraphs are found on LF.
     body = template.body.replace("\r\n", "\n")
     body = _without_empty(body, {name for name, value in values.items() if value == ""})

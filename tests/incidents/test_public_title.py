@@ -207,3 +207,26 @@ def test_the_admin_sets_the_public_title_through_the_service(admin_client, untit
     assert entry.data == {"field": "public_title", "old": "", "new": "Slow replies"} and entry.author == root
     refused = post_change_form(admin_client, change_url("incident", untitled.pk), public_title="")
     assert refused.status_code == 200 and "cannot be removed" in text_of(refused)
+
+
+# Templates ---------------------------------------------------------------------------------------
+
+
+def test_a_status_page_templates_title_is_the_public_title_and_a_hole_while_there_is_none(declare, comms):
+    from incidents.models import CommunicationTemplate
+
+    template = CommunicationTemplate.objects.create(
+        name="Test: named", audience="status_page", body="We are investigating: {title}."
+    )
+    internal = CommunicationTemplate.objects.create(name="Test: internal", audience="internal", body="Now: {title}.")
+    titled = declare(title="SEV2: redis-3 evictions", public_title="Slow sign-in")
+    assert communications.fill_template(template, titled) == "We are investigating: Slow sign-in."
+    assert communications.fill_template(internal, titled) == "Now: SEV2: redis-3 evictions."
+
+    untitled = declare(title="SEV2: redis-4 evictions", public_title="")
+    body = communications.fill_template(template, untitled)
+    assert body == "We are investigating: {title}."  # never the internal title
+    comm = communications.draft(untitled, comms, audience="status_page", body=body, public_title="Slow sign-in")
+    with pytest.raises(ValidationError) as refused:
+        communications.submit(comm, comms)
+    assert "{title}" in str(refused.value.message_dict["body"])
