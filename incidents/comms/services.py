@@ -105,9 +105,10 @@ LEAD_IN = re.compile(r"[:：][*_\s]*$")
 
 def fill_template(template, incident, now=None):
     """The template's body with its {placeholders} filled for this incident, in the template's
-    language ({title} is the public title in a status-page template). A sentence whose placeholder has nothing to say is left out (a placeholder alone
-    in its paragraph takes the lead-in line before it along), so the public never reads "by
-    within the hour" or "Measures in place: none". Unknown placeholders and any other braces
+    language ({title} is the public title in a status-page template). A sentence whose
+    placeholder has nothing to say is left out (a placeholder alone in its paragraph takes the
+    lead-in line before it along), so the public never reads "by within the hour" or "Measures
+    in place: none". Unknown placeholders and any other braces
     are left as typed so the author sees them. (Not str.format: one stray brace or a JSON
     example in a template must not stop every placeholder from filling.)"""
     language = template.language or settings.LANGUAGE_CODE
