@@ -12,7 +12,7 @@ from incidents.comms import services as communications
 from incidents.comms.models import Communication, CommunicationTemplate, CommunicationTranslation
 
 # What communications.edit changes, and the admin offers on a draft.
-CONTENT = ("audience", "title", "body", "language", "public_status", "affected")
+CONTENT = ("audience", "title", "body", "language", "public_status", "public_impact", "public_title", "affected")
 
 
 class TranslationInline(admin.StackedInline):
