@@ -230,3 +230,12 @@ def test_a_status_page_templates_title_is_the_public_title_and_a_hole_while_ther
     with pytest.raises(ValidationError) as refused:
         communications.submit(comm, comms)
     assert "{title}" in str(refused.value.message_dict["body"])
+
+
+def test_the_comms_page_says_what_the_public_calls_the_incident(as_user, declare, comms):
+    untitled = declare(title="SEV2: redis-4 evictions", public_title="")
+    page = text_of(as_user(comms).get(reverse("incidents:comms:index", args=[untitled.key])))
+    assert "none yet; the first status-page update asks for it" in page
+    titled = declare(title="SEV2: redis-3 evictions", public_title="Slow sign-in")
+    page = text_of(as_user(comms).get(reverse("incidents:comms:index", args=[titled.key])))
+    assert "Public title: <strong>Slow sign-in</strong>" in page
