@@ -476,6 +476,11 @@ def edit(comm, by, **fields):
     fields = check_fields(fields)
     if fields.get("public_title") and fields["public_title"] == comm.incident.public_title:
         fields["public_title"] = ""  # the title it has already: nothing to change on publication
+    # A status-page update always states an impact: none sent keeps its own, or suggests one.
+    if fields.get("audience", comm.audience) == Audience.STATUS_PAGE and not fields.get("public_impact"):
+        fields.pop("public_impact", None)
+        if not comm.public_impact:
+            fields["public_impact"] = suggested_impact(comm.incident)
     changed = [k for k, v in fields.items() if getattr(comm, k) != v]
     if not changed:
         return comm

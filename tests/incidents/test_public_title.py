@@ -239,3 +239,12 @@ def test_the_comms_page_says_what_the_public_calls_the_incident(as_user, declare
     titled = declare(title="SEV2: redis-3 evictions", public_title="Slow sign-in")
     page = text_of(as_user(comms).get(reverse("incidents:comms:index", args=[titled.key])))
     assert "Public title: <strong>Slow sign-in</strong>" in page
+
+
+def test_a_status_page_update_always_states_an_impact(untitled, comms):
+    comm = communications.draft(untitled, comms, audience="internal", body="Team note.")
+    assert comm.public_impact == ""
+    comm = communications.edit(comm, comms, audience="status_page", public_impact="")
+    assert comm.public_impact == "critical"  # became a status-page update: the SEV1 suggestion
+    comm = communications.edit(comm, comms, public_impact="minor")
+    assert communications.edit(comm, comms, public_impact="").public_impact == "minor"  # kept
