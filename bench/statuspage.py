@@ -80,6 +80,7 @@ def seed():
         started = now - timedelta(days=n * 3 + 1)
         incident = Incident.objects.create(
             title=f"Incident {n}: errors and time-outs",
+            public_title=f"Errors and time-outs in group {n}",
             severity=n % 4 + 1,
             started_at=started,
             declared_at=started,
@@ -97,6 +98,7 @@ def seed():
                 body=f"Update {u} on incident {n}. We are working on it; **next update** within 30 minutes.\n\n"
                 + "Details of what we know so far. " * 8,
                 public_status=statuses[u % 3],
+                public_impact=["minor", "major"][u % 2],
                 affected=[{"service": s.slug, "level": levels[(n + u) % 3]} for s in hit],
                 status="published",
                 author=user,

@@ -286,6 +286,9 @@ class EmailTransport:
         update = incident["incident_updates"][0]  # the payload's incident starts at its update
         translations = payload.get("translations") or {}
         body = translations.get(language) or translations.get((language or "").split("-")[0]) or update["body"]
+        names = payload.get("names") or {}
+        name = names.get(language) or names.get((language or "").split("-")[0]) or incident["name"]
+        incident = {**incident, "name": name}  # the public title in the subscriber's language
         status = str(STATUS_LABELS.get(update["status"], update["status"].title()))
         context = {
             "page": page,

@@ -379,7 +379,7 @@ class Documents:
                 label += ", " + _("%(percent)s uptime") % {"percent": uptime_text(uptime[date])}
             css = LEVEL_CODES[level]
             if incidents:
-                label = escape(label + " – " + ", ".join(i.title for i in incidents))
+                label = escape(label + " – " + ", ".join(self.state.incident_name(i) for i in incidents))
                 cells.append(f'<li class="{css}"><a href="{history}#d{day}" aria-label="{label}"></a></li>')
             else:
                 cells.append(f'<li class="{css}" tabindex="0" aria-label="{escape(label)}"></li>')

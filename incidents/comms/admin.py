@@ -13,7 +13,7 @@ from incidents.comms import services as communications
 from incidents.comms.models import AudienceDelivery, Communication, CommunicationTemplate, CommunicationTranslation
 
 # What communications.edit changes, and the admin offers on a draft.
-CONTENT = ("audience", "title", "body", "language", "public_status", "affected")
+CONTENT = ("audience", "title", "body", "language", "public_status", "public_impact", "public_title", "affected")
 
 
 class TranslationInline(admin.StackedInline):

@@ -88,6 +88,19 @@ class CommunicationSerializer(serializers.ModelSerializer):
         required=False,
         help_text="The status page label; defaults to the incident's status for status-page updates",
     )
+    public_impact = serializers.ChoiceField(
+        choices=["", *Communication.PublicImpact.values],
+        required=False,
+        help_text="Status page: the incident's impact as this update states it (Statuspage's none, minor, major, "
+        "critical); defaults to a suggestion from the severity. The page shows the latest published update's",
+    )
+    public_title = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="Status page: the incident's public title from this update's publication on; empty keeps the "
+        "incident's. An incident without one cannot have an update submitted, approved or published",
+    )
     affected = AffectedSerializer(many=True, required=False, help_text="Status page: each service's level")
     body = serializers.CharField(
         required=False, allow_blank=True, help_text="Markdown; filled from `template` when omitted"
@@ -137,6 +150,8 @@ class CommunicationSerializer(serializers.ModelSerializer):
             "body",
             "language",
             "public_status",
+            "public_impact",
+            "public_title",
             "affected",
             "status",
             "version",
@@ -206,6 +221,8 @@ class CommunicationSerializer(serializers.ModelSerializer):
             template=template,
             recipient_lists=[item.pk for item in validated.get("recipient_lists", [])],
             notifies=self._notifies(validated) or None,
+            public_impact=validated.get("public_impact", ""),
+            public_title=validated.get("public_title", ""),
         )
 
     def update(self, comm, validated):

@@ -7,7 +7,13 @@ from django.db import models
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from incidents.comms.services import AFFECTED_LEVELS, LANGUAGE_CODE, PLACEHOLDER_NAMES, notification_stages
+from incidents.comms.services import (
+    AFFECTED_LEVELS,
+    LANGUAGE_CODE,
+    PLACEHOLDER_NAMES,
+    notification_stages,
+    suggested_impact,
+)
 from incidents.forms import DateTimeField, DateTimeInput
 from incidents.models import Communication, CommunicationTemplate, Impact, Recipient, RecipientList, Service
 
@@ -51,6 +57,11 @@ class CommunicationForm(forms.Form):
         required=False,
         help_text=_("The label the status page shows with this update"),
     )
+    public_title = forms.CharField(label=_("Public title"), max_length=200, required=False)
+    # Not sent (a form posted by a script): the draft takes the suggestion, an edit keeps its own.
+    public_impact = forms.ChoiceField(
+        label=_("Public impact"), choices=Communication.PublicImpact.choices, required=False
+    )
 
     recipient_lists = forms.ModelMultipleChoiceField(
         label=_("Send to"),
@@ -87,6 +98,7 @@ class CommunicationForm(forms.Form):
         if current and current not in dict(stages):
             stages.append((current, current.partition(":")[2]))
         self.fields["notifies"].choices = [("", _("None: not a legal notification")), *stages]
+        self._public_fields(incident)
         self.services = list(Service.objects.filter(public=True))
         current = self._current_levels(incident)
         preset = {item["service"]: item["level"] for item in self.initial.get("affected") or []}
@@ -99,6 +111,46 @@ class CommunicationForm(forms.Form):
             if "affected" not in self.initial:
                 self.fields[name].initial = current.get(service.pk, "")
             self.service_fields.append((service, name))
+
+    def _public_fields(self, incident):
+        """The public title (asked for while the incident has none) and the impact, suggested
+        from the severity: what the status page shows once the update is published."""
+        title = self.fields["public_title"]
+        title.widget.attrs["placeholder"] = _("e.g. Slow replies in web chat")
+        if incident.public_title:
+            title.initial = self.initial.get("public_title") or incident.public_title
+            title.help_text = format_lazy(
+                _("The status page calls this incident “{title}”. A new title goes live with this update."),
+                title=incident.public_title,
+            )
+        else:
+            title.initial = self.initial.get("public_title", "")
+            title.help_text = _(
+                "What the public reads as this incident's name on the status page, its feeds and subscriber "
+                "e-mails. Not the internal title: the incident has no public title yet, so this first update "
+                "needs one."
+            )
+        impact = self.fields["public_impact"]
+        suggestion = suggested_impact(incident)
+        impact.initial = self.initial.get("public_impact") or suggestion
+        impact.help_text = format_lazy(
+            _("Suggested for SEV{severity}: {impact}. The status page shows the latest published update's impact."),
+            severity=incident.severity,
+            impact=Communication.PublicImpact(suggestion).label,
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        if (
+            cleaned.get("audience") == Communication.Audience.STATUS_PAGE
+            and not self.incident.public_title
+            and not (cleaned.get("public_title") or "").strip()
+        ):
+            self.add_error(
+                "public_title",
+                _("Give the incident a public title: the status page never shows the internal one."),
+            )
+        return cleaned
 
     @staticmethod
     def _current_levels(incident):
@@ -140,7 +192,9 @@ class CommunicationForm(forms.Form):
         data = self.cleaned_data
         is_status_page = data["audience"] == Communication.Audience.STATUS_PAGE
         to_lists = data["audience"] in RecipientList.AUDIENCES
+        impact = {"public_impact": data["public_impact"]} if is_status_page and data.get("public_impact") else {}
         return {
+            **impact,
             "audience": data["audience"],
             "title": data["title"],
             "body": data["body"],
@@ -150,6 +204,7 @@ class CommunicationForm(forms.Form):
             # The form hides them for other audiences: what is hidden is not sent.
             "recipient_lists": [item.pk for item in data.get("recipient_lists") or []] if to_lists else [],
             "notifies": self.notified() if data["audience"] == Communication.Audience.REGULATORS else None,
+            "public_title": data["public_title"] if is_status_page else "",
         }
 
 

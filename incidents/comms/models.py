@@ -46,6 +46,13 @@ class Communication(models.Model):
         MONITORING = "monitoring", _("Monitoring")
         RESOLVED = "resolved", _("Resolved")
 
+    class PublicImpact(models.TextChoices):
+        # Statuspage's incident `impact`: how bad comms say it is for the public.
+        NONE = "none", _("None")
+        MINOR = "minor", _("Minor")
+        MAJOR = "major", _("Major")
+        CRITICAL = "critical", _("Critical")
+
     # Audiences whose messages need a second person's approval (unless the setting relaxes it).
     TWO_PERSON_AUDIENCES = (Audience.STATUS_PAGE, Audience.CUSTOMERS, Audience.REGULATORS)
     TRANSITIONS = {
@@ -63,6 +70,12 @@ class Communication(models.Model):
     body = models.TextField(help_text="Markdown")
     language = models.CharField(max_length=15, default="en")
     public_status = models.CharField(max_length=20, choices=PublicStatus.choices, blank=True)
+    # A status-page update's impact as comms chose it (the form suggests one from the severity):
+    # the status page shows the latest published update's.
+    public_impact = models.CharField(max_length=10, choices=PublicImpact.choices, blank=True)
+    # The incident's new public title, which takes effect when this update is published; empty:
+    # the incident's public title stays as it is.
+    public_title = models.CharField(max_length=200, blank=True)
     affected = models.JSONField(
         default=list, blank=True, help_text='[{"service": slug, "level": impact level or "operational"}]'
     )

@@ -30,7 +30,7 @@ from incidents.models import (
     Submission,
     TimelineEntry,
 )
-from incidents.services import in_site_language, notify_changed, record_event
+from incidents.services import check_public_title, in_site_language, notify_changed, record_event
 from incidents.signals import communication_moved, communication_published
 
 Status = Communication.Status
@@ -109,15 +109,22 @@ LEAD_IN = re.compile(r"[:：][*_\s]*$")
 
 def fill_template(template, incident, now=None):
     """The template's body with its {placeholders} filled for this incident, in the template's
-    language. A sentence whose placeholder has nothing to say is left out (a placeholder alone
-    in its paragraph takes the lead-in line before it along), so the public never reads "by
-    within the hour" or "Measures in place: none". Unknown placeholders and any other braces
+    language ({title} is the public title in a status-page template). A sentence whose
+    placeholder has nothing to say is left out (a placeholder alone in its paragraph takes the
+    lead-in line before it along), so the public never reads "by within the hour" or "Measures
+    in place: none". Unknown placeholders and any other braces
     are left as typed so the author sees them. (Not str.format: one stray brace or a JSON
     example in a template must not stop every placeholder from filling.)"""
     language = template.language or settings.LANGUAGE_CODE
     # Labels (status, levels) in the template's own language when the UI has it, else English.
     with language_override(language):
         values = {name: str(value) for name, value in placeholders(incident, language, now).items()}
+    if template.audience == Audience.STATUS_PAGE:
+        # The public reads the public title, never the internal one; with none yet, {title}
+        # stays as typed, a hole the author sees and submission refuses.
+        values.pop("title")
+        if incident.public_title:
+            values["title"] = incident.public_title_in(language)
     # Templates saved from a browser form have CRLF line ends; paragraphs are found on LF.
     body = template.body.replace("\r\n", "\n")
     body = _without_empty(body, {name for name, value in values.items() if value == ""})
@@ -334,6 +341,10 @@ def check_fields(fields):
         )
     if "public_status" in fields and fields["public_status"] not in ("", *Communication.PublicStatus.values):
         raise ValidationError({"public_status": gettext("Use investigating, identified, monitoring or resolved.")})
+    if "public_impact" in fields and fields["public_impact"] not in ("", *Communication.PublicImpact.values):
+        raise ValidationError({"public_impact": gettext("Use none, minor, major or critical.")})
+    if "public_title" in fields:
+        fields["public_title"] = check_public_title(fields["public_title"] or "")
     if "body" in fields and not (fields["body"] or "").strip():
         raise ValidationError({"body": gettext("Write the message.")})
     if "title" in fields and len(fields["title"] or "") > 200:
@@ -456,6 +467,8 @@ def draft(
     template=None,
     recipient_lists=(),
     notifies=None,
+    public_impact="",
+    public_title="",
 ):
     access.require(
         access.can_write_communication(by, incident),
@@ -469,10 +482,16 @@ def draft(
             "language": language or "en",
             "public_status": public_status,
             "affected": list(affected),
+            "public_impact": public_impact or "",
+            "public_title": public_title or "",
         }
     )
-    if audience == Audience.STATUS_PAGE and not public_status:
-        public_status = default_public_status(incident)
+    if audience == Audience.STATUS_PAGE:
+        public_status = public_status or default_public_status(incident)
+        public_impact = fields["public_impact"] or suggested_impact(incident)
+        public_title = "" if fields["public_title"] == incident.public_title else fields["public_title"]
+    else:
+        public_impact = public_title = ""
     lists = check_recipient_lists(audience, recipient_lists)
     clock, stage = check_notifies(incident, audience, by, notifies)
     comm = Communication.objects.create(
@@ -482,6 +501,8 @@ def draft(
         body=fields["body"],
         language=fields["language"],
         public_status=public_status,
+        public_impact=public_impact,
+        public_title=public_title,
         affected=fields["affected"],
         template=template,
         author=by,
@@ -502,13 +523,52 @@ def draft(
     return comm
 
 
+# The impact a status-page update suggests for an incident of each severity; comms choose.
+SEVERITY_IMPACT = {1: "critical", 2: "major", 3: "minor", 4: "none"}
+
+
+def suggested_impact(incident):
+    return SEVERITY_IMPACT.get(incident.severity, Communication.PublicImpact.MINOR)
+
+
+def title_going_out(comm):
+    """The public title the incident has once this status-page update is out: the one the
+    update sets, else the incident's own."""
+    return comm.public_title or comm.incident.public_title
+
+
+def _refuse_untitled(comm):
+    """A status-page update cannot move towards publication while the incident would go
+    public without a public title (the internal one is never shown): the draft stays as it is
+    for its author to give one."""
+    if comm.audience == Audience.STATUS_PAGE and not title_going_out(comm):
+        raise ValidationError(
+            {
+                "public_title": gettext(
+                    "Give the incident a public title first: the status page never shows the internal one."
+                )
+            }
+        )
+
+
 def default_public_status(incident):
     if incident.status in Communication.PublicStatus.values:
         return incident.status
     return Communication.PublicStatus.RESOLVED
 
 
-EDITABLE = ("title", "body", "language", "public_status", "affected", "audience", "recipient_lists", "notifies")
+EDITABLE = (
+    "title",
+    "body",
+    "language",
+    "public_status",
+    "affected",
+    "audience",
+    "public_impact",
+    "public_title",
+    "recipient_lists",
+    "notifies",
+)
 
 
 @in_site_language
@@ -535,6 +595,13 @@ def edit(comm, by, **fields):
     lists = fields.pop("recipient_lists", None)
     notifies = fields.pop("notifies", False)
     fields = check_fields(fields)
+    if fields.get("public_title") and fields["public_title"] == comm.incident.public_title:
+        fields["public_title"] = ""  # the title it has already: nothing to change on publication
+    # A status-page update always states an impact: none sent keeps its own, or suggests one.
+    if fields.get("audience", comm.audience) == Audience.STATUS_PAGE and not fields.get("public_impact"):
+        fields.pop("public_impact", None)
+        if not comm.public_impact:
+            fields["public_impact"] = suggested_impact(comm.incident)
     changed = [k for k, v in fields.items() if getattr(comm, k) != v]
     audience = fields.get("audience", comm.audience)
     current = list(comm.recipient_lists.order_by("pk"))
@@ -637,6 +704,7 @@ def submit(comm, by):
         access.can_write_communication(by, comm.incident), "Only comms staff may submit communications for review."
     )
     _refuse_unfilled(comm)
+    _refuse_untitled(comm)
     return _move(comm, by, Status.IN_REVIEW, "{audience} communication submitted for review by {user}.")
 
 
@@ -651,7 +719,7 @@ def approve(comm, by, version):
     )
     # Judge on the row as it is now, locked, not on the caller's copy: the text, its writers
     # and the audience may have changed since it was read.
-    comm = Communication.objects.select_for_update().get(pk=comm.pk)
+    comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
     if isinstance(version, bool) or not isinstance(version, int):
         raise StaleCommunication(
             {"version": "Say which version of the text you approve. Nothing was approved: read it, then approve."}
@@ -673,6 +741,7 @@ def approve(comm, by, version):
             }
         )
     _refuse_unfilled(comm)
+    _refuse_untitled(comm)
     return _move(
         comm,
         by,
@@ -736,9 +805,10 @@ def request_publish(comm, by):
     scheduled for now), then the Celery task is enqueued; if the broker is down, the beat's
     publish_due_communications picks it up once it is back, so a publication is never lost."""
     access.require(access.can_write_communication(by, comm.incident), "Only comms staff may publish communications.")
-    comm = Communication.objects.select_for_update().get(pk=comm.pk)
+    comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
     if comm.status == Status.PUBLISHED:
         return comm  # a double click: already out
+    _refuse_untitled(comm)
     if comm.status not in (Status.APPROVED, Status.SCHEDULED):
         raise ValidationError({"status": gettext("Only an approved communication can be published.")})
     now = timezone.now()
@@ -778,6 +848,7 @@ def publish_now(comm_pk, by_pk=None, only_due=False):
         comm = Communication.objects.select_related("incident", "published_by").get(pk=comm_pk)
         by = comm.published_by
         if comm.audience == Audience.STATUS_PAGE:
+            _apply_public_title(comm, by)
             _apply_affected(comm, by)
         queued = delivery.fan_out(comm)
         record_event(
@@ -796,6 +867,40 @@ def publish_now(comm_pk, by_pk=None, only_due=False):
         communication_moved.send(sender=Communication, communication=comm, old=old, new=Status.PUBLISHED, by=by)
         transaction.on_commit(lambda: communication_published.send(sender=Communication, communication=comm))
     return True
+
+
+def _apply_public_title(comm, by):
+    """The public title a published update sets (and its translations' titles, in their
+    languages) becomes the incident's: a title change goes live with the update that makes it."""
+    incident = Incident.objects.select_for_update().get(pk=comm.incident_id)
+    changes = {}
+    if comm.public_title and comm.public_title != incident.public_title:
+        changes["public_title"] = comm.public_title
+    titles = dict(incident.public_titles or {})
+    for translation in comm.translations.all():
+        title = " ".join((translation.title or "").split())
+        if title:
+            titles[translation.language] = title
+    if titles != (incident.public_titles or {}):
+        changes["public_titles"] = titles
+    if not changes:
+        return
+    Incident.objects.filter(pk=incident.pk).update(**changes)
+    for field, new in changes.items():
+        old = getattr(incident, field)
+        setattr(comm.incident, field, new)
+        if field == "public_title":
+            body = f"Public title changed with the published update: {old or '(none)'} → {new}."
+        else:
+            shown = ", ".join(f"{code}: {text}" for code, text in sorted(new.items()))
+            body = f"Public title in other languages, with the published update: {shown}."
+        record_event(
+            comm.incident,
+            by,
+            TimelineEntry.Kind.FIELD,
+            body,
+            {"field": field, "old": old, "new": new, "communication": comm.pk},
+        )
 
 
 def _apply_affected(comm, by):

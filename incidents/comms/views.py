@@ -208,11 +208,19 @@ def _detail_context(request, incident, comm, translation_form=None, schedule_for
         initial = {"language": chosen.language, "title": chosen.title, "body": chosen.body} if chosen else {}
         if not chosen and comm.language != "zh-hans" and all(t.language != "zh-hans" for t in translations):
             initial = {"language": "zh-hans", "title": comm.title}  # the second language of the UI
+            if comm.audience == Communication.Audience.STATUS_PAGE:
+                initial["title"] = (incident.public_titles or {}).get("zh-hans", "")
             # Drafted from a template that has a Chinese sibling: start from it, filled.
             filled = communications.fill_translation(comm, "zh-hans")
             if filled is not None:
                 initial["body"] = filled
         translation_form = TranslationForm(initial=initial, prefix="translation")
+    if comm.audience == Communication.Audience.STATUS_PAGE:
+        # A status-page update has no subject line: its translation's title is the incident's
+        # public title in that language, in force once the update is published.
+        title = translation_form.fields["title"]
+        title.label = _("Translated public title")
+        title.help_text = _("The incident's name on the status page in this language; empty: the default public title.")
     state = comm.status
     # "Publish now" records the update as scheduled for now and the worker publishes it within
     # seconds: the page says so, offers nothing more to click, and redraws itself once it is out.
@@ -248,6 +256,7 @@ def _detail_context(request, incident, comm, translation_form=None, schedule_for
         "translation_form": translation_form,
         "schedule_form": schedule_form or ScheduleForm(),
         "affected": communications.affected_services(comm),
+        "public_title": communications.title_going_out(comm),
     }
 
 
@@ -368,6 +377,8 @@ def edit(request, pk, comm_pk):
         "affected": comm.affected,
         "recipient_lists": [item.pk for item in kept_lists],
         "notifies": f"{comm.notifies_clock_id}:{comm.notifies_stage}" if comm.notifies_clock_id else "",
+        "public_title": comm.public_title,
+        "public_impact": comm.public_impact,
     }
     form = CommunicationForm(
         request.POST or None, initial=initial, incident=incident, with_template=False, kept_lists=kept_lists

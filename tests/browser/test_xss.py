@@ -160,7 +160,15 @@ def seed():
         {"title": titles[0], "summary": TEXT, "severity": 1, "kind": "availability", "services": ["svc-0", "svc-1"]},
     )
     pk = main["id"]
-    others = [w.post("post", "incidents/", {"title": t, "summary": t, "severity": 2})["id"] for t in titles[1:]]
+    # Their public titles (the status page's names for them) carry the titles too, in German as well.
+    others = [
+        w.post(
+            "post",
+            "incidents/",
+            {"title": t, "summary": t, "severity": 2, "public_title": t, "public_titles": {"de": t}},
+        )["id"]
+        for t in titles[1:]
+    ]
     entry = w.post("post", f"incidents/{pk}/timeline/", {"body": "first text " + titles[1]})
     w.call("put", f"incidents/{pk}/timeline/{entry['id']}/", {"body": TEXT})  # the first text is a revision
     w.post("post", f"incidents/{pk}/timeline/", {"body": TEXT})
@@ -184,6 +192,7 @@ def seed():
             "audience": "status_page",
             "title": titles[0],
             "body": TEXT,
+            "public_title": titles[0],  # the main incident's public title once published
             "public_status": "identified",
             "affected": [{"service": "svc-0", "level": "major_outage"}],
         },
