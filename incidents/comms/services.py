@@ -109,7 +109,8 @@ LEAD_IN = re.compile(r"[:：][*_\s]*$")
 
 def fill_template(template, incident, now=None):
     """The template's body with its {placeholders} filled for this incident, in the template's
-    language ({title} is the public title in a status-page template). A sentence whose
+    language ({title} is the public title in any template for people outside the company, the
+    internal title only in an internal one). A sentence whose
     placeholder has nothing to say is left out (a placeholder alone in its paragraph takes the
     lead-in line before it along), so the public never reads "by within the hour" or "Measures
     in place: none". Unknown placeholders and any other braces
@@ -119,9 +120,10 @@ def fill_template(template, incident, now=None):
     # Labels (status, levels) in the template's own language when the UI has it, else English.
     with language_override(language):
         values = {name: str(value) for name, value in placeholders(incident, language, now).items()}
-    if template.audience == Audience.STATUS_PAGE:
-        # The public reads the public title, never the internal one; with none yet, {title}
-        # stays as typed, a hole the author sees and submission refuses.
+    if template.audience != Audience.INTERNAL:
+        # The public, customers, partners and regulators read the public title, never the
+        # internal one; with none yet, {title} stays as typed, a hole the author sees and
+        # submission refuses.
         values.pop("title")
         if incident.public_title:
             values["title"] = incident.public_title_in(language)

@@ -130,11 +130,14 @@ def new(request, pk):
         initial = {
             "audience": Communication.Audience.STATUS_PAGE,
             "language": "en",
-            "title": incident.title,
             "public_status": communications.default_public_status(incident),
         }
         if request.GET.get("audience") in Communication.Audience.values:
             initial["audience"] = request.GET["audience"]
+        # The subject of a message that leaves the company is the public title, never the
+        # internal one ("SEV1: [demo] db-7 ..."); with none yet the author writes one.
+        internal = initial["audience"] == Communication.Audience.INTERNAL
+        initial["title"] = incident.title if internal else incident.public_title
         template = request.GET.get("template")
         if not template and (suggested := communications.template_for_status(incident, initial["audience"])):
             template = str(suggested.pk)  # the one for the incident's current status, already filled

@@ -232,6 +232,27 @@ def test_a_status_page_templates_title_is_the_public_title_and_a_hole_while_ther
     assert "{title}" in str(refused.value.message_dict["body"])
 
 
+def test_messages_that_leave_the_company_never_carry_the_internal_title(as_user, declare, comms):
+    """Customers, partners and regulators read the public title like the status page: their
+    templates fill {title} with it and the subject line starts from it; only an internal
+    message starts from the internal title."""
+    from incidents.models import CommunicationTemplate
+
+    titled = declare(title="SEV1: [demo] db-7 primary melted", public_title="Chat replies delayed")
+    for audience in ("customers", "partners", "regulators"):
+        template = CommunicationTemplate.objects.create(
+            name=f"Test: {audience}", audience=audience, body="About {title}."
+        )
+        assert communications.fill_template(template, titled) == "About Chat replies delayed."
+        form = as_user(comms).get(new_url(titled) + f"?audience={audience}").context["form"]
+        assert form.initial["title"] == "Chat replies delayed"
+    form = as_user(comms).get(new_url(titled) + "?audience=internal").context["form"]
+    assert form.initial["title"] == "SEV1: [demo] db-7 primary melted"
+    untitled = declare(title="SEV1: [demo] db-8 primary melted", public_title="")
+    form = as_user(comms).get(new_url(untitled) + "?audience=customers").context["form"]
+    assert form.initial["title"] == ""  # the author writes one; the internal title is not offered
+
+
 def test_the_comms_page_says_what_the_public_calls_the_incident(as_user, declare, comms):
     untitled = declare(title="SEV2: redis-4 evictions", public_title="")
     page = text_of(as_user(comms).get(reverse("incidents:comms:index", args=[untitled.key])))
