@@ -187,7 +187,9 @@ def in_language(comm, language):
 def email_message(row):
     comm = row.communication
     title, body, language = in_language(comm, row.recipient.language)
-    subject = " ".join((title or comm.incident.title).split())
+    # Without a subject line, the incident's public title: the internal one never leaves.
+    fallback = comm.incident.public_title_in(language) or comm.incident.reference
+    subject = " ".join((title or fallback).split())
     message = outbox.PreparedEmail(
         subject=subject,
         body=body,

@@ -19,6 +19,7 @@ from incidents.comms import services as communications
 from incidents.models import (
     AudienceDelivery,
     Communication,
+    Incident,
     Obligation,
     Submission,
     TimelineEntry,
@@ -115,6 +116,28 @@ def test_publishing_a_customer_message_emails_each_recipient_of_its_lists_once(
     # Published again (a retried task): nothing new is written or sent.
     assert communications.publish_now(comm.pk, alice.pk) is False
     assert delivery.fan_out(comm) == 0 and len(mail.outbox) == 2
+
+
+def test_a_message_without_a_subject_goes_out_under_the_public_title_never_the_internal_one(
+    declare,
+    alice,
+    bob,
+    customers,
+    eager_celery,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    incident = declare(title="SEV1: [demo] db-7 primary melted", public_title="Chat replies delayed")
+    Incident.objects.filter(pk=incident.pk).update(public_titles={"zh-hans": "聊天回复延迟"})
+    comm = approved(incident, alice, bob, lists=[customers], title="")
+    communications.set_translation(comm, alice, "zh-hans", "我们正在处理回复缓慢的问题。", "")
+    comm = communications.approve(comm, bob, Communication.objects.get(pk=comm.pk).content_version)
+    publish(comm, alice, django_capture_on_commit_callbacks)
+
+    subjects = {
+        m.to[0]: email.message_from_bytes(m.message().as_bytes(), policy=email.policy.default)["Subject"]
+        for m in mail.outbox
+    }
+    assert subjects == {"ops@acme.example": "Chat replies delayed", "it@globex.example": "聊天回复延迟"}
 
 
 def test_a_webhook_recipient_gets_the_message_signed_with_its_own_secret(
