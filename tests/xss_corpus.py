@@ -144,6 +144,7 @@ TEXT_FIELDS = {
     "incidents.Service.description": "API POST /services/",
     "incidents.Service.names": "API POST /services/ (its Chinese name, shown on the status page in Chinese)",
     "incidents.TimelineEntry.body": "API POST /incidents/<pk>/timeline/",
+    "incidents.TimelineEntry.line": "system lines' parameters (impacts on payload-named services, mitigation titles)",
     "incidents.TimelineRevision.body": "API PUT /incidents/<pk>/timeline/<id>/ (the earlier text)",
     "incidents.Impact.regions": "API POST /incidents/<pk>/impacts/",
     "incidents.Communication.title": "API POST /incidents/<pk>/communications/",

@@ -20,13 +20,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from incidents import access, auditlog
 from incidents import services as core
 from incidents.alerts import payloads
 from incidents.alerts.models import Alert, AlertDelivery, AlertRule, AlertSource, hash_secret, new_secret
 from incidents.models import AuditEvent, Incident, Membership, Service, TimelineEntry, TimelineRevision
+from incidents.timeline_text import Line, choice, joined
 
 OPEN = Incident.OPEN_STATUSES
 Role = Membership.Role
@@ -576,10 +577,10 @@ def _details(alert):
     """The alert's labels and its link back to the source, as a second paragraph of the line
     (the war room draws entries from their text alone)."""
     labels = ", ".join(f"{key}={value}" for key, value in sorted(alert.labels.items()))
-    parts = [f"Labels: {escape_markdown(labels)}"] if labels else []
+    parts = [Line(gettext_noop("Labels: {labels}"), labels=escape_markdown(labels))] if labels else []
     if alert.url:
-        parts.append(f"[source]({quote(alert.url, safe=URL_SAFE)})")
-    return "\n\n" + " · ".join(parts) if parts else ""
+        parts.append(Line(gettext_noop("[source]({url})"), url=quote(alert.url, safe=URL_SAFE)))
+    return joined(parts, " · ") if parts else None
 
 
 def _write_timeline(alert, source, fresh):
@@ -589,23 +590,43 @@ def _write_timeline(alert, source, fresh):
     incident = alert.incident
     if fresh or alert.entry is None or alert.entry.incident_id != incident.pk:
         state = alert.status
-        body = f"Alert {state}: {title} ({escape_markdown(source.name)}).{_details(alert)}"
+        details = _details(alert)
+        body = Line(
+            gettext_noop("Alert {state}: {title} ({source}).\n\n{details}")
+            if details
+            else gettext_noop("Alert {state}: {title} ({source})."),
+            state=choice(Alert.Status, state, lower=True),
+            title=title,
+            source=escape_markdown(source.name),
+            details=details,
+        )
         alert.entry = core.record_event(
             incident, None, TimelineEntry.Kind.ALERT, body, _entry_data(alert, source, state)
         )
         core.notify_changed(incident, "alerts")
         return
     flapping = alert.fired_count >= 2
-    body = (
-        f"Alert flapping: {title} ({escape_markdown(source.name)}): fired {alert.fired_count} times, "
-        f"resolved {alert.resolved_count} times; {alert.status} now."
+    body = Line(
+        gettext_noop(
+            "Alert flapping: {title} ({source}): fired {fired} times, resolved {resolved} times; {state} now."
+        ),
+        title=title,
+        source=escape_markdown(source.name),
+        fired=alert.fired_count,
+        resolved=alert.resolved_count,
+        state=choice(Alert.Status, alert.status, lower=True),
     )
     if not flapping:
         alert.entry = core.record_event(
             incident,
             None,
             TimelineEntry.Kind.ALERT,
-            f"Alert {alert.status}: {title} ({escape_markdown(source.name)}).",
+            Line(
+                gettext_noop("Alert {state}: {title} ({source})."),
+                state=choice(Alert.Status, alert.status, lower=True),
+                title=title,
+                source=escape_markdown(source.name),
+            ),
             _entry_data(alert, source, alert.status),
         )
     elif alert.entry.data.get("state") != "flapping":
@@ -616,9 +637,9 @@ def _write_timeline(alert, source, fresh):
         entry = alert.entry
         version, now = core.bump_version(incident)
         TimelineRevision.objects.create(entry=entry, body=entry.body, replaced_at=now)
-        entry.body, entry.data = body, _entry_data(alert, source, "flapping")
+        entry.body, entry.line, entry.data = body.english(), body.as_data(), _entry_data(alert, source, "flapping")
         entry.edited_at, entry.seq = now, version
-        entry.save(update_fields=["body", "data", "edited_at", "seq"])
+        entry.save(update_fields=["body", "line", "data", "edited_at", "seq"])
     core.notify_changed(incident, "alerts")
 
 
@@ -666,8 +687,15 @@ def open_incident_from(alert, by, severity=None):
             incident,
             by,
             TimelineEntry.Kind.ROLE,
-            f"{by.get_username()} opened the incident from alert triage and joined as responder; "
-            f"{commander.get_username()} commands it as the owner of {escape_markdown(alert.source.name)}.",
+            Line(
+                gettext_noop(
+                    "{person} opened the incident from alert triage and joined as responder; "
+                    "{commander} commands it as the owner of {source}."
+                ),
+                person=by.get_username(),
+                commander=commander.get_username(),
+                source=escape_markdown(alert.source.name),
+            ),
             {"field": Role.RESPONDER, "old": None, "new": by.get_username()},
         )
     alert.incident, alert.entry, alert.note = incident, None, ""

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext as _
 from django.utils.translation import override as language_override
 
@@ -28,6 +28,7 @@ from incidents.models import (
 )
 from incidents.services import in_site_language, notify_changed, record_event
 from incidents.signals import communication_moved, communication_published
+from incidents.timeline_text import Line, choice, phrase
 
 Status = Communication.Status
 Audience = Communication.Audience
@@ -233,6 +234,12 @@ def cadence_text(minutes):
     return f"{minutes // 60} h" if minutes >= 60 and minutes % 60 == 0 else f"{minutes} min"
 
 
+def _cadence_line(minutes):
+    if minutes >= 60 and minutes % 60 == 0:
+        return Line(gettext_noop("{hours} h"), hours=minutes // 60)
+    return Line(gettext_noop("{minutes} min"), minutes=minutes)
+
+
 @in_site_language
 @transaction.atomic
 def set_update_cadence(incident, minutes, by, reason=""):
@@ -260,17 +267,22 @@ def set_update_cadence(incident, minutes, by, reason=""):
     incident.update_cadence_minutes = minutes
     incident.save(update_fields=["update_cadence_minutes"])
     default = cadence_minutes(incident.severity)
-    shown = (
-        f"every {cadence_text(minutes)}"
-        if minutes
-        else (f"the SEV{incident.severity} default (every {cadence_text(default)})" if default else "none")
-    )
-    why = f" Reason: {reason}" if reason else ""
+    if minutes:
+        shown = Line(gettext_noop("every {time}"), time=_cadence_line(minutes))
+    elif default:
+        shown = Line(
+            gettext_noop("the SEV{severity} default (every {time})"),
+            severity=incident.severity,
+            time=_cadence_line(default),
+        )
+    else:
+        shown = phrase(gettext_noop("none"))
+    why = Line(gettext_noop(" Reason: {reason}"), reason=reason) if reason else ""
     record_event(
         incident,
         by,
         TimelineEntry.Kind.FIELD,
-        f"Public update cadence: {shown}.{why}",
+        Line(gettext_noop("Public update cadence: {cadence}.{reason}"), cadence=shown, reason=why),
         {"field": "update_cadence_minutes", "old": old, "new": minutes, "reason": reason},
     )
     notify_changed(incident, "cadence")
@@ -376,7 +388,11 @@ def draft(incident, by, *, audience, body, title="", language="en", public_statu
         incident,
         by,
         TimelineEntry.Kind.COMMS,
-        f"{comm.get_audience_display()} communication drafted by {by.get_username()}.",
+        Line(
+            gettext_noop("{audience} communication drafted by {user}."),
+            audience=choice(Audience, comm.audience),
+            user=by.get_username(),
+        ),
         {"field": "communication", "communication": comm.pk, "old": None, "new": Status.DRAFT},
     )
     notify_changed(incident, "communications")
@@ -390,6 +406,15 @@ def default_public_status(incident):
 
 
 EDITABLE = ("title", "body", "language", "public_status", "affected", "audience")
+# The fields' names in the timeline line of an edit.
+CONTENT_LABELS = {
+    "title": gettext_noop("title"),
+    "body": gettext_noop("body"),
+    "language": gettext_noop("language"),
+    "public_status": gettext_noop("public status"),
+    "affected": gettext_noop("affected"),
+    "audience": gettext_noop("audience"),
+}
 
 
 @in_site_language
@@ -419,7 +444,12 @@ def edit(comm, by, **fields):
         return comm
     for key in changed:
         setattr(comm, key, fields[key])
-    _content_changed(comm, by, f"edited ({', '.join(changed)})", {"changed": changed})
+    _content_changed(
+        comm,
+        by,
+        Line(gettext_noop("edited ({fields})"), fields=[phrase(CONTENT_LABELS.get(f, f)) for f in changed]),
+        {"changed": changed},
+    )
     return comm
 
 
@@ -438,16 +468,18 @@ def _content_changed(comm, by, what, data):
     comm.updated_at = timezone.now()
     comm.save()
     if old == comm.status:
-        outcome = "."
+        msg = gettext_noop("{audience} communication {what}.")
     elif old == Status.SCHEDULED:
-        outcome = ": taken off the schedule and back in review for a new approval."
+        msg = gettext_noop(
+            "{audience} communication {what}: taken off the schedule and back in review for a new approval."
+        )
     else:
-        outcome = ": back in review for a new approval."
+        msg = gettext_noop("{audience} communication {what}: back in review for a new approval.")
     record_event(
         comm.incident,
         by,
         TimelineEntry.Kind.COMMS,
-        f"{comm.get_audience_display()} communication {what}{outcome}",
+        Line(msg, audience=choice(Audience, comm.audience), what=what),
         {
             "field": "communication",
             "communication": comm.pk,
@@ -463,7 +495,7 @@ def _content_changed(comm, by, what, data):
 
 
 @in_site_language
-def _move(comm, by, new, body, **extra):
+def _move(comm, by, new, body, extra_params=None, **extra):
     comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
     old = comm.status
     if new not in Communication.TRANSITIONS[old]:
@@ -483,7 +515,12 @@ def _move(comm, by, new, body, **extra):
         comm.incident,
         by,
         TimelineEntry.Kind.COMMS,
-        body.format(audience=comm.get_audience_display(), user=by.get_username() if by else "scheduler"),
+        Line(
+            body,
+            audience=choice(Audience, comm.audience),
+            user=by.get_username() if by else phrase(gettext_noop("scheduler")),
+            **(extra_params or {}),
+        ),
         {"field": "communication", "communication": comm.pk, "old": old, "new": new},
     )
     notify_changed(comm.incident, "communications")
@@ -497,7 +534,7 @@ def submit(comm, by):
         access.can_write_communication(by, comm.incident), "Only comms staff may submit communications for review."
     )
     _refuse_unfilled(comm)
-    return _move(comm, by, Status.IN_REVIEW, "{audience} communication submitted for review by {user}.")
+    return _move(comm, by, Status.IN_REVIEW, gettext_noop("{audience} communication submitted for review by {user}."))
 
 
 @transaction.atomic
@@ -537,7 +574,7 @@ def approve(comm, by, version):
         comm,
         by,
         Status.APPROVED,
-        "{audience} communication approved by {user}.",
+        gettext_noop("{audience} communication approved by {user}."),
         approved_by=by,
         approved_at=timezone.now(),
     )
@@ -552,7 +589,7 @@ def send_back(comm, by):
         comm,
         by,
         Status.DRAFT,
-        "{audience} communication sent back to draft by {user}.",
+        gettext_noop("{audience} communication sent back to draft by {user}."),
         approved_by=None,
         approved_at=None,
     )
@@ -561,7 +598,7 @@ def send_back(comm, by):
 @transaction.atomic
 def discard(comm, by):
     access.require(access.can_write_communication(by, comm.incident), "Only comms staff may discard communications.")
-    return _move(comm, by, Status.DISCARDED, "{audience} communication discarded by {user}.")
+    return _move(comm, by, Status.DISCARDED, gettext_noop("{audience} communication discarded by {user}."))
 
 
 @transaction.atomic
@@ -575,7 +612,8 @@ def schedule(comm, by, when):
         comm,
         by,
         Status.SCHEDULED,
-        "{audience} communication scheduled for " + when.isoformat() + " by {user}.",
+        gettext_noop("{audience} communication scheduled for {when} by {user}."),
+        extra_params={"when": when.isoformat()},
         scheduled_for=when,
     )
     return comm
@@ -586,7 +624,11 @@ def unschedule(comm, by):
     """Take a scheduled communication off the schedule; it stays approved."""
     access.require(access.can_write_communication(by, comm.incident), "Only comms staff may change the schedule.")
     return _move(
-        comm, by, Status.APPROVED, "{audience} communication taken off the schedule by {user}.", scheduled_for=None
+        comm,
+        by,
+        Status.APPROVED,
+        gettext_noop("{audience} communication taken off the schedule by {user}."),
+        scheduled_for=None,
     )
 
 
@@ -604,7 +646,11 @@ def request_publish(comm, by):
     now = timezone.now()
     if comm.status == Status.APPROVED:
         comm = _move(
-            comm, by, Status.SCHEDULED, "{audience} communication sent for publishing by {user}.", scheduled_for=now
+            comm,
+            by,
+            Status.SCHEDULED,
+            gettext_noop("{audience} communication sent for publishing by {user}."),
+            scheduled_for=now,
         )
     elif comm.scheduled_for > now:
         Communication.objects.filter(pk=comm.pk).update(scheduled_for=now, updated_at=now)
@@ -643,9 +689,13 @@ def publish_now(comm_pk, by_pk=None, only_due=False):
             comm.incident,
             by,
             TimelineEntry.Kind.COMMS,
-            f"{comm.get_audience_display()} communication published"
-            + (f" ({comm.public_status})" if comm.public_status else "")
-            + ".",
+            Line(
+                gettext_noop("{audience} communication published ({status}).")
+                if comm.public_status
+                else gettext_noop("{audience} communication published."),
+                audience=choice(Audience, comm.audience),
+                status=choice(Communication.PublicStatus, comm.public_status, lower=True) if comm.public_status else "",
+            ),
             {"field": "communication", "communication": comm.pk, "old": old, "new": Status.PUBLISHED},
         )
         notify_changed(comm.incident, "communications")
@@ -731,7 +781,15 @@ def set_translation(comm, by, language, body, title=""):
     translation, created = CommunicationTranslation.objects.update_or_create(
         communication=comm, language=language, defaults={"body": body, "title": title or ""}
     )
-    _content_changed(comm, by, f"{language} translation {'added' if created else 'changed'}", {"language": language})
+    _content_changed(
+        comm,
+        by,
+        Line(
+            gettext_noop("{language} translation added") if created else gettext_noop("{language} translation changed"),
+            language=language,
+        ),
+        {"language": language},
+    )
     return translation
 
 

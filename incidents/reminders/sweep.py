@@ -40,7 +40,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from incidents import access
 from incidents.durations import zoned
@@ -56,6 +56,7 @@ from incidents.models import (
 )
 from incidents.reminders import delivery as notify
 from incidents.services import notify_changed, record_event
+from incidents.timeline_text import Line, phrase
 
 User = get_user_model()
 Kind = UserNotification.Kind
@@ -486,24 +487,28 @@ SUBJECT = re.compile(
 )
 
 
+SUBJECT_LABELS = {
+    "update": gettext_noop("next public update"),
+    "acknowledge": gettext_noop("acknowledgement page"),
+    "review": gettext_noop("post-incident review"),
+    "step": gettext_noop("runbook step"),
+    "mitigation": gettext_noop("mitigation review"),
+    "action": gettext_noop("follow-up action item"),
+    "clock": gettext_noop("regulatory deadline"),
+}
+
+
 def subject_label(subject):
-    kind = subject.split(":", 1)[0]
-    return {
-        "update": "next public update",
-        "acknowledge": "acknowledgement page",
-        "review": "post-incident review",
-        "step": "runbook step",
-        "mitigation": "mitigation review",
-        "action": "follow-up action item",
-        "clock": "regulatory deadline",
-    }.get(kind, subject)
+    return SUBJECT_LABELS.get(subject.split(":", 1)[0], subject)
+
+
+def _duration(minutes):
+    if minutes >= 60 and minutes % 60 == 0:
+        return Line(gettext_noop("{hours} h"), hours=minutes // 60)
+    return Line(gettext_noop("{minutes} min"), minutes=minutes)
 
 
 @transaction.atomic
-def _duration(minutes):
-    return f"{minutes // 60} h" if minutes >= 60 and minutes % 60 == 0 else f"{minutes} min"
-
-
 def snooze(incident, subject, minutes, reason, by):
     """Hold a reminder of this incident back for 15 minutes up to a day (Snooze.MINUTES), with a reason, on the
     timeline. Responders and commanders of the incident may snooze, and an action item's owner
@@ -531,7 +536,13 @@ def snooze(incident, subject, minutes, reason, by):
         incident,
         by,
         TimelineEntry.Kind.FIELD,
-        f"Reminder snoozed: {subject_label(subject)}, {_duration(minutes)} until {when(until)}. Reason: {reason}",
+        Line(
+            gettext_noop("Reminder snoozed: {subject}, {duration} until {until}. Reason: {reason}"),
+            subject=phrase(subject_label(subject)),
+            duration=_duration(minutes),
+            until=when(until),
+            reason=reason,
+        ),
         {"field": "reminder.snooze", "reminder": subject, "old": None, "new": until.isoformat(), "reason": reason},
     )
     notify_changed(incident, "reminders")

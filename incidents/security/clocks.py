@@ -24,6 +24,7 @@ from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from incidents import access
 from incidents.models import Obligation, RegulatoryClock, Submission, TimelineEntry
 from incidents.services import notify_changed, record_event
+from incidents.timeline_text import Line, phrase
 
 DISCLAIMER = gettext_lazy(
     "Deadlines shown are defaults taken from public legal texts, to be checked with counsel; they are not legal advice."
@@ -354,12 +355,20 @@ def start_clock(incident, obligation, by, started_at=None, target_hours=None):
         incident=incident, obligation=obligation, started_at=started_at, target_hours=target_hours, created_by=by
     )
     first = stages_of(clock, [])[0]
-    due = f"first deadline {first.due_at.isoformat()}" if first.due_at else "without undue delay"
+    if first.due_at:
+        due = Line(gettext_noop("first deadline {when}"), when=first.due_at.isoformat())
+    else:
+        due = phrase(gettext_noop("without undue delay"))
     record_event(
         incident,
         by,
         TimelineEntry.Kind.REGULATORY,
-        f"Clock started: {obligation.regime} ({obligation.recipient}), {due}.",
+        Line(
+            gettext_noop("Clock started: {regime} ({recipient}), {due}."),
+            regime=phrase(obligation.regime),
+            recipient=phrase(obligation.recipient),
+            due=due,
+        ),
         {"field": "clock", "obligation": obligation.key, "old": None, "new": started_at.isoformat()},
     )
     notify_changed(incident, "clocks")
@@ -380,8 +389,13 @@ def correct_clock_start(clock, started_at, by, reason):
         clock.incident,
         by,
         TimelineEntry.Kind.REGULATORY,
-        f"Clock start corrected for {clock.obligation.regime}: {old.isoformat()} → {started_at.isoformat()}. "
-        f"Reason: {reason}",
+        Line(
+            gettext_noop("Clock start corrected for {regime}: {old} → {new}. Reason: {reason}"),
+            regime=phrase(clock.obligation.regime),
+            old=old.isoformat(),
+            new=started_at.isoformat(),
+            reason=reason,
+        ),
         {
             "field": "clock.started_at",
             "obligation": clock.obligation.key,
@@ -424,12 +438,18 @@ def record_submission(clock, stage, by, *, submitted_at=None, reference="", comm
     if set(clock.submissions.values_list("stage", flat=True)) >= set(names):
         clock.status = RegulatoryClock.Status.DONE
         clock.save(update_fields=["status"])
-    ref = f" (reference {reference})" if reference else ""
+    ref = Line(gettext_noop(" (reference {reference})"), reference=reference) if reference else ""
     record_event(
         clock.incident,
         by,
         TimelineEntry.Kind.REGULATORY,
-        f"Submitted {stage} for {clock.obligation.regime} to {clock.obligation.recipient}{ref}.",
+        Line(
+            gettext_noop("Submitted {stage} for {regime} to {recipient}{reference}."),
+            stage=phrase(stage),
+            regime=phrase(clock.obligation.regime),
+            recipient=phrase(clock.obligation.recipient),
+            reference=ref,
+        ),
         {
             "field": "submission",
             "obligation": clock.obligation.key,
@@ -455,7 +475,11 @@ def mark_not_required(clock, by, reason):
         clock.incident,
         by,
         TimelineEntry.Kind.REGULATORY,
-        f"{clock.obligation.regime} marked not required. Reason: {clock.not_required_reason}",
+        Line(
+            gettext_noop("{regime} marked not required. Reason: {reason}"),
+            regime=phrase(clock.obligation.regime),
+            reason=clock.not_required_reason,
+        ),
         {"field": "clock.status", "obligation": clock.obligation.key, "old": old, "new": clock.status},
     )
     notify_changed(clock.incident, "clocks")

@@ -17,13 +17,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Case, IntegerField, Prefetch, Value, When
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from incidents import access
 from incidents.durations import duration
 from incidents.models import ExposureAssessment, Incident, Mitigation, RegulatoryClock, Submission, TimelineEntry
 from incidents.security import clocks as regulatory
 from incidents.services import SERVICE_NAME_LANGUAGE, change_data, describe_changes, notify_changed, record_event
+from incidents.timeline_text import Line, phrase
 
 User = get_user_model()
 
@@ -52,16 +53,16 @@ MITIGATION_FIELDS = (
     "public_explanations",
 )
 MITIGATION_LABELS = {
-    "title": "title",
-    "description": "what it does",
-    "affects": "who it affects",
-    "owner": "owner",
-    "started_at": "started",
-    "review_by": "review by",
-    "ended_at": "ended",
-    "public": "public",
-    "public_explanation": "public explanation",
-    "public_explanations": "public explanation in other languages",
+    "title": gettext_noop("title"),
+    "description": gettext_noop("what it does"),
+    "affects": gettext_noop("who it affects"),
+    "owner": gettext_noop("owner"),
+    "started_at": gettext_noop("started"),
+    "review_by": gettext_noop("review by"),
+    "ended_at": gettext_noop("ended"),
+    "public": gettext_noop("public"),
+    "public_explanation": gettext_noop("public explanation"),
+    "public_explanations": gettext_noop("public explanation in other languages"),
 }
 EXPLANATION_MAX = 5000
 
@@ -190,12 +191,19 @@ def add_mitigation(
     )
     mitigation = Mitigation.objects.create(incident=incident, created_by=by, updated_at=now, **values)
     changes = [(f, None, values[f]) for f in MITIGATION_FIELDS if values[f] not in (None, "", False, {})]
-    visibility = "public, explained on the status page" if mitigation.public else "internal"
+    if mitigation.public:
+        visibility = phrase(gettext_noop("public, explained on the status page"))
+    else:
+        visibility = phrase(gettext_noop("internal"))
     record_event(
         incident,
         by,
         TimelineEntry.Kind.MITIGATION,
-        f"Mitigation in force: **{mitigation.title}** ({visibility}).",
+        Line(
+            gettext_noop("Mitigation in force: **{title}** ({visibility})."),
+            title=mitigation.title,
+            visibility=visibility,
+        ),
         change_data("mitigation", changes, mitigation=mitigation.pk, title=mitigation.title),
     )
     notify_changed(incident, "mitigations")
@@ -242,17 +250,26 @@ def _update_mitigation(mitigation, by, changes, note="", lifting=False):
     locked.save()
     fields = {f for f, _, _ in changed}
     if "ended_at" in fields and locked.ended_at is not None:
-        body = f"Mitigation lifted: **{locked.title}**."
         rest = describe_changes(changed, MITIGATION_LABELS, skip=("ended_at",))
         if rest:
-            body += f" Also changed: {rest}."
+            body = Line(
+                gettext_noop("Mitigation lifted: **{title}**. Also changed: {changes}."),
+                title=locked.title,
+                changes=rest,
+            )
+        else:
+            body = Line(gettext_noop("Mitigation lifted: **{title}**."), title=locked.title)
     elif "ended_at" in fields:
-        body = f"Mitigation back in force: **{locked.title}**."
+        body = Line(gettext_noop("Mitigation back in force: **{title}**."), title=locked.title)
     else:
-        body = f"Mitigation **{locked.title}** changed: {describe_changes(changed, MITIGATION_LABELS)}."
+        body = Line(
+            gettext_noop("Mitigation **{title}** changed: {changes}."),
+            title=locked.title,
+            changes=describe_changes(changed, MITIGATION_LABELS),
+        )
     data = change_data("mitigation", changed, mitigation=locked.pk, title=locked.title)
     if note:
-        body += f" {note}"
+        body = Line(gettext_noop("{line} {note}"), line=body, note=note)
         data["note"] = note
     record_event(incident, by, TimelineEntry.Kind.MITIGATION, body, data)
     notify_changed(incident, "mitigations")
@@ -298,14 +315,14 @@ EXPOSURE_FIELDS = (
     "found_by",
 )
 EXPOSURE_LABELS = {
-    "certainty": "certainty",
-    "categories": "data categories",
-    "people_affected": "people affected",
-    "records_affected": "records affected",
-    "confidence": "confidence",
-    "jurisdictions": "jurisdictions",
-    "encrypted": "encrypted",
-    "found_by": "found by",
+    "certainty": gettext_noop("certainty"),
+    "categories": gettext_noop("data categories"),
+    "people_affected": gettext_noop("people affected"),
+    "records_affected": gettext_noop("records affected"),
+    "confidence": gettext_noop("confidence"),
+    "jurisdictions": gettext_noop("jurisdictions"),
+    "encrypted": gettext_noop("encrypted"),
+    "found_by": gettext_noop("found by"),
 }
 Assessment = ExposureAssessment
 
@@ -403,12 +420,15 @@ def assess_exposure(incident, by, **changes):
     assessment.updated_at = now
     assessment.updated_by = by
     assessment.save()
-    verb = "Exposure assessment recorded" if created else "Exposure assessment changed"
+    if created:
+        msg = gettext_noop("Exposure assessment recorded: {changes}.")
+    else:
+        msg = gettext_noop("Exposure assessment changed: {changes}.")
     record_event(
         incident,
         by,
         TimelineEntry.Kind.EXPOSURE,
-        f"{verb}: {describe_changes(changed, EXPOSURE_LABELS)}.",
+        Line(msg, changes=describe_changes(changed, EXPOSURE_LABELS) or phrase(gettext_noop("unset"))),
         change_data("exposure", changed),
     )
     incident.exposure = assessment  # refresh the cached one-to-one (regulatory.suggest reads it)
