@@ -524,10 +524,24 @@ class RevisionSerializer(serializers.ModelSerializer):
 class TimelineEntrySerializer(serializers.ModelSerializer):
     author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     revisions = RevisionSerializer(many=True, read_only=True)
+    # The entry as the war room shows it, in the request's language (Accept-Language); `body`
+    # stays the text as written (a system line in the site's language, English by default).
+    text = serializers.CharField(read_only=True)
 
     class Meta:
         model = TimelineEntry
-        fields = ["id", "occurred_at", "recorded_at", "author", "kind", "body", "data", "edited_at", "revisions"]
+        fields = [
+            "id",
+            "occurred_at",
+            "recorded_at",
+            "author",
+            "kind",
+            "body",
+            "text",
+            "data",
+            "edited_at",
+            "revisions",
+        ]
         read_only_fields = ["recorded_at", "kind", "data", "edited_at"]
 
     def validate_occurred_at(self, value):

@@ -203,3 +203,125 @@ form.add_error("title", "Too long.")
         "'Saved.'",
         "'Too long.'",
     ]
+
+
+# System timeline lines --------------------------------------------------------------------------
+
+
+def _is_line(node, assigned, makers=frozenset()):
+    """A timeline_text.Line(...) call (or a choice between two, or a call of a function of the
+    module that only returns Lines), or a name only ever assigned one."""
+    if isinstance(node, ast.IfExp):
+        return _is_line(node.body, assigned, makers) and _is_line(node.orelse, assigned, makers)
+    if isinstance(node, ast.Call):
+        owner, name = call_name(node)
+        return name == "Line" or (isinstance(node.func, ast.Name) and name in makers)
+    if isinstance(node, ast.Name):
+        values = assigned.get(node.id, [])
+        return bool(values) and all(_is_line(value, {}, makers) for value in values)
+    return False
+
+
+def _line_makers(functions):
+    """The module's functions whose every return is a Line."""
+    makers = set()
+    for function in functions:
+        returns = [n.value for n in ast.walk(function) if isinstance(n, ast.Return)]
+        if returns and all(r is not None and _is_line(r, _assignments(function)) for r in returns):
+            makers.add(function.name)
+    return makers
+
+
+def _assignments(function):
+    """name -> the values assigned to it in a function (tuple targets of a loop over a list
+    whose appended tuples start with the name's values count too)."""
+    assigned = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    assigned.setdefault(target.id, []).append(node.value)
+        elif isinstance(node, ast.For) and isinstance(node.target, ast.Tuple) and node.target.elts:
+            first = node.target.elts[0]
+            if isinstance(first, ast.Name) and isinstance(node.iter, ast.Name):
+                appended = [
+                    call.args[0].elts[0]
+                    for call in ast.walk(function)
+                    if isinstance(call, ast.Call)
+                    and call_name(call) == (node.iter.id, "append")
+                    and call.args
+                    and isinstance(call.args[0], ast.Tuple)
+                ]
+                assigned.setdefault(first.id, []).extend(appended)
+    for name, values in assigned.items():  # a name assigned from another name: follow it once
+        followed = []
+        for value in values:
+            if isinstance(value, ast.Name):
+                if value.id != name:  # a loop target appended back under its own name adds nothing
+                    followed += assigned.get(value.id, [value])
+            else:
+                followed.append(value)
+        assigned[name] = followed
+    return assigned
+
+
+def unmarked_timeline_lines(tree):
+    """The record_event calls of a module that log a system line (any kind but a note) as plain
+    text rather than a translatable timeline_text.Line, and every Line whose message is a
+    literal not marked with gettext_noop."""
+    found = []
+    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    makers = _line_makers(functions)
+    for function in functions:
+        assigned = _assignments(function)
+        for node in ast.walk(function):
+            if not isinstance(node, ast.Call):
+                continue
+            name = call_name(node)[1]
+            if name == "record_event":
+                arguments = dict(zip(("incident", "by", "kind", "body"), node.args, strict=False))
+                arguments.update({k.arg: k.value for k in node.keywords})
+                kind, body = arguments.get("kind"), arguments.get("body")
+                if isinstance(kind, ast.Attribute) and kind.attr == "NOTE":
+                    continue
+                if body is not None and not _is_line(body, assigned, makers):
+                    found.append((node.lineno, ast.unparse(body)[:90]))
+            elif name == "Line" and node.args and is_english(node.args[0]):
+                found.append((node.lineno, ast.unparse(node.args[0])[:90]))
+            elif (
+                name == "create"
+                and "TimelineEntry.objects" in ast.unparse(node.func)
+                and function.name != "record_event"
+            ):
+                found.append((node.lineno, "TimelineEntry.objects.create outside record_event"))
+    return sorted(found)
+
+
+def test_every_system_timeline_line_is_a_translatable_line():
+    """Each reader sees the timeline's system lines in their language only if every call site
+    logs a Line (message id marked with gettext_noop, parameters as codes), not English text."""
+    unmarked = []
+    for package in PYTHON:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            unmarked += [f"{path.relative_to(ROOT)}:{line}: {text}" for line, text in unmarked_timeline_lines(tree)]
+    assert unmarked == [], "log these as timeline_text.Line(gettext_noop(...), ...):\n" + "\n".join(unmarked)
+
+
+def test_the_timeline_check_finds_english_bodies_and_passes_lines():
+    source = """
+def operation(incident, by, reason):
+    record_event(incident, by, TimelineEntry.Kind.STATUS, f"Status changed: {old} → {new}.")
+    record_event(incident, by, Kind.FIELD, "Summary edited.")
+    body = "Reopened." if reason else Line(gettext_noop("Closed."))
+    record_event(incident, by, Kind.FIELD, body)
+    record_event(incident, by, TimelineEntry.Kind.NOTE, reason)
+    record_event(incident, by, Kind.FIELD, Line(gettext_noop("{x} changed."), x=1))
+    line = Line(gettext_noop("Moved.")) if reason else Line(gettext_noop("Stayed."))
+    record_event(incident, by, Kind.FIELD, line)
+    record_event(incident, by, Kind.FIELD, Line("Not marked."))
+    TimelineEntry.objects.create(incident=incident, body="sneaked in")
+"""
+    assert [line for line, _ in unmarked_timeline_lines(ast.parse(source))] == [3, 4, 6, 11, 12]
