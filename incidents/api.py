@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -487,7 +487,7 @@ class IncidentChildMixin:
     """For /incidents/<incident_pk>/...: the parent incident, scoped to the caller (404 if hidden)."""
 
     permission_classes = [permissions.IsAuthenticated, IncidentChildPermission]
-    denied_message = "Only the incident's commanders may do this."
+    denied_message = gettext_lazy("Only the incident's commanders may do this.")
 
     def permission_denied(self, request, message=None, code=None):
         if message is None and request.user.is_authenticated:
@@ -581,7 +581,9 @@ class TimelineViewSet(
     `revisions`."""
 
     serializer_class = TimelineEntrySerializer
-    denied_message = "Only responders and commanders may log to the timeline; only the author or a commander may edit."
+    denied_message = gettext_lazy(
+        "Only responders and commanders may log to the timeline; only the author or a commander may edit."
+    )
     write_rule = staticmethod(access.can_log)
     object_rule = staticmethod(access.can_edit_entry)
 
@@ -636,7 +638,7 @@ class ImpactViewSet(
     """Services hit by this incident. End an impact with PATCH `ended_at`."""
 
     serializer_class = ImpactSerializer
-    denied_message = "Only the incident's commanders may record or change impacts."
+    denied_message = gettext_lazy("Only the incident's commanders may record or change impacts.")
     write_rule = staticmethod(access.can_command)
 
     def get_queryset(self):
@@ -680,7 +682,7 @@ class RoleViewSet(
 
     serializer_class = MembershipSerializer
     pagination_class = None
-    denied_message = "Only the incident's commanders may assign or remove roles."
+    denied_message = gettext_lazy("Only the incident's commanders may assign or remove roles.")
     write_rule = staticmethod(access.can_command)
 
     def get_queryset(self):
@@ -744,7 +746,7 @@ class ServiceViewSet(IdempotentCreateModelMixin, viewsets.ModelViewSet):
     def check_permissions(self, request):
         super().check_permissions(request)
         if request.method not in ("GET", "HEAD", "OPTIONS") and not access.can_manage_services(request.user):
-            self.permission_denied(request, message="Only commanders may edit the service catalog.")
+            self.permission_denied(request, message=gettext("Only commanders may edit the service catalog."))
 
     def perform_destroy(self, service):
         call_service(services.delete_service, service, self.request.user)

@@ -448,10 +448,10 @@ class AuditEventQuerySet(models.QuerySet):
     PostgreSQL a trigger (migration 0022) refuses UPDATE and DELETE to anyone else too."""
 
     def update(self, **kwargs):
-        raise PermissionDenied("The audit log is append-only.")
+        raise PermissionDenied(_("The audit log is append-only."))
 
     def delete(self):
-        raise PermissionDenied("The audit log is append-only.")
+        raise PermissionDenied(_("The audit log is append-only."))
 
     def purge_before(self, cutoff):
         """Delete the events older than `cutoff` (the retention purge); returns how many."""
@@ -513,11 +513,11 @@ class AuditEvent(models.Model):
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
-            raise PermissionDenied("The audit log is append-only.")
+            raise PermissionDenied(_("The audit log is append-only."))
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise PermissionDenied("The audit log is append-only.")
+        raise PermissionDenied(_("The audit log is append-only."))
 
 
 class SignInIdentity(models.Model):

@@ -169,7 +169,7 @@ def declare(
     detected_at=None,
     commander=None,
 ):
-    access.require(access.can_declare(by), "Only commanders may declare incidents.")
+    access.require(access.can_declare(by), gettext("Only commanders may declare incidents."))
     title = (title or "").strip()
     if not title:
         raise ValidationError({"title": gettext("A title is required.")})
@@ -249,7 +249,7 @@ class StatusConflict(ValidationError):
 def change_status(incident, status, by, note="", expected=None):
     """Move the incident to `status`. `expected` is the status the caller saw (default: the
     one `incident` was read with); if the incident has moved on since, StatusConflict."""
-    access.require(access.can_command(by, incident), "Only the incident's commanders may change its status.")
+    access.require(access.can_command(by, incident), gettext("Only the incident's commanders may change its status."))
     if status not in Status.values:
         raise ValidationError(
             {
@@ -336,7 +336,7 @@ def _end_open_impacts(incident, by, now):
 
 @transaction.atomic
 def change_severity(incident, severity, by):
-    access.require(access.can_command(by, incident), "Only the incident's commanders may change its severity.")
+    access.require(access.can_command(by, incident), gettext("Only the incident's commanders may change its severity."))
     try:
         severity = int(severity)
     except (TypeError, ValueError):
@@ -363,7 +363,8 @@ def change_severity(incident, severity, by):
 @transaction.atomic
 def acknowledge(incident, by):
     access.require(
-        access.can_acknowledge(by, incident), "Only the incident's commanders and the on-call group may acknowledge it."
+        access.can_acknowledge(by, incident),
+        gettext("Only the incident's commanders and the on-call group may acknowledge it."),
     )
     locked = _locked(incident)
     if locked.acknowledged_at:
@@ -401,9 +402,9 @@ def correct_time(incident, field, value, by, reason=""):
     """Correct a recorded time (or record the awareness time, which starts legal clocks),
     logged with the old and new value and the reason."""
     if field == "aware_at":
-        refusal = "Only the incident's commanders and the security group may record the awareness time."
+        refusal = gettext("Only the incident's commanders and the security group may record the awareness time.")
     else:
-        refusal = "Only the incident's commanders may correct its times."
+        refusal = gettext("Only the incident's commanders may correct its times.")
     access.require(access.can_correct_time(by, incident, field), refusal)
     if field not in Incident.CORRECTABLE_TIMES:
         raise ValidationError({"field": gettext("{field!r} is not a time that can be corrected.").format(field=field)})
@@ -453,7 +454,7 @@ def _field_change(field, old, new):
 @transaction.atomic
 def update_fields(incident, by, **changes):
     """Edit title, summary, kind, confidential and the affected services, logging each change."""
-    access.require(access.can_command(by, incident), "Only the incident's commanders may edit it.")
+    access.require(access.can_command(by, incident), gettext("Only the incident's commanders may edit it."))
     locked = _locked(incident)
     services = changes.pop("services", None)
     unknown = set(changes) - set(EDITABLE_FIELDS)
@@ -506,7 +507,9 @@ def hand_over_command(incident, to_user, by):
     """Make `to_user` the commander in one step. The outgoing commander stays on the incident
     as a responder, so they keep access to a confidential incident."""
     taking = to_user.pk == by.pk and access.can_take_command(by, incident)
-    access.require(taking or access.can_command(by, incident), "Only the incident's commanders may hand over command.")
+    access.require(
+        taking or access.can_command(by, incident), gettext("Only the incident's commanders may hand over command.")
+    )
     _locked(incident)
     current = Membership.objects.filter(incident=incident, role=Role.COMMANDER).select_related("user").first()
     if current and current.user_id == to_user.pk:
@@ -546,7 +549,9 @@ def hand_over_command(incident, to_user, by):
 def take_command(incident, by):
     """The person paged (the on-call group) or a commander makes themselves the commander, and
     acknowledges the incident if nobody has: the page tells them to do both. Each is logged."""
-    access.require(access.can_take_command(by, incident), "Only commanders and the on-call group may take command.")
+    access.require(
+        access.can_take_command(by, incident), gettext("Only commanders and the on-call group may take command.")
+    )
     locked = _locked(incident)
     if Membership.objects.filter(incident=incident, user=by, role=Role.COMMANDER).exists():
         raise ValidationError({"user": gettext("{person} is already the commander.").format(person=by.get_username())})
@@ -561,7 +566,7 @@ def take_command(incident, by):
 def assign_role(incident, user, role, by):
     if role == Role.COMMANDER:
         return hand_over_command(incident, user, by)
-    access.require(access.can_command(by, incident), "Only the incident's commanders may assign roles.")
+    access.require(access.can_command(by, incident), gettext("Only the incident's commanders may assign roles."))
     if role not in Role.values:
         raise ValidationError(
             {
@@ -600,7 +605,7 @@ def assign_role(incident, user, role, by):
 @in_site_language
 @transaction.atomic
 def remove_role(incident, membership, by):
-    access.require(access.can_command(by, incident), "Only the incident's commanders may remove roles.")
+    access.require(access.can_command(by, incident), gettext("Only the incident's commanders may remove roles."))
     if membership.incident_id != incident.pk:
         raise ValidationError({"role": gettext("This role belongs to another incident.")})
     if membership.role == Role.COMMANDER:
@@ -624,7 +629,7 @@ def remove_role(incident, membership, by):
 
 @transaction.atomic
 def log_entry(incident, by, body, occurred_at=None):
-    access.require(access.can_log(by, incident), "Only responders and commanders may log to the timeline.")
+    access.require(access.can_log(by, incident), gettext("Only responders and commanders may log to the timeline."))
     body = (body or "").strip()
     if not body:
         raise ValidationError({"body": gettext("Write something to log.")})
@@ -639,7 +644,7 @@ def log_entry(incident, by, body, occurred_at=None):
 def edit_entry(entry, by, body):
     """Change a note's text; the earlier text is kept as a revision."""
     incident = entry.incident
-    access.require(access.can_edit_entry(by, entry), "Only the author or a commander may edit this entry.")
+    access.require(access.can_edit_entry(by, entry), gettext("Only the author or a commander may edit this entry."))
     if entry.kind != TimelineEntry.Kind.NOTE:
         raise ValidationError({"body": gettext("Recorded changes cannot be edited; log a correction instead.")})
     body = (body or "").strip()
@@ -662,7 +667,7 @@ def edit_entry(entry, by, body):
 
 
 def create_service(by, *, name, group="", owner=None, description="", public=True, position=0, slug="", names=None):
-    access.require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
+    access.require(access.can_manage_services(by), gettext("Only commanders may edit the service catalog."))
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": gettext("A name is required.")})
@@ -729,7 +734,7 @@ SERVICE_FIELDS = ("name", "slug", "group", "owner", "description", "public", "po
 
 @transaction.atomic
 def update_service(service, by, **changes):
-    access.require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
+    access.require(access.can_manage_services(by), gettext("Only commanders may edit the service catalog."))
     unknown = set(changes) - set(SERVICE_FIELDS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be edited here.")})
@@ -748,7 +753,7 @@ def update_service(service, by, **changes):
 
 def delete_service(service, by):
     """Only a service no incident ever named: deleting one would rewrite incidents' history."""
-    access.require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
+    access.require(access.can_manage_services(by), gettext("Only commanders may edit the service catalog."))
     if service_in_use(service):
         raise ValidationError(
             {
@@ -782,7 +787,7 @@ def _regions(regions):
 @in_site_language
 @transaction.atomic
 def add_impact(incident, by, *, service, level, regions=None, started_at=None, ended_at=None):
-    access.require(access.can_command(by, incident), "Only the incident's commanders may record impacts.")
+    access.require(access.can_command(by, incident), gettext("Only the incident's commanders may record impacts."))
     if level not in Impact.Level.values:
         raise ValidationError(
             {
@@ -859,7 +864,7 @@ def _impact_value(field, value):
 def update_impact(impact, by, **changes):
     """Change an impact's level, regions or end; ending it is `ended_at=<time>`."""
     incident = impact.incident
-    access.require(access.can_command(by, incident), "Only the incident's commanders may change impacts.")
+    access.require(access.can_command(by, incident), gettext("Only the incident's commanders may change impacts."))
     _locked(incident)
     impact = Impact.objects.select_for_update().get(pk=impact.pk)
     if "level" in changes and changes["level"] not in Impact.Level.values:

@@ -169,7 +169,7 @@ def save_runbook(by, data):
     Returns (version, created) where created says whether a new version was made.
     """
     if by is not None and not access.can_author_runbooks(by):
-        raise PermissionDenied("Only commanders may edit runbooks.")
+        raise PermissionDenied(gettext("Only commanders may edit runbooks."))
     data = canonical(data)
     check(data)
     checksum = data.checksum()
@@ -253,7 +253,7 @@ def attach(incident, runbook, by):
     """Start a run of the runbook's latest version on the incident; each step becomes a task,
     assigned to whoever fills the step's role on the incident."""
     if not access.can_command(by, incident):
-        raise PermissionDenied("Only the incident's commanders may attach runbooks.")
+        raise PermissionDenied(gettext("Only the incident's commanders may attach runbooks."))
     # Lock the incident so two clicks on "Attach" make one run, not an IntegrityError.
     if Incident.objects.select_for_update().get(pk=incident.pk).status == Incident.Status.CLOSED:
         raise ValidationError({"runbook": gettext("{reference} is closed.").format(reference=incident.reference)})
@@ -313,7 +313,7 @@ def change_step(step_run, by, *, status=None, note=None, reason=None, assignee=N
     )
     incident = step_run.run.incident
     if not access.can_log(by, incident):
-        raise PermissionDenied("Only responders and commanders may work on runbook steps.")
+        raise PermissionDenied(gettext("Only responders and commanders may work on runbook steps."))
     if incident.status == Incident.Status.CLOSED:
         raise ValidationError({"status": gettext("{reference} is closed.").format(reference=incident.reference)})
     now = timezone.now()
@@ -422,7 +422,7 @@ def assign_open_steps_evenly(incident, by):
     incident, each next step to whoever has the fewest open steps (ties by username), so the
     work is spread evenly. One timeline line says who got how many. Returns {user: count}."""
     if not access.can_command(by, incident):
-        raise PermissionDenied("Only the incident's commanders may assign steps in bulk.")
+        raise PermissionDenied(gettext("Only the incident's commanders may assign steps in bulk."))
     Incident.objects.select_for_update().get(pk=incident.pk)  # one bulk assignment at a time
     people = _workers(incident)
     if not people:
@@ -492,7 +492,7 @@ def move_open_steps(incident, from_user, to_user, by):
     """Move every open step of `from_user` on the incident to `to_user` (after a handover, the
     old commander's steps to the new one), with one timeline line. Returns how many moved."""
     if not access.can_command(by, incident):
-        raise PermissionDenied("Only the incident's commanders may move steps in bulk.")
+        raise PermissionDenied(gettext("Only the incident's commanders may move steps in bulk."))
     if from_user == to_user:
         raise ValidationError({"assignee": gettext("Choose someone else to move the steps to.")})
     if to_user not in _workers(incident):

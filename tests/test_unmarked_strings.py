@@ -6,7 +6,10 @@ strings nobody marked:
 - in templates, text between tags and the title, placeholder, aria-label and alt attributes
   outside {% translate %} / {% blocktranslate %} (e-mail bodies too);
 - in Python, the messages people read: ValidationError texts (Django's and DRF's), messages
-  framework calls and form.add_error, given as a literal (or f-string) not wrapped in gettext.
+  framework calls and form.add_error, access.require's refusal, PermissionDenied and DRF's other
+  refusals, any `message=` argument, {"detail": ...} answers and a permission's or viewset's
+  `message` / `denied_message`, given as a literal (or f-string) not wrapped in gettext;
+- every system timeline line logged as a translatable timeline_text.Line.
 """
 
 import ast
@@ -101,6 +104,10 @@ def test_every_template_string_is_marked_for_translation():
 
 GETTEXT = {"_", "gettext", "gettext_lazy", "ngettext", "ngettext_lazy", "pgettext", "pgettext_lazy", "format_lazy"}
 MESSAGE_CALLS = {"success", "error", "info", "warning", "debug"}
+# Exceptions whose message is the answer people get (Django's and DRF's).
+REFUSALS = {"PermissionDenied", "NotAuthenticated", "NotFound", "MethodNotAllowed", "Throttled", "ParseError"}
+# Answers whose {"detail": ...} people read.
+RESPONSES = {"Response", "JsonResponse"}
 
 
 def is_english(node):
@@ -144,7 +151,34 @@ def user_messages(call):
         return call.args[2:3]
     if name == "add_error":
         return call.args[1:2]
+    if any(k.arg == "message" for k in call.keywords):  # permission_denied(request, message=...) and the like
+        return [k.value for k in call.keywords if k.arg == "message"]
+    if name == "require":  # access.require(allowed, message): the PermissionDenied people read
+        return [*call.args[1:2], *(k.value for k in call.keywords if k.arg == "message")]
+    if name in REFUSALS:
+        return arguments[:1]
+    if name in RESPONSES and call.args and isinstance(call.args[0], ast.Dict):
+        return [v for k, v in zip(call.args[0].keys, call.args[0].values, strict=True) if _is_key(k, "detail")]
     return []
+
+
+def _is_key(node, name):
+    return isinstance(node, ast.Constant) and node.value == name
+
+
+# Class attributes that DRF and the project's viewsets answer a refusal with.
+MESSAGE_ATTRIBUTES = {"message", "denied_message"}
+
+
+def class_messages(node):
+    """The refusal messages a class states as attributes (a DRF permission's `message`, a
+    viewset's `denied_message`)."""
+    return [
+        statement.value
+        for statement in node.body
+        if isinstance(statement, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id in MESSAGE_ATTRIBUTES for t in statement.targets)
+    ]
 
 
 def test_every_python_message_for_people_is_marked_for_translation():
@@ -156,9 +190,14 @@ def test_every_python_message_for_people_is_marked_for_translation():
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
             for node in ast.walk(tree):
                 if isinstance(node, ast.Call):
-                    for argument in user_messages(node):
-                        if is_english(argument):
-                            unmarked.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(argument)[:90]}")
+                    arguments = user_messages(node)
+                elif isinstance(node, ast.ClassDef):
+                    arguments = class_messages(node)
+                else:
+                    continue
+                for argument in arguments:
+                    if is_english(argument):
+                        unmarked.append(f"{path.relative_to(ROOT)}:{argument.lineno}: {ast.unparse(argument)[:90]}")
     assert unmarked == [], "wrap these in gettext:\n" + "\n".join(unmarked)
 
 
@@ -189,6 +228,11 @@ raise ValidationError({"title": _("Marked too, {n}").format(n=n)})
 messages.success(request, "Saved.")
 messages.error(request, error)
 form.add_error("title", "Too long.")
+access.require(access.can_command(by, incident), "Only commanders may do this.")
+access.require(allowed, gettext("Marked refusal."))
+raise PermissionDenied("Not yours.")
+self.permission_denied(request, message="Not allowed here.")
+return Response({"detail": "Slow down.", "code": "throttled"}, status=429)
 """
     found = [
         ast.unparse(argument)
@@ -202,6 +246,10 @@ form.add_error("title", "Too long.")
         "{'title': f'Keep it under {n} characters.'}",
         "'Saved.'",
         "'Too long.'",
+        "'Only commanders may do this.'",
+        "'Not yours.'",
+        "'Not allowed here.'",
+        "'Slow down.'",
     ]
 
 

@@ -100,7 +100,7 @@ def _check_source(name, kind, grouping_minutes, owner, source=None):
 def create_source(by, *, name, kind, services=(), owner=None, require_signature=False, grouping_minutes=10):
     """A new source and its secret (and signing key): (source, secret, signing_key). The secret
     is not kept: this is the only time anyone sees it."""
-    access.require(access.can_manage_alert_sources(by), "Only commanders may connect alert sources.")
+    access.require(access.can_manage_alert_sources(by), gettext("Only commanders may connect alert sources."))
     owner = owner or by
     name = _check_source(name, kind, grouping_minutes, owner)
     secret, signing_key = new_secret(), new_secret()
@@ -121,7 +121,7 @@ def create_source(by, *, name, kind, services=(), owner=None, require_signature=
 
 @transaction.atomic
 def update_source(source, by, **changes):
-    access.require(access.can_manage_alert_sources(by), "Only commanders may change alert sources.")
+    access.require(access.can_manage_alert_sources(by), gettext("Only commanders may change alert sources."))
     unknown = set(changes) - set(SOURCE_FIELDS) - {"paused"}
     if unknown:
         raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be changed here.")})
@@ -145,7 +145,7 @@ def set_paused(source, by, paused):
 @transaction.atomic
 def rotate_secret(source, by):
     """A new secret and signing key; the old ones stop working with this commit."""
-    access.require(access.can_manage_alert_sources(by), "Only commanders may rotate a source's secret.")
+    access.require(access.can_manage_alert_sources(by), gettext("Only commanders may rotate a source's secret."))
     secret, signing_key = new_secret(), new_secret()
     AlertSource.objects.filter(pk=source.pk).update(
         secret_hash=hash_secret(secret),
@@ -164,7 +164,7 @@ def rotate_secret(source, by):
 
 
 def delete_source(source, by):
-    access.require(access.can_manage_alert_sources(by), "Only commanders may remove alert sources.")
+    access.require(access.can_manage_alert_sources(by), gettext("Only commanders may remove alert sources."))
     source.delete()
 
 
@@ -261,7 +261,7 @@ def _check_rule(source, values):
 
 @transaction.atomic
 def create_rule(source, by, **values):
-    access.require(access.can_manage_alert_sources(by), "Only commanders may edit routing rules.")
+    access.require(access.can_manage_alert_sources(by), gettext("Only commanders may edit routing rules."))
     values.setdefault("action", AlertRule.Action.OPEN)
     values.setdefault("kind", Incident.Kind.AVAILABILITY)
     if values.get("position") is None:
@@ -274,7 +274,7 @@ def create_rule(source, by, **values):
 
 @transaction.atomic
 def update_rule(rule, by, **changes):
-    access.require(access.can_manage_alert_sources(by), "Only commanders may edit routing rules.")
+    access.require(access.can_manage_alert_sources(by), gettext("Only commanders may edit routing rules."))
     unknown = set(changes) - set(RULE_FIELDS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be changed here.")})
@@ -286,7 +286,7 @@ def update_rule(rule, by, **changes):
 
 
 def delete_rule(rule, by):
-    access.require(access.can_manage_alert_sources(by), "Only commanders may edit routing rules.")
+    access.require(access.can_manage_alert_sources(by), gettext("Only commanders may edit routing rules."))
     rule.delete()
 
 
@@ -654,7 +654,8 @@ def open_incident_from(alert, by, severity=None):
     and commands it (as for the incidents the source opens on its own, so the on-call group is
     paged the same way) and the responder joins it as a responder."""
     access.require(
-        access.can_open_incident_from_alert(by), "Only responders and commanders may open an incident from an alert."
+        access.can_open_incident_from_alert(by),
+        gettext("Only responders and commanders may open an incident from an alert."),
     )
     alert = Alert.objects.select_for_update(of=("self",)).select_related("source", "source__owner").get(pk=alert.pk)
     if alert.incident is not None and alert.incident.status in OPEN:
@@ -710,7 +711,7 @@ def attach_to(alert, incident, by):
     """Put an alert on an open incident the actor works on (the triage list's other click)."""
     access.require(
         access.can_triage_alerts(by) and access.can_log(by, incident),
-        "Only responders and commanders who work on the incident may attach alerts to it.",
+        gettext("Only responders and commanders who work on the incident may attach alerts to it."),
     )
     if incident.status not in OPEN:
         raise ValidationError({"incident": gettext("{reference} is not open.").format(reference=incident.reference)})

@@ -247,7 +247,7 @@ def set_update_cadence(incident, minutes, by, reason=""):
     CADENCE_CHOICES), or None for its severity's default; logged on the timeline."""
     access.require(
         access.can_write_communication(by, incident),
-        "Only comms staff and the incident's commanders may change its update cadence.",
+        gettext("Only comms staff and the incident's commanders may change its update cadence."),
     )
     if minutes is not None and minutes not in CADENCE_CHOICES:
         raise ValidationError(
@@ -358,7 +358,7 @@ def check_fields(fields):
 def draft(incident, by, *, audience, body, title="", language="en", public_status="", affected=(), template=None):
     access.require(
         access.can_write_communication(by, incident),
-        "Only comms staff and the incident's commanders may write communications.",
+        gettext("Only comms staff and the incident's commanders may write communications."),
     )
     fields = check_fields(
         {
@@ -425,7 +425,7 @@ def edit(comm, by, **fields):
     comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
     access.require(
         access.can_write_communication(by, comm.incident),
-        "Only comms staff and the incident's commanders may edit communications.",
+        gettext("Only comms staff and the incident's commanders may edit communications."),
     )
     if comm.status in (Status.PUBLISHED, Status.DISCARDED):
         raise ValidationError(
@@ -531,7 +531,8 @@ def _move(comm, by, new, body, extra_params=None, **extra):
 @transaction.atomic
 def submit(comm, by):
     access.require(
-        access.can_write_communication(by, comm.incident), "Only comms staff may submit communications for review."
+        access.can_write_communication(by, comm.incident),
+        gettext("Only comms staff may submit communications for review."),
     )
     _refuse_unfilled(comm)
     return _move(comm, by, Status.IN_REVIEW, gettext_noop("{audience} communication submitted for review by {user}."))
@@ -544,7 +545,7 @@ def approve(comm, by, version):
     raised and nothing is approved."""
     access.require(
         access.can_approve_communication(by, comm.incident),
-        "Only comms staff and the incident's commanders may approve.",
+        gettext("Only comms staff and the incident's commanders may approve."),
     )
     # Judge on the row as it is now, locked, not on the caller's copy: the text, its writers
     # and the audience may have changed since it was read.
@@ -583,7 +584,8 @@ def approve(comm, by, version):
 @transaction.atomic
 def send_back(comm, by):
     access.require(
-        access.can_write_communication(by, comm.incident), "Only comms staff may send communications back to draft."
+        access.can_write_communication(by, comm.incident),
+        gettext("Only comms staff may send communications back to draft."),
     )
     return _move(
         comm,
@@ -597,13 +599,17 @@ def send_back(comm, by):
 
 @transaction.atomic
 def discard(comm, by):
-    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may discard communications.")
+    access.require(
+        access.can_write_communication(by, comm.incident), gettext("Only comms staff may discard communications.")
+    )
     return _move(comm, by, Status.DISCARDED, gettext_noop("{audience} communication discarded by {user}."))
 
 
 @transaction.atomic
 def schedule(comm, by, when):
-    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may schedule communications.")
+    access.require(
+        access.can_write_communication(by, comm.incident), gettext("Only comms staff may schedule communications.")
+    )
     if when is not None and timezone.is_naive(when):
         raise ValidationError({"scheduled_for": gettext("Give the time with its time zone.")})
     if when is None or when <= timezone.now():
@@ -622,7 +628,9 @@ def schedule(comm, by, when):
 @transaction.atomic
 def unschedule(comm, by):
     """Take a scheduled communication off the schedule; it stays approved."""
-    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may change the schedule.")
+    access.require(
+        access.can_write_communication(by, comm.incident), gettext("Only comms staff may change the schedule.")
+    )
     return _move(
         comm,
         by,
@@ -637,7 +645,9 @@ def request_publish(comm, by):
     """Ask for an approved communication to go out now. The request is recorded first (as
     scheduled for now), then the Celery task is enqueued; if the broker is down, the beat's
     publish_due_communications picks it up once it is back, so a publication is never lost."""
-    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may publish communications.")
+    access.require(
+        access.can_write_communication(by, comm.incident), gettext("Only comms staff may publish communications.")
+    )
     comm = Communication.objects.select_for_update().get(pk=comm.pk)
     if comm.status == Status.PUBLISHED:
         return comm  # a double click: already out
@@ -759,7 +769,9 @@ def set_translation(comm, by, language, body, title=""):
     counts as changing the text: the version goes up, the translator joins the writers, and an
     approved or scheduled update goes back to review, as editing the original does."""
     comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
-    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may translate communications.")
+    access.require(
+        access.can_write_communication(by, comm.incident), gettext("Only comms staff may translate communications.")
+    )
     if comm.status in (Status.PUBLISHED, Status.DISCARDED):
         raise ValidationError(
             {

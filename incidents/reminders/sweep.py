@@ -515,7 +515,7 @@ def snooze(incident, subject, minutes, reason, by):
     the reminders of their item."""
     subject = (subject or "").strip() if isinstance(subject, str) else ""
     if not access.can_snooze(by, incident, subject):
-        raise PermissionDenied("Only the incident's responders and commanders may snooze its reminders.")
+        raise PermissionDenied(gettext("Only the incident's responders and commanders may snooze its reminders."))
     try:
         minutes = int(minutes)
     except (TypeError, ValueError):

@@ -349,7 +349,8 @@ def get_review(incident):
 def start_review(incident, by, *, owner=None, meeting_at=None):
     """Start the review of a resolved (or closed) incident, drafted from its record."""
     access.require(
-        access.can_edit_review(by, incident), "Only the incident's responders and commanders may start its review."
+        access.can_edit_review(by, incident),
+        gettext("Only the incident's responders and commanders may start its review."),
     )
     incident = Incident.objects.select_for_update().get(pk=incident.pk)
     if incident.status not in (Incident.Status.RESOLVED, Incident.Status.CLOSED):
@@ -429,7 +430,8 @@ def update_review(review, by, *, version, **changes):
     loaded: if someone else saved since, StaleReview is raised and nothing changes."""
     incident = review.incident
     access.require(
-        access.can_edit_review(by, incident), "Only the incident's responders and commanders may edit its review."
+        access.can_edit_review(by, incident),
+        gettext("Only the incident's responders and commanders may edit its review."),
     )
     unknown = set(changes) - set(REVIEW_FIELDS)
     if unknown:
@@ -474,7 +476,8 @@ def _move(review, status, by):
 @transaction.atomic
 def publish_review(review, by):
     access.require(
-        access.can_publish_review(by, review), "Only the incident's commanders and the review's owner may publish it."
+        access.can_publish_review(by, review),
+        gettext("Only the incident's commanders and the review's owner may publish it."),
     )
     current = Review.objects.select_for_update().get(pk=review.pk)
     if current.status == Review.Status.PUBLISHED:
@@ -502,9 +505,10 @@ def publish_review(review, by):
 @transaction.atomic
 def reopen_review(review, by, reason=""):
     access.require(
-        access.can_publish_review(by, review), "Only the incident's commanders and the review's owner may reopen it."
+        access.can_publish_review(by, review),
+        gettext("Only the incident's commanders and the review's owner may reopen it."),
     )
-    reason = _text("reason", reason, required=True, limit=1000, message="Say why the review is reopened.")
+    reason = _text("reason", reason, required=True, limit=1000, message=gettext("Say why the review is reopened."))
     current = Review.objects.select_for_update().get(pk=review.pk)
     if current.status == Review.Status.DRAFT:
         return current
@@ -545,7 +549,11 @@ _url = URLValidator(schemes=["http", "https"])
 
 def _check_item(values, incident, today, *, new, owner_changed=True):
     values["title"] = _text(
-        "title", values["title"], required=True, limit=200, message="Say what must be done, in a few words."
+        "title",
+        values["title"],
+        required=True,
+        limit=200,
+        message=gettext("Say what must be done, in a few words."),
     )
     values["description"] = _text("description", values["description"], limit=20_000)
     if owner_changed:  # an owner since deactivated or taken off the incident does not block marking it done
@@ -594,7 +602,8 @@ def add_action_item(
     incident, by, *, title, description="", owner=None, due_on=None, priority=ActionItem.Priority.MEDIUM, tracker_url=""
 ):
     access.require(
-        access.can_edit_review(by, incident), "Only the incident's responders and commanders may add action items."
+        access.can_edit_review(by, incident),
+        gettext("Only the incident's responders and commanders may add action items."),
     )
     now = timezone.now()
     values = _check_item(
@@ -639,15 +648,17 @@ def update_action_item(item, by, **changes):
     """Change an action item; `status` done or wont_do completes it, open reopens it."""
     access.require(
         access.can_change_action_item(by, item),
-        "Only the incident's responders and commanders and the item's owner may change it.",
+        gettext("Only the incident's responders and commanders and the item's owner may change it."),
     )
     unknown = set(changes) - set(ITEM_FIELDS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: gettext("This cannot be changed.")})
     if set(changes) - {"status"} and not access.can_edit_action_item(by, item):
         raise PermissionDenied(
-            "As the item's owner you may mark it done or reopen it; the incident's responders and "
-            "commanders change the rest."
+            gettext(
+                "As the item's owner you may mark it done or reopen it; the incident's responders and "
+                "commanders change the rest."
+            )
         )
     current = ActionItem.objects.select_for_update(of=("self",)).select_related("owner", "incident").get(pk=item.pk)
     now = timezone.now()

@@ -30,7 +30,7 @@ DISCLAIMER = gettext_lazy(
     "Deadlines shown are defaults taken from public legal texts, to be checked with counsel; they are not legal advice."
 )
 # The seeded obligation catalog's words (migration 0006), so the catalog has them: pages show a
-# regime, recipient, start event or stage name in the reader's language when it is one of these
+# regime, recipient, start event, stage name or note in the reader's language when it is one of these
 # ({% translate %} of the value); what an admin writes instead is shown as written.
 CATALOG_TEXTS = (
     gettext_noop("EU GDPR Art. 33"),
@@ -89,6 +89,27 @@ CATALOG_TEXTS = (
     gettext_noop("India CERT-In Directions 2022"),
     gettext_noop("CERT-In"),
     gettext_noop("Noticing the incident"),
+    # The seeded obligations' notes, shown under a clock.
+    gettext_noop(
+        '72 h "without undue delay, where feasible"; a late notice must give reasons; information may follow in phases.'
+    ),
+    gettext_noop(
+        "Without undue delay. Exemptions: encrypted data, later mitigation, "
+        "disproportionate effort (public notice instead)."
+    ),
+    gettext_noop("PECR telecom providers: 24 h."),
+    gettext_noop("Intermediate report on request; a progress report if still ongoing at the final report's date."),
+    gettext_noop("Financial entities only. Initial: 4 h from classification as major and at most 24 h from awareness."),
+    gettext_noop("Materiality must be determined without unreasonable delay after discovery."),
+    gettext_noop("HHS for fewer than 500 people: within 60 days of the end of the calendar year."),
+    gettext_noop("Proposed rule, not in force. Ransom payments: 24 h."),
+    gettext_noop("Immediately (no hour figure). Individual notice may be skipped if harm is avoided, unless ordered."),
+    gettext_noop('In force 2025-11-01. Applies at "relatively major" grade or above; details may follow.'),
+    gettext_noop('"Relatively major" grade or above, e.g. personal information of over 1 million people leaked.'),
+    gettext_noop("Notifiable if significant harm is likely or 500 or more people are affected."),
+    gettext_noop("Assess a suspected breach within 30 days; then notify as soon as practicable."),
+    gettext_noop("As soon as feasible (no hour figure). Every breach must be recorded."),
+    gettext_noop("Logs must be kept for 180 days."),
 )
 
 UNITS = ("hours", "days", "business_days", "months")
@@ -330,7 +351,9 @@ def suggest(incident):
 
 def _require(user, incident):
     if not access.can_manage_security(user, incident):
-        raise PermissionDenied("Only the incident's commanders and the security group may manage legal clocks.")
+        raise PermissionDenied(
+            gettext("Only the incident's commanders and the security group may manage legal clocks.")
+        )
 
 
 @transaction.atomic

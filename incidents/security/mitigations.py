@@ -33,9 +33,17 @@ MAX_COUNT = 2**63 - 1
 COUNTRY_CODE = re.compile(r"[A-Z]{2}")
 
 
+REFUSALS = {
+    "record": gettext_noop("Only the incident's commanders and the security group may record mitigations."),
+    "change": gettext_noop("Only the incident's commanders and the security group may change mitigations."),
+    "lift": gettext_noop("Only the incident's commanders and the security group may lift mitigations."),
+    "assess": gettext_noop("Only the incident's commanders and the security group may assess data exposure."),
+}
+
+
 def _require(user, incident, what):
     if not access.can_manage_security(user, incident):
-        raise PermissionDenied(f"Only the incident's commanders and the security group may {what}.")
+        raise PermissionDenied(gettext(REFUSALS[what]))
 
 
 # Mitigations -------------------------------------------------------------------------------
@@ -172,7 +180,7 @@ def add_mitigation(
     public_explanation="",
     public_explanations=None,
 ):
-    _require(by, incident, "record mitigations")
+    _require(by, incident, "record")
     now = timezone.now()
     values = _check_mitigation(
         {
@@ -232,7 +240,7 @@ def update_mitigation(mitigation, by, **changes):
 @transaction.atomic
 def _update_mitigation(mitigation, by, changes, note="", lifting=False):
     incident = mitigation.incident
-    _require(by, incident, "change mitigations")
+    _require(by, incident, "change")
     unknown = set(changes) - set(MITIGATION_FIELDS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be changed.")})
@@ -278,7 +286,7 @@ def _update_mitigation(mitigation, by, changes, note="", lifting=False):
 
 def lift_mitigation(mitigation, by, ended_at=None, note=""):
     """End a mitigation in one action; the timeline says who lifted it and when."""
-    _require(by, mitigation.incident, "lift mitigations")
+    _require(by, mitigation.incident, "lift")
     if not isinstance(note, str) or "\x00" in note:
         raise ValidationError({"note": gettext("Give text.")})
     return _update_mitigation(mitigation, by, {"ended_at": ended_at or timezone.now()}, note.strip(), lifting=True)
@@ -399,7 +407,7 @@ def exposure_of(incident):
 def assess_exposure(incident, by, **changes):
     """Create the incident's exposure assessment or change it; one timeline entry lists each
     changed field with its old and new value (on creation, every field set)."""
-    _require(by, incident, "assess data exposure")
+    _require(by, incident, "assess")
     cleaned = check_exposure(changes)
     Incident.objects.select_for_update().filter(pk=incident.pk).first()  # one assessment at a time
     assessment = ExposureAssessment.objects.select_for_update().filter(incident=incident).first()
