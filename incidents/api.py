@@ -432,10 +432,10 @@ class IncidentViewSet(
     def permission_denied(self, request, message=None, code=None):
         if message is None and request.user.is_authenticated:
             message = {
-                "create": "Only commanders may declare incidents.",
-                "acknowledge": "Only the incident's commanders and the on-call group may acknowledge it.",
-                "take_command": "Only commanders and the on-call group may take command.",
-            }.get(self.action, "Only the incident's commanders may change it.")
+                "create": gettext("Only commanders may declare incidents."),
+                "acknowledge": gettext("Only the incident's commanders and the on-call group may acknowledge it."),
+                "take_command": gettext("Only commanders and the on-call group may take command."),
+            }.get(self.action, gettext("Only the incident's commanders may change it."))
         super().permission_denied(request, message, code)
 
     def _changed(self, incident):

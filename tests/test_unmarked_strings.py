@@ -127,6 +127,11 @@ def is_english(node):
         return any(is_english(item) for item in node.elts)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("format", "join"):
         return is_english(node.func.value)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+        # {action: message}.get(action, default message)
+        return (isinstance(node.func.value, ast.Dict) and is_english(node.func.value)) or any(
+            is_english(a) for a in node.args[1:2]
+        )
     return False
 
 
@@ -166,19 +171,17 @@ def _is_key(node, name):
     return isinstance(node, ast.Constant) and node.value == name
 
 
-# Class attributes that DRF and the project's viewsets answer a refusal with.
-MESSAGE_ATTRIBUTES = {"message", "denied_message"}
+# Names a refusal is kept in before it is raised: class attributes that DRF and the project's
+# viewsets answer with, and the local a message is chosen into.
+MESSAGE_NAMES = {"message", "denied_message", "refusal"}
 
 
-def class_messages(node):
-    """The refusal messages a class states as attributes (a DRF permission's `message`, a
-    viewset's `denied_message`)."""
-    return [
-        statement.value
-        for statement in node.body
-        if isinstance(statement, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id in MESSAGE_ATTRIBUTES for t in statement.targets)
-    ]
+def named_messages(node):
+    """The messages assigned to one of MESSAGE_NAMES (a DRF permission's `message`, a viewset's
+    `denied_message`, `message = ... if ... else ...` before permission_denied(request, message))."""
+    if not isinstance(node, ast.Assign):
+        return []
+    return [node.value] if any(isinstance(t, ast.Name) and t.id in MESSAGE_NAMES for t in node.targets) else []
 
 
 def test_every_python_message_for_people_is_marked_for_translation():
@@ -191,8 +194,8 @@ def test_every_python_message_for_people_is_marked_for_translation():
             for node in ast.walk(tree):
                 if isinstance(node, ast.Call):
                     arguments = user_messages(node)
-                elif isinstance(node, ast.ClassDef):
-                    arguments = class_messages(node)
+                elif isinstance(node, ast.Assign):
+                    arguments = named_messages(node)
                 else:
                     continue
                 for argument in arguments:

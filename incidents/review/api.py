@@ -445,9 +445,9 @@ class ActionItemViewSet(
     def permission_denied(self, request, message=None, code=None):
         if message is None and request.user.is_authenticated:
             message = (
-                "Only the incident's responders and commanders may add action items."
+                gettext("Only the incident's responders and commanders may add action items.")
                 if self.action == "create"
-                else "Only the incident's responders and commanders and the item's owner may change it."
+                else gettext("Only the incident's responders and commanders and the item's owner may change it.")
             )
         super().permission_denied(request, message, code)
 

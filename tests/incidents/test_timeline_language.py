@@ -119,3 +119,37 @@ def test_a_stored_choice_only_names_the_projects_own_classes(incident):
     entry = incident.timeline.get(kind=TimelineEntry.Kind.DECLARED)
     entry.line = {"msg": "{x}", "params": {"x": {"choice": "os:path", "value": "v"}}}
     assert entry.text == "v"
+
+
+# Refusals and legal clocks in the reader's language ------------------------------------------------
+
+
+def test_a_refusal_reads_in_the_readers_language(api, responder, incident):
+    url = f"/api/v1/incidents/{incident.key}/"
+    chinese = api(responder).patch(url, {"severity": 1}, format="json", headers=CHINESE)
+    assert chinese.status_code == 403
+    assert chinese.json()["detail"] == "只有该事件的指挥官可以修改它。"
+    english = api(responder).patch(url, {"severity": 1}, format="json")
+    assert english.json()["detail"] == "Only the incident's commanders may change it."
+
+
+def test_a_clocks_obligation_note_and_its_timeline_line_read_in_chinese(as_user, commander, declare):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from incidents.models import Obligation
+    from incidents.security import clocks
+
+    breach = declare(title="Chat logs exposed", kind="data_exposure", confidential=True, severity=1)
+    aware = timezone.now() - timedelta(hours=1)
+    services.correct_time(breach, "aware_at", aware, commander, reason="researcher e-mail")
+    with translation.override("en"):
+        clocks.start_clock(breach, Obligation.objects.get(key="gdpr-33"), commander, started_at=aware)
+    client = as_user(commander)
+    panel = client.get(reverse("incidents:security:clocks", args=[breach.key]), headers=CHINESE).content.decode()
+    assert "72 小时，“不得无故拖延，在可行时”" in panel
+    assert "without undue delay, where feasible" not in panel
+    timeline = timeline_of(client.get(breach.get_absolute_url(), headers=CHINESE))
+    assert "时限已开始：欧盟 GDPR 第 33 条（" in timeline and "已更正知悉时间" in timeline
+    assert "Clock started" not in timeline and "Corrected aware time" not in timeline
