@@ -174,6 +174,7 @@ TEXT_FIELDS = {
     "incidents.Snooze.reason": "HTML form /incidents/<pk>/reminders/snooze/",
     "incidents.UserNotification.title": "the reminder sweep, from the incident's title (inbox)",
     "incidents.UserNotification.body": "the reminder sweep, from the incident's title (inbox)",
+    "incidents.UserNotification.line": "the reminder sweep, from the incident's title (inbox, reader's language)",
     "runbooks.RunbookVersion.title": "API POST /runbooks/",
     "runbooks.RunbookVersion.summary": "API POST /runbooks/",
     "runbooks.RunbookVersion.tags": "API POST /runbooks/",

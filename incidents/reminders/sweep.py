@@ -28,7 +28,7 @@ again, and its escalation counts its grace from the end of the snooze.
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from functools import cache, partial
 
@@ -100,6 +100,7 @@ class Reminder:
     due_at: datetime
     repeat: int = 1
     anchor: str = ""  # a fragment of the war-room page, e.g. "#runbooks"
+    line: dict | None = None  # set by _send from a title or body given as a timeline_text.Line
 
     @property
     def identity(self):
@@ -301,10 +302,23 @@ def unacknowledged(sweep):
             # The on-call group and the commander together: the commander hears that on-call
             # was paged (and is paged alone when nobody is on call).
             to=((f"group:{group}", "commander"),),
-            title=f"{f.reference} SEV{f.severity} is not acknowledged",
-            body=f"{f.label} was declared at {when(f.declared_at)} and nobody has acknowledged it. "
-            f"The on-call group ({group}) and the commander are paged: acknowledge it (/ack on the incident "
-            f"page), or take command (/commander me) if the commander cannot. (Page {n} of at most {most}.)",
+            title=Line(
+                gettext_noop("{reference} SEV{severity} is not acknowledged"),
+                reference=f.reference,
+                severity=f.severity,
+            ),
+            body=Line(
+                gettext_noop(
+                    "{incident} was declared at {when} and nobody has acknowledged it. The on-call group ({group}) "
+                    "and the commander are paged: acknowledge it (/ack on the incident page), or take command "
+                    "(/commander me) if the commander cannot. (Page {n} of at most {most}.)"
+                ),
+                incident=f.label,
+                when=when(f.declared_at),
+                group=group,
+                n=n,
+                most=most,
+            ),
             due_at=due,
         )
 
@@ -431,6 +445,7 @@ def _send(reminders, state):
     recipients = Recipients(reminders, state.scope)
     messages, hooks = [], []
     for r in reminders:
+        r = _in_site_language(r)
         f = state.incidents[r.incident_id]
         home = incident_url(f.key)
         url = home + r.anchor
@@ -442,6 +457,7 @@ def _send(reminders, state):
                 key=key,
                 title=r.title,
                 body=r.body,
+                line=r.line,
                 url=url,
                 kind=r.kind,
                 incident_id=r.incident_id,
@@ -458,6 +474,18 @@ def _send(reminders, state):
             )
         )
     return notify.send(messages, hooks, incidents=state.scope)
+
+
+def _in_site_language(r):
+    """A reminder whose title and body are timeline lines (translatable) with them as text in the
+    site's language (e-mail, webhooks) and as lines for the inbox (UserNotification.line)."""
+    line = {}
+    texts = {}
+    for name in ("title", "body"):
+        value = getattr(r, name)
+        if isinstance(value, Line):
+            line[name], texts[name] = value.as_data(), value.english()
+    return replace(r, line=line, **texts) if line else r
 
 
 def _payload(r, f, url, home, people, names):
