@@ -16,7 +16,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from incidents import services
 from incidents.comms import reminders as comms_reminders
@@ -905,7 +905,10 @@ def test_a_reminder_reads_in_the_inbox_readers_language_and_e_mail_stays_in_the_
     assert note.title == f"Public update due on {incident.reference}"  # e-mail and webhooks read these
     client = Client()
     client.force_login(people.comms)
-    chinese = client.get(reverse("inbox:index"), headers={"accept-language": "zh-CN"}).content.decode()
+    try:
+        chinese = client.get(reverse("inbox:index"), headers={"accept-language": "zh-CN"}).content.decode()
+    finally:
+        translation.deactivate()  # the request left Chinese active in this thread
     assert f"{incident.reference} 的对外更新已到期" in chinese and "距宣布事件 30 分钟" in chinese
     assert "Public update due" not in chinese and "Publish an update" not in chinese
     english = client.get(reverse("inbox:index")).content.decode()

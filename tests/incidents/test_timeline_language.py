@@ -21,6 +21,14 @@ ENGLISH_WORDS = ("Declared", "Status changed", "Severity changed", "joined as", 
                  "Mitigation in force", "Acknowledged by", "Affected services", "commander")  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def site_language_after():
+    """A request in Chinese leaves Chinese active in this thread: the next test starts in the
+    site's language again."""
+    yield
+    translation.deactivate()
+
+
 def timeline_of(response):
     return re.search(r'<ol id="timeline-list".*?</ol>', response.content.decode(), re.S).group(0)
 
