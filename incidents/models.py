@@ -542,7 +542,15 @@ class SignInIdentity(models.Model):
 
 # The wings' models (app label `incidents`), imported last: they build on the classes above.
 from incidents.alerts.models import Alert, AlertDelivery, AlertRule, AlertSource  # noqa: E402, F401
-from incidents.comms.models import Communication, CommunicationTemplate, CommunicationTranslation  # noqa: E402, F401
+from incidents.comms.models import (  # noqa: E402, F401
+    AudienceDelivery,
+    Communication,
+    CommunicationTemplate,
+    CommunicationTranslation,
+    Recipient,
+    RecipientList,
+    new_recipient_secret,
+)
 from incidents.reminders.models import (  # noqa: E402, F401
     IncidentWebhook,
     NotificationDelivery,

@@ -3,12 +3,13 @@ two-person rule) are incidents.comms.services'."""
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from incidents.comms.services import AFFECTED_LEVELS, LANGUAGE_CODE, PLACEHOLDER_NAMES
+from incidents.comms.services import AFFECTED_LEVELS, LANGUAGE_CODE, PLACEHOLDER_NAMES, notification_stages
 from incidents.forms import DateTimeField, DateTimeInput
-from incidents.models import Communication, CommunicationTemplate, Impact, Service
+from incidents.models import Communication, CommunicationTemplate, Impact, Recipient, RecipientList, Service
 
 LEVEL_CHOICES = [
     ("", _("Not mentioned")),
@@ -51,11 +52,41 @@ class CommunicationForm(forms.Form):
         help_text=_("The label the status page shows with this update"),
     )
 
-    def __init__(self, *args, incident, with_template=True, **kwargs):
+    recipient_lists = forms.ModelMultipleChoiceField(
+        label=_("Send to"),
+        queryset=RecipientList.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Customers, regulators, partners: the recipient lists it is delivered to when published"),
+    )
+    notifies = forms.ChoiceField(
+        label=_("This is the notification for"),
+        required=False,
+        help_text=_("Publishing it records the submission on this stage of the legal clock"),
+    )
+
+    # The service names the clock and the stage apart; the form chooses both in one field.
+    error_aliases = {"notifies_clock": "notifies", "notifies_stage": "notifies"}
+
+    def __init__(self, *args, incident, with_template=True, kept_lists=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.incident = incident
         if not with_template:
             del self.fields["template"]
+        kept = [item.pk for item in kept_lists]
+        lists = RecipientList.objects.filter(models.Q(active=True) | models.Q(pk__in=kept)).order_by("audience", "name")
+        self.fields["recipient_lists"].queryset = lists  # what a submitted choice is checked against
+        # Read once for the checkboxes (the widget would read the queryset again).
+        self.list_choices = [(item.pk, f"{item.name} ({item.get_audience_display()})") for item in lists]
+        self.fields["recipient_lists"].choices = self.list_choices
+        stages = [
+            (f"{clock.pk}:{stage}", f"{clock.obligation.regime} — {stage}")
+            for clock, stage in notification_stages(incident)
+        ]
+        current = self.initial.get("notifies")
+        if current and current not in dict(stages):
+            stages.append((current, current.partition(":")[2]))
+        self.fields["notifies"].choices = [("", _("None: not a legal notification")), *stages]
         self.services = list(Service.objects.filter(public=True))
         current = self._current_levels(incident)
         preset = {item["service"]: item["level"] for item in self.initial.get("affected") or []}
@@ -88,6 +119,14 @@ class CommunicationForm(forms.Form):
     def clean_language(self):
         return clean_language_code(self.cleaned_data.get("language"))
 
+    def has_lists(self):
+        return bool(self.list_choices)
+
+    def notified(self):
+        """(clock id, stage) chosen, or None."""
+        clock, _sep, stage = (self.cleaned_data.get("notifies") or "").partition(":")
+        return (int(clock), stage) if clock.isdigit() else None
+
     def affected(self):
         return [
             {"service": service.slug, "level": self.cleaned_data[name]}
@@ -100,6 +139,7 @@ class CommunicationForm(forms.Form):
         matter for the status page (the form hides them for other audiences)."""
         data = self.cleaned_data
         is_status_page = data["audience"] == Communication.Audience.STATUS_PAGE
+        to_lists = data["audience"] in RecipientList.AUDIENCES
         return {
             "audience": data["audience"],
             "title": data["title"],
@@ -107,6 +147,9 @@ class CommunicationForm(forms.Form):
             "language": data["language"],
             "public_status": data["public_status"] if is_status_page else "",
             "affected": self.affected() if is_status_page else [],
+            # The form hides them for other audiences: what is hidden is not sent.
+            "recipient_lists": [item.pk for item in data.get("recipient_lists") or []] if to_lists else [],
+            "notifies": self.notified() if data["audience"] == Communication.Audience.REGULATORS else None,
         }
 
 
@@ -141,3 +184,32 @@ class TemplateForm(forms.ModelForm):
 
     def clean_language(self):
         return clean_language_code(self.cleaned_data.get("language"))
+
+
+class RecipientListForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=120)
+    audience = forms.ChoiceField(label=_("Audience"), choices=[(a.value, a.label) for a in RecipientList.AUDIENCES])
+    active = forms.BooleanField(
+        label=_("Active"), required=False, initial=True, help_text=_("An inactive list receives nothing")
+    )
+
+
+class RecipientForm(forms.Form):
+    """One member: an e-mail address (name and language optional) or a webhook URL. The checks
+    (a valid address, a public URL) are incidents.comms.recipients'."""
+
+    kind = forms.ChoiceField(label=_("Kind"), choices=Recipient.Kind.choices, initial=Recipient.Kind.EMAIL)
+    email = forms.CharField(label=_("E-mail address"), max_length=254, required=False)
+    name = forms.CharField(label=_("Name"), max_length=200, required=False)
+    language = forms.CharField(
+        label=_("Language"), max_length=15, required=False, help_text=_("E-mail in this language when translated")
+    )
+    webhook_url = forms.CharField(
+        label=_("Webhook URL"), max_length=500, required=False, help_text=_("A public http(s) address; signed")
+    )
+
+    def values(self):
+        data = self.cleaned_data
+        if data["kind"] == Recipient.Kind.EMAIL:
+            return {"kind": data["kind"], "email": data["email"], "name": data["name"], "language": data["language"]}
+        return {"kind": data["kind"], "webhook_url": data["webhook_url"], "name": data["name"]}

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override as language_override
 
 from incidents import access
+from incidents.comms import delivery
 from incidents.comms.reminders import cadence_minutes, next_update_promise
 from incidents.models import (
     Communication,
@@ -23,7 +24,10 @@ from incidents.models import (
     CommunicationTranslation,
     Impact,
     Incident,
+    RecipientList,
+    RegulatoryClock,
     Service,
+    Submission,
     TimelineEntry,
 )
 from incidents.services import in_site_language, notify_changed, record_event
@@ -353,9 +357,118 @@ def check_fields(fields):
     return fields
 
 
+def check_recipient_lists(audience, lists, known=()):
+    """The recipient lists a communication for `audience` goes to, from lists or their ids:
+    lists of that audience, active (a list chosen before it was deactivated may stay)."""
+    lists = list(lists or ())
+    if not lists:
+        return []
+    if audience not in RecipientList.AUDIENCES:
+        raise ValidationError(
+            {"recipient_lists": gettext("Only customer, regulator and partner messages go to recipient lists.")}
+        )
+    ids = []
+    for item in lists:
+        pk = item.pk if isinstance(item, RecipientList) else item
+        if isinstance(pk, bool) or not isinstance(pk, int):
+            raise ValidationError({"recipient_lists": gettext("Name each recipient list by its id.")})
+        ids.append(pk)
+    found = RecipientList.objects.in_bulk(ids)
+    kept = {item.pk for item in known}
+    for pk in ids:
+        chosen = found.get(pk)
+        if chosen is None:
+            raise ValidationError({"recipient_lists": gettext("There is no recipient list %(id)s.") % {"id": pk}})
+        if chosen.audience != audience:
+            raise ValidationError(
+                {
+                    "recipient_lists": gettext("The list “%(name)s” is for %(audience)s, not this audience.")
+                    % {"name": chosen.name, "audience": chosen.get_audience_display().lower()}
+                }
+            )
+        if not chosen.active and pk not in kept:
+            raise ValidationError(
+                {"recipient_lists": gettext("The list “%(name)s” is inactive.") % {"name": chosen.name}}
+            )
+    return [found[pk] for pk in dict.fromkeys(ids)]
+
+
+def notification_stages(incident):
+    """(clock, stage name) of every stage of the incident's running legal clocks not yet
+    submitted: what a regulator message can be the notification for."""
+    clocks = list(
+        RegulatoryClock.objects.filter(incident=incident, status=RegulatoryClock.Status.RUNNING)
+        .select_related("obligation")
+        .prefetch_related("submissions")
+        .order_by("started_at", "pk")
+    )
+    return [
+        (clock, stage["name"])
+        for clock in clocks
+        for stage in clock.obligation.stages
+        if stage["name"] not in {s.stage for s in clock.submissions.all()}
+    ]
+
+
+def check_notifies(incident, audience, by, notifies):
+    """(clock, stage) for a regulator message that `by` says is the notification for that
+    stage of one of the incident's legal clocks, or (None, "") for none. Publishing it records
+    the submission, so only someone who may record one (the incident's commanders, the security
+    group) may say so."""
+    if not notifies:
+        return None, ""
+    try:
+        clock_pk, stage = notifies
+    except (TypeError, ValueError):
+        raise ValidationError({"notifies_stage": gettext("Choose a stage of a legal clock.")}) from None
+    if audience != Audience.REGULATORS:
+        raise ValidationError(
+            {"notifies_stage": gettext("Only a regulator message can be the notification for a legal clock.")}
+        )
+    if isinstance(clock_pk, bool) or not isinstance(clock_pk, int) or not isinstance(stage, str):
+        raise ValidationError({"notifies_stage": gettext("Choose a stage of a legal clock.")})
+    clock = RegulatoryClock.objects.select_related("obligation").filter(pk=clock_pk, incident=incident).first()
+    if clock is None:
+        raise ValidationError({"notifies_clock": gettext("Choose a legal clock of this incident.")})
+    names = [s["name"] for s in clock.obligation.stages]
+    if stage not in names:
+        raise ValidationError(
+            {
+                "notifies_stage": gettext("Unknown stage %(stage)s; use one of %(choices)s.")
+                % {"stage": stage, "choices": ", ".join(names)}
+            }
+        )
+    if Submission.objects.filter(clock=clock, stage=stage).exists():
+        raise ValidationError(
+            {"notifies_stage": gettext("The %(stage)s stage was already submitted.") % {"stage": stage}}
+        )
+    if not access.can_manage_security(by, incident):
+        raise ValidationError(
+            {
+                "notifies_stage": gettext(
+                    "Only the incident's commanders and the security group may record a notification on a legal clock."
+                )
+            }
+        )
+    return clock, stage
+
+
 @in_site_language
 @transaction.atomic
-def draft(incident, by, *, audience, body, title="", language="en", public_status="", affected=(), template=None):
+def draft(
+    incident,
+    by,
+    *,
+    audience,
+    body,
+    title="",
+    language="en",
+    public_status="",
+    affected=(),
+    template=None,
+    recipient_lists=(),
+    notifies=None,
+):
     access.require(
         access.can_write_communication(by, incident),
         gettext("Only comms staff and the incident's commanders may write communications."),
@@ -372,6 +485,8 @@ def draft(incident, by, *, audience, body, title="", language="en", public_statu
     )
     if audience == Audience.STATUS_PAGE and not public_status:
         public_status = default_public_status(incident)
+    lists = check_recipient_lists(audience, recipient_lists)
+    clock, stage = check_notifies(incident, audience, by, notifies)
     comm = Communication.objects.create(
         incident=incident,
         audience=audience,
@@ -383,7 +498,11 @@ def draft(incident, by, *, audience, body, title="", language="en", public_statu
         template=template,
         author=by,
         contributors=[by.pk],
+        notifies_clock=clock,
+        notifies_stage=stage,
+        notifies_marked_by=by if clock else None,
     )
+    comm.recipient_lists.set(lists)
     record_event(
         incident,
         by,
@@ -405,7 +524,7 @@ def default_public_status(incident):
     return Communication.PublicStatus.RESOLVED
 
 
-EDITABLE = ("title", "body", "language", "public_status", "affected", "audience")
+EDITABLE = ("title", "body", "language", "public_status", "affected", "audience", "recipient_lists", "notifies")
 # The fields' names in the timeline line of an edit.
 CONTENT_LABELS = {
     "title": gettext_noop("title"),
@@ -414,6 +533,8 @@ CONTENT_LABELS = {
     "public_status": gettext_noop("public status"),
     "affected": gettext_noop("affected"),
     "audience": gettext_noop("audience"),
+    "recipient_lists": gettext_noop("recipient lists"),
+    "notifies": gettext_noop("notifies"),
 }
 
 
@@ -438,12 +559,33 @@ def edit(comm, by, **fields):
     unknown = set(fields) - set(EDITABLE)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be edited.")})
+    lists = fields.pop("recipient_lists", None)
+    notifies = fields.pop("notifies", False)
     fields = check_fields(fields)
     changed = [k for k, v in fields.items() if getattr(comm, k) != v]
+    audience = fields.get("audience", comm.audience)
+    current = list(comm.recipient_lists.order_by("pk"))
+    if lists is None:  # kept, less those the new audience does not hear
+        lists = [item for item in current if item.audience == audience]
+    lists = check_recipient_lists(audience, lists, known=current)
+    if {item.pk for item in lists} != {item.pk for item in current}:
+        changed.append("recipient_lists")
+    old_notifies = (comm.notifies_clock_id, comm.notifies_stage) if comm.notifies_clock_id else None
+    if notifies is False:  # kept, unless it is no longer a regulator message
+        notifies = old_notifies if audience == Audience.REGULATORS else None
+    if isinstance(notifies, list | tuple):
+        notifies = tuple(notifies)
+    if (notifies or None) != old_notifies:
+        clock, stage = check_notifies(comm.incident, audience, by, notifies)
+        comm.notifies_clock, comm.notifies_stage = clock, stage
+        comm.notifies_marked_by = by if clock else None
+        changed.append("notifies")
     if not changed:
         return comm
     for key in changed:
-        setattr(comm, key, fields[key])
+        if key in fields:
+            setattr(comm, key, fields[key])
+    comm.recipient_lists.set(lists)
     _content_changed(
         comm,
         by,
@@ -695,20 +837,28 @@ def publish_now(comm_pk, by_pk=None, only_due=False):
         by = comm.published_by
         if comm.audience == Audience.STATUS_PAGE:
             _apply_affected(comm, by)
+        queued = delivery.fan_out(comm)
         record_event(
             comm.incident,
             by,
             TimelineEntry.Kind.COMMS,
             Line(
-                gettext_noop("{audience} communication published ({status}).")
-                if comm.public_status
-                else gettext_noop("{audience} communication published."),
+                gettext_noop("{audience} communication published{status}{queued}."),
                 audience=choice(Audience, comm.audience),
-                status=choice(Communication.PublicStatus, comm.public_status, lower=True) if comm.public_status else "",
+                status=Line(
+                    gettext_noop(" ({status})"),
+                    status=choice(Communication.PublicStatus, comm.public_status, lower=True),
+                )
+                if comm.public_status
+                else "",
+                queued=Line(gettext_noop("; {count} recipient(s) queued for delivery"), count=queued) if queued else "",
             ),
             {"field": "communication", "communication": comm.pk, "old": old, "new": Status.PUBLISHED},
         )
         notify_changed(comm.incident, "communications")
+        # In this transaction: what other wings do on publication (a legal clock's submission)
+        # commits with it.
+        communication_moved.send(sender=Communication, communication=comm, old=old, new=Status.PUBLISHED, by=by)
         transaction.on_commit(lambda: communication_published.send(sender=Communication, communication=comm))
     return True
 

@@ -221,6 +221,24 @@ def seed():
     version = Communication.objects.get(pk=comm["id"]).content_version
     approver.post("post", f"incidents/{pk}/communications/{comm['id']}/approve/", {"version": version})
     w.post("post", f"incidents/{pk}/communications/{comm['id']}/publish/")  # the task runs here (eager)
+    # Recipient lists named with the payloads, members with them as names, and a customer message
+    # to them, published: its deliveries keep the names (the comms page, the audit trail, e-mail).
+    lists = [w.post("post", "recipient-lists/", {"name": name, "audience": "customers"}) for name in short_texts(120)]
+    for i, name in enumerate(short_texts(200)):
+        w.post(
+            "post",
+            f"recipient-lists/{lists[i % len(lists)]['id']}/members/",
+            {"kind": "email", "email": f"customer{i}@example.com", "name": name},
+        )
+    to_customers = w.post(
+        "post",
+        f"incidents/{pk}/communications/",
+        {"audience": "customers", "title": titles[0], "body": TEXT, "recipient_lists": [x["id"] for x in lists]},
+    )
+    w.post("post", f"incidents/{pk}/communications/{to_customers['id']}/submit/")
+    version = Communication.objects.get(pk=to_customers["id"]).content_version
+    approver.post("post", f"incidents/{pk}/communications/{to_customers['id']}/approve/", {"version": version})
+    w.post("post", f"incidents/{pk}/communications/{to_customers['id']}/publish/")
     # Mitigations, public, with their explanation on the status page.
     now = timezone.now()
     mitigations = [
@@ -380,6 +398,9 @@ def seed():
         f"/incidents/{pk}/comms/{comm['id']}/",
         f"/incidents/{pk}/comms/{drafts[0]['id']}/",
         f"/incidents/{pk}/comms/{drafts[0]['id']}/edit/",
+        f"/incidents/{pk}/comms/{to_customers['id']}/",
+        "/comms/recipients/",
+        f"/comms/recipients/{lists[0]['id']}/",
         "/comms/templates/",
         f"/comms/templates/{CommunicationTemplate.objects.filter(name__contains='xss').first().pk}/",
         f"/incidents/{pk}/security/",
