@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -478,10 +478,10 @@ class IncidentViewSet(
     def permission_denied(self, request, message=None, code=None):
         if message is None and request.user.is_authenticated:
             message = {
-                "create": "Only commanders may declare incidents.",
-                "acknowledge": "Only the incident's commanders and the on-call group may acknowledge it.",
-                "take_command": "Only commanders and the on-call group may take command.",
-            }.get(self.action, "Only the incident's commanders may change it.")
+                "create": gettext("Only commanders may declare incidents."),
+                "acknowledge": gettext("Only the incident's commanders and the on-call group may acknowledge it."),
+                "take_command": gettext("Only commanders and the on-call group may take command."),
+            }.get(self.action, gettext("Only the incident's commanders may change it."))
         super().permission_denied(request, message, code)
 
     def _changed(self, incident):
@@ -533,7 +533,7 @@ class IncidentChildMixin:
     """For /incidents/<incident_pk>/...: the parent incident, scoped to the caller (404 if hidden)."""
 
     permission_classes = [permissions.IsAuthenticated, IncidentChildPermission]
-    denied_message = "Only the incident's commanders may do this."
+    denied_message = gettext_lazy("Only the incident's commanders may do this.")
 
     def permission_denied(self, request, message=None, code=None):
         if message is None and request.user.is_authenticated:
@@ -570,10 +570,24 @@ class RevisionSerializer(serializers.ModelSerializer):
 class TimelineEntrySerializer(serializers.ModelSerializer):
     author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     revisions = RevisionSerializer(many=True, read_only=True)
+    # The entry as the war room shows it, in the request's language (Accept-Language); `body`
+    # stays the text as written (a system line in the site's language, English by default).
+    text = serializers.CharField(read_only=True)
 
     class Meta:
         model = TimelineEntry
-        fields = ["id", "occurred_at", "recorded_at", "author", "kind", "body", "data", "edited_at", "revisions"]
+        fields = [
+            "id",
+            "occurred_at",
+            "recorded_at",
+            "author",
+            "kind",
+            "body",
+            "text",
+            "data",
+            "edited_at",
+            "revisions",
+        ]
         read_only_fields = ["recorded_at", "kind", "data", "edited_at"]
 
     def validate_occurred_at(self, value):
@@ -613,7 +627,9 @@ class TimelineViewSet(
     `revisions`."""
 
     serializer_class = TimelineEntrySerializer
-    denied_message = "Only responders and commanders may log to the timeline; only the author or a commander may edit."
+    denied_message = gettext_lazy(
+        "Only responders and commanders may log to the timeline; only the author or a commander may edit."
+    )
     write_rule = staticmethod(access.can_log)
     object_rule = staticmethod(access.can_edit_entry)
 
@@ -668,7 +684,7 @@ class ImpactViewSet(
     """Services hit by this incident. End an impact with PATCH `ended_at`."""
 
     serializer_class = ImpactSerializer
-    denied_message = "Only the incident's commanders may record or change impacts."
+    denied_message = gettext_lazy("Only the incident's commanders may record or change impacts.")
     write_rule = staticmethod(access.can_command)
 
     def get_queryset(self):
@@ -712,7 +728,7 @@ class RoleViewSet(
 
     serializer_class = MembershipSerializer
     pagination_class = None
-    denied_message = "Only the incident's commanders may assign or remove roles."
+    denied_message = gettext_lazy("Only the incident's commanders may assign or remove roles.")
     write_rule = staticmethod(access.can_command)
 
     def get_queryset(self):
@@ -776,7 +792,7 @@ class ServiceViewSet(IdempotentCreateModelMixin, viewsets.ModelViewSet):
     def check_permissions(self, request):
         super().check_permissions(request)
         if request.method not in ("GET", "HEAD", "OPTIONS") and not access.can_manage_services(request.user):
-            self.permission_denied(request, message="Only commanders may edit the service catalog.")
+            self.permission_denied(request, message=gettext("Only commanders may edit the service catalog."))
 
     def perform_destroy(self, service):
         call_service(services.delete_service, service, self.request.user)

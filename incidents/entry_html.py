@@ -4,7 +4,9 @@ Drawing the newest 100 entries through incidents/_entry.html was most of the war
 time on a long incident (bench/warroom.py). An entry's HTML is a function of what it shows (text,
 kind, times, author, earlier versions), of the incident's declared date and id, of the reader's
 language and time zone, and of two facts about the reader (may command, wrote it) that decide
-the edit link. Each process keeps recent results keyed by exactly those values, the way
+the edit link. A system line's text is drawn from its stored line in the reader's language
+(TimelineEntry.text): pk and `seq` fix the line, the language picks its translation, so the key
+below covers it. Each process keeps recent results keyed by exactly those values, the way
 incidents.markup keeps rendered Markdown: an edit changes the text, `seq` and `edited_at`, a
 switch of language or zone changes the key, so a remembered copy is never out of date and
 nothing needs invalidating, in this process or any other. A deploy starts new processes, so a

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from incidents import timeline_text
 from incidents.access import is_security_member
 
 User = settings.AUTH_USER_MODEL
@@ -295,6 +296,9 @@ class TimelineEntry(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.NOTE)
     body = models.TextField(help_text="Markdown")
     data = models.JSONField(default=dict, blank=True, help_text="Structured change: field, old, new")
+    # A system line as a message id and its parameters ({"msg", "params"}, incidents/timeline_text.py),
+    # rendered in each reader's language; empty for notes and for entries written before it.
+    line = models.JSONField(default=dict, blank=True, editable=False)
     edited_at = models.DateTimeField(null=True, blank=True)
     # The incident's version when this entry was written or last edited.
     seq = models.PositiveBigIntegerField(default=0, editable=False)
@@ -314,6 +318,16 @@ class TimelineEntry(models.Model):
 
     def __str__(self):
         return f"{self.incident.reference} {self.occurred_at:%Y-%m-%d %H:%M} {self.body[:40]}"
+
+    @property
+    def text(self):
+        """The entry's text in the active language: a system line (incidents/timeline_text.py)
+        rendered for the reader, a note (or an older entry) as stored."""
+        if self.kind != self.Kind.NOTE and self.line:
+            rendered = timeline_text.render(self.line)
+            if rendered is not None:
+                return rendered
+        return self.body
 
     @property
     def backdated(self):
@@ -453,10 +467,10 @@ class AuditEventQuerySet(models.QuerySet):
     PostgreSQL a trigger (migration 0022) refuses UPDATE and DELETE to anyone else too."""
 
     def update(self, **kwargs):
-        raise PermissionDenied("The audit log is append-only.")
+        raise PermissionDenied(_("The audit log is append-only."))
 
     def delete(self):
-        raise PermissionDenied("The audit log is append-only.")
+        raise PermissionDenied(_("The audit log is append-only."))
 
     def purge_before(self, cutoff):
         """Delete the events older than `cutoff` (the retention purge); returns how many."""
@@ -518,11 +532,11 @@ class AuditEvent(models.Model):
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
-            raise PermissionDenied("The audit log is append-only.")
+            raise PermissionDenied(_("The audit log is append-only."))
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise PermissionDenied("The audit log is append-only.")
+        raise PermissionDenied(_("The audit log is append-only."))
 
 
 class SignInIdentity(models.Model):

@@ -17,11 +17,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.text import slugify
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from incidents import access
 from incidents.models import Impact, Incident, Membership, Service, TimelineEntry, TimelineRevision
 from incidents.signals import incident_changed
+from incidents.timeline_text import Line, choice, joined, phrase
 
 User = get_user_model()
 Status = Incident.Status
@@ -62,7 +63,14 @@ def bump_version(incident):
 
 def record_event(incident, by, kind, body, data=None, occurred_at=None):
     """Append a timeline entry and mark the incident changed (for live views). Other apps
-    (runbooks, comms) log through this too."""
+    (runbooks, comms) log through this too.
+
+    A system line's `body` is a timeline_text.Line: its message id and parameters go into the
+    entry's `line`, so each reader sees it in their language, and its English text into `body`
+    (what the API, exports and search read). Only a note (what a person typed) is plain text."""
+    line = {}
+    if isinstance(body, Line):
+        line, body = body.as_data(), body.english()
     with transaction.atomic():
         version, now = bump_version(incident)
         return TimelineEntry.objects.create(
@@ -71,6 +79,7 @@ def record_event(incident, by, kind, body, data=None, occurred_at=None):
             kind=kind,
             body=body,
             data=data or {},
+            line=line,
             occurred_at=occurred_at or now,
             recorded_at=now,
             seq=version,
@@ -89,11 +98,11 @@ def _logged(value):
 
 
 def _shown(value):
-    """A value as a timeline entry's text shows it."""
+    """A value as a timeline line's parameter shows it (words translated for each reader)."""
     if value is None or value == "" or value == []:
-        return "unset"
+        return phrase(gettext_noop("unset"))
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return phrase(gettext_noop("yes") if value else gettext_noop("no"))
     if isinstance(value, date):  # and datetime
         return value.isoformat()
     if isinstance(value, User):
@@ -120,8 +129,14 @@ def change_data(kind, changes, **extra):
 
 
 def describe_changes(changes, labels, skip=()):
-    """The same changes in a timeline entry's text: "owner: unset → alice; due: ..."."""
-    return "; ".join(f"{labels.get(f, f)}: {_shown(old)} → {_shown(new)}" for f, old, new in changes if f not in skip)
+    """The same changes as a timeline line's parameter: "owner: unset → alice; due: ...", the
+    labels (marked with gettext_noop) and words translated for each reader; None if none is left."""
+    lines = [
+        Line(gettext_noop("{field}: {old} → {new}"), field=phrase(labels.get(f, f)), old=_shown(old), new=_shown(new))
+        for f, old, new in changes
+        if f not in skip
+    ]
+    return joined(lines, "; ") if lines else None
 
 
 def notify_changed(incident, change):
@@ -154,7 +169,7 @@ def declare(
     detected_at=None,
     commander=None,
 ):
-    access.require(access.can_declare(by), "Only commanders may declare incidents.")
+    access.require(access.can_declare(by), gettext("Only commanders may declare incidents."))
     title = (title or "").strip()
     if not title:
         raise ValidationError({"title": gettext("A title is required.")})
@@ -184,13 +199,21 @@ def declare(
     )
     incident.services.set(services)
     Membership.objects.create(incident=incident, user=commander, role=Role.COMMANDER, assigned_by=by)
-    names = ", ".join(s.name for s in services) or "none"
+    names = [s.name for s in services] or phrase(gettext_noop("none"))
     record_event(
         incident,
         by,
         TimelineEntry.Kind.DECLARED,
-        f"Declared {incident.reference} as SEV{severity} ({incident.get_kind_display().lower()}), "
-        f"commander {commander.get_username()}. Affected services: {names}.",
+        Line(
+            gettext_noop(
+                "Declared {reference} as SEV{severity} ({kind}), commander {commander}. Affected services: {services}."
+            ),
+            reference=incident.reference,
+            severity=severity,
+            kind=choice(Incident.Kind, kind, lower=True),
+            commander=commander.get_username(),
+            services=names,
+        ),
         {
             "title": title,
             "severity": severity,
@@ -226,7 +249,7 @@ class StatusConflict(ValidationError):
 def change_status(incident, status, by, note="", expected=None):
     """Move the incident to `status`. `expected` is the status the caller saw (default: the
     one `incident` was read with); if the incident has moved on since, StatusConflict."""
-    access.require(access.can_command(by, incident), "Only the incident's commanders may change its status.")
+    access.require(access.can_command(by, incident), gettext("Only the incident's commanders may change its status."))
     if status not in Status.values:
         raise ValidationError(
             {
@@ -274,8 +297,16 @@ def change_status(incident, status, by, note="", expected=None):
     Incident.objects.filter(pk=incident.pk).update(**fields)
     for name, value in fields.items():
         setattr(incident, name, value)
-    verb = "Reopened" if reopened else "Status changed"
-    body = f"{verb}: {old} → {status}." + (f" {note}" if note else "")
+    if reopened:
+        msg = gettext_noop("Reopened: {old} → {new}.{note}")
+    else:
+        msg = gettext_noop("Status changed: {old} → {new}.{note}")
+    body = Line(
+        msg,
+        old=choice(Status, old, lower=True),
+        new=choice(Status, status, lower=True),
+        note=f" {note}" if note else "",
+    )
     record_event(incident, by, TimelineEntry.Kind.STATUS, body, {"field": "status", "old": old, "new": status})
     if status == Status.RESOLVED:
         _end_open_impacts(incident, by, now)
@@ -289,12 +320,11 @@ def _end_open_impacts(incident, by, now):
     if not still_open:
         return
     Impact.objects.filter(pk__in=[i.pk for i in still_open]).update(ended_at=now)
-    names = ", ".join(i.service.name for i in still_open)
     record_event(
         incident,
         by,
         TimelineEntry.Kind.IMPACT,
-        f"Impacts ended on resolution: {names}.",
+        Line(gettext_noop("Impacts ended on resolution: {services}."), services=[i.service.name for i in still_open]),
         {
             "field": "impact.ended_at",
             "services": [i.service.slug for i in still_open],
@@ -306,7 +336,7 @@ def _end_open_impacts(incident, by, now):
 
 @transaction.atomic
 def change_severity(incident, severity, by):
-    access.require(access.can_command(by, incident), "Only the incident's commanders may change its severity.")
+    access.require(access.can_command(by, incident), gettext("Only the incident's commanders may change its severity."))
     try:
         severity = int(severity)
     except (TypeError, ValueError):
@@ -323,7 +353,7 @@ def change_severity(incident, severity, by):
         incident,
         by,
         TimelineEntry.Kind.SEVERITY,
-        f"Severity changed: SEV{old} → SEV{severity}.",
+        Line(gettext_noop("Severity changed: SEV{old} → SEV{new}."), old=old, new=severity),
         {"field": "severity", "old": old, "new": severity},
     )
     notify_changed(incident, "severity")
@@ -333,7 +363,8 @@ def change_severity(incident, severity, by):
 @transaction.atomic
 def acknowledge(incident, by):
     access.require(
-        access.can_acknowledge(by, incident), "Only the incident's commanders and the on-call group may acknowledge it."
+        access.can_acknowledge(by, incident),
+        gettext("Only the incident's commanders and the on-call group may acknowledge it."),
     )
     locked = _locked(incident)
     if locked.acknowledged_at:
@@ -346,11 +377,24 @@ def acknowledge(incident, by):
         incident,
         by,
         TimelineEntry.Kind.FIELD,
-        f"Acknowledged by {by.get_username()}.",
+        Line(gettext_noop("Acknowledged by {person}."), person=by.get_username()),
         {"field": "acknowledged_at", "old": None, "new": now.isoformat()},
     )
     notify_changed(incident, "acknowledged")
     return incident
+
+
+# The times' names in the timeline line of correct_time.
+TIME_LABELS = {
+    "aware_at": gettext_noop("aware"),
+    "started_at": gettext_noop("started"),
+    "detected_at": gettext_noop("detected"),
+    "declared_at": gettext_noop("declared"),
+    "acknowledged_at": gettext_noop("acknowledged"),
+    "mitigated_at": gettext_noop("mitigated"),
+    "resolved_at": gettext_noop("resolved"),
+    "closed_at": gettext_noop("closed"),
+}
 
 
 @transaction.atomic
@@ -358,9 +402,9 @@ def correct_time(incident, field, value, by, reason=""):
     """Correct a recorded time (or record the awareness time, which starts legal clocks),
     logged with the old and new value and the reason."""
     if field == "aware_at":
-        refusal = "Only the incident's commanders and the security group may record the awareness time."
+        refusal = gettext("Only the incident's commanders and the security group may record the awareness time.")
     else:
-        refusal = "Only the incident's commanders may correct its times."
+        refusal = gettext("Only the incident's commanders may correct its times.")
     access.require(access.can_correct_time(by, incident, field), refusal)
     if field not in Incident.CORRECTABLE_TIMES:
         raise ValidationError({"field": gettext("{field!r} is not a time that can be corrected.").format(field=field)})
@@ -372,10 +416,14 @@ def correct_time(incident, field, value, by, reason=""):
         return incident
     Incident.objects.filter(pk=incident.pk).update(**{field: value})
     setattr(incident, field, value)
-    label = field.removesuffix("_at").replace("_", " ")
-    body = f"Corrected {label} time: {_fmt(old) or 'unset'} → {_fmt(value) or 'unset'}."
-    if reason:
-        body += f" Reason: {reason}"
+    reason_text = Line(gettext_noop(" Reason: {reason}"), reason=reason) if reason else ""
+    body = Line(
+        gettext_noop("Corrected {label} time: {old} → {new}.{reason}"),
+        label=phrase(TIME_LABELS.get(field, field)),
+        old=_fmt(old) or phrase(gettext_noop("unset")),
+        new=_fmt(value) or phrase(gettext_noop("unset")),
+        reason=reason_text,
+    )
     record_event(
         incident,
         by,
@@ -390,10 +438,23 @@ def correct_time(incident, field, value, by, reason=""):
 EDITABLE_FIELDS = ("title", "summary", "kind", "confidential")
 
 
+def _field_change(field, old, new):
+    """The line of update_fields for one field."""
+    if field == "summary":
+        return Line(gettext_noop("Summary edited."))
+    if field == "kind":
+        return Line(
+            gettext_noop("Kind changed: {old} → {new}."), old=choice(Incident.Kind, old), new=choice(Incident.Kind, new)
+        )
+    if field == "confidential":
+        return Line(gettext_noop("Confidential changed: {old} → {new}."), old=_shown(bool(old)), new=_shown(bool(new)))
+    return Line(gettext_noop("Title changed: {old} → {new}."), old=old, new=new)
+
+
 @transaction.atomic
 def update_fields(incident, by, **changes):
     """Edit title, summary, kind, confidential and the affected services, logging each change."""
-    access.require(access.can_command(by, incident), "Only the incident's commanders may edit it.")
+    access.require(access.can_command(by, incident), gettext("Only the incident's commanders may edit it."))
     locked = _locked(incident)
     services = changes.pop("services", None)
     unknown = set(changes) - set(EDITABLE_FIELDS)
@@ -411,7 +472,7 @@ def update_fields(incident, by, **changes):
             continue
         Incident.objects.filter(pk=incident.pk).update(**{field: new})
         setattr(incident, field, new)
-        body = "Summary edited." if field == "summary" else f"{field.capitalize()} changed: {old} → {new}."
+        body = _field_change(field, old, new)
         record_event(incident, by, TimelineEntry.Kind.FIELD, body, {"field": field, "old": old, "new": new})
     if services is not None:
         old_slugs = sorted(locked.services.values_list("slug", flat=True))
@@ -422,7 +483,11 @@ def update_fields(incident, by, **changes):
                 incident,
                 by,
                 TimelineEntry.Kind.FIELD,
-                f"Affected services: {', '.join(old_slugs) or 'none'} → {', '.join(new_slugs) or 'none'}.",
+                Line(
+                    gettext_noop("Affected services: {old} → {new}."),
+                    old=old_slugs or phrase(gettext_noop("none")),
+                    new=new_slugs or phrase(gettext_noop("none")),
+                ),
                 {"field": "services", "old": old_slugs, "new": new_slugs},
             )
     notify_changed(incident, "fields")
@@ -479,7 +544,7 @@ def set_public_title(incident, by, *, title=None, titles=None):
     `None` leaves that part as it is. Returns the incident."""
     access.require(
         access.can_write_communication(by, incident),
-        "Only comms staff and the incident's commanders may change its public title.",
+        gettext("Only comms staff and the incident's commanders may change its public title."),
     )
     locked = _locked(incident)
     changes = {}
@@ -502,10 +567,12 @@ def set_public_title(incident, by, *, title=None, titles=None):
         old = getattr(locked, field)
         setattr(incident, field, new)
         if field == "public_title":
-            body = f"Public title changed: {old or '(none)'} → {new}."
+            body = Line(
+                gettext_noop("Public title changed: {old} → {new}."), old=old or phrase(gettext_noop("(none)")), new=new
+            )
         else:
-            shown = ", ".join(f"{code}: {text}" for code, text in sorted(new.items())) or "none"
-            body = f"Public title in other languages: {shown}."
+            shown = [f"{code}: {text}" for code, text in sorted(new.items())] or phrase(gettext_noop("none"))
+            body = Line(gettext_noop("Public title in other languages: {titles}."), titles=shown)
         record_event(incident, by, TimelineEntry.Kind.FIELD, body, {"field": field, "old": old, "new": new})
     notify_changed(incident, "public_title")
     return incident
@@ -524,7 +591,9 @@ def hand_over_command(incident, to_user, by):
     """Make `to_user` the commander in one step. The outgoing commander stays on the incident
     as a responder, so they keep access to a confidential incident."""
     taking = to_user.pk == by.pk and access.can_take_command(by, incident)
-    access.require(taking or access.can_command(by, incident), "Only the incident's commanders may hand over command.")
+    access.require(
+        taking or access.can_command(by, incident), gettext("Only the incident's commanders may hand over command.")
+    )
     _locked(incident)
     current = Membership.objects.filter(incident=incident, role=Role.COMMANDER).select_related("user").first()
     if current and current.user_id == to_user.pk:
@@ -547,8 +616,13 @@ def hand_over_command(incident, to_user, by):
         incident,
         by,
         TimelineEntry.Kind.ROLE,
-        f"Command {'taken' if to_user.pk == by.pk else 'handed over'}: {old_name or 'nobody'} → "
-        f"{to_user.get_username()}.",
+        Line(
+            gettext_noop("Command taken: {old} → {new}.")
+            if to_user.pk == by.pk
+            else gettext_noop("Command handed over: {old} → {new}."),
+            old=old_name or phrase(gettext_noop("nobody")),
+            new=to_user.get_username(),
+        ),
         {"field": "commander", "old": old_name, "new": to_user.get_username()},
     )
     notify_changed(incident, "roles")
@@ -559,7 +633,9 @@ def hand_over_command(incident, to_user, by):
 def take_command(incident, by):
     """The person paged (the on-call group) or a commander makes themselves the commander, and
     acknowledges the incident if nobody has: the page tells them to do both. Each is logged."""
-    access.require(access.can_take_command(by, incident), "Only commanders and the on-call group may take command.")
+    access.require(
+        access.can_take_command(by, incident), gettext("Only commanders and the on-call group may take command.")
+    )
     locked = _locked(incident)
     if Membership.objects.filter(incident=incident, user=by, role=Role.COMMANDER).exists():
         raise ValidationError({"user": gettext("{person} is already the commander.").format(person=by.get_username())})
@@ -574,7 +650,7 @@ def take_command(incident, by):
 def assign_role(incident, user, role, by):
     if role == Role.COMMANDER:
         return hand_over_command(incident, user, by)
-    access.require(access.can_command(by, incident), "Only the incident's commanders may assign roles.")
+    access.require(access.can_command(by, incident), gettext("Only the incident's commanders may assign roles."))
     if role not in Role.values:
         raise ValidationError(
             {
@@ -599,8 +675,12 @@ def assign_role(incident, user, role, by):
             old = previous.user.get_username()
             previous.delete()
     Membership.objects.create(incident=incident, user=user, role=role, assigned_by=by)
-    label = Role(role).label
-    body = f"{label}: {old} → {user.get_username()}." if old else f"{user.get_username()} joined as {label.lower()}."
+    if old:
+        body = Line(gettext_noop("{role}: {old} → {new}."), role=choice(Role, role), old=old, new=user.get_username())
+    else:
+        body = Line(
+            gettext_noop("{person} joined as {role}."), person=user.get_username(), role=choice(Role, role, lower=True)
+        )
     record_event(incident, by, TimelineEntry.Kind.ROLE, body, {"field": role, "old": old, "new": user.get_username()})
     notify_changed(incident, "roles")
     return incident
@@ -609,7 +689,7 @@ def assign_role(incident, user, role, by):
 @in_site_language
 @transaction.atomic
 def remove_role(incident, membership, by):
-    access.require(access.can_command(by, incident), "Only the incident's commanders may remove roles.")
+    access.require(access.can_command(by, incident), gettext("Only the incident's commanders may remove roles."))
     if membership.incident_id != incident.pk:
         raise ValidationError({"role": gettext("This role belongs to another incident.")})
     if membership.role == Role.COMMANDER:
@@ -620,7 +700,9 @@ def remove_role(incident, membership, by):
         incident,
         by,
         TimelineEntry.Kind.ROLE,
-        f"{name} is no longer {membership.get_role_display().lower()}.",
+        Line(
+            gettext_noop("{person} is no longer {role}."), person=name, role=choice(Role, membership.role, lower=True)
+        ),
         {"field": membership.role, "old": name, "new": None},
     )
     notify_changed(incident, "roles")
@@ -631,7 +713,7 @@ def remove_role(incident, membership, by):
 
 @transaction.atomic
 def log_entry(incident, by, body, occurred_at=None):
-    access.require(access.can_log(by, incident), "Only responders and commanders may log to the timeline.")
+    access.require(access.can_log(by, incident), gettext("Only responders and commanders may log to the timeline."))
     body = (body or "").strip()
     if not body:
         raise ValidationError({"body": gettext("Write something to log.")})
@@ -646,7 +728,7 @@ def log_entry(incident, by, body, occurred_at=None):
 def edit_entry(entry, by, body):
     """Change a note's text; the earlier text is kept as a revision."""
     incident = entry.incident
-    access.require(access.can_edit_entry(by, entry), "Only the author or a commander may edit this entry.")
+    access.require(access.can_edit_entry(by, entry), gettext("Only the author or a commander may edit this entry."))
     if entry.kind != TimelineEntry.Kind.NOTE:
         raise ValidationError({"body": gettext("Recorded changes cannot be edited; log a correction instead.")})
     body = (body or "").strip()
@@ -669,7 +751,7 @@ def edit_entry(entry, by, body):
 
 
 def create_service(by, *, name, group="", owner=None, description="", public=True, position=0, slug="", names=None):
-    access.require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
+    access.require(access.can_manage_services(by), gettext("Only commanders may edit the service catalog."))
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": gettext("A name is required.")})
@@ -736,7 +818,7 @@ SERVICE_FIELDS = ("name", "slug", "group", "owner", "description", "public", "po
 
 @transaction.atomic
 def update_service(service, by, **changes):
-    access.require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
+    access.require(access.can_manage_services(by), gettext("Only commanders may edit the service catalog."))
     unknown = set(changes) - set(SERVICE_FIELDS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be edited here.")})
@@ -755,7 +837,7 @@ def update_service(service, by, **changes):
 
 def delete_service(service, by):
     """Only a service no incident ever named: deleting one would rewrite incidents' history."""
-    access.require(access.can_manage_services(by), "Only commanders may edit the service catalog.")
+    access.require(access.can_manage_services(by), gettext("Only commanders may edit the service catalog."))
     if service_in_use(service):
         raise ValidationError(
             {
@@ -789,7 +871,7 @@ def _regions(regions):
 @in_site_language
 @transaction.atomic
 def add_impact(incident, by, *, service, level, regions=None, started_at=None, ended_at=None):
-    access.require(access.can_command(by, incident), "Only the incident's commanders may record impacts.")
+    access.require(access.can_command(by, incident), gettext("Only the incident's commanders may record impacts."))
     if level not in Impact.Level.values:
         raise ValidationError(
             {
@@ -814,12 +896,24 @@ def add_impact(incident, by, *, service, level, regions=None, started_at=None, e
         created_by=by,
     )
     incident.services.add(service)
-    where = f" in {', '.join(regions)}" if regions else ""
+    if regions:
+        body = Line(
+            gettext_noop("Impact: {service} {level} in {regions}."),
+            service=service.name,
+            level=choice(Impact.Level, level, lower=True),
+            regions=regions,
+        )
+    else:
+        body = Line(
+            gettext_noop("Impact: {service} {level}."),
+            service=service.name,
+            level=choice(Impact.Level, level, lower=True),
+        )
     record_event(
         incident,
         by,
         TimelineEntry.Kind.IMPACT,
-        f"Impact: {service.name} {Impact.Level(level).label.lower()}{where}.",
+        body,
         {"field": "impact", "service": service.slug, "old": None, "new": level, "regions": regions},
     )
     notify_changed(incident, "impacts")
@@ -836,11 +930,25 @@ def add_impacts(incident, by, services, *, level, regions=None, started_at=None)
     ]
 
 
+IMPACT_LABELS = {
+    "level": gettext_noop("level"),
+    "regions": gettext_noop("regions"),
+    "started_at": gettext_noop("started"),
+    "ended_at": gettext_noop("ended"),
+}
+
+
+def _impact_value(field, value):
+    if field == "level" and value:
+        return choice(Impact.Level, value, lower=True)
+    return _shown(value)
+
+
 @transaction.atomic
 def update_impact(impact, by, **changes):
     """Change an impact's level, regions or end; ending it is `ended_at=<time>`."""
     incident = impact.incident
-    access.require(access.can_command(by, incident), "Only the incident's commanders may change impacts.")
+    access.require(access.can_command(by, incident), gettext("Only the incident's commanders may change impacts."))
     _locked(incident)
     impact = Impact.objects.select_for_update().get(pk=impact.pk)
     if "level" in changes and changes["level"] not in Impact.Level.values:
@@ -862,9 +970,15 @@ def update_impact(impact, by, **changes):
             continue
         setattr(impact, field, new)
         if field == "ended_at" and new is not None:
-            body = f"Impact on {impact.service.name} ended."
+            body = Line(gettext_noop("Impact on {service} ended."), service=impact.service.name)
         else:
-            body = f"Impact on {impact.service.name}: {field.replace('_', ' ')} {_fmt(old)} → {_fmt(new)}."
+            body = Line(
+                gettext_noop("Impact on {service}: {field} {old} → {new}."),
+                service=impact.service.name,
+                field=phrase(IMPACT_LABELS.get(field, field)),
+                old=_impact_value(field, old),
+                new=_impact_value(field, new),
+            )
         record_event(
             incident,
             by,

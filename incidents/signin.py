@@ -36,6 +36,7 @@ from django.core.cache import cache
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.settings import api_settings
@@ -182,7 +183,7 @@ def unlock(by, *, username=None, address=None):
     its pair with every address it was paused from in the last window; for an address, the
     per-address count. Recorded in the audit log. Counts each web process keeps for itself while
     the shared cache is down are forgotten here only for this process."""
-    require(can_unlock_signin(by), "Only superusers and the security group may unlock sign-in.")
+    require(can_unlock_signin(by), gettext("Only superusers and the security group may unlock sign-in."))
     keys = []
     if username:
         username = _username_key(username)
@@ -217,7 +218,7 @@ class ThrottledModelBackend(ModelBackend):
         attempt = Attempt(request, username)
         if attempt.refusal:
             request.signin_refused = attempt.refusal
-            raise PermissionDenied("Too many sign-in attempts")
+            raise PermissionDenied(gettext("Too many sign-in attempts"))
         if not password_signin_allowed(username):
             # Counted like a wrong password (a guesser learns nothing either way), and told
             # apart on the page (incidents.views_auth) and in the log.

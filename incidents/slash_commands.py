@@ -134,7 +134,7 @@ def run(incident, user, text):
             # acknowledges it on the way), not only those who already command it.
             _call(services.take_command, incident, user)
         else:
-            to_user = _user(incident, user, name, "Only the incident's commanders may hand over command.")
+            to_user = _user(incident, user, name, gettext("Only the incident's commanders may hand over command."))
             _call(services.hand_over_command, incident, to_user, user)
     elif command == "role":
         role, name = _args(args, 2, "/role <role> <username>")[:2]
@@ -145,7 +145,7 @@ def run(incident, user, text):
                     args=args[0], choices=", ".join(Membership.Role.values)
                 )
             )
-        refusal = "Only the incident's commanders may assign roles."
+        refusal = gettext("Only the incident's commanders may assign roles.")
         _call(services.assign_role, incident, _user(incident, user, name, refusal), role, user)
     elif command == "impact":
         name, level, *regions = _args(args, 2, "/impact <service> <level> [regions]")

@@ -89,7 +89,7 @@ def _without_blanks(query):
 @login_required
 def declare(request):
     if not access.can_declare(request.user):
-        raise PermissionDenied("Only commanders may declare incidents.")
+        raise PermissionDenied(_("Only commanders may declare incidents."))
     form = DeclareForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -485,7 +485,7 @@ def correct_time(request, pk):
 def edit_incident(request, pk):
     incident = _war_room_incident(request, pk)
     if not access.can_command(request.user, incident):
-        raise PermissionDenied("Only the incident's commanders may edit it.")
+        raise PermissionDenied(_("Only the incident's commanders may edit it."))
     initial = {
         "title": incident.title,
         "summary": incident.summary,
@@ -520,7 +520,7 @@ def edit_entry(request, pk, entry_pk):
     entry = get_object_or_404(TimelineEntry, pk=entry_pk, incident=incident)
     entry.incident = incident  # the one already fetched, memberships prefetched
     if not access.can_edit_entry(request.user, entry):
-        raise PermissionDenied("Only the author or a commander may edit this entry.")
+        raise PermissionDenied(_("Only the author or a commander may edit this entry."))
     form = EntryEditForm(request.POST or None, initial={"body": entry.body})
     if request.method == "POST" and form.is_valid():
         try:
@@ -569,7 +569,7 @@ def service_detail(request, slug):
 @login_required
 def service_create(request):
     if not access.can_manage_services(request.user):
-        raise PermissionDenied("Only commanders may edit the service catalog.")
+        raise PermissionDenied(_("Only commanders may edit the service catalog."))
     form = ServiceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F
 from django.shortcuts import get_object_or_404
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -154,7 +154,7 @@ class RunbookViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retr
 
     def _save(self, request, slug=None, status=201):
         if not access.can_author_runbooks(request.user):
-            raise PermissionDenied("Only commanders may edit runbooks.")
+            raise PermissionDenied(gettext("Only commanders may edit runbooks."))
         writer = RunbookWriteSerializer(data=request.data, context={"slug": slug})
         writer.is_valid(raise_exception=True)
         version, created = call_service(services.save_runbook, request.user, writer.validated_data["data"])
@@ -280,7 +280,7 @@ class RunViewSet(IncidentChildMixin, mixins.ListModelMixin, IdempotentCreateMode
 
     serializer_class = RunSerializer
     pagination_class = None
-    denied_message = "Only the incident's commanders may attach runbooks."
+    denied_message = gettext_lazy("Only the incident's commanders may attach runbooks.")
     write_rule = staticmethod(access.can_command)
 
     def get_queryset(self):
@@ -304,4 +304,4 @@ class StepRunViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewset
         # Refuse a viewer before judging their input: a 403, not a 400 about a field.
         super().check_object_permissions(request, step_run)
         if request.method not in ("GET", "HEAD", "OPTIONS") and not access.can_log(request.user, step_run.run.incident):
-            raise PermissionDenied("Only responders and commanders may work on runbook steps.")
+            raise PermissionDenied(gettext("Only responders and commanders may work on runbook steps."))

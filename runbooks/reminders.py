@@ -4,8 +4,11 @@ settings.WARROOM_REMINDER_RULES; the sweep lives in incidents.reminders.sweep.""
 
 from datetime import timedelta
 
+from django.utils.translation import gettext_noop
+
 from incidents.models import Incident, UserNotification
 from incidents.reminders.sweep import Reminder, stamp, when
+from incidents.timeline_text import Line
 
 from .models import RunbookRun, RunbookStep, StepRun
 from .services import step_due_at
@@ -52,7 +55,7 @@ def overdue_steps(sweep):
         due, window = sweep.effective(incident_id, subject, due, stamp(due))
         if due > sweep.now:
             continue
-        what = f"step {position} “{title}”"
+        what = Line(gettext_noop("step {position} “{title}”"), position=position, title=title)
         if sweep.fresh(incident_id, subject, window):
             yield Reminder(
                 incident_id=incident_id,
@@ -61,9 +64,20 @@ def overdue_steps(sweep):
                 window=window,
                 kind=Kind.STEP_OVERDUE,
                 to=((f"user:{assignee_id}",), ("commander",)) if assignee_id else (("commander",),),
-                title=f"Runbook step overdue on {f.reference}: {title}",
-                body=f"{f.label}: {what} was due at {when(due)} ({minutes} min expected)"
-                + ("." if assignee_id else ", and nobody is assigned to it."),
+                title=Line(
+                    gettext_noop("Runbook step overdue on {reference}: {title}"), reference=f.reference, title=title
+                ),
+                body=Line(
+                    gettext_noop("{incident}: {step} was due at {when} ({minutes} min expected).")
+                    if assignee_id
+                    else gettext_noop(
+                        "{incident}: {step} was due at {when} ({minutes} min expected), and nobody is assigned to it."
+                    ),
+                    incident=f.label,
+                    step=what,
+                    when=when(due),
+                    minutes=minutes,
+                ),
                 due_at=due,
                 anchor="#runbooks-panel",
             )
@@ -76,8 +90,18 @@ def overdue_steps(sweep):
                 window=window,
                 kind=Kind.STEP_ESCALATED,
                 to=(("commander",),),
-                title=f"Runbook step still overdue on {f.reference}: {title}",
-                body=f"{f.label}: {what} is {late} min past its due time ({when(due)}) and still open.",
+                title=Line(
+                    gettext_noop("Runbook step still overdue on {reference}: {title}"),
+                    reference=f.reference,
+                    title=title,
+                ),
+                body=Line(
+                    gettext_noop("{incident}: {step} is {late} min past its due time ({when}) and still open."),
+                    incident=f.label,
+                    step=what,
+                    late=late,
+                    when=when(due),
+                ),
                 due_at=due + grace,
                 anchor="#runbooks-panel",
             )

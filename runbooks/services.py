@@ -8,11 +8,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, F, Max, Prefetch
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from incidents import access
 from incidents.models import Incident, Membership, Service, TimelineEntry
 from incidents.services import notify_changed, record_event
+from incidents.timeline_text import Line, choice, phrase
 
 from .fileformat import (
     MINUTES_MAX,
@@ -168,7 +169,7 @@ def save_runbook(by, data):
     Returns (version, created) where created says whether a new version was made.
     """
     if by is not None and not access.can_author_runbooks(by):
-        raise PermissionDenied("Only commanders may edit runbooks.")
+        raise PermissionDenied(gettext("Only commanders may edit runbooks."))
     data = canonical(data)
     check(data)
     checksum = data.checksum()
@@ -252,7 +253,7 @@ def attach(incident, runbook, by):
     """Start a run of the runbook's latest version on the incident; each step becomes a task,
     assigned to whoever fills the step's role on the incident."""
     if not access.can_command(by, incident):
-        raise PermissionDenied("Only the incident's commanders may attach runbooks.")
+        raise PermissionDenied(gettext("Only the incident's commanders may attach runbooks."))
     # Lock the incident so two clicks on "Attach" make one run, not an IntegrityError.
     if Incident.objects.select_for_update().get(pk=incident.pk).status == Incident.Status.CLOSED:
         raise ValidationError({"runbook": gettext("{reference} is closed.").format(reference=incident.reference)})
@@ -286,7 +287,12 @@ def attach(incident, runbook, by):
         incident,
         by,
         TimelineEntry.Kind.RUNBOOK,
-        f"Runbook attached: {version.title} (v{version.number}, {version.steps.count()} steps).",
+        Line(
+            gettext_noop("Runbook attached: {title} (v{version}, {count} steps)."),
+            title=version.title,
+            version=version.number,
+            count=version.steps.count(),
+        ),
         {"field": "runbook", "runbook": runbook.slug, "version": version.number, "old": None, "new": "attached"},
     )
     notify_changed(incident, "runbooks")
@@ -307,7 +313,7 @@ def change_step(step_run, by, *, status=None, note=None, reason=None, assignee=N
     )
     incident = step_run.run.incident
     if not access.can_log(by, incident):
-        raise PermissionDenied("Only responders and commanders may work on runbook steps.")
+        raise PermissionDenied(gettext("Only responders and commanders may work on runbook steps."))
     if incident.status == Incident.Status.CLOSED:
         raise ValidationError({"status": gettext("{reference} is closed.").format(reference=incident.reference)})
     now = timezone.now()
@@ -338,10 +344,15 @@ def change_step(step_run, by, *, status=None, note=None, reason=None, assignee=N
             step_run.started_at = now
         step_run.completed_at = now if status in StepRun.FINISHED else None
         step_run.reason = (reason or "").strip() if status in StepRun.NEEDS_REASON else ""
-        why = f" Reason: {step_run.reason}" if step_run.reason else ""
-        changes.append(
-            (f"Step “{title}”: {old.replace('_', ' ')} → {status.replace('_', ' ')}.{why}", "status", old, status)
+        why = Line(gettext_noop(" Reason: {reason}"), reason=step_run.reason) if step_run.reason else ""
+        line = Line(
+            gettext_noop("Step “{title}”: {old} → {new}.{reason}"),
+            title=title,
+            old=choice(StepRun.Status, old, lower=True),
+            new=choice(StepRun.Status, status, lower=True),
+            reason=why,
         )
+        changes.append((line, "status", old, status))
     if assignee is not NOT_SET and (assignee.pk if assignee else None) != step_run.assignee_id:
         if assignee is not None and not assignee.is_active:
             raise ValidationError({"assignee": gettext("That user is not active.")})
@@ -358,28 +369,28 @@ def change_step(step_run, by, *, status=None, note=None, reason=None, assignee=N
         old_name = step_run.assignee.get_username() if step_run.assignee else None
         new_name = assignee.get_username() if assignee else None
         step_run.assignee = assignee
-        changes.append(
-            (
-                f"Step “{title}” assigned: {old_name or 'nobody'} → {new_name or 'nobody'}.",
-                "assignee",
-                old_name,
-                new_name,
-            )
+        line = Line(
+            gettext_noop("Step “{title}” assigned: {old} → {new}."),
+            title=title,
+            old=old_name or phrase(gettext_noop("nobody")),
+            new=new_name or phrase(gettext_noop("nobody")),
         )
+        changes.append((line, "assignee", old_name, new_name))
     if note is not None and note.strip() and note.strip() != step_run.note:
         old_note = step_run.note
         step_run.note = note.strip()
-        changes.append((f"Step “{title}” note: {step_run.note}", "note", old_note, step_run.note))
+        line = Line(gettext_noop("Step “{title}” note: {note}"), title=title, note=step_run.note)
+        changes.append((line, "note", old_note, step_run.note))
     if not changes:
         return step_run
     step_run.updated_at = now
     step_run.save()
-    for body, fld, old, new in changes:
+    for line, fld, old, new in changes:
         record_event(
             incident,
             by,
             TimelineEntry.Kind.RUNBOOK,
-            body,
+            line,
             {"field": f"step.{fld}", "step_run": step_run.pk, "old": old, "new": new},
         )
     notify_changed(incident, "runbooks")
@@ -411,7 +422,7 @@ def assign_open_steps_evenly(incident, by):
     incident, each next step to whoever has the fewest open steps (ties by username), so the
     work is spread evenly. One timeline line says who got how many. Returns {user: count}."""
     if not access.can_command(by, incident):
-        raise PermissionDenied("Only the incident's commanders may assign steps in bulk.")
+        raise PermissionDenied(gettext("Only the incident's commanders may assign steps in bulk."))
     Incident.objects.select_for_update().get(pk=incident.pk)  # one bulk assignment at a time
     people = _workers(incident)
     if not people:
@@ -438,12 +449,12 @@ def assign_open_steps_evenly(incident, by):
         load[person.pk] += 1
         given[person] = given.get(person, 0) + 1
     StepRun.objects.bulk_update(steps, ["assignee", "updated_at"])
-    shares = ", ".join(f"{u.get_username()} {n}" for u, n in sorted(given.items(), key=lambda i: i[0].get_username()))
+    shares = [f"{u.get_username()} {n}" for u, n in sorted(given.items(), key=lambda i: i[0].get_username())]
     record_event(
         incident,
         by,
         TimelineEntry.Kind.RUNBOOK,
-        f"Open steps assigned evenly ({len(steps)}): {shares}.",
+        Line(gettext_noop("Open steps assigned evenly ({count}): {shares}."), count=len(steps), shares=shares),
         {
             "field": "step.assignee",
             "old": None,
@@ -481,7 +492,7 @@ def move_open_steps(incident, from_user, to_user, by):
     """Move every open step of `from_user` on the incident to `to_user` (after a handover, the
     old commander's steps to the new one), with one timeline line. Returns how many moved."""
     if not access.can_command(by, incident):
-        raise PermissionDenied("Only the incident's commanders may move steps in bulk.")
+        raise PermissionDenied(gettext("Only the incident's commanders may move steps in bulk."))
     if from_user == to_user:
         raise ValidationError({"assignee": gettext("Choose someone else to move the steps to.")})
     if to_user not in _workers(incident):
@@ -503,7 +514,12 @@ def move_open_steps(incident, from_user, to_user, by):
         incident,
         by,
         TimelineEntry.Kind.RUNBOOK,
-        f"{len(steps)} open steps moved: {from_user.get_username()} → {to_user.get_username()}.",
+        Line(
+            gettext_noop("{count} open steps moved: {old} → {new}."),
+            count=len(steps),
+            old=from_user.get_username(),
+            new=to_user.get_username(),
+        ),
         {
             "field": "step.assignee",
             "old": from_user.get_username(),

@@ -85,7 +85,7 @@ def diff(request, slug):
 @login_required
 def edit(request, slug=None):
     if not access.can_author_runbooks(request.user):
-        raise PermissionDenied("Only commanders may edit runbooks.")
+        raise PermissionDenied(gettext("Only commanders may edit runbooks."))
     runbook = get_object_or_404(Runbook, slug=slug) if slug else None
     initial = {"text": render_file(services.data_of(_version(slug)[1])) if runbook else NEW_TEMPLATE}
     form = RunbookTextForm(request.POST or None, initial=initial)

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import include, path
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status, viewsets
@@ -109,7 +109,7 @@ class IngestView(APIView):
         try:
             delivery, replayed = alerts.receive(source, body, key)
         except alerts.SourcePaused:
-            return Response({"detail": "This alert source is paused."}, status=status.HTTP_423_LOCKED)
+            return Response({"detail": gettext("This alert source is paused.")}, status=status.HTTP_423_LOCKED)
         except payloads.PayloadError as exc:
             return Response({exc.field: [exc.message]}, status=status.HTTP_400_BAD_REQUEST)
         except alerts.KeyReused:
@@ -134,7 +134,9 @@ class IngestView(APIView):
         return Response(REFUSED, status=status.HTTP_401_UNAUTHORIZED)
 
     def _too_many(self, window):
-        response = Response({"detail": "Too many requests; slow down."}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+        response = Response(
+            {"detail": gettext("Too many requests; slow down.")}, status=status.HTTP_429_TOO_MANY_REQUESTS
+        )
         response["Retry-After"] = str(window)
         return response
 
@@ -202,14 +204,14 @@ class AlertSourceSerializer(serializers.ModelSerializer):
 
 
 class CommanderWrites(permissions.BasePermission):
-    message = "Only commanders may connect and change alert sources and rules."
+    message = gettext_lazy("Only commanders may connect and change alert sources and rules.")
 
     def has_permission(self, request, view):
         return request.method in permissions.SAFE_METHODS or access.can_manage_alert_sources(request.user)
 
 
 class SourceReaders(permissions.BasePermission):
-    message = "Only people with a role in Warroom may see alert sources."
+    message = gettext_lazy("Only people with a role in Warroom may see alert sources.")
 
     def has_permission(self, request, view):
         return access.can_see_alerts(request.user)
@@ -390,7 +392,7 @@ class AlertSerializer(serializers.ModelSerializer):
 
 
 class AlertReaders(permissions.BasePermission):
-    message = "Only people with a role in Warroom may see alerts."
+    message = gettext_lazy("Only people with a role in Warroom may see alerts.")
 
     def has_permission(self, request, view):
         return access.can_see_alerts(request.user)
@@ -457,7 +459,7 @@ class TriageAttachView(TriageView):
             request.user, data.validated_data["incident"], Incident.objects.prefetch_related("memberships")
         )
         if not access.can_triage_alerts(request.user):
-            raise PermissionDenied("Only responders and commanders may attach alerts.")
+            raise PermissionDenied(gettext("Only responders and commanders may attach alerts."))
         call_service(alerts.attach_to, alert, incident, request.user)
         alert.refresh_from_db()
         return Response(AlertSerializer(alert).data)

@@ -2,8 +2,11 @@
 (incidents/reminders/sweep.py) with the sweep itself: status drift to the comms lead, and "every
 alert has resolved" to the commander."""
 
+from django.utils.translation import gettext_noop
+
 from incidents.alerts import services as alerts
 from incidents.models import UserNotification
+from incidents.timeline_text import Line
 
 Kind = UserNotification.Kind
 
@@ -28,10 +31,20 @@ def status_drift(sweep):
             window=window,
             kind=Kind.OTHER,
             to=(("comms_lead",), ("commander",)),
-            title=f"Status page says operational while alerts fire on {drift.service.name}",
-            body=f"{f.label}: the status page says {drift.service.name} is operational while critical alerts "
-            f"have fired on it for {minutes} min (since {sweep.when(drift.since)}). Record an impact or publish "
-            "an update, or snooze this reminder with a reason.",
+            title=Line(
+                gettext_noop("Status page says operational while alerts fire on {service}"), service=drift.service.name
+            ),
+            body=Line(
+                gettext_noop(
+                    "{incident}: the status page says {service} is operational while critical alerts have fired "
+                    "on it for {minutes} min (since {when}). Record an impact or publish an update, or snooze "
+                    "this reminder with a reason."
+                ),
+                incident=f.label,
+                service=drift.service.name,
+                minutes=minutes,
+                when=sweep.when(drift.since),
+            ),
             due_at=due,
             anchor="#alerts-panel",
         )
@@ -55,9 +68,14 @@ def alerts_resolved(sweep):
             window=window,
             kind=Kind.OTHER,
             to=(("commander",),),
-            title=f"Every alert of {f.reference} has resolved",
-            body=f"{f.label}: every alert on it has resolved (the last at {sweep.when(last)}). "
-            "It may be ready for monitoring.",
+            title=Line(gettext_noop("Every alert of {reference} has resolved"), reference=f.reference),
+            body=Line(
+                gettext_noop(
+                    "{incident}: every alert on it has resolved (the last at {when}). It may be ready for monitoring."
+                ),
+                incident=f.label,
+                when=sweep.when(last),
+            ),
             due_at=due,
             anchor="#alerts-panel",
         )

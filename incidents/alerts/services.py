@@ -20,13 +20,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from incidents import access, auditlog
 from incidents import services as core
 from incidents.alerts import payloads
 from incidents.alerts.models import Alert, AlertDelivery, AlertRule, AlertSource, hash_secret, new_secret
 from incidents.models import AuditEvent, Incident, Membership, Service, TimelineEntry, TimelineRevision
+from incidents.timeline_text import Line, choice, joined
 
 OPEN = Incident.OPEN_STATUSES
 Role = Membership.Role
@@ -99,7 +100,7 @@ def _check_source(name, kind, grouping_minutes, owner, source=None):
 def create_source(by, *, name, kind, services=(), owner=None, require_signature=False, grouping_minutes=10):
     """A new source and its secret (and signing key): (source, secret, signing_key). The secret
     is not kept: this is the only time anyone sees it."""
-    access.require(access.can_manage_alert_sources(by), "Only commanders may connect alert sources.")
+    access.require(access.can_manage_alert_sources(by), gettext("Only commanders may connect alert sources."))
     owner = owner or by
     name = _check_source(name, kind, grouping_minutes, owner)
     secret, signing_key = new_secret(), new_secret()
@@ -120,7 +121,7 @@ def create_source(by, *, name, kind, services=(), owner=None, require_signature=
 
 @transaction.atomic
 def update_source(source, by, **changes):
-    access.require(access.can_manage_alert_sources(by), "Only commanders may change alert sources.")
+    access.require(access.can_manage_alert_sources(by), gettext("Only commanders may change alert sources."))
     unknown = set(changes) - set(SOURCE_FIELDS) - {"paused"}
     if unknown:
         raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be changed here.")})
@@ -144,7 +145,7 @@ def set_paused(source, by, paused):
 @transaction.atomic
 def rotate_secret(source, by):
     """A new secret and signing key; the old ones stop working with this commit."""
-    access.require(access.can_manage_alert_sources(by), "Only commanders may rotate a source's secret.")
+    access.require(access.can_manage_alert_sources(by), gettext("Only commanders may rotate a source's secret."))
     secret, signing_key = new_secret(), new_secret()
     AlertSource.objects.filter(pk=source.pk).update(
         secret_hash=hash_secret(secret),
@@ -163,7 +164,7 @@ def rotate_secret(source, by):
 
 
 def delete_source(source, by):
-    access.require(access.can_manage_alert_sources(by), "Only commanders may remove alert sources.")
+    access.require(access.can_manage_alert_sources(by), gettext("Only commanders may remove alert sources."))
     source.delete()
 
 
@@ -260,7 +261,7 @@ def _check_rule(source, values):
 
 @transaction.atomic
 def create_rule(source, by, **values):
-    access.require(access.can_manage_alert_sources(by), "Only commanders may edit routing rules.")
+    access.require(access.can_manage_alert_sources(by), gettext("Only commanders may edit routing rules."))
     values.setdefault("action", AlertRule.Action.OPEN)
     values.setdefault("kind", Incident.Kind.AVAILABILITY)
     if values.get("position") is None:
@@ -273,7 +274,7 @@ def create_rule(source, by, **values):
 
 @transaction.atomic
 def update_rule(rule, by, **changes):
-    access.require(access.can_manage_alert_sources(by), "Only commanders may edit routing rules.")
+    access.require(access.can_manage_alert_sources(by), gettext("Only commanders may edit routing rules."))
     unknown = set(changes) - set(RULE_FIELDS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be changed here.")})
@@ -285,7 +286,7 @@ def update_rule(rule, by, **changes):
 
 
 def delete_rule(rule, by):
-    access.require(access.can_manage_alert_sources(by), "Only commanders may edit routing rules.")
+    access.require(access.can_manage_alert_sources(by), gettext("Only commanders may edit routing rules."))
     rule.delete()
 
 
@@ -576,10 +577,10 @@ def _details(alert):
     """The alert's labels and its link back to the source, as a second paragraph of the line
     (the war room draws entries from their text alone)."""
     labels = ", ".join(f"{key}={value}" for key, value in sorted(alert.labels.items()))
-    parts = [f"Labels: {escape_markdown(labels)}"] if labels else []
+    parts = [Line(gettext_noop("Labels: {labels}"), labels=escape_markdown(labels))] if labels else []
     if alert.url:
-        parts.append(f"[source]({quote(alert.url, safe=URL_SAFE)})")
-    return "\n\n" + " · ".join(parts) if parts else ""
+        parts.append(Line(gettext_noop("[source]({url})"), url=quote(alert.url, safe=URL_SAFE)))
+    return joined(parts, " · ") if parts else None
 
 
 def _write_timeline(alert, source, fresh):
@@ -589,23 +590,43 @@ def _write_timeline(alert, source, fresh):
     incident = alert.incident
     if fresh or alert.entry is None or alert.entry.incident_id != incident.pk:
         state = alert.status
-        body = f"Alert {state}: {title} ({escape_markdown(source.name)}).{_details(alert)}"
+        details = _details(alert)
+        body = Line(
+            gettext_noop("Alert {state}: {title} ({source}).\n\n{details}")
+            if details
+            else gettext_noop("Alert {state}: {title} ({source})."),
+            state=choice(Alert.Status, state, lower=True),
+            title=title,
+            source=escape_markdown(source.name),
+            details=details,
+        )
         alert.entry = core.record_event(
             incident, None, TimelineEntry.Kind.ALERT, body, _entry_data(alert, source, state)
         )
         core.notify_changed(incident, "alerts")
         return
     flapping = alert.fired_count >= 2
-    body = (
-        f"Alert flapping: {title} ({escape_markdown(source.name)}): fired {alert.fired_count} times, "
-        f"resolved {alert.resolved_count} times; {alert.status} now."
+    body = Line(
+        gettext_noop(
+            "Alert flapping: {title} ({source}): fired {fired} times, resolved {resolved} times; {state} now."
+        ),
+        title=title,
+        source=escape_markdown(source.name),
+        fired=alert.fired_count,
+        resolved=alert.resolved_count,
+        state=choice(Alert.Status, alert.status, lower=True),
     )
     if not flapping:
         alert.entry = core.record_event(
             incident,
             None,
             TimelineEntry.Kind.ALERT,
-            f"Alert {alert.status}: {title} ({escape_markdown(source.name)}).",
+            Line(
+                gettext_noop("Alert {state}: {title} ({source})."),
+                state=choice(Alert.Status, alert.status, lower=True),
+                title=title,
+                source=escape_markdown(source.name),
+            ),
             _entry_data(alert, source, alert.status),
         )
     elif alert.entry.data.get("state") != "flapping":
@@ -616,9 +637,9 @@ def _write_timeline(alert, source, fresh):
         entry = alert.entry
         version, now = core.bump_version(incident)
         TimelineRevision.objects.create(entry=entry, body=entry.body, replaced_at=now)
-        entry.body, entry.data = body, _entry_data(alert, source, "flapping")
+        entry.body, entry.line, entry.data = body.english(), body.as_data(), _entry_data(alert, source, "flapping")
         entry.edited_at, entry.seq = now, version
-        entry.save(update_fields=["body", "data", "edited_at", "seq"])
+        entry.save(update_fields=["body", "line", "data", "edited_at", "seq"])
     core.notify_changed(incident, "alerts")
 
 
@@ -633,7 +654,8 @@ def open_incident_from(alert, by, severity=None):
     and commands it (as for the incidents the source opens on its own, so the on-call group is
     paged the same way) and the responder joins it as a responder."""
     access.require(
-        access.can_open_incident_from_alert(by), "Only responders and commanders may open an incident from an alert."
+        access.can_open_incident_from_alert(by),
+        gettext("Only responders and commanders may open an incident from an alert."),
     )
     alert = Alert.objects.select_for_update(of=("self",)).select_related("source", "source__owner").get(pk=alert.pk)
     if alert.incident is not None and alert.incident.status in OPEN:
@@ -666,8 +688,15 @@ def open_incident_from(alert, by, severity=None):
             incident,
             by,
             TimelineEntry.Kind.ROLE,
-            f"{by.get_username()} opened the incident from alert triage and joined as responder; "
-            f"{commander.get_username()} commands it as the owner of {escape_markdown(alert.source.name)}.",
+            Line(
+                gettext_noop(
+                    "{person} opened the incident from alert triage and joined as responder; "
+                    "{commander} commands it as the owner of {source}."
+                ),
+                person=by.get_username(),
+                commander=commander.get_username(),
+                source=escape_markdown(alert.source.name),
+            ),
             {"field": Role.RESPONDER, "old": None, "new": by.get_username()},
         )
     alert.incident, alert.entry, alert.note = incident, None, ""
@@ -682,7 +711,7 @@ def attach_to(alert, incident, by):
     """Put an alert on an open incident the actor works on (the triage list's other click)."""
     access.require(
         access.can_triage_alerts(by) and access.can_log(by, incident),
-        "Only responders and commanders who work on the incident may attach alerts to it.",
+        gettext("Only responders and commanders who work on the incident may attach alerts to it."),
     )
     if incident.status not in OPEN:
         raise ValidationError({"incident": gettext("{reference} is not open.").format(reference=incident.reference)})

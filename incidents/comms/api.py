@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from django.urls import include, path
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -288,7 +288,7 @@ class CommunicationViewSet(
 
     serializer_class = CommunicationSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]
-    denied_message = "Only comms staff and the incident's commanders may write communications."
+    denied_message = gettext_lazy("Only comms staff and the incident's commanders may write communications.")
     write_rule = staticmethod(access.can_write_communication)
 
     def get_queryset(self):
@@ -409,7 +409,7 @@ class CommunicationTemplateSerializer(serializers.ModelSerializer):
 
 
 class TemplatePermission(permissions.BasePermission):
-    message = "Only comms staff and commanders may change communication templates."
+    message = gettext_lazy("Only comms staff and commanders may change communication templates.")
 
     def has_permission(self, request, view):
         return request.method in permissions.SAFE_METHODS or access.can_manage_communication_templates(request.user)

@@ -22,12 +22,20 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from incidents import access, outbox, webhooks
 from incidents.markup import render_markdown
-from incidents.models import AudienceDelivery, CommunicationTranslation, Recipient, RecipientList, TimelineEntry
+from incidents.models import (
+    AudienceDelivery,
+    Communication,
+    CommunicationTranslation,
+    Recipient,
+    RecipientList,
+    TimelineEntry,
+)
 from incidents.services import notify_changed, record_event
+from incidents.timeline_text import Line, choice
 
 Status = AudienceDelivery.Status
 Kind = Recipient.Kind
@@ -89,7 +97,9 @@ def send_again(comm, by):
     """An operator's "send again" (the receiver is fixed): the communication's failed
     deliveries are due now. Their attempts count on, so one that had all its tries gets one
     more. Logged. Returns how many."""
-    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may send communications again.")
+    access.require(
+        access.can_write_communication(by, comm.incident), gettext("Only comms staff may send communications again.")
+    )
     failed = list(
         AudienceDelivery.objects.filter(communication=comm, status=Status.FAILED).values_list("pk", "address")
     )
@@ -100,10 +110,14 @@ def send_again(comm, by):
         comm.incident,
         by,
         TimelineEntry.Kind.COMMS,
-        f"{comm.get_audience_display()} communication sent again to {count} recipient(s) whose delivery had failed: "
-        + ", ".join(address for _, address in failed[:20])
-        + ("…" if len(failed) > 20 else "")
-        + ".",
+        Line(
+            gettext_noop(
+                "{audience} communication sent again to {count} recipient(s) whose delivery had failed: {addresses}."
+            ),
+            audience=choice(Communication.Audience, comm.audience),
+            count=count,
+            addresses=", ".join(address for _, address in failed[:20]) + ("…" if len(failed) > 20 else ""),
+        ),
         {"field": "communication", "communication": comm.pk, "sent_again": [pk for pk, _ in failed]},
     )
     notify_changed(comm.incident, "communications")

@@ -8,9 +8,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from incidents.comms.models import Communication
 from incidents.models import Incident, UserNotification
+from incidents.timeline_text import Line, phrase
 
 Kind = UserNotification.Kind
 
@@ -74,7 +76,7 @@ def update_cadence(sweep):
         due = anchor + timedelta(minutes=minutes)
         if due > sweep.now:
             continue
-        since = "the last public update" if f.last_update else "the declaration"
+        since = phrase(gettext_noop("the last public update") if f.last_update else gettext_noop("the declaration"))
         due, window = sweep.effective(f.pk, "update", due, sweep.stamp(anchor))
         if due <= sweep.now and sweep.fresh(f.pk, "update", window):
             yield sweep.Reminder(
@@ -84,9 +86,17 @@ def update_cadence(sweep):
                 window=window,
                 kind=Kind.UPDATE_DUE,
                 to=(("comms_lead",), ("commander",)),
-                title=f"Public update due on {f.reference}",
-                body=f"{f.label}: the next public update was due at {sweep.when(due)}, {minutes} min after {since}. "
-                "Publish an update, or snooze this reminder with a reason.",
+                title=Line(gettext_noop("Public update due on {reference}"), reference=f.reference),
+                body=Line(
+                    gettext_noop(
+                        "{incident}: the next public update was due at {when}, {minutes} min after {since}. "
+                        "Publish an update, or snooze this reminder with a reason."
+                    ),
+                    incident=f.label,
+                    when=sweep.when(due),
+                    minutes=minutes,
+                    since=since,
+                ),
                 due_at=due,
             )
         if due + grace <= sweep.now and sweep.fresh(f.pk, "update.escalate", window):
@@ -97,8 +107,15 @@ def update_cadence(sweep):
                 window=window,
                 kind=Kind.UPDATE_OVERDUE,
                 to=(("commander", "deputy"),),
-                title=f"Public update overdue on {f.reference}",
-                body=f"{f.label}: no public update {int(grace.total_seconds() // 60)} min after it was due "
-                f"({sweep.when(due)}). The comms lead was reminded; please make sure an update goes out.",
+                title=Line(gettext_noop("Public update overdue on {reference}"), reference=f.reference),
+                body=Line(
+                    gettext_noop(
+                        "{incident}: no public update {minutes} min after it was due ({when}). "
+                        "The comms lead was reminded; please make sure an update goes out."
+                    ),
+                    incident=f.label,
+                    minutes=int(grace.total_seconds() // 60),
+                    when=sweep.when(due),
+                ),
                 due_at=due + grace,
             )

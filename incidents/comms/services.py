@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext as _
 from django.utils.translation import override as language_override
 
@@ -32,6 +32,7 @@ from incidents.models import (
 )
 from incidents.services import check_public_title, in_site_language, notify_changed, record_event
 from incidents.signals import communication_moved, communication_published
+from incidents.timeline_text import Line, choice, phrase
 
 Status = Communication.Status
 Audience = Communication.Audience
@@ -246,6 +247,12 @@ def cadence_text(minutes):
     return f"{minutes // 60} h" if minutes >= 60 and minutes % 60 == 0 else f"{minutes} min"
 
 
+def _cadence_line(minutes):
+    if minutes >= 60 and minutes % 60 == 0:
+        return Line(gettext_noop("{hours} h"), hours=minutes // 60)
+    return Line(gettext_noop("{minutes} min"), minutes=minutes)
+
+
 @in_site_language
 @transaction.atomic
 def set_update_cadence(incident, minutes, by, reason=""):
@@ -253,7 +260,7 @@ def set_update_cadence(incident, minutes, by, reason=""):
     CADENCE_CHOICES), or None for its severity's default; logged on the timeline."""
     access.require(
         access.can_write_communication(by, incident),
-        "Only comms staff and the incident's commanders may change its update cadence.",
+        gettext("Only comms staff and the incident's commanders may change its update cadence."),
     )
     if minutes is not None and minutes not in CADENCE_CHOICES:
         raise ValidationError(
@@ -273,17 +280,22 @@ def set_update_cadence(incident, minutes, by, reason=""):
     incident.update_cadence_minutes = minutes
     incident.save(update_fields=["update_cadence_minutes"])
     default = cadence_minutes(incident.severity)
-    shown = (
-        f"every {cadence_text(minutes)}"
-        if minutes
-        else (f"the SEV{incident.severity} default (every {cadence_text(default)})" if default else "none")
-    )
-    why = f" Reason: {reason}" if reason else ""
+    if minutes:
+        shown = Line(gettext_noop("every {time}"), time=_cadence_line(minutes))
+    elif default:
+        shown = Line(
+            gettext_noop("the SEV{severity} default (every {time})"),
+            severity=incident.severity,
+            time=_cadence_line(default),
+        )
+    else:
+        shown = phrase(gettext_noop("none"))
+    why = Line(gettext_noop(" Reason: {reason}"), reason=reason) if reason else ""
     record_event(
         incident,
         by,
         TimelineEntry.Kind.FIELD,
-        f"Public update cadence: {shown}.{why}",
+        Line(gettext_noop("Public update cadence: {cadence}.{reason}"), cadence=shown, reason=why),
         {"field": "update_cadence_minutes", "old": old, "new": minutes, "reason": reason},
     )
     notify_changed(incident, "cadence")
@@ -474,7 +486,7 @@ def draft(
 ):
     access.require(
         access.can_write_communication(by, incident),
-        "Only comms staff and the incident's commanders may write communications.",
+        gettext("Only comms staff and the incident's commanders may write communications."),
     )
     fields = check_fields(
         {
@@ -518,7 +530,11 @@ def draft(
         incident,
         by,
         TimelineEntry.Kind.COMMS,
-        f"{comm.get_audience_display()} communication drafted by {by.get_username()}.",
+        Line(
+            gettext_noop("{audience} communication drafted by {user}."),
+            audience=choice(Audience, comm.audience),
+            user=by.get_username(),
+        ),
         {"field": "communication", "communication": comm.pk, "old": None, "new": Status.DRAFT},
     )
     notify_changed(incident, "communications")
@@ -571,6 +587,19 @@ EDITABLE = (
     "recipient_lists",
     "notifies",
 )
+# The fields' names in the timeline line of an edit.
+CONTENT_LABELS = {
+    "title": gettext_noop("title"),
+    "body": gettext_noop("body"),
+    "language": gettext_noop("language"),
+    "public_status": gettext_noop("public status"),
+    "affected": gettext_noop("affected"),
+    "audience": gettext_noop("audience"),
+    "public_impact": gettext_noop("public impact"),
+    "public_title": gettext_noop("public title"),
+    "recipient_lists": gettext_noop("recipient lists"),
+    "notifies": gettext_noop("notifies"),
+}
 
 
 @in_site_language
@@ -581,7 +610,7 @@ def edit(comm, by, **fields):
     comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
     access.require(
         access.can_write_communication(by, comm.incident),
-        "Only comms staff and the incident's commanders may edit communications.",
+        gettext("Only comms staff and the incident's commanders may edit communications."),
     )
     if comm.status in (Status.PUBLISHED, Status.DISCARDED):
         raise ValidationError(
@@ -628,7 +657,12 @@ def edit(comm, by, **fields):
         if key in fields:
             setattr(comm, key, fields[key])
     comm.recipient_lists.set(lists)
-    _content_changed(comm, by, f"edited ({', '.join(changed)})", {"changed": changed})
+    _content_changed(
+        comm,
+        by,
+        Line(gettext_noop("edited ({fields})"), fields=[phrase(CONTENT_LABELS.get(f, f)) for f in changed]),
+        {"changed": changed},
+    )
     return comm
 
 
@@ -647,16 +681,18 @@ def _content_changed(comm, by, what, data):
     comm.updated_at = timezone.now()
     comm.save()
     if old == comm.status:
-        outcome = "."
+        msg = gettext_noop("{audience} communication {what}.")
     elif old == Status.SCHEDULED:
-        outcome = ": taken off the schedule and back in review for a new approval."
+        msg = gettext_noop(
+            "{audience} communication {what}: taken off the schedule and back in review for a new approval."
+        )
     else:
-        outcome = ": back in review for a new approval."
+        msg = gettext_noop("{audience} communication {what}: back in review for a new approval.")
     record_event(
         comm.incident,
         by,
         TimelineEntry.Kind.COMMS,
-        f"{comm.get_audience_display()} communication {what}{outcome}",
+        Line(msg, audience=choice(Audience, comm.audience), what=what),
         {
             "field": "communication",
             "communication": comm.pk,
@@ -672,7 +708,7 @@ def _content_changed(comm, by, what, data):
 
 
 @in_site_language
-def _move(comm, by, new, body, **extra):
+def _move(comm, by, new, body, extra_params=None, **extra):
     comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
     old = comm.status
     if new not in Communication.TRANSITIONS[old]:
@@ -692,7 +728,12 @@ def _move(comm, by, new, body, **extra):
         comm.incident,
         by,
         TimelineEntry.Kind.COMMS,
-        body.format(audience=comm.get_audience_display(), user=by.get_username() if by else "scheduler"),
+        Line(
+            body,
+            audience=choice(Audience, comm.audience),
+            user=by.get_username() if by else phrase(gettext_noop("scheduler")),
+            **(extra_params or {}),
+        ),
         {"field": "communication", "communication": comm.pk, "old": old, "new": new},
     )
     notify_changed(comm.incident, "communications")
@@ -703,11 +744,12 @@ def _move(comm, by, new, body, **extra):
 @transaction.atomic
 def submit(comm, by):
     access.require(
-        access.can_write_communication(by, comm.incident), "Only comms staff may submit communications for review."
+        access.can_write_communication(by, comm.incident),
+        gettext("Only comms staff may submit communications for review."),
     )
     _refuse_unfilled(comm)
     _refuse_untitled(comm)
-    return _move(comm, by, Status.IN_REVIEW, "{audience} communication submitted for review by {user}.")
+    return _move(comm, by, Status.IN_REVIEW, gettext_noop("{audience} communication submitted for review by {user}."))
 
 
 @transaction.atomic
@@ -717,7 +759,7 @@ def approve(comm, by, version):
     raised and nothing is approved."""
     access.require(
         access.can_approve_communication(by, comm.incident),
-        "Only comms staff and the incident's commanders may approve.",
+        gettext("Only comms staff and the incident's commanders may approve."),
     )
     # Judge on the row as it is now, locked, not on the caller's copy: the text, its writers
     # and the audience may have changed since it was read.
@@ -748,7 +790,7 @@ def approve(comm, by, version):
         comm,
         by,
         Status.APPROVED,
-        "{audience} communication approved by {user}.",
+        gettext_noop("{audience} communication approved by {user}."),
         approved_by=by,
         approved_at=timezone.now(),
     )
@@ -757,13 +799,14 @@ def approve(comm, by, version):
 @transaction.atomic
 def send_back(comm, by):
     access.require(
-        access.can_write_communication(by, comm.incident), "Only comms staff may send communications back to draft."
+        access.can_write_communication(by, comm.incident),
+        gettext("Only comms staff may send communications back to draft."),
     )
     return _move(
         comm,
         by,
         Status.DRAFT,
-        "{audience} communication sent back to draft by {user}.",
+        gettext_noop("{audience} communication sent back to draft by {user}."),
         approved_by=None,
         approved_at=None,
     )
@@ -771,13 +814,17 @@ def send_back(comm, by):
 
 @transaction.atomic
 def discard(comm, by):
-    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may discard communications.")
-    return _move(comm, by, Status.DISCARDED, "{audience} communication discarded by {user}.")
+    access.require(
+        access.can_write_communication(by, comm.incident), gettext("Only comms staff may discard communications.")
+    )
+    return _move(comm, by, Status.DISCARDED, gettext_noop("{audience} communication discarded by {user}."))
 
 
 @transaction.atomic
 def schedule(comm, by, when):
-    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may schedule communications.")
+    access.require(
+        access.can_write_communication(by, comm.incident), gettext("Only comms staff may schedule communications.")
+    )
     if when is not None and timezone.is_naive(when):
         raise ValidationError({"scheduled_for": gettext("Give the time with its time zone.")})
     if when is None or when <= timezone.now():
@@ -786,7 +833,8 @@ def schedule(comm, by, when):
         comm,
         by,
         Status.SCHEDULED,
-        "{audience} communication scheduled for " + when.isoformat() + " by {user}.",
+        gettext_noop("{audience} communication scheduled for {when} by {user}."),
+        extra_params={"when": when.isoformat()},
         scheduled_for=when,
     )
     return comm
@@ -795,9 +843,15 @@ def schedule(comm, by, when):
 @transaction.atomic
 def unschedule(comm, by):
     """Take a scheduled communication off the schedule; it stays approved."""
-    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may change the schedule.")
+    access.require(
+        access.can_write_communication(by, comm.incident), gettext("Only comms staff may change the schedule.")
+    )
     return _move(
-        comm, by, Status.APPROVED, "{audience} communication taken off the schedule by {user}.", scheduled_for=None
+        comm,
+        by,
+        Status.APPROVED,
+        gettext_noop("{audience} communication taken off the schedule by {user}."),
+        scheduled_for=None,
     )
 
 
@@ -806,7 +860,9 @@ def request_publish(comm, by):
     """Ask for an approved communication to go out now. The request is recorded first (as
     scheduled for now), then the Celery task is enqueued; if the broker is down, the beat's
     publish_due_communications picks it up once it is back, so a publication is never lost."""
-    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may publish communications.")
+    access.require(
+        access.can_write_communication(by, comm.incident), gettext("Only comms staff may publish communications.")
+    )
     comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
     if comm.status == Status.PUBLISHED:
         return comm  # a double click: already out
@@ -816,7 +872,11 @@ def request_publish(comm, by):
     now = timezone.now()
     if comm.status == Status.APPROVED:
         comm = _move(
-            comm, by, Status.SCHEDULED, "{audience} communication sent for publishing by {user}.", scheduled_for=now
+            comm,
+            by,
+            Status.SCHEDULED,
+            gettext_noop("{audience} communication sent for publishing by {user}."),
+            scheduled_for=now,
         )
     elif comm.scheduled_for > now:
         Communication.objects.filter(pk=comm.pk).update(scheduled_for=now, updated_at=now)
@@ -857,10 +917,17 @@ def publish_now(comm_pk, by_pk=None, only_due=False):
             comm.incident,
             by,
             TimelineEntry.Kind.COMMS,
-            f"{comm.get_audience_display()} communication published"
-            + (f" ({comm.public_status})" if comm.public_status else "")
-            + (f"; {queued} recipient(s) queued for delivery" if queued else "")
-            + ".",
+            Line(
+                gettext_noop("{audience} communication published{status}{queued}."),
+                audience=choice(Audience, comm.audience),
+                status=Line(
+                    gettext_noop(" ({status})"),
+                    status=choice(Communication.PublicStatus, comm.public_status, lower=True),
+                )
+                if comm.public_status
+                else "",
+                queued=Line(gettext_noop("; {count} recipient(s) queued for delivery"), count=queued) if queued else "",
+            ),
             {"field": "communication", "communication": comm.pk, "old": old, "new": Status.PUBLISHED},
         )
         notify_changed(comm.incident, "communications")
@@ -892,10 +959,16 @@ def _apply_public_title(comm, by):
         old = getattr(incident, field)
         setattr(comm.incident, field, new)
         if field == "public_title":
-            body = f"Public title changed with the published update: {old or '(none)'} → {new}."
+            body = Line(
+                gettext_noop("Public title changed with the published update: {old} → {new}."),
+                old=old or phrase(gettext_noop("(none)")),
+                new=new,
+            )
         else:
-            shown = ", ".join(f"{code}: {text}" for code, text in sorted(new.items()))
-            body = f"Public title in other languages, with the published update: {shown}."
+            shown = [f"{code}: {text}" for code, text in sorted(new.items())]
+            body = Line(
+                gettext_noop("Public title in other languages, with the published update: {titles}."), titles=shown
+            )
         record_event(
             comm.incident,
             by,
@@ -961,7 +1034,9 @@ def set_translation(comm, by, language, body, title=""):
     counts as changing the text: the version goes up, the translator joins the writers, and an
     approved or scheduled update goes back to review, as editing the original does."""
     comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
-    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may translate communications.")
+    access.require(
+        access.can_write_communication(by, comm.incident), gettext("Only comms staff may translate communications.")
+    )
     if comm.status in (Status.PUBLISHED, Status.DISCARDED):
         raise ValidationError(
             {
@@ -983,7 +1058,15 @@ def set_translation(comm, by, language, body, title=""):
     translation, created = CommunicationTranslation.objects.update_or_create(
         communication=comm, language=language, defaults={"body": body, "title": title or ""}
     )
-    _content_changed(comm, by, f"{language} translation {'added' if created else 'changed'}", {"language": language})
+    _content_changed(
+        comm,
+        by,
+        Line(
+            gettext_noop("{language} translation added") if created else gettext_noop("{language} translation changed"),
+            language=language,
+        ),
+        {"language": language},
+    )
     return translation
 
 

@@ -474,7 +474,7 @@ def cadence(request, pk):
 
 def _require_template_writer(request):
     if not access.can_manage_communication_templates(request.user):
-        raise PermissionDenied("Only comms staff and commanders may change communication templates.")
+        raise PermissionDenied(_("Only comms staff and commanders may change communication templates."))
 
 
 @login_required

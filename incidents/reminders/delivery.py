@@ -62,6 +62,7 @@ class Message:
     kind: str = UserNotification.Kind.OTHER
     incident_id: int | None = None
     subject: str = ""
+    line: dict | None = None  # title and body as timeline lines, for the inbox (UserNotification.line)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ def send(messages, webhook_messages=(), incidents=None):
                 "subject": m.subject[:120],
                 "title": m.title[:200],
                 "body": m.body,
+                "line": m.line or {},
                 "url": m.url[:500],
                 "created_at": now,
                 "read_at": None,

@@ -8,7 +8,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from incidents import timeline_text
 from incidents.models import Incident
 
 User = settings.AUTH_USER_MODEL
@@ -118,18 +120,18 @@ class UserNotification(models.Model):
     so the same reminder window never reaches anyone twice."""
 
     class Kind(models.TextChoices):
-        UPDATE_DUE = "update_due", "Public update due"
-        UPDATE_OVERDUE = "update_overdue", "Public update overdue"
-        UNACKNOWLEDGED = "unacknowledged", "Incident not acknowledged"
-        STEP_OVERDUE = "step_overdue", "Runbook step overdue"
-        STEP_ESCALATED = "step_escalated", "Runbook step still overdue"
-        MITIGATION_REVIEW = "mitigation_review", "Mitigation review due"
-        REGULATORY = "regulatory", "Regulatory deadline"
-        REVIEW_DUE = "review_due", "Post-incident review due"
-        ACTION_ITEM_DUE = "action_item_due", "Follow-up action item due"
-        SIGNIN_LOCKOUT = "signin_lockout", "Sign-in paused after failed attempts"
-        APPROVAL_REQUESTED = "approval_requested", "Communication awaiting approval"
-        OTHER = "other", "Other"
+        UPDATE_DUE = "update_due", _("Public update due")
+        UPDATE_OVERDUE = "update_overdue", _("Public update overdue")
+        UNACKNOWLEDGED = "unacknowledged", _("Incident not acknowledged")
+        STEP_OVERDUE = "step_overdue", _("Runbook step overdue")
+        STEP_ESCALATED = "step_escalated", _("Runbook step still overdue")
+        MITIGATION_REVIEW = "mitigation_review", _("Mitigation review due")
+        REGULATORY = "regulatory", _("Regulatory deadline")
+        REVIEW_DUE = "review_due", _("Post-incident review due")
+        ACTION_ITEM_DUE = "action_item_due", _("Follow-up action item due")
+        SIGNIN_LOCKOUT = "signin_lockout", _("Sign-in paused after failed attempts")
+        APPROVAL_REQUESTED = "approval_requested", _("Communication awaiting approval")
+        OTHER = "other", _("Other")
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
     incident = models.ForeignKey(
@@ -140,6 +142,10 @@ class UserNotification(models.Model):
     subject = models.CharField(max_length=120, blank=True, help_text="The reminder it came from, for snoozing")
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True)
+    # Title and body as timeline lines ({"title": {"msg", "params"}, "body": ...}, see
+    # incidents/timeline_text.py): the inbox shows them in the reader's language; title and
+    # body keep the site's language for e-mail and webhooks. Empty: shown as stored.
+    line = models.JSONField(default=dict, blank=True, editable=False)
     url = models.CharField(max_length=500, help_text="Absolute link to what it is about")
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
@@ -158,6 +164,15 @@ class UserNotification(models.Model):
 
     def __str__(self):
         return f"{self.title} to {self.user}"
+
+    @property
+    def shown_title(self):
+        """The title in the active language (the inbox's reader's)."""
+        return timeline_text.render((self.line or {}).get("title")) or self.title
+
+    @property
+    def shown_body(self):
+        return timeline_text.render((self.line or {}).get("body")) or self.body
 
 
 class NotificationDelivery(models.Model):

@@ -9,13 +9,26 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from incidents import access
 from incidents.models import Communication, Incident, UserNotification
 from incidents.reminders import delivery as notify
 from incidents.signals import communication_moved, signin_locked_out
+from incidents.timeline_text import Line, choice, phrase
 
 User = get_user_model()
+
+
+def message(*, title, body, **fields):
+    """A notify.Message whose title and body are timeline lines: text in the site's language
+    (e-mail), lines for the inbox (in its reader's language)."""
+    return notify.Message(
+        title=title.english(),
+        body=body.english(),
+        line={"title": title.as_data(), "body": body.as_data()},
+        **fields,
+    )
 
 
 @receiver(signin_locked_out, dispatch_uid="reminders.signin_locked_out")
@@ -28,37 +41,44 @@ def tell_of_signin_lockout(sender, users, address, window, **kwargs):
         User.objects.filter(groups__name=settings.WARROOM_SECURITY_GROUP, is_active=True).values_list("pk", flat=True)
     )
     url = settings.SITE_URL + "/inbox/"
+    minutes = window // 60 or 1
     messages = []
     for user in users:
         key = f"signin-lockout:{user.pk}:{address}:{period}"
         messages.append(
-            notify.Message(
+            message(
                 user_id=user.pk,
                 key=key,
                 kind=UserNotification.Kind.SIGNIN_LOCKOUT,
-                title="Sign-in to your account paused after failed attempts",
-                body=(
-                    f"There were too many failed sign-in attempts for your account from {address}, so "
-                    f"sign-in from that address is paused for {window // 60 or 1} min. Sign-in from other "
-                    "addresses still works. If this was not you, tell the security team and change your "
-                    "password."
+                title=Line(gettext_noop("Sign-in to your account paused after failed attempts")),
+                body=Line(
+                    gettext_noop(
+                        "There were too many failed sign-in attempts for your account from {address}, so sign-in "
+                        "from that address is paused for {minutes} min. Sign-in from other addresses still works. "
+                        "If this was not you, tell the security team and change your password."
+                    ),
+                    address=address,
+                    minutes=minutes,
                 ),
                 url=url,
             )
         )
+        told = Line(
+            gettext_noop("Sign-in of {person} paused after failed attempts from {address}"),
+            person=user.get_username(),
+            address=address,
+        )
+        why = Line(
+            gettext_noop(
+                "Too many failed sign-in attempts for {person} from {address}: sign-in from that address is "
+                "paused for {minutes} min (logger warroom.auth has each attempt)."
+            ),
+            person=user.get_username(),
+            address=address,
+            minutes=minutes,
+        )
         messages.extend(
-            notify.Message(
-                user_id=pk,
-                key=key,
-                kind=UserNotification.Kind.SIGNIN_LOCKOUT,
-                title=f"Sign-in of {user.get_username()} paused after failed attempts from {address}",
-                body=(
-                    f"Too many failed sign-in attempts for {user.get_username()} from {address}: sign-in "
-                    f"from that address is paused for {window // 60 or 1} min (logger warroom.auth has each "
-                    "attempt)."
-                ),
-                url=url,
-            )
+            message(user_id=pk, key=key, kind=UserNotification.Kind.SIGNIN_LOCKOUT, title=told, body=why, url=url)
             for pk in security
             if pk != user.pk
         )
@@ -83,12 +103,25 @@ def tell_approvers(sender, communication, old, new, by, **kwargs):
     if new == Communication.Status.IN_REVIEW:
         incident = comm.incident
         url = settings.SITE_URL + reverse("incidents:comms:detail", args=[incident.key, comm.pk])
-        who = by.get_username() if by is not None else "the scheduler"
-        title = f"{incident.reference}: {comm.get_audience_display()} update awaits your approval"
-        body = (
-            f"{who} submitted a {comm.get_audience_display().lower()} update on {incident.reference} "
-            f"“{incident.title}” for review. Read it and approve it, or send it back."
+        who = by.get_username() if by is not None else phrase(gettext_noop("the scheduler"))
+        audience = choice(Communication.Audience, comm.audience)
+        title_line = Line(
+            gettext_noop("{reference}: {audience} update awaits your approval"),
+            reference=incident.reference,
+            audience=audience,
         )
+        body_line = Line(
+            gettext_noop(
+                "{person} submitted a {audience} update on {reference} “{title}” for review. "
+                "Read it and approve it, or send it back."
+            ),
+            person=who,
+            audience=choice(Communication.Audience, comm.audience, lower=True),
+            reference=incident.reference,
+            title=incident.title,
+        )
+        title, body = title_line.english(), body_line.english()
+        line = {"title": title_line.as_data(), "body": body_line.as_data()}
         key = review_key(comm)
         people = list(access.approvers_to_tell(comm).values_list("pk", "username"))
         messages = [
@@ -98,6 +131,7 @@ def tell_approvers(sender, communication, old, new, by, **kwargs):
                 kind=UserNotification.Kind.APPROVAL_REQUESTED,
                 title=title,
                 body=body,
+                line=line,
                 url=url,
                 incident_id=incident.pk,
             )

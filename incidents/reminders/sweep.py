@@ -28,7 +28,7 @@ again, and its escalation counts its grace from the end of the snooze.
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from functools import cache, partial
 
@@ -40,7 +40,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from incidents import access
 from incidents.durations import zoned
@@ -56,6 +56,7 @@ from incidents.models import (
 )
 from incidents.reminders import delivery as notify
 from incidents.services import notify_changed, record_event
+from incidents.timeline_text import Line, phrase
 
 User = get_user_model()
 Kind = UserNotification.Kind
@@ -99,6 +100,7 @@ class Reminder:
     due_at: datetime
     repeat: int = 1
     anchor: str = ""  # a fragment of the war-room page, e.g. "#runbooks"
+    line: dict | None = None  # set by _send from a title or body given as a timeline_text.Line
 
     @property
     def identity(self):
@@ -300,10 +302,23 @@ def unacknowledged(sweep):
             # The on-call group and the commander together: the commander hears that on-call
             # was paged (and is paged alone when nobody is on call).
             to=((f"group:{group}", "commander"),),
-            title=f"{f.reference} SEV{f.severity} is not acknowledged",
-            body=f"{f.label} was declared at {when(f.declared_at)} and nobody has acknowledged it. "
-            f"The on-call group ({group}) and the commander are paged: acknowledge it (/ack on the incident "
-            f"page), or take command (/commander me) if the commander cannot. (Page {n} of at most {most}.)",
+            title=Line(
+                gettext_noop("{reference} SEV{severity} is not acknowledged"),
+                reference=f.reference,
+                severity=f.severity,
+            ),
+            body=Line(
+                gettext_noop(
+                    "{incident} was declared at {when} and nobody has acknowledged it. The on-call group ({group}) "
+                    "and the commander are paged: acknowledge it (/ack on the incident page), or take command "
+                    "(/commander me) if the commander cannot. (Page {n} of at most {most}.)"
+                ),
+                incident=f.label,
+                when=when(f.declared_at),
+                group=group,
+                n=n,
+                most=most,
+            ),
             due_at=due,
         )
 
@@ -430,6 +445,7 @@ def _send(reminders, state):
     recipients = Recipients(reminders, state.scope)
     messages, hooks = [], []
     for r in reminders:
+        r = _in_site_language(r)
         f = state.incidents[r.incident_id]
         home = incident_url(f.key)
         url = home + r.anchor
@@ -441,6 +457,7 @@ def _send(reminders, state):
                 key=key,
                 title=r.title,
                 body=r.body,
+                line=r.line,
                 url=url,
                 kind=r.kind,
                 incident_id=r.incident_id,
@@ -457,6 +474,18 @@ def _send(reminders, state):
             )
         )
     return notify.send(messages, hooks, incidents=state.scope)
+
+
+def _in_site_language(r):
+    """A reminder whose title and body are timeline lines (translatable) with them as text in the
+    site's language (e-mail, webhooks) and as lines for the inbox (UserNotification.line)."""
+    line = {}
+    texts = {}
+    for name in ("title", "body"):
+        value = getattr(r, name)
+        if isinstance(value, Line):
+            line[name], texts[name] = value.as_data(), value.english()
+    return replace(r, line=line, **texts) if line else r
 
 
 def _payload(r, f, url, home, people, names):
@@ -486,31 +515,35 @@ SUBJECT = re.compile(
 )
 
 
+SUBJECT_LABELS = {
+    "update": gettext_noop("next public update"),
+    "acknowledge": gettext_noop("acknowledgement page"),
+    "review": gettext_noop("post-incident review"),
+    "step": gettext_noop("runbook step"),
+    "mitigation": gettext_noop("mitigation review"),
+    "action": gettext_noop("follow-up action item"),
+    "clock": gettext_noop("regulatory deadline"),
+}
+
+
 def subject_label(subject):
-    kind = subject.split(":", 1)[0]
-    return {
-        "update": "next public update",
-        "acknowledge": "acknowledgement page",
-        "review": "post-incident review",
-        "step": "runbook step",
-        "mitigation": "mitigation review",
-        "action": "follow-up action item",
-        "clock": "regulatory deadline",
-    }.get(kind, subject)
+    return SUBJECT_LABELS.get(subject.split(":", 1)[0], subject)
+
+
+def _duration(minutes):
+    if minutes >= 60 and minutes % 60 == 0:
+        return Line(gettext_noop("{hours} h"), hours=minutes // 60)
+    return Line(gettext_noop("{minutes} min"), minutes=minutes)
 
 
 @transaction.atomic
-def _duration(minutes):
-    return f"{minutes // 60} h" if minutes >= 60 and minutes % 60 == 0 else f"{minutes} min"
-
-
 def snooze(incident, subject, minutes, reason, by):
     """Hold a reminder of this incident back for 15 minutes up to a day (Snooze.MINUTES), with a reason, on the
     timeline. Responders and commanders of the incident may snooze, and an action item's owner
     the reminders of their item."""
     subject = (subject or "").strip() if isinstance(subject, str) else ""
     if not access.can_snooze(by, incident, subject):
-        raise PermissionDenied("Only the incident's responders and commanders may snooze its reminders.")
+        raise PermissionDenied(gettext("Only the incident's responders and commanders may snooze its reminders."))
     try:
         minutes = int(minutes)
     except (TypeError, ValueError):
@@ -531,7 +564,13 @@ def snooze(incident, subject, minutes, reason, by):
         incident,
         by,
         TimelineEntry.Kind.FIELD,
-        f"Reminder snoozed: {subject_label(subject)}, {_duration(minutes)} until {when(until)}. Reason: {reason}",
+        Line(
+            gettext_noop("Reminder snoozed: {subject}, {duration} until {until}. Reason: {reason}"),
+            subject=phrase(subject_label(subject)),
+            duration=_duration(minutes),
+            until=when(until),
+            reason=reason,
+        ),
         {"field": "reminder.snooze", "reminder": subject, "old": None, "new": until.isoformat(), "reason": reason},
     )
     notify_changed(incident, "reminders")

@@ -145,7 +145,7 @@ def snooze(request, pk):
         messages.success(
             request,
             gettext("Reminder snoozed until {localtime:%Y-%m-%d %H:%M}: {subject_label}.").format(
-                localtime=timezone.localtime(entry.until), subject_label=reminders.subject_label(subject)
+                localtime=timezone.localtime(entry.until), subject_label=gettext(reminders.subject_label(subject))
             ),
         )
         note = request.POST.get("notification", "")

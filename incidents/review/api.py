@@ -240,9 +240,14 @@ class ReviewMixin(IncidentChildMixin):
         current = Review.objects.filter(incident=incident).select_related("owner", "created_by", "updated_by").first()
         if current is None:
             raise NotFound(
-                f"The review of {incident.reference} has not been started: POST to "
-                f"/api/v1/incidents/{incident.key}/review/ starts it once the incident is resolved. "
-                f"Its metrics are at /api/v1/incidents/{incident.pk}/metrics/."
+                gettext(
+                    "The review of {reference} has not been started: POST to {review} starts it once the "
+                    "incident is resolved. Its metrics are at {metrics}."
+                ).format(
+                    reference=incident.reference,
+                    review=f"/api/v1/incidents/{incident.key}/review/",
+                    metrics=f"/api/v1/incidents/{incident.pk}/metrics/",
+                )
             )
         current.incident = incident  # memberships prefetched: permission checks need no query
         return current
@@ -262,7 +267,7 @@ class ReviewView(ReviewMixin, GenericAPIView):
         writing = request.method not in permissions.SAFE_METHODS and not getattr(self, "swagger_fake_view", False)
         if writing and not access.can_edit_review(request.user, self.get_incident()):
             self.permission_denied(
-                request, message="Only the incident's responders and commanders may start or edit its review."
+                request, message=gettext("Only the incident's responders and commanders may start or edit its review.")
             )
 
     @extend_schema(
@@ -308,7 +313,7 @@ class ReviewPublishView(ReviewMixin, GenericAPIView):
         current = self.get_review()
         if not access.can_publish_review(request.user, current):
             self.permission_denied(
-                request, message="Only the incident's commanders and the review's owner may publish it."
+                request, message=gettext("Only the incident's commanders and the review's owner may publish it.")
             )
         call_service(review.publish_review, current, request.user)
         return self.respond()
@@ -324,7 +329,7 @@ class ReviewReopenView(ReviewMixin, GenericAPIView):
         current = self.get_review()
         if not access.can_publish_review(request.user, current):
             self.permission_denied(
-                request, message="Only the incident's commanders and the review's owner may reopen it."
+                request, message=gettext("Only the incident's commanders and the review's owner may reopen it.")
             )
         data = ReopenSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -440,9 +445,9 @@ class ActionItemViewSet(
     def permission_denied(self, request, message=None, code=None):
         if message is None and request.user.is_authenticated:
             message = (
-                "Only the incident's responders and commanders may add action items."
+                gettext("Only the incident's responders and commanders may add action items.")
                 if self.action == "create"
-                else "Only the incident's responders and commanders and the item's owner may change it."
+                else gettext("Only the incident's responders and commanders and the item's owner may change it.")
             )
         super().permission_denied(request, message, code)
 

@@ -6,8 +6,11 @@ sweep itself, which hands them what reminders are built with (`sweep.Reminder`, 
 
 from datetime import timedelta
 
+from django.utils.translation import gettext_noop
+
 from incidents.models import Incident, UserNotification
-from incidents.review.models import Review
+from incidents.review.models import ActionItem, Review
+from incidents.timeline_text import Line, choice, phrase
 
 Kind = UserNotification.Kind
 Status = Incident.Status
@@ -34,7 +37,7 @@ def review_due(sweep):
         due, window = sweep.effective(f.pk, "review", f.resolved_at + days, sweep.stamp(f.resolved_at))
         if due > sweep.now or not sweep.fresh(f.pk, "review", window):
             continue
-        state = "its review is still a draft" if status else "it has no review yet"
+        state = phrase(gettext_noop("its review is still a draft") if status else gettext_noop("it has no review yet"))
         yield sweep.Reminder(
             incident_id=f.pk,
             subject="review",
@@ -42,9 +45,17 @@ def review_due(sweep):
             window=window,
             kind=Kind.REVIEW_DUE,
             to=((f"user:{owner_id}",), ("commander",)) if owner_id else (("commander",),),
-            title=f"Post-incident review due for {f.reference}",
-            body=f"{f.label} was resolved at {sweep.when(f.resolved_at)}, {days.days} days ago, and {state}. "
-            "Hold the post-incident review and publish it.",
+            title=Line(gettext_noop("Post-incident review due for {reference}"), reference=f.reference),
+            body=Line(
+                gettext_noop(
+                    "{incident} was resolved at {when}, {days} days ago, and {state}. "
+                    "Hold the post-incident review and publish it."
+                ),
+                incident=f.label,
+                when=sweep.when(f.resolved_at),
+                days=days.days,
+                state=state,
+            ),
             due_at=due,
             anchor="review/",
         )
@@ -76,15 +87,29 @@ def action_items_due(sweep):
         if due > sweep.now or not sweep.fresh(incident_id, subject, window):
             continue
         owner = (f"user:{owner_id}",) if owner_id else ()
-        what = f"the follow-up “{title}” ({priority} priority)"
+        what = Line(
+            gettext_noop("the follow-up “{title}” ({priority} priority)"),
+            title=title,
+            priority=choice(ActionItem.Priority, priority, lower=True),
+        )
         if n == 1:
             to = (owner, ("commander",)) if owner else (("commander",),)
-            title_text = f"Action item due on {f.reference}: {title}"
-            said = f"{what} is due on {due_on.isoformat()}"
+            title_text = Line(
+                gettext_noop("Action item due on {reference}: {title}"), reference=f.reference, title=title
+            )
+            said = Line(gettext_noop("{item} is due on {day}"), item=what, day=due_on.isoformat())
         else:
             to = ((*owner, "commander"),)
-            title_text = f"Action item overdue on {f.reference}: {title}"
-            said = f"{what} was due on {due_on.isoformat()} and is still open (reminder {n} of at most {most})"
+            title_text = Line(
+                gettext_noop("Action item overdue on {reference}: {title}"), reference=f.reference, title=title
+            )
+            said = Line(
+                gettext_noop("{item} was due on {day} and is still open (reminder {n} of at most {most})"),
+                item=what,
+                day=due_on.isoformat(),
+                n=n,
+                most=most,
+            )
         yield sweep.Reminder(
             incident_id=incident_id,
             subject=subject,
@@ -94,8 +119,18 @@ def action_items_due(sweep):
             kind=Kind.ACTION_ITEM_DUE,
             to=to,
             title=title_text,
-            body=f"{f.label}: {said}{'' if owner_id else ', and nobody owns it'}. "
-            "Mark it done (or won’t do) on the review page, or give it a new due date.",
+            body=Line(
+                gettext_noop(
+                    "{incident}: {said}. Mark it done (or won’t do) on the review page, or give it a new due date."
+                )
+                if owner_id
+                else gettext_noop(
+                    "{incident}: {said}, and nobody owns it. "
+                    "Mark it done (or won’t do) on the review page, or give it a new due date."
+                ),
+                incident=f.label,
+                said=said,
+            ),
             due_at=due,
             anchor="review/",
         )

@@ -25,12 +25,13 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from incidents import access
 from incidents.durations import duration, shown_duration, zoned
 from incidents.models import ActionItem, Communication, Impact, Incident, Membership, Mitigation, Review, TimelineEntry
 from incidents.services import change_data, describe_changes, in_site_language, notify_changed, record_event
+from incidents.timeline_text import Line, phrase
 
 User = get_user_model()
 
@@ -235,7 +236,7 @@ def draft(incident):
     lines += ["", "## Timeline", ""]
     for entry in entries:
         who = f" ({entry.author.get_username()})" if entry.author else ""
-        lines.append(f"- **{_at(entry.occurred_at)}** {_one_line(entry.body)}{who}")
+        lines.append(f"- **{_at(entry.occurred_at)}** {_one_line(entry.text)}{who}")
     if mitigations:
         lines += ["", "## Mitigations", ""]
         for mitigation in mitigations:
@@ -348,7 +349,8 @@ def get_review(incident):
 def start_review(incident, by, *, owner=None, meeting_at=None):
     """Start the review of a resolved (or closed) incident, drafted from its record."""
     access.require(
-        access.can_edit_review(by, incident), "Only the incident's responders and commanders may start its review."
+        access.can_edit_review(by, incident),
+        gettext("Only the incident's responders and commanders may start its review."),
     )
     incident = Incident.objects.select_for_update().get(pk=incident.pk)
     if incident.status not in (Incident.Status.RESOLVED, Incident.Status.CLOSED):
@@ -376,12 +378,12 @@ def start_review(incident, by, *, owner=None, meeting_at=None):
         updated_by=by,
         updated_at=now,
     )
-    who = f", run by {owner.get_username()}" if owner else ""
+    who = Line(gettext_noop(", run by {person}"), person=owner.get_username()) if owner else ""
     record_event(
         incident,
         by,
         TimelineEntry.Kind.REVIEW,
-        f"Post-incident review started{who}, drafted from the timeline.",
+        Line(gettext_noop("Post-incident review started{owner}, drafted from the timeline."), owner=who),
         {"field": "review", "old": None, "new": Review.Status.DRAFT, "review": review.pk},
     )
     notify_changed(incident, "review")
@@ -428,7 +430,8 @@ def update_review(review, by, *, version, **changes):
     loaded: if someone else saved since, StaleReview is raised and nothing changes."""
     incident = review.incident
     access.require(
-        access.can_edit_review(by, incident), "Only the incident's responders and commanders may edit its review."
+        access.can_edit_review(by, incident),
+        gettext("Only the incident's responders and commanders may edit its review."),
     )
     unknown = set(changes) - set(REVIEW_FIELDS)
     if unknown:
@@ -451,7 +454,7 @@ def update_review(review, by, *, version, **changes):
         incident,
         by,
         TimelineEntry.Kind.REVIEW,
-        "Review edited: " + describe_changes(logged, {"body": "text", "owner": "run by", "meeting_at": "meeting"}),
+        Line(gettext_noop("Review edited: {changes}"), changes=describe_changes(logged, REVIEW_LABELS)),
         change_data("review", logged, review=current.pk),
     )
     notify_changed(incident, "review")
@@ -473,7 +476,8 @@ def _move(review, status, by):
 @transaction.atomic
 def publish_review(review, by):
     access.require(
-        access.can_publish_review(by, review), "Only the incident's commanders and the review's owner may publish it."
+        access.can_publish_review(by, review),
+        gettext("Only the incident's commanders and the review's owner may publish it."),
     )
     current = Review.objects.select_for_update().get(pk=review.pk)
     if current.status == Review.Status.PUBLISHED:
@@ -486,7 +490,12 @@ def publish_review(review, by):
         review.incident,
         by,
         TimelineEntry.Kind.REVIEW,
-        f"Post-incident review published ({open_items} open action item{'s' if open_items != 1 else ''}).",
+        Line(
+            gettext_noop("Post-incident review published ({count} open action item).")
+            if open_items == 1
+            else gettext_noop("Post-incident review published ({count} open action items)."),
+            count=open_items,
+        ),
         {"field": "review", "old": Review.Status.DRAFT, "new": Review.Status.PUBLISHED, "review": current.pk},
     )
     notify_changed(review.incident, "review")
@@ -496,9 +505,10 @@ def publish_review(review, by):
 @transaction.atomic
 def reopen_review(review, by, reason=""):
     access.require(
-        access.can_publish_review(by, review), "Only the incident's commanders and the review's owner may reopen it."
+        access.can_publish_review(by, review),
+        gettext("Only the incident's commanders and the review's owner may reopen it."),
     )
-    reason = _text("reason", reason, required=True, limit=1000, message="Say why the review is reopened.")
+    reason = _text("reason", reason, required=True, limit=1000, message=gettext("Say why the review is reopened."))
     current = Review.objects.select_for_update().get(pk=review.pk)
     if current.status == Review.Status.DRAFT:
         return current
@@ -507,7 +517,7 @@ def reopen_review(review, by, reason=""):
         review.incident,
         by,
         TimelineEntry.Kind.REVIEW,
-        f"Post-incident review reopened for editing. Reason: {reason}",
+        Line(gettext_noop("Post-incident review reopened for editing. Reason: {reason}"), reason=reason),
         {
             "field": "review",
             "old": Review.Status.PUBLISHED,
@@ -523,21 +533,27 @@ def reopen_review(review, by, reason=""):
 # Action items -------------------------------------------------------------------------------
 
 ITEM_FIELDS = ("title", "description", "owner", "due_on", "priority", "tracker_url", "status")
+# The review's fields in the timeline line of an edit.
+REVIEW_LABELS = {"body": gettext_noop("text"), "owner": gettext_noop("run by"), "meeting_at": gettext_noop("meeting")}
 ITEM_LABELS = {
-    "title": "title",
-    "description": "description",
-    "owner": "owner",
-    "due_on": "due",
-    "priority": "priority",
-    "tracker_url": "ticket",
-    "status": "status",
+    "title": gettext_noop("title"),
+    "description": gettext_noop("description"),
+    "owner": gettext_noop("owner"),
+    "due_on": gettext_noop("due"),
+    "priority": gettext_noop("priority"),
+    "tracker_url": gettext_noop("ticket"),
+    "status": gettext_noop("status"),
 }
 _url = URLValidator(schemes=["http", "https"])
 
 
 def _check_item(values, incident, today, *, new, owner_changed=True):
     values["title"] = _text(
-        "title", values["title"], required=True, limit=200, message="Say what must be done, in a few words."
+        "title",
+        values["title"],
+        required=True,
+        limit=200,
+        message=gettext("Say what must be done, in a few words."),
     )
     values["description"] = _text("description", values["description"], limit=20_000)
     if owner_changed:  # an owner since deactivated or taken off the incident does not block marking it done
@@ -586,7 +602,8 @@ def add_action_item(
     incident, by, *, title, description="", owner=None, due_on=None, priority=ActionItem.Priority.MEDIUM, tracker_url=""
 ):
     access.require(
-        access.can_edit_review(by, incident), "Only the incident's responders and commanders may add action items."
+        access.can_edit_review(by, incident),
+        gettext("Only the incident's responders and commanders may add action items."),
     )
     now = timezone.now()
     values = _check_item(
@@ -605,13 +622,21 @@ def add_action_item(
     )
     item = ActionItem.objects.create(incident=incident, created_by=by, created_at=now, updated_at=now, **values)
     changes = [(f, None, values[f]) for f in ITEM_FIELDS if f != "status" and values[f] not in (None, "")]
-    owner_text = f", owner {item.owner.get_username()}" if item.owner else ", no owner yet"
-    due_text = f", due {item.due_on.isoformat()}" if item.due_on else ""
+    if item.owner:
+        owner_text = Line(gettext_noop(", owner {person}"), person=item.owner.get_username())
+    else:
+        owner_text = phrase(gettext_noop(", no owner yet"))
+    due_text = Line(gettext_noop(", due {day}"), day=item.due_on.isoformat()) if item.due_on else ""
     record_event(
         incident,
         by,
         TimelineEntry.Kind.REVIEW,
-        f"Action item added: **{item.title}**{owner_text}{due_text}.",
+        Line(
+            gettext_noop("Action item added: **{title}**{owner}{due}."),
+            title=item.title,
+            owner=owner_text,
+            due=due_text,
+        ),
         change_data("action_item", changes, action_item=item.pk, title=item.title),
     )
     notify_changed(incident, "action_items")
@@ -623,15 +648,17 @@ def update_action_item(item, by, **changes):
     """Change an action item; `status` done or wont_do completes it, open reopens it."""
     access.require(
         access.can_change_action_item(by, item),
-        "Only the incident's responders and commanders and the item's owner may change it.",
+        gettext("Only the incident's responders and commanders and the item's owner may change it."),
     )
     unknown = set(changes) - set(ITEM_FIELDS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: gettext("This cannot be changed.")})
     if set(changes) - {"status"} and not access.can_edit_action_item(by, item):
         raise PermissionDenied(
-            "As the item's owner you may mark it done or reopen it; the incident's responders and "
-            "commanders change the rest."
+            gettext(
+                "As the item's owner you may mark it done or reopen it; the incident's responders and "
+                "commanders change the rest."
+            )
         )
     current = ActionItem.objects.select_for_update(of=("self",)).select_related("owner", "incident").get(pk=item.pk)
     now = timezone.now()
@@ -649,15 +676,17 @@ def update_action_item(item, by, **changes):
     current.updated_at = now
     current.save()
     if status_changed and len(changed) == 1:
-        text = {
-            ActionItem.Status.DONE: "Action item done",
-            ActionItem.Status.WONT_DO: "Action item dropped (won’t do)",
-            ActionItem.Status.OPEN: "Action item reopened",
+        msg = {
+            ActionItem.Status.DONE: gettext_noop("Action item done: **{title}**."),
+            ActionItem.Status.WONT_DO: gettext_noop("Action item dropped (won’t do): **{title}**."),
+            ActionItem.Status.OPEN: gettext_noop("Action item reopened: **{title}**."),
         }[current.status]
-        body = f"{text}: **{current.title}**."
+        body = Line(msg, title=current.title)
     else:
-        described = describe_changes(changed, ITEM_LABELS, skip=("description",)) or "description edited"
-        body = f"Action item changed: **{current.title}**: {described}"
+        described = describe_changes(changed, ITEM_LABELS, skip=("description",)) or phrase(
+            gettext_noop("description edited")
+        )
+        body = Line(gettext_noop("Action item changed: **{title}**: {changes}"), title=current.title, changes=described)
     record_event(
         current.incident,
         by,

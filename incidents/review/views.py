@@ -193,7 +193,7 @@ def save(request, pk):
         messages.error(request, _("This incident's review has not been started."))
         return redirect(review_url(incident))
     if not access.can_edit_review(request.user, incident):
-        raise PermissionDenied("Only the incident's responders and commanders may edit its review.")
+        raise PermissionDenied(_("Only the incident's responders and commanders may edit its review."))
     form = ReviewForm(request.POST)
     publish = request.POST.get("action") == "publish"
     if form.is_valid():
@@ -316,7 +316,7 @@ def edit_item(request, pk, item_pk):
     incident = _incident(request, pk)
     item = _item(incident, item_pk)
     if not access.can_edit_action_item(request.user, item):
-        raise PermissionDenied("Only the incident's responders and commanders may edit an action item.")
+        raise PermissionDenied(_("Only the incident's responders and commanders may edit an action item."))
     initial = {f: getattr(item, f) for f in ActionItemForm.base_fields}
     form = ActionItemForm(request.POST or None, initial=initial)
     if item.owner_id:  # an owner since deactivated stays chosen: saving must not unassign them silently

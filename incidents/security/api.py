@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.urls import include, path
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -109,7 +109,9 @@ class MitigationViewSet(
     gives it in other languages ({"zh-hans": "..."}), shown to readers of that language."""
 
     serializer_class = MitigationSerializer
-    denied_message = "Only the incident's commanders and the security group may record or change mitigations."
+    denied_message = gettext_lazy(
+        "Only the incident's commanders and the security group may record or change mitigations."
+    )
     write_rule = staticmethod(access.can_manage_security)
 
     def get_queryset(self):
@@ -210,7 +212,7 @@ class ExposureView(IncidentChildMixin, GenericAPIView):
     serializer_class = ExposureSerializer
     pagination_class = None
     permission_classes = [permissions.IsAuthenticated]  # and check_permissions below
-    denied_message = "Only the incident's commanders and the security group may assess data exposure."
+    denied_message = gettext_lazy("Only the incident's commanders and the security group may assess data exposure.")
     write_rule = staticmethod(access.can_manage_security)
 
     def check_permissions(self, request):
@@ -334,7 +336,7 @@ class ObligationSerializer(serializers.ModelSerializer):
 
 
 class ObligationPermission(permissions.BasePermission):
-    message = "Only administrators may edit the obligation catalog."
+    message = gettext_lazy("Only administrators may edit the obligation catalog.")
 
     def has_permission(self, request, view):
         if request.method in permissions.SAFE_METHODS:
@@ -498,7 +500,7 @@ class ClockViewSet(
 
     serializer_class = ClockSerializer
     pagination_class = None  # one per obligation at most
-    denied_message = "Only the incident's commanders and the security group may manage legal clocks."
+    denied_message = gettext_lazy("Only the incident's commanders and the security group may manage legal clocks.")
     write_rule = staticmethod(access.can_manage_security)
 
     def get_queryset(self):

@@ -46,7 +46,7 @@ def audit_rows(incident):
             "actor": entry.author.get_username() if entry.author else "system",
             "kind": entry.kind,
             "object": subject(entry),
-            "summary": entry.body,
+            "summary": entry.text,
             "entry": entry.pk,
         }
         revisions = list(entry.revisions.all())

@@ -24,12 +24,13 @@ from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from incidents import access
 from incidents.models import Obligation, RegulatoryClock, Submission, TimelineEntry
 from incidents.services import notify_changed, record_event
+from incidents.timeline_text import Line, phrase
 
 DISCLAIMER = gettext_lazy(
     "Deadlines shown are defaults taken from public legal texts, to be checked with counsel; they are not legal advice."
 )
 # The seeded obligation catalog's words (migration 0006), so the catalog has them: pages show a
-# regime, recipient, start event or stage name in the reader's language when it is one of these
+# regime, recipient, start event, stage name or note in the reader's language when it is one of these
 # ({% translate %} of the value); what an admin writes instead is shown as written.
 CATALOG_TEXTS = (
     gettext_noop("EU GDPR Art. 33"),
@@ -88,6 +89,27 @@ CATALOG_TEXTS = (
     gettext_noop("India CERT-In Directions 2022"),
     gettext_noop("CERT-In"),
     gettext_noop("Noticing the incident"),
+    # The seeded obligations' notes, shown under a clock.
+    gettext_noop(
+        '72 h "without undue delay, where feasible"; a late notice must give reasons; information may follow in phases.'
+    ),
+    gettext_noop(
+        "Without undue delay. Exemptions: encrypted data, later mitigation, "
+        "disproportionate effort (public notice instead)."
+    ),
+    gettext_noop("PECR telecom providers: 24 h."),
+    gettext_noop("Intermediate report on request; a progress report if still ongoing at the final report's date."),
+    gettext_noop("Financial entities only. Initial: 4 h from classification as major and at most 24 h from awareness."),
+    gettext_noop("Materiality must be determined without unreasonable delay after discovery."),
+    gettext_noop("HHS for fewer than 500 people: within 60 days of the end of the calendar year."),
+    gettext_noop("Proposed rule, not in force. Ransom payments: 24 h."),
+    gettext_noop("Immediately (no hour figure). Individual notice may be skipped if harm is avoided, unless ordered."),
+    gettext_noop('In force 2025-11-01. Applies at "relatively major" grade or above; details may follow.'),
+    gettext_noop('"Relatively major" grade or above, e.g. personal information of over 1 million people leaked.'),
+    gettext_noop("Notifiable if significant harm is likely or 500 or more people are affected."),
+    gettext_noop("Assess a suspected breach within 30 days; then notify as soon as practicable."),
+    gettext_noop("As soon as feasible (no hour figure). Every breach must be recorded."),
+    gettext_noop("Logs must be kept for 180 days."),
 )
 
 UNITS = ("hours", "days", "business_days", "months")
@@ -329,7 +351,9 @@ def suggest(incident):
 
 def _require(user, incident):
     if not access.can_manage_security(user, incident):
-        raise PermissionDenied("Only the incident's commanders and the security group may manage legal clocks.")
+        raise PermissionDenied(
+            gettext("Only the incident's commanders and the security group may manage legal clocks.")
+        )
 
 
 @transaction.atomic
@@ -354,12 +378,20 @@ def start_clock(incident, obligation, by, started_at=None, target_hours=None):
         incident=incident, obligation=obligation, started_at=started_at, target_hours=target_hours, created_by=by
     )
     first = stages_of(clock, [])[0]
-    due = f"first deadline {first.due_at.isoformat()}" if first.due_at else "without undue delay"
+    if first.due_at:
+        due = Line(gettext_noop("first deadline {when}"), when=first.due_at.isoformat())
+    else:
+        due = phrase(gettext_noop("without undue delay"))
     record_event(
         incident,
         by,
         TimelineEntry.Kind.REGULATORY,
-        f"Clock started: {obligation.regime} ({obligation.recipient}), {due}.",
+        Line(
+            gettext_noop("Clock started: {regime} ({recipient}), {due}."),
+            regime=phrase(obligation.regime),
+            recipient=phrase(obligation.recipient),
+            due=due,
+        ),
         {"field": "clock", "obligation": obligation.key, "old": None, "new": started_at.isoformat()},
     )
     notify_changed(incident, "clocks")
@@ -380,8 +412,13 @@ def correct_clock_start(clock, started_at, by, reason):
         clock.incident,
         by,
         TimelineEntry.Kind.REGULATORY,
-        f"Clock start corrected for {clock.obligation.regime}: {old.isoformat()} → {started_at.isoformat()}. "
-        f"Reason: {reason}",
+        Line(
+            gettext_noop("Clock start corrected for {regime}: {old} → {new}. Reason: {reason}"),
+            regime=phrase(clock.obligation.regime),
+            old=old.isoformat(),
+            new=started_at.isoformat(),
+            reason=reason,
+        ),
         {
             "field": "clock.started_at",
             "obligation": clock.obligation.key,
@@ -424,12 +461,18 @@ def record_submission(clock, stage, by, *, submitted_at=None, reference="", comm
     if set(clock.submissions.values_list("stage", flat=True)) >= set(names):
         clock.status = RegulatoryClock.Status.DONE
         clock.save(update_fields=["status"])
-    ref = f" (reference {reference})" if reference else ""
+    ref = Line(gettext_noop(" (reference {reference})"), reference=reference) if reference else ""
     record_event(
         clock.incident,
         by,
         TimelineEntry.Kind.REGULATORY,
-        f"Submitted {stage} for {clock.obligation.regime} to {clock.obligation.recipient}{ref}.",
+        Line(
+            gettext_noop("Submitted {stage} for {regime} to {recipient}{reference}."),
+            stage=phrase(stage),
+            regime=phrase(clock.obligation.regime),
+            recipient=phrase(clock.obligation.recipient),
+            reference=ref,
+        ),
         {
             "field": "submission",
             "obligation": clock.obligation.key,
@@ -455,7 +498,11 @@ def mark_not_required(clock, by, reason):
         clock.incident,
         by,
         TimelineEntry.Kind.REGULATORY,
-        f"{clock.obligation.regime} marked not required. Reason: {clock.not_required_reason}",
+        Line(
+            gettext_noop("{regime} marked not required. Reason: {reason}"),
+            regime=phrase(clock.obligation.regime),
+            reason=clock.not_required_reason,
+        ),
         {"field": "clock.status", "obligation": clock.obligation.key, "old": old, "new": clock.status},
     )
     notify_changed(clock.incident, "clocks")

@@ -17,13 +17,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Case, IntegerField, Prefetch, Value, When
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from incidents import access
 from incidents.durations import duration
 from incidents.models import ExposureAssessment, Incident, Mitigation, RegulatoryClock, Submission, TimelineEntry
 from incidents.security import clocks as regulatory
 from incidents.services import SERVICE_NAME_LANGUAGE, change_data, describe_changes, notify_changed, record_event
+from incidents.timeline_text import Line, phrase
 
 User = get_user_model()
 
@@ -32,9 +33,17 @@ MAX_COUNT = 2**63 - 1
 COUNTRY_CODE = re.compile(r"[A-Z]{2}")
 
 
+REFUSALS = {
+    "record": gettext_noop("Only the incident's commanders and the security group may record mitigations."),
+    "change": gettext_noop("Only the incident's commanders and the security group may change mitigations."),
+    "lift": gettext_noop("Only the incident's commanders and the security group may lift mitigations."),
+    "assess": gettext_noop("Only the incident's commanders and the security group may assess data exposure."),
+}
+
+
 def _require(user, incident, what):
     if not access.can_manage_security(user, incident):
-        raise PermissionDenied(f"Only the incident's commanders and the security group may {what}.")
+        raise PermissionDenied(gettext(REFUSALS[what]))
 
 
 # Mitigations -------------------------------------------------------------------------------
@@ -52,16 +61,16 @@ MITIGATION_FIELDS = (
     "public_explanations",
 )
 MITIGATION_LABELS = {
-    "title": "title",
-    "description": "what it does",
-    "affects": "who it affects",
-    "owner": "owner",
-    "started_at": "started",
-    "review_by": "review by",
-    "ended_at": "ended",
-    "public": "public",
-    "public_explanation": "public explanation",
-    "public_explanations": "public explanation in other languages",
+    "title": gettext_noop("title"),
+    "description": gettext_noop("what it does"),
+    "affects": gettext_noop("who it affects"),
+    "owner": gettext_noop("owner"),
+    "started_at": gettext_noop("started"),
+    "review_by": gettext_noop("review by"),
+    "ended_at": gettext_noop("ended"),
+    "public": gettext_noop("public"),
+    "public_explanation": gettext_noop("public explanation"),
+    "public_explanations": gettext_noop("public explanation in other languages"),
 }
 EXPLANATION_MAX = 5000
 
@@ -171,7 +180,7 @@ def add_mitigation(
     public_explanation="",
     public_explanations=None,
 ):
-    _require(by, incident, "record mitigations")
+    _require(by, incident, "record")
     now = timezone.now()
     values = _check_mitigation(
         {
@@ -190,12 +199,19 @@ def add_mitigation(
     )
     mitigation = Mitigation.objects.create(incident=incident, created_by=by, updated_at=now, **values)
     changes = [(f, None, values[f]) for f in MITIGATION_FIELDS if values[f] not in (None, "", False, {})]
-    visibility = "public, explained on the status page" if mitigation.public else "internal"
+    if mitigation.public:
+        visibility = phrase(gettext_noop("public, explained on the status page"))
+    else:
+        visibility = phrase(gettext_noop("internal"))
     record_event(
         incident,
         by,
         TimelineEntry.Kind.MITIGATION,
-        f"Mitigation in force: **{mitigation.title}** ({visibility}).",
+        Line(
+            gettext_noop("Mitigation in force: **{title}** ({visibility})."),
+            title=mitigation.title,
+            visibility=visibility,
+        ),
         change_data("mitigation", changes, mitigation=mitigation.pk, title=mitigation.title),
     )
     notify_changed(incident, "mitigations")
@@ -224,7 +240,7 @@ def update_mitigation(mitigation, by, **changes):
 @transaction.atomic
 def _update_mitigation(mitigation, by, changes, note="", lifting=False):
     incident = mitigation.incident
-    _require(by, incident, "change mitigations")
+    _require(by, incident, "change")
     unknown = set(changes) - set(MITIGATION_FIELDS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be changed.")})
@@ -242,17 +258,26 @@ def _update_mitigation(mitigation, by, changes, note="", lifting=False):
     locked.save()
     fields = {f for f, _, _ in changed}
     if "ended_at" in fields and locked.ended_at is not None:
-        body = f"Mitigation lifted: **{locked.title}**."
         rest = describe_changes(changed, MITIGATION_LABELS, skip=("ended_at",))
         if rest:
-            body += f" Also changed: {rest}."
+            body = Line(
+                gettext_noop("Mitigation lifted: **{title}**. Also changed: {changes}."),
+                title=locked.title,
+                changes=rest,
+            )
+        else:
+            body = Line(gettext_noop("Mitigation lifted: **{title}**."), title=locked.title)
     elif "ended_at" in fields:
-        body = f"Mitigation back in force: **{locked.title}**."
+        body = Line(gettext_noop("Mitigation back in force: **{title}**."), title=locked.title)
     else:
-        body = f"Mitigation **{locked.title}** changed: {describe_changes(changed, MITIGATION_LABELS)}."
+        body = Line(
+            gettext_noop("Mitigation **{title}** changed: {changes}."),
+            title=locked.title,
+            changes=describe_changes(changed, MITIGATION_LABELS),
+        )
     data = change_data("mitigation", changed, mitigation=locked.pk, title=locked.title)
     if note:
-        body += f" {note}"
+        body = Line(gettext_noop("{line} {note}"), line=body, note=note)
         data["note"] = note
     record_event(incident, by, TimelineEntry.Kind.MITIGATION, body, data)
     notify_changed(incident, "mitigations")
@@ -261,7 +286,7 @@ def _update_mitigation(mitigation, by, changes, note="", lifting=False):
 
 def lift_mitigation(mitigation, by, ended_at=None, note=""):
     """End a mitigation in one action; the timeline says who lifted it and when."""
-    _require(by, mitigation.incident, "lift mitigations")
+    _require(by, mitigation.incident, "lift")
     if not isinstance(note, str) or "\x00" in note:
         raise ValidationError({"note": gettext("Give text.")})
     return _update_mitigation(mitigation, by, {"ended_at": ended_at or timezone.now()}, note.strip(), lifting=True)
@@ -298,14 +323,14 @@ EXPOSURE_FIELDS = (
     "found_by",
 )
 EXPOSURE_LABELS = {
-    "certainty": "certainty",
-    "categories": "data categories",
-    "people_affected": "people affected",
-    "records_affected": "records affected",
-    "confidence": "confidence",
-    "jurisdictions": "jurisdictions",
-    "encrypted": "encrypted",
-    "found_by": "found by",
+    "certainty": gettext_noop("certainty"),
+    "categories": gettext_noop("data categories"),
+    "people_affected": gettext_noop("people affected"),
+    "records_affected": gettext_noop("records affected"),
+    "confidence": gettext_noop("confidence"),
+    "jurisdictions": gettext_noop("jurisdictions"),
+    "encrypted": gettext_noop("encrypted"),
+    "found_by": gettext_noop("found by"),
 }
 Assessment = ExposureAssessment
 
@@ -382,7 +407,7 @@ def exposure_of(incident):
 def assess_exposure(incident, by, **changes):
     """Create the incident's exposure assessment or change it; one timeline entry lists each
     changed field with its old and new value (on creation, every field set)."""
-    _require(by, incident, "assess data exposure")
+    _require(by, incident, "assess")
     cleaned = check_exposure(changes)
     Incident.objects.select_for_update().filter(pk=incident.pk).first()  # one assessment at a time
     assessment = ExposureAssessment.objects.select_for_update().filter(incident=incident).first()
@@ -403,12 +428,15 @@ def assess_exposure(incident, by, **changes):
     assessment.updated_at = now
     assessment.updated_by = by
     assessment.save()
-    verb = "Exposure assessment recorded" if created else "Exposure assessment changed"
+    if created:
+        msg = gettext_noop("Exposure assessment recorded: {changes}.")
+    else:
+        msg = gettext_noop("Exposure assessment changed: {changes}.")
     record_event(
         incident,
         by,
         TimelineEntry.Kind.EXPOSURE,
-        f"{verb}: {describe_changes(changed, EXPOSURE_LABELS)}.",
+        Line(msg, changes=describe_changes(changed, EXPOSURE_LABELS) or phrase(gettext_noop("unset"))),
         change_data("exposure", changed),
     )
     incident.exposure = assessment  # refresh the cached one-to-one (regulatory.suggest reads it)

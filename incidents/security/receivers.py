@@ -2,12 +2,14 @@
 
 from django.core.exceptions import ValidationError
 from django.dispatch import receiver
+from django.utils.translation import gettext_noop
 
 from incidents import access
 from incidents.models import Communication, RegulatoryClock, TimelineEntry
 from incidents.security import clocks
 from incidents.services import record_event
 from incidents.signals import communication_moved
+from incidents.timeline_text import Line, phrase
 
 
 @receiver(communication_moved, dispatch_uid="security.notification_published")
@@ -25,7 +27,7 @@ def record_published_notification(sender, communication, old, new, by, **kwargs)
         return
     people = [who for who in (by, comm.notifies_marked_by) if who is not None]
     actor = next((who for who in people if access.can_manage_security(who, clock.incident)), None)
-    problem = "" if actor else "nobody who published or marked it may record submissions"
+    problem = "" if actor else phrase(gettext_noop("nobody who published or marked it may record submissions"))
     if actor is not None:
         try:
             clocks.record_submission(
@@ -43,7 +45,15 @@ def record_published_notification(sender, communication, old, new, by, **kwargs)
             clock.incident,
             by,
             TimelineEntry.Kind.REGULATORY,
-            f"Regulator communication {comm.pk} was published as the {comm.notifies_stage} notification for "
-            f"{clock.obligation.regime}, but the submission was not recorded ({problem}): record it by hand.",
+            Line(
+                gettext_noop(
+                    "Regulator communication {communication} was published as the {stage} notification for "
+                    "{regime}, but the submission was not recorded ({problem}): record it by hand."
+                ),
+                communication=comm.pk,
+                stage=phrase(comm.notifies_stage),
+                regime=phrase(clock.obligation.regime),
+                problem=problem,
+            ),
             {"field": "submission", "obligation": clock.obligation.key, "stage": comm.notifies_stage},
         )

@@ -4,10 +4,12 @@ coming or missed. The rules are named in settings.WARROOM_REMINDER_RULES and cal
 with (`sweep.Reminder`, `sweep.stamp`, `sweep.when`)."""
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from incidents.models import Incident, UserNotification
 from incidents.security.clocks import reminder_points, stages_of
 from incidents.security.models import Mitigation, RegulatoryClock
+from incidents.timeline_text import Line, phrase
 
 Kind = UserNotification.Kind
 Status = Incident.Status
@@ -33,17 +35,24 @@ def mitigation_review(sweep):
             window=window,
             kind=Kind.MITIGATION_REVIEW,
             to=((f"user:{owner_id}",), ("commander",)) if owner_id else (("commander",),),
-            title=f"Review mitigation on {f.reference}: {title}",
-            body=f"{f.label}: the mitigation “{title}” was due for review at {sweep.when(review_by)}. "
-            "Keep it with a new review time, or end it.",
+            title=Line(gettext_noop("Review mitigation on {reference}: {title}"), reference=f.reference, title=title),
+            body=Line(
+                gettext_noop(
+                    "{incident}: the mitigation “{title}” was due for review at {when}. "
+                    "Keep it with a new review time, or end it."
+                ),
+                incident=f.label,
+                title=title,
+                when=sweep.when(review_by),
+            ),
             due_at=due,
         )
 
 
 REGULATORY_POINTS = (
-    ("half", "half of the time to notify has passed"),
-    ("hour", "due within the hour"),
-    ("missed", "the deadline has passed"),
+    ("half", gettext_noop("half of the time to notify has passed")),
+    ("hour", gettext_noop("due within the hour")),
+    ("missed", gettext_noop("the deadline has passed")),
 )
 
 
@@ -85,9 +94,25 @@ def regulatory_deadlines(sweep):
                 window=window,
                 kind=Kind.REGULATORY,
                 to=(("commander", "deputy", f"members-in-group:{security}"),),
-                title=f"{regime}, {stage.name}: {text} ({f.reference})",
-                body=f"{f.label}: the {stage.name} to {stage.recipient} under {regime} is due at "
-                f"{sweep.when(stage.due_at)}; {text}. Deadlines are defaults to check with counsel.",
+                title=Line(
+                    gettext_noop("{regime}, {stage}: {point} ({reference})"),
+                    regime=phrase(regime),
+                    stage=phrase(stage.name),
+                    point=phrase(text),
+                    reference=f.reference,
+                ),
+                body=Line(
+                    gettext_noop(
+                        "{incident}: the {stage} to {recipient} under {regime} is due at {when}; {point}. "
+                        "Deadlines are defaults to check with counsel."
+                    ),
+                    incident=f.label,
+                    stage=phrase(stage.name),
+                    recipient=phrase(stage.recipient),
+                    regime=phrase(regime),
+                    when=sweep.when(stage.due_at),
+                    point=phrase(text),
+                ),
                 due_at=due,
                 anchor="security/",
             )

@@ -287,7 +287,7 @@ def edit_mitigation(request, pk, mitigation_pk):
     mitigation = get_object_or_404(Mitigation, pk=mitigation_pk, incident=incident)
     mitigation.incident = incident
     if not access.can_manage_security(request.user, incident):
-        raise PermissionDenied("Only the incident's commanders and the security group may change mitigations.")
+        raise PermissionDenied(_("Only the incident's commanders and the security group may change mitigations."))
     initial = {f: getattr(mitigation, f) for f in MitigationForm.base_fields}
     form = MitigationForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -371,7 +371,7 @@ def _filename(incident, ext):
 def audit(request, pk):
     incident = _incident(request, pk)
     if not access.can_audit_security(request.user, incident):
-        raise PermissionDenied("Only the incident's commanders and the security group may read its audit trail.")
+        raise PermissionDenied(_("Only the incident's commanders and the security group may read its audit trail."))
     rows = audit_trail.audit_rows(incident)
     fmt = request.GET.get("format", "")
     if fmt in ("csv", "json"):

@@ -5,7 +5,7 @@ import zoneinfo
 from datetime import datetime, time, timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 from playwright.sync_api import expect
 
 from incidents import services
@@ -251,4 +251,35 @@ def test_navigation_fits_one_line_at_1280_pixels(new_page, django_user_model):
         assert all(b["x"] + b["width"] <= 1280 for b in boxes), (language, boxes)
         heights = page.evaluate("[...document.querySelectorAll('.topbar nav > a')].map(a => a.getClientRects().length)")
         assert set(heights) == {1}, (language, heights)  # no label breaks inside itself either
+    assert page.js_errors == []
+
+
+def test_a_chinese_reading_responder_sees_no_english_system_lines(new_page, commander, responder):
+    """The lines the changes wrote (by people whose pages are in English) are drawn in the
+    reader's language when they open the war room, and when a new one arrives live."""
+    web_chat = Service.objects.create(name="Web chat", slug="web-chat", group="Product")
+    with translation.override("en"):
+        incident = services.declare(commander, title="Sign-up flood", severity=2, services=[web_chat])
+        services.change_status(incident, "identified", commander)
+        services.change_severity(incident, 1, commander)
+        services.assign_role(incident, responder, "responder", commander)
+        services.add_impact(incident, commander, service=web_chat, level="partial_outage", regions=["eu"])
+    page = new_page("resp", "pw-resp")
+    page.get_by_test_id("language").select_option("zh-hans")
+    page.click(".language button")
+    page.wait_for_load_state()
+    page.goto(f"/incidents/{incident.key}/")
+    timeline = page.locator("#timeline-list")
+    expect(timeline).to_contain_text("状态已变更：调查中 → 已确定原因")
+    expect(timeline).to_contain_text("严重级别已变更：SEV2 → SEV1")
+    expect(timeline).to_contain_text("resp 以响应人员身份加入")
+    text = timeline.inner_text()
+    for english in ("Declared", "Status changed", "Severity changed", "joined as", "Impact:", "outage", "commander"):
+        assert english not in text, (english, text)
+
+    # A change made now by an English reader arrives live, in Chinese.
+    with translation.override("en"):
+        services.change_status(incident, "monitoring", commander)
+    expect(timeline).to_contain_text("状态已变更：已确定原因 → 监控中", timeout=5_000)
+    assert "Status changed" not in timeline.inner_text()
     assert page.js_errors == []

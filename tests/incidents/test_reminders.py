@@ -16,7 +16,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from incidents import services
 from incidents.comms import reminders as comms_reminders
@@ -894,3 +894,22 @@ def test_snoozing_from_the_inbox_marks_the_reminder_read(staffed, people, clock)
     note.refresh_from_db()
     assert note.read_at == T0 + timedelta(minutes=30)
     assert incident.snoozes.get().until == T0 + timedelta(minutes=90)
+
+
+def test_a_reminder_reads_in_the_inbox_readers_language_and_e_mail_stays_in_the_sites(staffed, people, clock):
+    incident = staffed(severity=1)
+    services.acknowledge(incident, people.commander)
+    clock.at(30)
+    sweep()
+    [note] = inbox(people.comms)
+    assert note.title == f"Public update due on {incident.reference}"  # e-mail and webhooks read these
+    client = Client()
+    client.force_login(people.comms)
+    try:
+        chinese = client.get(reverse("inbox:index"), headers={"accept-language": "zh-CN"}).content.decode()
+    finally:
+        translation.deactivate()  # the request left Chinese active in this thread
+    assert f"{incident.reference} 的对外更新已到期" in chinese and "距宣布事件 30 分钟" in chinese
+    assert "Public update due" not in chinese and "Publish an update" not in chinese
+    english = client.get(reverse("inbox:index")).content.decode()
+    assert f"Public update due on {incident.reference}" in english
