@@ -18,10 +18,8 @@ for the shared cache production uses; default: the database, as `make run`), BEN
 BENCH_ROUTERS (default 4).
 """
 
-import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from _app import environment, manage  # noqa: E402
+from _app import environment, free_port, manage, request, wait_until_up  # noqa: E402
 
 TARGET = 0.5
 POSTS = int(os.environ.get("BENCH_ALERT_POSTS", "10000"))
@@ -103,36 +101,6 @@ def verify():
             }
         )
     )
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def request(port, method, url, body=None, headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request(method, url, body=body, headers=headers or {})
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
-
-
-def wait_until_up(port, process, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("gunicorn exited early")
-        try:
-            if request(port, "GET", "/healthz") == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("gunicorn did not answer /healthz in time")
 
 
 def healthz_rate(port):
