@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
 
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from incidents import access, auditlog
+from incidents import access, auditlog, shared_cache
 from incidents import services as core
 from incidents.alerts import payloads
 from incidents.alerts.models import Alert, AlertDelivery, AlertRule, AlertSource, hash_secret, new_secret
@@ -453,7 +454,7 @@ def receive(source, body, idempotency_key=""):
     if pk is None:
         # The source changed under this request: rotated, paused, removed or re-keyed.
         raise SourceRefused() if source.fresh else SourceChanged()
-    transaction.on_commit(lambda: _enqueue(pk), robust=True)
+    transaction.on_commit(lambda: _enqueue(source.pk, pk), robust=True)
     return pk, len(alerts), False
 
 
@@ -483,10 +484,38 @@ def _store(source, alerts, idempotency_key, body_hash):
     return row[0] if row else None
 
 
-def _enqueue(delivery_pk):
-    from incidents.alerts.tasks import process_delivery
+# A burst of deliveries from one source shares one routing task: the first delivery queues
+# `route_source` and marks it queued in the shared cache; the next ones find the mark and queue
+# nothing (one cache command instead of a broker message each). The task lifts the mark before
+# it looks for deliveries to route, so a delivery stored after that queues a task of its own. A
+# lost task costs a delay, never a delivery: the mark expires and the sweep routes what is left.
+ROUTING_QUEUED_SECONDS = 60
 
+
+def routing_queued_key(source_pk):
+    return f"alerts:routing-queued:{source_pk}"
+
+
+def _enqueue(source_pk, delivery_pk):
+    from incidents.alerts.tasks import process_delivery, route_source
+
+    if shared_cache.is_shared():
+        queued = shared_cache.run(cache.add, routing_queued_key(source_pk), 1, ROUTING_QUEUED_SECONDS)
+        if queued is False:
+            return  # the task already queued for this source routes this delivery too
+        if queued:
+            route_source.delay(source_pk)
+            return
+    # The cache is the database (or Redis is down): one task per delivery, as the sweep does.
     process_delivery.delay(delivery_pk)
+
+
+def route_source(source_pk):
+    """Route every delivery of the source not routed yet, oldest first: the task that a burst
+    of deliveries shares. Safe to run twice, or twice at once (process_delivery)."""
+    shared_cache.run(cache.delete, routing_queued_key(source_pk))
+    pending = AlertDelivery.objects.filter(processed_at__isnull=True, source_id=source_pk).order_by("pk")
+    return sum(process_delivery(pk) for pk in pending.values_list("pk", flat=True))
 
 
 def pending_deliveries(older_than=timedelta(minutes=1)):

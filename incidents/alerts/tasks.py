@@ -18,6 +18,18 @@ def process_delivery(delivery_pk):
     return alerts.process_delivery(delivery_pk)
 
 
+@shared_task(
+    name="incidents.alerts.route_source",
+    autoretry_for=(ConnectionError, TimeoutError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=8,
+)
+def route_source(source_pk):
+    """Route every delivery of one source not routed yet, oldest first (what a burst shares)."""
+    return alerts.route_source(source_pk)
+
+
 @shared_task(name="incidents.alerts.sweep")
 def sweep():
     """Beat, every 30 s: route deliveries whose task the broker lost."""
