@@ -38,6 +38,27 @@ def manage(env, *args):
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
+def gunicorn(env, port, workers):
+    """gunicorn serving the app on the loopback `port` in the production shape: config/gunicorn.py
+    (threaded workers), as the image runs it. The process; stop it with terminate()."""
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "-c",
+            "config/gunicorn.py",
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def free_port():
     """A loopback TCP port nobody listens on, for the server a benchmark starts."""
     with socket.socket() as s:

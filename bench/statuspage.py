@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from _app import environment, free_port, get, manage, wait_until_up  # noqa: E402
+from _app import environment, free_port, get, gunicorn, manage, wait_until_up  # noqa: E402
 from _summary import record  # noqa: E402
 
 TARGET = 0.9
@@ -238,24 +238,7 @@ def main():
         manage(env, "collectstatic", "--noinput")
         subprocess.run([sys.executable, __file__, "--seed"], cwd=ROOT, env=env, check=True)
         port = free_port()
-        gunicorn = Path(sys.executable).with_name("gunicorn")
-        server = subprocess.Popen(
-            # The production shape: config/gunicorn.py (threaded workers) as the image runs it.
-            [
-                str(gunicorn),
-                "-c",
-                "config/gunicorn.py",
-                "config.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(WORKERS),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = gunicorn(env, port, WORKERS)
         writer = None
         try:
             wait_until_up(port, server)
