@@ -484,12 +484,17 @@ rules_router = DefaultRouter()
 rules_router.include_root_view = False
 rules_router.register("rules", AlertRuleViewSet, basename="alert-rule")
 
+# The ingestion endpoint, included by config/urls.py ahead of every other pattern of the site:
+# the hottest path of all, it is resolved in a few steps rather than after the whole API.
+ingest_urlpatterns = [
+    path("<int:source_id>/", IngestView.as_view(), name="alert-ingest"),
+    path("<int:source_id>/<str:secret>/", SecretInPathIngestView.as_view(), name="alert-ingest-secret"),
+]
+
 urlpatterns = [
     path("alerts/", AlertListView.as_view(), name="alert-list"),
     path("alerts/triage/<int:alert_pk>/open/", TriageOpenView.as_view(), name="alert-triage-open"),
     path("alerts/triage/<int:alert_pk>/attach/", TriageAttachView.as_view(), name="alert-triage-attach"),
-    path("alerts/<int:source_id>/", IngestView.as_view(), name="alert-ingest"),
-    path("alerts/<int:source_id>/<str:secret>/", SecretInPathIngestView.as_view(), name="alert-ingest-secret"),
     path("", include(router.urls)),
     path("alert-sources/<int:source_pk>/", include(rules_router.urls)),
 ]
