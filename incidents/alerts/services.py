@@ -477,9 +477,12 @@ def _store(source, alerts, idempotency_key, body_hash):
     where = " AND ".join(f"{qn(source_meta.get_field(name).column)} = %s" for name in conditions)
     params += conditions.values()
     # Names from the models' metadata, quoted; every value is a parameter.
-    sql = f"INSERT INTO {table} ({columns}) SELECT {placeholders} FROM {sources} WHERE {where} RETURNING {pk}"  # noqa: S608
+    sql = f"INSERT INTO {table} ({columns}) SELECT {placeholders} FROM {sources} WHERE {where}"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        if not connection.features.can_return_columns_from_insert:  # SQLite before 3.35
+            cursor.execute(sql, params)
+            return cursor.lastrowid if cursor.rowcount == 1 else None
+        cursor.execute(f"{sql} RETURNING {pk}", params)
         row = cursor.fetchone()
     return row[0] if row else None
 
