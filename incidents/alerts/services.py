@@ -441,6 +441,8 @@ def receive(source, body, idempotency_key=""):
         raise SourcePaused() if source.fresh else SourceChanged()
     body_hash = hashlib.sha256(body).hexdigest()
     if idempotency_key:
+        if not source.fresh:
+            raise SourceChanged()  # a replay stores nothing, so no INSERT would check the source
         stored = AlertDelivery.objects.filter(source_id=source.pk, idempotency_key=idempotency_key).first()
         if stored is not None:
             if stored.body_hash != body_hash:

@@ -295,6 +295,12 @@ def test_a_source_changed_by_another_process_is_refused_here_at_once(source, ing
     assert AlertDelivery.objects.count() == stored
 
 
+def test_a_retry_with_its_idempotency_key_is_refused_once_the_secret_is_rotated_elsewhere(source, ingest):
+    assert ingest(source, alertmanager_payload(), HTTP_IDEMPOTENCY_KEY="k-1").status_code == 202
+    AlertSource.objects.filter(pk=source.pk).update(secret_hash=hash_secret("the-new-secret"))
+    assert ingest(source, alertmanager_payload(), HTTP_IDEMPOTENCY_KEY="k-1").status_code == 401
+
+
 def test_a_new_secret_works_at_once_in_a_process_that_knew_the_old_one(source, ingest):
     assert ingest(source, alertmanager_payload()).status_code == 202
     AlertSource.objects.filter(pk=source.pk).update(secret_hash=hash_secret("the-new-secret"))
