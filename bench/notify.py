@@ -94,6 +94,7 @@ def run(count, url, workers):
         body="We are looking into **slow replies** for some users. Next update within 30 minutes.",
         public_status="investigating",
         affected=[{"service": "web-chat", "level": "partial_outage"}],
+        public_title="Slow replies in web chat",
     )
     communications.submit(comm, user)
     communications.approve(comm, user, comm.content_version)

@@ -685,7 +685,9 @@ def publish_update(ctx, body, public_status):
     base = f"/api/v1/incidents/{ctx.seed['comms']}/communications/"
     answers_ = Counter()
     status, comm, _ = alice.call(
-        "POST", base, {"audience": "status_page", "public_status": public_status, "body": body}
+        "POST",
+        base,
+        {"audience": "status_page", "public_status": public_status, "body": body, "public_title": "Slow replies"},
     )
     answers_[status] += 1
     if status != 201:

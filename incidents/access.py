@@ -233,6 +233,12 @@ def can_manage_communication_templates(user):
     return _in_group(user, COMMS, COMMANDER)
 
 
+def can_manage_recipient_lists(user):
+    """See and change the recipient lists of customer, regulator and partner messages (names
+    and addresses of people outside the company): comms staff and commanders."""
+    return _in_group(user, COMMS, COMMANDER)
+
+
 def can_manage_maintenance(user):
     """Schedule, change and cancel maintenance on the status page: comms staff and commanders."""
     return _in_group(user, COMMS, COMMANDER)

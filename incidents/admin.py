@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -87,13 +88,40 @@ class ImpactInline(ReadOnlyInline):
 
 # What services.update_fields edits and the admin offers (confidentiality stays with the war room).
 INCIDENT_EDITABLE = ("title", "summary", "kind", "services")
+# What services.set_public_title edits.
+PUBLIC_TITLE_FIELDS = ("public_title", "public_titles")
+
+
+class IncidentAdminForm(forms.ModelForm):
+    """Checks the public title with the service's own rules, so a refusal is a form error."""
+
+    class Meta:
+        model = Incident
+        fields = [*INCIDENT_EDITABLE, *PUBLIC_TITLE_FIELDS]
+
+    def clean(self):
+        cleaned = super().clean()
+        checks = (("public_title", services.check_public_title), ("public_titles", services.check_public_titles))
+        for name, check in checks:
+            if name in self.changed_data and name in cleaned:
+                try:
+                    cleaned[name] = check(cleaned[name] or ({} if name == "public_titles" else ""))
+                except ValidationError as exc:
+                    for field, errors in exc.message_dict.items():
+                        self.add_error(field, errors)
+        if "public_title" in self.changed_data and not cleaned.get("public_title") and self.instance.public_title:
+            self.add_error(
+                "public_title", gettext("An incident's public title cannot be removed; give a new one instead.")
+            )
+        return cleaned
 
 
 @admin.register(Incident)
 class IncidentAdmin(ThroughServices, admin.ModelAdmin):
-    """Fix an incident's title, summary, kind and affected services (logged on the timeline with
-    old and new value); declaring and every state change are in the app."""
+    """Fix an incident's title, public title, summary, kind and affected services (logged on the
+    timeline with old and new value); declaring and every state change are in the app."""
 
+    form = IncidentAdminForm
     list_display = ["reference", "title", "severity", "status", "kind", "confidential", "declared_at"]
     list_filter = ["status", "severity", "kind", "confidential"]
     search_fields = ["title", "summary"]
@@ -102,6 +130,7 @@ class IncidentAdmin(ThroughServices, admin.ModelAdmin):
     inlines = [MembershipInline, ImpactInline]
     fields = [
         *INCIDENT_EDITABLE,
+        *PUBLIC_TITLE_FIELDS,
         "status",
         "severity",
         "confidential",
@@ -116,7 +145,7 @@ class IncidentAdmin(ThroughServices, admin.ModelAdmin):
         "created_by",
         "updated_at",
     ]
-    readonly_fields = [f for f in fields if f not in INCIDENT_EDITABLE]
+    readonly_fields = [f for f in fields if f not in INCIDENT_EDITABLE + PUBLIC_TITLE_FIELDS]
 
     def has_add_permission(self, request):
         # Declaring makes the commander, the first timeline entry and the notifications.
@@ -136,6 +165,11 @@ class IncidentAdmin(ThroughServices, admin.ModelAdmin):
             changes["services"] = list(changes["services"])
         if changes:
             services.update_fields(obj, request.user, **changes)
+        public = changed_values(form, PUBLIC_TITLE_FIELDS)
+        if public:
+            services.set_public_title(
+                obj, request.user, title=public.get("public_title"), titles=public.get("public_titles")
+            )
 
     def save_related(self, request, form, formsets, change):
         # No form.save_m2m(): the affected services were set, and logged, by update_fields.

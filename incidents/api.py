@@ -256,6 +256,18 @@ class IncidentSerializer(serializers.ModelSerializer):
         choices=Incident.Kind.choices, required=False, error_messages=one_of("kind", Incident.Kind.values)
     )
     services = ServiceRefField(many=True, required=False)
+    public_title = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="What the status page, its feeds and subscriber messages call the incident (never `title`). "
+        "Empty until comms give one; comms staff and the incident's commanders and comms lead may set it",
+    )
+    public_titles = serializers.DictField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        help_text='The public title in other languages, by language code: {"zh-hans": "…"}. Replaces the whole set',
+    )
     commander = UsernameField(required=False, help_text="Username; defaults to the declaring user")
     aware_at = SaneDateTimeField(
         required=False,
@@ -278,6 +290,8 @@ class IncidentSerializer(serializers.ModelSerializer):
             "id",
             "reference",
             "title",
+            "public_title",
+            "public_titles",
             "summary",
             "severity",
             "status",
@@ -318,6 +332,20 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     def create(self, validated):
         user = self.context["request"].user
+        public = {k: validated.pop(k) for k in ("public_title", "public_titles") if k in validated}
+        with transaction.atomic():
+            incident = self._declare(user, validated)
+            if public:
+                call_service(
+                    services.set_public_title,
+                    incident,
+                    user,
+                    title=public.get("public_title"),
+                    titles=public.get("public_titles"),
+                )
+        return incident
+
+    def _declare(self, user, validated):
         return call_service(
             services.declare,
             user,
@@ -342,19 +370,28 @@ class IncidentSerializer(serializers.ModelSerializer):
         fields = {
             k: validated.pop(k) for k in ("title", "summary", "kind", "confidential", "services") if k in validated
         }
+        public = {k: validated.pop(k) for k in ("public_title", "public_titles") if k in validated}
         try:
-            self._update(incident, user, validated, fields, reason, seen)
+            self._update(incident, user, validated, fields, reason, seen, public)
         except services.StatusConflict as exc:
             raise Conflict.with_incident(exc, incident, self.context) from exc
         return Incident.objects.prefetch_related(*INCIDENT_PREFETCH).get(pk=incident.pk)
 
-    def _update(self, incident, user, validated, fields, reason, seen):
+    def _update(self, incident, user, validated, fields, reason, seen, public):
         with transaction.atomic():
             if "status" in validated and seen and seen != incident.status:
                 # Someone moved it since the caller looked (even to the status asked for).
                 raise services.StatusConflict(incident, incident.status, seen)
             if fields:
                 call_service(services.update_fields, incident, user, **fields)
+            if public:
+                call_service(
+                    services.set_public_title,
+                    incident,
+                    user,
+                    title=public.get("public_title"),
+                    titles=public.get("public_titles"),
+                )
             if "severity" in validated:
                 call_service(services.change_severity, incident, validated.pop("severity"), user)
             for field in Incident.CORRECTABLE_TIMES:
@@ -385,8 +422,16 @@ class IncidentPermission(permissions.BasePermission):
             return access.can_acknowledge(request.user, incident)
         if view.action == "take_command":
             return access.can_take_command(request.user, incident)
-        # A PATCH of the awareness time alone (and its reason) is the security group's too.
         data = request.data
+        if (
+            request.method == "PATCH"
+            and isinstance(data, dict)
+            and data
+            and set(data) <= PUBLIC_TITLE_FIELDS
+            and access.can_write_communication(request.user, incident)
+        ):
+            return True  # the public title is the comms staff's and comms lead's too
+        # A PATCH of the awareness time alone (and its reason) is the security group's too.
         return (
             request.method == "PATCH"
             and isinstance(data, dict)
@@ -397,6 +442,7 @@ class IncidentPermission(permissions.BasePermission):
 
 
 AWARENESS_FIELDS = {"aware_at", "reason"}
+PUBLIC_TITLE_FIELDS = {"public_title", "public_titles"}
 
 
 INCIDENT_PREFETCH = (

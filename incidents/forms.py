@@ -13,9 +13,11 @@ def active_users():
 
 
 def apply_errors(form, exc):
-    """Put a service's ValidationError on the form: on its field when the form has it."""
+    """Put a service's ValidationError on the form: on its field when the form has it (or the
+    field the form's `error_aliases` names for it)."""
     if hasattr(exc, "error_dict"):
         for field, errors in exc.message_dict.items():
+            field = getattr(form, "error_aliases", {}).get(field, field)
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)

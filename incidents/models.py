@@ -154,6 +154,15 @@ class Incident(models.Model):
         help_text="Opaque identifier in URLs and the API (INC-n is the human reference)",
     )
     title = models.CharField(max_length=200)
+    # What the public reads (status page, its JSON and feeds, subscribers' e-mails and webhooks):
+    # never the internal title. Empty until comms give one; the first status-page update asks.
+    public_title = models.CharField(
+        max_length=200, blank=True, help_text="The title on the status page and in subscriber messages"
+    )
+    # The public title as readers of other languages read it, by language code ({"zh-hans": "…"}).
+    public_titles = models.JSONField(
+        default=dict, blank=True, help_text="Public title per language code, e.g. {'zh-hans': '…'}"
+    )
     summary = models.TextField(blank=True, help_text="Markdown")
     severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.SEV3)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.INVESTIGATING)
@@ -208,6 +217,16 @@ class Incident(models.Model):
 
     def can_move_to(self, status):
         return status in self.TRANSITIONS[self.status]
+
+    def public_title_in(self, language):
+        """The public title in `language` (zh-hans), else in a language of the same base (zh
+        finds zh-hans; de-at finds de), else the default public title."""
+        language = (language or "").lower()
+        titles = self.public_titles if isinstance(self.public_titles, dict) else {}
+        if titles.get(language):
+            return titles[language]
+        base = language.split("-")[0]
+        return next((title for code, title in sorted(titles.items()) if code.split("-")[0] == base), self.public_title)
 
 
 class Membership(models.Model):
@@ -528,7 +547,15 @@ class SignInIdentity(models.Model):
 
 # The wings' models (app label `incidents`), imported last: they build on the classes above.
 from incidents.alerts.models import Alert, AlertDelivery, AlertRule, AlertSource  # noqa: E402, F401
-from incidents.comms.models import Communication, CommunicationTemplate, CommunicationTranslation  # noqa: E402, F401
+from incidents.comms.models import (  # noqa: E402, F401
+    AudienceDelivery,
+    Communication,
+    CommunicationTemplate,
+    CommunicationTranslation,
+    Recipient,
+    RecipientList,
+    new_recipient_secret,
+)
 from incidents.reminders.models import (  # noqa: E402, F401
     IncidentWebhook,
     NotificationDelivery,

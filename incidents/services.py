@@ -429,6 +429,88 @@ def update_fields(incident, by, **changes):
     return incident
 
 
+PUBLIC_TITLE_MAX = 200
+
+
+def check_public_title(title):
+    """A public title as the public reads it: one line of text, at most 200 characters."""
+    if not isinstance(title, str) or "\x00" in title:
+        raise ValidationError({"public_title": gettext("The public title must be text.")})
+    title = " ".join(title.split())
+    if len(title) > PUBLIC_TITLE_MAX:
+        raise ValidationError({"public_title": gettext("Keep the public title under 200 characters.")})
+    return title
+
+
+def check_public_titles(titles):
+    """The public title in other languages: {language code: title}, codes lowercased."""
+    if titles is None:
+        return {}
+    if not isinstance(titles, dict):
+        raise ValidationError(
+            {"public_titles": gettext('Give the titles as {language code: title}, e.g. {"zh-hans": "登录缓慢"}.')}
+        )
+    checked = {}
+    for language, title in titles.items():
+        code = str(language).strip().lower()
+        if not SERVICE_NAME_LANGUAGE.match(code) or len(code) > 15:
+            raise ValidationError(
+                {
+                    "public_titles": gettext("{language} is not a language code such as zh-hans or de.").format(
+                        language=repr(language)
+                    )
+                }
+            )
+        if not isinstance(title, str) or not title.strip() or len(title) > PUBLIC_TITLE_MAX or "\x00" in title:
+            raise ValidationError(
+                {"public_titles": gettext("The {code} title must be text of 1 to 200 characters.").format(code=code)}
+            )
+        checked[code] = " ".join(title.split())
+    return checked
+
+
+@in_site_language
+@transaction.atomic
+def set_public_title(incident, by, *, title=None, titles=None):
+    """Give the incident the title the public reads (and, with `titles`, its versions in other
+    languages), in place of the internal one. Those who write its communications may: comms
+    staff, the commander group, the incident's commanders and comms lead. It shows at once
+    wherever the incident is already public; each change is logged with old and new value.
+    `None` leaves that part as it is. Returns the incident."""
+    access.require(
+        access.can_write_communication(by, incident),
+        "Only comms staff and the incident's commanders may change its public title.",
+    )
+    locked = _locked(incident)
+    changes = {}
+    if title is not None:
+        title = check_public_title(title)
+        if not title and locked.public_title:
+            raise ValidationError(
+                {"public_title": gettext("An incident's public title cannot be removed; give a new one instead.")}
+            )
+        if title != locked.public_title:
+            changes["public_title"] = title
+    if titles is not None:
+        titles = check_public_titles(titles)
+        if titles != (locked.public_titles or {}):
+            changes["public_titles"] = titles
+    if not changes:
+        return incident
+    Incident.objects.filter(pk=incident.pk).update(**changes)
+    for field, new in changes.items():
+        old = getattr(locked, field)
+        setattr(incident, field, new)
+        if field == "public_title":
+            body = f"Public title changed: {old or '(none)'} → {new}."
+        else:
+            shown = ", ".join(f"{code}: {text}" for code, text in sorted(new.items())) or "none"
+            body = f"Public title in other languages: {shown}."
+        record_event(incident, by, TimelineEntry.Kind.FIELD, body, {"field": field, "old": old, "new": new})
+    notify_changed(incident, "public_title")
+    return incident
+
+
 # Roles ------------------------------------------------------------------------------------
 
 

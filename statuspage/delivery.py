@@ -30,11 +30,9 @@ import json
 import logging
 import secrets
 from datetime import UTC, datetime
-from email.header import Header
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core import mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -214,39 +212,10 @@ def _posted(iso_time):
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-class PreparedEmail(mail.EmailMultiAlternatives):
-    """An e-mail whose subject was encoded once for the whole batch: RFC 2047-encoding a
-    non-ASCII subject ("—") costs more than everything else about a message."""
-
-    encoded_subject = None
-
-    def message(self):
-        if self.encoded_subject is None:
-            return super().message()
-        readable, self.subject = self.subject, "-"
-        try:
-            message = super().message()
-        finally:
-            self.subject = readable
-        # Set past Django's header check, which refuses the line breaks of a folded header;
-        # the value is our own encoding of a one-line subject (_encode_header), not user text.
-        message.replace_header("Subject", self.encoded_subject)
-        return message
-
-
-def _encode_header(value, name="Subject"):
-    """The header as it goes on the wire: RFC 2047 encoded words where it is not ASCII, folded
-    onto lines of at most 78 characters counting "Subject: ". Any line break in the value is
-    dropped first, so nothing can be injected below it.
-
-    Django's own path (Header(value).encode(), then a check that refuses newlines) cannot take
-    a pre-folded value: every subject over about 55 characters raised BadHeaderError."""
-    value = " ".join(value.split())
-    try:
-        value.encode("ascii")
-    except UnicodeEncodeError:
-        return Header(value, "utf-8", header_name=name).encode()
-    return Header(value, header_name=name).encode()
+# PreparedEmail and the header encoding live with the outbox's e-mail sending (incidents/outbox.py),
+# shared with the messages of the comms wing; importable from here as before.
+_encode_header = outbox.encode_header
+PreparedEmail = outbox.PreparedEmail
 
 
 class EmailTransport:
@@ -317,6 +286,9 @@ class EmailTransport:
         update = incident["incident_updates"][0]  # the payload's incident starts at its update
         translations = payload.get("translations") or {}
         body = translations.get(language) or translations.get((language or "").split("-")[0]) or update["body"]
+        names = payload.get("names") or {}
+        name = names.get(language) or names.get((language or "").split("-")[0]) or incident["name"]
+        incident = {**incident, "name": name}  # the public title in the subscriber's language
         status = str(STATUS_LABELS.get(update["status"], update["status"].title()))
         context = {
             "page": page,

@@ -14,15 +14,17 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q
+from django.db.models.sql.constants import MULTI
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from incidents.models import Communication, Impact, Incident, Mitigation, Service
 
 from .models import Maintenance, PublicComponent, PublicIncident, PublicUpdate
+from .uptime import Uptime
 
 OPERATIONAL = "operational"
 LEVEL_RANK = {OPERATIONAL: 0, "under_maintenance": 1, "degraded_performance": 2, "partial_outage": 3, "major_outage": 4}
-SEVERITY_IMPACT = {1: "critical", 2: "major", 3: "minor", 4: "none"}
 IMPACT_RANK = {"none": 0, "minor": 1, "major": 2, "critical": 3}
 
 
@@ -103,7 +105,7 @@ def content_digest(now=None):
         Service.objects.filter(public=True)
         .order_by("pk")
         .values_list("pk", "name", "names", "slug", "group", "description", "position", "created_at", "updated_at"),
-        shown.order_by("pk").values_list("pk", "title", "severity", "started_at", "declared_at"),
+        shown.order_by("pk").values_list("pk", "public_title", "public_titles", "started_at", "declared_at"),
         public_updates()
         .filter(incident__in=shown)
         .order_by("pk", "translations__pk")
@@ -113,6 +115,7 @@ def content_digest(now=None):
             "body",
             "language",
             "public_status",
+            "public_impact",
             "affected",
             "published_at",
             "updated_at",
@@ -143,10 +146,19 @@ def content_digest(now=None):
     ]
     digest = hashlib.sha256()
     for query in projection:
-        for row in query:
+        for row in raw_rows(query):
             digest.update(repr(row).encode())
         digest.update(b"\x00")  # one table's rows never run into the next's
     return digest.hexdigest()
+
+
+def raw_rows(queryset):
+    """The rows of a values_list() query as the database driver returns them, without Django's
+    conversions (parsing dates, decoding JSON): a digest only needs them to differ when the data
+    does, and the conversions were most of the cost of reading the content version."""
+    compiler = queryset.query.get_compiler(using=queryset.db)
+    for chunk in compiler.execute_sql(MULTI):
+        yield from chunk
 
 
 @dataclass
@@ -163,6 +175,7 @@ class Component:
     group_id: str | None = None
     is_group: bool = False
     children: list = field(default_factory=list)
+    uptime: dict | None = None  # leaves: {"30d": 99.95, "90d": 99.98} (statuspage.uptime)
 
     def as_json(self, page):
         data = {
@@ -182,6 +195,8 @@ class Component:
         }
         if self.is_group:
             data["components"] = [c.id for c in self.children]
+        if self.uptime is not None:  # Warroom's own addition; Statuspage clients ignore it
+            data["uptime"] = self.uptime
         return data
 
 
@@ -232,9 +247,14 @@ class PublicState:
         for incident in incidents:
             updates = incident.updates
             incident.public_status = updates[0].public_status or "investigating" if updates else "investigating"
+            # The impact comms chose on the latest update that chose one.
+            incident.public_impact = next((u.public_impact for u in updates if u.public_impact), "none")
             incident.is_unresolved = incident.public_status != "resolved"
         self.services = services
         self._component_status()
+        self.uptime = Uptime(self)
+        for component in self.leaf_components:
+            component.uptime = self.uptime.windows[component.id]
         self.mitigations = self._load_mitigations()
 
     def _ensure_component_ids(self, services):
@@ -367,10 +387,18 @@ class PublicState:
         since = self.now - timedelta(hours=settings.STATUSPAGE_RESOLVED_HOURS)
         return [i for i in self.incidents if not i.is_unresolved and i.updates and i.updates[0].published_at > since]
 
+    def incident_name(self, incident):
+        """The incident's public title in the page's language, else its default public title;
+        never the internal title (an incident published before it had a public title, which
+        publishing now refuses, reads as a neutral "Incident")."""
+        name = incident.public_title_in(self.language) if self.language else incident.public_title
+        return name or gettext("Incident")
+
     def status(self):
         """Statuspage's indicator and description: the worse of what the components show and
         what the unresolved incidents' impact says (components decide on a tie, being the more
-        specific). A SEV1 with one degraded component is still critical."""
+        specific). An incident comms called critical with one degraded component is still
+        critical."""
         leaves = self.leaf_components
         worst = max((LEVEL_RANK[c.status] for c in leaves), default=0)
         if worst == LEVEL_RANK["major_outage"]:
@@ -386,7 +414,7 @@ class PublicState:
             by_components = ("none", "Service Under Maintenance")
         else:
             by_components = ("none", "All Systems Operational")
-        impact = max((IMPACT_RANK[SEVERITY_IMPACT[i.severity]] for i in self.unresolved), default=0)
+        impact = max((IMPACT_RANK[i.public_impact] for i in self.unresolved), default=0)
         by_incidents = {
             IMPACT_RANK["critical"]: ("critical", "Major Service Outage"),
             IMPACT_RANK["major"]: ("major", "Partial System Outage"),
@@ -444,10 +472,11 @@ class PublicState:
         return shown["mitigation"].explanation_in(self.language) if self.language else shown["text"]
 
     def languages(self):
-        """Every language some shown update or measure in force can be read in (originals and
-        translations)."""
+        """Every language some shown update, public title or measure in force can be read in
+        (originals and translations)."""
         found = set()
         for incident in self.incidents:
+            found.update(incident.public_titles or {})
             for u in incident.updates:
                 found.add(u.language.lower())
                 found.update(t.language.lower() for t in u.translations.all())
@@ -520,13 +549,13 @@ class PublicState:
         components = [c for c in self.leaf_components if c.id in affected_ids]
         return {
             "id": incident.public.public_id,
-            "name": incident.title,
+            "name": self.incident_name(incident),
             "status": incident.public_status,
             "created_at": iso(chronological[0].published_at) if chronological else iso(incident.declared_at),
             "updated_at": iso(updates[0].published_at) if updates else iso(incident.updated_at),
             "monitoring_at": iso(monitoring_at),
             "resolved_at": iso(resolved_at),
-            "impact": SEVERITY_IMPACT[incident.severity],
+            "impact": incident.public_impact,
             "shortlink": f"{settings.SITE_URL}/status/incidents/{incident.public.public_id}/",
             "started_at": iso(incident.started_at),
             "page_id": self.page_id,
@@ -660,7 +689,7 @@ def public_mitigations():
             "id": m.pk,
             "explanation": m.public_explanation,
             "started_at": m.started_at,
-            "incident_title": m.incident.title,
+            "incident_title": m.incident.public_title,
         }
         for m in rows
     ]

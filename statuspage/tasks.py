@@ -147,6 +147,7 @@ def build_payload(comm_pk, state=None):
         "status": state.status(),
         "incident": data,
         "translations": translations,  # the update's body in other languages, for e-mail
+        "names": dict(incident.public_titles or {}),  # the public title in other languages, for e-mail
     }
     return f"update:{update['id']}", payload, service_ids, group_names
 

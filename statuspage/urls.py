@@ -17,6 +17,26 @@ def document(route, name, doc=None):
     return path(route, views.document, {"path": route if doc is None else doc}, name=name)
 
 
+# The Statuspage v2 JSON documents. Mounted twice: under /status/api/v2/ (below) and at the
+# host root's /api/v2/ (config/urls.py, `statuspage.urls_root`), where Statuspage's own clients
+# look (the status widget replaces the page URL's path with /api/v2/summary.json). Both call
+# the same view with the same document path, so they serve the same bytes, caching and CORS.
+API_V2_DOCUMENTS = [
+    ("summary.json", "summary"),
+    ("status.json", "status"),
+    ("components.json", "components"),
+    ("incidents.json", "incidents"),
+    ("incidents/unresolved.json", "unresolved_incidents"),
+    ("scheduled-maintenances.json", "scheduled_maintenances"),
+    ("scheduled-maintenances/upcoming.json", "upcoming_maintenances"),
+    ("scheduled-maintenances/active.json", "active_maintenances"),
+]
+
+
+def api_v2_documents():
+    return [document(f"api/v2/{route}", name) for route, name in API_V2_DOCUMENTS]
+
+
 urlpatterns = [
     document("", "index"),
     document("history/", "history"),
@@ -24,14 +44,7 @@ urlpatterns = [
     document("maintenance/<str:public_id>/", "maintenance", "maintenance/{id}/"),
     document("feed.atom", "feed"),
     document("components/<str:public_id>/feed.atom", "component_feed", "components/{id}/feed.atom"),
-    document("api/v2/summary.json", "summary"),
-    document("api/v2/status.json", "status"),
-    document("api/v2/components.json", "components"),
-    document("api/v2/incidents.json", "incidents"),
-    document("api/v2/incidents/unresolved.json", "unresolved_incidents"),
-    document("api/v2/scheduled-maintenances.json", "scheduled_maintenances"),
-    document("api/v2/scheduled-maintenances/upcoming.json", "upcoming_maintenances"),
-    document("api/v2/scheduled-maintenances/active.json", "active_maintenances"),
+    *api_v2_documents(),
 ]
 
 urlpatterns += urls_subscribe.urlpatterns

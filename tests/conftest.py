@@ -20,7 +20,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from incidents import services
-from incidents.models import Service
+from incidents.models import Incident, Service
 from incidents.signin import throttle_memory as signin_throttle_memory
 
 # The headers htmx sends with each request it makes.
@@ -91,13 +91,20 @@ def web_chat(db):
 
 @pytest.fixture
 def declare(commander):
-    """Declare an incident as the commander fixture; keyword arguments override defaults."""
+    """Declare an incident as the commander fixture; keyword arguments override defaults. The
+    incident is given a public title as test data (by default its title, so status-page updates
+    may go out); `public_title=""` declares one without, as a freshly declared incident is."""
 
     def _declare(**kwargs):
         by = kwargs.pop("by", commander)
         kwargs.setdefault("title", "API errors")
         kwargs.setdefault("severity", 2)
-        return services.declare(by, **kwargs)
+        public_title = kwargs.pop("public_title", kwargs["title"])
+        incident = services.declare(by, **kwargs)
+        if public_title:
+            Incident.objects.filter(pk=incident.pk).update(public_title=public_title)
+            incident.public_title = public_title
+        return incident
 
     return _declare
 

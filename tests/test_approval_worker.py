@@ -33,7 +33,9 @@ def test_submitting_an_update_reaches_the_approver_by_email_and_the_channel_once
     incident = services.declare(commander, title="Chat replies time out", severity=1)
     receiver = webhook_receiver([200])
     IncidentWebhook.objects.create(incident=incident, url=receiver.url, format="slack")
-    comm = communications.draft(incident, sam, audience="status_page", body="We are investigating time-outs.")
+    comm = communications.draft(
+        incident, sam, audience="status_page", body="We are investigating time-outs.", public_title="Slow replies"
+    )
     before = timezone.now()
 
     communications.submit(comm, sam)

@@ -9,11 +9,12 @@ from django.core.exceptions import ValidationError
 
 from incidents import access
 from incidents.admin import ReadOnlyStackedInline
+from incidents.comms import delivery
 from incidents.comms import services as communications
-from incidents.comms.models import Communication, CommunicationTemplate, CommunicationTranslation
+from incidents.comms.models import AudienceDelivery, Communication, CommunicationTemplate, CommunicationTranslation
 
 # What communications.edit changes, and the admin offers on a draft.
-CONTENT = ("audience", "title", "body", "language", "public_status", "affected")
+CONTENT = ("audience", "title", "body", "language", "public_status", "public_impact", "public_title", "affected")
 
 
 class TranslationInline(ReadOnlyStackedInline):
@@ -99,3 +100,39 @@ class CommunicationAdmin(admin.ModelAdmin):
 class CommunicationTemplateAdmin(admin.ModelAdmin):
     list_display = ["name", "audience", "public_status", "language"]
     list_filter = ["audience"]
+
+
+@admin.register(AudienceDelivery)
+class AudienceDeliveryAdmin(admin.ModelAdmin):
+    """Customer, regulator and partner deliveries: what was sent to whom, what is retrying and
+    why it failed. Read-only; "send again" makes failed and pending rows due now. The lists
+    themselves are managed on /comms/recipients/ and in the API, where addresses are checked."""
+
+    list_display = [
+        "id",
+        "communication",
+        "kind",
+        "address",
+        "list_name",
+        "status",
+        "attempts",
+        "last_error",
+        "sent_at",
+    ]
+    list_filter = ["status", "kind"]
+    search_fields = ["address", "name", "list_name", "last_error"]
+    list_select_related = ["communication__incident"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in AudienceDelivery._meta.fields]
+    actions = ["send_again"]
+
+    @admin.action(description="Send again now (failed or pending rows)")
+    def send_again(self, request, queryset):
+        count = delivery.OUTBOX.retry_now(queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{count} deliveries queued again.")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -9,12 +9,19 @@ message); a confidential incident is a 404 to non-members.
   incident's commanders and comms lead write.
 - /api/v1/communication-templates/ the template library: anyone signed in reads; comms staff
   and commanders write.
+- /api/v1/recipient-lists/ and /api/v1/recipient-lists/<id>/members/: who customer, regulator
+  and partner messages are delivered to (e-mail addresses, signed webhooks). Comms staff and
+  commanders only, reading included (they are people's addresses). A communication names its
+  `recipient_lists`; once published, its `deliveries` show each recipient's status to those
+  who may write it.
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Count
+from django.shortcuts import get_object_or_404
 from django.urls import include, path
 from django.utils.translation import gettext
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ValidationError
@@ -23,10 +30,18 @@ from rest_framework.routers import DefaultRouter
 
 from incidents import access
 from incidents.api import IncidentChildMixin, call_service, validation_detail
+from incidents.comms import recipients
 from incidents.comms import services as communications
 from incidents.comms.services import AFFECTED_LEVELS, LANGUAGE_CODE
 from incidents.idempotency import IdempotentCreateModelMixin
-from incidents.models import Communication, CommunicationTemplate, CommunicationTranslation
+from incidents.models import (
+    AudienceDelivery,
+    Communication,
+    CommunicationTemplate,
+    CommunicationTranslation,
+    Recipient,
+    RecipientList,
+)
 
 
 def _language(value):
@@ -52,12 +67,39 @@ class TranslationSerializer(serializers.ModelSerializer):
         return _language(value)
 
 
+MAX_ID = 2**31 - 1  # a PostgreSQL integer
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    status = serializers.CharField(read_only=True, help_text="pending (waiting), sending, sent or failed")
+    list = serializers.CharField(source="list_name", read_only=True)
+    error = serializers.CharField(source="last_error", read_only=True)
+
+    class Meta:
+        model = AudienceDelivery
+        fields = ["id", "kind", "address", "name", "list", "status", "attempts", "error", "created_at", "sent_at"]
+        read_only_fields = fields
+
+
 class CommunicationSerializer(serializers.ModelSerializer):
     audience = serializers.ChoiceField(choices=Communication.Audience.values)
     public_status = serializers.ChoiceField(
         choices=["", *Communication.PublicStatus.values],
         required=False,
         help_text="The status page label; defaults to the incident's status for status-page updates",
+    )
+    public_impact = serializers.ChoiceField(
+        choices=["", *Communication.PublicImpact.values],
+        required=False,
+        help_text="Status page: the incident's impact as this update states it (Statuspage's none, minor, major, "
+        "critical); defaults to a suggestion from the severity. The page shows the latest published update's",
+    )
+    public_title = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="Status page: the incident's public title from this update's publication on; empty keeps the "
+        "incident's. An incident without one cannot have an update submitted, approved or published",
     )
     affected = AffectedSerializer(many=True, required=False, help_text="Status page: each service's level")
     body = serializers.CharField(
@@ -75,6 +117,29 @@ class CommunicationSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="Goes up with every change of the text or a translation; approve sends the one you read",
     )
+    recipient_lists = serializers.PrimaryKeyRelatedField(
+        many=True,
+        queryset=RecipientList.objects.all(),
+        required=False,
+        help_text="Customers, regulators, partners: the ids of the recipient lists (of that audience) it goes to",
+    )
+    notifies_clock = serializers.IntegerField(
+        source="notifies_clock_id",
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        allow_null=True,
+        help_text="Regulators: the legal clock (of this incident) whose stage this message is the notification for",
+    )
+    notifies_stage = serializers.CharField(
+        max_length=60,
+        required=False,
+        allow_blank=True,
+        help_text="That clock's stage; publishing the message records the submission on it",
+    )
+    deliveries = serializers.SerializerMethodField(
+        help_text="Once published: each recipient's delivery (shown to those who may write communications)"
+    )
 
     class Meta:
         model = Communication
@@ -85,6 +150,8 @@ class CommunicationSerializer(serializers.ModelSerializer):
             "body",
             "language",
             "public_status",
+            "public_impact",
+            "public_title",
             "affected",
             "status",
             "version",
@@ -98,6 +165,10 @@ class CommunicationSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "translations",
+            "recipient_lists",
+            "notifies_clock",
+            "notifies_stage",
+            "deliveries",
         ]
         read_only_fields = [
             "status",
@@ -110,6 +181,26 @@ class CommunicationSerializer(serializers.ModelSerializer):
 
     def validate_language(self, value):
         return _language(value)
+
+    @extend_schema_field(DeliverySerializer(many=True))
+    def get_deliveries(self, comm):
+        request = self.context.get("request")
+        if request is None or not access.can_write_communication(request.user, comm.incident):
+            return []
+        return DeliverySerializer(comm.deliveries.all(), many=True).data
+
+    @staticmethod
+    def _notifies(validated, comm=None):
+        """(clock id, stage) from the request, None to clear it, or False when not sent."""
+        if "notifies_clock_id" not in validated and "notifies_stage" not in validated:
+            return False
+        clock = validated.get("notifies_clock_id", comm.notifies_clock_id if comm else None)
+        stage = validated.get("notifies_stage", comm.notifies_stage if comm else "")
+        if clock is None and not stage:
+            return None
+        if clock is None:
+            raise serializers.ValidationError({"notifies_clock": [gettext("Choose a legal clock of this incident.")]})
+        return (clock, stage)
 
     def create(self, validated):
         incident = self.context["incident"]
@@ -128,6 +219,10 @@ class CommunicationSerializer(serializers.ModelSerializer):
             public_status=validated.get("public_status") or (template.public_status if template else ""),
             affected=[dict(item) for item in validated.get("affected", [])],
             template=template,
+            recipient_lists=[item.pk for item in validated.get("recipient_lists", [])],
+            notifies=self._notifies(validated) or None,
+            public_impact=validated.get("public_impact", ""),
+            public_title=validated.get("public_title", ""),
         )
 
     def update(self, comm, validated):
@@ -138,6 +233,13 @@ class CommunicationSerializer(serializers.ModelSerializer):
         fields = dict(validated)
         if "affected" in fields:
             fields["affected"] = [dict(item) for item in fields["affected"]]
+        if "recipient_lists" in fields:
+            fields["recipient_lists"] = [item.pk for item in fields["recipient_lists"]]
+        notifies = self._notifies(validated, comm)
+        fields.pop("notifies_clock_id", None)
+        fields.pop("notifies_stage", None)
+        if notifies is not False:
+            fields["notifies"] = notifies
         return call_service(communications.edit, comm, self.context["request"].user, **fields)
 
 
@@ -195,7 +297,7 @@ class CommunicationViewSet(
         return (
             self.get_incident()
             .communications.select_related("author", "approved_by", "published_by")
-            .prefetch_related("translations")
+            .prefetch_related("translations", "recipient_lists", "deliveries")
             .order_by("-created_at", "-id")
         )
 
@@ -322,11 +424,121 @@ class CommunicationTemplateViewSet(IdempotentCreateModelMixin, viewsets.ModelVie
     queryset = CommunicationTemplate.objects.order_by("audience", "name")
 
 
+# Recipient lists -----------------------------------------------------------------------------
+
+
+class RecipientListSerializer(serializers.ModelSerializer):
+    audience = serializers.ChoiceField(choices=[a.value for a in RecipientList.AUDIENCES])
+    name = serializers.CharField(max_length=120)
+    members = serializers.SerializerMethodField(help_text="How many members it has")
+
+    class Meta:
+        model = RecipientList
+        fields = ["id", "name", "audience", "active", "members", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+        validators = []  # a taken name is the service's 400
+
+    def get_members(self, recipient_list) -> int:
+        counted = getattr(recipient_list, "member_count", None)
+        return recipient_list.members.count() if counted is None else counted
+
+    def create(self, validated):
+        return call_service(recipients.create_list, self.context["request"].user, **validated)
+
+    def update(self, recipient_list, validated):
+        return call_service(recipients.update_list, recipient_list, self.context["request"].user, **validated)
+
+
+class RecipientSerializer(serializers.ModelSerializer):
+    kind = serializers.ChoiceField(choices=Recipient.Kind.values)
+    email = serializers.CharField(max_length=254, required=False, allow_blank=True, help_text="For kind email")
+    webhook_url = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, help_text="For kind webhook: a public http(s) URL"
+    )
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    language = serializers.CharField(
+        max_length=15, required=False, allow_blank=True, help_text="E-mail in this language when translated"
+    )
+    secret = serializers.CharField(
+        read_only=True, help_text="Webhooks: the HMAC key of X-Warroom-Signature (docs/audiences.md)"
+    )
+
+    class Meta:
+        model = Recipient
+        fields = ["id", "kind", "email", "name", "language", "webhook_url", "active", "secret", "created_at"]
+        read_only_fields = ["created_at"]
+        validators = []  # a repeated address is the service's 400
+
+    def create(self, validated):
+        return call_service(
+            recipients.add_member, self.context["recipient_list"], self.context["request"].user, **validated
+        )
+
+    def update(self, member, validated):
+        return call_service(recipients.update_member, member, self.context["request"].user, **validated)
+
+
+class RecipientListPermission(permissions.BasePermission):
+    message = recipients.REFUSED
+
+    def has_permission(self, request, view):
+        return access.can_manage_recipient_lists(request.user)
+
+
+class RecipientListViewSet(IdempotentCreateModelMixin, viewsets.ModelViewSet):
+    """Recipient lists of customer, regulator and partner messages. Comms staff and commanders
+    only. Deleting a list keeps what was delivered to it on the deliveries."""
+
+    serializer_class = RecipientListSerializer
+    permission_classes = [permissions.IsAuthenticated, RecipientListPermission]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return RecipientList.objects.annotate(member_count=Count("members")).order_by("audience", "name")
+
+    def perform_destroy(self, instance):
+        call_service(recipients.delete_list, instance, self.request.user)
+
+
+class RecipientViewSet(IdempotentCreateModelMixin, viewsets.ModelViewSet):
+    """The members of one recipient list: e-mail addresses (with an optional name and language)
+    and webhook URLs (each with its own signing secret). Addresses are checked: a valid e-mail
+    address; a public http(s) URL (no private or local addresses)."""
+
+    serializer_class = RecipientSerializer
+    permission_classes = [permissions.IsAuthenticated, RecipientListPermission]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_list(self):
+        if not hasattr(self, "_recipient_list"):
+            self._recipient_list = get_object_or_404(RecipientList, pk=self.kwargs["list_pk"])
+        return self._recipient_list
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Recipient.objects.none()
+        return self.get_list().members.order_by("kind", "email", "webhook_url", "pk")
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False) and "list_pk" in self.kwargs:
+            context["recipient_list"] = self.get_list()
+        return context
+
+    def perform_destroy(self, instance):
+        call_service(recipients.remove_member, instance, self.request.user)
+
+
 # URLs (included from incidents/api_urls.py) --------------------------------------------------
 
 router = DefaultRouter()
 router.include_root_view = False
 router.register("communication-templates", CommunicationTemplateViewSet, basename="communication-template")
+router.register("recipient-lists", RecipientListViewSet, basename="recipient-list")
+
+list_children = DefaultRouter()
+list_children.include_root_view = False
+list_children.register("members", RecipientViewSet, basename="recipient")
 
 incident_children = DefaultRouter()
 incident_children.include_root_view = False
@@ -335,4 +547,5 @@ incident_children.register("communications", CommunicationViewSet, basename="com
 urlpatterns = [
     path("", include(router.urls)),
     path("incidents/<incident:incident_pk>/", include(incident_children.urls)),
+    path("recipient-lists/<int:list_pk>/", include(list_children.urls)),
 ]

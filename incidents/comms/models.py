@@ -3,6 +3,8 @@
 They keep the `incidents` app label (the app that contains this module), so their tables
 and migrations stay where they are; incidents/models.py imports them so Django finds them."""
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -12,6 +14,10 @@ from django.utils.translation import gettext_lazy as _
 from incidents.models import Incident
 
 User = settings.AUTH_USER_MODEL
+
+
+def new_recipient_secret():
+    return secrets.token_hex(32)
 
 
 class Communication(models.Model):
@@ -40,6 +46,13 @@ class Communication(models.Model):
         MONITORING = "monitoring", _("Monitoring")
         RESOLVED = "resolved", _("Resolved")
 
+    class PublicImpact(models.TextChoices):
+        # Statuspage's incident `impact`: how bad comms say it is for the public.
+        NONE = "none", _("None")
+        MINOR = "minor", _("Minor")
+        MAJOR = "major", _("Major")
+        CRITICAL = "critical", _("Critical")
+
     # Audiences whose messages need a second person's approval (unless the setting relaxes it).
     TWO_PERSON_AUDIENCES = (Audience.STATUS_PAGE, Audience.CUSTOMERS, Audience.REGULATORS)
     TRANSITIONS = {
@@ -57,6 +70,12 @@ class Communication(models.Model):
     body = models.TextField(help_text="Markdown")
     language = models.CharField(max_length=15, default="en")
     public_status = models.CharField(max_length=20, choices=PublicStatus.choices, blank=True)
+    # A status-page update's impact as comms chose it (the form suggests one from the severity):
+    # the status page shows the latest published update's.
+    public_impact = models.CharField(max_length=10, choices=PublicImpact.choices, blank=True)
+    # The incident's new public title, which takes effect when this update is published; empty:
+    # the incident's public title stays as it is.
+    public_title = models.CharField(max_length=200, blank=True)
     affected = models.JSONField(
         default=list, blank=True, help_text='[{"service": slug, "level": impact level or "operational"}]'
     )
@@ -75,6 +94,15 @@ class Communication(models.Model):
     scheduled_for = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     published_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Customer, regulator and partner messages: the lists they are delivered to when published.
+    recipient_lists = models.ManyToManyField("RecipientList", blank=True, related_name="communications")
+    # A regulator message that is the notification for one stage of a legal clock: publishing it
+    # records the submission on that stage (the security wing does, on communication_moved).
+    notifies_clock = models.ForeignKey(
+        "incidents.RegulatoryClock", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    notifies_stage = models.CharField(max_length=60, blank=True)
+    notifies_marked_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -149,3 +177,119 @@ class CommunicationTranslation(models.Model):
 
     def __str__(self):
         return f"{self.language} of communication {self.communication_id}"
+
+
+# Recipient lists: who customer, regulator and partner messages go to -------------------------
+
+
+class RecipientList(models.Model):
+    """The people and systems one audience's messages go to: e-mail addresses and signed
+    webhooks. A published customer, regulator or partner communication is delivered to every
+    active member of the active lists it names (incidents.comms.delivery).
+
+    Extension point: a list may later also draw members from a private status page's
+    subscribers; `members_of` in incidents.comms.delivery is the one place that reads who is on
+    a list, so such a source plugs in there."""
+
+    AUDIENCES = (
+        Communication.Audience.CUSTOMERS,
+        Communication.Audience.REGULATORS,
+        Communication.Audience.PARTNERS,
+    )
+
+    name = models.CharField(max_length=120, unique=True)
+    audience = models.CharField(
+        max_length=20, choices=[(a.value, a.label) for a in AUDIENCES], default=Communication.Audience.CUSTOMERS
+    )
+    active = models.BooleanField(default=True, help_text="An inactive list receives nothing")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["audience", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Recipient(models.Model):
+    """One member of a recipient list: an e-mail address (with an optional name and language)
+    or a webhook URL with its own signing secret."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", _("E-mail")
+        WEBHOOK = "webhook", _("Webhook")
+
+    recipient_list = models.ForeignKey(RecipientList, on_delete=models.CASCADE, related_name="members")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    email = models.EmailField(max_length=254, blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    language = models.CharField(max_length=15, blank=True, help_text="Empty: the message's own language")
+    webhook_url = models.URLField(max_length=500, blank=True)
+    secret = models.CharField(
+        max_length=64, default=new_recipient_secret, help_text="HMAC key of the signature headers"
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["recipient_list", "kind", "email", "webhook_url", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient_list", "email"], condition=Q(kind="email"), name="recipient_email_once_per_list"
+            ),
+            models.UniqueConstraint(
+                fields=["recipient_list", "webhook_url"],
+                condition=Q(kind="webhook"),
+                name="recipient_webhook_once_per_list",
+            ),
+        ]
+
+    def __str__(self):
+        return self.address
+
+    @property
+    def address(self):
+        return self.email if self.kind == self.Kind.EMAIL else self.webhook_url
+
+
+class AudienceDelivery(models.Model):
+    """Outbox row (incidents/outbox.py): one published communication to one recipient, written
+    in the transaction that publishes it, then sent by a worker. Unique per communication and
+    address, so a recipient on two of the chosen lists hears it once."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    communication = models.ForeignKey(Communication, on_delete=models.CASCADE, related_name="deliveries")
+    recipient = models.ForeignKey(Recipient, null=True, on_delete=models.SET_NULL, related_name="deliveries")
+    kind = models.CharField(max_length=10, choices=Recipient.Kind.choices)
+    # What it was sent to, kept when the recipient is later removed (the audit trail says who got what).
+    address = models.CharField(max_length=500)
+    name = models.CharField(max_length=200, blank=True)
+    list_name = models.CharField(max_length=120, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["communication", "kind", "address"]
+        verbose_name_plural = "audience deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["communication", "kind", "address"], name="audience_delivery_once"),
+        ]
+        indexes = [
+            # The sweep: pending deliveries that are due (requeue_due).
+            models.Index(fields=["next_attempt_at"], name="audience_delivery_due", condition=Q(status="pending")),
+            # The sweep: rows stuck in "sending" (release_stuck: a worker died mid-delivery).
+            models.Index(fields=["next_attempt_at"], name="audience_delivery_stuck", condition=Q(status="sending")),
+        ]
+
+    def __str__(self):
+        return f"{self.communication_id} to {self.address}"

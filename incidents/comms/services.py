@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override as language_override
 
 from incidents import access
+from incidents.comms import delivery
 from incidents.comms.reminders import cadence_minutes, next_update_promise
 from incidents.models import (
     Communication,
@@ -23,10 +24,13 @@ from incidents.models import (
     CommunicationTranslation,
     Impact,
     Incident,
+    RecipientList,
+    RegulatoryClock,
     Service,
+    Submission,
     TimelineEntry,
 )
-from incidents.services import in_site_language, notify_changed, record_event
+from incidents.services import check_public_title, in_site_language, notify_changed, record_event
 from incidents.signals import communication_moved, communication_published
 
 Status = Communication.Status
@@ -105,15 +109,24 @@ LEAD_IN = re.compile(r"[:：][*_\s]*$")
 
 def fill_template(template, incident, now=None):
     """The template's body with its {placeholders} filled for this incident, in the template's
-    language. A sentence whose placeholder has nothing to say is left out (a placeholder alone
-    in its paragraph takes the lead-in line before it along), so the public never reads "by
-    within the hour" or "Measures in place: none". Unknown placeholders and any other braces
+    language ({title} is the public title in any template for people outside the company, the
+    internal title only in an internal one). A sentence whose
+    placeholder has nothing to say is left out (a placeholder alone in its paragraph takes the
+    lead-in line before it along), so the public never reads "by within the hour" or "Measures
+    in place: none". Unknown placeholders and any other braces
     are left as typed so the author sees them. (Not str.format: one stray brace or a JSON
     example in a template must not stop every placeholder from filling.)"""
     language = template.language or settings.LANGUAGE_CODE
     # Labels (status, levels) in the template's own language when the UI has it, else English.
     with language_override(language):
         values = {name: str(value) for name, value in placeholders(incident, language, now).items()}
+    if template.audience != Audience.INTERNAL:
+        # The public, customers, partners and regulators read the public title, never the
+        # internal one; with none yet, {title} stays as typed, a hole the author sees and
+        # submission refuses.
+        values.pop("title")
+        if incident.public_title:
+            values["title"] = incident.public_title_in(language)
     # Templates saved from a browser form have CRLF line ends; paragraphs are found on LF.
     body = template.body.replace("\r\n", "\n")
     body = _without_empty(body, {name for name, value in values.items() if value == ""})
@@ -330,6 +343,10 @@ def check_fields(fields):
         )
     if "public_status" in fields and fields["public_status"] not in ("", *Communication.PublicStatus.values):
         raise ValidationError({"public_status": gettext("Use investigating, identified, monitoring or resolved.")})
+    if "public_impact" in fields and fields["public_impact"] not in ("", *Communication.PublicImpact.values):
+        raise ValidationError({"public_impact": gettext("Use none, minor, major or critical.")})
+    if "public_title" in fields:
+        fields["public_title"] = check_public_title(fields["public_title"] or "")
     if "body" in fields and not (fields["body"] or "").strip():
         raise ValidationError({"body": gettext("Write the message.")})
     if "title" in fields and len(fields["title"] or "") > 200:
@@ -341,9 +358,120 @@ def check_fields(fields):
     return fields
 
 
+def check_recipient_lists(audience, lists, known=()):
+    """The recipient lists a communication for `audience` goes to, from lists or their ids:
+    lists of that audience, active (a list chosen before it was deactivated may stay)."""
+    lists = list(lists or ())
+    if not lists:
+        return []
+    if audience not in RecipientList.AUDIENCES:
+        raise ValidationError(
+            {"recipient_lists": gettext("Only customer, regulator and partner messages go to recipient lists.")}
+        )
+    ids = []
+    for item in lists:
+        pk = item.pk if isinstance(item, RecipientList) else item
+        if isinstance(pk, bool) or not isinstance(pk, int):
+            raise ValidationError({"recipient_lists": gettext("Name each recipient list by its id.")})
+        ids.append(pk)
+    found = RecipientList.objects.in_bulk(ids)
+    kept = {item.pk for item in known}
+    for pk in ids:
+        chosen = found.get(pk)
+        if chosen is None:
+            raise ValidationError({"recipient_lists": gettext("There is no recipient list %(id)s.") % {"id": pk}})
+        if chosen.audience != audience:
+            raise ValidationError(
+                {
+                    "recipient_lists": gettext("The list “%(name)s” is for %(audience)s, not this audience.")
+                    % {"name": chosen.name, "audience": chosen.get_audience_display().lower()}
+                }
+            )
+        if not chosen.active and pk not in kept:
+            raise ValidationError(
+                {"recipient_lists": gettext("The list “%(name)s” is inactive.") % {"name": chosen.name}}
+            )
+    return [found[pk] for pk in dict.fromkeys(ids)]
+
+
+def notification_stages(incident):
+    """(clock, stage name) of every stage of the incident's running legal clocks not yet
+    submitted: what a regulator message can be the notification for."""
+    clocks = list(
+        RegulatoryClock.objects.filter(incident=incident, status=RegulatoryClock.Status.RUNNING)
+        .select_related("obligation")
+        .prefetch_related("submissions")
+        .order_by("started_at", "pk")
+    )
+    return [
+        (clock, stage["name"])
+        for clock in clocks
+        for stage in clock.obligation.stages
+        if stage["name"] not in {s.stage for s in clock.submissions.all()}
+    ]
+
+
+def check_notifies(incident, audience, by, notifies):
+    """(clock, stage) for a regulator message that `by` says is the notification for that
+    stage of one of the incident's legal clocks, or (None, "") for none. Publishing it records
+    the submission, so only someone who may record one (the incident's commanders, the security
+    group) may say so."""
+    if not notifies:
+        return None, ""
+    try:
+        clock_pk, stage = notifies
+    except (TypeError, ValueError):
+        raise ValidationError({"notifies_stage": gettext("Choose a stage of a legal clock.")}) from None
+    if audience != Audience.REGULATORS:
+        raise ValidationError(
+            {"notifies_stage": gettext("Only a regulator message can be the notification for a legal clock.")}
+        )
+    if isinstance(clock_pk, bool) or not isinstance(clock_pk, int) or not isinstance(stage, str):
+        raise ValidationError({"notifies_stage": gettext("Choose a stage of a legal clock.")})
+    clock = RegulatoryClock.objects.select_related("obligation").filter(pk=clock_pk, incident=incident).first()
+    if clock is None:
+        raise ValidationError({"notifies_clock": gettext("Choose a legal clock of this incident.")})
+    names = [s["name"] for s in clock.obligation.stages]
+    if stage not in names:
+        raise ValidationError(
+            {
+                "notifies_stage": gettext("Unknown stage %(stage)s; use one of %(choices)s.")
+                % {"stage": stage, "choices": ", ".join(names)}
+            }
+        )
+    if Submission.objects.filter(clock=clock, stage=stage).exists():
+        raise ValidationError(
+            {"notifies_stage": gettext("The %(stage)s stage was already submitted.") % {"stage": stage}}
+        )
+    if not access.can_manage_security(by, incident):
+        raise ValidationError(
+            {
+                "notifies_stage": gettext(
+                    "Only the incident's commanders and the security group may record a notification on a legal clock."
+                )
+            }
+        )
+    return clock, stage
+
+
 @in_site_language
 @transaction.atomic
-def draft(incident, by, *, audience, body, title="", language="en", public_status="", affected=(), template=None):
+def draft(
+    incident,
+    by,
+    *,
+    audience,
+    body,
+    title="",
+    language="en",
+    public_status="",
+    affected=(),
+    template=None,
+    recipient_lists=(),
+    notifies=None,
+    public_impact="",
+    public_title="",
+):
     access.require(
         access.can_write_communication(by, incident),
         "Only comms staff and the incident's commanders may write communications.",
@@ -356,10 +484,18 @@ def draft(incident, by, *, audience, body, title="", language="en", public_statu
             "language": language or "en",
             "public_status": public_status,
             "affected": list(affected),
+            "public_impact": public_impact or "",
+            "public_title": public_title or "",
         }
     )
-    if audience == Audience.STATUS_PAGE and not public_status:
-        public_status = default_public_status(incident)
+    if audience == Audience.STATUS_PAGE:
+        public_status = public_status or default_public_status(incident)
+        public_impact = fields["public_impact"] or suggested_impact(incident)
+        public_title = "" if fields["public_title"] == incident.public_title else fields["public_title"]
+    else:
+        public_impact = public_title = ""
+    lists = check_recipient_lists(audience, recipient_lists)
+    clock, stage = check_notifies(incident, audience, by, notifies)
     comm = Communication.objects.create(
         incident=incident,
         audience=audience,
@@ -367,11 +503,17 @@ def draft(incident, by, *, audience, body, title="", language="en", public_statu
         body=fields["body"],
         language=fields["language"],
         public_status=public_status,
+        public_impact=public_impact,
+        public_title=public_title,
         affected=fields["affected"],
         template=template,
         author=by,
         contributors=[by.pk],
+        notifies_clock=clock,
+        notifies_stage=stage,
+        notifies_marked_by=by if clock else None,
     )
+    comm.recipient_lists.set(lists)
     record_event(
         incident,
         by,
@@ -383,13 +525,52 @@ def draft(incident, by, *, audience, body, title="", language="en", public_statu
     return comm
 
 
+# The impact a status-page update suggests for an incident of each severity; comms choose.
+SEVERITY_IMPACT = {1: "critical", 2: "major", 3: "minor", 4: "none"}
+
+
+def suggested_impact(incident):
+    return SEVERITY_IMPACT.get(incident.severity, Communication.PublicImpact.MINOR)
+
+
+def title_going_out(comm):
+    """The public title the incident has once this status-page update is out: the one the
+    update sets, else the incident's own."""
+    return comm.public_title or comm.incident.public_title
+
+
+def _refuse_untitled(comm):
+    """A status-page update cannot move towards publication while the incident would go
+    public without a public title (the internal one is never shown): the draft stays as it is
+    for its author to give one."""
+    if comm.audience == Audience.STATUS_PAGE and not title_going_out(comm):
+        raise ValidationError(
+            {
+                "public_title": gettext(
+                    "Give the incident a public title first: the status page never shows the internal one."
+                )
+            }
+        )
+
+
 def default_public_status(incident):
     if incident.status in Communication.PublicStatus.values:
         return incident.status
     return Communication.PublicStatus.RESOLVED
 
 
-EDITABLE = ("title", "body", "language", "public_status", "affected", "audience")
+EDITABLE = (
+    "title",
+    "body",
+    "language",
+    "public_status",
+    "affected",
+    "audience",
+    "public_impact",
+    "public_title",
+    "recipient_lists",
+    "notifies",
+)
 
 
 @in_site_language
@@ -413,12 +594,40 @@ def edit(comm, by, **fields):
     unknown = set(fields) - set(EDITABLE)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: gettext("This field cannot be edited.")})
+    lists = fields.pop("recipient_lists", None)
+    notifies = fields.pop("notifies", False)
     fields = check_fields(fields)
+    if fields.get("public_title") and fields["public_title"] == comm.incident.public_title:
+        fields["public_title"] = ""  # the title it has already: nothing to change on publication
+    # A status-page update always states an impact: none sent keeps its own, or suggests one.
+    if fields.get("audience", comm.audience) == Audience.STATUS_PAGE and not fields.get("public_impact"):
+        fields.pop("public_impact", None)
+        if not comm.public_impact:
+            fields["public_impact"] = suggested_impact(comm.incident)
     changed = [k for k, v in fields.items() if getattr(comm, k) != v]
+    audience = fields.get("audience", comm.audience)
+    current = list(comm.recipient_lists.order_by("pk"))
+    if lists is None:  # kept, less those the new audience does not hear
+        lists = [item for item in current if item.audience == audience]
+    lists = check_recipient_lists(audience, lists, known=current)
+    if {item.pk for item in lists} != {item.pk for item in current}:
+        changed.append("recipient_lists")
+    old_notifies = (comm.notifies_clock_id, comm.notifies_stage) if comm.notifies_clock_id else None
+    if notifies is False:  # kept, unless it is no longer a regulator message
+        notifies = old_notifies if audience == Audience.REGULATORS else None
+    if isinstance(notifies, list | tuple):
+        notifies = tuple(notifies)
+    if (notifies or None) != old_notifies:
+        clock, stage = check_notifies(comm.incident, audience, by, notifies)
+        comm.notifies_clock, comm.notifies_stage = clock, stage
+        comm.notifies_marked_by = by if clock else None
+        changed.append("notifies")
     if not changed:
         return comm
     for key in changed:
-        setattr(comm, key, fields[key])
+        if key in fields:
+            setattr(comm, key, fields[key])
+    comm.recipient_lists.set(lists)
     _content_changed(comm, by, f"edited ({', '.join(changed)})", {"changed": changed})
     return comm
 
@@ -497,6 +706,7 @@ def submit(comm, by):
         access.can_write_communication(by, comm.incident), "Only comms staff may submit communications for review."
     )
     _refuse_unfilled(comm)
+    _refuse_untitled(comm)
     return _move(comm, by, Status.IN_REVIEW, "{audience} communication submitted for review by {user}.")
 
 
@@ -511,7 +721,7 @@ def approve(comm, by, version):
     )
     # Judge on the row as it is now, locked, not on the caller's copy: the text, its writers
     # and the audience may have changed since it was read.
-    comm = Communication.objects.select_for_update().get(pk=comm.pk)
+    comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
     if isinstance(version, bool) or not isinstance(version, int):
         raise StaleCommunication(
             {"version": "Say which version of the text you approve. Nothing was approved: read it, then approve."}
@@ -533,6 +743,7 @@ def approve(comm, by, version):
             }
         )
     _refuse_unfilled(comm)
+    _refuse_untitled(comm)
     return _move(
         comm,
         by,
@@ -596,9 +807,10 @@ def request_publish(comm, by):
     scheduled for now), then the Celery task is enqueued; if the broker is down, the beat's
     publish_due_communications picks it up once it is back, so a publication is never lost."""
     access.require(access.can_write_communication(by, comm.incident), "Only comms staff may publish communications.")
-    comm = Communication.objects.select_for_update().get(pk=comm.pk)
+    comm = Communication.objects.select_for_update().select_related("incident").get(pk=comm.pk)
     if comm.status == Status.PUBLISHED:
         return comm  # a double click: already out
+    _refuse_untitled(comm)
     if comm.status not in (Status.APPROVED, Status.SCHEDULED):
         raise ValidationError({"status": gettext("Only an approved communication can be published.")})
     now = timezone.now()
@@ -638,19 +850,59 @@ def publish_now(comm_pk, by_pk=None, only_due=False):
         comm = Communication.objects.select_related("incident", "published_by").get(pk=comm_pk)
         by = comm.published_by
         if comm.audience == Audience.STATUS_PAGE:
+            _apply_public_title(comm, by)
             _apply_affected(comm, by)
+        queued = delivery.fan_out(comm)
         record_event(
             comm.incident,
             by,
             TimelineEntry.Kind.COMMS,
             f"{comm.get_audience_display()} communication published"
             + (f" ({comm.public_status})" if comm.public_status else "")
+            + (f"; {queued} recipient(s) queued for delivery" if queued else "")
             + ".",
             {"field": "communication", "communication": comm.pk, "old": old, "new": Status.PUBLISHED},
         )
         notify_changed(comm.incident, "communications")
+        # In this transaction: what other wings do on publication (a legal clock's submission)
+        # commits with it.
+        communication_moved.send(sender=Communication, communication=comm, old=old, new=Status.PUBLISHED, by=by)
         transaction.on_commit(lambda: communication_published.send(sender=Communication, communication=comm))
     return True
+
+
+def _apply_public_title(comm, by):
+    """The public title a published update sets (and its translations' titles, in their
+    languages) becomes the incident's: a title change goes live with the update that makes it."""
+    incident = Incident.objects.select_for_update().get(pk=comm.incident_id)
+    changes = {}
+    if comm.public_title and comm.public_title != incident.public_title:
+        changes["public_title"] = comm.public_title
+    titles = dict(incident.public_titles or {})
+    for translation in comm.translations.all():
+        title = " ".join((translation.title or "").split())
+        if title:
+            titles[translation.language] = title
+    if titles != (incident.public_titles or {}):
+        changes["public_titles"] = titles
+    if not changes:
+        return
+    Incident.objects.filter(pk=incident.pk).update(**changes)
+    for field, new in changes.items():
+        old = getattr(incident, field)
+        setattr(comm.incident, field, new)
+        if field == "public_title":
+            body = f"Public title changed with the published update: {old or '(none)'} → {new}."
+        else:
+            shown = ", ".join(f"{code}: {text}" for code, text in sorted(new.items()))
+            body = f"Public title in other languages, with the published update: {shown}."
+        record_event(
+            comm.incident,
+            by,
+            TimelineEntry.Kind.FIELD,
+            body,
+            {"field": field, "old": old, "new": new, "communication": comm.pk},
+        )
 
 
 def _apply_affected(comm, by):

@@ -5,6 +5,7 @@ older releases use them)."""
 from celery import shared_task
 from django.utils import timezone
 
+from incidents.comms import delivery
 from incidents.comms import services as communications
 from incidents.comms.models import Communication
 
@@ -32,3 +33,18 @@ def publish_due_communications():
         if communications.publish_now(pk, only_due=True):
             published += 1
     return published
+
+
+@shared_task(acks_late=True)
+def deliver_to_audience(delivery_ids):
+    """Send these customer, regulator and partner deliveries (those still pending and due);
+    schedule retries."""
+    return delivery.OUTBOX.retry_later(delivery.OUTBOX.deliver(delivery_ids))
+
+
+@shared_task
+def sweep_audience_deliveries():
+    """Beat, every 30 s: hand back deliveries of workers that died mid-send, re-enqueue those
+    whose task the broker lost."""
+    now = timezone.now()
+    return {"stuck": delivery.OUTBOX.release_stuck(now), "requeued": delivery.OUTBOX.requeue_due(now)}

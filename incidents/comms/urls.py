@@ -26,4 +26,6 @@ library_urlpatterns = [
     path("templates/<int:template_pk>/", views_comms.template_edit, name="template_edit"),
     path("templates/<int:template_pk>/delete/", views_comms.template_delete, name="template_delete"),
     path("preview/", views_comms.preview, name="preview"),
+    path("recipients/", views_comms.recipient_lists, name="recipient_lists"),
+    path("recipients/<int:list_pk>/", views_comms.recipient_list, name="recipient_list"),
 ]

@@ -14,6 +14,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,11 +24,19 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import access
+from incidents.comms import delivery, recipients
 from incidents.comms import services as communications
-from incidents.comms.forms import CommunicationForm, ScheduleForm, TemplateForm, TranslationForm
+from incidents.comms.forms import (
+    CommunicationForm,
+    RecipientForm,
+    RecipientListForm,
+    ScheduleForm,
+    TemplateForm,
+    TranslationForm,
+)
 from incidents.forms import apply_errors
 from incidents.markup import render_markdown
-from incidents.models import Communication, CommunicationTemplate, Incident
+from incidents.models import AudienceDelivery, Communication, CommunicationTemplate, Incident, RecipientList
 
 Status = Communication.Status
 PREVIEW_LIMIT = 100_000  # characters; a message is far shorter, and rendering is not free
@@ -89,6 +98,7 @@ def index(request, pk):
             "by_audience": by_audience,
             "count": len(comms),
             "can_write": access.can_write_communication(request.user, incident),
+            "can_manage_lists": access.can_manage_recipient_lists(request.user),
         },
     )
 
@@ -120,11 +130,14 @@ def new(request, pk):
         initial = {
             "audience": Communication.Audience.STATUS_PAGE,
             "language": "en",
-            "title": incident.title,
             "public_status": communications.default_public_status(incident),
         }
         if request.GET.get("audience") in Communication.Audience.values:
             initial["audience"] = request.GET["audience"]
+        # The subject of a message that leaves the company is the public title, never the
+        # internal one ("SEV1: [demo] db-7 ..."); with none yet the author writes one.
+        internal = initial["audience"] == Communication.Audience.INTERNAL
+        initial["title"] = incident.title if internal else incident.public_title
         template = request.GET.get("template")
         if not template and (suggested := communications.template_for_status(incident, initial["audience"])):
             template = str(suggested.pk)  # the one for the incident's current status, already filled
@@ -198,17 +211,35 @@ def _detail_context(request, incident, comm, translation_form=None, schedule_for
         initial = {"language": chosen.language, "title": chosen.title, "body": chosen.body} if chosen else {}
         if not chosen and comm.language != "zh-hans" and all(t.language != "zh-hans" for t in translations):
             initial = {"language": "zh-hans", "title": comm.title}  # the second language of the UI
+            if comm.audience == Communication.Audience.STATUS_PAGE:
+                initial["title"] = (incident.public_titles or {}).get("zh-hans", "")
             # Drafted from a template that has a Chinese sibling: start from it, filled.
             filled = communications.fill_translation(comm, "zh-hans")
             if filled is not None:
                 initial["body"] = filled
         translation_form = TranslationForm(initial=initial, prefix="translation")
+    if comm.audience == Communication.Audience.STATUS_PAGE:
+        # A status-page update has no subject line: its translation's title is the incident's
+        # public title in that language, in force once the update is published.
+        title = translation_form.fields["title"]
+        title.label = _("Translated public title")
+        title.help_text = _("The incident's name on the status page in this language; empty: the default public title.")
     state = comm.status
     # "Publish now" records the update as scheduled for now and the worker publishes it within
     # seconds: the page says so, offers nothing more to click, and redraws itself once it is out.
     publishing = state == Status.SCHEDULED and comm.scheduled_for is not None and comm.scheduled_for <= timezone.now()
+    # Who it goes to, and once published each recipient's delivery: people's addresses, shown to
+    # those who may write communications.
+    deliveries = delivery.deliveries_of(comm) if can_write and state == Status.PUBLISHED else []
+    delivering = any(d.status in (AudienceDelivery.Status.PENDING, AudienceDelivery.Status.SENDING) for d in deliveries)
+    any_failed = any(d.status == AudienceDelivery.Status.FAILED for d in deliveries)
     return {
         "publishing": publishing,
+        "delivering": delivering,
+        "recipient_lists": list(comm.recipient_lists.all()) if comm.audience in RecipientList.AUDIENCES else [],
+        "deliveries": deliveries,
+        "any_failed": any_failed,
+        "notifies": comm.notifies_stage if comm.notifies_clock_id else "",
         "incident": incident,
         "comm": comm,
         "body": render_markdown(comm.body),
@@ -228,6 +259,7 @@ def _detail_context(request, incident, comm, translation_form=None, schedule_for
         "translation_form": translation_form,
         "schedule_form": schedule_form or ScheduleForm(),
         "affected": communications.affected_services(comm),
+        "public_title": communications.title_going_out(comm),
     }
 
 
@@ -258,6 +290,7 @@ ACTIONS = {
     "send-back": (communications.send_back, gettext_lazy("Sent back to draft.")),
     "discard": (communications.discard, gettext_lazy("Discarded.")),
     "unschedule": (communications.unschedule, gettext_lazy("Taken off the schedule; still approved.")),
+    "send-again": (delivery.send_again, gettext_lazy("Failed deliveries sent again.")),
     "publish": (
         communications.request_publish,
         gettext_lazy("Publishing: it shows as published as soon as the worker is done."),
@@ -337,6 +370,7 @@ def edit(request, pk, comm_pk):
     if comm.status in (Status.PUBLISHED, Status.DISCARDED):
         messages.error(request, _("A published or discarded communication cannot be edited."))
         return redirect(_detail_url(comm))
+    kept_lists = list(comm.recipient_lists.all())
     initial = {
         "audience": comm.audience,
         "title": comm.title,
@@ -344,8 +378,14 @@ def edit(request, pk, comm_pk):
         "language": comm.language,
         "public_status": comm.public_status,
         "affected": comm.affected,
+        "recipient_lists": [item.pk for item in kept_lists],
+        "notifies": f"{comm.notifies_clock_id}:{comm.notifies_stage}" if comm.notifies_clock_id else "",
+        "public_title": comm.public_title,
+        "public_impact": comm.public_impact,
     }
-    form = CommunicationForm(request.POST or None, initial=initial, incident=incident, with_template=False)
+    form = CommunicationForm(
+        request.POST or None, initial=initial, incident=incident, with_template=False, kept_lists=kept_lists
+    )
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -490,3 +530,109 @@ def template_delete(request, template_pk):
     template.delete()  # drafts made from it keep their text; their `template` link is cleared
     messages.success(request, _("Template “%(name)s” deleted.") % {"name": name})
     return redirect("comms:templates")
+
+
+# Recipient lists ---------------------------------------------------------------------------
+
+
+def _require_list_manager(request):
+    if not access.can_manage_recipient_lists(request.user):
+        raise PermissionDenied(recipients.REFUSED)
+
+
+@login_required
+@explain_refusal
+def recipient_lists(request):
+    """The recipient lists of customer, regulator and partner messages, and a form for a new
+    one. Comms staff and commanders only (the lists hold people's addresses)."""
+    _require_list_manager(request)
+    form = RecipientListForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                created = recipients.create_list(request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                apply_errors(form, exc)
+            else:
+                messages.success(request, _("List “%(name)s” created.") % {"name": created.name})
+                return redirect("comms:recipient_list", created.pk)
+        status = 400
+    lists = RecipientList.objects.annotate(member_count=Count("members")).order_by("audience", "name")
+    return render(request, "incidents/comms/recipient_lists.html", {"lists": lists, "form": form}, status=status)
+
+
+@login_required
+@explain_refusal
+def recipient_list(request, list_pk):
+    """One list: its members, a form to add one, and the list's own settings. POST `action`:
+    `add` (a member), `remove` (`member`), `toggle` (a member's `active`), `update` (the list)
+    or `delete` (the list)."""
+    _require_list_manager(request)
+    recipient_list = get_object_or_404(RecipientList, pk=list_pk)
+    list_form = RecipientListForm(
+        initial={"name": recipient_list.name, "audience": recipient_list.audience, "active": recipient_list.active},
+        prefix="list",
+    )
+    member_form = RecipientForm(prefix="member")
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        if action == "add":
+            member_form = RecipientForm(request.POST, prefix="member")
+            if member_form.is_valid():
+                try:
+                    member = recipients.add_member(recipient_list, request.user, **member_form.values())
+                except ValidationError as exc:
+                    apply_errors(member_form, exc)
+                else:
+                    messages.success(request, _("%(address)s added.") % {"address": member.address})
+                    return redirect("comms:recipient_list", recipient_list.pk)
+            status = 400
+        elif action == "update":
+            list_form = RecipientListForm(request.POST, prefix="list")
+            if list_form.is_valid():
+                try:
+                    recipients.update_list(recipient_list, request.user, **list_form.cleaned_data)
+                except ValidationError as exc:
+                    apply_errors(list_form, exc)
+                else:
+                    messages.success(request, _("Saved."))
+                    return redirect("comms:recipient_list", recipient_list.pk)
+            status = 400
+        elif action in ("remove", "toggle"):
+            raw = request.POST.get("member", "")
+            member = None
+            if raw.isascii() and raw.isdigit() and len(raw) <= 18:
+                member = recipient_list.members.filter(pk=int(raw)).first()
+            try:
+                if member is None:
+                    messages.error(request, _("That member is no longer on the list."))
+                elif action == "remove":
+                    recipients.remove_member(member, request.user)
+                    messages.success(request, _("%(address)s removed.") % {"address": member.address})
+                else:
+                    recipients.update_member(member, request.user, active=not member.active)
+            except ValidationError as exc:
+                for error in exc.messages:
+                    messages.error(request, error)
+            return redirect("comms:recipient_list", recipient_list.pk)
+        elif action == "delete":
+            name = recipient_list.name
+            recipients.delete_list(recipient_list, request.user)
+            messages.success(request, _("List “%(name)s” deleted.") % {"name": name})
+            return redirect("comms:recipient_lists")
+        else:
+            messages.error(request, _("Unknown action."))
+            return redirect("comms:recipient_list", recipient_list.pk)
+    return render(
+        request,
+        "incidents/comms/recipient_list.html",
+        {
+            "recipient_list": recipient_list,
+            "members": list(recipient_list.members.order_by("kind", "email", "webhook_url", "pk")),
+            "list_form": list_form,
+            "member_form": member_form,
+        },
+        status=status,
+    )

@@ -9,7 +9,7 @@ from datetime import datetime
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Prefetch
 
-from incidents.models import TimelineEntry, TimelineRevision
+from incidents.models import AudienceDelivery, TimelineEntry, TimelineRevision
 
 AUDIT_COLUMNS = ["recorded_at", "occurred_at", "actor", "kind", "object", "field", "old", "new", "summary", "entry"]
 
@@ -85,7 +85,44 @@ def audit_rows(incident):
                     "entry": entry.pk,
                 }
             )
-    rows.sort(key=lambda r: (r["recorded_at"], r["entry"]))
+    rows += delivery_rows(incident)
+    rows.sort(key=lambda r: (r["recorded_at"], r["entry"] or 0))
+    return rows
+
+
+def delivery_rows(incident):
+    """Who received which customer, regulator or partner message, and when: one row per
+    recipient of each published communication, with its delivery status (sent, waiting,
+    failed with the error). One query."""
+    deliveries = AudienceDelivery.objects.filter(communication__incident=incident).select_related("communication")
+    rows = []
+    for d in deliveries.order_by("created_at", "pk"):
+        comm = d.communication
+        when = d.sent_at or d.created_at
+        rows.append(
+            {
+                "recorded_at": when,
+                "occurred_at": when,
+                "actor": "system",
+                "kind": "delivery",
+                "object": f"communication {comm.pk} ({comm.audience})",
+                "field": "delivery",
+                "old": None,
+                "new": {
+                    "to": d.address,
+                    "name": d.name,
+                    "kind": d.kind,
+                    "list": d.list_name,
+                    "subject": comm.title,
+                    "status": d.status,
+                    "attempts": d.attempts,
+                    "sent_at": d.sent_at,
+                    "error": d.last_error,
+                },
+                "summary": f"{comm.get_audience_display()} communication {comm.pk} to {d.address}: {d.status}.",
+                "entry": None,
+            }
+        )
     return rows
 
 

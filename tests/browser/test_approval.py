@@ -26,6 +26,8 @@ def cast(django_user_model):
 @pytest.fixture
 def draft(cast):
     incident = services.declare(cast["commander"], title="Chat and API time-outs worldwide", severity=1)
+    # Comms named it for the public already (tests/browser/test_public_title.py asks on the first update).
+    services.set_public_title(incident, cast["commander"], title="Chat and API time-outs")
     return communications.draft(
         incident,
         cast["author"],

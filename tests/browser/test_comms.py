@@ -29,6 +29,8 @@ def incident(cast):
     api = Service.objects.create(name="Public API", slug="public-api", group="Platform")
     Service.objects.create(name="Web chat", slug="web-chat", group="Product")
     incident = services.declare(cast["commander"], title="Chat and API time-outs worldwide", severity=1)
+    # Comms named it for the public already (tests/browser/test_public_title.py asks on the first update).
+    services.set_public_title(incident, cast["commander"], title="Chat and API time-outs")
     services.add_impact(incident, cast["commander"], service=api, level="major_outage")
     return incident
 
@@ -161,6 +163,8 @@ def test_update_starts_from_the_status_template_and_its_chinese_sibling_fills_th
     the status page shows too."""
     api = Service.objects.create(name="Public API", slug="public-api", group="Platform", names={"zh-hans": "公共 API"})
     incident = services.declare(cast["commander"], title="Chat and API time-outs worldwide", severity=1)
+    # Comms named it for the public already (tests/browser/test_public_title.py asks on the first update).
+    services.set_public_title(incident, cast["commander"], title="Chat and API time-outs")
     services.add_impact(incident, cast["commander"], service=api, level="major_outage")
     services.change_status(incident, "identified", cast["commander"])
     CommunicationTemplate.objects.all().delete()  # the seeded library, if this test runs first

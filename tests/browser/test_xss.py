@@ -160,7 +160,15 @@ def seed():
         {"title": titles[0], "summary": TEXT, "severity": 1, "kind": "availability", "services": ["svc-0", "svc-1"]},
     )
     pk = main["id"]
-    others = [w.post("post", "incidents/", {"title": t, "summary": t, "severity": 2})["id"] for t in titles[1:]]
+    # Their public titles (the status page's names for them) carry the titles too, in German as well.
+    others = [
+        w.post(
+            "post",
+            "incidents/",
+            {"title": t, "summary": t, "severity": 2, "public_title": t, "public_titles": {"de": t}},
+        )["id"]
+        for t in titles[1:]
+    ]
     entry = w.post("post", f"incidents/{pk}/timeline/", {"body": "first text " + titles[1]})
     w.call("put", f"incidents/{pk}/timeline/{entry['id']}/", {"body": TEXT})  # the first text is a revision
     w.post("post", f"incidents/{pk}/timeline/", {"body": TEXT})
@@ -184,6 +192,7 @@ def seed():
             "audience": "status_page",
             "title": titles[0],
             "body": TEXT,
+            "public_title": titles[0],  # the main incident's public title once published
             "public_status": "identified",
             "affected": [{"service": "svc-0", "level": "major_outage"}],
         },
@@ -221,6 +230,24 @@ def seed():
     version = Communication.objects.get(pk=comm["id"]).content_version
     approver.post("post", f"incidents/{pk}/communications/{comm['id']}/approve/", {"version": version})
     w.post("post", f"incidents/{pk}/communications/{comm['id']}/publish/")  # the task runs here (eager)
+    # Recipient lists named with the payloads, members with them as names, and a customer message
+    # to them, published: its deliveries keep the names (the comms page, the audit trail, e-mail).
+    lists = [w.post("post", "recipient-lists/", {"name": name, "audience": "customers"}) for name in short_texts(120)]
+    for i, name in enumerate(short_texts(200)):
+        w.post(
+            "post",
+            f"recipient-lists/{lists[i % len(lists)]['id']}/members/",
+            {"kind": "email", "email": f"customer{i}@example.com", "name": name},
+        )
+    to_customers = w.post(
+        "post",
+        f"incidents/{pk}/communications/",
+        {"audience": "customers", "title": titles[0], "body": TEXT, "recipient_lists": [x["id"] for x in lists]},
+    )
+    w.post("post", f"incidents/{pk}/communications/{to_customers['id']}/submit/")
+    version = Communication.objects.get(pk=to_customers["id"]).content_version
+    approver.post("post", f"incidents/{pk}/communications/{to_customers['id']}/approve/", {"version": version})
+    w.post("post", f"incidents/{pk}/communications/{to_customers['id']}/publish/")
     # Mitigations, public, with their explanation on the status page.
     now = timezone.now()
     mitigations = [
@@ -380,6 +407,9 @@ def seed():
         f"/incidents/{pk}/comms/{comm['id']}/",
         f"/incidents/{pk}/comms/{drafts[0]['id']}/",
         f"/incidents/{pk}/comms/{drafts[0]['id']}/edit/",
+        f"/incidents/{pk}/comms/{to_customers['id']}/",
+        "/comms/recipients/",
+        f"/comms/recipients/{lists[0]['id']}/",
         "/comms/templates/",
         f"/comms/templates/{CommunicationTemplate.objects.filter(name__contains='xss').first().pk}/",
         f"/incidents/{pk}/security/",

@@ -55,3 +55,11 @@ def test_make_run_prints_the_second_login():
     source = (Path(__file__).resolve().parents[2] / "bin" / "run.py").read_text()
     assert '"--username", "kim", "--group", "comms"' in source
     assert "kim / {kim_password}" in source
+
+
+def test_the_demo_status_page_shows_public_titles_and_the_chosen_impact(client):
+    call_command("load_demo", verbosity=0)
+    [shown] = client.get("/status/api/v2/incidents.json").json()["incidents"]
+    assert (shown["name"], shown["impact"]) == ("Sign-up codes delayed in some countries", "minor")  # a SEV2
+    assert "[demo]" not in client.get("/status/").content.decode()
+    assert "部分国家的注册验证码延迟" in client.get("/status/?lang=zh-hans").content.decode()

@@ -36,9 +36,22 @@ def approver(django_user_model):
 
 @pytest.fixture
 def publish(author, approver):
-    """publish(incident, body, status="investigating", affected={slug: level}, translations={lang: body})"""
+    """publish(incident, body, status="investigating", affected={slug: level}, translations={lang: body},
+    public_title=..., public_impact=...). An incident without a public title is published under
+    `public_title`, by default its internal title (the leak tests give a different one)."""
 
-    def _publish(incident, body, status="investigating", affected=None, translations=None, language="en"):
+    def _publish(
+        incident,
+        body,
+        status="investigating",
+        affected=None,
+        translations=None,
+        language="en",
+        public_title=None,
+        public_impact="",
+    ):
+        if public_title is None:
+            public_title = "" if incident.public_title else incident.title
         comm = communications.draft(
             incident,
             author,
@@ -47,6 +60,8 @@ def publish(author, approver):
             language=language,
             public_status=status,
             affected=[{"service": slug, "level": level} for slug, level in (affected or {}).items()],
+            public_title=public_title,
+            public_impact=public_impact,
         )
         for code, text in (translations or {}).items():
             communications.set_translation(comm, author, code, text)
@@ -54,6 +69,7 @@ def publish(author, approver):
         communications.approve(comm, approver, comm.content_version)
         assert communications.publish_now(comm.pk, approver.pk)
         comm.refresh_from_db()
+        incident.refresh_from_db()
         return comm
 
     return _publish

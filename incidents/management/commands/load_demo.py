@@ -73,6 +73,8 @@ class Command(BaseCommand):
 
         incident = Incident.objects.create(
             title="[demo] Chat and sign-up failing under traffic flood",
+            public_title="Errors and time-outs in chat and sign-up",
+            public_titles={"zh-hans": "聊天和注册出现错误与超时"},
             summary=(
                 "A large volumetric attack on the public API and sign-up endpoints caused errors "
                 "and time-outs worldwide. New registrations were temporarily limited to verified "
@@ -216,7 +218,20 @@ class Command(BaseCommand):
             ),
             public_status="identified",
             affected=[{"service": signup.slug, "level": Impact.Level.PARTIAL_OUTAGE}],
+            # What the public reads, not the internal "[demo] ..." title; and a partial outage in
+            # a few countries is a minor impact for the public whatever its internal severity.
+            public_title="Sign-up codes delayed in some countries",
+            public_impact="minor",
         )
+        communications.set_translation(
+            update,
+            sam,
+            "zh-hans",
+            "部分新用户未能通过短信收到注册验证码。我们已查明原因在于一家短信服务商，正在将受影响国家的短信"
+            "切换到另一家服务商。现有账户不受影响。",
+            title="部分国家的注册验证码延迟",
+        )
+        update.refresh_from_db()
         communications.submit(update, sam)
         communications.approve(update, maya, update.content_version)
         communications.publish_now(update.pk, maya.pk)

@@ -1,0 +1,241 @@
+"""Delivery of customer, regulator and partner messages to their recipient lists, through the
+one outbox (incidents/outbox.py: claim with a lease, record each row as sent, retries with
+backoff, failed with its error, the sweep's hand-back of a dead worker's rows).
+
+Publishing such a communication (incidents.comms.services.publish_now) calls `fan_out` inside
+the publishing transaction: one `AudienceDelivery` row per recipient of the lists it names
+(unique per communication and address, so someone on two lists hears it once), enqueued on
+commit. This module keeps what is the audiences' own: who is on a list (`members_of`), who is
+refused at sending time (a recipient or list deactivated or removed since), the e-mail in the
+recipient's language and the signed webhook body.
+
+E-mails carry `X-Warroom-Notification: <row id>` and webhooks `X-Warroom-Delivery: <row id>`
+(signed like every Warroom webhook: incidents/webhooks.py, with the recipient's secret), the
+same on a redelivery, so receivers can drop the repeat of a message a killed worker sent
+just before it died.
+"""
+
+import json
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Prefetch
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from incidents import access, outbox, webhooks
+from incidents.markup import render_markdown
+from incidents.models import AudienceDelivery, CommunicationTranslation, Recipient, RecipientList, TimelineEntry
+from incidents.services import notify_changed, record_event
+
+Status = AudienceDelivery.Status
+Kind = Recipient.Kind
+
+BATCH = {Kind.EMAIL: 100, Kind.WEBHOOK: 10}  # rows per delivery task
+WEBHOOK_TIMEOUT = 10  # seconds, for connect and for each read
+
+
+def private_webhooks_allowed():
+    return settings.DEBUG or settings.WARROOM_ALLOW_PRIVATE_WEBHOOKS
+
+
+# Who is on a list ------------------------------------------------------------------------------
+
+
+def members_of(lists):
+    """The active recipients of these recipient lists (those of them that are active).
+
+    The one place that reads who is on a list: a list tied to a private status page's
+    subscribers (not built yet) would add them here."""
+    return Recipient.objects.filter(recipient_list__in=lists, recipient_list__active=True, active=True)
+
+
+def fan_out(comm):
+    """Write one pending delivery per recipient of the communication's lists and enqueue them
+    once the transaction commits. Called inside the transaction that publishes it; a second
+    call writes nothing new (and enqueues what is still pending). Returns the rows queued."""
+    if comm.audience not in RecipientList.AUDIENCES:
+        return 0
+    lists = comm.recipient_lists.filter(audience=comm.audience)
+    rows, seen = [], set()
+    for member in members_of(lists).select_related("recipient_list").order_by("recipient_list__name", "pk"):
+        key = (member.kind, member.address.lower())
+        if key in seen:
+            continue
+        seen.add(key)
+        rows.append(
+            AudienceDelivery(
+                communication=comm,
+                recipient=member,
+                kind=member.kind,
+                address=member.address,
+                name=member.name,
+                list_name=member.recipient_list.name,
+            )
+        )
+    AudienceDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+    by_kind = {}
+    for pk, kind in AudienceDelivery.objects.filter(communication=comm, status=Status.PENDING).values_list(
+        "pk", "kind"
+    ):
+        by_kind.setdefault(kind, []).append(pk)
+    OUTBOX.enqueue(by_kind)
+    return sum(len(ids) for ids in by_kind.values())
+
+
+@transaction.atomic
+def send_again(comm, by):
+    """An operator's "send again" (the receiver is fixed): the communication's failed
+    deliveries are due now. Their attempts count on, so one that had all its tries gets one
+    more. Logged. Returns how many."""
+    access.require(access.can_write_communication(by, comm.incident), "Only comms staff may send communications again.")
+    failed = list(
+        AudienceDelivery.objects.filter(communication=comm, status=Status.FAILED).values_list("pk", "address")
+    )
+    if not failed:
+        raise ValidationError({"deliveries": gettext("No delivery of this communication has failed.")})
+    count = OUTBOX.retry_now([pk for pk, _ in failed])
+    record_event(
+        comm.incident,
+        by,
+        TimelineEntry.Kind.COMMS,
+        f"{comm.get_audience_display()} communication sent again to {count} recipient(s) whose delivery had failed: "
+        + ", ".join(address for _, address in failed[:20])
+        + ("…" if len(failed) > 20 else "")
+        + ".",
+        {"field": "communication", "communication": comm.pk, "sent_again": [pk for pk, _ in failed]},
+    )
+    notify_changed(comm.incident, "communications")
+    return count
+
+
+def deliveries_of(comm):
+    """The communication's deliveries as its page and the API show them, by kind and address."""
+    return list(AudienceDelivery.objects.filter(communication=comm).order_by("kind", "address", "pk"))
+
+
+# Sending ---------------------------------------------------------------------------------------
+
+
+class AudienceOutbox(outbox.Outbox):
+    model = AudienceDelivery
+    task = "incidents.comms.tasks.deliver_to_audience"
+    retry_base_setting = "WARROOM_NOTIFY_RETRY_BASE_SECONDS"
+    group_by = "kind"
+    batches = BATCH
+
+    def load(self, ids):
+        return list(
+            AudienceDelivery.objects.filter(pk__in=ids)
+            .select_related("communication__incident", "recipient__recipient_list")
+            .prefetch_related(
+                Prefetch("communication__translations", queryset=CommunicationTranslation.objects.order_by("pk"))
+            )
+            .order_by("pk")
+        )
+
+    def send(self, rows, outcomes):
+        emails = []
+        for row in rows:
+            refused = _refusal(row)
+            if refused:
+                outcomes[row.pk] = webhooks.Permanent(refused)
+            elif row.kind == Kind.EMAIL:
+                emails.append(row)
+            else:
+                outcomes[row.pk] = send_webhook(row)
+        messages = []
+        for row in emails:
+            try:
+                messages.append((row.pk, email_message(row)))
+            except Exception as exc:  # one message that cannot be built fails alone
+                outcomes[row.pk] = webhooks.Transient(f"Could not build the message: {exc}")
+        outbox.send_emails(messages, outcomes)
+
+    def after_failure(self, row, outcome, error, now):
+        if getattr(outcome, "gone", False) and row.recipient_id:
+            # 410 Gone: the receiver asked never to be called again.
+            Recipient.objects.filter(pk=row.recipient_id).update(active=False)
+
+
+OUTBOX = AudienceOutbox()
+
+
+def _refusal(row):
+    """Why a row is not sent after all (it was written at publication), or ''."""
+    recipient = row.recipient
+    if recipient is None:
+        return "The recipient was removed before delivery."
+    if not recipient.active or not recipient.recipient_list.active:
+        return "The recipient or its list was deactivated before delivery."
+    return ""
+
+
+def in_language(comm, language):
+    """(title, body) of the communication in `language` when it has that translation (or one
+    in the language's main part: zh for zh-hans), else in its own language."""
+    language = (language or "").lower()
+    if language and language != comm.language:
+        translations = {t.language: t for t in comm.translations.all()}
+        chosen = translations.get(language) or translations.get(language.split("-")[0])
+        if chosen is not None:
+            return chosen.title or comm.title, chosen.body, chosen.language
+    return comm.title, comm.body, comm.language
+
+
+def email_message(row):
+    comm = row.communication
+    title, body, language = in_language(comm, row.recipient.language)
+    # Without a subject line, the incident's public title: the internal one never leaves.
+    fallback = comm.incident.public_title_in(language) or comm.incident.reference
+    subject = " ".join((title or fallback).split())
+    message = outbox.PreparedEmail(
+        subject=subject,
+        body=body,
+        to=[row.address],
+        headers={
+            "Auto-Submitted": "auto-generated",
+            "Content-Language": language,
+            "X-Warroom-Notification": str(row.pk),
+        },
+    )
+    message.encoded_subject = outbox.encode_header(subject)
+    message.attach_alternative(
+        f'<!doctype html><html lang="{language}"><meta charset="utf-8"><body>{render_markdown(body)}</body></html>',
+        "text/html",
+    )
+    return message
+
+
+def webhook_body(row):
+    comm = row.communication
+    data = {
+        "type": "communication",
+        "audience": comm.audience,
+        "incident": {"reference": comm.incident.reference},
+        "communication": {
+            "id": comm.pk,
+            "title": comm.title,
+            "body": comm.body,
+            "language": comm.language,
+            "published_at": comm.published_at.isoformat() if comm.published_at else None,
+            "translations": {t.language: {"title": t.title, "body": t.body} for t in comm.translations.all()},
+        },
+        "meta": {
+            "delivery_id": str(row.pk),
+            "generated_at": timezone.now().isoformat(timespec="seconds"),
+        },
+    }
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def send_webhook(row):
+    body = webhook_body(row)
+    return webhooks.post(
+        row.address,
+        body,
+        webhooks.signed_headers(row.recipient.secret, body, row.pk),
+        timeout=WEBHOOK_TIMEOUT,
+        allow_private=private_webhooks_allowed(),
+    )
