@@ -1,9 +1,13 @@
 """The app as a benchmark runs it in its own processes (gunicorn, manage.py): production
-settings on a throwaway folder and database. bench/run.py skips this module."""
+settings on a throwaway folder and database, a free port, plain HTTP requests to it and the
+wait until it answers. bench/run.py skips this module."""
 
+import http.client
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,3 +52,62 @@ def cpu_seconds(pid):
 
 def manage(env, *args):
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def gunicorn(env, port, workers):
+    """gunicorn serving the app on the loopback `port` in the production shape: config/gunicorn.py
+    (threaded workers), as the image runs it. The process; stop it with terminate()."""
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "-c",
+            "config/gunicorn.py",
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def free_port():
+    """A loopback TCP port nobody listens on, for the server a benchmark starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(port, method, url, body=None, headers=None, timeout=30):
+    """One request on a new connection to the app on `port`; its status code."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, url, body=body, headers=headers or {})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def get(port, url, headers=None):
+    """GET `url` on a new connection; its status code."""
+    return request(port, "GET", url, headers=headers, timeout=10)
+
+
+def wait_until_up(port, process, seconds=30):
+    """Wait until the server `process` started answers /healthz on `port`; exit if it dies."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("the server exited early")
+        try:
+            if get(port, "/healthz") == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the server did not answer /healthz in time")

@@ -26,6 +26,11 @@ GOALS = {
     "war_room_time": ("war room at 10,000 entries, server CPU time of one request", "< 60 ms", "{:.1f} ms"),
     "war_room_size": ("war room at 10,000 entries, bytes on the wire (gzip)", "< 60,000 B", "{:,.0f} B"),
     "nginx_export": ("exported /status/ through nginx vs a plain file of its size", ">= 0.9x", "{:.2f}x"),
+    "alert_ingest": (
+        "alert deliveries vs /healthz, 10,000 posts, zero duplicates (issue #11)",
+        ">= 0.5x",
+        "{:.2f}x",
+    ),
     "replay_declare": ("replay: declare + 3 events, keystroke-level estimate (<= 6 actions)", "< 45 s", "{:.1f} s"),
     "replay_first_update": (
         "replay: declare to first approved public update, estimate (<= 12 actions)",

@@ -2,10 +2,12 @@
 
 Seeds a throwaway database (SQLite in a temporary directory, or BENCH_DATABASE_URL for a
 PostgreSQL database you can throw away) with 20 public services and one Alertmanager source
-with a rule per service (`service=<slug>` -> open), starts gunicorn on the loopback interface,
+with a rule per service (`service=<slug>` -> open), starts gunicorn on the loopback interface
+in the production shape (config/gunicorn.py: threaded workers),
 measures /healthz, then posts BENCH_ALERT_POSTS (10,000) Alertmanager deliveries drawn from 500
 distinct fingerprints over the 20 services with BENCH_THREADS concurrent clients. Prints
-deliveries per second as a ratio to /healthz's request rate (goal >= 0.5) and the p99 latency.
+deliveries per second as a ratio to /healthz's request rate (goal >= 0.5), /healthz measured
+before and after the storm and averaged, and the p99 latency.
 
 Then it routes every stored delivery the way the workers do, in BENCH_ROUTERS processes at once
 (the bench's broker is in memory, so this is also the sweep that picks up deliveries whose task
@@ -18,10 +20,8 @@ for the shared cache production uses; default: the database, as `make run`), BEN
 BENCH_ROUTERS (default 4).
 """
 
-import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,9 +32,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from _app import environment, manage  # noqa: E402
+from _app import environment, free_port, gunicorn, manage, request, wait_until_up  # noqa: E402
+from _summary import record  # noqa: E402
 
 TARGET = 0.5
+# In the words of issue #11, which asked for this benchmark.
+GOAL = "ingestion at >= 0.5x of /healthz's request rate, zero duplicates"
 POSTS = int(os.environ.get("BENCH_ALERT_POSTS", "10000"))
 THREADS = int(os.environ.get("BENCH_THREADS", "8"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
@@ -103,36 +106,6 @@ def verify():
             }
         )
     )
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def request(port, method, url, body=None, headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request(method, url, body=body, headers=headers or {})
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
-
-
-def wait_until_up(port, process, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("gunicorn exited early")
-        try:
-            if request(port, "GET", "/healthz") == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("gunicorn did not answer /healthz in time")
 
 
 def healthz_rate(port):
@@ -237,18 +210,14 @@ def main():
         )
         source_id, secret = seeded.stdout.split()
         port = free_port()
-        gunicorn = Path(sys.executable).with_name("gunicorn")
-        server = subprocess.Popen(
-            [str(gunicorn), "config.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = gunicorn(env, port, WORKERS)
         try:
             wait_until_up(port, server)
-            base = healthz_rate(port)
+            # /healthz on both sides of the storm: on a shared machine the load moves during a run.
+            before = healthz_rate(port)
             rate, latencies, failures = storm(port, source_id, secret)
+            after = healthz_rate(port)
+            base = (before + after) / 2
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -267,11 +236,11 @@ def main():
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000
     ratio = rate / base
     print(
-        f"\nAlert storm under gunicorn ({WORKERS} workers, {THREADS} clients, {database}): {POSTS} deliveries, "
-        f"{FINGERPRINTS} fingerprints over {SERVICES} services"
+        f"\nAlert storm under gunicorn ({WORKERS} threaded workers, {THREADS} clients, {database}): "
+        f"{POSTS} deliveries, {FINGERPRINTS} fingerprints over {SERVICES} services"
     )
     print(f"{'':<34} {'req/s':>9} {'vs /healthz':>12} {'goal':>8}")
-    print(f"{'/healthz':<34} {base:>9.0f} {1:>12.2f}")
+    print(f"{'/healthz (before, after the storm)':<34} {base:>9.0f} {1:>12.2f}   ({before:.0f}, {after:.0f})")
     ok_rate = ratio >= TARGET
     print(
         f"{'POST /api/v1/alerts/<id>/':<34} {rate:>9.0f} {ratio:>12.2f} {'>=' + str(TARGET):>8}",
@@ -291,6 +260,8 @@ def main():
         and facts["most_incidents_of_one_service"] == 1
     )
     print("exactly one incident per service, no alert lost: " + ("yes" if exact else "NO"))
+    print(f"Issue #11's goal: {GOAL}: " + ("met" if exact and ok_rate else "NOT met"))
+    record("alert_ingest", ratio, exact and ok_rate, f"alert deliveries vs /healthz, {POSTS:,} posts, zero duplicates")
     return 0 if exact and ok_rate else 1
 
 

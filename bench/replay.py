@@ -52,7 +52,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from _app import environment, manage  # noqa: E402
+from _app import environment, free_port, manage, wait_until_up  # noqa: E402
 from _summary import record  # noqa: E402
 
 # Operator times in seconds (Card, Moran and Newell 1980, table 2).
@@ -251,30 +251,6 @@ def flow_first_public_update(browser, base_url, password):
 # Running it -------------------------------------------------------------------------------
 
 
-def wait_until_up(url, process, seconds=60):
-    import urllib.request
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("the server exited early")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("the server did not answer in time")
-
-
-def free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def compact(operators):
     """ "MHKKKK" as "M H 4K": runs of one operator with their count."""
     runs = []
@@ -359,7 +335,7 @@ def main():
             **quiet,
         )  # fmt: skip
         try:
-            wait_until_up(base_url, server)
+            wait_until_up(port, server, seconds=60)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
                     executable_path=CHROMIUM,

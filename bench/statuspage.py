@@ -23,10 +23,8 @@ Environment knobs: BENCH_DATABASE_URL, BENCH_SECONDS (per round and URL, default
 print every round.
 """
 
-import http.client
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from _app import cpu_seconds, environment, manage  # noqa: E402
+from _app import cpu_seconds, environment, free_port, get, gunicorn, manage, wait_until_up  # noqa: E402
 from _summary import record  # noqa: E402
 
 TARGET = 0.9
@@ -157,35 +155,8 @@ def write():
     print(f"{written} {time.monotonic() - started:.3f}", flush=True)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(port, url):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        # What a browser (or a CDN) sends; the page is served compressed to it.
-        conn.request("GET", url, headers={"Accept-Language": "en", "Accept-Encoding": "gzip, deflate, br"})
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
-
-
-def wait_until_up(port, process, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("gunicorn exited early")
-        try:
-            if get(port, "/healthz") == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("gunicorn did not answer /healthz in time")
+# What a browser (or a CDN) sends; the page is served compressed to it.
+BROWSER = {"Accept-Language": "en", "Accept-Encoding": "gzip, deflate, br"}
 
 
 def measure(port, url):
@@ -198,7 +169,7 @@ def measure(port, url):
 
     def client(i):
         while done[i] < budget and time.monotonic() < stop:
-            status = get(port, url)
+            status = get(port, url, BROWSER)
             if status != 200:
                 errors.append(status)
                 return
@@ -291,30 +262,13 @@ def main():
         manage(env, "collectstatic", "--noinput")
         subprocess.run([sys.executable, __file__, "--seed"], cwd=ROOT, env=env, check=True)
         port = free_port()
-        gunicorn = Path(sys.executable).with_name("gunicorn")
-        server = subprocess.Popen(
-            # The production shape: config/gunicorn.py (threaded workers) as the image runs it.
-            [
-                str(gunicorn),
-                "-c",
-                "config/gunicorn.py",
-                "config.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(WORKERS),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = gunicorn(env, port, WORKERS)
         writer = None
         try:
             wait_until_up(port, server)
             for url in URLS:  # warm: every worker builds or fetches its cached copy
                 for _ in range(WORKERS * 4):
-                    get(port, url)
+                    get(port, url, BROWSER)
             quiet = measure_rounds(port, server.pid)
             writer = start_writer(env)
             writing = measure_rounds(port, server.pid)

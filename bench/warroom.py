@@ -39,7 +39,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,7 +49,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from _app import cpu_seconds, environment, manage  # noqa: E402
+from _app import cpu_seconds, environment, free_port, manage, wait_until_up  # noqa: E402
 from _summary import record  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "1"))
@@ -118,31 +117,11 @@ def seed():
     print(f"{name}={client.cookies[name].value}", *ids)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def fetch(conn, url, headers):
     conn.request("GET", url, headers=headers)
     response = conn.getresponse()
     body = response.read()
     return response.status, body, response.getheader("Content-Encoding")
-
-
-def wait_until_up(port, process, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("the server exited early")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            if fetch(conn, "/healthz", {})[0] == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("the server did not answer in time")
 
 
 def _client_process(port, url, headers, threads, seconds, queue):

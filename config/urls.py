@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from incidents.alerts.api import ingest_urlpatterns as alert_ingest_urlpatterns
 from incidents.alerts.urls import alert_urlpatterns
 from incidents.comms.urls import library_urlpatterns as comms_library_urlpatterns
 from incidents.review.urls import follow_up_urlpatterns, reviews_urlpatterns
@@ -14,6 +15,8 @@ from incidents.views_auth import RateLimitedLoginView, sso_callback, sso_start
 from .health import healthz, readyz
 
 urlpatterns = [
+    # Alert ingestion first: monitoring posts here in storms (incidents/alerts/api.py).
+    path("api/v1/alerts/", include(alert_ingest_urlpatterns)),
     path("", RedirectView.as_view(pattern_name="incidents:list", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),

@@ -54,7 +54,9 @@ def changed_values(form, names):
 
 
 class ReadOnlyInline(admin.TabularInline):
-    """Shown for reference; changed only through the war room, which logs each change."""
+    """Rows shown for reference under their parent, never added, changed or removed here: the
+    app changes them through its services, which check and log each change. The core's, the
+    wings' and runbooks' read-only inlines build on it."""
 
     extra = 0
 
@@ -66,6 +68,12 @@ class ReadOnlyInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyStackedInline(ReadOnlyInline):
+    """ReadOnlyInline, each row as a block of its own (longer texts)."""
+
+    template = admin.StackedInline.template
 
 
 class MembershipInline(ReadOnlyInline):

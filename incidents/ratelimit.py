@@ -14,7 +14,8 @@ import time
 from collections import OrderedDict
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 from incidents import shared_cache
 
@@ -126,12 +127,26 @@ def _count_in_window(key, window):
     # that renews its expiry on every increment (the database cache does) is harmless, and a
     # request costs one increment (the first of a window, an add as well).
     bucket = f"{key}:{int(time.time() // window)}"
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        return _count_in_redis(backend, backend.make_and_validate_key(bucket), window * 2)
     try:
         return cache.incr(bucket)
     except ValueError:  # the window's first request (or its counter was evicted)
         if cache.add(bucket, 1, window * 2):
             return 1
         return cache.incr(bucket)
+
+
+def _count_in_redis(backend, key, timeout):
+    # One round trip: create the counter with its expiry if it is new, then increment it.
+    # (Django's RedisCache.incr asks whether the key exists first: two.) Django's Redis cache
+    # stores integers as they are, so cache.get and cache.incr read this counter as usual.
+    client = backend._cache.get_client(key, write=True)
+    pipeline = client.pipeline(transaction=True)
+    pipeline.set(key, 0, ex=timeout, nx=True)
+    pipeline.incr(key)
+    return pipeline.execute()[1]
 
 
 def over_rate(key, limit, window):

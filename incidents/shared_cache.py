@@ -70,6 +70,12 @@ class _Breaker:
 breaker = _Breaker()
 
 
+def is_shared():
+    """Whether the cache is Redis (CACHE_URL), shared by every web and worker process, rather
+    than the database (the embedded default), where a cache command costs queries."""
+    return not settings.CACHES["default"]["BACKEND"].endswith("db.DatabaseCache")
+
+
 def run(function, *args, default=None):
     """function(*args), an operation on the shared cache; `default` if the cache is down (now,
     or recently enough that this process is not asking again yet)."""

@@ -25,6 +25,7 @@ nothing, and a person retrying after the backoff must not use up their own pair'
 Every failed sign-in is logged (logger "warroom.auth": username and address, never the password).
 """
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -63,6 +64,13 @@ def _username_key(username):
     return (username or "").strip().lower()[:150]
 
 
+def _cache_name(username):
+    """The (normalised) username as the throttle's cache keys hold it: a digest, since a typed
+    username may be long, hold spaces, control characters or any script, none of which a cache
+    key may (memcached's rules, which Django's caches check: 250 characters, no whitespace)."""
+    return hashlib.sha256(username.encode()).hexdigest()[:32]
+
+
 # Failures the audit log records elsewhere: passwords through Django's user_login_failed signal
 # (incidents.auditlog), two-factor codes by incidents.twofactor with their step.
 OWN_AUDIT = {"password", "two-factor code"}
@@ -82,9 +90,10 @@ class Attempt:
 
     def _count(self):
         window = settings.LOGIN_RATE_WINDOW
+        name = _cache_name(self.username)
         address_key = f"login:addr:{self.address}"
-        pair_key = f"login:pair:{self.username}:{self.address}"
-        user_key = f"login:user:{self.username}"
+        pair_key = f"login:pair:{name}:{self.address}"
+        user_key = f"login:user:{name}"
         self.keys = [pair_key, address_key, user_key] if self.per_username else [pair_key, address_key]
         # Count against every key (no short-circuit), so each limit sees each attempt.
         pair, per_address = count(pair_key, window), count(address_key, window)
@@ -99,7 +108,7 @@ class Attempt:
             return self._refuse("address", window, keep=address_key)
         if per_user > settings.LOGIN_USER_BACKOFF_AFTER:
             backoff = settings.LOGIN_USER_BACKOFF_SECONDS
-            if count(f"login:slow:{self.username}", backoff) > 1:
+            if count(f"login:slow:{name}", backoff) > 1:
                 return self._refuse("backoff", backoff)
         return None
 
@@ -188,8 +197,9 @@ def unlock(by, *, username=None, address=None):
     if username:
         username = _username_key(username)
         addresses = {event.detail.get("address") for event in recent_lockouts().filter(subject=f"user {username}")}
-        keys += [f"login:user:{username}", f"login:slow:{username}"]
-        keys += [f"login:pair:{username}:{a}" for a in sorted(a for a in addresses if a)]
+        name = _cache_name(username)
+        keys += [f"login:user:{name}", f"login:slow:{name}"]
+        keys += [f"login:pair:{name}:{a}" for a in sorted(a for a in addresses if a)]
     if address:
         keys.append(f"login:addr:{address}")
     if not keys:

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from incidents.admin import ReadOnlyInline
+
 from .models import Runbook, RunbookRun, RunbookStep, RunbookVersion, StepRun
 
 
@@ -37,22 +39,12 @@ class RunbookVersionAdmin(admin.ModelAdmin):
         return False
 
 
-class StepRunInline(admin.TabularInline):
+class StepRunInline(ReadOnlyInline):
     """Read-only: a step's status, assignee and note change in the war room (services.change_step),
     which logs each change on the incident's timeline."""
 
     model = StepRun
-    extra = 0
     fields = ["position", "step", "status", "assignee", "reason", "note"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RunbookRun)

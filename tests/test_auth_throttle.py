@@ -5,8 +5,10 @@ logged; the API's throttles are on."""
 
 import logging
 import time
+import warnings
 
 import pytest
+from django.core.cache.backends.base import CacheKeyWarning
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -188,3 +190,24 @@ def test_api_answers_429_past_the_anonymous_rate_per_address(db, settings):
     # A forged X-Forwarded-For is not a new address (no BEHIND_PROXY here).
     assert client.get("/api/schema/", REMOTE_ADDR=ATTACKER, HTTP_X_FORWARDED_FOR="10.9.9.9").status_code == 429
     assert client.get("/api/schema/", REMOTE_ADDR=OFFICE).status_code == 200
+
+
+# Cache keys -------------------------------------------------------------------------------------
+
+
+def test_a_long_username_with_spaces_and_any_script_is_throttled_under_valid_cache_keys(commander, settings):
+    """Whatever someone types as a username becomes part of the throttle's cache keys: 250
+    characters with spaces and non-Latin letters must make keys every cache backend accepts
+    (Django warns, and memcached refuses, past 250 characters or with whitespace), and the
+    throttle must still count them."""
+    settings.LOGIN_RATE_LIMIT = 3
+    typed = ("Zoë the 指挥官 on call\t" * 20)[:250]
+    client, other = Client(), Client()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheKeyWarning)
+        answers = [sign_in(client, typed, "guess", ATTACKER).status_code for _ in range(4)]
+        # The same username typed in other case is the same username.
+        assert sign_in(client, typed.upper()[:200] + typed[200:], "guess", ATTACKER).status_code == 429
+        # Another typed username is not held back by this one's pause.
+        assert sign_in(other, "cmdr", "pw-cmdr", ATTACKER).status_code == 302
+    assert answers == [200, 200, 200, 429]

@@ -5,6 +5,7 @@ not in the admin: the alert list scopes them to the incidents each person may se
 
 from django.contrib import admin
 
+from incidents.admin import ReadOnlyInline
 from incidents.alerts.models import AlertRule, AlertSource
 
 
@@ -19,19 +20,9 @@ class ReadOnly(admin.ModelAdmin):
         return False
 
 
-class RuleInline(admin.TabularInline):
+class RuleInline(ReadOnlyInline):
     model = AlertRule
     fields = ["position", "name", "matchers", "service", "severity", "kind", "action"]
-    extra = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AlertSource)

@@ -82,49 +82,60 @@ class IngestView(APIView):
         if secret is None:
             m = BEARER.match(request.headers.get("Authorization", ""))
             secret = m[1] if m else ""
-        try:
-            source = alerts.authenticate(source_id, secret)
-        except alerts.SourceRefused:
-            return self._refused(request)
+        body = None
+        # This process's copy of the source first; a fresh read when it no longer holds
+        # (services.SourceChanged: rotated, paused or re-keyed since), so a change counts at once.
+        for fresh in (False, True):
+            try:
+                source = alerts.authenticate(source_id, secret, fresh=fresh)
+            except alerts.SourceRefused:
+                return self._refused(request)
+            if body is None:
+                refusal = self._over_limits(request, source)
+                if refusal is not None:
+                    return refusal
+                body = request._request.read(settings.WARROOM_ALERT_MAX_BYTES + 1)
+                if len(body) > settings.WARROOM_ALERT_MAX_BYTES:
+                    return self._too_large()
+            try:
+                alerts.check_signature(source, body, request.headers.get(alerts.SIGNATURE_HEADER))
+                delivery, count, replayed = alerts.receive(source, body, parse_key(request) or "")
+            except alerts.SourceChanged:
+                continue
+            except alerts.SourceRefused:
+                return self._refused(request)
+            except alerts.SourcePaused:
+                return Response({"detail": gettext("This alert source is paused.")}, status=status.HTTP_423_LOCKED)
+            except payloads.PayloadError as exc:
+                return Response({exc.field: [exc.message]}, status=status.HTTP_400_BAD_REQUEST)
+            except alerts.KeyReused:
+                return Response(
+                    {"idempotency_key": ["This Idempotency-Key was already used with another body: use a new key."]},
+                    status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+                )
+            except alerts.KeyInUse:
+                return Response(
+                    {"idempotency_key": ["A delivery with this Idempotency-Key is being stored; retry."]},
+                    status=status.HTTP_409_CONFLICT,
+                )
+            headers = {REPLAYED_HEADER: "true"} if replayed else {}
+            return Response({"delivery": delivery, "alerts": count}, status=status.HTTP_202_ACCEPTED, headers=headers)
+        raise AssertionError("a fresh read never raises SourceChanged")
+
+    def _over_limits(self, request, source):
         window = settings.WARROOM_ALERT_RATE_WINDOW
         if ratelimit.over_rate(f"alerts:source:{source.pk}", settings.WARROOM_ALERT_RATE_LIMIT, window):
             return self._too_many(window)
         length = request.headers.get("Content-Length") or "0"
         if not length.isdigit() or int(length) > settings.WARROOM_ALERT_MAX_BYTES:
-            return Response(
-                {"body": [f"At most {settings.WARROOM_ALERT_MAX_BYTES} bytes per request."]},
-                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
-        body = request._request.read(settings.WARROOM_ALERT_MAX_BYTES + 1)
-        if len(body) > settings.WARROOM_ALERT_MAX_BYTES:
-            return Response(
-                {"body": [f"At most {settings.WARROOM_ALERT_MAX_BYTES} bytes per request."]},
-                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
-        try:
-            alerts.check_signature(source, body, request.headers.get(alerts.SIGNATURE_HEADER))
-        except alerts.SourceRefused:
-            return self._refused(request)
-        key = parse_key(request) or ""
-        try:
-            delivery, replayed = alerts.receive(source, body, key)
-        except alerts.SourcePaused:
-            return Response({"detail": gettext("This alert source is paused.")}, status=status.HTTP_423_LOCKED)
-        except payloads.PayloadError as exc:
-            return Response({exc.field: [exc.message]}, status=status.HTTP_400_BAD_REQUEST)
-        except alerts.KeyReused:
-            return Response(
-                {"idempotency_key": ["This Idempotency-Key was already used with another body: use a new key."]},
-                status=status.HTTP_422_UNPROCESSABLE_ENTITY,
-            )
-        except alerts.KeyInUse:
-            return Response(
-                {"idempotency_key": ["A delivery with this Idempotency-Key is being stored; retry."]},
-                status=status.HTTP_409_CONFLICT,
-            )
-        headers = {REPLAYED_HEADER: "true"} if replayed else {}
-        data = {"delivery": delivery.pk, "alerts": len(delivery.alerts)}
-        return Response(data, status=status.HTTP_202_ACCEPTED, headers=headers)
+            return self._too_large()
+        return None
+
+    def _too_large(self):
+        return Response(
+            {"body": [f"At most {settings.WARROOM_ALERT_MAX_BYTES} bytes per request."]},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
 
     def _refused(self, request):
         # Guessing secrets is slowed per client address; the answer never says whether the source exists.
@@ -475,12 +486,17 @@ rules_router = DefaultRouter()
 rules_router.include_root_view = False
 rules_router.register("rules", AlertRuleViewSet, basename="alert-rule")
 
+# The ingestion endpoint, included by config/urls.py ahead of every other pattern of the site:
+# the hottest path of all, it is resolved in a few steps rather than after the whole API.
+ingest_urlpatterns = [
+    path("<int:source_id>/", IngestView.as_view(), name="alert-ingest"),
+    path("<int:source_id>/<str:secret>/", SecretInPathIngestView.as_view(), name="alert-ingest-secret"),
+]
+
 urlpatterns = [
     path("alerts/", AlertListView.as_view(), name="alert-list"),
     path("alerts/triage/<int:alert_pk>/open/", TriageOpenView.as_view(), name="alert-triage-open"),
     path("alerts/triage/<int:alert_pk>/attach/", TriageAttachView.as_view(), name="alert-triage-attach"),
-    path("alerts/<int:source_id>/", IngestView.as_view(), name="alert-ingest"),
-    path("alerts/<int:source_id>/<str:secret>/", SecretInPathIngestView.as_view(), name="alert-ingest-secret"),
     path("", include(router.urls)),
     path("alert-sources/<int:source_pk>/", include(rules_router.urls)),
 ]

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
 
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
-from incidents import access, auditlog
+from incidents import access, auditlog, shared_cache
 from incidents import services as core
 from incidents.alerts import payloads
 from incidents.alerts.models import Alert, AlertDelivery, AlertRule, AlertSource, hash_secret, new_secret
@@ -364,56 +365,163 @@ def _json(value):
 
 
 # Taking a delivery in ---------------------------------------------------------------------------
+#
+# A delivery costs one INSERT and no read of its source. Each web process remembers what it
+# read of a source (`SourceCheck`) and takes deliveries in against that copy, but never trusts
+# it alone: the INSERT that stores a delivery restates every fact the copy vouched for in its
+# WHERE clause (the same secret hash, not paused, the same kind, the same signature rule and
+# key). When any of them changed (a rotated secret, a pause, a new signing key, in this process
+# or any other), the INSERT stores nothing and the request is checked again from a fresh read:
+# a rotated secret or a paused source is refused at once everywhere, with nothing to invalidate.
 
 
-def authenticate(source_id, secret):
-    """The source if `secret` is its secret, else SourceRefused (the same for an unknown id)."""
-    source = AlertSource.objects.filter(pk=source_id).first() if 0 < source_id < 2**63 else None
-    given = hash_secret(secret or "")
-    expected = source.secret_hash if source is not None else _NO_HASH
-    if not hmac.compare_digest(given, expected) or source is None or not secret:
+@dataclass(frozen=True)
+class SourceCheck:
+    """What a delivery is checked against: a source as read from the database, by this request
+    (`fresh`) or an earlier one of this process."""
+
+    pk: int
+    kind: str
+    secret_hash: str
+    paused: bool
+    require_signature: bool
+    signing_key: str
+    fresh: bool = True
+
+
+class SourceChanged(Exception):
+    """This process's copy of the source no longer holds (or cannot vouch for the request):
+    check again against a fresh read (`authenticate(..., fresh=True)`)."""
+
+
+_CHECK_FIELDS = ("pk", "kind", "secret_hash", "paused", "require_signature", "signing_key")
+_known_sources = {}  # source pk -> SourceCheck; a dict's get and set are atomic under threads
+
+
+def _read_source(source_id):
+    row = AlertSource.objects.filter(pk=source_id).values_list(*_CHECK_FIELDS).first()
+    if row is None:
+        _known_sources.pop(source_id, None)
+        return None
+    check = SourceCheck(*row)
+    _known_sources[source_id] = SourceCheck(*row, fresh=False)
+    return check
+
+
+def authenticate(source_id, secret, fresh=False):
+    """The source (a SourceCheck) if `secret` is its secret, else SourceRefused (the same for an
+    unknown id). Without `fresh`, this process's copy of the source may answer."""
+    if not 0 < source_id < 2**63:
         raise SourceRefused()
-    return source
+    given = hash_secret(secret or "")
+    check = None if fresh else _known_sources.get(source_id)
+    if check is None or not hmac.compare_digest(given, check.secret_hash):
+        check = _read_source(source_id)  # unknown here, or a secret rotated since it was read
+    expected = check.secret_hash if check is not None else _NO_HASH
+    if not hmac.compare_digest(given, expected) or check is None or not secret:
+        raise SourceRefused()
+    return check
 
 
 def check_signature(source, body, header):
-    """`X-Warroom-Signature: sha256=<hex HMAC-SHA256 of the body with the signing key>`."""
+    """`X-Warroom-Signature: sha256=<hex HMAC-SHA256 of the body with the signing key>`.
+    SourceChanged when only this process's copy of the source refuses it."""
     if not source.require_signature:
         return
     given = (header or "").strip().removeprefix("sha256=")
     expected = hmac.new(source.signing_key.encode(), body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise SourceRefused()
+        raise SourceRefused() if source.fresh else SourceChanged()
 
 
 def receive(source, body, idempotency_key=""):
-    """Check and store one delivery; its alerts are routed by a task once it commits.
-    Returns (delivery, replayed). PayloadError for a body that is not the source's format."""
+    """Check and store one delivery; its alerts are routed by a task once it commits. Returns
+    (delivery id, number of alerts, replayed). PayloadError for a body that is not the source's
+    format; SourceChanged when the source changed since this process read it."""
     if source.paused:
-        raise SourcePaused()
+        raise SourcePaused() if source.fresh else SourceChanged()
     body_hash = hashlib.sha256(body).hexdigest()
     if idempotency_key:
-        stored = AlertDelivery.objects.filter(source=source, idempotency_key=idempotency_key).first()
+        if not source.fresh:
+            raise SourceChanged()  # a replay stores nothing, so no INSERT would check the source
+        stored = AlertDelivery.objects.filter(source_id=source.pk, idempotency_key=idempotency_key).first()
         if stored is not None:
             if stored.body_hash != body_hash:
                 raise KeyReused()
-            return stored, True
+            return stored.pk, len(stored.alerts), True
     alerts = payloads.parse(source.kind, body)
     try:
-        with transaction.atomic():
-            delivery = AlertDelivery.objects.create(
-                source=source, alerts=alerts, idempotency_key=idempotency_key, body_hash=body_hash
-            )
-            transaction.on_commit(lambda: _enqueue(delivery.pk), robust=True)
+        pk = _store(source, alerts, idempotency_key, body_hash)
     except IntegrityError as exc:  # the same key, stored by a concurrent request
         raise KeyInUse() from exc
-    return delivery, False
+    if pk is None:
+        # The source changed under this request: rotated, paused, removed or re-keyed.
+        raise SourceRefused() if source.fresh else SourceChanged()
+    transaction.on_commit(lambda: _enqueue(source.pk, pk), robust=True)
+    return pk, len(alerts), False
 
 
-def _enqueue(delivery_pk):
-    from incidents.alerts.tasks import process_delivery
+def _store(source, alerts, idempotency_key, body_hash):
+    """INSERT the delivery only while the source is as `source` says: its id, or None."""
+    values = {
+        "source": source.pk,
+        "received_at": timezone.now(),
+        "alerts": alerts,
+        "idempotency_key": idempotency_key,
+        "body_hash": body_hash,
+    }
+    meta, qn = AlertDelivery._meta, connection.ops.quote_name
+    fields = [meta.get_field(name) for name in values]
+    params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values.values(), strict=True)]
+    conditions = {"id": source.pk} | {name: getattr(source, name) for name in _CHECK_FIELDS[1:]}
+    source_meta = AlertSource._meta
+    table, sources, pk = qn(meta.db_table), qn(source_meta.db_table), qn(meta.pk.column)
+    columns, placeholders = ", ".join(qn(f.column) for f in fields), ", ".join(["%s"] * len(fields))
+    where = " AND ".join(f"{qn(source_meta.get_field(name).column)} = %s" for name in conditions)
+    params += conditions.values()
+    # Names from the models' metadata, quoted; every value is a parameter.
+    sql = f"INSERT INTO {table} ({columns}) SELECT {placeholders} FROM {sources} WHERE {where}"  # noqa: S608
+    with connection.cursor() as cursor:
+        if not connection.features.can_return_columns_from_insert:  # SQLite before 3.35
+            cursor.execute(sql, params)
+            return cursor.lastrowid if cursor.rowcount == 1 else None
+        cursor.execute(f"{sql} RETURNING {pk}", params)
+        row = cursor.fetchone()
+    return row[0] if row else None
 
+
+# A burst of deliveries from one source shares one routing task: the first delivery queues
+# `route_source` and marks it queued in the shared cache; the next ones find the mark and queue
+# nothing (one cache command instead of a broker message each). The task lifts the mark before
+# it looks for deliveries to route, so a delivery stored after that queues a task of its own. A
+# lost task costs a delay, never a delivery: the mark expires and the sweep routes what is left.
+ROUTING_QUEUED_SECONDS = 60
+
+
+def routing_queued_key(source_pk):
+    return f"alerts:routing-queued:{source_pk}"
+
+
+def _enqueue(source_pk, delivery_pk):
+    from incidents.alerts.tasks import process_delivery, route_source
+
+    if shared_cache.is_shared():
+        queued = shared_cache.run(cache.add, routing_queued_key(source_pk), 1, ROUTING_QUEUED_SECONDS)
+        if queued is False:
+            return  # the task already queued for this source routes this delivery too
+        if queued:
+            route_source.delay(source_pk)
+            return
+    # The cache is the database (or Redis is down): one task per delivery, as the sweep does.
     process_delivery.delay(delivery_pk)
+
+
+def route_source(source_pk):
+    """Route every delivery of the source not routed yet, oldest first: the task that a burst
+    of deliveries shares. Safe to run twice, or twice at once (process_delivery)."""
+    shared_cache.run(cache.delete, routing_queued_key(source_pk))
+    pending = AlertDelivery.objects.filter(processed_at__isnull=True, source_id=source_pk).order_by("pk")
+    return sum(process_delivery(pk) for pk in pending.values_list("pk", flat=True))
 
 
 def pending_deliveries(older_than=timedelta(minutes=1)):

@@ -5,17 +5,22 @@ from celery import shared_task
 
 from incidents.alerts import services as alerts
 
-
-@shared_task(
-    name="incidents.alerts.process_delivery",
-    autoretry_for=(ConnectionError, TimeoutError),
-    retry_backoff=True,
-    retry_backoff_max=300,
-    max_retries=8,
+# Routing retries only what is transient (the database or the broker away a moment).
+ROUTING_RETRIES = dict(
+    autoretry_for=(ConnectionError, TimeoutError), retry_backoff=True, retry_backoff_max=300, max_retries=8
 )
+
+
+@shared_task(name="incidents.alerts.process_delivery", **ROUTING_RETRIES)
 def process_delivery(delivery_pk):
     """Route the alerts of one stored delivery: open, attach, record, or leave for triage."""
     return alerts.process_delivery(delivery_pk)
+
+
+@shared_task(name="incidents.alerts.route_source", **ROUTING_RETRIES)
+def route_source(source_pk):
+    """Route every delivery of one source not routed yet, oldest first (what a burst shares)."""
+    return alerts.route_source(source_pk)
 
 
 @shared_task(name="incidents.alerts.sweep")

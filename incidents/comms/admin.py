@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from incidents import access
+from incidents.admin import ReadOnlyStackedInline
 from incidents.comms import delivery
 from incidents.comms import services as communications
 from incidents.comms.models import AudienceDelivery, Communication, CommunicationTemplate, CommunicationTranslation
@@ -16,21 +17,11 @@ from incidents.comms.models import AudienceDelivery, Communication, Communicatio
 CONTENT = ("audience", "title", "body", "language", "public_status", "public_impact", "public_title", "affected")
 
 
-class TranslationInline(admin.StackedInline):
+class TranslationInline(ReadOnlyStackedInline):
     """Read-only: translations are part of what is approved and published; the app sets them
     (communications.set_translation), which sends an approved update back to review."""
 
     model = CommunicationTranslation
-    extra = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class CommunicationAdminForm(forms.ModelForm):

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from incidents import access
-from incidents.admin import ThroughServices, changed_values
+from incidents.admin import ReadOnlyInline, ThroughServices, changed_values
 from incidents.forms import apply_errors, error_messages
 from incidents.security import mitigations as security
 from incidents.security.clocks import check_stages_change, validate_stages
@@ -153,22 +153,12 @@ class ObligationAdmin(admin.ModelAdmin):
     search_fields = ["key", "regime", "notes"]
 
 
-class SubmissionInline(admin.TabularInline):
+class SubmissionInline(ReadOnlyInline):
     """Read-only: a submission completes a stage of the clock, so it is recorded in the app
     (clocks.record_submission), which checks it and logs it on the timeline."""
 
     model = Submission
-    extra = 0
     fields = ["stage", "submitted_at", "submitted_by", "reference", "communication", "notes"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RegulatoryClock)

@@ -16,3 +16,13 @@ def test_the_admin_shows_a_source_without_its_secrets_and_changes_nothing(as_use
     source.refresh_from_db()
     assert source.name == "Prometheus"
     assert client.get("/admin/incidents/alertsource/add/").status_code == 403
+
+
+def test_the_admin_shows_a_sources_rules_but_offers_no_way_to_add_change_or_remove_one(
+    as_user, django_user_model, source
+):
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    html = as_user(admin).get(f"/admin/incidents/alertsource/{source.pk}/change/").content.decode()
+    assert "service=api" in html
+    # No editable field of a rule, no delete box, no blank row to fill in.
+    assert 'name="rules-0-name"' not in html and "rules-0-DELETE" not in html and 'name="rules-1-' not in html

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from incidents.alerts import services as alerts
-from incidents.alerts.models import Alert, AlertDelivery, AlertSource
+from incidents.alerts.models import Alert, AlertDelivery, AlertSource, hash_secret
 from incidents.models import AuditEvent, Incident
 from tests.alerts.conftest import alertmanager_payload, am_alert
 
@@ -246,3 +246,70 @@ def test_the_grafana_format_is_understood(commander, deliver, api_service):
     incident = Incident.objects.get()
     assert (incident.title, incident.severity) == ("p99 above 2 s", 2)
     assert Alert.objects.get().fingerprint == "c6eadffa33fcdf37"
+
+
+def _source_queries(queries):
+    return [q["sql"] for q in queries.captured_queries if "incidents_alertsource" in q["sql"]]
+
+
+def test_a_delivery_from_a_source_this_process_knows_is_stored_without_reading_the_source(source, ingest):
+    """One statement stores the delivery and checks the source in its WHERE clause."""
+    ingest(source, alertmanager_payload())  # this process reads the source once
+    with CaptureQueriesContext(connection) as queries:
+        assert ingest(source, alertmanager_payload(am_alert(fingerprint="f2"))).status_code == 202
+    touching = _source_queries(queries)
+    assert len(touching) == 1 and touching[0].upper().startswith("INSERT"), touching
+    assert AlertDelivery.objects.count() == 2
+
+
+def _signed(source, body):
+    return "sha256=" + hmac.new(source.signing_key.encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize("change", ["rotated", "paused", "signature required", "re-keyed", "removed"])
+def test_a_source_changed_by_another_process_is_refused_here_at_once(source, ingest, change):
+    """Another web process, a worker or the database itself changes the source; nothing tells
+    this process, which took a delivery from it a moment ago: the next one is refused all the
+    same, and nothing is stored."""
+    body = json.dumps(alertmanager_payload()).encode()
+    headers = {}
+    if change == "re-keyed":
+        AlertSource.objects.filter(pk=source.pk).update(require_signature=True)
+        source.refresh_from_db()
+        headers["HTTP_X_WARROOM_SIGNATURE"] = _signed(source, body)  # with the key it had
+    assert ingest(source, body, **headers).status_code == 202
+    rows = AlertSource.objects.filter(pk=source.pk)
+    if change == "rotated":
+        rows.update(secret_hash=hash_secret("the-new-secret"), secret_prefix="thenew")
+    elif change == "paused":
+        rows.update(paused=True)
+    elif change == "signature required":
+        rows.update(require_signature=True)
+    elif change == "re-keyed":
+        rows.update(signing_key="a new signing key")
+    else:
+        rows.delete()
+    stored = AlertDelivery.objects.count()
+    response = ingest(source, body, **headers)
+    assert response.status_code == (423 if change == "paused" else 401), response.content
+    assert AlertDelivery.objects.count() == stored
+
+
+def test_a_retry_with_its_idempotency_key_is_refused_once_the_secret_is_rotated_elsewhere(source, ingest):
+    assert ingest(source, alertmanager_payload(), HTTP_IDEMPOTENCY_KEY="k-1").status_code == 202
+    AlertSource.objects.filter(pk=source.pk).update(secret_hash=hash_secret("the-new-secret"))
+    assert ingest(source, alertmanager_payload(), HTTP_IDEMPOTENCY_KEY="k-1").status_code == 401
+
+
+def test_a_new_secret_works_at_once_in_a_process_that_knew_the_old_one(source, ingest):
+    assert ingest(source, alertmanager_payload()).status_code == 202
+    AlertSource.objects.filter(pk=source.pk).update(secret_hash=hash_secret("the-new-secret"))
+    assert ingest(source, alertmanager_payload(), secret="the-new-secret").status_code == 202
+    assert ingest(source, alertmanager_payload()).status_code == 401
+
+
+def test_a_resumed_source_is_let_in_at_once_in_a_process_that_saw_it_paused(source, ingest):
+    AlertSource.objects.filter(pk=source.pk).update(paused=True)
+    assert ingest(source, alertmanager_payload()).status_code == 423
+    AlertSource.objects.filter(pk=source.pk).update(paused=False)
+    assert ingest(source, alertmanager_payload()).status_code == 202
