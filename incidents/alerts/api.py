@@ -138,9 +138,8 @@ def ingest(request, source_id, secret=None):
 
 
 def _over_limits(request, source):
-    window = settings.WARROOM_ALERT_RATE_WINDOW
-    if ratelimit.over_rate(f"alerts:source:{source.pk}", settings.WARROOM_ALERT_RATE_LIMIT, window):
-        return _too_many(window)
+    if alerts.over_rate(source.pk):
+        return _too_many(settings.WARROOM_ALERT_RATE_WINDOW)
     length = request.headers.get("Content-Length") or "0"
     if not length.isdigit() or int(length) > settings.WARROOM_ALERT_MAX_BYTES:
         return _too_large()

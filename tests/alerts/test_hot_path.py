@@ -6,13 +6,18 @@ and the OpenAPI schema still describes it."""
 import hashlib
 import hmac
 import json
+import time
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
+from redis.connection import AbstractConnection
 
 from incidents.alerts import services as alerts
 from incidents.alerts.models import AlertDelivery
 from tests.alerts.conftest import alertmanager_payload, am_alert
+from tests.private_redis import PrivateRedis
+from tests.test_cache_outage import forget_process_state, redis_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -129,3 +134,73 @@ def test_the_openapi_schema_still_describes_both_ways_of_posting_a_delivery(clie
         assert operation["tags"] == ["alerts"]
         assert {"202", "401", "409", "413", "422", "423", "429"} <= set(operation["responses"])
         assert {"Idempotency-Key", "X-Warroom-Signature"} <= {p["name"] for p in operation["parameters"]}
+
+
+@pytest.fixture
+def private_redis(settings):
+    """A redis-server of this test's own as the shared cache (tests/private_redis.py)."""
+    server = PrivateRedis()
+    server.start()
+    settings.CACHES = redis_cache(server.url())
+    forget_process_state()
+    yield server
+    server.stop()
+    forget_process_state()
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Counts what redis-py sends to any Redis server: one call per round trip (a pipeline's
+    commands go out together). The real method still sends them."""
+    sent = []
+    real = AbstractConnection.send_packed_command
+
+    def counted(connection, command, check_health=True):
+        sent.append(command)
+        return real(connection, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    return sent
+
+
+def test_a_stored_delivery_costs_one_redis_round_trip(
+    source,
+    private_redis,
+    round_trips,
+    django_capture_on_commit_callbacks,
+):
+    """The rate counter and the routing mark go together, after the delivery commits."""
+    client = Client()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, source, alertmanager_payload()).status_code == 202  # queues the routing task
+    round_trips.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, source, alertmanager_payload()).status_code == 202
+    assert len(round_trips) == 1
+    assert AlertDelivery.objects.count() == 2
+    assert private_redis.keys(f"*{alerts.routing_queued_key(source.pk)}")  # the first one's task routes both
+
+
+def test_deliveries_counted_by_other_processes_close_the_source_here_after_one_more(
+    source,
+    private_redis,
+    settings,
+    django_capture_on_commit_callbacks,
+    time_machine,
+):
+    """Each process checks a request against the count it last heard from Redis: once others
+    filled the window, it lets at most one more delivery in, hears the count, and refuses."""
+    settings.WARROOM_ALERT_RATE_LIMIT, settings.WARROOM_ALERT_RATE_WINDOW = 5, 60
+    time_machine.move_to("2026-03-02T09:00:10Z", tick=False)
+    window = int(time.time() // 60)
+    cache.set(f"{alerts.rate_key(source.pk)}:{window}", 5, 120)  # five deliveries elsewhere
+    client, answers = Client(), []
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            answers.append(post(client, source, alertmanager_payload()))
+    assert [a.status_code for a in answers] == [202, 429, 429]
+    assert answers[1]["Retry-After"] == "60"
+    assert AlertDelivery.objects.count() == 1
+    time_machine.move_to("2026-03-02T09:01:00Z", tick=False)  # the next window
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, source, alertmanager_payload()).status_code == 202
