@@ -9,7 +9,7 @@ posts N deliveries (default 2000) and N /healthz requests, each after a warm-up,
 database it creates and drops (test_<name>), and prints the Python function calls per request
 (cProfile: the same on every run) and the CPU milliseconds per request (time.process_time,
 without the profiler: varies with the machine). NO_HIREDIS=1 hides hiredis from redis-py;
-TOP=1 prints the delivery's profile.
+TOP=tottime (or cumulative) prints the delivery's profile so sorted.
 """
 
 import cProfile
@@ -101,6 +101,6 @@ try:
         cpu = (time.process_time() - started) / N * 1000
         print(f"{name:10} {calls:8.0f} calls/request {cpu:6.3f} ms CPU/request", flush=True)
         if os.environ.get("TOP") and name == "delivery":
-            pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
+            pstats.Stats(profile).sort_stats(os.environ.get("TOP")).print_stats(45)
 finally:
     connection.creation.destroy_test_db(old, verbosity=0)
