@@ -3,6 +3,7 @@ schedule maintenance (staff, statuspage.views_manage)."""
 
 from django import forms
 from django.core.validators import EmailValidator
+from django.db.models import Q
 from django.utils.translation import gettext, gettext_lazy
 
 from incidents.forms import DateTimeField, DateTimeInput, ServicesField
@@ -39,11 +40,17 @@ class ScopeForm(forms.Form):
         help_text=gettext_lazy("A group includes components added to it later."),
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, page=None, **kwargs):
         super().__init__(*args, **kwargs)
-        # Internal services are never offered, and never accepted if posted.
-        self.fields["components"].queryset = Service.objects.filter(public=True).order_by("group", "position", "name")
-        self.fields["groups"].choices = [(g, g) for g in subscriptions.public_groups()]
+        from . import pages
+
+        page = page or pages.default_page()
+        # Internal services, and those of other pages, are never offered, and never accepted if posted.
+        shown = Service.objects.filter(public=True)
+        if not page.all_components:
+            shown = shown.filter(Q(pk__in=page.service_ids) | Q(group__in=page.group_names))
+        self.fields["components"].queryset = shown.order_by("group", "position", "name")
+        self.fields["groups"].choices = [(g, g) for g in subscriptions.public_groups(page)]
 
     def clean(self):
         data = super().clean()

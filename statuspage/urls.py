@@ -1,5 +1,9 @@
 """The public status page under /status/ (no login): HTML, Statuspage v2 JSON, Atom feeds.
 
+Every other status page (statuspage.pages) has the same documents and subscription form under
+/status/p/<slug>/ (named page_<name>, e.g. statuspage:page_summary), and a page with a host
+name also at /status/ of that host.
+
 Every route serves a document of statuspage.views.Documents by its path under /status/;
 the static export writes the same paths to disk. The subscription pages (statuspage:subscribe
 and friends) come from urls_subscribe; the staff pages under manage/ (signed in, never cached,
@@ -8,33 +12,39 @@ not exported) from views_manage.
 
 from django.urls import path
 
-from . import urls_subscribe, views, views_manage
+from . import urls_subscribe, views, views_manage, views_subscribe
 
 app_name = "statuspage"
 
 
-def document(route, name, doc=None):
-    return path(route, views.document, {"path": route if doc is None else doc}, name=name)
+def document(route, name, doc=None, prefix=""):
+    return path(prefix + route, views.document, {"path": route if doc is None else doc}, name=name)
 
 
-urlpatterns = [
-    document("", "index"),
-    document("history/", "history"),
-    document("incidents/<str:public_id>/", "incident", "incidents/{id}/"),
-    document("maintenance/<str:public_id>/", "maintenance", "maintenance/{id}/"),
-    document("feed.atom", "feed"),
-    document("components/<str:public_id>/feed.atom", "component_feed", "components/{id}/feed.atom"),
-    document("api/v2/summary.json", "summary"),
-    document("api/v2/status.json", "status"),
-    document("api/v2/components.json", "components"),
-    document("api/v2/incidents.json", "incidents"),
-    document("api/v2/incidents/unresolved.json", "unresolved_incidents"),
-    document("api/v2/scheduled-maintenances.json", "scheduled_maintenances"),
-    document("api/v2/scheduled-maintenances/upcoming.json", "upcoming_maintenances"),
-    document("api/v2/scheduled-maintenances/active.json", "active_maintenances"),
+DOCUMENTS = [
+    ("", "index"),
+    ("history/", "history"),
+    ("incidents/<str:public_id>/", "incident", "incidents/{id}/"),
+    ("maintenance/<str:public_id>/", "maintenance", "maintenance/{id}/"),
+    ("feed.atom", "feed"),
+    ("components/<str:public_id>/feed.atom", "component_feed", "components/{id}/feed.atom"),
+    ("api/v2/summary.json", "summary"),
+    ("api/v2/status.json", "status"),
+    ("api/v2/components.json", "components"),
+    ("api/v2/incidents.json", "incidents"),
+    ("api/v2/incidents/unresolved.json", "unresolved_incidents"),
+    ("api/v2/scheduled-maintenances.json", "scheduled_maintenances"),
+    ("api/v2/scheduled-maintenances/upcoming.json", "upcoming_maintenances"),
+    ("api/v2/scheduled-maintenances/active.json", "active_maintenances"),
 ]
 
+urlpatterns = [document(*spec) for spec in DOCUMENTS]
 urlpatterns += urls_subscribe.urlpatterns
+
+# Every other page, by path (statuspage.pages.resolve reads page_slug).
+PAGE = "p/<slug:page_slug>/"
+urlpatterns += [document(route, f"page_{name}", *rest, prefix=PAGE) for route, name, *rest in DOCUMENTS]
+urlpatterns += [path(PAGE + "subscribe/", views_subscribe.subscribe, name="page_subscribe")]
 
 # Staff pages (signed in): scheduled maintenance, subscriber deliveries.
 urlpatterns += [
