@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from incidents.models import Communication, Service
@@ -61,6 +62,14 @@ class StatusPage(models.Model):
     @property
     def is_private(self):
         return self.visibility == self.Visibility.PRIVATE
+
+    @cached_property
+    def service_ids(self):
+        return frozenset(s.pk for s in self.services.all())
+
+    @cached_property
+    def group_names(self):
+        return frozenset(self.groups or ())
 
 
 def hash_access_token(token):

@@ -75,10 +75,6 @@ def _load():
     pages = list(StatusPage.objects.prefetch_related("services"))
     if not any(p.is_default for p in pages):
         pages.insert(0, _create_default())
-    for page in pages:
-        page.service_ids = frozenset(s.pk for s in page.services.all())
-        page.service_slugs = frozenset(s.slug for s in page.services.all())
-        page.group_names = frozenset(page.groups or ())
     return pages
 
 
