@@ -40,7 +40,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 
-from incidents import outbox, webhooks
+from incidents import access, outbox, webhooks
 from incidents.markup import render_markdown
 from incidents.models import Communication, Impact
 
@@ -102,7 +102,10 @@ class SubscriberOutbox(outbox.Outbox):
         """The claimed rows with their subscribers. Rows about the same thing (key) carry the
         same payload, so it is read once per key, not once per row."""
         rows = list(
-            Notification.objects.filter(pk__in=ids).select_related("subscriber").defer("payload").order_by("pk")
+            Notification.objects.filter(pk__in=ids)
+            .select_related("subscriber__page", "subscriber__user", "subscriber__access_link")
+            .defer("payload")
+            .order_by("pk")
         )
         first = {}
         for row in rows:
@@ -121,6 +124,8 @@ class SubscriberOutbox(outbox.Outbox):
                 outcomes[row.pk] = Permanent("Unsubscribed before delivery.")
             elif row.payload.get("communication") in withdrawn:
                 outcomes[row.pk] = Permanent("The incident is no longer public.")
+            elif not _may_see_page(sub):
+                outcomes[row.pk] = Permanent("The subscriber may no longer see this private status page.")
             elif sub.kind == Subscriber.Kind.EMAIL:
                 emails.append(row)
             elif sub.confirmed_at is None and row.payload.get("type") != "verification":
@@ -153,6 +158,16 @@ OUTBOX = SubscriberOutbox()
 backoff = OUTBOX.backoff
 claim = OUTBOX.claim
 deliver = OUTBOX.deliver
+
+
+def _may_see_page(subscriber):
+    """A private page's subscriber is told only while what let it in still does (its access link
+    not revoked, its user still allowed), checked again at delivery: a link revoked, or a page
+    made private, after the rows were written stops them."""
+    page = subscriber.page
+    if page is None or not page.is_private:
+        return True
+    return access.can_view_status_page(subscriber.user, page, access_link=subscriber.access_link)
 
 
 def _withdrawn_communications(rows):

@@ -286,6 +286,16 @@ def test_a_revoked_links_subscribers_hear_nothing_more(pages, secret_incident, o
     assert tasks.fan_out(comm.pk) == 0
 
 
+def test_a_page_made_private_after_the_fan_out_sends_its_public_subscribers_nothing(pages, public_incident, operator):
+    on_api = email_subscriber("api@example.com")
+    Subscriber.objects.filter(pk=on_api.pk).update(page=pages["api"])
+    _incident, comm = public_incident
+    assert tasks.fan_out(comm.pk) == 1
+    services.save_page(operator, pages["api"], visibility="private")
+    deliver_all()
+    assert "api@example.com" not in [m.to[0] for m in mail.outbox]
+
+
 def test_a_public_update_reaches_the_subscribers_of_every_page_showing_it(pages, public_incident):
     on_default = email_subscriber("default@example.com")
     on_api = email_subscriber("api@example.com")
