@@ -53,4 +53,13 @@ urlpatterns += [
     path("manage/maintenance/<int:pk>/", views_manage.maintenance_edit, name="manage_maintenance_edit"),
     path("manage/maintenance/<int:pk>/cancel/", views_manage.maintenance_cancel, name="manage_maintenance_cancel"),
     path("manage/deliveries/", views_manage.deliveries, name="manage_deliveries"),
+    path("manage/pages/", views_manage.page_list, name="manage_pages"),
+    path("manage/pages/new/", views_manage.page_edit, name="manage_page_new"),
+    path("manage/pages/<int:pk>/", views_manage.page_edit, name="manage_page"),
+    path("manage/pages/<int:pk>/links/", views_manage.page_link_new, name="manage_page_link_new"),
+    path(
+        "manage/pages/<int:pk>/links/<int:link_pk>/revoke/",
+        views_manage.page_link_revoke,
+        name="manage_page_link_revoke",
+    ),
 ]

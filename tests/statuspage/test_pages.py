@@ -392,3 +392,64 @@ def test_an_operator_with_one_page_sees_no_change(client, public_page):
     summary = client.get("/status/api/v2/summary.json").json()
     assert summary["page"]["url"].endswith("/status/")
     assert [i["name"] for i in summary["incidents"]] == ["Chat replies time out"]
+
+
+# The operators' pages ---------------------------------------------------------------------------
+
+
+def page_form(**values):
+    data = {"name": "China region", "slug": "china", "host": "", "logo_url": "", "language": "zh-hans"}
+    data |= {"visibility": "public", "groups": ["Product"]}
+    return data | values
+
+
+def test_comms_staff_define_a_page_on_the_manage_page(client, pages, operator):
+    client.force_login(operator)
+    response = client.post("/status/manage/pages/new/", page_form())
+    assert response.status_code == 302
+    page = StatusPage.objects.get(slug="china")
+    assert (page.name, page.language, page.groups) == ("China region", "zh-hans", ["Product"])
+    assert "China region" in client.get("/status/manage/pages/").content.decode()
+    summary = client.get("/status/p/china/api/v2/components.json").json()
+    assert {c["name"] for c in summary["components"]} == {"Product", "Web chat"}
+
+
+def test_bad_input_on_the_manage_page_is_a_form_error_keeping_the_input(client, pages, operator):
+    client.force_login(operator)
+    response = client.post("/status/manage/pages/new/", page_form(host="https://status.example.com/x"))
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "Enter a host name such as status.example.com" in text
+    assert 'value="China region"' in text
+    assert not StatusPage.objects.filter(slug="china").exists()
+
+
+def test_an_access_link_is_shown_once_and_revoked_on_the_manage_page(client, pages, operator):
+    client.force_login(operator)
+    enterprise = pages["enterprise"]
+    response = client.post(f"/status/manage/pages/{enterprise.pk}/links/", {"label": "Acme Corp"})
+    assert response.status_code == 201
+    text = response.content.decode()
+    token = text.split("?access=")[1].split("<")[0]
+    assert token not in client.get(f"/status/manage/pages/{enterprise.pk}/").content.decode()
+    visitor = Client()
+    assert visitor.get(f"/status/p/enterprise/?access={token}").status_code == 200
+    link = enterprise.access_links.get()
+    assert client.post(f"/status/manage/pages/{enterprise.pk}/links/{link.pk}/revoke/").status_code == 302
+    assert visitor.get("/status/p/enterprise/").status_code == 404
+
+
+def test_only_comms_staff_reach_the_manage_pages(client, pages, commander):
+    client.force_login(commander)
+    assert client.get("/status/manage/pages/").status_code == 403
+    assert client.post("/status/manage/pages/new/", page_form()).status_code == 403
+    assert not StatusPage.objects.filter(slug="china").exists()
+
+
+def test_the_manage_list_costs_a_bounded_number_of_queries(client, pages, operator, django_assert_max_num_queries):
+    for n in range(5):
+        page = services.save_page(operator, name=f"Page {n}", slug=f"page-{n}")
+        services.create_access_link(operator, page, label=f"Customer {n}")
+    client.force_login(operator)
+    with django_assert_max_num_queries(10):
+        assert client.get("/status/manage/pages/").status_code == 200
