@@ -352,15 +352,20 @@ class EmailTransport:
         return (subject, *self._templates("update", context))
 
     def _render_confirm(self, payload, language):
-        subject = f"[{settings.STATUSPAGE_NAME}] {gettext('Confirm your subscription')}"
-        return (subject, *self._templates("confirm", self._subscription_context()))
+        context = self._subscription_context(payload)
+        subject = " ".join(f"[{context['page_name']}] {gettext('Confirm your subscription')}".split())
+        return (subject, *self._templates("confirm", context))
 
     def _render_manage(self, payload, language):
-        subject = f"[{settings.STATUSPAGE_NAME}] {gettext('Your subscription')}"
-        return (subject, *self._templates("manage", self._subscription_context()))
+        context = self._subscription_context(payload)
+        subject = " ".join(f"[{context['page_name']}] {gettext('Your subscription')}".split())
+        return (subject, *self._templates("manage", context))
 
-    def _subscription_context(self):
-        return {"page_name": settings.STATUSPAGE_NAME, "page_url": absolute("/status/"), **self._links()}
+    def _subscription_context(self, payload):
+        """The page subscribed to: another page's name and address travel in the payload (its
+        rows' key names the page, statuspage.subscriptions); the default page's as before."""
+        page = payload.get("page") or {"name": settings.STATUSPAGE_NAME, "url": absolute("/status/")}
+        return {"page_name": page["name"], "page_url": page["url"], **self._links()}
 
     def _templates(self, name, context):
         """The text and HTML bodies of templates/statuspage/email/<name>.txt and .html."""

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.http import Http404
+from django.http.request import split_domain_port
 
 from incidents import access
 
@@ -71,11 +72,21 @@ class _RecentPages:
 recent_pages = _RecentPages()
 
 
+class PageList(list):
+    """The pages, with what resolving looks up on every request made ready once."""
+
+    def __init__(self, pages):
+        super().__init__(pages)
+        self.default = next(p for p in self if p.is_default)
+        self.by_host = {p.host: p for p in self if p.host}
+        self.by_slug = {p.slug: p for p in self}
+
+
 def _load():
     pages = list(StatusPage.objects.prefetch_related("services"))
     if not any(p.is_default for p in pages):
         pages.insert(0, _create_default())
-    return pages
+    return PageList(pages)
 
 
 def _create_default():
@@ -101,7 +112,7 @@ def all_pages(version=None):
 
 
 def default_page(version=None):
-    return next(p for p in all_pages(version) if p.is_default)
+    return all_pages(version).default
 
 
 def public_pages():
@@ -109,7 +120,7 @@ def public_pages():
 
 
 def by_slug(slug):
-    return next((p for p in all_pages() if p.slug == slug), None)
+    return all_pages().by_slug.get(slug)
 
 
 def by_pk(pk):
@@ -117,21 +128,22 @@ def by_pk(pk):
 
 
 def request_host(request):
-    return request.get_host().rsplit(":", 1)[0].lower() if request.get_host() else ""
+    """The request's host name without the port (validated against ALLOWED_HOSTS by Django)."""
+    host, _port = split_domain_port(request.get_host())
+    return host
 
 
 def resolve_page(request, slug=None, version=None):
     """The page this request is for, before any access check; Http404 if none."""
-    host = request_host(request)
     pages = all_pages(version)
-    hosted = next((p for p in pages if p.host and p.host == host), None)
+    hosted = pages.by_host.get(request_host(request)) if pages.by_host else None  # no host: no work
     if hosted is not None:
         if slug is not None and slug != hosted.slug:
             raise Http404("No such status page.")
         return hosted
     if slug is None:
-        return next(p for p in pages if p.is_default)
-    page = next((p for p in pages if p.slug == slug), None)
+        return pages.default
+    page = pages.by_slug.get(slug)
     if page is None or page.is_default:
         raise Http404("No such status page.")  # the default page has one address: /status/
     return page

@@ -57,6 +57,13 @@ def _queue_message(subscriber, kind, key=None, **payload):
     """An outbox row for a confirmation or manage-link e-mail, or a webhook's verification
     request. An e-mail's key holds the hour, so a form submitted again and again mails an
     address at most once an hour."""
+    page = subscriber.page
+    if page is not None and not page.is_default and kind != "verification":
+        # Rows of one key share one payload at delivery: another page's messages have their own.
+        from . import pages
+
+        key = key or f"{kind}:{_hour()}:p{page.pk}"
+        payload["page"] = {"name": pages.display_name(page), "url": pages.url(page)}
     notification, created = Notification.objects.get_or_create(
         subscriber=subscriber, key=key or f"{kind}:{_hour()}", defaults={"payload": {"type": kind, **payload}}
     )

@@ -453,3 +453,21 @@ def test_the_manage_list_costs_a_bounded_number_of_queries(client, pages, operat
     client.force_login(operator)
     with django_assert_max_num_queries(10):
         assert client.get("/status/manage/pages/").status_code == 200
+
+
+def test_the_confirmation_mail_names_the_page_subscribed_to(
+    client,
+    pages,
+    eager_celery,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    data = {"kind": "email", "email": "ana@example.com", "scope": "all"}
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/status/subscribe/", data)
+        client.post("/status/p/api/subscribe/", data)
+    subjects = sorted(m.subject for m in mail.outbox)
+    assert len(subjects) == 2
+    assert subjects[0].startswith("[API platform status]")
+    message = next(m for m in mail.outbox if "API platform" in m.subject)
+    assert "API platform status" in message.body
+    assert 'href="http://status.api.example/status/p/api/"' in message.alternatives[0][0]
