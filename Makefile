@@ -7,6 +7,9 @@ PIP := $(VENV)/bin/pip
 # (git-ignored, never committed). Without npm the test skips locally; .ci/run installs npm.
 AXE_CORE_VERSION := 4.10.3
 AXE := var/axe/node_modules/axe-core/axe.min.js
+# Atlassian's own status widget for tests/browser/test_statuspage_clients.py, the same way.
+STATUS_WIDGET_VERSION := 1.0.5
+STATUS_WIDGET := var/statuspage-widget/node_modules/@statuspage/status-widget/dist/index.js
 
 .PHONY: run test bench stress lint format migrations-check clean
 
@@ -26,6 +29,12 @@ $(AXE): Makefile
 	  && touch $@; \
 	else echo "npm not found: tests/browser/test_accessibility.py (axe-core) will be skipped"; fi
 
+$(STATUS_WIDGET): Makefile
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --no-save --no-package-lock --no-audit --no-fund --prefix var/statuspage-widget @statuspage/status-widget@$(STATUS_WIDGET_VERSION) \
+	  && touch $@; \
+	else echo "npm not found: tests/browser/test_statuspage_clients.py (the status widget) will be skipped"; fi
+
 run: $(VENV)/.installed
 	$(PY) bin/run.py
 
@@ -35,7 +44,7 @@ tests/oidc/node_modules/.package-lock.json: tests/oidc/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the SSO tests will be skipped (apt-get install nodejs npm)"; fi
 
-test: $(VENV)/.installed-dev tests/oidc/node_modules/.package-lock.json $(AXE)
+test: $(VENV)/.installed-dev tests/oidc/node_modules/.package-lock.json $(AXE) $(STATUS_WIDGET)
 	DEBUG=True $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports

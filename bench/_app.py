@@ -30,5 +30,21 @@ def environment(tmp):
     return env
 
 
+def cpu_seconds(pid):
+    """User and system CPU time of the process `pid` and of its children (gunicorn's workers),
+    from /proc: the server's own work, whatever else the machine runs."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # ended meanwhile
+            continue
+        # After the name: state, ppid, ..., utime and stime are the 12th and 13th.
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def manage(env, *args):
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)

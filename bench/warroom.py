@@ -50,7 +50,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from _app import environment, manage  # noqa: E402
+from _app import cpu_seconds, environment, manage  # noqa: E402
 from _summary import record  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "1"))
@@ -207,33 +207,18 @@ def wrk(port, url, headers, seconds):
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
-def _cpu_seconds(pid):
-    """User and system CPU time of the process `pid` and of its children (gunicorn's workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):  # ended meanwhile
-            continue
-        # After the name: state, ppid, ..., utime and stime are the 12th and 13th.
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
 def server_time(port, url, headers, server_pid, count=50):
     """The time of one request, sequential on one keep-alive connection, in ms: (median as the
     client sees it, CPU time the server spent per request). On a machine busy with other work the
     first includes waiting for a CPU; the second is the server's own cost."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     times = []
-    cpu = _cpu_seconds(server_pid)
+    cpu = cpu_seconds(server_pid)
     for _ in range(count):
         started = time.perf_counter()
         fetch(conn, url, headers)
         times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), (_cpu_seconds(server_pid) - cpu) * 1000 / count
+    return statistics.median(times), (cpu_seconds(server_pid) - cpu) * 1000 / count
 
 
 def bench_war_room(env, tmp):
@@ -400,9 +385,9 @@ def bench_nginx(env, tmp):
         rates = {name: [] for name in urls}
         per_cpu = {name: [] for name in urls}  # requests per second of nginx's own CPU time
         for _, name in interleaved(NGINX_ROUNDS, list(urls)):
-            cpu = _cpu_seconds(server.pid)
+            cpu = cpu_seconds(server.pid)
             rate = load(port, urls[name], HEADERS, processes=2, seconds=NGINX_SECONDS, use_wrk=use_wrk)
-            cpu = _cpu_seconds(server.pid) - cpu
+            cpu = cpu_seconds(server.pid) - cpu
             rates[name].append(rate)
             per_cpu[name].append(rate * NGINX_SECONDS / max(cpu, 1 / os.sysconf("SC_CLK_TCK")))
     finally:

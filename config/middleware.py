@@ -53,9 +53,10 @@ PERMISSIONS_POLICY = ", ".join(
 )
 
 # Paths whose responses are the same for everyone and keep the caching they set themselves: the
-# public status page (documents say `public`, its forms `no-store`) and static assets.
+# public status page (documents say `public`, its forms `no-store`), its Statuspage v2 JSON at
+# the host root (statuspage/urls_root.py) and static assets.
 STATIC_PREFIX = "/static/"
-PUBLIC_PREFIX = "/status/"
+PUBLIC_PREFIX = ("/status/", "/api/v2/")
 STAFF_UNDER_PUBLIC = "/status/manage/"
 PRIVATE = "private, no-store"
 
@@ -124,7 +125,7 @@ class SessionLifetimeMiddleware:
         self.refresh_every = min(300, settings.SESSION_IDLE_TIMEOUT // 12)
 
     def __call__(self, request):
-        if not request.path.startswith((STATIC_PREFIX, PUBLIC_PREFIX)) or request.path.startswith(STAFF_UNDER_PUBLIC):
+        if not request.path.startswith((STATIC_PREFIX, *PUBLIC_PREFIX)) or request.path.startswith(STAFF_UNDER_PUBLIC):
             self._enforce(request)
         return self.get_response(request)
 

@@ -85,6 +85,12 @@ MIDDLEWARE = [
     # writes the body.
     "config.middleware.StaffGZipMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
+    # Here rather than last, so it also marks what the middleware below answer themselves (a
+    # two-factor redirect, a CSRF failure) and the public documents answered just below.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # The status page's documents for visitors without a session, answered before everything
+    # below (only staff need it): statuspage/middleware.py.
+    "statuspage.middleware.PublicDocumentsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The staff UI's language: the switch in base.html (session/cookie), else Accept-Language.
     # The public status page picks its own (statuspage.views.visitor_language).
@@ -100,7 +106,6 @@ MIDDLEWARE = [
     # not enrolled): nothing but the two-factor pages (incidents/twofactor.py).
     "incidents.twofactor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.SessionLifetimeMiddleware",
     "config.middleware.ViewerTimezoneMiddleware",
 ]

@@ -35,8 +35,12 @@ urlpatterns = [
     path("reviews/", include((reviews_urlpatterns, "reviews"))),
     path("alerts/", include((alert_urlpatterns, "alerts"))),
     path("status/", include("statuspage.urls")),
+    # Statuspage v2 JSON at the host root too (/api/v2/summary.json ...), where Statuspage's
+    # own clients look; the same documents as /status/api/v2/ (statuspage/urls_root.py).
+    path("", include("statuspage.urls_root")),
     path("api/v1/", include("incidents.api_urls")),
     path("api/v1/", include("runbooks.api_urls")),
+    path("api/v1/", include("statuspage.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),

@@ -16,6 +16,7 @@ class Router(DefaultRouter):
         "action-items": "all-action-item-list",
         "alert-sources": "alert-source-list",
         "alerts": "alert-list",
+        "maintenances": "maintenance-list",  # statuspage.api_urls
     }
 
     def get_api_root_view(self, api_urls=None):

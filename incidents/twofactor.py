@@ -79,7 +79,7 @@ class TwoFactorMiddleware:
     static files, the language switch): pages redirect there, the API answers 403, htmx polls
     get nothing (204). base.html shows such a session no navigation."""
 
-    OPEN_PREFIXES = ("/static/", "/i18n/", "/healthz", "/readyz", "/status/")
+    OPEN_PREFIXES = ("/static/", "/i18n/", "/healthz", "/readyz", "/status/", "/api/v2/")
 
     def __init__(self, get_response):
         self.get_response = get_response

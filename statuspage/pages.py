@@ -176,6 +176,10 @@ def resolve(request, slug=None, version=None):
     content version the caller read (saves reading it twice)."""
     page = resolve_page(request, slug, version)
     if page.is_private:
+        if not hasattr(request, "user"):
+            # Answered ahead of the session and sign-in middleware (statuspage.middleware): a
+            # private page needs them, so the whole stack answers it instead.
+            raise Http404("No such status page.")
         token = access_token(request, page)
         if not access.can_view_status_page(request.user, page, token):
             raise Http404("No such status page.")

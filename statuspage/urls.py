@@ -21,6 +21,27 @@ def document(route, name, doc=None, prefix=""):
     return path(prefix + route, views.document, {"path": route if doc is None else doc}, name=name)
 
 
+# The Statuspage v2 JSON documents. Mounted twice: under /status/api/v2/ (below) and at the
+# host root's /api/v2/ (config/urls.py, `statuspage.urls_root`), where Statuspage's own clients
+# look (the status widget replaces the page URL's path with /api/v2/summary.json). Both call
+# the same view with the same document path, so they serve the same bytes, caching and CORS
+# (of the page the host names, statuspage.pages, else the default page).
+API_V2_DOCUMENTS = [
+    ("summary.json", "summary"),
+    ("status.json", "status"),
+    ("components.json", "components"),
+    ("incidents.json", "incidents"),
+    ("incidents/unresolved.json", "unresolved_incidents"),
+    ("scheduled-maintenances.json", "scheduled_maintenances"),
+    ("scheduled-maintenances/upcoming.json", "upcoming_maintenances"),
+    ("scheduled-maintenances/active.json", "active_maintenances"),
+]
+
+
+def api_v2_documents():
+    return [document(f"api/v2/{route}", name) for route, name in API_V2_DOCUMENTS]
+
+
 DOCUMENTS = [
     ("", "index"),
     ("history/", "history"),
@@ -28,14 +49,7 @@ DOCUMENTS = [
     ("maintenance/<str:public_id>/", "maintenance", "maintenance/{id}/"),
     ("feed.atom", "feed"),
     ("components/<str:public_id>/feed.atom", "component_feed", "components/{id}/feed.atom"),
-    ("api/v2/summary.json", "summary"),
-    ("api/v2/status.json", "status"),
-    ("api/v2/components.json", "components"),
-    ("api/v2/incidents.json", "incidents"),
-    ("api/v2/incidents/unresolved.json", "unresolved_incidents"),
-    ("api/v2/scheduled-maintenances.json", "scheduled_maintenances"),
-    ("api/v2/scheduled-maintenances/upcoming.json", "upcoming_maintenances"),
-    ("api/v2/scheduled-maintenances/active.json", "active_maintenances"),
+    *((f"api/v2/{route}", name) for route, name in API_V2_DOCUMENTS),
 ]
 
 urlpatterns = [document(*spec) for spec in DOCUMENTS]

@@ -186,6 +186,11 @@ def when(value):
     return {"iso": local.isoformat(timespec="seconds"), "text": zoned(local, "j M Y H:i", local.tzinfo)}
 
 
+def uptime_text(value):
+    """An uptime percentage as the page shows it: "100%", "99.5%", "99.95%"."""
+    return f"{value:.2f}".rstrip("0").rstrip(".") + "%"
+
+
 class Documents:
     """Every public document of the status page, rendered from one PublicState."""
 
@@ -363,21 +368,29 @@ class Documents:
             "description": c.description,
             "feed": self.path("component_feed", c.id),
             "bar": "",
+            "uptime": None,
         }
         if bars is not None:
-            view["bar"] = self.bar(start, bars[c.id])
+            view["bar"] = self.bar(start, bars[c.id], self.state.uptime.days.get(c.id, {}))
+        if c.uptime is not None:
+            view["uptime"] = {name: uptime_text(value) for name, value in c.uptime.items()}
         return view
 
-    def bar(self, start, days):
+    def bar(self, start, days, uptime=None):
         """The 90-day bar as HTML: one focusable element per day, its aria-label giving the day,
-        the worst level and the incidents (CSS shows it on hover and focus), linking that day on
-        the history page. Built here rather than in a template: 90 days times every component is
-        thousands of elements, and this keeps both the page and its build small."""
+        the worst level, the day's uptime (statuspage.uptime) and the incidents (CSS shows it on
+        hover and focus), linking that day on the history page. Built here rather than in a
+        template: 90 days times every component is thousands of elements, and this keeps both
+        the page and its build small."""
         cells = []
         history = self.path("history")
+        uptime = uptime or {}
         for offset, (level, incidents) in enumerate(days):
-            day = (start + timedelta(days=offset)).isoformat()
+            date = start + timedelta(days=offset)
+            day = date.isoformat()
             label = f"{day}: {LEVEL_LABELS[level]}"
+            if date in uptime:
+                label += ", " + _("%(percent)s uptime") % {"percent": uptime_text(uptime[date])}
             css = LEVEL_CODES[level]
             if incidents:
                 label = escape(label + " – " + ", ".join(i.title for i in incidents))
@@ -616,27 +629,50 @@ class _RecentVersion:
     """The content version as this process last read it, trusted for STATUSPAGE_VERSION_SECONDS
     (default 1): a hot request then costs no query at all. Responses are cacheable for 30 s
     anyway, so a second more is invisible; changes made in this process forget it at once
-    (signals below), changes made elsewhere show within the second."""
+    (signals below), changes made elsewhere show within the second.
+
+    Once the time is up, one request of the process reads the version again while the others
+    (gunicorn's threads) keep answering with the one read a moment ago: left to themselves,
+    every thread that came in during the read (a few milliseconds, longer while a writer holds
+    SQLite's lock) ran the same queries too, each second, which cost the page more than all
+    its other work. A forgotten version is never served: after forget(), requests wait for a
+    fresh read, and a read that began before forget() is not kept."""
 
     def __init__(self):
         self.value = None
         self.read_at = 0.0
-        self.lock = threading.Lock()
+        self.generation = 0  # forget() counts up: a read begun before it is not kept
+        self.lock = threading.Lock()  # guards the three fields above
+        self.reading = threading.Lock()  # held by the one request reading a stale version again
 
     def get(self):
         seconds = getattr(settings, "STATUSPAGE_VERSION_SECONDS", 1.0)
         now = time.monotonic()
         with self.lock:
-            if self.value is not None and now - self.read_at < seconds:
-                return self.value
+            value, read_at, generation = self.value, self.read_at, self.generation
+        if value is not None and now - read_at < seconds:
+            return value
+        if value is None:
+            # Never read, or forgotten after a change: nothing may be served before a fresh read.
+            return self._read(now, generation)
+        if not self.reading.acquire(blocking=False):
+            return value  # another thread is reading it right now
+        try:
+            return self._read(now, generation)
+        finally:
+            self.reading.release()
+
+    def _read(self, now, generation):
         value = content_version()
         with self.lock:
-            self.value, self.read_at = value, now
+            if self.generation == generation:
+                self.value, self.read_at = value, now
         return value
 
     def forget(self, **kwargs):
         with self.lock:
             self.value = None
+            self.generation += 1
 
 
 recent_version = _RecentVersion()

@@ -43,6 +43,9 @@ COMPONENT_KEYS = {
     "only_show_if_degraded",
 }
 GROUP_KEYS = COMPONENT_KEYS | {"components"}
+# Warroom's one addition to Statuspage's shape, on components that are not groups: their uptime
+# over the last 30 and 90 days (statuspage/uptime.py). Clients of Statuspage ignore unknown keys.
+LEAF_KEYS = COMPONENT_KEYS | {"uptime"}
 INCIDENT_KEYS = {
     "id",
     "name",
@@ -125,7 +128,10 @@ def check_status(status):
 
 
 def check_component(c, page_id):
-    assert set(c) == (GROUP_KEYS if c["group"] else COMPONENT_KEYS), set(c) ^ COMPONENT_KEYS
+    assert set(c) == (GROUP_KEYS if c["group"] else LEAF_KEYS), set(c) ^ LEAF_KEYS
+    if not c["group"]:
+        assert set(c["uptime"]) == {"30d", "90d"}
+        assert all(isinstance(v, float) and 0 <= v <= 100 for v in c["uptime"].values()), c["uptime"]
     check_id(c["id"])
     assert isinstance(c["name"], str) and c["name"]
     assert c["status"] in COMPONENT_STATUSES

@@ -168,7 +168,9 @@ def test_a_day_with_an_incident_shows_its_worst_level_and_links_its_incidents(cl
     today = bar_of(page, "Web chat")[-1]
     assert today.startswith('<li class="po"'), "the worst level of the day: partial outage beat degraded"
     label = html.unescape(re.search(r'aria-label="([^"]+)"', today).group(1))
-    assert label == f"{timezone.localdate().isoformat()}: Partial outage – Chat replies time out"
+    assert re.fullmatch(
+        rf"{timezone.localdate().isoformat()}: Partial outage, [\d.]+% uptime – Chat replies time out", label
+    ), label
     href = re.search(r'href="([^"]+)"', today).group(1)
     assert href == f"/status/history/#d{timezone.localdate().isoformat()}"
     history = text(client.get("/status/history/"))
