@@ -18,7 +18,7 @@ from statuspage import delivery, services, tasks
 from statuspage.export import export_to
 from statuspage.models import Notification, PublicIncident, StatusPage, Subscriber
 from statuspage.public import PublicState
-from statuspage.urls import DOCUMENTS
+from statuspage.urls import API_V2_DOCUMENTS, DOCUMENTS
 from tests.conftest import make_user
 from tests.statuspage.page_factories import *  # noqa: F403 - fixtures
 from tests.statuspage.page_factories import make_service
@@ -471,3 +471,13 @@ def test_the_confirmation_mail_names_the_page_subscribed_to(
     message = next(m for m in mail.outbox if "API platform" in m.subject)
     assert "API platform status" in message.body
     assert 'href="http://status.api.example/status/p/api/"' in message.alternatives[0][0]
+
+
+def test_the_root_api_serves_the_page_of_the_host_and_never_a_private_page(client, pages, secret_incident):
+    on_host = Client(HTTP_HOST=API_HOST)
+    assert on_host.get("/api/v2/status.json").json()["page"]["name"] == "API platform status"
+    for visitor in (client, on_host):
+        for route, _name in API_V2_DOCUMENTS:
+            response = visitor.get(f"/api/v2/{route}")
+            assert response.status_code == 200, route
+            assert_no_secret(response.content.decode(), f"/api/v2/{route}")
