@@ -481,3 +481,57 @@ def test_the_root_api_serves_the_page_of_the_host_and_never_a_private_page(clien
             response = visitor.get(f"/api/v2/{route}")
             assert response.status_code == 200, route
             assert_no_secret(response.content.decode(), f"/api/v2/{route}")
+
+
+# The admin, through the same services -------------------------------------------------------------
+
+
+@pytest.fixture
+def root_client(client, django_user_model):
+    client.force_login(make_user(django_user_model, "root", is_superuser=True, is_staff=True))
+    return client
+
+
+def test_the_admin_makes_an_access_link_shown_once_and_revokes_it(root_client, pages):
+    enterprise = pages["enterprise"]
+    response = root_client.post(
+        "/admin/statuspage/pageaccesslink/add/", {"page": enterprise.pk, "label": "Acme Corp"}, follow=True
+    )
+    text = response.content.decode()
+    assert "shown this once" in text
+    token = text.split("?access=")[1].split("<")[0].split(" ")[0]
+    link = enterprise.access_links.get()
+    assert link.token_hash != token and link.created_by.username == "root"
+    assert Client().get(f"/status/p/enterprise/?access={token}").status_code == 200
+    root_client.post(
+        "/admin/statuspage/pageaccesslink/", {"action": "revoke", "_selected_action": [link.pk]}, follow=True
+    )
+    assert Client().get(f"/status/p/enterprise/?access={token}").status_code == 404
+
+
+def test_the_admin_refuses_a_bad_host_naming_the_field(root_client, pages):
+    api = pages["api"]
+    data = {"name": "API", "slug": "api", "host": "https://x.example/", "logo_url": "", "language": ""}
+    data |= {"groups": "[]", "visibility": "public", "access_links-TOTAL_FORMS": "0", "access_links-INITIAL_FORMS": "0"}
+    response = root_client.post(f"/admin/statuspage/statuspage/{api.pk}/change/", data)
+    assert response.status_code == 200
+    assert "Enter a host name such as status.example.com" in response.content.decode()
+    api.refresh_from_db()
+    assert api.host == API_HOST
+
+
+def test_the_admin_saves_a_page_through_the_service(root_client, pages, web_chat, acme):
+    api = pages["api"]
+    data = {"name": "API and chat", "slug": "api", "host": API_HOST, "logo_url": "", "language": ""}
+    data |= {"groups": "[]", "visibility": "private", "services": [web_chat.pk], "allowed_groups": [acme.pk]}
+    data |= {"access_links-TOTAL_FORMS": "0", "access_links-INITIAL_FORMS": "0"}  # the links inline
+    response = root_client.post(f"/admin/statuspage/statuspage/{api.pk}/change/", data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    api = StatusPage.objects.get(pk=api.pk)
+    assert (api.name, api.visibility, list(api.services.all()), list(api.allowed_groups.all())) == (
+        "API and chat",
+        "private",
+        [web_chat],
+        [acme],
+    )
+    assert Client(HTTP_HOST=API_HOST).get("/status/").status_code == 404  # private now
