@@ -144,8 +144,8 @@ def confirm(request, token):
     if request.method == "POST" and subscriber.unsubscribed_at is None:
         subscriptions.confirm(token)
         subscriber.refresh_from_db()
-        return render(request, "statuspage/subscribe_confirmed.html", {"subscriber": subscriber})
-    return render(request, "statuspage/subscribe_confirm.html", {"subscriber": subscriber})
+        return render(request, "statuspage/subscribe_confirmed.html", {"subscriber": subscriber}, page=subscriber.page)
+    return render(request, "statuspage/subscribe_confirm.html", {"subscriber": subscriber}, page=subscriber.page)
 
 
 @csrf_exempt  # RFC 8058 one-click: the mail client POSTs without our CSRF token; the URL's token is the permission
@@ -156,8 +156,10 @@ def unsubscribe(request, token):
     subscriber = _subscriber_or_404(token)
     if request.method == "POST":
         subscriptions.unsubscribe(token)
-        return render(request, "statuspage/subscribe_unsubscribed.html", {"subscriber": subscriber})
-    return render(request, "statuspage/subscribe_unsubscribe.html", {"subscriber": subscriber})
+        return render(
+            request, "statuspage/subscribe_unsubscribed.html", {"subscriber": subscriber}, page=subscriber.page
+        )
+    return render(request, "statuspage/subscribe_unsubscribe.html", {"subscriber": subscriber}, page=subscriber.page)
 
 
 @never_cache
@@ -166,7 +168,9 @@ def unsubscribe(request, token):
 def manage(request, token):
     subscriber = _subscriber_or_404(token)
     if subscriber.unsubscribed_at is not None:
-        return render(request, "statuspage/subscribe_unsubscribed.html", {"subscriber": subscriber})
+        return render(
+            request, "statuspage/subscribe_unsubscribed.html", {"subscriber": subscriber}, page=subscriber.page
+        )
     saved = False
     if request.method == "POST":
         form = ScopeForm(request.POST, page=subscriber.page)
@@ -177,5 +181,9 @@ def manage(request, token):
         form = ScopeForm(initial=ScopeForm.initial_for(subscriber), page=subscriber.page)
     status = 400 if request.method == "POST" and not saved else 200
     return render(
-        request, "statuspage/subscribe_manage.html", {"subscriber": subscriber, "form": form, "saved": saved}, status
+        request,
+        "statuspage/subscribe_manage.html",
+        {"subscriber": subscriber, "form": form, "saved": saved},
+        status,
+        page=subscriber.page,
     )

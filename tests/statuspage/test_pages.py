@@ -535,3 +535,11 @@ def test_the_admin_saves_a_page_through_the_service(root_client, pages, web_chat
         [acme],
     )
     assert Client(HTTP_HOST=API_HOST).get("/status/").status_code == 404  # private now
+
+
+def test_a_subscribers_own_pages_lead_back_to_its_status_page(client, pages):
+    sub = email_subscriber("api@example.com")
+    Subscriber.objects.filter(pk=sub.pk).update(page=pages["api"])
+    text = client.get(f"/status/subscribe/manage/{sub.token}/").content.decode()
+    assert "API platform status" in text and 'href="/status/p/api/"' in text
+    assert "Enterprise gateway" not in text and "Web chat" not in text  # the page's components only
