@@ -122,7 +122,7 @@ class SubscriberOutbox(outbox.Outbox):
                 outcomes[row.pk] = Permanent("Unsubscribed before delivery.")
             elif row.payload.get("communication") in withdrawn:
                 outcomes[row.pk] = Permanent("The incident is no longer public.")
-            elif not _may_see_page(sub):
+            elif not may_see_page(sub):
                 outcomes[row.pk] = Permanent("The subscriber may no longer see this private status page.")
             elif sub.kind == Subscriber.Kind.EMAIL:
                 emails.append(row)
@@ -158,7 +158,7 @@ claim = OUTBOX.claim
 deliver = OUTBOX.deliver
 
 
-def _may_see_page(subscriber):
+def may_see_page(subscriber):
     """A private page's subscriber is told only while what let it in still does (its access link
     not revoked, its user still allowed), checked again at delivery: a link revoked, or a page
     made private, after the rows were written stops them."""

@@ -1,0 +1,55 @@
+"""The subscribers of private status pages as members of the recipient lists that follow them
+(settings.WARROOM_LIST_PAGE_SUBSCRIBERS; incidents.comms.delivery calls this module, which it
+knows only by that setting's name). A subscriber counts while it is confirmed, not
+unsubscribed, and may still see its page (its access link not revoked, its user still allowed:
+the same check as the page's own updates, statuspage.delivery.may_see_page), read again when
+each message is sent."""
+
+from django.conf import settings
+
+from incidents.comms.delivery import ListMember
+
+from .delivery import may_see_page
+from .models import StatusPage, Subscriber
+
+PREFIX = "subscriber:"
+
+
+def pages():
+    """[(id, name)] of the private pages a recipient list may follow."""
+    private = StatusPage.objects.filter(visibility=StatusPage.Visibility.PRIVATE).order_by("name", "pk")
+    return [(page.pk, page.name or settings.STATUSPAGE_NAME) for page in private]
+
+
+def _subscribers(**where):
+    rows = (
+        Subscriber.objects.filter(confirmed_at__isnull=False, unsubscribed_at__isnull=True, **where)
+        .select_related("page", "user", "access_link")
+        .order_by("pk")
+    )
+    return [s for s in rows if s.page is not None and s.page.is_private and may_see_page(s)]
+
+
+def _member(subscriber):
+    return ListMember(
+        kind=subscriber.kind,
+        address=subscriber.email if subscriber.kind == Subscriber.Kind.EMAIL else subscriber.webhook_url,
+        language=subscriber.language,
+        secret=subscriber.secret,
+        ref=f"{PREFIX}{subscriber.pk}",
+        page=subscriber.page_id,
+    )
+
+
+def members(page_ids):
+    """{page id: [ListMember]} of these private pages' subscribers who may still see them."""
+    found = {}
+    for subscriber in _subscribers(page_id__in=page_ids):
+        found.setdefault(subscriber.page_id, []).append(_member(subscriber))
+    return found
+
+
+def resolve(refs):
+    """{ref: ListMember} of those of these refs that are still such subscribers."""
+    ids = {int(ref.removeprefix(PREFIX)) for ref in refs if ref.startswith(PREFIX) and ref[len(PREFIX) :].isdigit()}
+    return {f"{PREFIX}{s.pk}": _member(s) for s in _subscribers(pk__in=ids)} if ids else {}
