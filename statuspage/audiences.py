@@ -6,6 +6,7 @@ the same check as the page's own updates, statuspage.delivery.may_see_page), rea
 each message is sent."""
 
 from django.conf import settings
+from django.utils import timezone
 
 from incidents.comms.delivery import ListMember
 
@@ -53,3 +54,12 @@ def resolve(refs):
     """{ref: ListMember} of those of these refs that are still such subscribers."""
     ids = {int(ref.removeprefix(PREFIX)) for ref in refs if ref.startswith(PREFIX) and ref[len(PREFIX) :].isdigit()}
     return {f"{PREFIX}{s.pk}": _member(s) for s in _subscribers(pk__in=ids)} if ids else {}
+
+
+def gone(ref):
+    """The subscriber's webhook answered 410 Gone to a list's message: it is unsubscribed, as
+    when it answers so to one of its page's updates (statuspage.delivery)."""
+    if ref.startswith(PREFIX) and ref[len(PREFIX) :].isdigit():
+        Subscriber.objects.filter(pk=int(ref[len(PREFIX) :]), unsubscribed_at__isnull=True).update(
+            unsubscribed_at=timezone.now()
+        )

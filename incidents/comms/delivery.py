@@ -80,7 +80,8 @@ def page_subscribers():
     """The module named by settings.WARROOM_LIST_PAGE_SUBSCRIBERS (the status pages' own), or
     None. It offers `pages()`: [(id, name)] of the private pages a list may follow;
     `members(page_ids)`: {page id: [ListMember]} of their confirmed subscribers who may still
-    see them; `resolve(refs)`: {ref: ListMember} of those of these refs still such members."""
+    see them; `resolve(refs)`: {ref: ListMember} of those of these refs still such members;
+    `gone(ref)`: the subscriber's webhook answered 410 Gone (it unsubscribes, as on its page)."""
     return _page_source(getattr(settings, "WARROOM_LIST_PAGE_SUBSCRIBERS", ""))
 
 
@@ -237,9 +238,13 @@ class AudienceOutbox(outbox.Outbox):
         outbox.send_emails(messages, outcomes)
 
     def after_failure(self, row, outcome, error, now):
-        if getattr(outcome, "gone", False) and row.recipient_id:
-            # 410 Gone: the receiver asked never to be called again.
+        if not getattr(outcome, "gone", False):
+            return
+        # 410 Gone: the receiver asked never to be called again.
+        if row.recipient_id:
             Recipient.objects.filter(pk=row.recipient_id).update(active=False)
+        elif row.member_ref and page_subscribers() is not None:
+            page_subscribers().gone(row.member_ref)  # a followed page's subscriber: unsubscribed
 
 
 OUTBOX = AudienceOutbox()

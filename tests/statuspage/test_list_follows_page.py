@@ -246,3 +246,25 @@ def test_the_list_page_offers_private_pages_only_and_saves_the_choice(client, al
         },  # fmt: skip
     )
     assert refused.status_code == 400 and "Select a valid choice" in refused.text
+
+
+def test_a_subscribers_webhook_answering_410_gone_unsubscribes_it(
+    incident,
+    alice,
+    bob,
+    enterprise,
+    private_webhooks,
+    webhook_receiver,  # noqa: F811
+    eager_celery,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    receiver = webhook_receiver([410])
+    link, _token = services.create_access_link(alice, enterprise, label="Acme Corp")
+    hook = subscriber(enterprise, "webhook", receiver.url, link=link)
+    customers = recipients.create_list(alice, name="Enterprise", audience="customers", follows_page=enterprise.pk)
+
+    publish(approved(incident, alice, bob, [customers]), alice, django_capture_on_commit_callbacks)
+
+    assert [r.status for r in AudienceDelivery.objects.all()] == ["failed"]
+    hook.refresh_from_db()
+    assert hook.unsubscribed_at is not None
