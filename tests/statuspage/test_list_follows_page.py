@@ -115,6 +115,7 @@ def test_a_list_following_a_private_page_reaches_its_allowed_subscribers_once(
     receiver.secret = hook.secret
     subscriber(enterprise, address="carol@acme.example", user=member)
     subscriber(enterprise, address="dave@acme.example", user=leaver)  # never in the group
+    subscriber(enterprise, address="alice@corp.example", user=alice)  # staff see every private page
     subscriber(enterprise, address="old@former.example", link=gone)
     subscriber(enterprise, address="pending@acme.example", link=link, confirmed=False)
     subscriber(enterprise, address="OPS@acme.example", link=link)  # also a member of the list
@@ -126,6 +127,7 @@ def test_a_list_following_a_private_page_reaches_its_allowed_subscribers_once(
 
     rows = {(r.address, r.status) for r in AudienceDelivery.objects.all()}
     assert rows == {
+        ("alice@corp.example", "sent"),
         ("carol@acme.example", "sent"),
         ("cto@acme.example", "sent"),
         ("ops@acme.example", "sent"),
@@ -137,6 +139,7 @@ def test_a_list_following_a_private_page_reaches_its_allowed_subscribers_once(
         for m in mail.outbox
     }
     assert subjects == {
+        "alice@corp.example": "Chat replies time out",
         "carol@acme.example": "Chat replies time out",
         "cto@acme.example": "聊天回复超时",  # the subscriber's own language
         "ops@acme.example": "Chat replies time out",
@@ -268,3 +271,33 @@ def test_a_subscribers_webhook_answering_410_gone_unsubscribes_it(
     assert [r.status for r in AudienceDelivery.objects.all()] == ["failed"]
     hook.refresh_from_db()
     assert hook.unsubscribed_at is not None
+
+
+def test_reading_a_followed_pages_subscribers_takes_the_same_queries_for_few_or_many(
+    alice, acme, enterprise, django_user_model
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from statuspage import audiences
+
+    link, _token = services.create_access_link(alice, enterprise, label="Acme Corp")
+
+    def add(n, start):
+        for i in range(start, start + n):
+            user = django_user_model.objects.create_user(f"u{i}")
+            user.groups.add(acme)
+            subscriber(enterprise, address=f"u{i}@acme.example", user=user)
+            subscriber(enterprise, address=f"l{i}@acme.example", link=link)
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            found = audiences.members([enterprise.pk])
+        return len(queries), len(found[enterprise.pk])
+
+    add(2, 0)
+    few = count()
+    add(10, 2)
+    many = count()
+    assert (few[1], many[1]) == (4, 24)
+    assert few[0] == many[0] <= 4
