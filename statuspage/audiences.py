@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from incidents import access
 from incidents.comms.delivery import ListMember
+from incidents.models import RecipientList
 
 from .models import StatusPage, Subscriber
 
@@ -78,3 +79,8 @@ def gone(ref):
         Subscriber.objects.filter(pk=int(ref[len(PREFIX) :]), unsubscribed_at__isnull=True).update(
             unsubscribed_at=timezone.now()
         )
+
+
+def unfollow(page_id):
+    """The lists that follow this page (made public, or deleted) follow it no more."""
+    RecipientList.objects.filter(follows_page=page_id).update(follows_page=None, updated_at=timezone.now())

@@ -301,3 +301,17 @@ def test_reading_a_followed_pages_subscribers_takes_the_same_queries_for_few_or_
     many = count()
     assert (few[1], many[1]) == (4, 24)
     assert few[0] == many[0] <= 4
+
+
+def test_a_page_made_public_or_deleted_is_followed_no_more(alice, enterprise):
+    other = services.save_page(alice, name="Partners", slug="partners", visibility="private")
+    first = recipients.create_list(alice, name="Enterprise", audience="customers", follows_page=enterprise.pk)
+    second = recipients.create_list(alice, name="Partners", audience="partners", follows_page=other.pk)
+    services.save_page(alice, enterprise, name="Enterprise customers")  # still private: still followed
+    first.refresh_from_db()
+    assert first.follows_page == enterprise.pk
+    services.save_page(alice, enterprise, visibility="public")
+    other.delete()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.follows_page is None and second.follows_page is None
