@@ -285,6 +285,33 @@ def can_view_status_page(user, page, token=None, access_link=None):
     return False
 
 
+def status_page_viewers(page, users):
+    """The ids of those of these users who may see `page` as can_view_status_page says for a
+    user (staff, or a member of one of its allowed groups), read in two queries whatever their
+    number: for a private page's subscribers when a message goes out to the lists following it."""
+    users = [user for user in users if user is not None]
+    if page.visibility != "private":
+        return {user.pk for user in users}
+    from django.contrib.auth.models import Group
+
+    active = {user.pk: user for user in users if user.is_active}
+    names, ids = {}, {}
+    for user_id, group_id, name in Group.user_set.through.objects.filter(user_id__in=active).values_list(
+        "user_id", "group_id", "group__name"
+    ):
+        names.setdefault(user_id, set()).add(name)
+        ids.setdefault(user_id, set()).add(group_id)
+    allowed = set(page.allowed_groups.values_list("pk", flat=True))
+    return {
+        pk
+        for pk, user in active.items()
+        if user.is_superuser
+        or user.is_staff
+        or names.get(pk, set()) & set(GLOBAL_ROLES)
+        or ids.get(pk, set()) & allowed
+    }
+
+
 # Security (incidents.security) ----------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ import json
 import logging
 import secrets
 from datetime import UTC, datetime
+from email.header import Header
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -122,7 +123,7 @@ class SubscriberOutbox(outbox.Outbox):
                 outcomes[row.pk] = Permanent("Unsubscribed before delivery.")
             elif row.payload.get("communication") in withdrawn:
                 outcomes[row.pk] = Permanent("The incident is no longer public.")
-            elif not _may_see_page(sub):
+            elif not may_see_page(sub):
                 outcomes[row.pk] = Permanent("The subscriber may no longer see this private status page.")
             elif sub.kind == Subscriber.Kind.EMAIL:
                 emails.append(row)
@@ -158,7 +159,7 @@ claim = OUTBOX.claim
 deliver = OUTBOX.deliver
 
 
-def _may_see_page(subscriber):
+def may_see_page(subscriber):
     """A private page's subscriber is told only while what let it in still does (its access link
     not revoked, its user still allowed), checked again at delivery: a link revoked, or a page
     made private, after the rows were written stops them."""
@@ -199,6 +200,25 @@ def manage_url(token):
 # E-mail ------------------------------------------------------------------------------------
 
 STATUS_LABELS = dict(Communication.PublicStatus.choices) | {"postmortem": gettext_lazy("Postmortem")}
+
+
+def list_id(page):
+    """RFC 2919 List-Id of a page's subscriber e-mails: the page's name, and an id of its own
+    (status.<site host> for the default page, <slug>.status.<site host> for the others), so mail
+    clients file each page's messages apart."""
+    host = urlsplit(settings.SITE_URL).hostname or "localhost"
+    if page is None or page.is_default:
+        name, label = (page.name if page else "") or settings.STATUSPAGE_NAME, f"status.{host}"
+    else:
+        name, label = page.name or settings.STATUSPAGE_NAME, f"{page.slug}.status.{host}"
+    name = " ".join(name.replace('"', "").replace("\\", "").split())
+    try:
+        name.encode("ascii")
+    except UnicodeEncodeError:
+        # RFC 2047 words for the name only (the id stays readable), on one line: Django refuses
+        # a header with line breaks, and would otherwise encode the whole value.
+        return f"{Header(name, 'utf-8').encode(linesep='')} <{label}>"
+    return f'"{name}" <{label}>'
 
 
 def _level_label(level):
@@ -269,7 +289,7 @@ class EmailTransport:
                 # RFC 2369 and RFC 8058: mail clients show an unsubscribe button that POSTs.
                 "List-Unsubscribe": f"<{unsubscribe}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                "List-Id": f"{settings.STATUSPAGE_NAME} <status.{urlsplit(settings.SITE_URL).hostname or 'localhost'}>",
+                "List-Id": list_id(sub.page),
                 "Auto-Submitted": "auto-generated",
                 "X-Warroom-Notification": str(row.pk),
             },

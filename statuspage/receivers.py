@@ -14,7 +14,7 @@ from django.dispatch import receiver
 
 from incidents.signals import communication_published, incident_changed
 
-from . import pages
+from . import audiences, pages
 from .models import Maintenance, StatusPage
 from .views import WATCHED_MODELS, recent_version
 
@@ -72,3 +72,16 @@ def on_communication_published(sender, communication, **kwargs):
     from . import tasks
 
     transaction.on_commit(lambda: tasks.after_publication.delay(communication.pk))
+
+
+@receiver(post_save, sender=StatusPage, dispatch_uid="statuspage.unfollow_public_page")
+def unfollow_public_page(sender, instance, created, **kwargs):
+    """Recipient lists follow only private pages (statuspage.audiences): a page made public is
+    followed no more (its subscribers would get nothing through it anyway)."""
+    if not created and not instance.is_private:
+        audiences.unfollow(instance.pk)
+
+
+@receiver(post_delete, sender=StatusPage, dispatch_uid="statuspage.unfollow_deleted_page")
+def unfollow_deleted_page(sender, instance, **kwargs):
+    audiences.unfollow(instance.pk)

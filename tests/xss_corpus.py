@@ -221,6 +221,7 @@ NOT_USER_TEXT = {
     "incidents.Recipient.secret": "generated",
     "incidents.AudienceDelivery.address": "the member's validated e-mail address or webhook URL",
     "incidents.AudienceDelivery.last_error": "written by the delivery code",
+    "incidents.AudienceDelivery.member_ref": "written by the delivery code (subscriber:<id>)",
     "incidents.CommunicationTemplate.public_status": "validated against the status choices",
     "incidents.CommunicationTemplate.language": "a validated language code",
     "incidents.CommunicationTranslation.language": "a validated language code",

@@ -431,10 +431,16 @@ class RecipientListSerializer(serializers.ModelSerializer):
     audience = serializers.ChoiceField(choices=[a.value for a in RecipientList.AUDIENCES])
     name = serializers.CharField(max_length=120)
     members = serializers.SerializerMethodField(help_text="How many members it has")
+    follows_page = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="The id of a private status page whose confirmed subscribers (still allowed to see it) are "
+        "members too, or null",
+    )
 
     class Meta:
         model = RecipientList
-        fields = ["id", "name", "audience", "active", "members", "created_at", "updated_at"]
+        fields = ["id", "name", "audience", "active", "follows_page", "members", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
         validators = []  # a taken name is the service's 400
 

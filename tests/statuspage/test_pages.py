@@ -4,6 +4,9 @@ members of its allowed groups and holders of an access link not revoked, and nev
 public: HTML, history, incident pages, every JSON endpoint, Atom feeds, subscriptions, the
 static export, subscriber e-mails and webhooks."""
 
+import email
+import email.header
+import email.policy
 import json
 from pathlib import Path
 
@@ -471,6 +474,37 @@ def test_the_confirmation_mail_names_the_page_subscribed_to(
     message = next(m for m in mail.outbox if "API platform" in m.subject)
     assert "API platform status" in message.body
     assert 'href="http://status.api.example/status/p/api/"' in message.alternatives[0][0]
+
+
+def test_subscriber_mails_carry_the_list_id_of_their_own_page(
+    client,
+    pages,
+    operator,
+    settings,
+    eager_celery,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    settings.STATUSPAGE_NAME = "Acme status"
+    settings.SITE_URL = "https://warroom.example"
+    services.save_page(operator, name="企业客户", slug="qiye", visibility="private")
+    data = {"kind": "email", "email": "ana@example.com", "scope": "all"}
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/status/subscribe/", data)
+        client.post("/status/p/api/subscribe/", data)
+    by_page = {
+        "api" if "API platform" in m.subject else "default": email.message_from_bytes(
+            m.message().as_bytes(), policy=email.policy.default
+        )["List-Id"]
+        for m in mail.outbox
+    }
+    assert by_page == {
+        "default": '"Acme status" <status.warroom.example>',
+        "api": '"API platform status" <api.status.warroom.example>',
+    }
+    chinese = Subscriber(page=StatusPage.objects.get(slug="qiye"))
+    header = delivery.list_id(chinese.page)
+    assert header.endswith(" <qiye.status.warroom.example>") and "\n" not in header
+    assert str(email.header.make_header(email.header.decode_header(header))).startswith("企业客户")
 
 
 def test_the_root_api_serves_the_page_of_the_host_and_never_a_private_page(client, pages, secret_incident):
