@@ -1,7 +1,8 @@
 """`make run`: Warroom on the embedded default, in one terminal.
 
 Migrates the SQLite database under var/, loads the demo once, makes sure an admin and a second
-comms member (kim, who approves what the admin writes) have passwords (printing both), then
+comms member (kim, who approves what the admin writes) have passwords (printing both) and that
+the demo's private status page has an access link (printed too), then
 runs the web server and a Celery worker with embedded beat on the filesystem broker. Ctrl-C
 stops all of it; running it again keeps the data.
 """
@@ -51,6 +52,15 @@ def main():
         "ensure_admin", "--username", "kim", "--group", "comms", "--password-file", str(VAR / "kim_password"), env=env
     )
     kim_password = (VAR / "kim_password").read_text().strip()
+    # The demo's private status page ("Enterprise customers") and an access link to it.
+    private_link = subprocess.run(
+        [sys.executable, "manage.py", "load_statuspage_demo", "--token-file", str(VAR / "enterprise_access_token")],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout.strip()
 
     procs = [
         subprocess.Popen(
@@ -72,6 +82,7 @@ def main():
         f"\n{bar}\n  Warroom is running at http://localhost:{PORT}/\n"
         f"  Sign in as: admin / {password}\n"
         f"  Second comms member (approves what admin writes): kim / {kim_password}\n"
+        f"  Private status page, as a customer with its access link sees it:\n    {private_link}\n"
         f"  Data lives in {VAR}; Ctrl-C stops the web server and the worker.\n{bar}\n",
         flush=True,
     )

@@ -366,6 +366,9 @@ SPECTACULAR_SETTINGS = {
     # warnings. Keep in step with incidents.models.Incident.Kind.
     "ENUM_NAME_OVERRIDES": {
         "IncidentKindEnum": ["availability", "security", "data_exposure", "performance", "other"],
+        # A communication's audience, and the audiences a recipient list may serve (incidents.comms).
+        "CommunicationAudienceEnum": ["status_page", "internal", "customers", "regulators", "partners"],
+        "RecipientListAudienceEnum": ["customers", "regulators", "partners"],
         # An alert source's payload format (incidents.alerts).
         "AlertSourceKindEnum": ["alertmanager", "grafana", "generic"],
         # An incident's `status` and the `from_status` a status change may carry.
@@ -406,6 +409,10 @@ WARROOM_INCIDENT_ANNOTATIONS = ["incidents.review.views.with_review_state"]
 # form): functions taking the request and the incident and returning HTML, or "" when there is
 # nothing to say (the comms wing only knows their names, through the core's `comms_notices` tag).
 WARROOM_COMMS_NOTICES = ["incidents.alerts.views.status_drift_notice"]
+# Where a recipient list that follows a private status page finds that page's subscribers: a
+# module with `pages()` and `members(page_ids)` / `resolve(refs)` (incidents.comms.delivery says
+# what they return). The status pages provide it; "" turns following a page off.
+WARROOM_LIST_PAGE_SUBSCRIBERS = "statuspage.audiences"
 # Dates (YYYY-MM-DD, comma-separated) that business-day legal deadlines skip, besides weekends.
 WARROOM_HOLIDAYS = env_list("WARROOM_HOLIDAYS", [])
 

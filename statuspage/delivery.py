@@ -30,6 +30,7 @@ import json
 import logging
 import secrets
 from datetime import UTC, datetime
+from email.header import Header
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -38,7 +39,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 
-from incidents import outbox, webhooks
+from incidents import access, outbox, webhooks
 from incidents.markup import render_markdown
 from incidents.models import Communication, Impact
 
@@ -100,7 +101,10 @@ class SubscriberOutbox(outbox.Outbox):
         """The claimed rows with their subscribers. Rows about the same thing (key) carry the
         same payload, so it is read once per key, not once per row."""
         rows = list(
-            Notification.objects.filter(pk__in=ids).select_related("subscriber").defer("payload").order_by("pk")
+            Notification.objects.filter(pk__in=ids)
+            .select_related("subscriber__page", "subscriber__user", "subscriber__access_link")
+            .defer("payload")
+            .order_by("pk")
         )
         first = {}
         for row in rows:
@@ -119,6 +123,8 @@ class SubscriberOutbox(outbox.Outbox):
                 outcomes[row.pk] = Permanent("Unsubscribed before delivery.")
             elif row.payload.get("communication") in withdrawn:
                 outcomes[row.pk] = Permanent("The incident is no longer public.")
+            elif not may_see_page(sub):
+                outcomes[row.pk] = Permanent("The subscriber may no longer see this private status page.")
             elif sub.kind == Subscriber.Kind.EMAIL:
                 emails.append(row)
             elif sub.confirmed_at is None and row.payload.get("type") != "verification":
@@ -153,6 +159,16 @@ claim = OUTBOX.claim
 deliver = OUTBOX.deliver
 
 
+def may_see_page(subscriber):
+    """A private page's subscriber is told only while what let it in still does (its access link
+    not revoked, its user still allowed), checked again at delivery: a link revoked, or a page
+    made private, after the rows were written stops them."""
+    page = subscriber.page
+    if page is None or not page.is_private:
+        return True
+    return access.can_view_status_page(subscriber.user, page, access_link=subscriber.access_link)
+
+
 def _withdrawn_communications(rows):
     """Communications whose incident became confidential after the rows were written: their
     pending notifications are never sent (the payload is a snapshot taken at publication)."""
@@ -184,6 +200,25 @@ def manage_url(token):
 # E-mail ------------------------------------------------------------------------------------
 
 STATUS_LABELS = dict(Communication.PublicStatus.choices) | {"postmortem": gettext_lazy("Postmortem")}
+
+
+def list_id(page):
+    """RFC 2919 List-Id of a page's subscriber e-mails: the page's name, and an id of its own
+    (status.<site host> for the default page, <slug>.status.<site host> for the others), so mail
+    clients file each page's messages apart."""
+    host = urlsplit(settings.SITE_URL).hostname or "localhost"
+    if page is None or page.is_default:
+        name, label = (page.name if page else "") or settings.STATUSPAGE_NAME, f"status.{host}"
+    else:
+        name, label = page.name or settings.STATUSPAGE_NAME, f"{page.slug}.status.{host}"
+    name = " ".join(name.replace('"', "").replace("\\", "").split())
+    try:
+        name.encode("ascii")
+    except UnicodeEncodeError:
+        # RFC 2047 words for the name only (the id stays readable), on one line: Django refuses
+        # a header with line breaks, and would otherwise encode the whole value.
+        return f"{Header(name, 'utf-8').encode(linesep='')} <{label}>"
+    return f'"{name}" <{label}>'
 
 
 def _level_label(level):
@@ -254,7 +289,7 @@ class EmailTransport:
                 # RFC 2369 and RFC 8058: mail clients show an unsubscribe button that POSTs.
                 "List-Unsubscribe": f"<{unsubscribe}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                "List-Id": f"{settings.STATUSPAGE_NAME} <status.{urlsplit(settings.SITE_URL).hostname or 'localhost'}>",
+                "List-Id": list_id(sub.page),
                 "Auto-Submitted": "auto-generated",
                 "X-Warroom-Notification": str(row.pk),
             },
@@ -309,15 +344,20 @@ class EmailTransport:
         return (subject, *self._templates("update", context))
 
     def _render_confirm(self, payload, language):
-        subject = f"[{settings.STATUSPAGE_NAME}] {gettext('Confirm your subscription')}"
-        return (subject, *self._templates("confirm", self._subscription_context()))
+        context = self._subscription_context(payload)
+        subject = " ".join(f"[{context['page_name']}] {gettext('Confirm your subscription')}".split())
+        return (subject, *self._templates("confirm", context))
 
     def _render_manage(self, payload, language):
-        subject = f"[{settings.STATUSPAGE_NAME}] {gettext('Your subscription')}"
-        return (subject, *self._templates("manage", self._subscription_context()))
+        context = self._subscription_context(payload)
+        subject = " ".join(f"[{context['page_name']}] {gettext('Your subscription')}".split())
+        return (subject, *self._templates("manage", context))
 
-    def _subscription_context(self):
-        return {"page_name": settings.STATUSPAGE_NAME, "page_url": absolute("/status/"), **self._links()}
+    def _subscription_context(self, payload):
+        """The page subscribed to: another page's name and address travel in the payload (its
+        rows' key names the page, statuspage.subscriptions); the default page's as before."""
+        page = payload.get("page") or {"name": settings.STATUSPAGE_NAME, "url": absolute("/status/")}
+        return {"page_name": page["name"], "page_url": page["url"], **self._links()}
 
     def _templates(self, name, context):
         """The text and HTML bodies of templates/statuspage/email/<name>.txt and .html."""

@@ -16,6 +16,9 @@ just before it died.
 """
 
 import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import import_module
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -51,12 +54,76 @@ def private_webhooks_allowed():
 # Who is on a list ------------------------------------------------------------------------------
 
 
-def members_of(lists):
-    """The active recipients of these recipient lists (those of them that are active).
+@dataclass
+class ListMember:
+    """Someone a list's message goes to: one of its own members (`recipient`), or a subscriber
+    of the private status page it follows (`ref`, e.g. "subscriber:12", read again through the
+    page subscribers' source when sending)."""
 
-    The one place that reads who is on a list: a list tied to a private status page's
-    subscribers (not built yet) would add them here."""
-    return Recipient.objects.filter(recipient_list__in=lists, recipient_list__active=True, active=True)
+    kind: str
+    address: str
+    name: str = ""
+    language: str = ""
+    secret: str = ""
+    recipient: Recipient | None = None
+    ref: str = ""
+    page: int | None = None  # the followed page's id
+    recipient_list: RecipientList | None = None
+
+
+@cache
+def _page_source(path):
+    return import_module(path) if path else None
+
+
+def page_subscribers():
+    """The module named by settings.WARROOM_LIST_PAGE_SUBSCRIBERS (the status pages' own), or
+    None. It offers `pages()`: [(id, name)] of the private pages a list may follow;
+    `members(page_ids)`: {page id: [ListMember]} of their confirmed subscribers who may still
+    see them; `resolve(refs)`: {ref: ListMember} of those of these refs still such members;
+    `gone(ref)`: the subscriber's webhook answered 410 Gone (it unsubscribes, as on its page)."""
+    return _page_source(getattr(settings, "WARROOM_LIST_PAGE_SUBSCRIBERS", ""))
+
+
+def followable_pages():
+    """[(id, name)] of the private status pages a recipient list may follow."""
+    source = page_subscribers()
+    return list(source.pages()) if source else []
+
+
+def members_of(lists):
+    """Who the messages to these recipient lists (those of them that are active) go to: their
+    active members, then the confirmed subscribers (still allowed to see it) of the private
+    status page each follows, as ListMember, the lists in name order. The one place that reads
+    who is on a list."""
+    lists = [item for item in lists if item.active]
+    own = Recipient.objects.filter(recipient_list__in=lists, active=True).order_by("pk")
+    by_list = {}
+    for member in own:
+        by_list.setdefault(member.recipient_list_id, []).append(member)
+    followed = {item.follows_page for item in lists if item.follows_page}
+    source = page_subscribers() if followed else None
+    subscribers = source.members(sorted(followed)) if source else {}
+    result = []
+    for item in sorted(lists, key=lambda item: (item.name, item.pk)):
+        for member in by_list.get(item.pk, ()):
+            result.append(
+                ListMember(
+                    kind=member.kind,
+                    address=member.address,
+                    name=member.name,
+                    language=member.language,
+                    secret=member.secret,
+                    recipient=member,
+                    recipient_list=item,
+                )
+            )
+    # A list's own members first: someone on a list and subscribed too hears it once, as the
+    # list's member (its name, language and secret).
+    for item in sorted(lists, key=lambda item: (item.name, item.pk)):
+        for member in subscribers.get(item.follows_page, ()):
+            result.append(ListMember(**{**member.__dict__, "recipient_list": item}))
+    return result
 
 
 def fan_out(comm):
@@ -65,9 +132,9 @@ def fan_out(comm):
     call writes nothing new (and enqueues what is still pending). Returns the rows queued."""
     if comm.audience not in RecipientList.AUDIENCES:
         return 0
-    lists = comm.recipient_lists.filter(audience=comm.audience)
+    lists = list(comm.recipient_lists.filter(audience=comm.audience))
     rows, seen = [], set()
-    for member in members_of(lists).select_related("recipient_list").order_by("recipient_list__name", "pk"):
+    for member in members_of(lists):
         key = (member.kind, member.address.lower())
         if key in seen:
             continue
@@ -75,11 +142,13 @@ def fan_out(comm):
         rows.append(
             AudienceDelivery(
                 communication=comm,
-                recipient=member,
+                recipient=member.recipient,
                 kind=member.kind,
                 address=member.address,
                 name=member.name,
                 list_name=member.recipient_list.name,
+                member_ref=member.ref,
+                recipient_list=member.recipient_list if member.ref else None,
             )
         )
     AudienceDelivery.objects.bulk_create(rows, ignore_conflicts=True)
@@ -142,7 +211,7 @@ class AudienceOutbox(outbox.Outbox):
     def load(self, ids):
         return list(
             AudienceDelivery.objects.filter(pk__in=ids)
-            .select_related("communication__incident", "recipient__recipient_list")
+            .select_related("communication__incident", "recipient__recipient_list", "recipient_list")
             .prefetch_related(
                 Prefetch("communication__translations", queryset=CommunicationTranslation.objects.order_by("pk"))
             )
@@ -151,6 +220,7 @@ class AudienceOutbox(outbox.Outbox):
 
     def send(self, rows, outcomes):
         emails = []
+        _attach_members(rows)
         for row in rows:
             refused = _refusal(row)
             if refused:
@@ -168,16 +238,43 @@ class AudienceOutbox(outbox.Outbox):
         outbox.send_emails(messages, outcomes)
 
     def after_failure(self, row, outcome, error, now):
-        if getattr(outcome, "gone", False) and row.recipient_id:
-            # 410 Gone: the receiver asked never to be called again.
+        if not getattr(outcome, "gone", False):
+            return
+        # 410 Gone: the receiver asked never to be called again.
+        if row.recipient_id:
             Recipient.objects.filter(pk=row.recipient_id).update(active=False)
+        elif row.member_ref and page_subscribers() is not None:
+            page_subscribers().gone(row.member_ref)  # a followed page's subscriber: unsubscribed
 
 
 OUTBOX = AudienceOutbox()
 
 
+def _attach_members(rows):
+    """Each row's `member` (ListMember) as it is now: its recipient, or the followed page's
+    subscriber read again (None once it unsubscribed or lost access to the page)."""
+    refs = [row.member_ref for row in rows if row.member_ref]
+    source = page_subscribers() if refs else None
+    current = source.resolve(refs) if source else {}
+    for row in rows:
+        if row.member_ref:
+            row.member = current.get(row.member_ref)
+        elif row.recipient is not None:
+            r = row.recipient
+            row.member = ListMember(r.kind, r.address, r.name, r.language, r.secret, recipient=r)
+        else:
+            row.member = None
+
+
 def _refusal(row):
     """Why a row is not sent after all (it was written at publication), or ''."""
+    if row.member_ref:
+        followed_by = row.recipient_list
+        if followed_by is None or not followed_by.active:
+            return "The list was deactivated or deleted before delivery."
+        if row.member is None or followed_by.follows_page != row.member.page:
+            return "The subscriber unsubscribed, lost access to the status page or is no longer followed by the list."
+        return ""
     recipient = row.recipient
     if recipient is None:
         return "The recipient was removed before delivery."
@@ -200,7 +297,7 @@ def in_language(comm, language):
 
 def email_message(row):
     comm = row.communication
-    title, body, language = in_language(comm, row.recipient.language)
+    title, body, language = in_language(comm, row.member.language)
     # Without a subject line, the incident's public title: the internal one never leaves.
     fallback = comm.incident.public_title_in(language) or comm.incident.reference
     subject = " ".join((title or fallback).split())
@@ -249,7 +346,7 @@ def send_webhook(row):
     return webhooks.post(
         row.address,
         body,
-        webhooks.signed_headers(row.recipient.secret, body, row.pk),
+        webhooks.signed_headers(row.member.secret, body, row.pk),
         timeout=WEBHOOK_TIMEOUT,
         allow_private=private_webhooks_allowed(),
     )

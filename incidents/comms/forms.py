@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from incidents.comms import delivery
 from incidents.comms.services import (
     AFFECTED_LEVELS,
     LANGUAGE_CODE,
@@ -247,6 +248,19 @@ class RecipientListForm(forms.Form):
     active = forms.BooleanField(
         label=_("Active"), required=False, initial=True, help_text=_("An inactive list receives nothing")
     )
+    follows_page = forms.TypedChoiceField(
+        label=_("Subscribers of a private status page"),
+        required=False,
+        coerce=int,
+        empty_value=None,
+        help_text=_("Its confirmed subscribers who may still see it are members too"),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["follows_page"].choices = [("", _("None"))] + [
+            (str(pk), name) for pk, name in delivery.followable_pages()
+        ]
 
 
 class RecipientForm(forms.Form):

@@ -187,9 +187,10 @@ class RecipientList(models.Model):
     webhooks. A published customer, regulator or partner communication is delivered to every
     active member of the active lists it names (incidents.comms.delivery).
 
-    Extension point: a list may later also draw members from a private status page's
-    subscribers; `members_of` in incidents.comms.delivery is the one place that reads who is on
-    a list, so such a source plugs in there."""
+    A list may also follow a private status page (`follows_page`): that page's confirmed
+    subscribers who may still see it are then members too. The status pages plug in through
+    settings.WARROOM_LIST_PAGE_SUBSCRIBERS (the core knows no status page): `members_of` in
+    incidents.comms.delivery is the one place that reads who is on a list."""
 
     AUDIENCES = (
         Communication.Audience.CUSTOMERS,
@@ -202,6 +203,11 @@ class RecipientList(models.Model):
         max_length=20, choices=[(a.value, a.label) for a in AUDIENCES], default=Communication.Audience.CUSTOMERS
     )
     active = models.BooleanField(default=True, help_text="An inactive list receives nothing")
+    # The id of a private status page (statuspage.StatusPage; no foreign key: incidents/ never
+    # depends on statuspage/) whose subscribers are members too; a deleted page adds no one.
+    follows_page = models.PositiveIntegerField(
+        null=True, blank=True, help_text="A private status page whose subscribers are members too"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -271,6 +277,13 @@ class AudienceDelivery(models.Model):
     address = models.CharField(max_length=500)
     name = models.CharField(max_length=200, blank=True)
     list_name = models.CharField(max_length=120, blank=True)
+    # A followed page's subscriber (no Recipient row): which one ("subscriber:<id>", read again
+    # through settings.WARROOM_LIST_PAGE_SUBSCRIBERS when sending, for its secret and language
+    # and whether it may still see the page) and the list that brought it in.
+    member_ref = models.CharField(max_length=60, blank=True)
+    recipient_list = models.ForeignKey(
+        RecipientList, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)

@@ -13,12 +13,12 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from incidents import access, webhooks
-from incidents.comms.delivery import private_webhooks_allowed
+from incidents.comms.delivery import followable_pages, private_webhooks_allowed
 from incidents.comms.services import LANGUAGE_CODE
 from incidents.models import Recipient, RecipientList
 
 REFUSED = "Only comms staff and commanders may manage recipient lists."
-LIST_FIELDS = ("name", "audience", "active")
+LIST_FIELDS = ("name", "audience", "active", "follows_page")
 MEMBER_FIELDS = ("kind", "email", "name", "language", "webhook_url", "active")
 
 
@@ -47,6 +47,12 @@ def check_list_fields(fields):
         raise ValidationError({"audience": gettext("Choose customers, regulators or partners.")})
     if "active" in fields and not isinstance(fields["active"], bool):
         raise ValidationError({"active": gettext("Say true or false.")})
+    if "follows_page" in fields:
+        page = fields["follows_page"]
+        if page in (None, ""):
+            fields["follows_page"] = None
+        elif isinstance(page, bool) or not isinstance(page, int) or page not in dict(followable_pages()):
+            raise ValidationError({"follows_page": gettext("Choose a private status page (or none).")})
     return fields
 
 
@@ -60,9 +66,11 @@ def _save_list(recipient_list, name):
 
 
 @transaction.atomic
-def create_list(by, *, name, audience, active=True):
+def create_list(by, *, name, audience, active=True, follows_page=None):
+    """A list; with `follows_page` (a private status page's id), that page's confirmed
+    subscribers who may still see it are members too (incidents.comms.delivery.members_of)."""
     _require(by)
-    fields = check_list_fields({"name": name, "audience": audience, "active": active})
+    fields = check_list_fields({"name": name, "audience": audience, "active": active, "follows_page": follows_page})
     return _save_list(RecipientList(**fields), fields["name"])
 
 

@@ -571,7 +571,12 @@ def recipient_list(request, list_pk):
     _require_list_manager(request)
     recipient_list = get_object_or_404(RecipientList, pk=list_pk)
     list_form = RecipientListForm(
-        initial={"name": recipient_list.name, "audience": recipient_list.audience, "active": recipient_list.active},
+        initial={
+            "name": recipient_list.name,
+            "audience": recipient_list.audience,
+            "active": recipient_list.active,
+            "follows_page": recipient_list.follows_page,
+        },
         prefix="list",
     )
     member_form = RecipientForm(prefix="member")
@@ -630,6 +635,7 @@ def recipient_list(request, list_pk):
         "incidents/comms/recipient_list.html",
         {
             "recipient_list": recipient_list,
+            "followed_page": dict(delivery.followable_pages()).get(recipient_list.follows_page),
             "members": list(recipient_list.members.order_by("kind", "email", "webhook_url", "pk")),
             "list_form": list_form,
             "member_form": member_form,

@@ -371,3 +371,28 @@
   document.addEventListener("pointerup", release, true);
   document.addEventListener("pointercancel", release, true);
 })();
+
+// A form part that applies to one choice of a select only (data-shown-by: the select's id,
+// data-shown-for: the value): shown for that choice, hidden for the others. Without scripts
+// every part shows, each saying what it is for. What was typed in a hidden part is kept.
+(function () {
+  function sync(select) {
+    document.querySelectorAll('[data-shown-by="' + select.id + '"]').forEach(function (part) {
+      part.hidden = part.getAttribute("data-shown-for") !== select.value;
+    });
+  }
+  function all() {
+    var ids = {};
+    document.querySelectorAll("[data-shown-by]").forEach(function (part) { ids[part.getAttribute("data-shown-by")] = true; });
+    Object.keys(ids).forEach(function (id) {
+      var select = document.getElementById(id);
+      if (select) { sync(select); }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", all);
+  document.addEventListener("htmx:afterSettle", all);
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target && target.id && document.querySelector('[data-shown-by="' + target.id + '"]')) { sync(target); }
+  });
+})();

@@ -6,6 +6,8 @@ loopback) received one e-mail per recipient, with the subject as written.
 Celery runs eagerly here (the live server's thread does the publishing and the delivery tasks):
 tests/test_audience_worker.py covers the real worker."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -76,3 +78,30 @@ def test_comms_drafts_a_customer_message_to_a_list_another_approves_and_each_rec
     ids = {str(d.pk) for d in AudienceDelivery.objects.filter(communication=comm)}
     assert {message["X-Warroom-Notification"] for _, message in smtp_server.messages} == ids
     assert author.js_errors == [] and approver.js_errors == []
+
+
+def test_the_member_form_shows_the_chosen_kinds_fields_and_keeps_what_was_typed(new_page, cast, settings):
+    settings.WARROOM_ALLOW_PRIVATE_WEBHOOKS = False
+    press = recipients.create_list(cast["author"], name="Press desks", audience="partners")
+    page = new_page("sam", "pw-sam")
+    page.goto(f"/comms/recipients/{press.pk}/")
+    email_fields, webhook_fields = page.get_by_test_id("email-fields"), page.get_by_test_id("webhook-fields")
+    expect(email_fields).to_be_visible()
+    expect(webhook_fields).to_be_hidden()
+    page.fill("#id_member-email", "desk@news.example")
+    page.select_option("#id_member-kind", "webhook")
+    expect(webhook_fields).to_be_visible()
+    expect(email_fields).to_be_hidden()
+    page.fill("#id_member-webhook_url", "http://127.0.0.1/hook")
+    page.locator("#add-member button[value=add]").click()
+
+    expect(page.locator("#add-member")).to_contain_text("private or local network")
+    expect(webhook_fields).to_be_visible()
+    expect(email_fields).to_be_hidden()
+    expect(page.locator("#id_member-webhook_url")).to_have_value("http://127.0.0.1/hook")
+    page.select_option("#id_member-kind", "email")
+    expect(page.locator("#id_member-email")).to_have_value("desk@news.example")
+    page.locator("#add-member button[value=add]").click()
+    expect(page.get_by_test_id("member")).to_have_text(re.compile("desk@news.example"))
+    # The refused form's answer is a 400, which the console reports; no script failed.
+    assert [e for e in page.js_errors if "status of 400" not in e] == []

@@ -290,3 +290,9 @@ def test_comms_send_failed_deliveries_again_from_the_communications_page(
     assert (row.status, row.attempts) == ("pending", 8) and len(queued) == 2  # its delivery; the live redraw
     assert incident.timeline.filter(body__contains="sent again to 1 recipient").exists()
     assert "No delivery of this communication has failed." in as_user(alice).post(again, follow=True).content.decode()
+
+
+def test_without_scripts_the_member_form_says_which_fields_are_for_which_kind(as_user, alice, customers):
+    page = as_user(alice).get(list_url(customers)).content.decode()
+    assert 'data-shown-for="email"' in page and 'data-shown-for="webhook"' in page
+    assert "For an e-mail address" in page and "For a webhook" in page

@@ -7,7 +7,8 @@ import pytest
 from django.core.management import call_command
 
 from incidents.comms import services as communications
-from incidents.models import ActionItem, Incident, Review
+from incidents.models import ActionItem, Incident, Recipient, RecipientList, Review
+from statuspage.models import StatusPage
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +64,31 @@ def test_the_demo_status_page_shows_public_titles_and_the_chosen_impact(client):
     assert (shown["name"], shown["impact"]) == ("Sign-up codes delayed in some countries", "minor")  # a SEV2
     assert "[demo]" not in client.get("/status/").content.decode()
     assert "部分国家的注册验证码延迟" in client.get("/status/?lang=zh-hans").content.decode()
+
+
+def test_the_demo_has_customer_and_regulator_lists_and_a_private_page_with_an_access_link(tmp_path, client):
+    call_command("load_demo", verbosity=0)
+    token_file = tmp_path / "token"
+    first, again = io.StringIO(), io.StringIO()
+    call_command("load_statuspage_demo", "--token-file", str(token_file), stdout=first)
+    call_command("load_statuspage_demo", "--token-file", str(token_file), stdout=again)
+    link = first.getvalue().strip()
+    assert link == again.getvalue().strip()  # make run prints the same link at every start
+    assert "/status/p/enterprise/?access=" in link
+    lists = {item.name: item for item in RecipientList.objects.all()}
+    assert {name: item.audience for name, item in lists.items()} == {
+        "Enterprise customers": "customers",
+        "Data-protection authorities": "regulators",
+    }
+    assert all(m.email.endswith(".example.com") for m in Recipient.objects.all())
+    page = StatusPage.objects.get(slug="enterprise")
+    assert page.is_private and page.name == "Enterprise customers"
+    assert lists["Enterprise customers"].follows_page == page.pk
+    assert client.get("/status/p/enterprise/").status_code == 404
+    shown = client.get("/status/p/enterprise/?access=" + link.rsplit("=", 1)[1])
+    assert shown.status_code == 200 and "Enterprise customers" in shown.content.decode()
+
+
+def test_make_run_prints_the_private_pages_access_link():
+    source = (Path(__file__).resolve().parents[2] / "bin" / "run.py").read_text()
+    assert '"load_statuspage_demo", "--token-file"' in source and "{private_link}" in source

@@ -1,5 +1,7 @@
-"""Load the demo once: a service catalog for an AI chat platform and one resolved incident
-with a full timeline. Running it again changes nothing."""
+"""Load the demo once: a service catalog for an AI chat platform, one resolved incident with a
+full timeline, an ongoing one, and the recipient lists of customer and regulator messages.
+Running it again changes nothing. (The demo's private status page and its access link come
+from statuspage's `load_statuspage_demo`: incidents/ never imports statuspage/.)"""
 
 from datetime import timedelta
 
@@ -9,7 +11,17 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from incidents.models import ActionItem, Impact, Incident, Membership, Review, Service, TimelineEntry
+from incidents.models import (
+    ActionItem,
+    Impact,
+    Incident,
+    Membership,
+    Recipient,
+    RecipientList,
+    Review,
+    Service,
+    TimelineEntry,
+)
 from incidents.review import services as review
 
 SERVICES = [
@@ -30,6 +42,20 @@ SERVICES = [
 # kim is the second comms member: make run gives her a password (printed next to the admin's),
 # so one person trying Warroom can approve, as kim, an update they wrote as admin.
 PEOPLE = [("maya", "commander"), ("li", "responder"), ("sam", "comms"), ("kim", "comms"), ("noor", "security")]
+
+# Who customer and regulator messages go to (example.com addresses: nothing leaves for real).
+RECIPIENT_LISTS = [
+    (
+        "Enterprise customers",
+        "customers",
+        [("ops@acme.example.com", "Acme operations", ""), ("it@globex.example.com", "Globex IT", "zh-hans")],
+    ),
+    (
+        "Data-protection authorities",
+        "regulators",
+        [("breach@dpa.example.com", "Lead supervisory authority", ""), ("incidents@cac.example.com", "", "zh-hans")],
+    ),
+]
 
 
 class Command(BaseCommand):
@@ -62,7 +88,19 @@ class Command(BaseCommand):
             return
         self._example(people)
         self._ongoing(people)
+        self._recipient_lists()
         self.stdout.write("Demo data loaded.")
+
+    def _recipient_lists(self):
+        for name, audience, members in RECIPIENT_LISTS:
+            recipient_list, _created = RecipientList.objects.get_or_create(name=name, defaults={"audience": audience})
+            for address, person, language in members:
+                Recipient.objects.get_or_create(
+                    recipient_list=recipient_list,
+                    kind=Recipient.Kind.EMAIL,
+                    email=address,
+                    defaults={"name": person, "language": language},
+                )
 
     def _example(self, people):
         services = {s.slug: s for s in Service.objects.all()}

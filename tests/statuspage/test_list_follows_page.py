@@ -1,0 +1,317 @@
+"""A recipient list may follow a private status page (issue #13): its customer, regulator or
+partner messages then also reach that page's confirmed subscribers who may still see it
+(e-mail in their language, webhooks signed with their own secret), once per address, and a
+subscriber whose access link was revoked or who left the page's group gets nothing, even when
+that happens between publication and delivery. Only a private page can be followed."""
+
+import email
+import email.policy
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from incidents.comms import delivery, recipients
+from incidents.comms import services as communications
+from incidents.models import AudienceDelivery, Communication
+from incidents.webhooks import verify_signature
+from statuspage import services
+from statuspage.models import StatusPage, Subscriber
+from tests.conftest import make_user
+from tests.statuspage.subscription_factories import eager_celery  # noqa: F401
+from tests.webhook_receiver import webhook_receiver  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return make_user(django_user_model, "alice", "comms")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return make_user(django_user_model, "bob", "comms")
+
+
+@pytest.fixture
+def private_webhooks(settings):
+    """The test receivers listen on 127.0.0.1, which production refuses."""
+    settings.WARROOM_ALLOW_PRIVATE_WEBHOOKS = True
+
+
+@pytest.fixture
+def acme(db):
+    return Group.objects.create(name="acme-users")
+
+
+@pytest.fixture
+def enterprise(alice, acme):
+    return services.save_page(
+        alice, name="Enterprise customers", slug="enterprise", visibility="private", allowed_groups=[acme]
+    )
+
+
+@pytest.fixture
+def public_page(alice):
+    return services.save_page(alice, name="API platform status", slug="api")
+
+
+def subscriber(page, kind="email", address="", *, link=None, user=None, confirmed=True, language="en"):
+    return Subscriber.objects.create(
+        kind=kind,
+        page=page,
+        email=address if kind == "email" else "",
+        webhook_url=address if kind == "webhook" else "",
+        access_link=link,
+        user=user,
+        language=language,
+        confirmed_at=timezone.now() if confirmed else None,
+    )
+
+
+def approved(incident, author, approver, lists):
+    comm = communications.draft(
+        incident, author, audience="customers", recipient_lists=lists, title="Chat replies time out", body="Slow."
+    )
+    communications.set_translation(comm, author, "zh-hans", "回复缓慢。", "聊天回复超时")
+    communications.submit(comm, author)
+    return communications.approve(comm, approver, Communication.objects.get(pk=comm.pk).content_version)
+
+
+def publish(comm, by, capture, execute=True):
+    communications.request_publish(comm, by)
+    with capture(execute=execute):
+        communications.publish_now(comm.pk, by.pk)
+
+
+def deliveries(comm):
+    return list(AudienceDelivery.objects.filter(communication=comm).order_by("address"))
+
+
+def test_a_list_following_a_private_page_reaches_its_allowed_subscribers_once(
+    incident,
+    alice,
+    bob,
+    acme,
+    enterprise,
+    django_user_model,
+    private_webhooks,
+    webhook_receiver,  # noqa: F811
+    eager_celery,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    receiver = webhook_receiver([200])
+    link, _token = services.create_access_link(alice, enterprise, label="Acme Corp")
+    gone, _token = services.create_access_link(alice, enterprise, label="Former customer")
+    member = django_user_model.objects.create_user("carol")
+    member.groups.add(acme)
+    leaver = django_user_model.objects.create_user("dave")
+    subscriber(enterprise, address="cto@acme.example", link=link, language="zh-hans")
+    hook = subscriber(enterprise, "webhook", receiver.url, link=link)
+    receiver.secret = hook.secret
+    subscriber(enterprise, address="carol@acme.example", user=member)
+    subscriber(enterprise, address="dave@acme.example", user=leaver)  # never in the group
+    subscriber(enterprise, address="alice@corp.example", user=alice)  # staff see every private page
+    subscriber(enterprise, address="old@former.example", link=gone)
+    subscriber(enterprise, address="pending@acme.example", link=link, confirmed=False)
+    subscriber(enterprise, address="OPS@acme.example", link=link)  # also a member of the list
+    services.revoke_access_link(alice, gone)
+    customers = recipients.create_list(alice, name="Enterprise", audience="customers", follows_page=enterprise.pk)
+    recipients.add_member(customers, alice, kind="email", email="ops@acme.example", name="Acme ops")
+
+    publish(approved(incident, alice, bob, [customers]), alice, django_capture_on_commit_callbacks)
+
+    rows = {(r.address, r.status) for r in AudienceDelivery.objects.all()}
+    assert rows == {
+        ("alice@corp.example", "sent"),
+        ("carol@acme.example", "sent"),
+        ("cto@acme.example", "sent"),
+        ("ops@acme.example", "sent"),
+        (receiver.url, "sent"),
+    }
+    assert AudienceDelivery.objects.get(address="ops@acme.example").name == "Acme ops"  # the list's own member
+    subjects = {
+        m.to[0]: email.message_from_bytes(m.message().as_bytes(), policy=email.policy.default)["Subject"]
+        for m in mail.outbox
+    }
+    assert subjects == {
+        "alice@corp.example": "Chat replies time out",
+        "carol@acme.example": "Chat replies time out",
+        "cto@acme.example": "聊天回复超时",  # the subscriber's own language
+        "ops@acme.example": "Chat replies time out",
+    }
+    [request] = receiver.requests
+    assert request["verified"]  # signed with the subscriber's own secret
+    assert not verify_signature("another secret", request["headers"]["x-warroom-timestamp"], request["body"],
+                                request["headers"]["x-warroom-signature"])  # fmt: skip
+
+
+def test_a_subscriber_whose_link_is_revoked_before_delivery_gets_nothing(
+    incident, alice, bob, acme, enterprise, django_user_model, django_capture_on_commit_callbacks
+):
+    link, _token = services.create_access_link(alice, enterprise, label="Acme Corp")
+    member = django_user_model.objects.create_user("carol")
+    member.groups.add(acme)
+    subscriber(enterprise, address="cto@acme.example", link=link)
+    subscriber(enterprise, address="carol@acme.example", user=member)
+    subscriber(
+        enterprise, address="still@acme.example", link=services.create_access_link(alice, enterprise, label="B")[0]
+    )
+    customers = recipients.create_list(alice, name="Enterprise", audience="customers", follows_page=enterprise.pk)
+    comm = approved(incident, alice, bob, [customers])
+    publish(comm, alice, django_capture_on_commit_callbacks, execute=False)
+    assert len(deliveries(comm)) == 3
+    services.revoke_access_link(alice, link)
+    member.groups.remove(acme)
+
+    delivery.OUTBOX.deliver([r.pk for r in deliveries(comm)])
+
+    assert [(r.address, r.status) for r in deliveries(comm)] == [
+        ("carol@acme.example", "failed"),
+        ("cto@acme.example", "failed"),
+        ("still@acme.example", "sent"),
+    ]
+    assert [m.to for m in mail.outbox] == [["still@acme.example"]]
+
+
+def test_a_list_that_stops_following_the_page_sends_its_subscribers_nothing_more(
+    incident, alice, bob, enterprise, django_capture_on_commit_callbacks
+):
+    link, _token = services.create_access_link(alice, enterprise, label="Acme Corp")
+    subscriber(enterprise, address="cto@acme.example", link=link)
+    customers = recipients.create_list(alice, name="Enterprise", audience="customers", follows_page=enterprise.pk)
+    comm = approved(incident, alice, bob, [customers])
+    publish(comm, alice, django_capture_on_commit_callbacks, execute=False)
+    recipients.update_list(customers, alice, follows_page=None)
+
+    delivery.OUTBOX.deliver([r.pk for r in deliveries(comm)])
+
+    assert [r.status for r in deliveries(comm)] == ["failed"] and mail.outbox == []
+
+
+def test_only_a_private_page_can_be_followed_naming_the_field(alice, enterprise, public_page):
+    with pytest.raises(ValidationError) as refused:
+        recipients.create_list(alice, name="Everyone", audience="customers", follows_page=public_page.pk)
+    assert "follows_page" in refused.value.message_dict
+    default = StatusPage.objects.get(is_default=True)
+    with pytest.raises(ValidationError):
+        recipients.create_list(alice, name="Everyone", audience="customers", follows_page=default.pk)
+    followed = recipients.create_list(alice, name="Enterprise", audience="customers", follows_page=enterprise.pk)
+    assert followed.follows_page == enterprise.pk
+
+
+def test_the_api_sets_the_followed_page_and_refuses_a_public_one(alice, enterprise, public_page):
+    api = APIClient()
+    api.force_authenticate(alice)
+    refused = api.post(
+        "/api/v1/recipient-lists/",
+        {"name": "Everyone", "audience": "customers", "follows_page": public_page.pk},
+        format="json",
+    )
+    assert refused.status_code == 400 and "follows_page" in refused.json()
+    made = api.post(
+        "/api/v1/recipient-lists/",
+        {"name": "Enterprise", "audience": "customers", "follows_page": enterprise.pk},
+        format="json",
+    )
+    assert made.status_code == 201 and made.json()["follows_page"] == enterprise.pk
+    cleared = api.patch(f"/api/v1/recipient-lists/{made.json()['id']}/", {"follows_page": None}, format="json")
+    assert cleared.status_code == 200 and cleared.json()["follows_page"] is None
+
+
+def test_the_list_page_offers_private_pages_only_and_saves_the_choice(client, alice, enterprise, public_page):
+    client.force_login(alice)
+    page = client.get("/comms/recipients/")
+    assert "Enterprise customers" in page.text and "API platform status" not in page.text
+    made = client.post(
+        "/comms/recipients/",
+        {
+            "name": "Enterprise",
+            "audience": "customers",
+            "active": "on",
+            "follows_page": str(enterprise.pk),
+        },  # fmt: skip
+    )
+    assert made.status_code == 302
+    shown = client.get(made["Location"])
+    assert "Enterprise customers" in shown.text
+    refused = client.post(
+        made["Location"],
+        {
+            "action": "update",
+            "list-name": "Enterprise",
+            "list-audience": "customers",
+            "list-follows_page": str(public_page.pk),
+        },  # fmt: skip
+    )
+    assert refused.status_code == 400 and "Select a valid choice" in refused.text
+
+
+def test_a_subscribers_webhook_answering_410_gone_unsubscribes_it(
+    incident,
+    alice,
+    bob,
+    enterprise,
+    private_webhooks,
+    webhook_receiver,  # noqa: F811
+    eager_celery,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    receiver = webhook_receiver([410])
+    link, _token = services.create_access_link(alice, enterprise, label="Acme Corp")
+    hook = subscriber(enterprise, "webhook", receiver.url, link=link)
+    customers = recipients.create_list(alice, name="Enterprise", audience="customers", follows_page=enterprise.pk)
+
+    publish(approved(incident, alice, bob, [customers]), alice, django_capture_on_commit_callbacks)
+
+    assert [r.status for r in AudienceDelivery.objects.all()] == ["failed"]
+    hook.refresh_from_db()
+    assert hook.unsubscribed_at is not None
+
+
+def test_reading_a_followed_pages_subscribers_takes_the_same_queries_for_few_or_many(
+    alice, acme, enterprise, django_user_model
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from statuspage import audiences
+
+    link, _token = services.create_access_link(alice, enterprise, label="Acme Corp")
+
+    def add(n, start):
+        for i in range(start, start + n):
+            user = django_user_model.objects.create_user(f"u{i}")
+            user.groups.add(acme)
+            subscriber(enterprise, address=f"u{i}@acme.example", user=user)
+            subscriber(enterprise, address=f"l{i}@acme.example", link=link)
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            found = audiences.members([enterprise.pk])
+        return len(queries), len(found[enterprise.pk])
+
+    add(2, 0)
+    few = count()
+    add(10, 2)
+    many = count()
+    assert (few[1], many[1]) == (4, 24)
+    assert few[0] == many[0] <= 4
+
+
+def test_a_page_made_public_or_deleted_is_followed_no_more(alice, enterprise):
+    other = services.save_page(alice, name="Partners", slug="partners", visibility="private")
+    first = recipients.create_list(alice, name="Enterprise", audience="customers", follows_page=enterprise.pk)
+    second = recipients.create_list(alice, name="Partners", audience="partners", follows_page=other.pk)
+    services.save_page(alice, enterprise, name="Enterprise customers")  # still private: still followed
+    first.refresh_from_db()
+    assert first.follows_page == enterprise.pk
+    services.save_page(alice, enterprise, visibility="public")
+    other.delete()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.follows_page is None and second.follows_page is None
