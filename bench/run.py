@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# Not benchmarks: this runner, and the load and fault runs of `make stress` (bench/stress.py).
-SEPARATE = {"run.py", "stress.py"}
+# Not benchmarks: this runner, the load and fault runs of `make stress` (bench/stress.py), and
+# the CPU count of an alert delivery (bench/ingest_cpu.py, for comparing versions).
+SEPARATE = {"run.py", "stress.py", "ingest_cpu.py"}
 sys.path.insert(0, str(HERE))
 from _summary import table  # noqa: E402
 

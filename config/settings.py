@@ -91,6 +91,9 @@ MIDDLEWARE = [
     # The status page's documents for visitors without a session, answered before everything
     # below (only staff need it): statuspage/middleware.py.
     "statuspage.middleware.PublicDocumentsMiddleware",
+    # Alert deliveries (their secret is their credential), answered likewise before everything
+    # below: incidents/alerts/middleware.py.
+    "incidents.alerts.middleware.AlertIngestMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The staff UI's language: the switch in base.html (session/cookie), else Accept-Language.
     # The public status page picks its own (statuspage.views.visitor_language).

@@ -12,13 +12,15 @@
   `POST /api/v1/alerts/triage/<alert-id>/open/` and `.../attach/`.
 """
 
+import json
 import re
 
 from django.conf import settings
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import include, path
 from django.utils.translation import gettext, gettext_lazy
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status, viewsets
@@ -69,87 +71,110 @@ INGEST_SCHEMA = dict(
 )
 
 
+def _answer(data, status_code, headers=None):
+    """A JSON answer as DRF's JSONRenderer writes it (compact, UTF-8), without DRF's view
+    machinery: the ingestion endpoint is the hottest path of all (issue #11). `.data` holds
+    what was sent, as on DRF's responses."""
+    response = HttpResponse(
+        json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+        content_type="application/json",
+        status=status_code,
+        headers=headers,
+    )
+    response.data = data
+    return response
+
+
+@csrf_exempt  # the source's secret is the credential, not a session
+def ingest(request, source_id, secret=None):
+    """A delivery of alerts from a monitoring system, in the source's format (Alertmanager
+    webhook v4, Grafana alerting webhook or the generic JSON of docs/alerts.md). A plain Django
+    view (IngestView documents it in the OpenAPI schema); incidents.alerts.middleware answers it
+    ahead of the staff middleware."""
+    if request.method != "POST":
+        response = _answer({"detail": gettext('Method "{method}" not allowed.').format(method=request.method)}, 405)
+        response["Allow"] = "POST"
+        return response
+    if secret is None:
+        m = BEARER.match(request.headers.get("Authorization", ""))
+        secret = m[1] if m else ""
+    body = None
+    # This process's copy of the source first; a fresh read when it no longer holds
+    # (services.SourceChanged: rotated, paused or re-keyed since), so a change counts at once.
+    for fresh in (False, True):
+        try:
+            source = alerts.authenticate(source_id, secret, fresh=fresh)
+        except alerts.SourceRefused:
+            return _refused(request)
+        if body is None:
+            refusal = _over_limits(request, source)
+            if refusal is not None:
+                return refusal
+            body = request.read(settings.WARROOM_ALERT_MAX_BYTES + 1)
+            if len(body) > settings.WARROOM_ALERT_MAX_BYTES:
+                return _too_large()
+        try:
+            alerts.check_signature(source, body, request.headers.get(alerts.SIGNATURE_HEADER))
+            delivery, count, replayed = alerts.receive(source, body, parse_key(request) or "")
+        except ValidationError as exc:  # the Idempotency-Key header
+            return _answer(exc.detail, 400)
+        except alerts.SourceChanged:
+            continue
+        except alerts.SourceRefused:
+            return _refused(request)
+        except alerts.SourcePaused:
+            return _answer({"detail": gettext("This alert source is paused.")}, 423)
+        except payloads.PayloadError as exc:
+            return _answer({exc.field: [exc.message]}, 400)
+        except alerts.KeyReused:
+            return _answer(
+                {"idempotency_key": ["This Idempotency-Key was already used with another body: use a new key."]}, 422
+            )
+        except alerts.KeyInUse:
+            return _answer({"idempotency_key": ["A delivery with this Idempotency-Key is being stored; retry."]}, 409)
+        headers = {REPLAYED_HEADER: "true"} if replayed else None
+        return _answer({"delivery": delivery, "alerts": count}, 202, headers)
+    raise AssertionError("a fresh read never raises SourceChanged")
+
+
+def _over_limits(request, source):
+    if alerts.over_rate(source.pk):
+        return _too_many(settings.WARROOM_ALERT_RATE_WINDOW)
+    length = request.headers.get("Content-Length") or "0"
+    if not length.isdigit() or int(length) > settings.WARROOM_ALERT_MAX_BYTES:
+        return _too_large()
+    return None
+
+
+def _too_large():
+    return _answer({"body": [f"At most {settings.WARROOM_ALERT_MAX_BYTES} bytes per request."]}, 413)
+
+
+def _refused(request):
+    # Guessing secrets is slowed per client address; the answer never says whether the source exists.
+    address = ratelimit.client_address(request)
+    if ratelimit.over_limit(f"alerts:refused:{address}", REFUSED_LIMIT, REFUSED_WINDOW):
+        return _too_many(REFUSED_WINDOW)
+    return _answer(REFUSED, 401)
+
+
+def _too_many(window):
+    return _answer({"detail": gettext("Too many requests; slow down.")}, 429, {"Retry-After": str(window)})
+
+
 class IngestView(APIView):
     """A delivery of alerts from a monitoring system, in the source's format (Alertmanager
     webhook v4, Grafana alerting webhook or the generic JSON of docs/alerts.md)."""
 
+    # Only the OpenAPI schema reads this class: the URL serves `ingest`, a plain Django view
+    # (see `_documented_by`), and a DRF request would only delegate to it.
     authentication_classes = []  # the source's secret is the credential
     permission_classes = [permissions.AllowAny]
-    throttle_classes = []  # limited per source below, and wrong secrets per address
+    throttle_classes = []  # limited per source, and wrong secrets per address
 
     @extend_schema(**INGEST_SCHEMA)
     def post(self, request, source_id, secret=None):
-        if secret is None:
-            m = BEARER.match(request.headers.get("Authorization", ""))
-            secret = m[1] if m else ""
-        body = None
-        # This process's copy of the source first; a fresh read when it no longer holds
-        # (services.SourceChanged: rotated, paused or re-keyed since), so a change counts at once.
-        for fresh in (False, True):
-            try:
-                source = alerts.authenticate(source_id, secret, fresh=fresh)
-            except alerts.SourceRefused:
-                return self._refused(request)
-            if body is None:
-                refusal = self._over_limits(request, source)
-                if refusal is not None:
-                    return refusal
-                body = request._request.read(settings.WARROOM_ALERT_MAX_BYTES + 1)
-                if len(body) > settings.WARROOM_ALERT_MAX_BYTES:
-                    return self._too_large()
-            try:
-                alerts.check_signature(source, body, request.headers.get(alerts.SIGNATURE_HEADER))
-                delivery, count, replayed = alerts.receive(source, body, parse_key(request) or "")
-            except alerts.SourceChanged:
-                continue
-            except alerts.SourceRefused:
-                return self._refused(request)
-            except alerts.SourcePaused:
-                return Response({"detail": gettext("This alert source is paused.")}, status=status.HTTP_423_LOCKED)
-            except payloads.PayloadError as exc:
-                return Response({exc.field: [exc.message]}, status=status.HTTP_400_BAD_REQUEST)
-            except alerts.KeyReused:
-                return Response(
-                    {"idempotency_key": ["This Idempotency-Key was already used with another body: use a new key."]},
-                    status=status.HTTP_422_UNPROCESSABLE_ENTITY,
-                )
-            except alerts.KeyInUse:
-                return Response(
-                    {"idempotency_key": ["A delivery with this Idempotency-Key is being stored; retry."]},
-                    status=status.HTTP_409_CONFLICT,
-                )
-            headers = {REPLAYED_HEADER: "true"} if replayed else {}
-            return Response({"delivery": delivery, "alerts": count}, status=status.HTTP_202_ACCEPTED, headers=headers)
-        raise AssertionError("a fresh read never raises SourceChanged")
-
-    def _over_limits(self, request, source):
-        window = settings.WARROOM_ALERT_RATE_WINDOW
-        if ratelimit.over_rate(f"alerts:source:{source.pk}", settings.WARROOM_ALERT_RATE_LIMIT, window):
-            return self._too_many(window)
-        length = request.headers.get("Content-Length") or "0"
-        if not length.isdigit() or int(length) > settings.WARROOM_ALERT_MAX_BYTES:
-            return self._too_large()
-        return None
-
-    def _too_large(self):
-        return Response(
-            {"body": [f"At most {settings.WARROOM_ALERT_MAX_BYTES} bytes per request."]},
-            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        )
-
-    def _refused(self, request):
-        # Guessing secrets is slowed per client address; the answer never says whether the source exists.
-        address = ratelimit.client_address(request)
-        if ratelimit.over_limit(f"alerts:refused:{address}", REFUSED_LIMIT, REFUSED_WINDOW):
-            return self._too_many(REFUSED_WINDOW)
-        return Response(REFUSED, status=status.HTTP_401_UNAUTHORIZED)
-
-    def _too_many(self, window):
-        response = Response(
-            {"detail": gettext("Too many requests; slow down.")}, status=status.HTTP_429_TOO_MANY_REQUESTS
-        )
-        response["Retry-After"] = str(window)
-        return response
+        return ingest(request._request, source_id, secret)
 
 
 class SecretInPathIngestView(IngestView):
@@ -157,6 +182,24 @@ class SecretInPathIngestView(IngestView):
     def post(self, request, source_id, secret=None):
         """The same, with the secret in the path, for systems that cannot set a header."""
         return super().post(request, source_id, secret)
+
+
+def _documented_by(view_class, function):
+    """`function` as the URL's view, described in the OpenAPI schema by the DRF `view_class`:
+    drf-spectacular (through DRF's endpoint enumerator) takes a view whose `cls` is an APIView
+    and reads the operation from that class, never calling it."""
+
+    def view(request, *args, **kwargs):
+        return function(request, *args, **kwargs)
+
+    view.cls, view.initkwargs, view.csrf_exempt = view_class, {}, True
+    view.__name__ = view.__qualname__ = function.__name__
+    view.__doc__ = function.__doc__
+    return view
+
+
+ingest_with_bearer = _documented_by(IngestView, ingest)
+ingest_with_secret_in_path = _documented_by(SecretInPathIngestView, ingest)
 
 
 # Sources and rules --------------------------------------------------------------------------------
@@ -489,8 +532,8 @@ rules_router.register("rules", AlertRuleViewSet, basename="alert-rule")
 # The ingestion endpoint, included by config/urls.py ahead of every other pattern of the site:
 # the hottest path of all, it is resolved in a few steps rather than after the whole API.
 ingest_urlpatterns = [
-    path("<int:source_id>/", IngestView.as_view(), name="alert-ingest"),
-    path("<int:source_id>/<str:secret>/", SecretInPathIngestView.as_view(), name="alert-ingest-secret"),
+    path("<int:source_id>/", ingest_with_bearer, name="alert-ingest"),
+    path("<int:source_id>/<str:secret>/", ingest_with_secret_in_path, name="alert-ingest-secret"),
 ]
 
 urlpatterns = [

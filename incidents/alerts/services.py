@@ -12,18 +12,21 @@ delivery twice changes nothing (`Alert.last_delivery`).
 import hashlib
 import hmac
 import re
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
 
-from django.core.cache import cache
+from django.conf import settings
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
-from incidents import access, auditlog, shared_cache
+from incidents import access, auditlog, ratelimit, shared_cache
 from incidents import services as core
 from incidents.alerts import payloads
 from incidents.alerts.models import Alert, AlertDelivery, AlertRule, AlertSource, hash_secret, new_secret
@@ -502,11 +505,73 @@ def routing_queued_key(source_pk):
     return f"alerts:routing-queued:{source_pk}"
 
 
+def rate_key(source_pk):
+    return f"alerts:source:{source_pk}"
+
+
+# A source's rate limit (WARROOM_ALERT_RATE_LIMIT deliveries per WARROOM_ALERT_RATE_WINDOW
+# seconds, in windows aligned on the clock). With Redis as the shared cache, a stored delivery
+# is counted in the same round trip as the routing mark, after it commits: one round trip per
+# delivery instead of two. A request is then checked, before anything is stored, against the
+# count this process last heard back for the source's current window (`_rates_heard`), so the
+# check itself costs nothing; each process learns the shared count from its own deliveries.
+# The price: when the source reaches its limit, each request already under way and each process
+# (or thread) that has not heard the new count yet may let one more delivery in, so a window may
+# take up to the number of concurrent requests over the limit (and, as with any clock-aligned
+# window, a burst across a window's end up to twice the limit). Without Redis (the embedded
+# default) every request is counted before it is stored (ratelimit.over_rate), as when Redis is
+# down, when each process counts what it sees itself.
+_rates_heard = {}  # source pk -> (window number, deliveries counted in it); get and set are atomic
+
+
+def _counted_with_mark():
+    return isinstance(caches["default"], RedisCache)
+
+
+def over_rate(source_pk):
+    """Whether the source is over its rate limit in the current window (a 429)."""
+    limit, window = settings.WARROOM_ALERT_RATE_LIMIT, settings.WARROOM_ALERT_RATE_WINDOW
+    if not _counted_with_mark():
+        return ratelimit.over_rate(rate_key(source_pk), limit, window)
+    seen_here = ratelimit.local_counts.count(rate_key(source_pk), window)
+    if not shared_cache.breaker.available():  # Redis is down: this process's own count decides
+        return seen_here > limit
+    heard = _rates_heard.get(source_pk)
+    return heard is not None and heard[0] == int(time.time() // window) and heard[1] >= limit
+
+
+def _mark_and_count(source_pk):
+    """One round trip after a delivery commits: the routing mark (True if this delivery set it,
+    so it must queue the task) and the source's rate counter, whose value this process keeps."""
+    backend, window = caches["default"], settings.WARROOM_ALERT_RATE_WINDOW
+    number = int(time.time() // window)
+    mark = backend.make_and_validate_key(routing_queued_key(source_pk))
+    # ratelimit.over_rate's counter for the window (the same name, so either way counts alike).
+    counter = backend.make_and_validate_key(f"{rate_key(source_pk)}:{number}")
+    pipeline = backend._cache.get_client(mark, write=True).pipeline(transaction=True)
+    pipeline.set(mark, 1, ex=ROUTING_QUEUED_SECONDS, nx=True)
+    pipeline.set(counter, 0, ex=window * 2, nx=True)
+    pipeline.incr(counter)
+    queued, _created, counted = pipeline.execute()
+    heard = _rates_heard.get(source_pk)
+    if heard is None or heard[0] != number or heard[1] < counted:
+        _rates_heard[source_pk] = (number, counted)
+    return bool(queued)
+
+
+def forget_rates():
+    """Forget the counts this process heard (tests: ids and windows repeat across them)."""
+    _rates_heard.clear()
+
+
 def _enqueue(source_pk, delivery_pk):
     from incidents.alerts.tasks import process_delivery, route_source
 
     if shared_cache.is_shared():
-        queued = shared_cache.run(cache.add, routing_queued_key(source_pk), 1, ROUTING_QUEUED_SECONDS)
+        if _counted_with_mark():
+            queued = shared_cache.run(_mark_and_count, source_pk)
+        else:
+            queued = shared_cache.run(cache.add, routing_queued_key(source_pk), 1, ROUTING_QUEUED_SECONDS)
         if queued is False:
             return  # the task already queued for this source routes this delivery too
         if queued:

@@ -74,3 +74,12 @@ def deliver(ingest):
         return response
 
     return _deliver
+
+
+@pytest.fixture(autouse=True)
+def forget_heard_rates():
+    """What this process heard of the sources' rate counters starts empty in each test: ids and
+    (with time_machine) windows repeat across tests."""
+    alerts.forget_rates()
+    yield
+    alerts.forget_rates()

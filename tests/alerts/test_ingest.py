@@ -145,8 +145,21 @@ def test_an_oversized_body_is_refused(source, ingest):
     assert not AlertDelivery.objects.exists()
 
 
+@pytest.fixture
+def committed(ingest, django_capture_on_commit_callbacks):
+    """ingest(...), its delivery committed as outside a test's transaction: with Redis, a stored
+    delivery is counted against the source's rate after it commits (services.over_rate)."""
+
+    def _ingest(*args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return ingest(*args, **kwargs)
+
+    return _ingest
+
+
 @override_settings(WARROOM_ALERT_RATE_LIMIT=3, WARROOM_ALERT_RATE_WINDOW=60)
-def test_a_burst_is_limited_per_source_with_retry_after(source, ingest, clear_cache, commander, time_machine):
+def test_a_burst_is_limited_per_source_with_retry_after(source, committed, clear_cache, commander, time_machine):
+    ingest = committed
     time_machine.move_to("2026-03-02T09:00:10Z", tick=False)
     answers = [ingest(source, alertmanager_payload()).status_code for _ in range(5)]
     assert answers == [202, 202, 202, 429, 429]
@@ -158,7 +171,8 @@ def test_a_burst_is_limited_per_source_with_retry_after(source, ingest, clear_ca
 
 
 @override_settings(WARROOM_ALERT_RATE_LIMIT=2, WARROOM_ALERT_RATE_WINDOW=60)
-def test_a_limited_source_is_let_in_again_in_the_next_window(source, ingest, clear_cache, time_machine):
+def test_a_limited_source_is_let_in_again_in_the_next_window(source, committed, clear_cache, time_machine):
+    ingest = committed
     time_machine.move_to("2026-03-02T09:00:10Z", tick=False)
     assert [ingest(source, alertmanager_payload()).status_code for _ in range(3)] == [202, 202, 429]
     time_machine.move_to("2026-03-02T09:00:59Z", tick=False)
