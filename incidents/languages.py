@@ -67,8 +67,7 @@ def set_preference(user, language, request=None):
     LanguagePreference.objects.update_or_create(
         user=user, defaults={"language": language, "updated_at": timezone.now()}
     )
-    if hasattr(user, "_state") and "language_preference" in user._state.fields_cache:
-        del user._state.fields_cache["language_preference"]
+    user._state.fields_cache.pop("language_preference", None)  # the next read sees this one
     if request is not None and getattr(request, "user", None) == user:
         _remember(request, language)
     return language

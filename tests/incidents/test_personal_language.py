@@ -142,3 +142,12 @@ def test_chinese_request_leaves_nothing_active_for_the_next_test_part_one(people
 
 def test_chinese_request_leaves_nothing_active_for_the_next_test_part_two():
     assert translation.get_language() == "en"
+
+
+def test_the_admin_shows_each_persons_language_read_only(people, admin_client, django_assert_max_num_queries):
+    for person in (people.commander, people.deputy, people.comms):
+        languages.set_preference(person, "zh-hans")
+    with django_assert_max_num_queries(10):
+        listing = admin_client.get("/admin/incidents/languagepreference/")
+    assert listing.status_code == 200 and "cmdr" in listing.content.decode()
+    assert admin_client.get("/admin/incidents/languagepreference/add/").status_code == 403
