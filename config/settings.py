@@ -96,7 +96,7 @@ MIDDLEWARE = [
     # The public status page picks its own (statuspage.views.visitor_language).
     "django.middleware.locale.LocaleMiddleware",
     # ...unless the signed-in person chose a language (/account/): incidents/languages.py.
-    "incidents.languages.PersonLanguageMiddleware",
+    "config.middleware.PersonLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

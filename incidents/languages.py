@@ -3,9 +3,9 @@ them (reminders, approval requests, sign-in pauses...), whatever language the si
 
 The preference is a `LanguagePreference` row, set on the account page (/account/), by the
 language switch in the page header, or, on a first sign-in through OpenID Connect, from the
-provider's `locale` claim. Signing in copies it into the session, and `PersonLanguageMiddleware`
-(after AuthenticationMiddleware) activates it for every request of that session and sets the
-language cookie, so the sign-in page after signing out stays in that language too
+provider's `locale` claim. Signing in copies it into the session, and
+`config.middleware.PersonLanguageMiddleware` activates it for every staff request of that
+session and sets the language cookie, so the sign-in page after signing out stays in that language too
 (LocaleMiddleware reads the cookie). Reading it from the session costs no query per request.
 
 Mail is rendered per recipient under `translation.override(email_language(user))`, so one
@@ -94,30 +94,3 @@ def _remember(request, language):
 def use_preference_at_sign_in(sender, request, user, **kwargs):
     if request is not None:
         _remember(request, LanguagePreference.objects.filter(user=user).values_list("language", flat=True).first())
-
-
-class PersonLanguageMiddleware:
-    """The signed-in person's language, when they chose one (see the module's docstring)."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        session = getattr(request, "session", None)
-        language = supported(session.get(SESSION_KEY)) if session is not None and session.session_key else ""
-        if language:
-            translation.activate(language)
-            request.LANGUAGE_CODE = language
-        response = self.get_response(request)
-        if language and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != language:
-            response.set_cookie(
-                settings.LANGUAGE_COOKIE_NAME,
-                language,
-                max_age=settings.LANGUAGE_COOKIE_AGE,
-                path=settings.LANGUAGE_COOKIE_PATH,
-                domain=settings.LANGUAGE_COOKIE_DOMAIN,
-                secure=settings.LANGUAGE_COOKIE_SECURE,
-                httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
-                samesite=settings.LANGUAGE_COOKIE_SAMESITE,
-            )
-        return response

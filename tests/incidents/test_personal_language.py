@@ -151,3 +151,14 @@ def test_the_admin_shows_each_persons_language_read_only(people, admin_client, d
         listing = admin_client.get("/admin/incidents/languagepreference/")
     assert listing.status_code == 200 and "cmdr" in listing.content.decode()
     assert admin_client.get("/admin/incidents/languagepreference/add/").status_code == 403
+
+
+def test_the_public_status_page_keeps_its_own_language_choice_for_signed_in_staff(people, settings):
+    settings.STATUSPAGE_VERSION_SECONDS = 3600
+    LanguagePreference.objects.create(user=people.commander, language="zh-hans")
+    client = signed_in(people.commander)
+    response = client.get("/status/", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200
+    assert '<html lang="en"' in response.content.decode()
+    assert "Cookie" not in response.get("Vary", "")  # still one shared document per language
+    assert "django_language" not in response.cookies
