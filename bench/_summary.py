@@ -22,6 +22,8 @@ GOALS = {
         ">= 0.9x",
         "{:.2f}x",
     ),
+    "status_three_pages": ("/status/ vs /healthz, with three status pages defined", ">= 0.7x", "{:.2f}x"),
+    "summary_three_pages": ("summary.json vs /healthz, with three status pages defined", ">= 0.7x", "{:.2f}x"),
     "war_room_ratio": ("war room req/s, 10 entries vs 10,000 entries", "<= 1.5x", "{:.2f}x"),
     "war_room_time": ("war room at 10,000 entries, server CPU time of one request", "< 60 ms", "{:.1f} ms"),
     "war_room_size": ("war room at 10,000 entries, bytes on the wire (gzip)", "< 60,000 B", "{:,.0f} B"),

@@ -366,6 +366,9 @@ SPECTACULAR_SETTINGS = {
     # warnings. Keep in step with incidents.models.Incident.Kind.
     "ENUM_NAME_OVERRIDES": {
         "IncidentKindEnum": ["availability", "security", "data_exposure", "performance", "other"],
+        # A communication's audience, and the audiences a recipient list may serve (incidents.comms).
+        "CommunicationAudienceEnum": ["status_page", "internal", "customers", "regulators", "partners"],
+        "RecipientListAudienceEnum": ["customers", "regulators", "partners"],
         # An alert source's payload format (incidents.alerts).
         "AlertSourceKindEnum": ["alertmanager", "grafana", "generic"],
         # An incident's `status` and the `from_status` a status change may carry.

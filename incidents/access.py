@@ -244,6 +244,47 @@ def can_manage_maintenance(user):
     return _in_group(user, COMMS, COMMANDER)
 
 
+def can_manage_status_pages(user):
+    """Define status pages (components, host, visibility, allowed groups) and make or revoke
+    their access links: comms staff and superusers."""
+    return _in_group(user, COMMS)
+
+
+def is_status_page_staff(user):
+    """Signed-in staff, who see every private status page: superusers, Django staff and anyone
+    holding one of Warroom's global roles (not a customer who signs in through SSO alone)."""
+    return (
+        user.is_authenticated
+        and user.is_active
+        and (user.is_superuser or user.is_staff or bool(group_names(user) & set(GLOBAL_ROLES)))
+    )
+
+
+def can_view_status_page(user, page, token=None, access_link=None):
+    """A public page: everyone. A private page: signed-in staff, members of its allowed groups
+    (read from the database on every call: a group lost through SSO counts at once) and holders
+    of one of its access links not revoked. `page` is a statuspage StatusPage; `token` the raw
+    access-link token the visitor presented, or `access_link` the link a subscriber came in by.
+    Checked on every request (HTML, JSON, feeds, subscribing) and for every private page's
+    subscriber when an update goes out."""
+    if page.visibility != "private":
+        return True
+    if access_link is not None and access_link.page_id == page.pk and access_link.revoked_at is None:
+        return True
+    if user is None:
+        return False
+    if is_status_page_staff(user):
+        return True
+    if user.is_authenticated and user.is_active and page.allowed_groups.filter(user=user).exists():
+        return True
+    if token:
+        from hashlib import sha256
+
+        digest = sha256(token.encode()).hexdigest()
+        return page.access_links.filter(token_hash=digest, revoked_at__isnull=True).exists()
+    return False
+
+
 # Security (incidents.security) ----------------------------------------------------------------
 
 

@@ -8,8 +8,17 @@ from incidents import access
 from incidents.admin import ThroughServices, changed_values
 from incidents.forms import apply_errors, error_messages
 
-from . import services
-from .models import Maintenance, Notification, PublicComponent, PublicIncident, PublicUpdate, Subscriber
+from . import pages, services
+from .models import (
+    Maintenance,
+    Notification,
+    PageAccessLink,
+    PublicComponent,
+    PublicIncident,
+    PublicUpdate,
+    StatusPage,
+    Subscriber,
+)
 
 # What services.change changes and the admin offers (with the services).
 MAINTENANCE_EDITABLE = services.EDITABLE_FIELDS
@@ -120,3 +129,114 @@ class PublicIdAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# Status pages: through statuspage.services (the same rules as the staff pages) ------------------
+
+
+class StatusPageAdminForm(forms.ModelForm):
+    class Meta:
+        model = StatusPage
+        fields = [*services.PAGE_FIELDS, "services", "allowed_groups"]
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            services.check_page(self.instance, **{k: v for k, v in cleaned.items() if k in services.PAGE_FIELDS})
+        except ValidationError as exc:
+            apply_errors(self, exc)
+        return cleaned
+
+    def validate_unique(self):
+        pass  # check_page says it by field, in the page's words
+
+
+class AccessLinkInline(admin.TabularInline):
+    """A page's links, for reference; made and revoked through the links' own admin."""
+
+    model = PageAccessLink
+    extra = 0
+    fields = ["label", "created_by", "created_at", "revoked_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StatusPage)
+class StatusPageAdmin(admin.ModelAdmin):
+    form = StatusPageAdminForm
+    list_display = ["__str__", "slug", "host", "visibility", "is_default"]
+    filter_horizontal = ["services", "allowed_groups"]
+    inlines = [AccessLinkInline]
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and access.can_manage_status_pages(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and access.can_manage_status_pages(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj) and access.can_manage_status_pages(request.user)
+        return allowed and (obj is None or not obj.is_default)
+
+    def save_model(self, request, obj, form, change):
+        changes = {name: form.cleaned_data[name] for name in services.PAGE_FIELDS if name in form.cleaned_data}
+        stored = StatusPage.objects.get(pk=obj.pk) if change else None
+        saved = services.save_page(
+            request.user,
+            stored,
+            services=list(form.cleaned_data.get("services", [])),
+            allowed_groups=list(form.cleaned_data.get("allowed_groups", [])),
+            **changes,
+        )
+        obj.pk = saved.pk
+
+    def save_related(self, request, form, formsets, change):
+        for formset in formsets:  # services and groups were set by services.save_page
+            self.save_formset(request, form, formset, change=change)
+
+
+class AccessLinkAdminForm(forms.ModelForm):
+    class Meta:
+        model = PageAccessLink
+        fields = ["page", "label"]
+
+
+@admin.register(PageAccessLink)
+class PageAccessLinkAdmin(admin.ModelAdmin):
+    """Make a link (its address is shown once, on saving) or revoke links (an action)."""
+
+    form = AccessLinkAdminForm
+    list_display = ["label", "page", "created_by", "created_at", "revoked_at"]
+    list_filter = ["page"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["page", "label", "created_by", "created_at", "revoked_at"] if obj is not None else []
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and access.can_manage_status_pages(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and access.can_manage_status_pages(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: the row says who made it and when it stopped
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        link, token = services.create_access_link(request.user, form.cleaned_data["page"], label=obj.label)
+        obj.pk = link.pk
+        address = pages.url(link.page) + f"?{pages.ACCESS_PARAMETER}={token}"
+        message = _("The link, shown this once (only its hash is kept): %(url)s") % {"url": address}
+        self.message_user(request, message, messages.WARNING)
+
+    @admin.action(description=_("Revoke the selected access links"))
+    def revoke(self, request, queryset):
+        revoked = sum(services.revoke_access_link(request.user, link) for link in queryset)
+        self.message_user(request, ngettext("%d link revoked.", "%d links revoked.", revoked) % revoked)

@@ -38,7 +38,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 
-from incidents import outbox, webhooks
+from incidents import access, outbox, webhooks
 from incidents.markup import render_markdown
 from incidents.models import Communication, Impact
 
@@ -100,7 +100,10 @@ class SubscriberOutbox(outbox.Outbox):
         """The claimed rows with their subscribers. Rows about the same thing (key) carry the
         same payload, so it is read once per key, not once per row."""
         rows = list(
-            Notification.objects.filter(pk__in=ids).select_related("subscriber").defer("payload").order_by("pk")
+            Notification.objects.filter(pk__in=ids)
+            .select_related("subscriber__page", "subscriber__user", "subscriber__access_link")
+            .defer("payload")
+            .order_by("pk")
         )
         first = {}
         for row in rows:
@@ -119,6 +122,8 @@ class SubscriberOutbox(outbox.Outbox):
                 outcomes[row.pk] = Permanent("Unsubscribed before delivery.")
             elif row.payload.get("communication") in withdrawn:
                 outcomes[row.pk] = Permanent("The incident is no longer public.")
+            elif not _may_see_page(sub):
+                outcomes[row.pk] = Permanent("The subscriber may no longer see this private status page.")
             elif sub.kind == Subscriber.Kind.EMAIL:
                 emails.append(row)
             elif sub.confirmed_at is None and row.payload.get("type") != "verification":
@@ -151,6 +156,16 @@ OUTBOX = SubscriberOutbox()
 backoff = OUTBOX.backoff
 claim = OUTBOX.claim
 deliver = OUTBOX.deliver
+
+
+def _may_see_page(subscriber):
+    """A private page's subscriber is told only while what let it in still does (its access link
+    not revoked, its user still allowed), checked again at delivery: a link revoked, or a page
+    made private, after the rows were written stops them."""
+    page = subscriber.page
+    if page is None or not page.is_private:
+        return True
+    return access.can_view_status_page(subscriber.user, page, access_link=subscriber.access_link)
 
 
 def _withdrawn_communications(rows):
@@ -309,15 +324,20 @@ class EmailTransport:
         return (subject, *self._templates("update", context))
 
     def _render_confirm(self, payload, language):
-        subject = f"[{settings.STATUSPAGE_NAME}] {gettext('Confirm your subscription')}"
-        return (subject, *self._templates("confirm", self._subscription_context()))
+        context = self._subscription_context(payload)
+        subject = " ".join(f"[{context['page_name']}] {gettext('Confirm your subscription')}".split())
+        return (subject, *self._templates("confirm", context))
 
     def _render_manage(self, payload, language):
-        subject = f"[{settings.STATUSPAGE_NAME}] {gettext('Your subscription')}"
-        return (subject, *self._templates("manage", self._subscription_context()))
+        context = self._subscription_context(payload)
+        subject = " ".join(f"[{context['page_name']}] {gettext('Your subscription')}".split())
+        return (subject, *self._templates("manage", context))
 
-    def _subscription_context(self):
-        return {"page_name": settings.STATUSPAGE_NAME, "page_url": absolute("/status/"), **self._links()}
+    def _subscription_context(self, payload):
+        """The page subscribed to: another page's name and address travel in the payload (its
+        rows' key names the page, statuspage.subscriptions); the default page's as before."""
+        page = payload.get("page") or {"name": settings.STATUSPAGE_NAME, "url": absolute("/status/")}
+        return {"page_name": page["name"], "page_url": page["url"], **self._links()}
 
     def _templates(self, name, context):
         """The text and HTML bodies of templates/statuspage/email/<name>.txt and .html."""

@@ -32,6 +32,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone, translation
 
+from . import pages
 from .public import PublicState
 from .views import ASSETS, Documents, asset_file_name, asset_source, content_version, ui_language
 
@@ -88,26 +89,33 @@ def is_current(target, version, now=None):
 
 
 def write_export(directory, version=None):
-    """Write every document and asset into `directory` (which must exist). Returns the count."""
+    """Write every public page's documents and the assets into `directory` (which must exist):
+    the default page at the top, each other public page under p/<slug>/ (its path in the app).
+    A private page is never exported. Returns the count."""
     directory = Path(directory)
     version = version or content_version()
-    state = PublicState()
-    documents = Documents(state, static_export=True)
+    pages.recent_pages.forget()  # the pages as they are now, as the version read them
     count = 0
-    with (
-        timezone.override(timezone.get_default_timezone()),
-        translation.override(ui_language(settings.LANGUAGE_CODE)),
-    ):
-        for path in documents.paths():
-            body, _content_type = documents.render(path)
-            _write_served(directory / file_for(path), body)
-            count += 1
+    valid_until = []
+    for page in pages.public_pages():
+        state = PublicState(page=page)
+        documents = Documents(state, static_export=True)
+        folder = directory if page.is_default else directory / "p" / page.slug
+        with (
+            timezone.override(timezone.get_default_timezone()),
+            translation.override(ui_language(page.language or settings.LANGUAGE_CODE)),
+        ):
+            for path in documents.paths():
+                body, _content_type = documents.render(path)
+                _write_served(folder / file_for(path), body)
+                count += 1
+        valid_until.append(state.valid_until())
     for name in ASSETS:
         with open(asset_source(name), "rb") as source:
             _write_served(directory / "assets" / asset_file_name(name), source.read())
         count += 1
     _write(directory / MARKER, f"{timezone.now().isoformat()}\n".encode())
-    _write(directory / VERSION_FILE, f"{version}\n{state.valid_until().isoformat()}\n".encode())
+    _write(directory / VERSION_FILE, f"{version}\n{min(valid_until).isoformat()}\n".encode())
     return count
 
 

@@ -2,7 +2,10 @@
 schedule maintenance (staff, statuspage.views_manage)."""
 
 from django import forms
+from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.validators import EmailValidator
+from django.db.models import Q
 from django.utils.translation import gettext, gettext_lazy
 
 from incidents.forms import DateTimeField, DateTimeInput, ServicesField
@@ -10,7 +13,7 @@ from incidents.models import Service
 
 from . import subscriptions
 from .delivery import AddressError, check_webhook_url
-from .models import Subscriber
+from .models import StatusPage, Subscriber
 
 SCOPES = [
     ("all", gettext_lazy("Everything on this page")),
@@ -39,11 +42,17 @@ class ScopeForm(forms.Form):
         help_text=gettext_lazy("A group includes components added to it later."),
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, page=None, **kwargs):
         super().__init__(*args, **kwargs)
-        # Internal services are never offered, and never accepted if posted.
-        self.fields["components"].queryset = Service.objects.filter(public=True).order_by("group", "position", "name")
-        self.fields["groups"].choices = [(g, g) for g in subscriptions.public_groups()]
+        from . import pages
+
+        page = page or pages.default_page()
+        # Internal services, and those of other pages, are never offered, and never accepted if posted.
+        shown = Service.objects.filter(public=True)
+        if not page.all_components:
+            shown = shown.filter(Q(pk__in=page.service_ids) | Q(group__in=page.group_names))
+        self.fields["components"].queryset = shown.order_by("group", "position", "name")
+        self.fields["groups"].choices = [(g, g) for g in subscriptions.public_groups(page)]
 
     def clean(self):
         data = super().clean()
@@ -187,3 +196,88 @@ class MaintenanceForm(forms.Form):
         """Keyword arguments of statuspage.services.schedule and change."""
         data = self.cleaned_data
         return {**{name: data[name] for name in self.FIELDS}, "services": list(data["services"])}
+
+
+class StatusPageForm(forms.Form):
+    """Define a status page (statuspage.services.save_page checks the rest, by field)."""
+
+    name = forms.CharField(
+        max_length=200, required=False, label=gettext_lazy("Name"), help_text=gettext_lazy("Empty: the site's name.")
+    )
+    slug = forms.CharField(
+        max_length=60, label=gettext_lazy("Path"), help_text=gettext_lazy("The page is at /status/p/<path>/.")
+    )
+    host = forms.CharField(
+        max_length=253,
+        required=False,
+        label=gettext_lazy("Host name"),
+        help_text=gettext_lazy("Optional: also served at /status/ of this host (add it to ALLOWED_HOSTS)."),
+    )
+    logo_url = forms.CharField(
+        max_length=300,
+        required=False,
+        label=gettext_lazy("Logo"),
+        help_text=gettext_lazy("A path on this site, e.g. /static/brand/logo.png."),
+    )
+    language = forms.ChoiceField(choices=(), required=False, label=gettext_lazy("Default language"))
+    all_components = forms.BooleanField(required=False, label=gettext_lazy("Every public component, now and later"))
+    services = ServicesField(
+        queryset=Service.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Components"),
+    )
+    groups = forms.MultipleChoiceField(
+        choices=(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Component groups"),
+        help_text=gettext_lazy("A group includes components added to it later."),
+    )
+    visibility = forms.ChoiceField(
+        choices=StatusPage.Visibility.choices, widget=forms.RadioSelect, label=gettext_lazy("Who may see it")
+    )
+    allowed_groups = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Private: members of these groups"),
+        help_text=gettext_lazy("Signed-in staff and holders of an access link see it too."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["services"].queryset = Service.objects.filter(public=True).order_by("group", "position", "name")
+        groups = Service.objects.filter(public=True).exclude(group="").values_list("group", flat=True)
+        self.fields["groups"].choices = [(g, g) for g in sorted(set(groups))]
+        self.fields["allowed_groups"].queryset = Group.objects.order_by("name")
+        self.fields["language"].choices = [("", gettext_lazy("The visitor's"))] + [
+            (code, name) for code, name in settings.LANGUAGES
+        ]
+
+    @classmethod
+    def initial_for(cls, page):
+        return {
+            "name": page.name,
+            "slug": page.slug,
+            "host": page.host or "",
+            "logo_url": page.logo_url,
+            "language": page.language,
+            "all_components": page.all_components,
+            "services": list(page.services.all()),
+            "groups": list(page.groups or ()),
+            "visibility": page.visibility,
+            "allowed_groups": list(page.allowed_groups.all()),
+        }
+
+    def values(self):
+        data = dict(self.cleaned_data)
+        data["services"] = list(data["services"])
+        data["allowed_groups"] = list(data["allowed_groups"])
+        return data
+
+
+class AccessLinkForm(forms.Form):
+    label = forms.CharField(
+        max_length=200, label=gettext_lazy("For whom"), help_text=gettext_lazy("e.g. the customer's name")
+    )

@@ -20,7 +20,8 @@ from django.utils.translation import gettext
 
 from incidents.models import Communication, Impact, Incident, Mitigation, Service
 
-from .models import Maintenance, PublicComponent, PublicIncident, PublicUpdate
+from . import pages
+from .models import Maintenance, PublicComponent, PublicIncident, PublicUpdate, StatusPage
 from .uptime import Uptime
 
 OPERATIONAL = "operational"
@@ -51,8 +52,12 @@ def stable_id(*parts):
     return "".join(alphabet[(number >> (6 * i)) % 36] for i in range(12))
 
 
-def page_id():
-    return settings.STATUSPAGE_PAGE_ID or stable_id("page", settings.SITE_URL)
+def page_id(page=None):
+    """The Statuspage page id: the default page's as before (STATUSPAGE_PAGE_ID, or derived
+    from SITE_URL), another page's derived from SITE_URL and its slug."""
+    if page is None or page.is_default:
+        return settings.STATUSPAGE_PAGE_ID or stable_id("page", settings.SITE_URL)
+    return stable_id("page", settings.SITE_URL, page.slug)
 
 
 def public_updates():
@@ -89,10 +94,10 @@ def shown_maintenances():
 
 def content_digest(now=None):
     """A digest of what the public can see, from a projection of only the public fields of
-    only the public rows, in 7 queries however many rows there are: the shown incidents'
+    only the public rows, in 9 queries however many rows there are: the shown incidents'
     titles, severities and times, their published updates (text, status, affected
     components, translations), their impacts on public services and public mitigations, the
-    public services and the shown maintenance.
+    public services, the shown maintenance, and the status pages' definitions.
 
     It changes exactly when the page's content changes: a private timeline note, a draft, a
     role change, an edit of a confidential incident or of an internal service never reaches it,
@@ -143,6 +148,11 @@ def content_digest(now=None):
         Maintenance.services.through.objects.filter(maintenance__in=maintenances.values("pk"), service__public=True)
         .order_by("pk")
         .values_list("maintenance_id", "service_id"),
+        # The pages themselves: what each shows, where, and whether it is public.
+        StatusPage.objects.order_by("pk").values_list(
+            "pk", "name", "slug", "host", "logo_url", "language", "is_default", "all_components", "groups", "visibility"
+        ),
+        StatusPage.services.through.objects.order_by("pk").values_list("statuspage_id", "service_id"),
     ]
     digest = hashlib.sha256()
     for query in projection:
@@ -201,20 +211,31 @@ class Component:
 
 
 class PublicState:
-    """Everything the status page shows, computed with a fixed number of queries."""
+    """Everything one status page shows (the default page unless `page` is given), computed with
+    a fixed number of queries.
 
-    def __init__(self, now=None, language=None):
+    A page shows its components (statuspage.pages.shows_service), the incidents that touch one
+    of them (an impact, or a component named in a published update) and the maintenance of one
+    of them or of no service at all (the whole platform). A page of every component shows every
+    public incident, as the single page always did; an incident touching no public component
+    at all is shown on the default page only. So an incident of a component that only a private
+    page shows is never on a public page."""
+
+    def __init__(self, now=None, language=None, page=None):
         self.now = now or timezone.now()
         self.language = language
-        self.page_id = page_id()
+        self.status_page = page if page is not None else pages.default_page()
+        self.page_id = page_id(self.status_page)
         self._load()
 
     # Loading ---------------------------------------------------------------------------------
 
     def _load(self):
-        services = list(
+        page = self.status_page
+        every = list(
             Service.objects.filter(public=True).select_related("public_component").order_by("group", "position", "name")
         )
+        services = [s for s in every if pages.shows_service(page, s)]
         self._ensure_component_ids(services)
         incidents = list(
             shown_incidents(self.now)
@@ -236,10 +257,17 @@ class PublicState:
             )
             .order_by("-declared_at")
         )
+        if not page.all_components:
+            incidents = self._on_page(incidents, {s.slug for s in services}, {s.slug for s in every})
         self._ensure_incident_ids(incidents)
         maintenances = list(
             shown_maintenances().prefetch_related(Prefetch("services", queryset=Service.objects.filter(public=True)))
         )
+        if not page.all_components:
+            shown_ids = {s.pk for s in services}
+            maintenances = [
+                m for m in maintenances if not m.service_count or {s.pk for s in m.services.all()} & shown_ids
+            ]
         self.maintenances = maintenances
         for m in maintenances:
             m.current_status = m.status_at(self.now)
@@ -256,6 +284,17 @@ class PublicState:
         for component in self.leaf_components:
             component.uptime = self.uptime.windows[component.id]
         self.mitigations = self._load_mitigations()
+
+    def _on_page(self, incidents, page_slugs, public_slugs):
+        """The incidents touching one of the page's components; those touching no public
+        component at all on the default page only."""
+        kept = []
+        for incident in incidents:
+            slugs = {impact.service.slug for impact in incident.public_impacts}
+            slugs |= {item.get("service") for u in incident.updates for item in u.affected or ()}
+            if slugs & page_slugs or (self.status_page.is_default and not slugs & public_slugs):
+                kept.append(incident)
+        return kept
 
     def _ensure_component_ids(self, services):
         missing = [s for s in services if not hasattr(s, "public_component") or s.public_component is None]
@@ -435,8 +474,8 @@ class PublicState:
     def page(self):
         return {
             "id": self.page_id,
-            "name": settings.STATUSPAGE_NAME,
-            "url": settings.SITE_URL + "/status/",
+            "name": pages.display_name(self.status_page),
+            "url": pages.url(self.status_page),
             "time_zone": settings.TIME_ZONE if settings.TIME_ZONE != "UTC" else "Etc/UTC",
             "updated_at": iso(self.updated_at()),
         }
@@ -556,7 +595,7 @@ class PublicState:
             "monitoring_at": iso(monitoring_at),
             "resolved_at": iso(resolved_at),
             "impact": incident.public_impact,
-            "shortlink": f"{settings.SITE_URL}/status/incidents/{incident.public.public_id}/",
+            "shortlink": f"{pages.url(self.status_page)}incidents/{incident.public.public_id}/",
             "started_at": iso(incident.started_at),
             "page_id": self.page_id,
             "incident_updates": [update_objects[u.pk] for u in updates],
@@ -579,7 +618,7 @@ class PublicState:
             "monitoring_at": None,
             "resolved_at": iso(m.scheduled_until) if status == Maintenance.Status.COMPLETED else None,
             "impact": "maintenance",
-            "shortlink": f"{settings.SITE_URL}/status/maintenance/{m.public_id}/",
+            "shortlink": f"{pages.url(self.status_page)}maintenance/{m.public_id}/",
             "started_at": iso(m.scheduled_for),
             "page_id": self.page_id,
             "incident_updates": [

@@ -14,7 +14,8 @@ from django.dispatch import receiver
 
 from incidents.signals import communication_published, incident_changed
 
-from .models import Maintenance
+from . import pages
+from .models import Maintenance, StatusPage
 from .views import WATCHED_MODELS, recent_version
 
 # incident_changed kinds that touch none of WATCHED_MODELS' public fields: what they write is the
@@ -45,6 +46,7 @@ def public_content_may_have_changed(**kwargs):
     from . import tasks
 
     recent_version.forget()
+    pages.recent_pages.forget()
     tasks.request_export()
 
 
@@ -55,9 +57,10 @@ for _model in WATCHED_MODELS:
     post_delete.connect(
         public_content_may_have_changed, sender=_model, dispatch_uid=f"statuspage-version-d-{_model.__name__}"
     )
-m2m_changed.connect(
-    public_content_may_have_changed, sender=Maintenance.services.through, dispatch_uid="statuspage-version-m2m"
-)
+for _through in (Maintenance.services.through, StatusPage.services.through, StatusPage.allowed_groups.through):
+    m2m_changed.connect(
+        public_content_may_have_changed, sender=_through, dispatch_uid=f"statuspage-version-m2m-{_through.__name__}"
+    )
 communication_published.connect(public_content_may_have_changed, dispatch_uid="statuspage-version-published")
 incident_changed.connect(public_content_may_have_changed, dispatch_uid="statuspage-version-incident")
 

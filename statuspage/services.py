@@ -11,15 +11,18 @@ Every change saves the row with a fresh `updated_at`: the status page's content 
 JSON are rebuilt on the next request, here and in every other web process.
 """
 
+import re
+import secrets
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from incidents.access import can_manage_maintenance
+from incidents.access import can_manage_maintenance, can_manage_status_pages
 
-from .models import Maintenance, Notification
+from .models import Maintenance, Notification, PageAccessLink, StatusPage, hash_access_token
 
 EDITABLE_FIELDS = ("title", "body", "scheduled_for", "scheduled_until", "verify_minutes")
 
@@ -155,3 +158,90 @@ def delivery_report(keys=30, problems=100):
         .order_by("-pk")[:problems]
     )
     return {"messages": per_key, "problems": list(trouble)}
+
+
+# Status pages ------------------------------------------------------------------------------
+#
+# Operators (incidents.access.can_manage_status_pages) define pages and make or revoke access
+# links; the admin and the staff pages call these. Saving a page changes the content version
+# (statuspage.public.content_digest reads the pages), so every cached document and the static
+# export follow.
+
+PAGE_FIELDS = ("name", "slug", "host", "logo_url", "language", "all_components", "groups", "visibility")
+HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
+LOGO_PATH = re.compile(r"^/[A-Za-z0-9._~/-]{1,299}$")
+
+
+def _require_page_manager(user):
+    if not can_manage_status_pages(user):
+        raise PermissionDenied(_("Only comms staff may define status pages or their access links."))
+
+
+def check_page(page, **changes):
+    """Raise ValidationError (by field) unless `changes` make a valid page."""
+    values = {name: changes.get(name, getattr(page, name)) for name in PAGE_FIELDS}
+    errors = {}
+    host = (values["host"] or "").strip().lower()
+    if host and not HOST.match(host):
+        errors["host"] = _("Enter a host name such as status.example.com, without scheme, port or path.")
+    elif host and StatusPage.objects.exclude(pk=page.pk).filter(host=host).exists():
+        errors["host"] = _("Another status page is served on this host name.")
+    if not SLUG.match(values["slug"] or ""):
+        errors["slug"] = _("Enter a path of lowercase letters, digits and hyphens, e.g. api-platform.")
+    elif StatusPage.objects.exclude(pk=page.pk).filter(slug=values["slug"]).exists():
+        errors["slug"] = _("Another status page has this path.")
+    logo = values["logo_url"] or ""
+    # Same origin only: the page's Content-Security-Policy allows no other images, and a path
+    # cannot carry a javascript: or data: URL.
+    if logo and (not LOGO_PATH.match(logo) or logo.startswith("//") or ".." in logo):
+        errors["logo_url"] = _("Enter a path on this site, such as /static/brand/logo.png.")
+    if page.is_default and values["visibility"] != StatusPage.Visibility.PUBLIC:
+        errors["visibility"] = _("The default page is public: make another page private instead.")
+    groups = values["groups"]
+    if not isinstance(groups, list) or not all(isinstance(g, str) and len(g) <= 120 for g in groups):
+        errors["groups"] = _("Enter a list of component group names.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def save_page(user, page=None, *, services=None, allowed_groups=None, **changes):
+    """Create a page (page None) or change one: its PAGE_FIELDS, the services it shows, the
+    groups whose members may see it when private."""
+    _require_page_manager(user)
+    changes = {name: value for name, value in changes.items() if name in PAGE_FIELDS}
+    if "host" in changes:
+        changes["host"] = (changes["host"] or "").strip().lower() or None
+    page = page or StatusPage()
+    check_page(page, **changes)
+    with transaction.atomic():
+        for name, value in changes.items():
+            setattr(page, name, value)
+        page.updated_at = timezone.now()
+        page.save()
+        if services is not None:
+            page.services.set(services)
+        if allowed_groups is not None:
+            page.allowed_groups.set(allowed_groups)
+    return page
+
+
+def create_access_link(user, page, *, label):
+    """A new access link to a private page. Returns (link, token): the token is shown once and
+    only its hash is kept."""
+    _require_page_manager(user)
+    label = (label or "").strip()
+    if not label:
+        raise ValidationError({"label": _("Say whom this link is for, e.g. the customer's name.")})
+    token = secrets.token_urlsafe(32)
+    link = PageAccessLink.objects.create(
+        page=page, label=label[:200], token_hash=hash_access_token(token), created_by=user
+    )
+    return link, token
+
+
+def revoke_access_link(user, link):
+    """Revoke a link: from the next request on, it opens nothing, and its subscribers are told
+    nothing more. Harmless twice."""
+    _require_page_manager(user)
+    return PageAccessLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())

@@ -15,6 +15,9 @@
   link to manage the subscription, so the form neither reveals who is subscribed nor lets a
   stranger change someone's choices.
 - Every message carries the subscriber's token in its unsubscribe and manage links.
+- A subscriber belongs to one status page (statuspage.pages). On a private page it also records
+  what let it in (the signed-in user, or the access link), and is only told about an update
+  while that still lets it in (statuspage.tasks.followers).
 """
 
 import re
@@ -30,9 +33,14 @@ from .models import Notification, Subscriber
 TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def public_groups():
-    """Group names of public services, as offered on the form."""
-    return sorted(set(Service.objects.filter(public=True).exclude(group="").values_list("group", flat=True)))
+def public_groups(page=None):
+    """Group names of the page's public services (the default page's when None), as offered on
+    the form."""
+    from . import pages
+
+    page = page or pages.default_page()
+    services = Service.objects.filter(public=True).exclude(group="")
+    return sorted({s.group for s in services.only("pk", "group", "public") if pages.shows_service(page, s)})
 
 
 def _scope(subscriber, all_components, components, groups):
@@ -49,6 +57,13 @@ def _queue_message(subscriber, kind, key=None, **payload):
     """An outbox row for a confirmation or manage-link e-mail, or a webhook's verification
     request. An e-mail's key holds the hour, so a form submitted again and again mails an
     address at most once an hour."""
+    page = subscriber.page
+    if page is not None and not page.is_default and kind != "verification":
+        # Rows of one key share one payload at delivery: another page's messages have their own.
+        from . import pages
+
+        key = key or f"{kind}:{_hour()}:p{page.pk}"
+        payload["page"] = {"name": pages.display_name(page), "url": pages.url(page)}
     notification, created = Notification.objects.get_or_create(
         subscriber=subscriber, key=key or f"{kind}:{_hour()}", defaults={"payload": {"type": kind, **payload}}
     )
@@ -60,14 +75,31 @@ def _queue_message(subscriber, kind, key=None, **payload):
 
 
 @transaction.atomic
-def subscribe(*, kind, email="", webhook_url="", all_components=True, components=(), groups=(), language="en"):
+def subscribe(
+    *,
+    kind,
+    email="",
+    webhook_url="",
+    all_components=True,
+    components=(),
+    groups=(),
+    language="en",
+    page=None,
+    user=None,
+    access_link=None,
+):
     """Subscribe an e-mail address (unconfirmed until the link in the confirmation mail is
     followed) or a webhook URL (unconfirmed until it echoes the challenge of its verification
-    request). Returns (subscriber, created); `created` is False when the address was already
-    subscribed."""
+    request) to `page` (the default page when None). On a private page, `user` (signed in and
+    allowed) or `access_link` says what lets the subscriber see it. Returns (subscriber,
+    created); `created` is False when the address was already subscribed to that page."""
+    from . import pages
+
+    page = page or pages.default_page()
     language = (language or "en")[:15]
+    private = {"user": user, "access_link": access_link} if page.is_private else {"user": None, "access_link": None}
     if kind == Subscriber.Kind.WEBHOOK:
-        subscriber = Subscriber(kind=kind, webhook_url=webhook_url, language=language)
+        subscriber = Subscriber(kind=kind, webhook_url=webhook_url, language=language, page=page, **private)
         chosen = _scope(subscriber, all_components, components, groups)
         subscriber.save()
         subscriber.components.set(chosen)
@@ -80,23 +112,24 @@ def subscribe(*, kind, email="", webhook_url="", all_components=True, components
     email = _normalise_email(email)
     existing = (
         Subscriber.objects.select_for_update()
-        .filter(kind=Subscriber.Kind.EMAIL, email__iexact=email, unsubscribed_at__isnull=True)
+        .filter(kind=Subscriber.Kind.EMAIL, email__iexact=email, unsubscribed_at__isnull=True, page=page)
         .first()
     )
     if existing is not None and existing.confirmed_at is not None:
         _queue_message(existing, "manage")
         return existing, False
     if existing is None:
-        existing = Subscriber(kind=Subscriber.Kind.EMAIL, email=email)
+        existing = Subscriber(kind=Subscriber.Kind.EMAIL, email=email, page=page)
     # Unconfirmed: whoever confirms gets the latest choices.
     existing.language = language
+    existing.user, existing.access_link = private["user"], private["access_link"]
     chosen = _scope(existing, all_components, components, groups)
     try:
         with transaction.atomic():
             existing.save()
     except IntegrityError:
         # Two submissions raced for the same address: the other one won.
-        return Subscriber.objects.get(kind="email", email=email, unsubscribed_at__isnull=True), False
+        return Subscriber.objects.get(kind="email", email=email, unsubscribed_at__isnull=True, page=page), False
     existing.components.set(chosen)
     _queue_message(existing, "confirm")
     return existing, True

@@ -19,13 +19,14 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from incidents import shared_cache
+from incidents import access, shared_cache
 from incidents.models import Communication
 from incidents.outbox import chunks
 
-from . import delivery, export
+from . import delivery, export, pages
 from .delivery import EMAIL_BATCH, WEBHOOK_BATCH  # noqa: F401 - rows per delivery task, named here before
 from .models import Maintenance, Notification, Subscriber
 from .public import PublicState
@@ -149,14 +150,41 @@ def build_payload(comm_pk, state=None):
         "translations": translations,  # the update's body in other languages, for e-mail
         "names": dict(incident.public_titles or {}),  # the public title in other languages, for e-mail
     }
-    return f"update:{update['id']}", payload, service_ids, group_names
+    return update_key(update["id"], state.status_page), payload, service_ids, group_names
 
 
-def followers(service_ids, group_names):
-    """Ids and kinds of active subscribers who follow any of these services or groups: all
-    components, a chosen component, or a group matched by name now (so a group includes
-    components added to it after subscribing)."""
-    active = Subscriber.objects.filter(confirmed_at__isnull=False, unsubscribed_at__isnull=True)
+def update_key(update_id, page):
+    """The notification key of an update on a page: the default page's as before there were
+    several pages; another page's names it (its payload differs: page name, url, components)."""
+    return f"update:{update_id}" if page.is_default else f"update:{update_id}:p{page.pk}"
+
+
+def page_subscribers(page):
+    """The page's subscribers (the default page's include those from before there were pages)."""
+    if page.is_default:
+        return Subscriber.objects.filter(Q(page=page) | Q(page__isnull=True))
+    return Subscriber.objects.filter(page=page)
+
+
+def followers(service_ids, group_names, page=None):
+    """Ids and kinds of the page's active subscribers who follow any of these services or
+    groups: all components, a chosen component, or a group matched by name now (so a group
+    includes components added to it after subscribing). On a private page, only those that
+    may still see it (incidents.access.can_view_status_page: their access link not revoked, or
+    their user still staff or in an allowed group), checked now."""
+    page = page or pages.default_page()
+    active = page_subscribers(page).filter(confirmed_at__isnull=False, unsubscribed_at__isnull=True)
+    found = _all_followers(active, service_ids, group_names)
+    if page.is_private and found:
+        allowed = set()
+        for sub in Subscriber.objects.filter(pk__in=found).select_related("user", "access_link"):
+            if access.can_view_status_page(sub.user, page, access_link=sub.access_link):
+                allowed.add(sub.pk)
+        found = {pk: kind for pk, kind in found.items() if pk in allowed}
+    return found
+
+
+def _all_followers(active, service_ids, group_names):
     found = dict(active.filter(all_components=True).values_list("pk", "kind").iterator(chunk_size=CREATE_BATCH))
     if service_ids:
         found.update(
@@ -172,12 +200,23 @@ def followers(service_ids, group_names):
 
 
 def fan_out(comm_pk):
-    built = build_payload(comm_pk)
-    if built is None:
-        log.warning("Update %s is not on the public status page (yet); nobody notified.", comm_pk)
-        return 0
-    key, payload, service_ids, group_names = built
-    found = followers(service_ids, group_names)
+    """Notify the followers of the update on every page that shows it (a page showing any of
+    its components); returns the number of rows queued."""
+    queued = 0
+    shown = False
+    for page in pages.all_pages():
+        built = build_payload(comm_pk, PublicState(page=page))
+        if built is None:
+            continue
+        shown = True
+        queued += _fan_out_on_page(page, *built)
+    if not shown:
+        log.warning("Update %s is not on any status page (yet); nobody notified.", comm_pk)
+    return queued
+
+
+def _fan_out_on_page(page, key, payload, service_ids, group_names):
+    found = followers(service_ids, group_names, page)
     payload_json = json.dumps(payload, separators=(",", ":"))
     queued = 0
     for batch in chunks(sorted(found), CREATE_BATCH):
@@ -263,25 +302,31 @@ def rescue_fan_out(now):
     )
     if not candidates:
         return 0
-    state = PublicState(now=now)
     rescued = 0
-    for pk, published_at in candidates:
-        built = build_payload(pk, state)
-        if built is None:
-            continue
-        key, _, service_ids, group_names = built
-        probe = _first_follower(service_ids, group_names, published_at)
-        if probe is not None and not Notification.objects.filter(subscriber_id=probe, key=key).exists():
-            log.warning("Update %s was never fanned out; doing it now.", pk)
-            rescued += bool(fan_out(pk))
+    lost = set()
+    for page in pages.all_pages():
+        state = PublicState(now=now, page=page)
+        for pk, published_at in candidates:
+            built = build_payload(pk, state)
+            if built is None or pk in lost:
+                continue
+            key, _, service_ids, group_names = built
+            probe = _first_follower(service_ids, group_names, published_at, page)
+            if probe is not None and not Notification.objects.filter(subscriber_id=probe, key=key).exists():
+                lost.add(pk)
+    for pk in sorted(lost):
+        log.warning("Update %s was never fanned out; doing it now.", pk)
+        rescued += bool(fan_out(pk))
     return rescued
 
 
-def _first_follower(service_ids, group_names, published_at):
-    """The lowest-id subscriber who was active when the update went out and follows it."""
-    active = Subscriber.objects.filter(
-        confirmed_at__lte=published_at, unsubscribed_at__isnull=True, created_at__lte=published_at
-    ).order_by("pk")
+def _first_follower(service_ids, group_names, published_at, page):
+    """The page's lowest-id subscriber who was active when the update went out and follows it."""
+    active = (
+        page_subscribers(page)
+        .filter(confirmed_at__lte=published_at, unsubscribed_at__isnull=True, created_at__lte=published_at)
+        .order_by("pk")
+    )
     candidates = [active.filter(all_components=True).values_list("pk", flat=True).first()]
     if service_ids:
         candidates.append(

@@ -58,10 +58,13 @@ from incidents.durations import zoned
 from incidents.markup import render_markdown
 from incidents.models import Communication, CommunicationTranslation, Impact, Incident, Mitigation, Service
 
-from .models import Maintenance
+from . import pages
+from .models import Maintenance, StatusPage
 from .public import PublicState, content_digest, primary_subtag
 
 CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30, stale-if-error=86400"
+# A private page's documents: never kept by a CDN or a shared proxy.
+PRIVATE_CACHE_CONTROL = "private, no-store"
 # However stable the data, a built document is rebuilt at least this often (seconds): a deploy
 # with new templates shows within minutes even on a shared cache.
 LONGEST_REUSE = 300
@@ -149,20 +152,23 @@ class Document:
 # Rendering -------------------------------------------------------------------------------------
 
 
-def page_path(kind, public_id=None):
-    """The URL path of a public page under /status/ (the same in the app and the export)."""
+def page_path(kind, public_id=None, base="/status/"):
+    """The URL path of a public page under a status page's base path (statuspage.pages.base_path:
+    /status/ for the default page), the same in the app and the export."""
     paths = {
-        "index": "/status/",
-        "history": "/status/history/",
-        "incident": f"/status/incidents/{public_id}/",
-        "maintenance": f"/status/maintenance/{public_id}/",
-        "component_feed": f"/status/components/{public_id}/feed.atom",
-        "feed": "/status/feed.atom",
+        "index": base,
+        "history": f"{base}history/",
+        "incident": f"{base}incidents/{public_id}/",
+        "maintenance": f"{base}maintenance/{public_id}/",
+        "component_feed": f"{base}components/{public_id}/feed.atom",
+        "feed": f"{base}feed.atom",
     }
     return paths[kind]
 
 
-def subscribe_url():
+def subscribe_url(page=None):
+    if page is not None and not page.is_default:
+        return pages.base_path(page) + "subscribe/"
     try:
         return reverse("statuspage:subscribe")
     except NoReverseMatch:  # the subscription views are not mounted (yet)
@@ -191,6 +197,9 @@ class Documents:
     def __init__(self, state, static_export=False):
         self.state = state
         self.static_export = static_export
+        self.page = state.status_page
+        self.base = pages.base_path(self.page)
+        self.site = pages.site_url(self.page)
         self._incidents = {i.public.public_id: i for i in state.incidents}
         self._maintenances = {m.public_id: m for m in state.maintenances}
         self._components = {c.id: c for c in state.components}
@@ -245,17 +254,22 @@ class Documents:
 
     # HTML --------------------------------------------------------------------------------------
 
+    def path(self, kind, public_id=None):
+        return page_path(kind, public_id, self.base)
+
     def html(self, template, context):
         state = self.state
         status = state.status()
         languages = sorted(set(UI_LANGUAGES) | set(state.languages()))
         base = {
-            "page_name": settings.STATUSPAGE_NAME,
+            "page_name": pages.display_name(self.page),
+            "logo_url": self.page.logo_url,
+            "page_home": self.base,
             "status": status,
             "description": DESCRIPTIONS.get(status["description"], status["description"]),
             "updated": when(state.updated_at()),
             "assets": self.assets(),
-            "subscribe_url": subscribe_url(),
+            "subscribe_url": subscribe_url(self.page),
             "static_export": self.static_export,
             "language": state.language or "",
             "languages": [] if self.static_export else [(code, language_name(code)) for code in languages],
@@ -290,7 +304,7 @@ class Documents:
             "status_label": STATUS_LABELS[data["status"]],
             "impact": data["impact"],
             "impact_label": IMPACT_LABELS[data["impact"]],
-            "url": page_path("incident", data["id"]),
+            "url": self.path("incident", data["id"]),
             "created": when(data["created_at"]),
             "started": when(data["started_at"]),
             "resolved": when(data["resolved_at"]),
@@ -316,7 +330,7 @@ class Documents:
             "status": m.current_status,
             "status_label": STATUS_LABELS[m.current_status],
             "body": self.markdown(m.body),
-            "url": page_path("maintenance", m.public_id),
+            "url": self.path("maintenance", m.public_id),
             "starts": when(m.scheduled_for),
             "ends": when(m.scheduled_until),
             "components": components,
@@ -352,7 +366,7 @@ class Documents:
             "status": c.status,
             "status_label": LEVEL_LABELS[c.status],
             "description": c.description,
-            "feed": page_path("component_feed", c.id),
+            "feed": self.path("component_feed", c.id),
             "bar": "",
             "uptime": None,
         }
@@ -369,7 +383,7 @@ class Documents:
         template: 90 days times every component is thousands of elements, and this keeps both
         the page and its build small."""
         cells = []
-        history = page_path("history")
+        history = self.path("history")
         uptime = uptime or {}
         for offset, (level, incidents) in enumerate(days):
             date = start + timedelta(days=offset)
@@ -440,18 +454,19 @@ class Documents:
         """All published updates of the shown incidents, and the maintenance, newest first (of
         one component or group when given)."""
         state = self.state
-        site = settings.SITE_URL
-        title, self_path = settings.STATUSPAGE_NAME, page_path("feed")
+        site = self.site
+        name = pages.display_name(self.page)
+        title, self_path = name, self.path("feed")
         if component is not None:
-            title = f"{settings.STATUSPAGE_NAME}: {component.name}"
-            self_path = page_path("component_feed", component.id)
+            title = f"{name}: {component.name}"
+            self_path = self.path("component_feed", component.id)
         feed = StatusFeed(
             title=title,
-            link=site + page_path("index"),
+            link=site + self.path("index"),
             description=state.status()["description"],
             feed_url=site + self_path,
             feed_guid=site + self_path,
-            author_name=settings.STATUSPAGE_NAME,
+            author_name=name,
             language=state.language or settings.LANGUAGE_CODE,
         )
         wanted = None
@@ -462,7 +477,7 @@ class Documents:
             data = self.incident_json(incident)
             if wanted is not None and not wanted & {c["id"] for c in data["components"]}:
                 continue
-            url = site + page_path("incident", data["id"])
+            url = site + self.path("incident", data["id"])
             for update in data["incident_updates"]:
                 published = datetime.fromisoformat(update["display_at"])
                 entries.append(
@@ -663,7 +678,16 @@ class _RecentVersion:
 recent_version = _RecentVersion()
 # The models the public page is built from: a change to any of them in this process forgets
 # the content version at once, and asks for an export check (statuspage.receivers).
-WATCHED_MODELS = (Incident, Communication, CommunicationTranslation, Service, Impact, Maintenance, Mitigation)
+WATCHED_MODELS = (
+    Incident,
+    Communication,
+    CommunicationTranslation,
+    Service,
+    Impact,
+    Maintenance,
+    Mitigation,
+    StatusPage,
+)
 
 
 class _Memo:
@@ -714,26 +738,34 @@ def clear_cache():
     content version and expire by themselves within LONGEST_REUSE seconds."""
     memo.clear()
     recent_version.forget()
+    pages.recent_pages.forget()
 
 
 class _Build:
     """One PublicState for the whole request, made only if something is not cached."""
 
-    def __init__(self):
+    def __init__(self, page):
+        self.page = page
         self._documents = None
         self.language = ""
 
     @property
     def documents(self):
         if self._documents is None:
-            self._documents = Documents(PublicState())
+            self._documents = Documents(PublicState(page=self.page))
         self._documents.state.language = self.language or None
         return self._documents
 
 
-def _cached(version, language, name, make):
-    key = f"statuspage:{version}:{language or '-'}:{name}"
-    last_key = f"statuspage:last:{language or '-'}:{name}"
+def _page_key(page):
+    """The page's part of a cache key: nothing for the default page (its keys are as they were
+    before there were several pages), else its primary key."""
+    return "" if page is None or page.is_default else f"p{page.pk}:"
+
+
+def _cached(version, language, name, make, page=None):
+    key = f"statuspage:{version}:{_page_key(page)}{language or '-'}:{name}"
+    last_key = f"statuspage:last:{_page_key(page)}{language or '-'}:{name}"
     value = memo.get(key)
     if value is not None:
         return value
@@ -755,8 +787,8 @@ def _cached(version, language, name, make):
     return value
 
 
-def _last_good(language, name):
-    last_key = f"statuspage:last:{language or '-'}:{name}"
+def _last_good(language, name, page=None):
+    last_key = f"statuspage:last:{_page_key(page)}{language or '-'}:{name}"
     value = memo.get_last(last_key)
     if value is None:
         try:
@@ -775,35 +807,50 @@ def _check_public_id(path, ids):
             raise Http404("No such incident, maintenance or component on this status page.")
 
 
-def serve(request, path):
-    """Serve one public document. When the database is unreachable, the last good copy is
-    served instead of an error: the status page must stay up when the product does not."""
+def serve(request, path, page=None, version=None):
+    """Serve one document of `page` (the default page when None; the caller resolved it and
+    checked access: statuspage.pages.resolve). When the database is unreachable, the last good
+    copy of a public page is served instead of an error: the status page must stay up when the
+    product does not."""
+    page = page or pages.default_page()  # the pages as last read when the database is down
     try:
-        return _serve_current(request, path)
+        return _serve_current(request, path, page, version)
     except DatabaseError:
-        ids = _last_good("", "ids")
+        if page.is_private:
+            raise
+        ids = _last_good("", "ids", page)
         if ids is None:
             raise
         _check_public_id(path, ids)
-        language = visitor_language(request, ids["languages"])
-        document = _last_good(language, path) or _last_good("", path)
+        language = page_language(request, page, ids["languages"])
+        document = _last_good(language, path, page) or _last_good("", path, page)
         if document is None:
             raise
-        log.warning("Database unreachable: serving the last good copy of /status/%s", path)
-        return respond(request, document, language)
+        log.warning("Database unreachable: serving the last good copy of %s%s", pages.base_path(page), path)
+        return respond(request, document, language, page)
 
 
-def _serve_current(request, path):
-    version = recent_version.get()
-    build = _Build()
+def page_language(request, page, available):
+    """The visitor's language on this page: ?lang=, then the page's own default language, then
+    Accept-Language (statuspage.views.visitor_language)."""
+    if page.language and "lang=" not in request.META.get("QUERY_STRING", ""):
+        chosen = _choose_language(page.language[:40], "", tuple(available))
+        if chosen:
+            return chosen
+    return visitor_language(request, available)
+
+
+def _serve_current(request, path, page, version=None):
+    version = version or recent_version.get()
+    build = _Build(page)
 
     def make_ids():
         documents = build.documents
         return documents.ids(), documents.state.valid_until()
 
-    ids = _cached(version, "", "ids", make_ids)
+    ids = _cached(version, "", "ids", make_ids, page)
     _check_public_id(path, ids)
-    build.language = visitor_language(request, ids["languages"])
+    build.language = page_language(request, page, ids["languages"])
 
     def make_document():
         documents = build.documents
@@ -811,11 +858,11 @@ def _serve_current(request, path):
             body, content_type = documents.render(path)
         return Document.of(body, content_type), documents.state.valid_until()
 
-    document = _cached(version, build.language, path, make_document)
-    return respond(request, document, build.language)
+    document = _cached(version, build.language, path, make_document, page)
+    return respond(request, document, build.language, page)
 
 
-def respond(request, document, language=""):
+def respond(request, document, language="", page=None):
     use_gzip = document.gzipped is not None and "gzip" in request.META.get("HTTP_ACCEPT_ENCODING", "")
     etag = document.gzip_etag if use_gzip else document.etag
     if_none_match = request.META.get("HTTP_IF_NONE_MATCH")
@@ -827,12 +874,13 @@ def respond(request, document, language=""):
         if use_gzip:
             response["Content-Encoding"] = "gzip"
     response["ETag"] = etag
-    response["Cache-Control"] = CACHE_CONTROL
-    response["Vary"] = "Accept-Language, Accept-Encoding"
+    private = page is not None and page.is_private
+    response["Cache-Control"] = PRIVATE_CACHE_CONTROL if private else CACHE_CONTROL
+    response["Vary"] = "Accept-Language, Accept-Encoding, Cookie" if private else "Accept-Language, Accept-Encoding"
     # The page's own choice, not the staff UI's (LocaleMiddleware would otherwise say which
     # language the visitor's cookie or Accept-Language picked for the staff pages).
     response["Content-Language"] = ui_language(language)
-    if document.content_type.startswith("application/json"):
+    if document.content_type.startswith("application/json") and not private:
         response["Access-Control-Allow-Origin"] = "*"
     return response
 
@@ -841,8 +889,15 @@ def respond(request, document, language=""):
 
 
 @require_safe
-def document(request, path="", public_id=None):
-    """Any public document; `path` is its path under /status/ with {id} for the public id."""
+def document(request, path="", public_id=None, page_slug=None):
+    """Any document of the page this request is for (statuspage.pages.resolve: by host, then
+    /status/p/<page_slug>/; a private page only for whoever may see it, else 404); `path` is its
+    path under the page's base with {id} for the public id."""
+    try:
+        version = recent_version.get()
+    except DatabaseError:  # serve() answers with the last good copy of a public page
+        version = None
+    page = pages.resolve(request, page_slug, version)
     if public_id is not None:
         path = path.replace("{id}", public_id)
-    return serve(request, path)
+    return serve(request, path, page, version)

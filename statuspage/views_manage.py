@@ -1,5 +1,6 @@
 """Staff pages for scheduled maintenance under /status/manage/maintenance/: the list, schedule,
-change, cancel. Thin: parse, authorise, call statuspage.services, render (in the staff
+change, cancel; and the status pages under /status/manage/pages/ (comms staff: define pages,
+make and revoke access links). Thin: parse, authorise, call statuspage.services, render (in the staff
 layout, base.html).
 
 Who may see what: anyone signed in reads the list and the windows (maintenance is public
@@ -23,9 +24,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from incidents import access
 from incidents.forms import apply_errors
 
-from . import services
-from .forms import MaintenanceForm
-from .models import Maintenance
+from . import pages, services
+from .forms import AccessLinkForm, MaintenanceForm, StatusPageForm
+from .models import Maintenance, PageAccessLink, StatusPage
 from .views import page_path
 
 PAGE_SIZE = 50
@@ -92,6 +93,7 @@ def maintenance_list(request):
             "page": page,
             "rows": [_row(m, now) for m in page.object_list],
             "can_manage": access.can_manage_maintenance(request.user),
+            "can_manage_pages": access.can_manage_status_pages(request.user),
         },
     )
 
@@ -195,3 +197,93 @@ def deliveries(request):
         "statuspage/manage/deliveries.html",
         services.delivery_report(keys=DELIVERY_KEYS_SHOWN, problems=DELIVERY_PROBLEMS_SHOWN),
     )
+
+
+# Status pages (operators: incidents.access.can_manage_status_pages) ------------------------------
+
+
+def _require_page_manager(request):
+    if not access.can_manage_status_pages(request.user):
+        raise PermissionDenied(_("Only comms staff may define status pages or their access links."))
+
+
+@staff_page
+@require_GET
+def page_list(request):
+    _require_page_manager(request)
+    rows = [
+        {
+            "page": page,
+            "url": pages.base_path(page),
+            "links": sum(1 for link in page.access_links.all() if link.is_active),
+        }
+        for page in StatusPage.objects.prefetch_related("access_links")
+    ]
+    return render(request, "statuspage/manage/pages.html", {"rows": rows})
+
+
+@staff_page
+@require_http_methods(["GET", "POST"])
+def page_edit(request, pk=None):
+    """Create (pk None) or change a page; on a page, its access links (make one, revoke)."""
+    _require_page_manager(request)
+    page = get_object_or_404(StatusPage, pk=pk) if pk is not None else None
+    status = 200
+    if request.method == "POST":
+        form = StatusPageForm(request.POST)
+        if form.is_valid():
+            try:
+                saved = services.save_page(request.user, page, **form.values())
+            except ValidationError as exc:
+                apply_errors(form, exc)
+            else:
+                messages.success(request, _("Status page “%(name)s” saved.") % {"name": pages.display_name(saved)})
+                return redirect("statuspage:manage_page", saved.pk)
+        status = 400
+    else:
+        form = StatusPageForm(initial=StatusPageForm.initial_for(page) if page else {"visibility": "public"})
+    return render(request, "statuspage/manage/page_form.html", _page_context(page, form), status=status)
+
+
+def _page_context(page, form, link_form=None, new_link=""):
+    return {
+        "page": page,
+        "form": form,
+        "url": pages.base_path(page) if page else "",
+        "links": list(page.access_links.select_related("created_by")) if page else [],
+        "link_form": link_form or AccessLinkForm(),
+        "new_link": new_link,
+    }
+
+
+@staff_page
+@require_POST
+def page_link_new(request, pk):
+    _require_page_manager(request)
+    page = get_object_or_404(StatusPage, pk=pk)
+    link_form = AccessLinkForm(request.POST)
+    new_link = ""
+    status = 400
+    if link_form.is_valid():
+        try:
+            _link, token = services.create_access_link(request.user, page, label=link_form.cleaned_data["label"])
+        except ValidationError as exc:
+            apply_errors(link_form, exc)
+        else:
+            # Shown this once: only the token's hash is kept.
+            new_link = f"{pages.url(page)}?{pages.ACCESS_PARAMETER}={token}"
+            link_form, status = AccessLinkForm(), 201
+    form = StatusPageForm(initial=StatusPageForm.initial_for(page))
+    return render(
+        request, "statuspage/manage/page_form.html", _page_context(page, form, link_form, new_link), status=status
+    )
+
+
+@staff_page
+@require_POST
+def page_link_revoke(request, pk, link_pk):
+    _require_page_manager(request)
+    link = get_object_or_404(PageAccessLink, pk=link_pk, page_id=pk)
+    services.revoke_access_link(request.user, link)
+    messages.success(request, _("Access link “%(label)s” revoked.") % {"label": link.label})
+    return redirect("statuspage:manage_page", pk)

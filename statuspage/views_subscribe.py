@@ -6,9 +6,13 @@ URL (it only ever travels in the messages sent to that subscriber), so the token
 permission; GET never changes anything (mail scanners follow links), POST does.
 
 The pages speak the visitor's language as the status page does (?lang=, then Accept-Language).
+
+The subscribe form is per status page (statuspage.pages.resolve: by host, then
+/status/p/<slug>/subscribe/): a private page's form answers only whoever may see the page (a
+404 for anyone else), and the subscriber records what let it in.
 """
 
-from functools import wraps
+from functools import partial, wraps
 
 from django.conf import settings
 from django.http import Http404
@@ -21,9 +25,9 @@ from django.views.decorators.http import require_http_methods
 
 from incidents.ratelimit import client_address, over_limit
 
-from . import subscriptions
+from . import pages, subscriptions
 from .forms import ScopeForm, SubscribeForm
-from .models import Subscriber
+from .models import PageAccessLink, Subscriber, hash_access_token
 from .views import UI_LANGUAGES, ui_language, visitor_language
 
 
@@ -43,9 +47,39 @@ def speaks_visitor_language(view):
     return wrapper
 
 
-def render(request, template, context, status=200):
-    context = {"page_name": settings.STATUSPAGE_NAME, "html_lang": translation.get_language(), **context}
+def render(request, template, context, status=200, page=None):
+    page_context = {"page_name": settings.STATUSPAGE_NAME}
+    if page is not None:
+        page_context = {
+            "page_name": pages.display_name(page),
+            "page_home": pages.base_path(page),
+            "logo_url": page.logo_url,
+            "subscribe_url": subscribe_path(page),
+        }
+    context = {**page_context, "html_lang": translation.get_language(), **context}
     return render_page(request, template, context, status=status)
+
+
+def subscribe_path(page):
+    return pages.base_path(page) + "subscribe/"
+
+
+def _admission(request, page):
+    """What lets this visitor subscribe to a private page: (user, access link)."""
+    if not page.is_private:
+        return None, None
+    token = pages.access_token(request, page)
+    link = None
+    if token:
+        link = PageAccessLink.objects.filter(
+            page=page, token_hash=hash_access_token(token), revoked_at__isnull=True
+        ).first()
+    user = request.user if request.user.is_authenticated else None
+    return user, link
+
+
+def render_on_page(request, template, context, status=200, page=None):
+    return render(request, template, {"action": subscribe_path(page), **context}, status, page)
 
 
 def _rate_limit():
@@ -55,23 +89,29 @@ def _rate_limit():
 @never_cache
 @speaks_visitor_language
 @require_http_methods(["GET", "POST"])
-def subscribe(request):
+def subscribe(request, page_slug=None):
+    page = pages.resolve(request, page_slug)
+    render = partial(render_on_page, page=page)
     if request.method == "GET":
-        return render(request, "statuspage/subscribe.html", {"form": SubscribeForm()})
+        return render(request, "statuspage/subscribe.html", {"form": SubscribeForm(page=page)})
     limit, window = _rate_limit()
     if over_limit(f"subscribe:addr:{client_address(request)}", limit, window):
         minutes = max(1, window // 60)
         response = render(request, "statuspage/subscribe_limited.html", {"minutes": minutes}, 429)
         response["Retry-After"] = str(window)
         return response
-    form = SubscribeForm(request.POST)
+    form = SubscribeForm(request.POST, page=page)
     if not form.is_valid():
         return render(request, "statuspage/subscribe.html", {"form": form}, 400)
     data = form.cleaned_data
     if data.get("website"):
         # A bot filled the hidden field: say what a person would see, do nothing.
         return render(request, "statuspage/subscribe_sent.html", {"email": data.get("email", "")})
+    user, access_link = _admission(request, page)
     subscriber, _ = subscriptions.subscribe(
+        page=page,
+        user=user,
+        access_link=access_link,
         kind=data["kind"],
         email=data.get("email", ""),
         webhook_url=data.get("webhook_url", ""),
@@ -104,8 +144,8 @@ def confirm(request, token):
     if request.method == "POST" and subscriber.unsubscribed_at is None:
         subscriptions.confirm(token)
         subscriber.refresh_from_db()
-        return render(request, "statuspage/subscribe_confirmed.html", {"subscriber": subscriber})
-    return render(request, "statuspage/subscribe_confirm.html", {"subscriber": subscriber})
+        return render(request, "statuspage/subscribe_confirmed.html", {"subscriber": subscriber}, page=subscriber.page)
+    return render(request, "statuspage/subscribe_confirm.html", {"subscriber": subscriber}, page=subscriber.page)
 
 
 @csrf_exempt  # RFC 8058 one-click: the mail client POSTs without our CSRF token; the URL's token is the permission
@@ -116,8 +156,10 @@ def unsubscribe(request, token):
     subscriber = _subscriber_or_404(token)
     if request.method == "POST":
         subscriptions.unsubscribe(token)
-        return render(request, "statuspage/subscribe_unsubscribed.html", {"subscriber": subscriber})
-    return render(request, "statuspage/subscribe_unsubscribe.html", {"subscriber": subscriber})
+        return render(
+            request, "statuspage/subscribe_unsubscribed.html", {"subscriber": subscriber}, page=subscriber.page
+        )
+    return render(request, "statuspage/subscribe_unsubscribe.html", {"subscriber": subscriber}, page=subscriber.page)
 
 
 @never_cache
@@ -126,16 +168,22 @@ def unsubscribe(request, token):
 def manage(request, token):
     subscriber = _subscriber_or_404(token)
     if subscriber.unsubscribed_at is not None:
-        return render(request, "statuspage/subscribe_unsubscribed.html", {"subscriber": subscriber})
+        return render(
+            request, "statuspage/subscribe_unsubscribed.html", {"subscriber": subscriber}, page=subscriber.page
+        )
     saved = False
     if request.method == "POST":
-        form = ScopeForm(request.POST)
+        form = ScopeForm(request.POST, page=subscriber.page)
         if form.is_valid():
             subscriptions.change_scope(subscriber, **form.scope_kwargs())
             saved = True
     else:
-        form = ScopeForm(initial=ScopeForm.initial_for(subscriber))
+        form = ScopeForm(initial=ScopeForm.initial_for(subscriber), page=subscriber.page)
     status = 400 if request.method == "POST" and not saved else 200
     return render(
-        request, "statuspage/subscribe_manage.html", {"subscriber": subscriber, "form": form, "saved": saved}, status
+        request,
+        "statuspage/subscribe_manage.html",
+        {"subscriber": subscriber, "form": form, "saved": saved},
+        status,
+        page=subscriber.page,
     )

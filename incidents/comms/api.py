@@ -70,7 +70,7 @@ class TranslationSerializer(serializers.ModelSerializer):
 MAX_ID = 2**31 - 1  # a PostgreSQL integer
 
 
-class DeliverySerializer(serializers.ModelSerializer):
+class AudienceDeliverySerializer(serializers.ModelSerializer):
     status = serializers.CharField(read_only=True, help_text="pending (waiting), sending, sent or failed")
     list = serializers.CharField(source="list_name", read_only=True)
     error = serializers.CharField(source="last_error", read_only=True)
@@ -182,12 +182,12 @@ class CommunicationSerializer(serializers.ModelSerializer):
     def validate_language(self, value):
         return _language(value)
 
-    @extend_schema_field(DeliverySerializer(many=True))
+    @extend_schema_field(AudienceDeliverySerializer(many=True))
     def get_deliveries(self, comm):
         request = self.context.get("request")
         if request is None or not access.can_write_communication(request.user, comm.incident):
             return []
-        return DeliverySerializer(comm.deliveries.all(), many=True).data
+        return AudienceDeliverySerializer(comm.deliveries.all(), many=True).data
 
     @staticmethod
     def _notifies(validated, comm=None):

@@ -29,6 +29,7 @@ from incidents.alerts.services import process_delivery as process_alerts
 from incidents.models import Communication, CommunicationTemplate, Incident, Service
 from incidents.reminders import sweep as reminder_sweep
 from runbooks.models import StepRun
+from statuspage import services as statuspage_services
 from statuspage.models import Maintenance, PublicComponent, PublicIncident, Subscriber
 from tests.conftest import make_user
 from tests.xss_corpus import EVALUATED, PARSER_SPECIFIC, PAYLOADS, TEMPLATE_SYNTAX, TEXT_FIELDS, long_text, short_texts
@@ -362,6 +363,12 @@ def seed():
             },
         )
 
+    # Status pages named with the payloads (through the services the admin calls), each showing
+    # the first service's group, with access links labelled with them (the admin lists them).
+    for i, t in enumerate(short_texts(200)):
+        page = statuspage_services.save_page(root, name=t, slug=f"xss-{i}", groups=[short_texts(120)[0]])
+        statuspage_services.create_access_link(root, page, label=t)
+
     # Alerts: a source and a rule named with the payloads, alerts carrying them in every field;
     # no rule matches, so they wait in triage, and one is attached to an open incident.
     source = w.post("post", "alert-sources/", {"name": short_texts(120)[0], "kind": "generic"})
@@ -449,8 +456,11 @@ def seed():
         f"/status/incidents/{public_incident.public_id}/",
         f"/status/incidents/{public_incident.public_id}/?lang=zh-hans",
         f"/status/maintenance/{maintenance.public_id}/",
+        "/status/p/xss-0/",
+        "/status/p/xss-1/history/",
+        "/status/p/xss-0/subscribe/",
     ]
-    feeds = ["/status/feed.atom", f"/status/components/{component.public_id}/feed.atom"]
+    feeds = ["/status/feed.atom", f"/status/components/{component.public_id}/feed.atom", "/status/p/xss-0/feed.atom"]
     emails = [body for m in mail.outbox for body, kind in getattr(m, "alternatives", []) if kind == "text/html"]
     assert Incident.objects.count() == len(titles) and Service.objects.count() == len(short_texts(120))
     return staff, public, feeds, emails
