@@ -4,8 +4,9 @@ import zoneinfo
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
 from django.middleware.gzip import GZipMiddleware
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from incidents import languages
 from incidents.credentials import SIGNED_IN_AT
 
 # The session key holding when the signed-in user was last seen (epoch seconds).
@@ -109,6 +110,41 @@ class ViewerTimezoneMiddleware:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             timezone.deactivate()
         return self.get_response(request)
+
+
+class PersonLanguageMiddleware:
+    """The signed-in person's language, when they chose one (incidents/languages.py). Not on
+    the public status page: it picks its own, and reading the session there would make its
+    shared documents vary by cookie."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session = getattr(request, "session", None)
+        language = ""
+        if session is not None and session.session_key and self._staff_page(request.path):
+            language = languages.supported(session.get(languages.SESSION_KEY))
+        if language:
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
+        response = self.get_response(request)
+        if language and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != language:
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                language,
+                max_age=settings.LANGUAGE_COOKIE_AGE,
+                path=settings.LANGUAGE_COOKIE_PATH,
+                domain=settings.LANGUAGE_COOKIE_DOMAIN,
+                secure=settings.LANGUAGE_COOKIE_SECURE,
+                httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+                samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            )
+        return response
+
+    @staticmethod
+    def _staff_page(path):
+        return not path.startswith((STATIC_PREFIX, *PUBLIC_PREFIX)) or path.startswith(STAFF_UNDER_PUBLIC)
 
 
 class SessionLifetimeMiddleware:

@@ -98,6 +98,8 @@ MIDDLEWARE = [
     # The staff UI's language: the switch in base.html (session/cookie), else Accept-Language.
     # The public status page picks its own (statuspage.views.visitor_language).
     "django.middleware.locale.LocaleMiddleware",
+    # ...unless the signed-in person chose a language (/account/): incidents/languages.py.
+    "config.middleware.PersonLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -237,7 +239,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIN
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from a meta tag, not the cookie; harmless either way
 SESSION_COOKIE_SAMESITE = "Lax"
-# The staff UI's language switch (/i18n/setlang/) sets this cookie: same rules as the session's.
+# The staff UI's language switch (/i18n/setlang/, also saving a signed-in person's preference)
+# and a signed-in person's chosen language (incidents/languages.py) set this cookie: same rules as the session's.
 LANGUAGE_COOKIE_SECURE = SECURE_HTTPS
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 LANGUAGE_COOKIE_HTTPONLY = True

@@ -10,6 +10,7 @@ from incidents.comms.urls import library_urlpatterns as comms_library_urlpattern
 from incidents.review.urls import follow_up_urlpatterns, reviews_urlpatterns
 from incidents.security.urls import in_force_urlpatterns
 from incidents.urls import account_urlpatterns, audit_urlpatterns, service_urlpatterns
+from incidents.views_account import switch_language
 from incidents.views_auth import RateLimitedLoginView, sso_callback, sso_start
 
 from .health import healthz, readyz
@@ -24,8 +25,9 @@ urlpatterns = [
     path("login/sso/", sso_start, name="sso-start"),
     path("login/sso/callback/", sso_callback, name="sso-callback"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # Django's set_language view: the language switch in base.html posts here.
-    path("i18n/", include("django.conf.urls.i18n")),
+    # The language switch in base.html posts here: Django's set_language, which also saves a
+    # signed-in person's preference (incidents/languages.py).
+    path("i18n/setlang/", switch_language, name="set_language"),
     path("incidents/", include("incidents.urls")),
     path("inbox/", include("incidents.reminders.urls")),
     path("services/", include((service_urlpatterns, "services"))),

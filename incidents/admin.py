@@ -23,6 +23,7 @@ from incidents.models import (
     AuditEvent,
     Impact,
     Incident,
+    LanguagePreference,
     Membership,
     Service,
     SignInIdentity,
@@ -359,6 +360,24 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return access.can_read_audit_log(request.user)
+
+
+@admin.register(LanguagePreference)
+class LanguagePreferenceAdmin(admin.ModelAdmin):
+    """Each person's language (incidents/languages.py): set by the person on /account/, shown
+    here for support ("why are my e-mails in Chinese?"), never changed here."""
+
+    list_display = ["user", "language", "updated_at"]
+    list_select_related = ["user"]
+    list_filter = ["language"]
+    search_fields = ["user__username"]
+    readonly_fields = ["user", "language", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(SignInIdentity)

@@ -26,6 +26,8 @@ class IncidentsConfig(AppConfig):
         import_module(f"{self.name}.credentials")
         # Its system checks catch mistakes in the SSO settings.
         import_module(f"{self.name}.sso")
+        # Its receiver puts a person's chosen language into the session they sign in to.
+        import_module(f"{self.name}.languages")
         # Its receivers write sign-ins, admin changes and group changes to the audit log.
         import_module(f"{self.name}.auditlog")
         for wing in WINGS:

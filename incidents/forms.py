@@ -347,3 +347,21 @@ class AuditFilterForm(forms.Form):
         if data.get("until"):
             events = events.filter(at__lt=data["until"])
         return events
+
+
+class LanguageForm(forms.Form):
+    language = forms.ChoiceField(
+        label=_("Language"),
+        required=False,
+        help_text=_("The staff pages once you sign in, and the e-mails Warroom sends you."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        from django.conf import settings
+        from django.utils.translation import get_language_info
+
+        super().__init__(*args, **kwargs)
+        site = get_language_info(settings.LANGUAGE_CODE)["name_local"]
+        self.fields["language"].choices = [("", _("The site's language (%(language)s)") % {"language": site})] + [
+            (code, get_language_info(code)["name_local"]) for code, _name in settings.LANGUAGES
+        ]

@@ -559,6 +559,22 @@ class SignInIdentity(models.Model):
         return f"{self.subject} at {self.issuer} ({self.user})"
 
 
+class LanguagePreference(models.Model):
+    """The language a person reads Warroom in: the staff UI once they are signed in, and every
+    e-mail Warroom sends them (incidents/languages.py). Without a row (or with an empty
+    language) they get the site's language (LANGUAGE_CODE) in e-mail, and the staff UI follows
+    the language switch or the browser."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="language_preference")
+    # A code of settings.LANGUAGES, checked by incidents.languages.set_preference (no choices
+    # here: the list is the settings', not the schema's).
+    language = models.CharField(max_length=20, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"Language of {self.user}: {self.language or 'the site default'}"
+
+
 # The wings' models (app label `incidents`), imported last: they build on the classes above.
 from incidents.alerts.models import Alert, AlertDelivery, AlertRule, AlertSource  # noqa: E402, F401
 from incidents.comms.models import (  # noqa: E402, F401

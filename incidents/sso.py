@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from joserfc.errors import BadSignatureError, ExpiredTokenError, InvalidClaimError, JoseError, MissingClaimError
 
-from incidents import access
+from incidents import access, languages
 from incidents.models import SignInIdentity
 from incidents.ratelimit import client_address
 from incidents.signin import Attempt, password_signin_allowed
@@ -251,6 +251,8 @@ class OpenIDConnectBackend(ModelBackend):
             )
         if identity is None:
             identity = SignInIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+            # A first sign-in: the provider's `locale`, unless the person chose a language.
+            languages.set_from_sign_in_claim(user, claims.get("locale"))
         self._update(user, claims)
         identity.last_sign_in = timezone.now()
         identity.save(update_fields=["last_sign_in"])

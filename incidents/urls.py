@@ -36,6 +36,7 @@ service_urlpatterns = [
 ]
 
 account_urlpatterns = [
+    path("", views_account.language, name="language"),
     path("tokens/", views_account.tokens, name="tokens"),
     path("tokens/<int:token_pk>/revoke/", views_account.revoke_token, name="revoke_token"),
     path("two-factor/", views_account.two_factor, name="two_factor"),

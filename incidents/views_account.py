@@ -1,18 +1,21 @@
-"""A person's own account pages: their API tokens (/account/tokens/) and two-factor sign-in
+"""A person's own account pages: their language (/account/), their API tokens (/account/tokens/) and two-factor sign-in
 (/account/two-factor/, and the code asked after the password at /account/two-factor/verify/).
 Signed-in users only, each seeing and changing only their own."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django.views.i18n import set_language
 
-from incidents import access, credentials, twofactor
-from incidents.forms import ApiTokenForm, TwoFactorCodeForm
+from incidents import access, credentials, languages, twofactor
+from incidents.forms import ApiTokenForm, LanguageForm, TwoFactorCodeForm
 from incidents.models import ApiToken
 from incidents.views_auth import refused_response
 
@@ -25,6 +28,49 @@ def _page(request, template, context, status=200):
 def _add_errors(form, exc):
     for field, errors in exc.message_dict.items():
         form.add_error(field if field in form.fields else None, errors)
+
+
+# Language ------------------------------------------------------------------------------------
+
+
+@login_required
+def language(request):
+    form = LanguageForm(request.POST or None, initial={"language": languages.preference_of(request.user)})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                chosen = languages.set_preference(request.user, form.cleaned_data["language"], request)
+            except ValidationError as exc:
+                _add_errors(form, exc)
+            else:
+                response = redirect("account:language")
+                # The page after the redirect, and the sign-in page after signing out, in it.
+                response.set_cookie(
+                    settings.LANGUAGE_COOKIE_NAME,
+                    chosen or settings.LANGUAGE_CODE,
+                    max_age=settings.LANGUAGE_COOKIE_AGE,
+                    path=settings.LANGUAGE_COOKIE_PATH,
+                    domain=settings.LANGUAGE_COOKIE_DOMAIN,
+                    secure=settings.LANGUAGE_COOKIE_SECURE,
+                    httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+                    samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+                )
+                with translation.override(chosen or settings.LANGUAGE_CODE):
+                    messages.success(request, _("Language saved."))
+                return response
+        status = 400
+    return _page(request, "account/language.html", {"form": form}, status)
+
+
+def switch_language(request):
+    """The header's language switch (Django's set_language); for a signed-in person it is also
+    their preference, so e-mail and their next sign-in follow it."""
+    response = set_language(request)
+    chosen = request.POST.get("language", "") if request.method == "POST" else ""
+    if request.user.is_authenticated and chosen in languages.codes():
+        languages.set_preference(request.user, chosen, request)
+    return response
 
 
 # API tokens ---------------------------------------------------------------------------------

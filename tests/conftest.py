@@ -13,10 +13,12 @@ anonymous for None), HTMX (the headers htmx sends) and `clear_cache` (a cold cac
 import threading
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import connection, connections
 from django.test import Client
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from incidents import services
@@ -151,6 +153,16 @@ def clear_cache(db):
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def site_language_after_each_test():
+    """Each test starts and ends in the site's language: a request or an override left active
+    in this thread (a Chinese request, a test's translation.activate) must not make the next
+    test's gettext answer in Chinese."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

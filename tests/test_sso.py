@@ -379,3 +379,32 @@ def test_sign_ins_failures_and_groups_from_the_provider_are_in_the_audit_log(pro
     assert "replayed state" in failed.detail["reason"]
     # A security-group member signed in through the provider is not sent to enrol here.
     assert client.get("/incidents/").status_code == 200
+
+
+# Language -------------------------------------------------------------------------------------
+
+
+def test_a_first_sign_in_takes_the_language_from_the_locale_claim_and_keeps_a_later_choice(provider, django_user_model):
+    from incidents.models import LanguagePreference
+
+    provider.set_accounts({"maya": {**MAYA, "locale": "zh-CN"}})
+    client = Client()
+    assert sign_in(client).status_code == 302
+    maya = django_user_model.objects.get(username="maya")
+    assert LanguagePreference.objects.get(user=maya).language == "zh-hans"
+    assert "宣布事件" in client.get("/incidents/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    # Her own choice afterwards wins over the claim at later sign-ins.
+    LanguagePreference.objects.filter(user=maya).update(language="en")
+    client = Client()
+    assert sign_in(client).status_code == 302
+    assert LanguagePreference.objects.get(user=maya).language == "en"
+    assert "Declare incident" in client.get("/incidents/", HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+
+
+def test_a_locale_warroom_does_not_speak_sets_no_language(provider, django_user_model):
+    from incidents.models import LanguagePreference
+
+    provider.set_accounts({"maya": {**MAYA, "locale": "fr-FR"}})
+    assert sign_in(Client()).status_code == 302
+    assert not LanguagePreference.objects.filter(user__username="maya").exists()

@@ -210,6 +210,7 @@ NOT_USER_TEXT = {
     "incidents.Service.slug": "a slug: letters, digits, hyphens (validated)",
     "incidents.SignInIdentity.issuer": "the identity provider's issuer URL, from the settings and a verified ID token",
     "incidents.SignInIdentity.subject": "the provider's id for a person, from a verified ID token (admin only)",
+    "incidents.LanguagePreference.language": "a code of settings.LANGUAGES (checked by the service)",
     "incidents.TimelineEntry.data": "structured change written by the services (ids, choice values)",
     "incidents.Communication.language": "a validated language code",
     "incidents.Communication.affected": "service slugs and levels, validated against the catalog",

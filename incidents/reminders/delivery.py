@@ -35,9 +35,10 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.db import connection
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
-from incidents import outbox, webhooks
+from incidents import languages, outbox, webhooks
 from incidents.models import Incident, IncidentWebhook, Membership, NotificationDelivery, UserNotification
 
 # The mechanism's limits, one set for every outbox; importable from here as before.
@@ -273,7 +274,7 @@ class ReminderOutbox(outbox.Outbox):
     def load(self, ids):
         return list(
             NotificationDelivery.objects.filter(pk__in=ids)
-            .select_related("notification__user", "notification__incident", "webhook", "incident")
+            .select_related("notification__user__language_preference", "notification__incident", "webhook", "incident")
             .order_by("pk")
         )
 
@@ -341,11 +342,18 @@ def _refusal(row, members):
 
 
 def email_message(row):
+    """The e-mail of one notification, in its recipient's language (incidents/languages.py):
+    rendered under an override per message, so a batch for several people leaks no language."""
     note = row.notification
-    text = "\n\n".join(part for part in (note.body, note.url) if part)
-    text += "\n\n-- \nWarroom reminders. Your inbox and e-mail preference: " + settings.SITE_URL + "/inbox/\n"
+    with translation.override(languages.email_language(note.user)):
+        title, body = note.shown_title, note.shown_body
+        text = "\n\n".join(part for part in (body, note.url) if part)
+        text += "\n\n-- \n" + gettext("Warroom reminders. Your inbox and e-mail preference: {url}").format(
+            url=settings.SITE_URL + "/inbox/"
+        )
+        text += "\n" + gettext("Your language: {url}").format(url=settings.SITE_URL + "/account/") + "\n"
     return mail.EmailMessage(
-        subject=" ".join(f"[Warroom] {note.title}".split()),  # one line: titles hold user text
+        subject=" ".join(f"[Warroom] {title}".split()),  # one line: titles hold user text
         body=text,
         to=[note.user.email],
         headers={"Auto-Submitted": "auto-generated", "X-Warroom-Notification": str(note.pk)},

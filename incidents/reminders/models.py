@@ -143,8 +143,9 @@ class UserNotification(models.Model):
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True)
     # Title and body as timeline lines ({"title": {"msg", "params"}, "body": ...}, see
-    # incidents/timeline_text.py): the inbox shows them in the reader's language; title and
-    # body keep the site's language for e-mail and webhooks. Empty: shown as stored.
+    # incidents/timeline_text.py): the inbox and the e-mail show them in the reader's language
+    # (incidents/languages.py); title and body keep the site's language for webhooks and the
+    # API. Empty: shown as stored.
     line = models.JSONField(default=dict, blank=True, editable=False)
     url = models.CharField(max_length=500, help_text="Absolute link to what it is about")
     created_at = models.DateTimeField(default=timezone.now)

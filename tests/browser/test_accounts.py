@@ -100,3 +100,37 @@ def test_responder_creates_a_token_uses_it_and_revokes_it(new_page, responder, l
     expect(page.get_by_test_id("token-row")).to_have_count(0)
     assert api.get("/api/v1/incidents/").status_code == 401
     assert not page.js_errors
+
+
+def test_a_person_chooses_chinese_once_and_gets_it_at_every_sign_in(browser, live_server, responder):
+    """Issue #14: the language is the person's, not the browser's: chosen on /account/, it is
+    there after signing out and in again, even in a browser that never saw the choice."""
+    first = browser.new_context(base_url=live_server.url, locale="en-US")
+    first.set_default_timeout(10_000)
+    page = first.new_page()
+    sign_in_with_password(page, "resp", "pw-resp")
+    page.wait_for_url("**/incidents/")
+    page.goto("/account/")
+    page.get_by_test_id("language-form").get_by_label("Language").select_option("zh-hans")
+    page.get_by_test_id("language-form").get_by_role("button").click()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+    expect(page.locator(".messages")).to_contain_text("语言已保存")
+    page.get_by_role("button", name="退出登录").click()
+    page.wait_for_url("**/login/**")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-hans")  # the sign-in page too
+    first.close()
+
+    # Another browser, asking for English, with no cookie of the choice.
+    second = browser.new_context(base_url=live_server.url, locale="en-US")
+    second.set_default_timeout(10_000)
+    page = second.new_page()
+    page.goto("/login/")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.fill("input[name=username]", "resp")
+    page.fill("input[name=password]", "pw-resp")
+    page.locator("main form").locator("button[type=submit]").click()
+    page.wait_for_url("**/incidents/")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("事件")
+    expect(page.get_by_test_id("language")).to_have_value("zh-hans")
+    second.close()

@@ -72,7 +72,7 @@ const provider = new Provider(issuer, {
   scopes: ['openid', 'profile', 'email', 'groups'],
   claims: {
     openid: ['sub'],
-    profile: ['preferred_username', 'name', 'given_name', 'family_name'],
+    profile: ['preferred_username', 'name', 'given_name', 'family_name', 'locale'],
     email: ['email', 'email_verified'],
     groups: ['groups'],
   },
