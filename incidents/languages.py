@@ -25,6 +25,20 @@ from incidents.models import LanguagePreference
 SESSION_KEY = "warroom_language"
 
 
+def set_cookie(response, language):
+    """Set the language cookie LocaleMiddleware reads (as Django's set_language view does)."""
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
+
+
 def codes():
     return {code for code, _name in settings.LANGUAGES}
 

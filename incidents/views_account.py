@@ -46,16 +46,7 @@ def language(request):
             else:
                 response = redirect("account:language")
                 # The page after the redirect, and the sign-in page after signing out, in it.
-                response.set_cookie(
-                    settings.LANGUAGE_COOKIE_NAME,
-                    chosen or settings.LANGUAGE_CODE,
-                    max_age=settings.LANGUAGE_COOKIE_AGE,
-                    path=settings.LANGUAGE_COOKIE_PATH,
-                    domain=settings.LANGUAGE_COOKIE_DOMAIN,
-                    secure=settings.LANGUAGE_COOKIE_SECURE,
-                    httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
-                    samesite=settings.LANGUAGE_COOKIE_SAMESITE,
-                )
+                languages.set_cookie(response, chosen or settings.LANGUAGE_CODE)
                 with translation.override(chosen or settings.LANGUAGE_CODE):
                     messages.success(request, _("Language saved."))
                 return response
