@@ -138,6 +138,33 @@ def test_earlier_entries_load_and_an_edit_reaches_every_open_page(new_page, comm
     assert commander_page.js_errors == [] and responder_page.js_errors == []
 
 
+def test_the_box_sent_again_the_moment_an_error_is_drawn_stays_in_place(new_page, commander):
+    """Someone who presses Enter again the instant a refusal appears (typing ahead under stress)
+    gets the answer under the box, not a full page load: the redrawn box takes htmx at once."""
+    incident = services.declare(commander, title="Sign-up flood", severity=2)
+    page = new_page("cmdr", "pw-cmdr")
+    page.goto(f"/incidents/{incident.key}/")
+    # As soon as the browser may run anything after the redrawn box is in the page (a mutation
+    # observer's callback), send it again, as a person's Enter typed ahead would.
+    page.evaluate("""() => {
+        window.__sameDocument = true;
+        new MutationObserver(() => {
+            const box = document.getElementById("box");
+            if (box && box.querySelector("#box-error") && !window.__resent) {
+                window.__resent = true;
+                box.querySelector("#box-input").value = "/at 25:62 Again at once";
+                box.requestSubmit();
+            }
+        }).observe(document.body, {childList: true, subtree: true});
+    }""")
+    box = page.get_by_label("Log an event or type a command")
+    box.fill("/at 25:61 Something")
+    box.press("Enter")
+    expect(page.locator("#box-error")).to_contain_text("25:62")
+    assert page.evaluate("window.__sameDocument") is True  # no navigation happened
+    expect(page.get_by_label("Log an event or type a command")).to_have_value("/at 25:62 Again at once")
+
+
 def test_commander_backdates_a_line_with_at(new_page, commander):
     """`/at 02:55 ...` logs what happened earlier, read in the viewer's zone (the browser's,
     Europe/Berlin here); the line takes its place in time and says when it was written."""
