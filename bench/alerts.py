@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from _app import environment, free_port, gunicorn, manage, request, wait_until_up  # noqa: E402
+from _app import cpu_seconds, environment, free_port, gunicorn, manage, request, wait_until_up  # noqa: E402
 from _summary import record  # noqa: E402
 
 TARGET = 0.5
@@ -108,6 +108,49 @@ def verify():
     )
 
 
+def _database_backends(dbname):
+    """CPU seconds of each PostgreSQL backend serving the database `dbname` (pid -> seconds),
+    found by the title PostgreSQL gives them ("postgres: [<cluster>:] <user> <db> <host> <state>",
+    Debian names the cluster)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split()
+            words = [word for word in title[1:4] if not word.endswith(":")]  # without the cluster
+            if title[:1] != ["postgres:"] or words[1:2] != [dbname]:
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        found[entry.name] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+class CpuMeter:
+    """CPU seconds spent by each side of a run: the clients (this process), gunicorn and its
+    workers, and the PostgreSQL backends of the bench's database, between start() and stop().
+    On a machine shared with other work, req/s moves with the load; CPU per request does not."""
+
+    def __init__(self, server_pid, dbname):
+        self.server_pid, self.dbname = server_pid, dbname
+
+    def _now(self):
+        backends = _database_backends(self.dbname) if self.dbname else {}
+        return time.process_time(), cpu_seconds(self.server_pid), backends
+
+    def start(self):
+        self.began = self._now()
+
+    def stop(self, requests):
+        """Milliseconds of CPU per request: {"clients", "gunicorn", "PostgreSQL"}."""
+        client, server, backends = self._now()
+        client0, server0, backends0 = self.began
+        database = sum(cpu - backends0.get(pid, 0.0) for pid, cpu in backends.items())
+        spent = {"clients": client - client0, "gunicorn": server - server0, "PostgreSQL": database}
+        return {side: seconds * 1000 / requests for side, seconds in spent.items()}
+
+
 def healthz_rate(port):
     done = [0] * THREADS
     stop = time.monotonic() + HEALTHZ_SECONDS
@@ -124,7 +167,7 @@ def healthz_rate(port):
         t.start()
     for t in threads:
         t.join()
-    return sum(done) / (time.monotonic() - started)
+    return sum(done) / (time.monotonic() - started), sum(done)
 
 
 def payload(n):
@@ -191,6 +234,11 @@ def storm(port, source_id, secret):
     return POSTS / (time.monotonic() - started), latencies, failures
 
 
+def _database_name(url):
+    """The PostgreSQL database's name in a DATABASE_URL, or None for SQLite."""
+    return url.rsplit("/", 1)[1].split("?")[0] if url.startswith("postgres") else None
+
+
 def main():
     for flag, action in (("--seed", seed), ("--route", route), ("--verify", verify)):
         if flag in sys.argv:
@@ -213,10 +261,15 @@ def main():
         server = gunicorn(env, port, WORKERS)
         try:
             wait_until_up(port, server)
+            meter = CpuMeter(server.pid, _database_name(env["DATABASE_URL"]))
             # /healthz on both sides of the storm: on a shared machine the load moves during a run.
-            before = healthz_rate(port)
+            meter.start()
+            before, count = healthz_rate(port)
+            healthz_cpu = meter.stop(count)
+            meter.start()
             rate, latencies, failures = storm(port, source_id, secret)
-            after = healthz_rate(port)
+            storm_cpu = meter.stop(POSTS)
+            after, _count = healthz_rate(port)
             base = (before + after) / 2
         finally:
             server.terminate()
@@ -247,6 +300,9 @@ def main():
         "" if ok_rate else "BELOW GOAL",
     )
     print(f"p99 latency of a delivery: {p99:.0f} ms; refused: {len(failures)}")
+    print("CPU ms per request (the clients share the machine):")
+    for side in healthz_cpu:
+        print(f"  {side:<12} /healthz {healthz_cpu[side]:6.3f}   delivery {storm_cpu[side]:6.3f}")
     print(
         f"routed by {ROUTERS} processes at once in {routing:.1f} s ({facts['deliveries'] / routing:.0f} deliveries/s)"
     )
