@@ -5,7 +5,11 @@
 - viewer: in the viewer group (reads non-confidential incidents)
 - outsider: signed in, no group and no role (like viewer, never sees confidential ones)
 - security: in the security group (sees every confidential incident)
+- comms and comms2, alice, bob and carol: in the comms group (write, approve and publish
+  communications; two of them where one writes and another approves)
 
+the recipient list `customers` ("Enterprise customers", one member: ops@acme.example) and
+`private_recipient_webhooks` (recipient webhooks may point at the test receivers on 127.0.0.1),
 and the helpers of the HTML tests: `as_user(user)` (a browser client signed in as the user, or
 anonymous for None), HTMX (the headers htmx sends) and `clear_cache` (a cold cache).
 """
@@ -22,6 +26,7 @@ from django.utils import translation
 from rest_framework.test import APIClient
 
 from incidents import services
+from incidents.comms import recipients
 from incidents.models import Incident, Service
 from incidents.signin import throttle_memory as signin_throttle_memory
 
@@ -79,6 +84,47 @@ def outsider(django_user_model):
 @pytest.fixture
 def security(django_user_model):
     return make_user(django_user_model, "sec", "security")
+
+
+@pytest.fixture
+def comms(django_user_model):
+    return make_user(django_user_model, "comms", "comms")
+
+
+@pytest.fixture
+def comms2(django_user_model):
+    return make_user(django_user_model, "comms2", "comms")
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return make_user(django_user_model, "alice", "comms")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return make_user(django_user_model, "bob", "comms")
+
+
+@pytest.fixture
+def carol(django_user_model):
+    return make_user(django_user_model, "carol", "comms")
+
+
+@pytest.fixture
+def customers(alice):
+    """A customer recipient list alice made, with one e-mail member (ops@acme.example)."""
+    big = recipients.create_list(alice, name="Enterprise customers", audience="customers")
+    recipients.add_member(big, alice, kind="email", email="ops@acme.example", name="Acme ops")
+    return big
+
+
+@pytest.fixture
+def private_recipient_webhooks(settings):
+    """Recipient-list webhooks may point at 127.0.0.1, where the test receivers listen and
+    which production refuses (WARROOM_ALLOW_PRIVATE_WEBHOOKS; the status page's subscribers
+    have their own switch, tests.statuspage.subscription_factories.private_webhooks)."""
+    settings.WARROOM_ALLOW_PRIVATE_WEBHOOKS = True
 
 
 @pytest.fixture
