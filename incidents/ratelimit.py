@@ -32,7 +32,7 @@ def client_address(request):
 
 
 def key_part(text):
-    """A client address or a username as the throttles' cache keys hold it: a digest keyed with
+    """A client address or a username as the rate limits' cache keys hold it: a digest keyed with
     SECRET_KEY, so a dump of the cache shows neither (and hashing every IPv4 address does not
     undo it), and a typed username that is long, holds spaces, control characters or any script
     still makes a key every cache accepts (memcached's rules, which Django's caches check: 250

@@ -19,7 +19,8 @@ import threading
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import connection, connections
 from django.test import Client
 from django.utils import translation
@@ -28,6 +29,7 @@ from rest_framework.test import APIClient
 from incidents import services
 from incidents.comms import recipients
 from incidents.models import Incident, Service
+from incidents.ratelimit import local_counts
 from incidents.signin import throttle_memory as signin_throttle_memory
 
 # The headers htmx sends with each request it makes.
@@ -190,6 +192,20 @@ def as_user():
         return client
 
     return _as
+
+
+def cache_keys():
+    """Every key in the caches the rate limits count in: the shared one (Redis with CACHE_URL,
+    else the database cache's table), this process's own counts and the API throttles' memory.
+    What a dump of the cache would show."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        shared = [key.decode() for key in backend._cache.get_client().keys("*")]
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT cache_key FROM {connection.ops.quote_name(backend._table)}")
+            shared = [row[0] for row in cursor.fetchall()]
+    return shared + list(local_counts.entries) + list(signin_throttle_memory._cache)
 
 
 @pytest.fixture

@@ -8,17 +8,13 @@ import time
 import warnings
 
 import pytest
-from django.core.cache import caches
 from django.core.cache.backends.base import CacheKeyWarning
-from django.core.cache.backends.redis import RedisCache
-from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
-from incidents import ratelimit, signin
 from incidents.credentials import issue_token
 from incidents.models import NotificationDelivery, UserNotification
-from tests.conftest import make_user
+from tests.conftest import cache_keys, make_user
 
 ATTACKER = "198.51.100.7"
 OFFICE = "203.0.113.20"
@@ -217,19 +213,6 @@ def test_a_long_username_with_spaces_and_any_script_is_throttled_under_valid_cac
     assert answers == [200, 200, 200, 429]
 
 
-def throttle_keys():
-    """Every key the throttles left: the shared cache's (Redis with CACHE_URL, else the database
-    cache's table), each web process's own sign-in counts and the API throttles' memory."""
-    backend = caches["default"]
-    if isinstance(backend, RedisCache):
-        shared = [key.decode() for key in backend._cache.get_client().keys("*")]
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT cache_key FROM {connection.ops.quote_name(backend._table)}")
-            shared = [row[0] for row in cursor.fetchall()]
-    return shared + list(ratelimit.local_counts.entries) + list(signin.throttle_memory._cache)
-
-
 def test_a_cache_dump_shows_no_client_address_and_unlocking_the_address_still_works(
     as_user, security, commander, settings
 ):
@@ -246,7 +229,7 @@ def test_a_cache_dump_shows_no_client_address_and_unlocking_the_address_still_wo
         sign_in(Client(), f"someone{n}", "guess", ATTACKER)
     assert sign_in(Client(), "sec", "pw-sec", ATTACKER).status_code == 429
 
-    keys = throttle_keys()
+    keys = cache_keys()
     assert any(":addr:" in key for key in keys) and any(":pair:" in key for key in keys)
     assert not [key for key in keys if ATTACKER in key]
 
