@@ -16,6 +16,7 @@ from collections import OrderedDict
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
+from django.utils.crypto import salted_hmac
 
 from incidents import shared_cache
 
@@ -28,6 +29,15 @@ def client_address(request):
     if settings.SECURE_PROXY_SSL_HEADER and request.headers.get("X-Forwarded-For"):
         return request.headers["X-Forwarded-For"].split(",")[-1].strip()
     return request.META.get("REMOTE_ADDR", "")
+
+
+def key_part(text):
+    """A client address or a username as the rate limits' cache keys hold it: a digest keyed with
+    SECRET_KEY, so a dump of the cache shows neither (and hashing every IPv4 address does not
+    undo it), and a typed username that is long, holds spaces, control characters or any script
+    still makes a key every cache accepts (memcached's rules, which Django's caches check: 250
+    characters, no whitespace). The same text gives the same part in every web process."""
+    return salted_hmac("warroom.ratelimit.key", text, algorithm="sha256").hexdigest()[:32]
 
 
 class _LocalCounts:

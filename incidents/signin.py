@@ -25,7 +25,6 @@ nothing, and a person retrying after the backoff must not use up their own pair'
 Every failed sign-in is logged (logger "warroom.auth": username and address, never the password).
 """
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -46,7 +45,7 @@ from incidents import auditlog, shared_cache
 from incidents.access import can_unlock_signin, require
 from incidents.credentials import HashedTokenAuthentication
 from incidents.models import ApiToken, AuditEvent
-from incidents.ratelimit import client_address, count, give_back, reset
+from incidents.ratelimit import client_address, count, give_back, key_part, reset
 from incidents.signals import signin_locked_out
 
 log = logging.getLogger("warroom.auth")
@@ -62,13 +61,6 @@ class Refusal:
 
 def _username_key(username):
     return (username or "").strip().lower()[:150]
-
-
-def _cache_name(username):
-    """The (normalised) username as the throttle's cache keys hold it: a digest, since a typed
-    username may be long, hold spaces, control characters or any script, none of which a cache
-    key may (memcached's rules, which Django's caches check: 250 characters, no whitespace)."""
-    return hashlib.sha256(username.encode()).hexdigest()[:32]
 
 
 # Failures the audit log records elsewhere: passwords through Django's user_login_failed signal
@@ -90,9 +82,9 @@ class Attempt:
 
     def _count(self):
         window = settings.LOGIN_RATE_WINDOW
-        name = _cache_name(self.username)
-        address_key = f"login:addr:{self.address}"
-        pair_key = f"login:pair:{name}:{self.address}"
+        name, address = key_part(self.username), key_part(self.address)
+        address_key = f"login:addr:{address}"
+        pair_key = f"login:pair:{name}:{address}"
         user_key = f"login:user:{name}"
         self.keys = [pair_key, address_key, user_key] if self.per_username else [pair_key, address_key]
         # Count against every key (no short-circuit), so each limit sees each attempt.
@@ -197,11 +189,11 @@ def unlock(by, *, username=None, address=None):
     if username:
         username = _username_key(username)
         addresses = {event.detail.get("address") for event in recent_lockouts().filter(subject=f"user {username}")}
-        name = _cache_name(username)
+        name = key_part(username)
         keys += [f"login:user:{name}", f"login:slow:{name}"]
-        keys += [f"login:pair:{name}:{a}" for a in sorted(a for a in addresses if a)]
+        keys += [f"login:pair:{name}:{key_part(a)}" for a in sorted(a for a in addresses if a)]
     if address:
-        keys.append(f"login:addr:{address}")
+        keys.append(f"login:addr:{key_part(address)}")
     if not keys:
         raise ValidationError(_("Name a username or an address to unlock."))
     for key in keys:
@@ -265,7 +257,7 @@ class ThrottledTokenAuthentication(HashedTokenAuthentication):
         except exceptions.AuthenticationFailed:
             address = client_address(request)
             log.warning("Failed sign-in (API token) from %s", address)
-            if count(f"login:addr:{address}", settings.LOGIN_RATE_WINDOW) > settings.LOGIN_ADDRESS_RATE_LIMIT:
+            if count(f"login:addr:{key_part(address)}", settings.LOGIN_RATE_WINDOW) > settings.LOGIN_ADDRESS_RATE_LIMIT:
                 raise exceptions.Throttled(wait=settings.LOGIN_RATE_WINDOW) from None
             raise
         if token.scope == ApiToken.Scope.READ and request.method not in permissions.SAFE_METHODS:
@@ -315,8 +307,9 @@ class _ClientAddress:
 
     def get_ident(self, request):
         # DRF's own get_ident believes the whole X-Forwarded-For a client sends; the sign-in's
-        # rule decides instead (BEHIND_PROXY: the hop our proxy wrote).
-        return client_address(request)
+        # rule decides instead (BEHIND_PROXY: the hop our proxy wrote). DRF only makes the cache
+        # key of it: digested like the sign-in's, so the cache holds no address.
+        return key_part(client_address(request))
 
 
 class AnonRateThrottle(_ClientAddress, throttling.AnonRateThrottle):

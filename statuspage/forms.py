@@ -21,6 +21,25 @@ SCOPES = [
 ]
 
 
+def components_field(label, field_class=ServicesField, **more):
+    """Checkboxes of components (services); the form's __init__ sets which ones it offers (the
+    queryset), and only those are accepted."""
+    return field_class(
+        queryset=Service.objects.none(), required=False, widget=forms.CheckboxSelectMultiple, label=label, **more
+    )
+
+
+def groups_field(label):
+    """Checkboxes of component groups; the form's __init__ sets which ones it offers (choices)."""
+    return forms.MultipleChoiceField(
+        choices=(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=label,
+        help_text=gettext_lazy("A group includes components added to it later."),
+    )
+
+
 class ScopeForm(forms.Form):
     """Everything, or chosen components and/or groups (a group includes components added to
     it later)."""
@@ -28,19 +47,8 @@ class ScopeForm(forms.Form):
     scope = forms.ChoiceField(
         choices=SCOPES, initial="all", widget=forms.RadioSelect, label=gettext_lazy("Tell me about")
     )
-    components = ServicesField(
-        queryset=Service.objects.none(),
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        label=gettext_lazy("Components"),
-    )
-    groups = forms.MultipleChoiceField(
-        choices=(),
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        label=gettext_lazy("Groups"),
-        help_text=gettext_lazy("A group includes components added to it later."),
-    )
+    components = components_field(gettext_lazy("Components"))
+    groups = groups_field(gettext_lazy("Groups"))
 
     def __init__(self, *args, page=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -154,11 +162,9 @@ class MaintenanceForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text=gettext_lazy("Markdown, shown on the status page."),
     )
-    services = MaintenanceServicesField(
-        queryset=Service.objects.none(),
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        label=gettext_lazy("Affected services"),
+    services = components_field(
+        gettext_lazy("Affected services"),
+        MaintenanceServicesField,
         help_text=gettext_lazy("None chosen: the whole platform."),
     )
     scheduled_for = DateTimeField(label=gettext_lazy("Starts"), widget=DateTimeInput())
@@ -221,19 +227,8 @@ class StatusPageForm(forms.Form):
     )
     language = forms.ChoiceField(choices=(), required=False, label=gettext_lazy("Default language"))
     all_components = forms.BooleanField(required=False, label=gettext_lazy("Every public component, now and later"))
-    services = ServicesField(
-        queryset=Service.objects.none(),
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        label=gettext_lazy("Components"),
-    )
-    groups = forms.MultipleChoiceField(
-        choices=(),
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        label=gettext_lazy("Component groups"),
-        help_text=gettext_lazy("A group includes components added to it later."),
-    )
+    services = components_field(gettext_lazy("Components"))
+    groups = groups_field(gettext_lazy("Component groups"))
     visibility = forms.ChoiceField(
         choices=StatusPage.Visibility.choices, widget=forms.RadioSelect, label=gettext_lazy("Who may see it")
     )

@@ -23,7 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from incidents.ratelimit import client_address, over_limit
+from incidents.ratelimit import client_address, key_part, over_limit
 
 from . import pages, subscriptions
 from .forms import ScopeForm, SubscribeForm
@@ -82,6 +82,11 @@ def render_on_page(request, template, context, status=200, page=None):
     return render(request, template, {"action": subscribe_path(page), **context}, status, page)
 
 
+def rate_limit_key(address):
+    """The subscribe form's counter of a client address (a digest: the cache holds no address)."""
+    return f"subscribe:addr:{key_part(address)}"
+
+
 def _rate_limit():
     return settings.STATUSPAGE_SUBSCRIBE_RATE_LIMIT, settings.STATUSPAGE_SUBSCRIBE_RATE_WINDOW
 
@@ -95,7 +100,7 @@ def subscribe(request, page_slug=None):
     if request.method == "GET":
         return render(request, "statuspage/subscribe.html", {"form": SubscribeForm(page=page)})
     limit, window = _rate_limit()
-    if over_limit(f"subscribe:addr:{client_address(request)}", limit, window):
+    if over_limit(rate_limit_key(client_address(request)), limit, window):
         minutes = max(1, window // 60)
         response = render(request, "statuspage/subscribe_limited.html", {"minutes": minutes}, 429)
         response["Retry-After"] = str(window)

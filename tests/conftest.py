@@ -5,7 +5,11 @@
 - viewer: in the viewer group (reads non-confidential incidents)
 - outsider: signed in, no group and no role (like viewer, never sees confidential ones)
 - security: in the security group (sees every confidential incident)
+- comms and comms2, alice, bob and carol: in the comms group (write, approve and publish
+  communications; two of them where one writes and another approves)
 
+the recipient list `customers` ("Enterprise customers", one member: ops@acme.example) and
+`private_recipient_webhooks` (recipient webhooks may point at the test receivers on 127.0.0.1),
 and the helpers of the HTML tests: `as_user(user)` (a browser client signed in as the user, or
 anonymous for None), HTMX (the headers htmx sends) and `clear_cache` (a cold cache).
 """
@@ -15,14 +19,17 @@ import threading
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import connection, connections
 from django.test import Client
 from django.utils import translation
 from rest_framework.test import APIClient
 
 from incidents import services
+from incidents.comms import recipients
 from incidents.models import Incident, Service
+from incidents.ratelimit import local_counts
 from incidents.signin import throttle_memory as signin_throttle_memory
 
 # The headers htmx sends with each request it makes.
@@ -79,6 +86,47 @@ def outsider(django_user_model):
 @pytest.fixture
 def security(django_user_model):
     return make_user(django_user_model, "sec", "security")
+
+
+@pytest.fixture
+def comms(django_user_model):
+    return make_user(django_user_model, "comms", "comms")
+
+
+@pytest.fixture
+def comms2(django_user_model):
+    return make_user(django_user_model, "comms2", "comms")
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return make_user(django_user_model, "alice", "comms")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return make_user(django_user_model, "bob", "comms")
+
+
+@pytest.fixture
+def carol(django_user_model):
+    return make_user(django_user_model, "carol", "comms")
+
+
+@pytest.fixture
+def customers(alice):
+    """A customer recipient list alice made, with one e-mail member (ops@acme.example)."""
+    big = recipients.create_list(alice, name="Enterprise customers", audience="customers")
+    recipients.add_member(big, alice, kind="email", email="ops@acme.example", name="Acme ops")
+    return big
+
+
+@pytest.fixture
+def private_recipient_webhooks(settings):
+    """Recipient-list webhooks may point at 127.0.0.1, where the test receivers listen and
+    which production refuses (WARROOM_ALLOW_PRIVATE_WEBHOOKS; the status page's subscribers
+    have their own switch, tests.statuspage.subscription_factories.private_webhooks)."""
+    settings.WARROOM_ALLOW_PRIVATE_WEBHOOKS = True
 
 
 @pytest.fixture
@@ -144,6 +192,20 @@ def as_user():
         return client
 
     return _as
+
+
+def cache_keys():
+    """Every key in the caches the rate limits count in: the shared one (Redis with CACHE_URL,
+    else the database cache's table), this process's own counts and the API throttles' memory.
+    What a dump of the cache would show."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        shared = [key.decode() for key in backend._cache.get_client().keys("*")]
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT cache_key FROM {connection.ops.quote_name(backend._table)}")
+            shared = [row[0] for row in cursor.fetchall()]
+    return shared + list(local_counts.entries) + list(signin_throttle_memory._cache)
 
 
 @pytest.fixture

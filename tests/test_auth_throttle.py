@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from incidents.credentials import issue_token
 from incidents.models import NotificationDelivery, UserNotification
-from tests.conftest import make_user
+from tests.conftest import cache_keys, make_user
 
 ATTACKER = "198.51.100.7"
 OFFICE = "203.0.113.20"
@@ -211,3 +211,27 @@ def test_a_long_username_with_spaces_and_any_script_is_throttled_under_valid_cac
         # Another typed username is not held back by this one's pause.
         assert sign_in(other, "cmdr", "pw-cmdr", ATTACKER).status_code == 302
     assert answers == [200, 200, 200, 429]
+
+
+def test_a_cache_dump_shows_no_client_address_and_unlocking_the_address_still_works(
+    as_user, security, commander, settings
+):
+    settings.LOGIN_RATE_LIMIT = 3
+    settings.LOGIN_ADDRESS_RATE_LIMIT = 6
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "1/min", "user": "3/min"}}
+    for _ in range(4):  # pauses the pair (cmdr, ATTACKER)
+        sign_in(Client(), "cmdr", "guess", ATTACKER)
+    api = APIClient()
+    assert api.get("/api/schema/", REMOTE_ADDR=ATTACKER).status_code == 200  # the anonymous API rate
+    api.credentials(HTTP_AUTHORIZATION="Token not-a-real-key")
+    assert api.get("/api/v1/incidents/", REMOTE_ADDR=ATTACKER).status_code == 401  # a bad token
+    for n in range(2):  # ... and the address is paused for every username
+        sign_in(Client(), f"someone{n}", "guess", ATTACKER)
+    assert sign_in(Client(), "sec", "pw-sec", ATTACKER).status_code == 429
+
+    keys = cache_keys()
+    assert any(":addr:" in key for key in keys) and any(":pair:" in key for key in keys)
+    assert not [key for key in keys if ATTACKER in key]
+
+    assert as_user(security).post("/audit/lockouts/", {"address": ATTACKER}).status_code == 302
+    assert sign_in(Client(), "sec", "pw-sec", ATTACKER).status_code == 302

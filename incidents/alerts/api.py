@@ -152,7 +152,7 @@ def _too_large():
 
 def _refused(request):
     # Guessing secrets is slowed per client address; the answer never says whether the source exists.
-    address = ratelimit.client_address(request)
+    address = ratelimit.key_part(ratelimit.client_address(request))
     if ratelimit.over_limit(f"alerts:refused:{address}", REFUSED_LIMIT, REFUSED_WINDOW):
         return _too_many(REFUSED_WINDOW)
     return _answer(REFUSED, 401)

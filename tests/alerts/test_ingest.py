@@ -15,6 +15,7 @@ from incidents.alerts import services as alerts
 from incidents.alerts.models import Alert, AlertDelivery, AlertSource, hash_secret
 from incidents.models import AuditEvent, Incident
 from tests.alerts.conftest import alertmanager_payload, am_alert
+from tests.conftest import cache_keys
 
 pytestmark = pytest.mark.django_db
 
@@ -68,6 +69,15 @@ def test_a_wrong_secret_and_an_unknown_source_answer_alike_and_record_nothing(so
     assert wrong.status_code == missing.status_code == bare.status_code == 401
     assert wrong.content == missing.content == bare.content
     assert not AlertDelivery.objects.exists()
+
+
+def test_wrong_secrets_are_counted_per_client_address_without_keeping_it_in_the_cache(source, ingest, clear_cache):
+    wrong = ingest(source, alertmanager_payload(), secret="not-the-secret", REMOTE_ADDR="198.51.100.7")
+
+    assert wrong.status_code == 401
+    keys = cache_keys()
+    assert any("alerts:refused:" in key for key in keys)
+    assert not [key for key in keys if "198.51.100.7" in key]
 
 
 def test_a_rotated_secret_stops_working_at_once(source, ingest, commander):

@@ -9,6 +9,8 @@ import shutil
 
 import pytest
 
+from tests.conftest import make_user
+
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
 # between browser steps are still plain synchronous code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -24,6 +26,17 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+
+
+@pytest.fixture
+def cast(django_user_model):
+    """The people of the comms flows: a commander, a comms author and another comms person who
+    approves (each signs in with "pw-" + username)."""
+    return {
+        "commander": make_user(django_user_model, "maya", "commander"),
+        "author": make_user(django_user_model, "sam", "comms"),
+        "approver": make_user(django_user_model, "kim", "comms"),
+    }
 
 
 @pytest.fixture(scope="session")

@@ -14,20 +14,10 @@ from playwright.sync_api import expect
 from incidents import services
 from incidents.comms import recipients
 from incidents.models import AudienceDelivery, Communication
-from tests.conftest import make_user
 from tests.statuspage.subscription_factories import eager_celery  # noqa: F401
 from tests.statuspage.test_smtp_delivery import smtp_server  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def cast(django_user_model):
-    return {
-        "commander": make_user(django_user_model, "maya", "commander"),
-        "author": make_user(django_user_model, "sam", "comms"),
-        "approver": make_user(django_user_model, "kim", "comms"),
-    }
 
 
 def test_comms_drafts_a_customer_message_to_a_list_another_approves_and_each_recipient_gets_it(

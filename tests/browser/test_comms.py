@@ -10,18 +10,8 @@ from playwright.sync_api import expect
 from incidents import services
 from incidents.comms import services as communications
 from incidents.models import Communication, CommunicationTemplate, Service
-from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def cast(django_user_model):
-    return {
-        "commander": make_user(django_user_model, "maya", "commander"),
-        "author": make_user(django_user_model, "sam", "comms"),
-        "approver": make_user(django_user_model, "kim", "comms"),
-    }
 
 
 @pytest.fixture

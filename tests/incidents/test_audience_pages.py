@@ -14,26 +14,9 @@ from incidents.comms import recipients
 from incidents.comms import services as communications
 from incidents.models import AudienceDelivery, Communication, Obligation, RecipientList
 from incidents.security import clocks
-from tests.conftest import make_user
+from tests.audience_factories import approved
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def alice(django_user_model):
-    return make_user(django_user_model, "alice", "comms")
-
-
-@pytest.fixture
-def bob(django_user_model):
-    return make_user(django_user_model, "bob", "comms")
-
-
-@pytest.fixture
-def customers(alice):
-    big = recipients.create_list(alice, name="Enterprise customers", audience="customers")
-    recipients.add_member(big, alice, kind="email", email="ops@acme.example", name="Acme ops")
-    return big
 
 
 LISTS = "/comms/recipients/"
@@ -166,12 +149,7 @@ def test_a_commander_marks_a_regulator_message_as_a_clocks_notification_on_the_f
 
 
 def published_to(incident, author, approver, recipient_list):
-    comm = communications.draft(
-        incident, author, audience="customers", title="Slow replies", body="We are on it.",
-        recipient_lists=[recipient_list],
-    )  # fmt: skip
-    communications.submit(comm, author)
-    comm = communications.approve(comm, approver, Communication.objects.get(pk=comm.pk).content_version)
+    comm = approved(incident, author, approver, lists=[recipient_list], title="Slow replies", body="We are on it.")
     communications.publish_now(comm.pk, author.pk)
     return Communication.objects.get(pk=comm.pk)
 

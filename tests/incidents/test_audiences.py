@@ -4,8 +4,6 @@ recipient in the publishing transaction and delivers it exactly once, retried, w
 on the communication; bad addresses are refused; a regulator message marked as a clock stage's
 notification records the submission when it is published."""
 
-import email
-import email.policy
 from datetime import timedelta
 
 import pytest
@@ -27,7 +25,7 @@ from incidents.models import (
 from incidents.security import audit as audit_trail
 from incidents.security import clocks
 from incidents.webhooks import verify_signature
-from tests.conftest import make_user
+from tests.audience_factories import approved, deliveries, mail_subjects, publish, sent_mail
 from tests.statuspage.subscription_factories import eager_celery  # noqa: F401
 from tests.webhook_receiver import webhook_receiver  # noqa: F401
 
@@ -37,46 +35,18 @@ Status = Communication.Status
 
 
 @pytest.fixture
-def alice(django_user_model):
-    return make_user(django_user_model, "alice", "comms")
+def customers(customers, alice):
+    """The shared customer list, with a second member who reads Chinese."""
+    recipients.add_member(customers, alice, kind="email", email="it@globex.example", language="zh-hans")
+    return customers
 
 
 @pytest.fixture
-def bob(django_user_model):
-    return make_user(django_user_model, "bob", "comms")
-
-
-@pytest.fixture
-def private_webhooks(settings):
-    """The test receivers listen on 127.0.0.1, which production refuses."""
-    settings.WARROOM_ALLOW_PRIVATE_WEBHOOKS = True
-
-
-@pytest.fixture
-def customers(alice):
-    big = recipients.create_list(alice, name="Enterprise customers", audience="customers")
-    recipients.add_member(big, alice, kind="email", email="ops@acme.example", name="Acme ops")
-    recipients.add_member(big, alice, kind="email", email="it@globex.example", language="zh-hans")
-    return big
-
-
-def approved(incident, author, approver, audience="customers", lists=(), **fields):
-    fields.setdefault("title", "Chat replies time out")
-    fields.setdefault("body", "We are working on **slow replies**.")
-    comm = communications.draft(incident, author, audience=audience, recipient_lists=lists, **fields)
-    communications.submit(comm, author)
-    return communications.approve(comm, approver, Communication.objects.get(pk=comm.pk).content_version)
-
-
-def publish(comm, by, capture):
-    communications.request_publish(comm, by)
-    with capture(execute=True):
-        communications.publish_now(comm.pk, by.pk)
-    return Communication.objects.get(pk=comm.pk)
-
-
-def deliveries(comm):
-    return list(AudienceDelivery.objects.filter(communication=comm).order_by("address"))
+def published_unsent(incident, alice, bob, customers, django_capture_on_commit_callbacks):
+    """A message to the customer list, published: its delivery rows are written and no worker
+    has sent them yet."""
+    comm = approved(incident, alice, bob, lists=[customers])
+    return publish(comm, alice, django_capture_on_commit_callbacks, deliver=False)
 
 
 # Publishing delivers ------------------------------------------------------------------------
@@ -92,9 +62,10 @@ def test_publishing_a_customer_message_emails_each_recipient_of_its_lists_once(
 ):
     other = recipients.create_list(alice, name="Resellers", audience="customers")
     recipients.add_member(other, alice, kind="email", email="ops@ACME.example")  # also on the first list
-    comm = approved(incident, alice, bob, lists=[customers, other])
-    communications.set_translation(comm, alice, "zh-hans", "我们正在处理回复缓慢的问题。", "聊天回复超时 — 处理中")
-    comm = communications.approve(comm, bob, Communication.objects.get(pk=comm.pk).content_version)
+    comm = approved(
+        incident, alice, bob, lists=[customers, other],
+        translations={"zh-hans": ("我们正在处理回复缓慢的问题。", "聊天回复超时 — 处理中")},
+    )  # fmt: skip
 
     publish(comm, alice, django_capture_on_commit_callbacks)
 
@@ -105,8 +76,7 @@ def test_publishing_a_customer_message_emails_each_recipient_of_its_lists_once(
     ]
     assert sorted(m.to[0] for m in mail.outbox) == ["it@globex.example", "ops@acme.example"]
     by_to = {m.to[0]: m.message() for m in mail.outbox}
-    english = email.message_from_bytes(by_to["ops@acme.example"].as_bytes(), policy=email.policy.default)
-    chinese = email.message_from_bytes(by_to["it@globex.example"].as_bytes(), policy=email.policy.default)
+    english, chinese = sent_mail()["ops@acme.example"], sent_mail()["it@globex.example"]
     assert english["Subject"] == "Chat replies time out"
     assert chinese["Subject"] == "聊天回复超时 — 处理中"  # RFC 2047 on the wire, whole when decoded
     assert "=?utf-8?" in by_to["it@globex.example"]["Subject"]
@@ -128,23 +98,18 @@ def test_a_message_without_a_subject_goes_out_under_the_public_title_never_the_i
 ):
     incident = declare(title="SEV1: [demo] db-7 primary melted", public_title="Chat replies delayed")
     Incident.objects.filter(pk=incident.pk).update(public_titles={"zh-hans": "聊天回复延迟"})
-    comm = approved(incident, alice, bob, lists=[customers], title="")
-    communications.set_translation(comm, alice, "zh-hans", "我们正在处理回复缓慢的问题。", "")
-    comm = communications.approve(comm, bob, Communication.objects.get(pk=comm.pk).content_version)
+    chinese = {"zh-hans": ("我们正在处理回复缓慢的问题。", "")}  # the body only: the subject is the public title
+    comm = approved(incident, alice, bob, lists=[customers], title="", translations=chinese)
     publish(comm, alice, django_capture_on_commit_callbacks)
 
-    subjects = {
-        m.to[0]: email.message_from_bytes(m.message().as_bytes(), policy=email.policy.default)["Subject"]
-        for m in mail.outbox
-    }
-    assert subjects == {"ops@acme.example": "Chat replies delayed", "it@globex.example": "聊天回复延迟"}
+    assert mail_subjects() == {"ops@acme.example": "Chat replies delayed", "it@globex.example": "聊天回复延迟"}
 
 
 def test_a_webhook_recipient_gets_the_message_signed_with_its_own_secret(
     incident,
     alice,
     bob,
-    private_webhooks,
+    private_recipient_webhooks,
     webhook_receiver,  # noqa: F811
     eager_celery,  # noqa: F811
     django_capture_on_commit_callbacks,
@@ -172,7 +137,7 @@ def test_a_failing_webhook_is_retried_with_backoff_then_shows_failed_with_its_er
     incident,
     alice,
     bob,
-    private_webhooks,
+    private_recipient_webhooks,
     webhook_receiver,  # noqa: F811
     django_capture_on_commit_callbacks,
 ):
@@ -180,7 +145,7 @@ def test_a_failing_webhook_is_retried_with_backoff_then_shows_failed_with_its_er
     partners = recipients.create_list(alice, name="Press", audience="partners")
     recipients.add_member(partners, alice, kind="webhook", webhook_url=receiver.url)
     comm = approved(incident, alice, bob, audience="partners", lists=[partners])
-    publish(comm, alice, lambda execute: django_capture_on_commit_callbacks(execute=False))
+    publish(comm, alice, django_capture_on_commit_callbacks, deliver=False)
     [row] = deliveries(comm)
 
     result = delivery.OUTBOX.deliver([row.pk])
@@ -201,15 +166,11 @@ def test_a_failing_webhook_is_retried_with_backoff_then_shows_failed_with_its_er
 
 
 def test_the_sweep_hands_back_a_dead_workers_delivery_and_it_is_sent_once(
-    incident,
-    alice,
-    bob,
-    customers,
+    published_unsent,
     eager_celery,  # noqa: F811
     django_capture_on_commit_callbacks,
 ):
-    comm = approved(incident, alice, bob, lists=[customers])
-    publish(comm, alice, lambda execute: django_capture_on_commit_callbacks(execute=False))
+    comm = published_unsent
     ids = [r.pk for r in deliveries(comm)]
     delivery.OUTBOX.claim(ids)  # ... and then the worker was killed
 
@@ -223,11 +184,8 @@ def test_the_sweep_hands_back_a_dead_workers_delivery_and_it_is_sent_once(
     assert len(mail.outbox) == 2
 
 
-def test_a_recipient_deactivated_before_delivery_is_not_sent_to(
-    incident, alice, bob, customers, django_capture_on_commit_callbacks
-):
-    comm = approved(incident, alice, bob, lists=[customers])
-    publish(comm, alice, lambda execute: django_capture_on_commit_callbacks(execute=False))
+def test_a_recipient_deactivated_before_delivery_is_not_sent_to(published_unsent, alice, customers):
+    comm = published_unsent
     member = customers.members.get(email="ops@acme.example")
     recipients.update_member(member, alice, active=False)
 
@@ -263,7 +221,7 @@ def test_the_audit_export_says_who_received_what_and_when(
 
 def test_a_status_page_update_writes_no_audience_deliveries(incident, alice, bob, django_capture_on_commit_callbacks):
     comm = approved(incident, alice, bob, audience="status_page")
-    publish(comm, alice, lambda execute: django_capture_on_commit_callbacks(execute=False))
+    publish(comm, alice, django_capture_on_commit_callbacks, deliver=False)
     assert deliveries(comm) == []
 
 
@@ -356,7 +314,7 @@ def test_publishing_a_regulator_notification_records_the_clock_submission(
     communications.submit(comm, commander)
     comm = communications.approve(comm, bob, Communication.objects.get(pk=comm.pk).content_version)
 
-    comm = publish(comm, alice, lambda execute: django_capture_on_commit_callbacks(execute=False))
+    comm = publish(comm, alice, django_capture_on_commit_callbacks, deliver=False)
 
     [submission] = Submission.objects.filter(clock=gdpr_clock)
     assert (submission.stage, submission.communication_id, submission.submitted_at) == (
@@ -397,7 +355,7 @@ def test_a_stage_submitted_by_hand_meanwhile_is_not_recorded_twice(
     comm = communications.approve(comm, bob, Communication.objects.get(pk=comm.pk).content_version)
     clocks.record_submission(gdpr_clock, stage, commander, reference="by phone")
 
-    publish(comm, commander, lambda execute: django_capture_on_commit_callbacks(execute=False))
+    publish(comm, commander, django_capture_on_commit_callbacks, deliver=False)
 
     assert Communication.objects.get(pk=comm.pk).status == Status.PUBLISHED
     [submission] = Submission.objects.filter(clock=gdpr_clock)
@@ -408,16 +366,11 @@ def test_a_stage_submitted_by_hand_meanwhile_is_not_recorded_twice(
 
 def test_an_operator_sends_a_failed_delivery_again_from_the_admin(
     admin_client,
-    incident,
-    alice,
-    bob,
-    customers,
+    published_unsent,
     eager_celery,  # noqa: F811
     django_capture_on_commit_callbacks,
 ):
-    comm = approved(incident, alice, bob, lists=[customers])
-    publish(comm, alice, lambda execute: django_capture_on_commit_callbacks(execute=False))
-    failed = deliveries(comm)[0]
+    failed = deliveries(published_unsent)[0]
     AudienceDelivery.objects.filter(pk=failed.pk).update(status="failed", last_error="Mail server said 550", attempts=8)
     assert admin_client.get("/admin/incidents/audiencedelivery/").status_code == 200
 

@@ -11,24 +11,8 @@ from django.urls import reverse
 
 from incidents.comms import services as communications
 from incidents.models import Communication, TimelineEntry
-from tests.conftest import make_user
 
 Status = Communication.Status
-
-
-@pytest.fixture
-def alice(django_user_model):
-    return make_user(django_user_model, "alice", "comms")
-
-
-@pytest.fixture
-def bob(django_user_model):
-    return make_user(django_user_model, "bob", "comms")
-
-
-@pytest.fixture
-def carol(django_user_model):
-    return make_user(django_user_model, "carol", "comms")
 
 
 def in_review(incident, author, body="We are looking into errors.", audience="status_page"):

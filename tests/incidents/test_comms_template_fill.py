@@ -25,11 +25,6 @@ def site_in_utc(settings):
 
 
 @pytest.fixture
-def comms(django_user_model):
-    return make_user(django_user_model, "comms", "comms")
-
-
-@pytest.fixture
 def sev1(declare, commander, api_service):
     with time_machine.travel(T0, tick=False):
         incident = declare(title="Chat replies time out", severity=1)  # an update every 30 min

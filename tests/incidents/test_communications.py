@@ -27,16 +27,6 @@ Status = Communication.Status
 
 
 @pytest.fixture
-def comms(django_user_model):
-    return make_user(django_user_model, "comms", "comms")
-
-
-@pytest.fixture
-def comms2(django_user_model):
-    return make_user(django_user_model, "comms2", "comms")
-
-
-@pytest.fixture
 def investigating_template(db):
     return CommunicationTemplate.objects.create(
         name="Test: investigating",

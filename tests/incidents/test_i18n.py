@@ -14,14 +14,9 @@ from django.utils import translation
 from incidents import services
 from incidents.comms import services as communications
 from incidents.models import CommunicationTemplate, TimelineEntry
-from tests.conftest import HTMX, make_user
+from tests.conftest import HTMX
 
 CHINESE = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9,en;q=0.5"}
-
-
-@pytest.fixture
-def comms(django_user_model):
-    return make_user(django_user_model, "comms", "comms")
 
 
 @pytest.fixture

@@ -11,20 +11,9 @@ from django.urls import reverse
 
 from incidents.comms import services as communications
 from incidents.models import Communication, Incident, TimelineEntry
-from tests.conftest import make_user
 from tests.incidents.test_admin import admin_client, change_url, post_change_form, root  # noqa: F401
 
 Status = Communication.Status
-
-
-@pytest.fixture
-def comms(django_user_model):
-    return make_user(django_user_model, "comms", "comms")
-
-
-@pytest.fixture
-def comms2(django_user_model):
-    return make_user(django_user_model, "comms2", "comms")
 
 
 @pytest.fixture

@@ -4,9 +4,6 @@ partner messages then also reach that page's confirmed subscribers who may still
 subscriber whose access link was revoked or who left the page's group gets nothing, even when
 that happens between publication and delivery. Only a private page can be followed."""
 
-import email
-import email.policy
-
 import pytest
 from django.contrib.auth.models import Group
 from django.core import mail
@@ -15,32 +12,15 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from incidents.comms import delivery, recipients
-from incidents.comms import services as communications
-from incidents.models import AudienceDelivery, Communication
+from incidents.models import AudienceDelivery
 from incidents.webhooks import verify_signature
 from statuspage import services
 from statuspage.models import StatusPage, Subscriber
-from tests.conftest import make_user
+from tests.audience_factories import approved, deliveries, mail_subjects, publish
 from tests.statuspage.subscription_factories import eager_celery  # noqa: F401
 from tests.webhook_receiver import webhook_receiver  # noqa: F401
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def alice(django_user_model):
-    return make_user(django_user_model, "alice", "comms")
-
-
-@pytest.fixture
-def bob(django_user_model):
-    return make_user(django_user_model, "bob", "comms")
-
-
-@pytest.fixture
-def private_webhooks(settings):
-    """The test receivers listen on 127.0.0.1, which production refuses."""
-    settings.WARROOM_ALLOW_PRIVATE_WEBHOOKS = True
 
 
 @pytest.fixture
@@ -73,23 +53,10 @@ def subscriber(page, kind="email", address="", *, link=None, user=None, confirme
     )
 
 
-def approved(incident, author, approver, lists):
-    comm = communications.draft(
-        incident, author, audience="customers", recipient_lists=lists, title="Chat replies time out", body="Slow."
+def approved_in_two_languages(incident, author, approver, lists):
+    return approved(
+        incident, author, approver, lists=lists, body="Slow.", translations={"zh-hans": ("回复缓慢。", "聊天回复超时")}
     )
-    communications.set_translation(comm, author, "zh-hans", "回复缓慢。", "聊天回复超时")
-    communications.submit(comm, author)
-    return communications.approve(comm, approver, Communication.objects.get(pk=comm.pk).content_version)
-
-
-def publish(comm, by, capture, execute=True):
-    communications.request_publish(comm, by)
-    with capture(execute=execute):
-        communications.publish_now(comm.pk, by.pk)
-
-
-def deliveries(comm):
-    return list(AudienceDelivery.objects.filter(communication=comm).order_by("address"))
 
 
 def test_a_list_following_a_private_page_reaches_its_allowed_subscribers_once(
@@ -99,7 +66,7 @@ def test_a_list_following_a_private_page_reaches_its_allowed_subscribers_once(
     acme,
     enterprise,
     django_user_model,
-    private_webhooks,
+    private_recipient_webhooks,
     webhook_receiver,  # noqa: F811
     eager_celery,  # noqa: F811
     django_capture_on_commit_callbacks,
@@ -123,7 +90,7 @@ def test_a_list_following_a_private_page_reaches_its_allowed_subscribers_once(
     customers = recipients.create_list(alice, name="Enterprise", audience="customers", follows_page=enterprise.pk)
     recipients.add_member(customers, alice, kind="email", email="ops@acme.example", name="Acme ops")
 
-    publish(approved(incident, alice, bob, [customers]), alice, django_capture_on_commit_callbacks)
+    publish(approved_in_two_languages(incident, alice, bob, [customers]), alice, django_capture_on_commit_callbacks)
 
     rows = {(r.address, r.status) for r in AudienceDelivery.objects.all()}
     assert rows == {
@@ -134,11 +101,7 @@ def test_a_list_following_a_private_page_reaches_its_allowed_subscribers_once(
         (receiver.url, "sent"),
     }
     assert AudienceDelivery.objects.get(address="ops@acme.example").name == "Acme ops"  # the list's own member
-    subjects = {
-        m.to[0]: email.message_from_bytes(m.message().as_bytes(), policy=email.policy.default)["Subject"]
-        for m in mail.outbox
-    }
-    assert subjects == {
+    assert mail_subjects() == {
         "alice@corp.example": "Chat replies time out",
         "carol@acme.example": "Chat replies time out",
         "cto@acme.example": "聊天回复超时",  # the subscriber's own language
@@ -162,8 +125,8 @@ def test_a_subscriber_whose_link_is_revoked_before_delivery_gets_nothing(
         enterprise, address="still@acme.example", link=services.create_access_link(alice, enterprise, label="B")[0]
     )
     customers = recipients.create_list(alice, name="Enterprise", audience="customers", follows_page=enterprise.pk)
-    comm = approved(incident, alice, bob, [customers])
-    publish(comm, alice, django_capture_on_commit_callbacks, execute=False)
+    comm = approved_in_two_languages(incident, alice, bob, [customers])
+    publish(comm, alice, django_capture_on_commit_callbacks, deliver=False)
     assert len(deliveries(comm)) == 3
     services.revoke_access_link(alice, link)
     member.groups.remove(acme)
@@ -184,8 +147,8 @@ def test_a_list_that_stops_following_the_page_sends_its_subscribers_nothing_more
     link, _token = services.create_access_link(alice, enterprise, label="Acme Corp")
     subscriber(enterprise, address="cto@acme.example", link=link)
     customers = recipients.create_list(alice, name="Enterprise", audience="customers", follows_page=enterprise.pk)
-    comm = approved(incident, alice, bob, [customers])
-    publish(comm, alice, django_capture_on_commit_callbacks, execute=False)
+    comm = approved_in_two_languages(incident, alice, bob, [customers])
+    publish(comm, alice, django_capture_on_commit_callbacks, deliver=False)
     recipients.update_list(customers, alice, follows_page=None)
 
     delivery.OUTBOX.deliver([r.pk for r in deliveries(comm)])
@@ -256,7 +219,7 @@ def test_a_subscribers_webhook_answering_410_gone_unsubscribes_it(
     alice,
     bob,
     enterprise,
-    private_webhooks,
+    private_recipient_webhooks,
     webhook_receiver,  # noqa: F811
     eager_celery,  # noqa: F811
     django_capture_on_commit_callbacks,
@@ -266,7 +229,7 @@ def test_a_subscribers_webhook_answering_410_gone_unsubscribes_it(
     hook = subscriber(enterprise, "webhook", receiver.url, link=link)
     customers = recipients.create_list(alice, name="Enterprise", audience="customers", follows_page=enterprise.pk)
 
-    publish(approved(incident, alice, bob, [customers]), alice, django_capture_on_commit_callbacks)
+    publish(approved_in_two_languages(incident, alice, bob, [customers]), alice, django_capture_on_commit_callbacks)
 
     assert [r.status for r in AudienceDelivery.objects.all()] == ["failed"]
     hook.refresh_from_db()

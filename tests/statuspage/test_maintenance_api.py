@@ -10,16 +10,10 @@ from django.utils import timezone
 
 from statuspage import services
 from statuspage.models import Maintenance
-from tests.conftest import make_user
 from tests.statuspage.page_factories import *  # noqa: F403 - fixtures
 from tests.statuspage.page_factories import internal_service  # noqa: F401 - a fixture
 
 URL = "/api/v1/maintenances/"
-
-
-@pytest.fixture
-def comms(django_user_model):
-    return make_user(django_user_model, "comms", "comms")
 
 
 def iso(value):

@@ -61,11 +61,6 @@ def all_names(client):
 
 
 @pytest.fixture
-def comms(django_user_model):
-    return make_user(django_user_model, "comms", "comms")
-
-
-@pytest.fixture
 def root(django_user_model):
     return make_user(django_user_model, "root", is_superuser=True)
 

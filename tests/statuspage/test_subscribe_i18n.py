@@ -4,6 +4,8 @@ chooses it (?lang=, then Accept-Language); English otherwise."""
 import pytest
 from django.core.cache import cache
 
+from statuspage.views_subscribe import rate_limit_key
+
 pytestmark = pytest.mark.django_db
 
 SUBSCRIBE = "/status/subscribe/"
@@ -11,7 +13,7 @@ SUBSCRIBE = "/status/subscribe/"
 
 @pytest.fixture(autouse=True)
 def fresh_rate_limit():
-    key = "subscribe:addr:127.0.0.1"
+    key = rate_limit_key("127.0.0.1")
     cache.delete(key)
     yield
     cache.delete(key)

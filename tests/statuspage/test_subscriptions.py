@@ -15,6 +15,8 @@ from django.urls import reverse
 
 from statuspage import subscriptions, tasks
 from statuspage.models import Notification, Subscriber
+from statuspage.views_subscribe import rate_limit_key
+from tests.conftest import cache_keys
 from tests.statuspage.page_factories import approver, author, internal_service, make_service, publish  # noqa: F401
 from tests.statuspage.subscription_factories import (  # noqa: F401
     eager_celery,
@@ -33,7 +35,7 @@ SUBSCRIBE = "/status/subscribe/"
 @pytest.fixture(autouse=True)
 def fresh_rate_limit():
     # Counters live in the shared cache (Redis in CI) and would outlive a test.
-    keys = [f"subscribe:addr:{addr}" for addr in ("127.0.0.1", "198.51.100.7", "198.51.100.8")]
+    keys = [rate_limit_key(addr) for addr in ("127.0.0.1", "198.51.100.7", "198.51.100.8")]
     cache.delete_many(keys)
     yield
     cache.delete_many(keys)
@@ -295,6 +297,15 @@ def test_the_subscribe_form_is_rate_limited_per_client_address(post, settings):
     assert Subscriber.objects.count() == 3
     other = post(SUBSCRIBE, {"kind": "email", "email": "b@example.com", "scope": "all"}, REMOTE_ADDR="198.51.100.7")
     assert other.status_code == 200  # another address is not affected
+
+
+def test_the_rate_limit_counts_the_client_address_without_keeping_it_in_the_cache(post, clear_cache):
+    response = post(SUBSCRIBE, {"kind": "email", "email": "a@example.com", "scope": "all"}, REMOTE_ADDR="198.51.100.7")
+
+    assert response.status_code == 200
+    keys = cache_keys()
+    assert any("subscribe:addr:" in key for key in keys)
+    assert not [key for key in keys if "198.51.100.7" in key]
 
 
 def test_a_bot_filling_the_hidden_field_is_told_nothing_and_subscribes_nothing(post):

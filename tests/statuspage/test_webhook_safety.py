@@ -20,6 +20,7 @@ from django.utils import timezone
 from incidents import webhooks
 from statuspage import delivery, subscriptions, tasks
 from statuspage.models import Notification, Subscriber
+from statuspage.views_subscribe import rate_limit_key
 from tests.statuspage.page_factories import approver, author, publish  # noqa: F401
 from tests.statuspage.subscription_factories import notifications, private_webhooks  # noqa: F401
 from tests.webhook_receiver import webhook_receiver  # noqa: F401
@@ -146,7 +147,7 @@ def test_the_public_form_does_not_say_whether_a_name_resolves_or_is_private(clie
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", port))]
 
     monkeypatch.setattr(socket, "getaddrinfo", resolver)
-    cache.delete("subscribe:addr:127.0.0.1")
+    cache.delete(rate_limit_key("127.0.0.1"))
 
     unresolved = _form_error(client, "https://nowhere.example/hook")
     private = _form_error(client, "https://intranet.example/hook")
