@@ -11,6 +11,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -315,3 +317,50 @@ def test_a_page_made_public_or_deleted_is_followed_no_more(alice, enterprise):
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.follows_page is None and second.follows_page is None
+
+
+def test_sending_a_lists_message_checks_3_or_30_followers_in_the_same_queries(
+    incident, alice, bob, acme, enterprise, django_user_model, django_capture_on_commit_callbacks,
+    django_assert_max_num_queries,
+):  # fmt: skip
+    """At send time every followed page's subscriber is checked again, all of a batch at once:
+    sending to 30 costs the queries of sending to 3 (recording each row as sent, one UPDATE
+    per row as it goes, is the outbox's and left out here), and one who left the page's group
+    after publication is still refused."""
+    customers = recipients.create_list(alice, name="Enterprise", audience="customers", follows_page=enterprise.pk)
+    link, _token = services.create_access_link(alice, enterprise, label="Acme Corp")
+
+    def published_to(n, start):
+        for i in range(start, start + n - 1):
+            user = django_user_model.objects.create_user(f"u{i}")
+            user.groups.add(acme)
+            subscriber(enterprise, address=f"u{i}@acme.example", user=user)
+        subscriber(enterprise, address=f"link{start}@acme.example", link=link)
+        leaver = django_user_model.objects.create_user(f"leaver{start}")
+        leaver.groups.add(acme)
+        subscriber(enterprise, address=f"leaver{start}@acme.example", user=leaver)
+        AudienceDelivery.objects.all().delete()
+        mail.outbox.clear()
+        comm = approved(incident, alice, bob, [customers])
+        publish(comm, alice, django_capture_on_commit_callbacks, execute=False)
+        leaver.groups.remove(acme)
+        return delivery.OUTBOX.load([r.pk for r in deliveries(comm)])
+
+    def send(rows):
+        outcomes = {}
+        delivery.OUTBOX.send(rows, outcomes)
+        return outcomes
+
+    def refused(rows, outcomes):
+        return [row.address for row in rows if outcomes[row.pk] is not None]
+
+    rows = published_to(3, 0)
+    with CaptureQueriesContext(connection) as few:
+        refused_few = refused(rows, send(rows))
+    rows = published_to(30, 100)  # 30 more followers: 33 allowed, and the leaver
+    with django_assert_max_num_queries(len(few)):
+        refused_many = refused(rows, send(rows))
+
+    assert (len(rows), len(mail.outbox)) == (34, 33)
+    assert not [m for m in mail.outbox if m.to[0].startswith("leaver")]
+    assert (refused_few, refused_many) == (["leaver0@acme.example"], ["leaver100@acme.example"])
