@@ -477,3 +477,13 @@ def test_the_list_pages_and_api_count_followers_in_bounded_queries(
     assert index.count("+ 10 subscribers of “Partners”") == 3
     assert "+ 30 subscribers of “Enterprise customers”" in detail
     assert sorted(item["page_subscribers"] for item in listed) == [10, 10, 10, 30, 30, 30]
+
+
+def test_a_followed_pages_name_is_shown_as_text(client, alice):
+    page = services.save_page(alice, name='<img src=x onerror="alert(1)">', slug="odd", visibility="private")
+    followed = recipients.create_list(alice, name="Odd", audience="customers", follows_page=page.pk)
+    client.force_login(alice)
+    for url in ("/comms/recipients/", f"/comms/recipients/{followed.pk}/"):
+        text = client.get(url).text
+        assert "+ 0 subscribers of “&lt;img src=x onerror=&quot;alert(1)&quot;&gt;”" in text
+        assert "<img src=x" not in text
