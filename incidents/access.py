@@ -253,11 +253,32 @@ def can_manage_status_pages(user):
 def is_status_page_staff(user):
     """Signed-in staff, who see every private status page: superusers, Django staff and anyone
     holding one of Warroom's global roles (not a customer who signs in through SSO alone)."""
+    return _is_status_page_staff(user, lambda: group_names(user))
+
+
+def _is_status_page_staff(user, names):
+    """`names()`: the user's group names (called only when the flags do not settle it)."""
     return (
         user.is_authenticated
         and user.is_active
-        and (user.is_superuser or user.is_staff or bool(group_names(user) & set(GLOBAL_ROLES)))
+        and (user.is_superuser or user.is_staff or bool(names() & set(GLOBAL_ROLES)))
     )
+
+
+def _sees_private_page(page, user, access_link, *, names, in_allowed_group):
+    """The rule of a private status page, for one visitor or subscriber: the access link it
+    came in by, not revoked; else its user, signed-in and active, who is staff or a member of one
+    of the page's allowed groups. `names()` gives the user's group names and
+    `in_allowed_group()` whether the user is in one of the page's allowed groups: the one-visitor
+    check reads them from the database when asked, the batch check from what it read for all
+    (can_view_status_page, status_page_visits_allowed)."""
+    if access_link is not None and access_link.page_id == page.pk and access_link.revoked_at is None:
+        return True
+    if user is None:
+        return False
+    if _is_status_page_staff(user, names):
+        return True
+    return user.is_authenticated and user.is_active and in_allowed_group()
 
 
 def can_view_status_page(user, page, token=None, access_link=None):
@@ -265,19 +286,20 @@ def can_view_status_page(user, page, token=None, access_link=None):
     (read from the database on every call: a group lost through SSO counts at once) and holders
     of one of its access links not revoked. `page` is a statuspage StatusPage; `token` the raw
     access-link token the visitor presented, or `access_link` the link a subscriber came in by.
-    Checked on every request (HTML, JSON, feeds, subscribing) and for every private page's
-    subscriber when an update goes out."""
+    Checked on every request (HTML, JSON, feeds, subscribing); for many subscribers at once,
+    status_page_visits_allowed says the same in a fixed number of queries."""
     if page.visibility != "private":
         return True
-    if access_link is not None and access_link.page_id == page.pk and access_link.revoked_at is None:
+    allowed = _sees_private_page(
+        page,
+        user,
+        access_link,
+        names=lambda: group_names(user),
+        in_allowed_group=lambda: page.allowed_groups.filter(user=user).exists(),
+    )
+    if allowed:
         return True
-    if user is None:
-        return False
-    if is_status_page_staff(user):
-        return True
-    if user.is_authenticated and user.is_active and page.allowed_groups.filter(user=user).exists():
-        return True
-    if token:
+    if token and user is not None:
         from hashlib import sha256
 
         digest = sha256(token.encode()).hexdigest()
@@ -285,31 +307,50 @@ def can_view_status_page(user, page, token=None, access_link=None):
     return False
 
 
-def status_page_viewers(page, users):
-    """The ids of those of these users who may see `page` as can_view_status_page says for a
-    user (staff, or a member of one of its allowed groups), read in two queries whatever their
-    number: for a private page's subscribers when a message goes out to the lists following it."""
-    users = [user for user in users if user is not None]
-    if page.visibility != "private":
-        return {user.pk for user in users}
-    from django.contrib.auth.models import Group
-
-    active = {user.pk: user for user in users if user.is_active}
-    names, ids = {}, {}
-    for user_id, group_id, name in Group.user_set.through.objects.filter(user_id__in=active).values_list(
-        "user_id", "group_id", "group__name"
-    ):
-        names.setdefault(user_id, set()).add(name)
-        ids.setdefault(user_id, set()).add(group_id)
-    allowed = set(page.allowed_groups.values_list("pk", flat=True))
-    return {
-        pk
-        for pk, user in active.items()
-        if user.is_superuser
-        or user.is_staff
-        or names.get(pk, set()) & set(GLOBAL_ROLES)
-        or ids.get(pk, set()) & allowed
+def status_page_visits_allowed(visits):
+    """For each (page, user, access_link) of `visits`, whether can_view_status_page lets that
+    user or link see that page: the same rule (_sees_private_page), with the users' groups and
+    the private pages' allowed groups read in two queries whatever their number. For a private
+    page's subscribers when an update or a recipient list's message goes out. Returns a list of
+    booleans in the order of `visits`."""
+    visits = list(visits)
+    private = {page.pk: page for page, _user, _link in visits if page.visibility == "private"}
+    users = {
+        user.pk
+        for page, user, _link in visits
+        if page.pk in private and user is not None and user.is_authenticated and user.is_active
     }
+    names, group_ids = {}, {}
+    if users:
+        from django.contrib.auth.models import Group
+
+        memberships = Group.user_set.through.objects.filter(user_id__in=users)
+        for user_id, group_id, name in memberships.values_list("user_id", "group_id", "group__name"):
+            names.setdefault(user_id, set()).add(name)
+            group_ids.setdefault(user_id, set()).add(group_id)
+    allowed_groups = {}
+    if users:
+        # The pages' allowed groups, read through the many-to-many table (incidents/ does not
+        # import statuspage/, so the field is found on the page's model).
+        field = next(iter(private.values()))._meta.get_field("allowed_groups")
+        page_column, group_column = field.m2m_field_name(), field.m2m_reverse_field_name()
+        rows = field.remote_field.through.objects.filter(**{f"{page_column}__in": list(private)})
+        for page_id, group_id in rows.values_list(page_column, group_column):
+            allowed_groups.setdefault(page_id, set()).add(group_id)
+    empty = frozenset()
+    return [
+        page.pk not in private
+        or _sees_private_page(
+            page,
+            user,
+            link,
+            names=lambda user=user: frozenset(names.get(user.pk, empty)),
+            in_allowed_group=lambda page=page, user=user: bool(
+                group_ids.get(user.pk, empty) & allowed_groups.get(page.pk, empty)
+            ),
+        )
+        for page, user, link in visits
+    ]
 
 
 # Security (incidents.security) ----------------------------------------------------------------

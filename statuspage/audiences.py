@@ -2,16 +2,17 @@
 (settings.WARROOM_LIST_PAGE_SUBSCRIBERS; incidents.comms.delivery calls this module, which it
 knows only by that setting's name). A subscriber counts while it is confirmed, not
 unsubscribed, and may still see its page (its access link not revoked, its user still allowed:
-the same rule as the page's own updates, with incidents.access.status_page_viewers for many
-users at once), read again when each message is sent."""
+the same rule and the same check as the page's own updates,
+subscriptions.allowed_to_see_their_pages, in a fixed number of queries however many they are),
+read again when each message is sent."""
 
 from django.conf import settings
 from django.utils import timezone
 
-from incidents import access
 from incidents.comms.delivery import ListMember
 from incidents.models import RecipientList
 
+from . import subscriptions
 from .models import StatusPage, Subscriber
 
 PREFIX = "subscriber:"
@@ -30,21 +31,8 @@ def _subscribers(**where):
         .order_by("pk")
     )
     rows = [s for s in rows if s.page is not None and s.page.is_private]
-    by_page = {}
-    for s in rows:
-        by_page.setdefault(s.page_id, []).append(s)
-    kept = []
-    for subscribers in by_page.values():
-        page = subscribers[0].page
-        # The rule of statuspage.delivery.may_see_page (incidents.access.can_view_status_page),
-        # for all of a page's subscribers at once: a link not revoked, or a user still allowed.
-        viewers = access.status_page_viewers(page, [s.user for s in subscribers])
-        for s in subscribers:
-            link = s.access_link
-            by_link = link is not None and link.page_id == page.pk and link.revoked_at is None
-            if by_link or s.user_id in viewers:
-                kept.append(s)
-    return sorted(kept, key=lambda s: s.pk)
+    allowed = subscriptions.allowed_to_see_their_pages(rows)
+    return [s for s in rows if s.pk in allowed]
 
 
 def _member(subscriber):

@@ -39,7 +39,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 
-from incidents import access, outbox, webhooks
+from incidents import outbox, webhooks
 from incidents.markup import render_markdown
 from incidents.models import Communication, Impact
 
@@ -116,6 +116,10 @@ class SubscriberOutbox(outbox.Outbox):
 
     def send(self, rows, outcomes):
         withdrawn = _withdrawn_communications(rows)
+        # A private page's subscriber is told only while what let it in still does (its access
+        # link not revoked, its user still allowed), checked again here: a link revoked, or a
+        # page made private, after the rows were written stops them. One check for the batch.
+        allowed = subscriptions.allowed_to_see_their_pages([row.subscriber for row in rows])
         emails, hooks = [], []
         for row in rows:
             sub = row.subscriber
@@ -123,7 +127,7 @@ class SubscriberOutbox(outbox.Outbox):
                 outcomes[row.pk] = Permanent("Unsubscribed before delivery.")
             elif row.payload.get("communication") in withdrawn:
                 outcomes[row.pk] = Permanent("The incident is no longer public.")
-            elif not may_see_page(sub):
+            elif sub.pk not in allowed:
                 outcomes[row.pk] = Permanent("The subscriber may no longer see this private status page.")
             elif sub.kind == Subscriber.Kind.EMAIL:
                 emails.append(row)
@@ -157,16 +161,6 @@ OUTBOX = SubscriberOutbox()
 backoff = OUTBOX.backoff
 claim = OUTBOX.claim
 deliver = OUTBOX.deliver
-
-
-def may_see_page(subscriber):
-    """A private page's subscriber is told only while what let it in still does (its access link
-    not revoked, its user still allowed), checked again at delivery: a link revoked, or a page
-    made private, after the rows were written stops them."""
-    page = subscriber.page
-    if page is None or not page.is_private:
-        return True
-    return access.can_view_status_page(subscriber.user, page, access_link=subscriber.access_link)
 
 
 def _withdrawn_communications(rows):

@@ -26,6 +26,7 @@ import secrets
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from incidents import access
 from incidents.models import Service
 
 from .models import Notification, Subscriber
@@ -41,6 +42,19 @@ def public_groups(page=None):
     page = page or pages.default_page()
     services = Service.objects.filter(public=True).exclude(group="")
     return sorted({s.group for s in services.only("pk", "group", "public") if pages.shows_service(page, s)})
+
+
+def allowed_to_see_their_pages(subscribers):
+    """The ids of those of these subscribers (with `page`, `user` and `access_link` loaded) who
+    may still see their page: all of a public page's (and of the default page's from before there
+    were pages); a private page's while what let them in still does, their access link not
+    revoked or their user staff or in one of its allowed groups (incidents.access, the rule of
+    can_view_status_page), read in a fixed number of queries however many they are. Asked when
+    an update fans out, when each notification is sent, and for the recipient lists that
+    follow a private page."""
+    visiting = [s for s in subscribers if s.page is not None]
+    allowed = access.status_page_visits_allowed((s.page, s.user, s.access_link) for s in visiting)
+    return {s.pk for s in subscribers if s.page is None} | {s.pk for s, ok in zip(visiting, allowed, strict=True) if ok}
 
 
 def _scope(subscriber, all_components, components, groups):

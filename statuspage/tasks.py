@@ -22,11 +22,11 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from incidents import access, shared_cache
+from incidents import shared_cache
 from incidents.models import Communication
 from incidents.outbox import chunks
 
-from . import delivery, export, pages
+from . import delivery, export, pages, subscriptions
 from .delivery import EMAIL_BATCH, WEBHOOK_BATCH  # noqa: F401 - rows per delivery task, named here before
 from .models import Maintenance, Notification, Subscriber
 from .public import PublicState
@@ -170,16 +170,17 @@ def followers(service_ids, group_names, page=None):
     """Ids and kinds of the page's active subscribers who follow any of these services or
     groups: all components, a chosen component, or a group matched by name now (so a group
     includes components added to it after subscribing). On a private page, only those that
-    may still see it (incidents.access.can_view_status_page: their access link not revoked, or
-    their user still staff or in an allowed group), checked now."""
+    may still see it (the rule of incidents.access.can_view_status_page: their access link not
+    revoked, or their user still staff or in an allowed group), checked now for all of them at
+    once (subscriptions.allowed_to_see_their_pages)."""
     page = page or pages.default_page()
     active = page_subscribers(page).filter(confirmed_at__isnull=False, unsubscribed_at__isnull=True)
     found = _all_followers(active, service_ids, group_names)
     if page.is_private and found:
-        allowed = set()
-        for sub in Subscriber.objects.filter(pk__in=found).select_related("user", "access_link"):
-            if access.can_view_status_page(sub.user, page, access_link=sub.access_link):
-                allowed.add(sub.pk)
+        subscribers = list(Subscriber.objects.filter(pk__in=found).select_related("user", "access_link"))
+        for sub in subscribers:
+            sub.page = page  # the page the update is on (a default page's old subscribers have none)
+        allowed = subscriptions.allowed_to_see_their_pages(subscribers)
         found = {pk: kind for pk, kind in found.items() if pk in allowed}
     return found
 

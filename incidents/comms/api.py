@@ -30,7 +30,7 @@ from rest_framework.routers import DefaultRouter
 
 from incidents import access
 from incidents.api import IncidentChildMixin, call_service, validation_detail
-from incidents.comms import recipients
+from incidents.comms import delivery, recipients
 from incidents.comms import services as communications
 from incidents.comms.services import AFFECTED_LEVELS, LANGUAGE_CODE
 from incidents.idempotency import IdempotentCreateModelMixin
@@ -427,6 +427,17 @@ class CommunicationTemplateViewSet(IdempotentCreateModelMixin, viewsets.ModelVie
 # Recipient lists -----------------------------------------------------------------------------
 
 
+class RecipientListsSerializer(serializers.ListSerializer):
+    """Several lists: what the followed pages add is read once for all of them."""
+
+    def to_representation(self, data):
+        lists = list(data.all() if hasattr(data, "all") else data)
+        following = delivery.following(lists)
+        for item in lists:
+            item.following = following.get(item.pk)
+        return super().to_representation(lists)
+
+
 class RecipientListSerializer(serializers.ModelSerializer):
     audience = serializers.ChoiceField(choices=[a.value for a in RecipientList.AUDIENCES])
     name = serializers.CharField(max_length=120)
@@ -438,15 +449,37 @@ class RecipientListSerializer(serializers.ModelSerializer):
         "members too, or null",
     )
 
+    page_subscribers = serializers.SerializerMethodField(
+        help_text="How many subscribers of the followed page (follows_page) a message to this list would also "
+        "reach now: confirmed, still allowed to see the page, once per address, not counting those who are "
+        "its own active members; 0 when it follows none. Not counted in members"
+    )
+
     class Meta:
         model = RecipientList
-        fields = ["id", "name", "audience", "active", "follows_page", "members", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "audience",
+            "active",
+            "follows_page",
+            "members",
+            "page_subscribers",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["created_at", "updated_at"]
         validators = []  # a taken name is the service's 400
+        list_serializer_class = RecipientListsSerializer
 
     def get_members(self, recipient_list) -> int:
         counted = getattr(recipient_list, "member_count", None)
         return recipient_list.members.count() if counted is None else counted
+
+    def get_page_subscribers(self, recipient_list) -> int:
+        if not hasattr(recipient_list, "following"):  # one list (read, created or changed)
+            recipient_list.following = delivery.following([recipient_list]).get(recipient_list.pk)
+        return recipient_list.following.subscribers if recipient_list.following else 0
 
     def create(self, validated):
         return call_service(recipients.create_list, self.context["request"].user, **validated)

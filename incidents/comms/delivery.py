@@ -126,6 +126,43 @@ def members_of(lists):
     return result
 
 
+@dataclass
+class Following:
+    """What a list adds through the private status page it follows: the page's id and name,
+    and how many of its subscribers a message to the list would reach now."""
+
+    page: int
+    page_name: str
+    subscribers: int
+
+
+def following(lists):
+    """{list id: Following} of those of these lists that follow a private status page: how many
+    of the page's subscribers a message to the list would reach now, counted as `members_of`
+    and `fan_out` count them (confirmed, still allowed to see the page, once per address, and
+    not those who are also its own active members, who hear it as members). Only a number: the
+    subscribers' addresses stay with the status pages. Read in a fixed number of queries for
+    any number of lists and subscribers; a list following none is left out."""
+    lists = [item for item in lists if item.follows_page]
+    source = page_subscribers() if lists else None
+    if source is None:
+        return {}
+    names = dict(source.pages())
+    followed = sorted({item.follows_page for item in lists} & set(names))
+    subscribers = source.members(followed) if followed else {}
+    own = {}
+    members = Recipient.objects.filter(recipient_list__in=lists, active=True)
+    for list_id, kind, email, url in members.values_list("recipient_list_id", "kind", "email", "webhook_url"):
+        own.setdefault(list_id, set()).add((kind, (email if kind == Kind.EMAIL else url).lower()))
+    found = {}
+    for item in lists:
+        if item.follows_page not in names:
+            continue  # a page no longer private or gone (its lists stop following it)
+        reached = {(m.kind, m.address.lower()) for m in subscribers.get(item.follows_page, ())}
+        found[item.pk] = Following(item.follows_page, names[item.follows_page], len(reached - own.get(item.pk, set())))
+    return found
+
+
 def fan_out(comm):
     """Write one pending delivery per recipient of the communication's lists and enqueue them
     once the transaction commits. Called inside the transaction that publishes it; a second

@@ -558,7 +558,10 @@ def recipient_lists(request):
                 messages.success(request, _("List “%(name)s” created.") % {"name": created.name})
                 return redirect("comms:recipient_list", created.pk)
         status = 400
-    lists = RecipientList.objects.annotate(member_count=Count("members")).order_by("audience", "name")
+    lists = list(RecipientList.objects.annotate(member_count=Count("members")).order_by("audience", "name"))
+    following = delivery.following(lists)
+    for item in lists:
+        item.following = following.get(item.pk)
     return render(request, "incidents/comms/recipient_lists.html", {"lists": lists, "form": form}, status=status)
 
 
@@ -635,7 +638,7 @@ def recipient_list(request, list_pk):
         "incidents/comms/recipient_list.html",
         {
             "recipient_list": recipient_list,
-            "followed_page": dict(delivery.followable_pages()).get(recipient_list.follows_page),
+            "following": delivery.following([recipient_list]).get(recipient_list.pk),
             "members": list(recipient_list.members.order_by("kind", "email", "webhook_url", "pk")),
             "list_form": list_form,
             "member_form": member_form,

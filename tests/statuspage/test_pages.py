@@ -14,7 +14,9 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from incidents.models import Impact
 from statuspage import delivery, services, tasks
@@ -277,6 +279,94 @@ def test_a_private_pages_update_reaches_its_allowed_subscribers_only(
     deliver_all()
     assert sorted(m.to[0] for m in mail.outbox) == ["link@acme.example", "member@acme.example"]
     assert all("[Enterprise status]" in m.subject for m in mail.outbox)
+
+
+def test_a_private_pages_update_checks_3_or_30_subscribers_in_the_same_queries(
+    pages, secret_incident, operator, django_user_model, acme, publish, django_assert_max_num_queries
+):
+    """Fanning an update out to a private page's subscribers and sending it check each one's
+    access in a fixed number of queries (the users' groups and the page's allowed groups once per
+    batch), and whoever lost access is still skipped, at both ends."""
+    incident, _comm = secret_incident
+    link, _token = services.create_access_link(operator, pages["enterprise"], label="Acme Corp")
+
+    def subscribe(address, **who):
+        sub = email_subscriber(address)
+        Subscriber.objects.filter(pk=sub.pk).update(page=pages["enterprise"], **who)
+
+    def add(n, start):
+        """n subscribers by group and n by link, and one in the group who leaves it."""
+        for i in range(start, start + n):
+            member = make_user(django_user_model, f"acme-{i}")
+            member.groups.add(acme)
+            subscribe(f"member{i}@acme.example", user=member)
+            subscribe(f"link{i}@acme.example", access_link=link)
+        leaver = make_user(django_user_model, f"acme-leaver-{start}")
+        leaver.groups.add(acme)
+        subscribe(f"leaver{start}@acme.example", user=leaver)
+        return leaver
+
+    def publish_then_lose(body, status, leaver):
+        comm = publish(incident, body, status=status)
+        leaver.groups.remove(acme)  # after publication, before the fan-out and the sending
+        mail.outbox.clear()
+        Notification.objects.all().delete()
+        return comm
+
+    def fan_out_and_send(comm):
+        tasks.fan_out(comm.pk)
+        delivery.deliver(list(Notification.objects.filter(status="pending").values_list("pk", flat=True)))
+        return sorted(m.to[0] for m in mail.outbox)
+
+    subscribe("staff@acme.example", user=make_user(django_user_model, "acme-staff", "viewer"))  # staff see it
+    comm = publish_then_lose("ENTERPRISE-BODY: still down.", "identified", add(3, 0))
+    with CaptureQueriesContext(connection) as few:
+        sent_to_few = fan_out_and_send(comm)
+    gone = services.create_access_link(operator, pages["enterprise"], label="Former customer")[0]
+    subscribe("revoked@former.example", access_link=gone)
+    services.revoke_access_link(operator, gone)
+    comm = publish_then_lose("ENTERPRISE-BODY: mitigated.", "monitoring", add(27, 3))
+    with django_assert_max_num_queries(len(few)):
+        sent_to_many = fan_out_and_send(comm)
+
+    assert len(sent_to_few) == 3 * 2 + 1 and len(sent_to_many) == 30 * 2 + 1
+    assert "staff@acme.example" in sent_to_many
+    assert not [a for a in sent_to_few + sent_to_many if a.startswith(("leaver", "revoked"))]
+
+
+def test_one_subscriber_or_many_the_private_page_rule_is_the_same(pages, operator, django_user_model, acme):
+    """The check of many subscribers at once (access.status_page_visits_allowed) says what
+    the check of one visitor says (access.can_view_status_page), case by case."""
+    from incidents import access
+
+    enterprise, public = pages["enterprise"], pages["api"]
+    link, _token = services.create_access_link(operator, enterprise, label="Acme Corp")
+    revoked, _token = services.create_access_link(operator, enterprise, label="Gone")
+    services.revoke_access_link(operator, revoked)
+    revoked.refresh_from_db()
+    other = services.save_page(operator, name="Partners", slug="partners", visibility="private")
+    elsewhere, _token = services.create_access_link(operator, other, label="Partner")
+    member = make_user(django_user_model, "acme-member")
+    member.groups.add(acme)
+    inactive = make_user(django_user_model, "acme-inactive", is_active=False)
+    inactive.groups.add(acme)
+    cases = [
+        (enterprise, member, None, True),
+        (enterprise, inactive, None, False),
+        (enterprise, make_user(django_user_model, "stranger"), None, False),
+        (enterprise, make_user(django_user_model, "staffer", "responder"), None, True),
+        (enterprise, make_user(django_user_model, "root", is_superuser=True), None, True),
+        (enterprise, make_user(django_user_model, "djstaff", is_staff=True), None, True),
+        (enterprise, None, link, True),
+        (enterprise, None, revoked, False),
+        (enterprise, None, elsewhere, False),
+        (enterprise, None, None, False),
+        (other, member, None, False),
+        (public, None, None, True),
+    ]
+    one_by_one = [access.can_view_status_page(user, page, access_link=link) for page, user, link, _ in cases]
+    at_once = access.status_page_visits_allowed((page, user, link) for page, user, link, _ in cases)
+    assert one_by_one == at_once == [expected for *_, expected in cases]
 
 
 def test_a_revoked_links_subscribers_hear_nothing_more(pages, secret_incident, operator, publish):
