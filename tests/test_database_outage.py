@@ -74,8 +74,36 @@ def test_page_while_the_database_is_down_is_a_503_page(commander, incident):
         response = client.get(f"/incidents/{incident.pk}/", HTTP_ACCEPT="text/html")
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
-    assert "briefly unavailable" in response.content.decode()
+    body = response.content.decode()
+    assert "briefly unavailable" in body
+    # The staff UI's look, from a base that needs neither the database nor the session.
+    assert "/static/warroom/app.css" in body and 'class="topbar"' in body
     assert client.get(f"/incidents/{incident.pk}/").status_code == 200
+
+
+def test_a_private_status_page_while_the_database_is_down_is_a_503_in_the_status_pages_look(db):
+    """A private page has no last good copy to serve (statuspage.views.serve): its visitors get
+    the status page's own 503, which names no page."""
+    client = APIClient(raise_request_exception=False)
+    with database_unreachable():
+        response = client.get("/status/p/some-private-page/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    body = response.content.decode()
+    assert "/static/statuspage/status.css" in body and "/static/warroom/app.css" not in body
+    assert "some-private-page" not in body
+
+
+def test_a_500_renders_with_the_database_down_without_a_query(django_assert_num_queries):
+    request = RequestFactory().get("/incidents/1/")
+    with django_assert_num_queries(0), database_unreachable():
+        try:
+            raise ValueError("a bug")
+        except ValueError:
+            response = server_error(request)
+    assert response.status_code == 500
+    body = response.content.decode()
+    assert "Something went wrong" in body and "/static/warroom/app.css" in body
 
 
 def test_other_server_errors_stay_500():
