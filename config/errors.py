@@ -19,10 +19,12 @@ would answer 500 and a client could not tell a bug from an outage. Here it is a 
 Retry-After: load balancers and API clients retry, and an API client that sent an
 Idempotency-Key resends the same request safely (incidents/idempotency.py). The transaction was
 rolled back, so nothing is half written; the next request opens a new connection
-(CONN_HEALTH_CHECKS), so Warroom recovers by itself once the database is back.
-docs/operations.md describes the run.
+(CONN_HEALTH_CHECKS), so Warroom recovers by itself once the database is back. Each such
+request is logged as one line, not a traceback: a minute of outage is thousands of them, all
+with the same cause. docs/operations.md describes the run.
 """
 
+import logging
 import sys
 
 from django.conf import settings
@@ -37,6 +39,8 @@ from rest_framework import exceptions as api_exceptions
 
 from statuspage import pages as status_pages
 from statuspage import views as status_views
+
+log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 STATUS_PREFIX = "/status/"
@@ -132,4 +136,15 @@ def server_error(request, template_name="500.html"):
     else:
         response = staff_error("503.html", 503, {"message": message, "retry_after": RETRY_AFTER_SECONDS})
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    # One line instead of Django's traceback per request: django.utils.log.log_response, which
+    # Django calls after this handler, skips a response marked as logged.
+    cause = str(exc).strip().splitlines()
+    log.warning(
+        "Database unreachable: %s %s answered 503 (%s: %s)",
+        request.method,
+        request.path,
+        type(exc).__name__,
+        cause[0] if cause else "",
+    )
+    response._has_been_logged = True
     return response

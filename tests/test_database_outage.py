@@ -4,6 +4,7 @@ without a restart. `make stress` (bench/stress.py) does the same under load with
 PostgreSQL restart; here the test database refuses connections for a moment instead, so the
 suite's shared server is never restarted."""
 
+import logging
 from contextlib import contextmanager
 
 import psycopg
@@ -104,6 +105,19 @@ def test_a_500_renders_with_the_database_down_without_a_query(django_assert_num_
     assert response.status_code == 500
     body = response.content.decode()
     assert "Something went wrong" in body and "/static/warroom/app.css" in body
+
+
+def test_each_503_is_logged_as_one_line_not_a_traceback(commander, incident, caplog):
+    client = APIClient(raise_request_exception=False)
+    client.force_login(commander)
+    with database_unreachable(), caplog.at_level(logging.INFO):
+        for _attempt in range(3):
+            assert client.get(f"/incidents/{incident.pk}/", HTTP_ACCEPT="text/html").status_code == 503
+    outage = [r for r in caplog.records if "Database unreachable" in r.getMessage()]
+    assert len(outage) == 3
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in outage)
+    assert f"GET /incidents/{incident.pk}/ answered 503" in outage[0].getMessage()
+    assert not [r for r in caplog.records if r.exc_info], "no traceback logged for an outage"
 
 
 def test_other_server_errors_stay_500():
