@@ -26,6 +26,7 @@ with the same cause. docs/operations.md describes the run.
 
 import logging
 import sys
+from http import HTTPStatus
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
@@ -35,6 +36,7 @@ from django.template import loader
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import requires_csrf_token
+from django.views.defaults import ERROR_PAGE_TEMPLATE
 from rest_framework import exceptions as api_exceptions
 
 from statuspage import pages as status_pages
@@ -81,14 +83,23 @@ def status_page_error(request, status):
     language = status_views.ui_language(status_views.visitor_language(request, ()))
     context = {"status": status, "html_lang": language, "page_name": settings.STATUSPAGE_NAME}
     with translation.override(language):
-        body = loader.get_template("statuspage/error.html").render(context)
-    return HttpResponse(body, status=status)
+        return HttpResponse(draw("statuspage/error.html", context, status), status=status)
 
 
 def staff_error(template_name, status, context=None):
     """The error in the staff UI's look (templates/error_base.html), rendered without a request:
     no context processor runs, so nothing reads the session, the user or the database."""
-    return HttpResponse(loader.get_template(template_name).render(context or {}), status=status)
+    return HttpResponse(draw(template_name, context or {}, status), status=status)
+
+
+def draw(template_name, context, status):
+    """The error page, or Django's plain one if it cannot be drawn: an error page must not fail
+    itself (a deployment without `collectstatic` has no static manifest for {% static %})."""
+    try:
+        return loader.get_template(template_name).render(context)
+    except Exception:
+        log.exception("The error page %s could not be drawn: answering a plain one", template_name)
+        return ERROR_PAGE_TEMPLATE % {"title": HTTPStatus(status).phrase, "details": ""}
 
 
 def error_response(request, status, json_message, template_name, read_pages=True):
