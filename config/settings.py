@@ -149,8 +149,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # (config/errors.py). `?connect_timeout=N` in DATABASE_URL overrides it.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Several processes (web, worker) share the file: wait for locks instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Several processes (web, worker with beat) share the file. Write-ahead log: readers never
+    # wait for the writer nor it for them, and a commit is one append (synchronous=NORMAL is
+    # durable in WAL mode but for the last commits on a power cut: the embedded default is for
+    # trying Warroom, production runs PostgreSQL). Transactions begin IMMEDIATE, taking the write
+    # lock up front: a deferred one that read first and then writes gets "database is locked" at
+    # once when another process wrote meanwhile, with no wait; an immediate one waits its turn, up
+    # to `timeout` seconds (the busy timeout). An in-memory database (the test suite's) ignores
+    # the journal mode. Django's SQLite notes describe all three options.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -51,5 +51,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-# A database outage is a 503 with Retry-After, not a 500 (config/errors.py).
+# Error pages that need no database, in the look of where they were asked (the status page's,
+# the staff UI's, JSON under /api/); a database outage is a 503 with Retry-After, not a 500
+# (config/errors.py).
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
 handler500 = "config.errors.server_error"

@@ -133,6 +133,19 @@ def request_host(request):
     return host
 
 
+def names_host(host, read=True):
+    """Does a status page have this host name? For the error pages (config/errors.py), which take
+    the status page's look there. `read=False`: only the pages this process has already read, no
+    query (a 500, an outage); else read as all_pages() does, and no when the database is down."""
+    if not read:
+        known = recent_pages.pages
+        return known is not None and host in known.by_host
+    try:
+        return host in all_pages().by_host
+    except DatabaseError:
+        return False
+
+
 def resolve_page(request, slug=None, version=None):
     """The page this request is for, before any access check; Http404 if none."""
     pages = all_pages(version)

@@ -4,6 +4,7 @@ without a restart. `make stress` (bench/stress.py) does the same under load with
 PostgreSQL restart; here the test database refuses connections for a moment instead, so the
 suite's shared server is never restarted."""
 
+import logging
 from contextlib import contextmanager
 
 import psycopg
@@ -74,8 +75,49 @@ def test_page_while_the_database_is_down_is_a_503_page(commander, incident):
         response = client.get(f"/incidents/{incident.pk}/", HTTP_ACCEPT="text/html")
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
-    assert "briefly unavailable" in response.content.decode()
+    body = response.content.decode()
+    assert "briefly unavailable" in body
+    # The staff UI's look, from a base that needs neither the database nor the session.
+    assert "/static/warroom/app.css" in body and 'class="topbar"' in body
     assert client.get(f"/incidents/{incident.pk}/").status_code == 200
+
+
+def test_a_private_status_page_while_the_database_is_down_is_a_503_in_the_status_pages_look(db):
+    """A private page has no last good copy to serve (statuspage.views.serve): its visitors get
+    the status page's own 503, which names no page."""
+    client = APIClient(raise_request_exception=False)
+    with database_unreachable():
+        response = client.get("/status/p/some-private-page/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    body = response.content.decode()
+    assert "/static/statuspage/status.css" in body and "/static/warroom/app.css" not in body
+    assert "some-private-page" not in body
+
+
+def test_a_500_renders_with_the_database_down_without_a_query(django_assert_num_queries):
+    request = RequestFactory().get("/incidents/1/")
+    with django_assert_num_queries(0), database_unreachable():
+        try:
+            raise ValueError("a bug")
+        except ValueError:
+            response = server_error(request)
+    assert response.status_code == 500
+    body = response.content.decode()
+    assert "Something went wrong" in body and "/static/warroom/app.css" in body
+
+
+def test_each_503_is_logged_as_one_line_not_a_traceback(commander, incident, caplog):
+    client = APIClient(raise_request_exception=False)
+    client.force_login(commander)
+    with database_unreachable(), caplog.at_level(logging.INFO):
+        for _attempt in range(3):
+            assert client.get(f"/incidents/{incident.pk}/", HTTP_ACCEPT="text/html").status_code == 503
+    outage = [r for r in caplog.records if "Database unreachable" in r.getMessage()]
+    assert len(outage) == 3
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in outage)
+    assert f"GET /incidents/{incident.pk}/ answered 503" in outage[0].getMessage()
+    assert not [r for r in caplog.records if r.exc_info], "no traceback logged for an outage"
 
 
 def test_other_server_errors_stay_500():

@@ -145,3 +145,19 @@ def test_every_demo_page_passes_axe_in_english_and_chinese(browser, live_server,
         for v in violations
     )
     assert failures == {}, f"axe-core found WCAG 2 A/AA violations:\n{report}"
+
+
+def test_the_error_pages_pass_axe_in_english_and_chinese(browser, live_server, axe_source):
+    """The staff UI's and the status page's 404 (the 400, 403 and 500 share their bases)."""
+    failures = {}
+    for locale in ("en-GB", "zh-CN"):
+        context = browser.new_context(base_url=live_server.url, locale=locale, bypass_csp=True)
+        page = context.new_page()
+        for path in ("/no-such-page/", "/status/p/no-such-page/"):
+            response = page.goto(path)
+            assert response is not None and response.status == 404, path
+            page.wait_for_load_state("networkidle")
+            if violations := violations_on(page, axe_source):
+                failures[f"{locale} {path}"] = violations
+        context.close()
+    assert failures == {}, f"axe-core found WCAG 2 A/AA violations: {failures}"

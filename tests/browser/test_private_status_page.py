@@ -51,7 +51,9 @@ def test_an_access_link_opens_a_private_page_in_a_fresh_browser_until_it_is_revo
         answer = customer.goto(link)
         assert answer.status == 404
         expect(customer.locator("body")).not_to_contain_text("Enterprise gateway")
-        expect(customer.locator("h1")).to_have_text("Not Found")
+        expect(customer.locator("h1")).to_have_text("Page not found")  # the status page's own 404
+        expect(customer.locator("body")).not_to_contain_text("Enterprise customers")
+        expect(customer.locator('link[rel="stylesheet"]')).to_have_attribute("href", "/static/statuspage/status.css")
         assert customer.goto(page_url).status == 404
     finally:
         customer_context.close()
