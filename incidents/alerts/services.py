@@ -11,7 +11,9 @@ delivery twice changes nothing (`Alert.last_delivery`).
 
 import hashlib
 import hmac
+import logging
 import re
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,6 +35,7 @@ from incidents.alerts.models import Alert, AlertDelivery, AlertRule, AlertSource
 from incidents.models import AuditEvent, Incident, Membership, Service, TimelineEntry, TimelineRevision
 from incidents.timeline_text import Line, choice, joined
 
+logger = logging.getLogger(__name__)
 OPEN = Incident.OPEN_STATUSES
 Role = Membership.Role
 # The alert's `severity` label, as Alertmanager and Grafana rules usually set it.
@@ -545,22 +548,39 @@ def rate_key(source_pk):
 
 
 # A source's rate limit (WARROOM_ALERT_RATE_LIMIT deliveries per WARROOM_ALERT_RATE_WINDOW
-# seconds, in windows aligned on the clock). With Redis as the shared cache, a stored delivery
-# is counted in the same round trip as the routing mark, after it commits: one round trip per
-# delivery instead of two. A request is then checked, before anything is stored, against the
-# count this process last heard back for the source's current window (`_rates_heard`), so the
-# check itself costs nothing; each process learns the shared count from its own deliveries.
-# The price: when the source reaches its limit, each request already under way and each process
-# (or thread) that has not heard the new count yet may let one more delivery in, so a window may
-# take up to the number of concurrent requests over the limit (and, as with any clock-aligned
-# window, a burst across a window's end up to twice the limit). Without Redis (the embedded
-# default) every request is counted before it is stored (ratelimit.over_rate), as when Redis is
-# down, when each process counts what it sees itself.
+# seconds, in windows aligned on the clock). With Redis as the shared cache, each process
+# counts the deliveries it stored and sends its count to Redis in one round trip with the
+# routing mark (`_send_counts`), and keeps the shared count Redis answers (`_rates_heard`). A
+# request is checked, before anything is stored, against that count plus what this process
+# stored since (`_uncounted`), so the check itself costs nothing.
+#
+# A process sends its count at once for the first delivery of a source in a window (so a lone
+# alert is routed at once), when the source nears its limit (so the last deliveries before it
+# are counted exactly), and otherwise at most every COUNT_EVERY_SECONDS: a delivery stored in
+# between is counted, and its routing task queued, by a timer at the end of that interval
+# (`_count_later`). Under a storm a process makes about five round trips a second per source
+# instead of one per delivery (each one costs the web process as much as the rest of the
+# delivery's own work). The price: a process hears what the others counted only when it sends
+# its own count, so when several processes take one source's storm, a window may take the
+# deliveries the others stored in their last interval over the limit (and, as with any
+# clock-aligned window, a burst across a window's end up to twice the limit). A process that
+# stops between two counts leaves its last deliveries uncounted, and routed by the sweep.
+# Without Redis (the embedded default) every request is counted before it is stored
+# (ratelimit.over_rate), as when Redis is down, when each process counts what it sees itself.
+COUNT_EVERY_SECONDS = 0.2
 _rates_heard = {}  # source pk -> (window number, deliveries counted in it); get and set are atomic
+_uncounted = {}  # source pk -> deliveries stored by this process and not counted in Redis yet
+_counted_at = {}  # source pk -> time.monotonic() when this process last sent its count
+_count_timers = {}  # source pk -> the timer that will send what is uncounted
+_counting = threading.Lock()  # held while counts change or are sent
 
 
 def _counted_with_mark():
     return isinstance(caches["default"], RedisCache)
+
+
+def _window_number():
+    return int(time.time() // settings.WARROOM_ALERT_RATE_WINDOW)
 
 
 def over_rate(source_pk):
@@ -572,29 +592,45 @@ def over_rate(source_pk):
     if not shared_cache.breaker.available():  # Redis is down: this process's own count decides
         return seen_here > limit
     heard = _rates_heard.get(source_pk)
-    return heard is not None and heard[0] == int(time.time() // window) and heard[1] >= limit
+    counted = heard[1] if heard is not None and heard[0] == _window_number() else 0
+    return counted + _uncounted.get(source_pk, 0) >= limit
+
+
+# For each source: SET its routing mark if absent (1 if this call set it) and add its count to
+# its window's counter (the counter's value). KEYS: mark, counter of each source; ARGV: the
+# mark's and the counter's lifetimes, then each source's count.
+_COUNT_SCRIPT = """
+local replies = {}
+for i = 1, #KEYS / 2 do
+  local set = redis.call('SET', KEYS[2 * i - 1], 1, 'EX', ARGV[1], 'NX')
+  redis.call('SET', KEYS[2 * i], 0, 'EX', ARGV[2], 'NX')
+  replies[2 * i - 1] = set and 1 or 0
+  replies[2 * i] = redis.call('INCRBY', KEYS[2 * i], ARGV[2 + i])
+end
+return replies
+"""
+_count_script = []  # the registered script (redis-py loads it by its hash, once per server)
 
 
 def _mark_and_count(counts):
-    """One round trip after deliveries commit: for each source of `counts` ({source pk: number
-    of deliveries}) its routing mark (True if this call set it, so it must queue the task) and
-    its rate counter, whose value this process keeps."""
+    """One round trip: for each source of `counts` ({source pk: deliveries}) its routing mark
+    (True if this call set it, so it must queue the task) and its rate counter, whose value
+    this process keeps."""
     backend, window = caches["default"], settings.WARROOM_ALERT_RATE_WINDOW
-    number = int(time.time() // window)
-    pipeline = None
+    number = _window_number()
+    keys, args = [], [ROUTING_QUEUED_SECONDS, window * 2]
     for source_pk, count in counts.items():
-        mark = backend.make_and_validate_key(routing_queued_key(source_pk))
+        keys.append(backend.make_and_validate_key(routing_queued_key(source_pk)))
         # ratelimit.over_rate's counter for the window (the same name, so either way counts alike).
-        counter = backend.make_and_validate_key(f"{rate_key(source_pk)}:{number}")
-        if pipeline is None:
-            pipeline = backend._cache.get_client(mark, write=True).pipeline(transaction=True)
-        pipeline.set(mark, 1, ex=ROUTING_QUEUED_SECONDS, nx=True)
-        pipeline.set(counter, 0, ex=window * 2, nx=True)
-        pipeline.incrby(counter, count)
-    replies = pipeline.execute()
+        keys.append(backend.make_and_validate_key(f"{rate_key(source_pk)}:{number}"))
+        args.append(count)
+    client = backend._cache.get_client(keys[0], write=True)
+    if not _count_script:
+        _count_script.append(client.register_script(_COUNT_SCRIPT))
+    replies = _count_script[0](keys=keys, args=args, client=client)
     queued = {}
     for i, source_pk in enumerate(counts):
-        mark_set, _created, counted = replies[3 * i : 3 * i + 3]
+        mark_set, counted = replies[2 * i : 2 * i + 2]
         heard = _rates_heard.get(source_pk)
         if heard is None or heard[0] != number or heard[1] < counted:
             _rates_heard[source_pk] = (number, counted)
@@ -603,8 +639,67 @@ def _mark_and_count(counts):
 
 
 def forget_rates():
-    """Forget the counts this process heard (tests: ids and windows repeat across them)."""
-    _rates_heard.clear()
+    """Forget the counts this process heard and holds (tests: ids and windows repeat)."""
+    with _counting:
+        for timer in _count_timers.values():
+            timer.cancel()
+        _count_timers.clear()
+        _rates_heard.clear()
+        _uncounted.clear()
+        _counted_at.clear()
+
+
+def _count_due(source_pk, now):
+    heard = _rates_heard.get(source_pk)
+    if heard is None or heard[0] != _window_number():
+        return True  # the first here in this window
+    if heard[1] + _uncounted[source_pk] >= settings.WARROOM_ALERT_RATE_LIMIT:
+        return True  # near the limit: count exactly
+    return now - _counted_at.get(source_pk, -COUNT_EVERY_SECONDS) >= COUNT_EVERY_SECONDS
+
+
+def _send_counts(sources):
+    """Send what is uncounted of `sources` with their routing marks (holding `_counting`), and
+    queue a routing task where the mark was absent. Redis down: a task for each source."""
+    from incidents.alerts.tasks import route_source
+
+    counts = {pk: _uncounted[pk] for pk in sources if _uncounted.get(pk)}
+    if not counts:
+        return
+    queued = shared_cache.run(_mark_and_count, counts)
+    now = time.monotonic()
+    for source_pk, count in counts.items():
+        _uncounted[source_pk] -= count  # after _rates_heard took it: a check may count it twice, never miss it
+        _counted_at[source_pk] = now
+    for source_pk in counts:
+        if queued is None or queued[source_pk]:  # else the queued task routes these deliveries too
+            route_source.delay(source_pk)
+
+
+def _count_later(source_pk):
+    try:
+        with _counting:
+            _count_timers.pop(source_pk, None)
+            _send_counts([source_pk])
+    except Exception:  # counted by the next delivery, or routed by the sweep
+        logger.exception("counting the deliveries of alert source %s", source_pk)
+
+
+def _tally(counts):
+    """Count committed deliveries ({source pk: deliveries}) with Redis, now or by a timer."""
+    now = time.monotonic()
+    with _counting:
+        due = []
+        for source_pk, count in counts.items():
+            _uncounted[source_pk] = _uncounted.get(source_pk, 0) + count
+            if _count_due(source_pk, now):
+                due.append(source_pk)
+            elif source_pk not in _count_timers:
+                wait = _counted_at[source_pk] + COUNT_EVERY_SECONDS - now
+                timer = _count_timers[source_pk] = threading.Timer(wait, _count_later, (source_pk,))
+                timer.daemon = True
+                timer.start()
+        _send_counts(due)
 
 
 def enqueue_stored(stored):
@@ -615,17 +710,17 @@ def enqueue_stored(stored):
     counts = {}
     for source_pk, _pk in stored:
         counts[source_pk] = counts.get(source_pk, 0) + 1
+    if shared_cache.is_shared() and _counted_with_mark():
+        _tally(counts)
+        return
     queued = None
     if shared_cache.is_shared():
-        if _counted_with_mark():
-            queued = shared_cache.run(_mark_and_count, counts)
-        else:
-            queued = {
-                source_pk: shared_cache.run(cache.add, routing_queued_key(source_pk), 1, ROUTING_QUEUED_SECONDS)
-                for source_pk in counts
-            }
-            if None in queued.values():  # the cache is down
-                queued = None
+        queued = {
+            source_pk: shared_cache.run(cache.add, routing_queued_key(source_pk), 1, ROUTING_QUEUED_SECONDS)
+            for source_pk in counts
+        }
+        if None in queued.values():  # the cache is down
+            queued = None
     if queued is None:
         # The cache is the database (or Redis is down): one task per delivery, as the sweep does.
         for _source_pk, pk in stored:
