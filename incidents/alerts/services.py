@@ -712,7 +712,9 @@ def process_delivery(delivery_pk):
 def _route(source_pk, claimed, earlier):
     """Apply the alerts of the claimed deliveries (and the states `earlier` deliveries hold for
     the same alerts), then mark the claimed deliveries routed: the number of alerts claimed."""
-    source = AlertSource.objects.select_related("owner").get(pk=source_pk)
+    source = AlertSource.objects.select_related("owner").filter(pk=source_pk).first()
+    if source is None:
+        return 0  # removed since: its deliveries go with it
     rules = list(source.rules.select_related("service"))
     covered = list(source.services.all())
     claimed_fingerprints = {item["fingerprint"] for _pk, items in claimed for item in items}
