@@ -1,12 +1,13 @@
 """Domain operations of alerts (docs/alerts.md): connecting sources, routing rules, taking a
 delivery in, and applying its alerts to incidents (dedup, grouping, flapping), and triage.
 
-Taking a delivery in (`receive`) only checks and stores it; `process_delivery` (a Celery task,
-enqueued on commit, re-enqueued by the sweep) routes its alerts. Each alert is applied in its
-own transaction under its row lock (one row per source and fingerprint, a unique constraint),
-and opening an incident for a service holds that service's row lock too: concurrent deliveries
-of one alert, or of several alerts of one service, never open two incidents. Applying a
-delivery twice changes nothing (`Alert.last_delivery`).
+Taking a delivery in (`receive`) only checks and stores it; `route_source` (a Celery task,
+enqueued on commit) routes the source's waiting deliveries a batch at a time, and
+`process_delivery` one delivery (the sweep's way). A batch is one transaction: its alerts are
+applied under their row locks (one row per source and fingerprint, a unique constraint), and
+opening an incident for a service holds that service's row lock too: concurrent deliveries of
+one alert, or of several alerts of one service, never open two incidents. Applying a delivery
+twice changes nothing (`Alert.last_delivery`).
 """
 
 import hashlib
