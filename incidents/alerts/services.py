@@ -649,6 +649,9 @@ _deliveries = intake.GroupCommit(_insert_rows, enqueue_stored)
 # fingerprint, then the services that may open an incident, then the incidents whose timeline
 # changes, each by id), so two batches never deadlock.
 ROUTING_BATCH = 50
+# ...and at most this many alerts (a delivery of more is a batch of its own): an Alertmanager
+# group can carry hundreds, and a batch holds its alerts' row locks until it commits.
+ROUTING_BATCH_ALERTS = 500
 
 
 def route_source(source_pk):
@@ -689,6 +692,12 @@ def route_batch(source_pk, size=ROUTING_BATCH):
     )
     if not claimed:
         return None
+    taken = 0
+    for end, (_pk, items) in enumerate(claimed):
+        taken += len(items)
+        if end and taken > ROUTING_BATCH_ALERTS:
+            claimed = claimed[:end]  # the rest waits for the next batch (held by this one until it commits)
+            break
     earlier = list(_unrouted(source_pk).filter(pk__lt=claimed[0][0]).order_by("pk").values_list("pk", "alerts"))
     return _route(source_pk, claimed, earlier)
 

@@ -206,3 +206,13 @@ def test_routers_at_once_route_every_delivery_exactly_once(source, ingest):
     assert Incident.objects.count() == 1 and Alert.objects.count() == 40
     assert set(Alert.objects.values_list("fired_count", "incident")) == {(1, Incident.objects.get().pk)}
     assert TimelineEntry.objects.filter(kind="alert").count() == 40
+
+
+@pytest.mark.django_db
+def test_a_batch_takes_at_most_its_share_of_alerts_however_many_a_delivery_carries(source, ingest):
+    many = [am_alert(f"A{i}", fingerprint=f"fp{i:03d}") for i in range(300)]
+    ids = [ingest(source, alertmanager_payload(*many)).data["delivery"] for _ in range(3)]
+    assert alerts.route_batch(source.pk) == 300  # two deliveries would be 600, over 500
+    assert list(AlertDelivery.objects.filter(processed_at__isnull=False).values_list("pk", flat=True)) == ids[:1]
+    assert alerts.route_source(source.pk) == 600
+    assert Alert.objects.count() == 300 and Incident.objects.count() == 1
