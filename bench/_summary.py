@@ -33,6 +33,7 @@ GOALS = {
         ">= 0.5x",
         "{:.2f}x",
     ),
+    "alert_routing": ("alert deliveries routed per second by 4 workers, the same storm", ">= 200/s", "{:.0f}/s"),
     "replay_declare": ("replay: declare + 3 events, keystroke-level estimate (<= 6 actions)", "< 45 s", "{:.1f} s"),
     "replay_first_update": (
         "replay: declare to first approved public update, estimate (<= 12 actions)",

@@ -9,10 +9,11 @@ distinct fingerprints over the 20 services with BENCH_THREADS concurrent clients
 deliveries per second as a ratio to /healthz's request rate (goal >= 0.5), /healthz measured
 before and after the storm and averaged, and the p99 latency.
 
-Then it routes every stored delivery the way the workers do, in BENCH_ROUTERS processes at once
-(the bench's broker is in memory, so this is also the sweep that picks up deliveries whose task
-was lost), and proves from the database that every delivery was routed, all 500 alerts exist,
-and exactly one incident per service was opened: no duplicates, nothing lost.
+Then it routes every stored delivery the way the workers do (route_source: a batch at a time),
+in BENCH_ROUTERS processes at once (the bench's broker is in memory, so the tasks the storm
+queued never run), prints deliveries routed per second against its own goal (>= 200/s), and
+proves from the database that every delivery was routed, all 500 alerts exist, and exactly one
+incident per service was opened: no duplicates, nothing lost.
 
 Environment knobs: BENCH_DATABASE_URL, BENCH_CACHE_URL (a Redis database you can throw away,
 for the shared cache production uses; default: the database, as `make run`), BENCH_ALERT_POSTS
@@ -38,6 +39,10 @@ from _summary import record  # noqa: E402
 TARGET = 0.5
 # In the words of issue #11, which asked for this benchmark.
 GOAL = "ingestion at >= 0.5x of /healthz's request rate, zero duplicates"
+# Routing the storm: a storm must reach the war room in seconds, not minutes (before batched
+# routing, 4 routers managed 13-15 deliveries/s).
+ROUTING_TARGET = 200
+ROUTING_GOAL = f"routing: >= {ROUTING_TARGET} deliveries/s by {{routers}} workers"
 POSTS = int(os.environ.get("BENCH_ALERT_POSTS", "10000"))
 THREADS = int(os.environ.get("BENCH_THREADS", "8"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
@@ -69,18 +74,18 @@ def seed():
 
 
 def route():
-    """Child process (python bench/alerts.py --route): route pending deliveries until none is
-    left, as workers and the sweep do; several run at once."""
+    """Child process (python bench/alerts.py --route): route pending deliveries as the workers'
+    task does (route_source for each source with deliveries waiting: claim a batch, route it,
+    claim the next); several run at once, as several workers do."""
     import django
 
     django.setup()
     from incidents.alerts import services as alerts
     from incidents.alerts.models import AlertDelivery
 
-    # In the order they came, as workers take them from the queue; the routers meet on the same rows.
-    pending = AlertDelivery.objects.filter(processed_at__isnull=True).order_by("pk").values_list("pk", flat=True)
-    for pk in list(pending):
-        alerts.process_delivery(pk)
+    waiting = AlertDelivery.objects.filter(processed_at__isnull=True).values_list("source_id", flat=True)
+    for source_pk in sorted(set(waiting)):
+        alerts.route_source(source_pk)
 
 
 def verify():
@@ -303,9 +308,9 @@ def main():
     print("CPU ms per request (the clients share the machine):")
     for side in healthz_cpu:
         print(f"  {side:<12} /healthz {healthz_cpu[side]:6.3f}   delivery {storm_cpu[side]:6.3f}")
-    print(
-        f"routed by {ROUTERS} processes at once in {routing:.1f} s ({facts['deliveries'] / routing:.0f} deliveries/s)"
-    )
+    routed = facts["deliveries"] / routing
+    ok_routing = routed >= ROUTING_TARGET
+    print(f"routed by {ROUTERS} processes at once in {routing:.1f} s ({routed:.0f} deliveries/s)")
     print(f"database: {json.dumps(facts)}")
     exact = (
         not failures
@@ -317,8 +322,10 @@ def main():
     )
     print("exactly one incident per service, no alert lost: " + ("yes" if exact else "NO"))
     print(f"Issue #11's goal: {GOAL}: " + ("met" if exact and ok_rate else "NOT met"))
+    print(f"Goal: {ROUTING_GOAL.format(routers=ROUTERS)}: " + ("met" if exact and ok_routing else "NOT met"))
     record("alert_ingest", ratio, exact and ok_rate, f"alert deliveries vs /healthz, {POSTS:,} posts, zero duplicates")
-    return 0 if exact and ok_rate else 1
+    record("alert_routing", routed, exact and ok_routing, f"alert deliveries routed per second by {ROUTERS} workers")
+    return 0 if exact and ok_rate and ok_routing else 1
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Domain operations of alerts (docs/alerts.md): connecting sources, routing rules, taking a
 delivery in, and applying its alerts to incidents (dedup, grouping, flapping), and triage.
 
-Taking a delivery in (`receive`) only checks and stores it; `process_delivery` (a Celery task,
-enqueued on commit, re-enqueued by the sweep) routes its alerts. Each alert is applied in its
-own transaction under its row lock (one row per source and fingerprint, a unique constraint),
-and opening an incident for a service holds that service's row lock too: concurrent deliveries
-of one alert, or of several alerts of one service, never open two incidents. Applying a
-delivery twice changes nothing (`Alert.last_delivery`).
+Taking a delivery in (`receive`) only checks and stores it; `route_source` (a Celery task,
+enqueued on commit) routes the source's waiting deliveries a batch at a time, and
+`process_delivery` one delivery (the sweep's way). A batch is one transaction: its alerts are
+applied under their row locks (one row per source and fingerprint, a unique constraint), and
+opening an incident for a service holds that service's row lock too: concurrent deliveries of
+one alert, or of several alerts of one service, never open two incidents. Applying a delivery
+twice changes nothing (`Alert.last_delivery`).
 """
 
 import hashlib
@@ -734,12 +735,28 @@ def enqueue_stored(stored):
 _deliveries = intake.GroupCommit(_insert_rows, enqueue_stored)
 
 
+# Routing claims deliveries in small batches, oldest first: on PostgreSQL a router takes the
+# oldest deliveries no other router holds (FOR UPDATE SKIP LOCKED), so routers at once split the
+# work instead of queueing on each other's rows. A batch is one transaction: its alerts, grouped
+# by fingerprint, take each of their states in delivery order in memory, and each alert is
+# written once, with at most one timeline write per line it leaves; its deliveries are marked
+# routed in the same commit. Locks are taken in one order by every router (alert rows by
+# fingerprint, then the services that may open an incident, then the incidents whose timeline
+# changes, each by id), so two batches never deadlock.
+ROUTING_BATCH = 50
+# ...and at most this many alerts (a delivery of more is a batch of its own): an Alertmanager
+# group can carry hundreds, and a batch holds its alerts' row locks until it commits.
+ROUTING_BATCH_ALERTS = 500
+
+
 def route_source(source_pk):
-    """Route every delivery of the source not routed yet, oldest first: the task that a burst
-    of deliveries shares. Safe to run twice, or twice at once (process_delivery)."""
+    """Route every delivery of the source not routed yet, oldest first, a batch at a time: the
+    task that a burst of deliveries shares. Safe to run twice, or twice at once."""
     shared_cache.run(cache.delete, routing_queued_key(source_pk))
-    pending = AlertDelivery.objects.filter(processed_at__isnull=True, source_id=source_pk).order_by("pk")
-    return sum(process_delivery(pk) for pk in pending.values_list("pk", flat=True))
+    done = 0
+    while (routed := route_batch(source_pk)) is not None:
+        done += routed
+    return done
 
 
 def pending_deliveries(older_than=timedelta(minutes=1)):
@@ -751,34 +768,180 @@ def pending_deliveries(older_than=timedelta(minutes=1)):
 # Applying alerts ---------------------------------------------------------------------------------
 
 
-def process_delivery(delivery_pk):
-    """Route every alert of a stored delivery. Safe to run twice, or twice at once."""
-    delivery = AlertDelivery.objects.filter(pk=delivery_pk).select_related("source", "source__owner").first()
-    if delivery is None or delivery.processed_at is not None:
-        return 0
-    source = delivery.source
-    rules = list(source.rules.select_related("service"))
-    covered = list(source.services.all())
-    # One lock order for every delivery: by fingerprint.
-    for item in sorted(delivery.alerts, key=lambda a: a["fingerprint"]):
-        apply_alert(source, item, route(item, rules, covered), delivery.pk)
-    AlertDelivery.objects.filter(pk=delivery.pk, processed_at__isnull=True).update(processed_at=timezone.now())
-    return len(delivery.alerts)
+def _unrouted(source_pk):
+    return AlertDelivery.objects.filter(source_id=source_pk, processed_at__isnull=True)
 
 
 @core.in_site_language
 @transaction.atomic
-def apply_alert(source, item, decision, delivery_pk):
-    now = timezone.now()
-    alert, created = Alert.objects.get_or_create(
-        source=source,
-        fingerprint=item["fingerprint"],
-        defaults={"status": item["status"], "title": item["title"], "first_seen": now},
+def route_batch(source_pk, size=ROUTING_BATCH):
+    """Claim and route the source's oldest `size` deliveries that no other router holds: the
+    number of alerts they carried, or None when there was none to claim.
+
+    An older delivery still waiting is held by another router right now: its states of this
+    batch's alerts are applied here first (in delivery order), and that router finds them
+    applied (`Alert.last_delivery`), so each alert takes its states in order whichever router
+    gets to it first."""
+    claimed = list(
+        _unrouted(source_pk).select_for_update(skip_locked=True).order_by("pk").values_list("pk", "alerts")[:size]
     )
-    alert = Alert.objects.select_for_update(of=("self",)).select_related("incident", "entry").get(pk=alert.pk)
-    if alert.last_delivery >= delivery_pk:
-        return alert  # this delivery (or a later one) was applied already
-    was = None if created else alert.status
+    if not claimed:
+        return None
+    taken = 0
+    for end, (_pk, items) in enumerate(claimed):
+        taken += len(items)
+        if end and taken > ROUTING_BATCH_ALERTS:
+            claimed = claimed[:end]  # the rest waits for the next batch (held by this one until it commits)
+            break
+    earlier = list(_unrouted(source_pk).filter(pk__lt=claimed[0][0]).order_by("pk").values_list("pk", "alerts"))
+    return _route(source_pk, claimed, earlier)
+
+
+@core.in_site_language
+@transaction.atomic
+def process_delivery(delivery_pk):
+    """Route every alert of one stored delivery (the sweep's way, and the fallback task's when
+    the cache is not shared). Safe to run twice, or twice at once: a delivery another router
+    holds is left to it."""
+    claimed = list(
+        AlertDelivery.objects.select_for_update(skip_locked=True)
+        .filter(pk=delivery_pk, processed_at__isnull=True)
+        .values_list("source_id", "pk", "alerts")
+    )
+    if not claimed:
+        return 0
+    source_pk, pk, items = claimed[0]
+    return _route(source_pk, [(pk, items)], [])
+
+
+def _route(source_pk, claimed, earlier):
+    """Apply the alerts of the claimed deliveries (and the states `earlier` deliveries hold for
+    the same alerts), then mark the claimed deliveries routed: the number of alerts claimed."""
+    source = AlertSource.objects.select_related("owner").filter(pk=source_pk).first()
+    if source is None:
+        return 0  # removed since: its deliveries go with it
+    rules = list(source.rules.select_related("service"))
+    covered = list(source.services.all())
+    claimed_fingerprints = {item["fingerprint"] for _pk, items in claimed for item in items}
+    states = {}  # fingerprint -> [(delivery pk, alert)], in delivery order
+    for pk, items in sorted(earlier + claimed, key=lambda delivery: delivery[0]):
+        for item in items:
+            if item["fingerprint"] in claimed_fingerprints:
+                states.setdefault(item["fingerprint"], []).append((pk, item))
+    if states:
+        _apply(source, states, rules, covered)
+    AlertDelivery.objects.filter(pk__in=[pk for pk, _items in claimed]).update(processed_at=timezone.now())
+    return sum(len(items) for _pk, items in claimed)
+
+
+def _lock_alerts(source, fingerprints):
+    """The alert rows of these fingerprints ({fingerprint: first state}), locked in fingerprint
+    order, made when missing: ({fingerprint: alert}, fingerprints of the rows made here)."""
+    locked = Alert.objects.select_for_update(of=("self",)).select_related("incident", "entry").order_by("fingerprint")
+    alerts = {a.fingerprint: a for a in locked.filter(source=source, fingerprint__in=fingerprints)}
+    missing = sorted(set(fingerprints) - set(alerts))
+    if not missing:
+        return alerts, set()
+    Alert.objects.bulk_create(
+        [
+            Alert(source=source, fingerprint=fp, status=fingerprints[fp]["status"], title=fingerprints[fp]["title"])
+            for fp in missing
+        ],
+        ignore_conflicts=True,  # made by a router at once: its row, applied (last_delivery > 0)
+    )
+    made = {a.fingerprint: a for a in locked.filter(source=source, fingerprint__in=missing)}
+    alerts |= made
+    return alerts, {fp for fp, alert in made.items() if alert.last_delivery == 0}
+
+
+def _apply(source, states, rules, covered):
+    """Each alert's states in delivery order, in memory; then its timeline and its row, once."""
+    alerts, created = _lock_alerts(source, {fp: deliveries[0][1] for fp, deliveries in states.items()})
+    # What each state decides, and the services an alert that is on no open incident may open
+    # one for: locked now, in one order, before any incident is.
+    decisions = {fp: [(pk, item, route(item, rules, covered)) for pk, item in states[fp]] for fp in states}
+    openers = set()
+    for fp, decided in decisions.items():
+        alert = alerts[fp]
+        if alert.incident is None or alert.incident.status not in OPEN:
+            openers |= {
+                d.service.pk
+                for pk, item, d in decided
+                if pk > alert.last_delivery
+                and item["status"] == Alert.Status.FIRING
+                and d.rule is not None
+                and d.service is not None
+                and d.action != AlertRule.Action.RECORD
+            }
+    if openers:
+        list(Service.objects.select_for_update().filter(pk__in=openers).order_by("pk").values_list("pk", flat=True))
+    timelines = []
+    # Service -> the open incident an alert of it fired on last in this batch: what a query for
+    # the alert of the service that fired last (_group_incident) finds, before any row is saved.
+    grouped = {}
+    for fp in sorted(decisions):
+        alert = alerts[fp]
+        timeline = _Timeline(alert, source)
+        applied = False
+        nowhere = set()  # decisions that found nowhere to go: nothing changes that in this batch
+        for pk, item, decision in decisions[fp]:
+            if pk <= alert.last_delivery:
+                continue  # this delivery (or a later one) was applied already
+            was = None if fp in created and not applied else alert.status
+            applied = True
+            _apply_state(alert, item, decision, pk, was, source, timeline, nowhere, grouped)
+            if alert.status == Alert.Status.FIRING and alert.incident is not None and alert.service is not None:
+                grouped[alert.service.pk] = alert.incident
+        if applied:
+            timelines.append(timeline)
+    if not timelines:
+        return
+    _write_timelines(timelines)
+    _save_alerts([timeline.alert for timeline in timelines])
+
+
+def _save_alerts(alerts):
+    """UPDATE each alert's row: one statement, sent once for all of them (psycopg's pipeline;
+    Django's bulk_update builds a CASE per field and row, which costs more than it saves)."""
+    meta, qn = Alert._meta, connection.ops.quote_name
+    fields = [meta.get_field(name) for name in ALERT_FIELDS]
+    columns = ", ".join(f"{qn(field.column)} = %s" for field in fields)
+    # Names from the model's metadata, quoted; every value is a parameter.
+    sql = f"UPDATE {qn(meta.db_table)} SET {columns} WHERE {qn(meta.pk.column)} = %s"  # noqa: S608
+    rows = [
+        [field.get_db_prep_save(getattr(alert, field.attname), connection) for field in fields] + [alert.pk]
+        for alert in alerts
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+ALERT_FIELDS = [
+    "status",
+    "title",
+    "labels",
+    "annotations",
+    "url",
+    "starts_at",
+    "ends_at",
+    "last_seen",
+    "last_fired",
+    "last_delivery",
+    "rule",
+    "routed",
+    "service",
+    "severity",
+    "incident",
+    "entry",
+    "fired_count",
+    "resolved_count",
+    "note",
+]
+
+
+def _apply_state(alert, item, decision, delivery_pk, was, source, timeline, nowhere, grouped):
+    """One state of an alert, as one delivery of it would apply it."""
+    now = timezone.now()
     alert.status = item["status"]
     alert.title = item["title"]
     alert.labels, alert.annotations, alert.url = item["labels"], item["annotations"], item["url"]
@@ -799,24 +962,27 @@ def apply_alert(source, item, decision, delivery_pk):
         # Its incident is over: this alert may open or join another.
         alert.incident, alert.entry = None, None
     attached = False
-    if alert.status == Alert.Status.FIRING and alert.incident is None and alert.routed:
-        attached = _route_to_incident(alert, source, decision, now)
-    alert.save()
+    tried = (decision.rule.pk, decision.service.pk if decision.service else None) if alert.routed else None
+    if alert.status == Alert.Status.FIRING and alert.incident is None and alert.routed and tried not in nowhere:
+        attached = _route_to_incident(alert, source, decision, now, grouped)
+        if not attached:
+            nowhere.add(tried)
     if alert.incident is not None and (fired or resolved or attached):
-        _write_timeline(alert, source, fresh=attached)
-        alert.save(update_fields=["entry"])
-    return alert
+        timeline.change(fresh=attached)
 
 
-def _route_to_incident(alert, source, decision, now):
-    """Attach the firing alert to its group's open incident, or open one. True if attached."""
+def _route_to_incident(alert, source, decision, now, grouped):
+    """Attach the firing alert to its group's open incident, or open one. True if attached.
+    The caller holds the service's row lock: one opener per service at a time. `grouped`: the
+    service's incident that an alert of the batch fired on last, if any (it fired later than
+    any other)."""
     service = decision.service
     if decision.action == AlertRule.Action.RECORD:
         alert.note = "Recorded only (rule)."
         return False
-    if service is not None:
-        Service.objects.select_for_update().filter(pk=service.pk).first()  # one opener per service at a time
-    target = _group_incident(alert, service, now - timedelta(minutes=source.grouping_minutes))
+    target = grouped.get(service.pk) if service is not None else None
+    if target is None:
+        target = _group_incident(alert, service, now - timedelta(minutes=source.grouping_minutes))
     if target is None and decision.action == AlertRule.Action.ATTACH and service is not None:
         target = Incident.objects.filter(services=service, status__in=OPEN).order_by("-declared_at").first()
     if target is None and decision.action == AlertRule.Action.ATTACH:
@@ -912,61 +1078,131 @@ def _details(alert):
 def _write_timeline(alert, source, fresh):
     """Firing, then resolved, each on its own line; from the next firing on, the alert is
     flapping and every change updates one line with the counts instead of adding lines."""
-    title = escape_markdown(alert.title)
-    incident = alert.incident
-    if fresh or alert.entry is None or alert.entry.incident_id != incident.pk:
-        state = alert.status
-        details = _details(alert)
-        body = Line(
-            gettext_noop("Alert {state}: {title} ({source}).\n\n{details}")
-            if details
-            else gettext_noop("Alert {state}: {title} ({source})."),
-            state=choice(Alert.Status, state, lower=True),
-            title=title,
-            source=escape_markdown(source.name),
-            details=details,
-        )
-        alert.entry = core.record_event(
-            incident, None, TimelineEntry.Kind.ALERT, body, _entry_data(alert, source, state)
-        )
-        core.notify_changed(incident, "alerts")
+    timeline = _Timeline(alert, source)
+    timeline.change(fresh)
+    _write_timelines([timeline])
+
+
+def _write_timelines(timelines):
+    """Write the lines that alerts' changes leave, as core.record_event would write each (and
+    the flapping lines they update), for all of them at once: their incidents are locked in id
+    order (the one order every router takes them in) and each moves its version on once per
+    line, so live views see every line, in order, after the commit."""
+    touched = sorted({pk for timeline in timelines for pk in timeline.incidents()})
+    if not touched:
         return
-    flapping = alert.fired_count >= 2
-    body = Line(
-        gettext_noop(
-            "Alert flapping: {title} ({source}): fired {fired} times, resolved {resolved} times; {state} now."
-        ),
-        title=title,
-        source=escape_markdown(source.name),
-        fired=alert.fired_count,
-        resolved=alert.resolved_count,
-        state=choice(Alert.Status, alert.status, lower=True),
-    )
-    if not flapping:
-        alert.entry = core.record_event(
-            incident,
-            None,
-            TimelineEntry.Kind.ALERT,
-            Line(
-                gettext_noop("Alert {state}: {title} ({source})."),
-                state=choice(Alert.Status, alert.status, lower=True),
-                title=title,
-                source=escape_markdown(source.name),
-            ),
-            _entry_data(alert, source, alert.status),
-        )
-    elif alert.entry.data.get("state") != "flapping":
-        alert.entry = core.record_event(
-            incident, None, TimelineEntry.Kind.ALERT, body, _entry_data(alert, source, "flapping")
-        )
-    else:
-        entry = alert.entry
-        version, now = core.bump_version(incident)
-        TimelineRevision.objects.create(entry=entry, body=entry.body, replaced_at=now)
-        entry.body, entry.line, entry.data = body.english(), body.as_data(), _entry_data(alert, source, "flapping")
-        entry.edited_at, entry.seq = now, version
+    locked = Incident.objects.select_for_update().filter(pk__in=touched).order_by("pk")
+    versions = dict(locked.values_list("pk", "version"))
+    now = timezone.now()
+    entries, revisions, edited = [], [], []
+    for timeline in timelines:
+        if timeline.updated:
+            entry, body, data = timeline.updated
+            versions[entry.incident_id] += 1
+            revisions.append(TimelineRevision(entry=entry, body=entry.body, replaced_at=now))
+            entry.body, entry.line, entry.data = body.english(), body.as_data(), data
+            entry.edited_at, entry.seq = now, versions[entry.incident_id]
+            edited.append(entry)
+        for line in timeline.new:
+            versions[line.incident.pk] += 1
+            line.entry = TimelineEntry(
+                incident=line.incident,
+                kind=TimelineEntry.Kind.ALERT,
+                body=line.body.english(),
+                line=line.body.as_data(),
+                data=line.data,
+                occurred_at=now,
+                recorded_at=now,
+                seq=versions[line.incident.pk],
+            )
+            entries.append(line.entry)
+    TimelineEntry.objects.bulk_create(entries)
+    TimelineRevision.objects.bulk_create(revisions)
+    for entry in edited:
         entry.save(update_fields=["body", "line", "data", "edited_at", "seq"])
-    core.notify_changed(incident, "alerts")
+    incidents = {}
+    for timeline in timelines:
+        if isinstance(timeline.current, _NewLine):
+            timeline.alert.entry = timeline.current.entry
+        incidents |= {line.incident.pk: line.incident for line in timeline.new}
+        if timeline.updated:
+            incidents[timeline.updated[0].incident_id] = timeline.alert.incident
+    for pk, incident in incidents.items():
+        Incident.objects.filter(pk=pk).update(version=versions[pk], updated_at=now)
+        incident.version, incident.updated_at = versions[pk], now
+        core.notify_changed(incident, "alerts")
+
+
+@dataclass
+class _NewLine:
+    incident: Incident
+    body: Line
+    data: dict
+    entry: TimelineEntry | None = None
+
+    @property
+    def incident_id(self):
+        return self.incident.pk
+
+
+class _Timeline:
+    """The timeline lines one alert's changes leave, decided in memory (`change`, once per
+    change, as each delivery would) and written once (`write`): each new line once, with its
+    text as the last change left it, and the flapping line already on the timeline updated
+    once, with one revision."""
+
+    def __init__(self, alert, source):
+        self.alert, self.source = alert, source
+        self.current = alert.entry  # the line the alert's changes go to: a TimelineEntry or a _NewLine
+        self.new = []
+        self.updated = None  # (the flapping line on the timeline, its new text, its new data)
+
+    def incidents(self):
+        pks = {line.incident.pk for line in self.new}
+        return pks | ({self.updated[0].incident_id} if self.updated else set())
+
+    def change(self, fresh):
+        alert, source = self.alert, self.source
+        title, name = escape_markdown(alert.title), escape_markdown(source.name)
+        current, incident = self.current, alert.incident
+        state = choice(Alert.Status, alert.status, lower=True)
+        if fresh or current is None or current.incident_id != incident.pk:
+            details = _details(alert)
+            body = Line(
+                gettext_noop("Alert {state}: {title} ({source}).\n\n{details}")
+                if details
+                else gettext_noop("Alert {state}: {title} ({source})."),
+                state=state,
+                title=title,
+                source=name,
+                details=details,
+            )
+            self._add(incident, body, _entry_data(alert, source, alert.status))
+        elif alert.fired_count < 2:
+            body = Line(gettext_noop("Alert {state}: {title} ({source})."), state=state, title=title, source=name)
+            self._add(incident, body, _entry_data(alert, source, alert.status))
+        else:
+            body = Line(
+                gettext_noop(
+                    "Alert flapping: {title} ({source}): fired {fired} times, resolved {resolved} times; {state} now."
+                ),
+                title=title,
+                source=name,
+                fired=alert.fired_count,
+                resolved=alert.resolved_count,
+                state=state,
+            )
+            data = _entry_data(alert, source, "flapping")
+            if current.data.get("state") != "flapping":
+                self._add(incident, body, data)
+            elif isinstance(current, _NewLine):
+                current.body, current.data = body, data
+            else:
+                self.updated = (current, body, data)
+
+    def _add(self, incident, body, data):
+        self.current = _NewLine(incident, body, data)
+        self.new.append(self.current)
 
 
 # Triage ----------------------------------------------------------------------------------------
