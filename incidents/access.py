@@ -239,6 +239,16 @@ def can_manage_recipient_lists(user):
     return _in_group(user, COMMS, COMMANDER)
 
 
+def can_see_delivery_address(user, delivery):
+    """Whether a communication's delivery (AudienceDelivery) shows `user` the address and name
+    it went to, on the communication's page, in the API and in the audit trail; else it is
+    masked (j•••@acme.example; status, error and attempts stay). A recipient list's own member:
+    everyone who is shown the deliveries (those who write the communication chose its lists).
+    A followed private status page's subscriber: only those who manage the lists, who may see
+    who they reach; the incident's comms lead or the security group may not."""
+    return not delivery.member_ref or can_manage_recipient_lists(user)
+
+
 def can_manage_maintenance(user):
     """Schedule, change and cancel maintenance on the status page: comms staff and commanders."""
     return _in_group(user, COMMS, COMMANDER)

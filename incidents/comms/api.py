@@ -74,6 +74,12 @@ class AudienceDeliverySerializer(serializers.ModelSerializer):
     status = serializers.CharField(read_only=True, help_text="pending (waiting), sending, sent or failed")
     list = serializers.CharField(source="list_name", read_only=True)
     error = serializers.CharField(source="last_error", read_only=True)
+    address = serializers.CharField(
+        read_only=True,
+        help_text="The e-mail address or webhook URL it went to. A followed status page's subscriber's is masked "
+        "(j•••@acme.example, https://hooks.acme.example/•••; `name` empty, the address left out of `error`) for "
+        "those who may not manage the recipient lists",
+    )
 
     class Meta:
         model = AudienceDelivery
@@ -187,7 +193,8 @@ class CommunicationSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         if request is None or not access.can_write_communication(request.user, comm.incident):
             return []
-        return AudienceDeliverySerializer(comm.deliveries.all(), many=True).data
+        shown = [d.seen_by(request.user) for d in comm.deliveries.all()]
+        return AudienceDeliverySerializer(shown, many=True).data
 
     @staticmethod
     def _notifies(validated, comm=None):

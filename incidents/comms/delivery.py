@@ -206,9 +206,14 @@ def send_again(comm, by):
     access.require(
         access.can_write_communication(by, comm.incident), gettext("Only comms staff may send communications again.")
     )
-    failed = list(
-        AudienceDelivery.objects.filter(communication=comm, status=Status.FAILED).values_list("pk", "address")
-    )
+    # The timeline is read by everyone who may see the incident: a followed page's subscriber is
+    # named there by its masked address only (access.can_see_delivery_address).
+    failed = [
+        (d.pk, d.masked_address if d.member_ref else d.address)
+        for d in AudienceDelivery.objects.filter(communication=comm, status=Status.FAILED).only(
+            "pk", "kind", "address", "member_ref"
+        )
+    ]
     if not failed:
         raise ValidationError({"deliveries": gettext("No delivery of this communication has failed.")})
     count = OUTBOX.retry_now([pk for pk, _ in failed])

@@ -3,7 +3,10 @@
 They keep the `incidents` app label (the app that contains this module), so their tables
 and migrations stay where they are; incidents/models.py imports them so Django finds them."""
 
+import copy
+import re
 import secrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import models
@@ -11,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from incidents import access
 from incidents.models import Incident
 
 User = settings.AUTH_USER_MODEL
@@ -306,3 +310,38 @@ class AudienceDelivery(models.Model):
 
     def __str__(self):
         return f"{self.communication_id} to {self.address}"
+
+    MASK = "•••"
+
+    @property
+    def subscriber_number(self):
+        """The followed page's subscriber this went to ("subscriber:12" -> "12"), else ""."""
+        return self.member_ref.partition(":")[2]
+
+    @property
+    def masked_address(self):
+        """The address with what names the person left out: j•••@acme.example for an e-mail, the
+        scheme and host for a webhook (https://hooks.acme.example/•••). Enough to tell which
+        customer a failure concerns and to ask someone who manages the lists about it."""
+        if self.kind == Recipient.Kind.EMAIL:
+            local, at, domain = self.address.rpartition("@")
+            return f"{local[:1]}{self.MASK}@{domain}" if at else self.MASK
+        try:
+            parts = urlsplit(self.address)
+        except ValueError:
+            return self.MASK
+        return f"{parts.scheme}://{parts.hostname}/{self.MASK}" if parts.scheme and parts.hostname else self.MASK
+
+    def seen_by(self, user):
+        """The delivery as `user` may see it (access.can_see_delivery_address): itself, or a copy
+        for showing only, never saved, whose address is masked, name empty and error free of the
+        address; `masked` says which."""
+        if access.can_see_delivery_address(user, self):
+            self.masked = False
+            return self
+        seen = copy.copy(self)
+        seen.address = self.masked_address
+        seen.name = ""
+        seen.last_error = re.sub(re.escape(self.address), seen.address, self.last_error, flags=re.IGNORECASE)
+        seen.masked = True
+        return seen

@@ -229,8 +229,13 @@ def _detail_context(request, incident, comm, translation_form=None, schedule_for
     # seconds: the page says so, offers nothing more to click, and redraws itself once it is out.
     publishing = state == Status.SCHEDULED and comm.scheduled_for is not None and comm.scheduled_for <= timezone.now()
     # Who it goes to, and once published each recipient's delivery: people's addresses, shown to
-    # those who may write communications.
-    deliveries = delivery.deliveries_of(comm) if can_write and state == Status.PUBLISHED else []
+    # those who may write communications (a followed page's subscribers masked for those who may
+    # not manage the lists).
+    deliveries = (
+        [d.seen_by(request.user) for d in delivery.deliveries_of(comm)]
+        if can_write and state == Status.PUBLISHED
+        else []
+    )
     delivering = any(d.status in (AudienceDelivery.Status.PENDING, AudienceDelivery.Status.SENDING) for d in deliveries)
     any_failed = any(d.status == AudienceDelivery.Status.FAILED for d in deliveries)
     return {
@@ -239,6 +244,7 @@ def _detail_context(request, incident, comm, translation_form=None, schedule_for
         "recipient_lists": list(comm.recipient_lists.all()) if comm.audience in RecipientList.AUDIENCES else [],
         "deliveries": deliveries,
         "any_failed": any_failed,
+        "any_masked": any(d.masked for d in deliveries),
         "notifies": comm.notifies_stage if comm.notifies_clock_id else "",
         "incident": incident,
         "comm": comm,

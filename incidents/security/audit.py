@@ -28,10 +28,11 @@ def subject(entry):
     return "incident"
 
 
-def audit_rows(incident):
+def audit_rows(incident, user):
     """Every recorded change to the incident, oldest first: one row per changed field of each
     timeline entry (the entry's data carries old and new values), plus one row per edit of a
-    timeline note (from its kept revisions). Three queries whatever the number of rows."""
+    timeline note (from its kept revisions), and the deliveries of its messages as `user` may
+    see them (delivery_rows). Three queries whatever the number of rows."""
     entries = list(
         incident.timeline.select_related("author")
         .prefetch_related(Prefetch("revisions", queryset=TimelineRevision.objects.select_related("replaced_by")))
@@ -85,18 +86,21 @@ def audit_rows(incident):
                     "entry": entry.pk,
                 }
             )
-    rows += delivery_rows(incident)
+    rows += delivery_rows(incident, user)
     rows.sort(key=lambda r: (r["recorded_at"], r["entry"] or 0))
     return rows
 
 
-def delivery_rows(incident):
+def delivery_rows(incident, user):
     """Who received which customer, regulator or partner message, and when: one row per
     recipient of each published communication, with its delivery status (sent, waiting,
-    failed with the error). One query."""
+    failed with the error). A followed status page's subscriber's address is masked for a
+    reader who may not manage the recipient lists (access.can_see_delivery_address): the
+    audit trail's readers (the incident's commanders, the security group) are not all allowed
+    to see who is on the lists. One query."""
     deliveries = AudienceDelivery.objects.filter(communication__incident=incident).select_related("communication")
     rows = []
-    for d in deliveries.order_by("created_at", "pk"):
+    for d in (d.seen_by(user) for d in deliveries.order_by("created_at", "pk")):
         comm = d.communication
         when = d.sent_at or d.created_at
         rows.append(
@@ -118,6 +122,7 @@ def delivery_rows(incident):
                     "attempts": d.attempts,
                     "sent_at": d.sent_at,
                     "error": d.last_error,
+                    "subscriber": d.subscriber_number or None,
                 },
                 "summary": f"{comm.get_audience_display()} communication {comm.pk} to {d.address}: {d.status}.",
                 "entry": None,

@@ -372,7 +372,7 @@ def audit(request, pk):
     incident = _incident(request, pk)
     if not access.can_audit_security(request.user, incident):
         raise PermissionDenied(_("Only the incident's commanders and the security group may read its audit trail."))
-    rows = audit_trail.audit_rows(incident)
+    rows = audit_trail.audit_rows(incident, request.user)
     fmt = request.GET.get("format", "")
     if fmt in ("csv", "json"):
         auditlog.record(AuditEvent.Action.EXPORTED, subject=f"audit trail of {incident.reference} ({fmt})")

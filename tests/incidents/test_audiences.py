@@ -209,7 +209,7 @@ def test_the_audit_export_says_who_received_what_and_when(
     comm = approved(incident, alice, bob, lists=[customers])
     publish(comm, alice, django_capture_on_commit_callbacks)
 
-    rows = [r for r in audit_trail.audit_rows(incident) if r["kind"] == "delivery"]
+    rows = [r for r in audit_trail.audit_rows(incident, alice) if r["kind"] == "delivery"]
 
     assert sorted((r["new"]["to"], r["new"]["status"], r["new"]["list"]) for r in rows) == [
         ("it@globex.example", "sent", "Enterprise customers"),
