@@ -49,6 +49,9 @@ class KeyInUse(APIException):
     default_code = "idempotency_key_in_use"
 
 
+HEADER_META = "HTTP_" + HEADER.upper().replace("-", "_")
+
+
 class KeyReused(APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_code = "idempotency_key_reused"
@@ -57,7 +60,7 @@ class KeyReused(APIException):
 def parse_key(request):
     """The header's key, or None. The draft sends it as a structured-field string ("..."); a
     bare token, as most APIs take it, works too."""
-    raw = request.headers.get(HEADER)
+    raw = request.META.get(HEADER_META)  # not `headers`, which parses every header first
     if raw is None:
         return None
     key = raw.strip()

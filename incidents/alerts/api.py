@@ -39,6 +39,7 @@ from incidents.api import UsernameField, call_service, is_text
 from incidents.idempotency import REPLAYED_HEADER, IdempotentCreateModelMixin, parse_key
 from incidents.models import Incident, Service
 
+SIGNATURE_META = "HTTP_" + alerts.SIGNATURE_HEADER.upper().replace("-", "_")
 BEARER = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
 REFUSED = {"detail": "Unknown alert source or wrong secret."}
 REFUSED_LIMIT, REFUSED_WINDOW = 30, 600
@@ -96,7 +97,7 @@ def ingest(request, source_id, secret=None):
         response["Allow"] = "POST"
         return response
     if secret is None:
-        m = BEARER.match(request.headers.get("Authorization", ""))
+        m = BEARER.match(request.META.get("HTTP_AUTHORIZATION", ""))  # META: `headers` parses them all
         secret = m[1] if m else ""
     body = None
     # This process's copy of the source first; a fresh read when it no longer holds
@@ -114,7 +115,7 @@ def ingest(request, source_id, secret=None):
             if len(body) > settings.WARROOM_ALERT_MAX_BYTES:
                 return _too_large()
         try:
-            alerts.check_signature(source, body, request.headers.get(alerts.SIGNATURE_HEADER))
+            alerts.check_signature(source, body, request.META.get(SIGNATURE_META))
             delivery, count, replayed = alerts.receive(source, body, parse_key(request) or "")
         except ValidationError as exc:  # the Idempotency-Key header
             return _answer(exc.detail, 400)
@@ -140,7 +141,7 @@ def ingest(request, source_id, secret=None):
 def _over_limits(request, source):
     if alerts.over_rate(source.pk):
         return _too_many(settings.WARROOM_ALERT_RATE_WINDOW)
-    length = request.headers.get("Content-Length") or "0"
+    length = request.META.get("CONTENT_LENGTH") or "0"
     if not length.isdigit() or int(length) > settings.WARROOM_ALERT_MAX_BYTES:
         return _too_large()
     return None

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
@@ -480,55 +480,64 @@ _insert_sql = {}  # database vendor -> the INSERT of `_insert_rows`
 
 def _row(source, alerts, idempotency_key, body_hash):
     """The parameters of the INSERT that stores a delivery only while its source is as
-    `source` says."""
-    values = (source.pk, timezone.now(), alerts, idempotency_key, body_hash)
-    fields = [AlertDelivery._meta.get_field(name) for name in _COLUMNS]
-    params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values, strict=True)]
-    return params + [source.pk] + [getattr(source, name) for name in _CHECK_FIELDS[1:]]
+    `source` says, adapted as the model's fields would (a delivery's columns are plain: an id,
+    a time, JSON and text)."""
+    ops = connections[DEFAULT_DB_ALIAS].ops  # once: each access through `connection` looks it up
+    values = [source.pk, ops.adapt_datetimefield_value(timezone.now()), ops.adapt_json_value(alerts, None)]
+    return values + [idempotency_key, body_hash, source.pk] + [getattr(source, name) for name in _CHECK_FIELDS[1:]]
 
 
-def _insert():
-    sql = _insert_sql.get(connection.vendor)
+def _insert(db):
+    sql = _insert_sql.get(db.vendor)
     if sql is None:
-        meta, source_meta, qn = AlertDelivery._meta, AlertSource._meta, connection.ops.quote_name
+        meta, source_meta, qn = AlertDelivery._meta, AlertSource._meta, db.ops.quote_name
         columns = ", ".join(qn(meta.get_field(name).column) for name in _COLUMNS)
         placeholders = ", ".join(["%s"] * len(_COLUMNS))
         checked = [source_meta.pk.column] + [source_meta.get_field(name).column for name in _CHECK_FIELDS[1:]]
         where = " AND ".join(f"{qn(column)} = %s" for column in checked)
         # Names from the models' metadata, quoted; every value is a parameter.
         sql = f"INSERT INTO {qn(meta.db_table)} ({columns}) SELECT {placeholders} FROM {qn(source_meta.db_table)} WHERE {where}"  # noqa: S608, E501
-        if connection.features.can_return_columns_from_insert:
+        if db.features.can_return_columns_from_insert:
             sql += f" RETURNING {qn(meta.pk.column)}"
-        _insert_sql[connection.vendor] = sql
+        _insert_sql[db.vendor] = sql
     return sql
 
 
-def _cursor():
-    """A cursor of the connection, as Django's (its query log, execute wrappers and errors),
-    binding parameters on the server on PostgreSQL: a delivery's JSON goes as a parameter,
-    not quoted into the statement's text by Python (a third of the INSERT's time in the web
-    process). No statement is prepared (the connection may go through a pooler)."""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
+def _cursor(db):
+    """A cursor of the connection `db`, as Django's (its query log, execute wrappers and
+    errors). On PostgreSQL it binds parameters on the server, so a delivery's JSON goes as a
+    parameter, not quoted into the statement's text by Python, and it is one cursor per
+    connection, kept: a new one would find again how to send each type of parameter (together
+    a third of the INSERT's time in the web process). No statement is prepared (the connection
+    may go through a pooler)."""
+    if db.vendor != "postgresql":
+        return db.cursor()
     import psycopg
 
-    connection.ensure_connection()
-    raw = psycopg.Cursor(connection.connection)
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    db.ensure_connection()
+    raw = getattr(db, "_alert_deliveries_cursor", None)
+    if raw is None or raw.closed or raw.connection is not db.connection:
+        raw = db._alert_deliveries_cursor = psycopg.Cursor(db.connection)
+    return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
 
 
 def _insert_rows(rows):
     """INSERT each row (`_row`) if its source is still as it says: the ids, None for a row
     whose source changed."""
-    sql, pks = _insert(), []
-    with _cursor() as cursor:
+    db = connections[DEFAULT_DB_ALIAS]
+    sql, returning, pks = _insert(db), db.features.can_return_columns_from_insert, []
+    cursor = _cursor(db)
+    try:
         for row in rows:
             cursor.execute(sql, row)
-            if connection.features.can_return_columns_from_insert:
+            if returning:
                 found = cursor.fetchone()
                 pks.append(found[0] if found else None)
             else:  # SQLite before 3.35
                 pks.append(cursor.lastrowid if cursor.rowcount == 1 else None)
+    finally:
+        if db.vendor != "postgresql":
+            cursor.close()  # PostgreSQL's is kept (above)
     return pks
 
 
