@@ -25,7 +25,7 @@ import copy
 import logging
 import threading
 
-from django.db import connection, transaction
+from django.db import connection
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,10 @@ class _Waiting:
 
 class GroupCommit:
     """One per process: see the module's notes. `store(row, source_pk)` returns the delivery's
-    id once committed (None when the source changed); `after_commit(stored)` is called with the
-    [(source pk, delivery id)] of each committed group, by the thread that stored it."""
+    id once committed (None when the source changed). `insert(rows)` stores rows in one
+    transaction and commits, and returns their ids (None where the source changed);
+    `after_commit(stored)` is called with the [(source pk, delivery id)] of each committed
+    group, by the thread that stored it."""
 
     def __init__(self, insert, after_commit, limit=GROUP_LIMIT):
         self._insert, self._after_commit, self._limit = insert, after_commit, limit
@@ -104,11 +106,7 @@ class GroupCommit:
     def _commit(self, group):
         self.largest_group = max(self.largest_group, len(group))
         try:
-            if len(group) == 1:
-                pks = self._insert([group[0].row])  # autocommit: one statement, one round trip
-            else:
-                with transaction.atomic():
-                    pks = self._insert([w.row for w in group])
+            pks = self._insert([w.row for w in group])  # all stored, or none
         except Exception as exc:
             if len(group) == 1:
                 group[0].error = exc

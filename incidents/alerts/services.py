@@ -16,6 +16,7 @@ import logging
 import re
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
@@ -522,23 +523,70 @@ def _cursor(db):
 
 
 def _insert_rows(rows):
-    """INSERT each row (`_row`) if its source is still as it says: the ids, None for a row
-    whose source changed."""
+    """INSERT the rows (`_row`) whose source is still as they say, in one transaction, and
+    commit: their ids, None for a row whose source changed. Outside a transaction of the
+    caller's (intake.storing_alone), this commits."""
     db = connections[DEFAULT_DB_ALIAS]
+    if len(rows) > 1 and db.vendor == "postgresql":
+        return _insert_group(db, rows)
     sql, returning, pks = _insert(db), db.features.can_return_columns_from_insert, []
-    cursor = _cursor(db)
-    try:
-        for row in rows:
-            cursor.execute(sql, row)
-            if returning:
-                found = cursor.fetchone()
-                pks.append(found[0] if found else None)
-            else:  # SQLite before 3.35
-                pks.append(cursor.lastrowid if cursor.rowcount == 1 else None)
-    finally:
-        if db.vendor != "postgresql":
-            cursor.close()  # PostgreSQL's is kept (above)
+    with transaction.atomic(using=db.alias) if len(rows) > 1 else nullcontext():
+        cursor = _cursor(db)
+        try:
+            for row in rows:
+                cursor.execute(sql, row)
+                if returning:
+                    found = cursor.fetchone()
+                    pks.append(found[0] if found else None)
+                else:  # SQLite before 3.35
+                    pks.append(cursor.lastrowid if cursor.rowcount == 1 else None)
+        finally:
+            if db.vendor != "postgresql":
+                cursor.close()  # PostgreSQL's is kept (_cursor)
     return pks
+
+
+def _insert_group(db, rows):
+    """Several rows in one statement on PostgreSQL: one round trip, and atomic without a
+    transaction of its own (BEGIN and COMMIT would be two more round trips, each of which costs
+    a web process under load as much as the statement). The ids come back with what identifies
+    their rows (source, time received, body), matched to the rows given; two rows alike in all
+    three are alike in everything stored, so which gets which id makes no difference."""
+    sql = _insert_sql.get(("group", len(rows)))
+    if sql is None:
+        meta, source_meta, qn = AlertDelivery._meta, AlertSource._meta, db.ops.quote_name
+        given = [meta.get_field(name) for name in _COLUMNS] + [source_meta.get_field(n) for n in _CHECK_FIELDS[1:]]
+        names = [f"v{i}" for i in range(len(given))]
+        one = "(" + ", ".join(f"%s::{field.db_type(db)}" for field in given) + ")"
+        columns = ", ".join(qn(meta.get_field(name).column) for name in _COLUMNS)
+        checks = [f"s.{qn(source_meta.pk.column)} = r.v0"] + [
+            f"s.{qn(source_meta.get_field(name).column)} = r.{names[len(_COLUMNS) + i]}"
+            for i, name in enumerate(_CHECK_FIELDS[1:])
+        ]
+        source_column, received_column, hash_column = (
+            qn(meta.get_field(name).column) for name in ("source", "received_at", "body_hash")
+        )
+        # Names from the models' metadata, quoted; every value is a parameter.
+        sql = (
+            f"WITH r ({', '.join(names)}) AS (VALUES {', '.join([one] * len(rows))}) "  # noqa: S608
+            f"INSERT INTO {qn(meta.db_table)} ({columns}) "
+            f"SELECT {', '.join(f'r.{n}' for n in names[: len(_COLUMNS)])} "
+            f"FROM r JOIN {qn(source_meta.db_table)} s ON {' AND '.join(checks)} "
+            f"RETURNING {qn(meta.pk.column)}, {source_column}, {received_column}, {hash_column}"
+        )
+        _insert_sql[("group", len(rows))] = sql
+    params = [value for row in rows for value in row[: len(_COLUMNS)] + row[len(_COLUMNS) + 1 :]]
+    cursor = _cursor(db)
+    cursor.execute(sql, params)
+    ids = {}
+    for pk, source_pk, received_at, body_hash in cursor.fetchall():
+        ids.setdefault((source_pk, received_at, body_hash), []).append(pk)
+    return [_take(ids, (row[0], row[1], row[4])) for row in rows]
+
+
+def _take(ids, key):
+    found = ids.get(key)
+    return found.pop() if found else None
 
 
 # A burst of deliveries from one source shares one routing task: the first delivery queues

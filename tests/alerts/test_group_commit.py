@@ -177,3 +177,12 @@ def test_a_row_the_database_refuses_fails_alone_and_the_rest_of_its_group_is_sto
     stored = {AlertDelivery.objects.get(pk=answers[i][1]["delivery"]).body_hash for i in (0, 1, 2, 4, 5)}
     assert stored == {hashlib.sha256(body(i)).hexdigest() for i in (0, 1, 2, 4, 5)}
     assert AlertDelivery.objects.count() == 5
+
+
+def test_the_same_body_twice_in_one_group_is_stored_twice_with_an_id_each(source):
+    answers = storm_behind(table_locked, [(source, body(0)), (source, body(1)), (source, body(1)), (source, body(2))])
+    assert sorted(status for status, _ in answers.values()) == [202] * 4
+    ids = {i: answer["delivery"] for i, (_, answer) in answers.items()}
+    assert len(set(ids.values())) == 4
+    for i, n in ((1, 1), (2, 1), (3, 2)):
+        assert AlertDelivery.objects.get(pk=ids[i]).body_hash == hashlib.sha256(body(n)).hexdigest()
