@@ -21,9 +21,12 @@ def throwaway_database(label):
             conn.execute(f'CREATE DATABASE "{name}"')
 
         def drop():
-            from django.db import connections
+            from django.conf import settings
 
-            connections.close_all()
+            if settings.configured:  # a benchmark that ran the app in its own process has not
+                from django.db import connections
+
+                connections.close_all()
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

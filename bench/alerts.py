@@ -1,7 +1,8 @@
 """Benchmark: an alert storm against gunicorn, measured against /healthz of the same server.
 
-Seeds a throwaway database (SQLite in a temporary directory, or BENCH_DATABASE_URL for a
-PostgreSQL database you can throw away) with 20 public services and one Alertmanager source
+Seeds a throwaway database (BENCH_DATABASE_URL, a PostgreSQL database you can throw away; else
+a new database next to DATABASE_URL's when it names PostgreSQL, dropped afterwards; else SQLite
+in a temporary directory, which the goal is not about) with 20 public services and one Alertmanager source
 with a rule per service (`service=<slug>` -> open), starts gunicorn on the loopback interface
 in the production shape (config/gunicorn.py: threaded workers),
 measures /healthz, then posts BENCH_ALERT_POSTS (10,000) Alertmanager deliveries drawn from 500
@@ -15,8 +16,9 @@ queued never run), prints deliveries routed per second against its own goal (>= 
 proves from the database that every delivery was routed, all 500 alerts exist, and exactly one
 incident per service was opened: no duplicates, nothing lost.
 
-Environment knobs: BENCH_DATABASE_URL, BENCH_CACHE_URL (a Redis database you can throw away,
-for the shared cache production uses; default: the database, as `make run`), BENCH_ALERT_POSTS
+Environment knobs: BENCH_DATABASE_URL, BENCH_CACHE_URL (a Redis database for the shared cache
+production uses, under a key prefix of the run's own; default: CACHE_URL when it names Redis,
+else the database cache, as `make run`), BENCH_ALERT_POSTS
 (default 10000), BENCH_THREADS (default 8), BENCH_WORKERS (gunicorn workers, default 2),
 BENCH_ROUTERS (default 4).
 """
@@ -29,11 +31,13 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 from _app import cpu_seconds, environment, free_port, gunicorn, manage, request, wait_until_up  # noqa: E402
+from _database import throwaway_database  # noqa: E402
 from _summary import record  # noqa: E402
 
 TARGET = 0.5
@@ -249,12 +253,21 @@ def main():
         if flag in sys.argv:
             action()
             return 0
-    with tempfile.TemporaryDirectory(prefix="warroom-bench-") as name:
+    # Issue #11 measures against PostgreSQL, with Redis as production's shared cache: the
+    # benchmark's own databases next to DATABASE_URL's and CACHE_URL's when they name them.
+    database_url, drop_database = (os.environ.get("BENCH_DATABASE_URL"), None)
+    if not database_url:
+        database_url, drop_database = throwaway_database("alerts")
+    cache_url = os.environ.get("BENCH_CACHE_URL") or os.environ.get("CACHE_URL", "")
+    with tempfile.TemporaryDirectory(prefix="warroom-bench-") as name, ExitStack() as cleanup:
+        if drop_database:
+            cleanup.callback(drop_database)
         tmp = Path(name)
         # The storm is one source: its rate limit would answer 429 (what it is for).
-        env = environment(tmp) | {"WARROOM_ALERT_RATE_LIMIT": str(POSTS * 10)}
-        if os.environ.get("BENCH_CACHE_URL"):
-            env["CACHE_URL"] = os.environ["BENCH_CACHE_URL"]
+        env = environment(tmp) | {"WARROOM_ALERT_RATE_LIMIT": str(POSTS * 10), "DATABASE_URL": database_url}
+        if cache_url.startswith("redis"):
+            # A prefix of this run's own: counters and marks of earlier runs must not count.
+            env |= {"CACHE_URL": cache_url, "CACHE_KEY_PREFIX": f"bench-alerts-{os.getpid()}-{time.time_ns()}"}
         manage(env, "migrate", "--noinput")
         manage(env, "createcachetable")
         manage(env, "collectstatic", "--noinput")
@@ -289,8 +302,8 @@ def main():
                 [sys.executable, __file__, "--verify"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
             ).stdout
         )
-    database = "PostgreSQL" if os.environ.get("BENCH_DATABASE_URL", "").startswith("postgres") else "SQLite"
-    database += ", Redis cache" if os.environ.get("BENCH_CACHE_URL") else ", database cache"
+    database = "PostgreSQL" if database_url.startswith("postgres") else "SQLite (the goal is PostgreSQL's)"
+    database += ", Redis cache" if cache_url.startswith("redis") else ", database cache"
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000
     ratio = rate / base
     print(

@@ -215,6 +215,8 @@ if CACHE_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": CACHE_URL,
+            # Before every key: lets several installations (or a benchmark) share one Redis database.
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", ""),
             # A Redis host that drops packets must not hold requests for the OS's TCP timeout.
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
