@@ -206,10 +206,11 @@ def send_again(comm, by):
     access.require(
         access.can_write_communication(by, comm.incident), gettext("Only comms staff may send communications again.")
     )
-    # The timeline is read by everyone who may see the incident: a followed page's subscriber is
-    # named there by its masked address only (access.can_see_delivery_address).
+    # The timeline is read by everyone who may see the incident, not only by those who may see
+    # the deliveries: every recipient is named there by its masked address (a webhook's path
+    # often is its secret; an address names a person).
     failed = [
-        (d.pk, d.masked_address if d.member_ref else d.address)
+        (d.pk, d.masked_address)
         for d in AudienceDelivery.objects.filter(communication=comm, status=Status.FAILED).only(
             "pk", "kind", "address", "member_ref"
         )

@@ -270,6 +270,25 @@ def test_comms_send_failed_deliveries_again_from_the_communications_page(
     assert "No delivery of this communication has failed." in as_user(alice).post(again, follow=True).content.decode()
 
 
+def test_send_again_names_no_address_and_no_webhook_secret_on_the_timeline(
+    as_user, alice, bob, incident, customers, viewer, private_recipient_webhooks, django_capture_on_commit_callbacks
+):
+    """Everyone who may see the incident reads its timeline, and a webhook's path is often its
+    secret: the line says which recipients, masked."""
+    secret_hook = "https://hooks.example.com/services/T0001/B0002/s3cr3tT0ken"
+    recipients.add_member(customers, alice, kind="webhook", webhook_url=secret_hook, name="Acme hook")
+    comm = published_to(incident, alice, bob, customers)
+    AudienceDelivery.objects.filter(communication=comm).update(status="failed", last_error="refused", attempts=8)
+    again = reverse("incidents:comms:act", args=[incident.key, comm.pk, "send-again"])
+    with django_capture_on_commit_callbacks(execute=False):
+        assert as_user(alice).post(again).status_code == 302
+    line = incident.timeline.get(body__contains="sent again to 2 recipient")
+    assert "s3cr3tT0ken" not in line.body and "ops@acme.example" not in line.body
+    assert "o•••@acme.example" in line.body and "https://hooks.example.com/•••" in line.body
+    war_room = as_user(viewer).get(reverse("incidents:detail", args=[incident.key])).content.decode()
+    assert "s3cr3tT0ken" not in war_room and "ops@acme.example" not in war_room
+
+
 def test_without_scripts_the_member_form_says_which_fields_are_for_which_kind(as_user, alice, customers):
     page = as_user(alice).get(list_url(customers)).content.decode()
     assert 'data-shown-for="email"' in page and 'data-shown-for="webhook"' in page
