@@ -68,22 +68,30 @@ def record_event(incident, by, kind, body, data=None, occurred_at=None):
     A system line's `body` is a timeline_text.Line: its message id and parameters go into the
     entry's `line`, so each reader sees it in their language, and its English text into `body`
     (what the API, exports and search read). Only a note (what a person typed) is plain text."""
+    with transaction.atomic():
+        version, now = bump_version(incident)
+        entry = timeline_entry(incident, by, kind, body, data, now, version, occurred_at)
+        entry.save(force_insert=True)
+        return entry
+
+
+def timeline_entry(incident, by, kind, body, data, now, seq, occurred_at=None):
+    """The timeline entry record_event writes, not saved yet: for those that write many at once
+    (alert routing), after moving the incident's version on to `seq` themselves."""
     line = {}
     if isinstance(body, Line):
         line, body = body.as_data(), body.english()
-    with transaction.atomic():
-        version, now = bump_version(incident)
-        return TimelineEntry.objects.create(
-            incident=incident,
-            author=by if by is not None and by.is_authenticated else None,
-            kind=kind,
-            body=body,
-            data=data or {},
-            line=line,
-            occurred_at=occurred_at or now,
-            recorded_at=now,
-            seq=version,
-        )
+    return TimelineEntry(
+        incident=incident,
+        author=by if by is not None and by.is_authenticated else None,
+        kind=kind,
+        body=body,
+        data=data or {},
+        line=line,
+        occurred_at=occurred_at or now,
+        recorded_at=now,
+        seq=seq,
+    )
 
 
 def _logged(value):

@@ -1141,10 +1141,10 @@ def _write_timeline(alert, source, fresh):
 
 
 def _write_timelines(timelines):
-    """Write the lines that alerts' changes leave, as core.record_event would write each (and
-    the flapping lines they update), for all of them at once: their incidents are locked in id
-    order (the one order every router takes them in) and each moves its version on once per
-    line, so live views see every line, in order, after the commit."""
+    """Write the lines that alerts' changes leave, each as core.record_event would (the same
+    core.timeline_entry), and the flapping lines they update, all at once: their incidents are
+    locked in id order (the one order every router takes them in) and each moves its version on
+    once per line, so live views see every line, in order, after the commit."""
     touched = sorted({pk for timeline in timelines for pk in timeline.incidents()})
     if not touched:
         return
@@ -1162,15 +1162,8 @@ def _write_timelines(timelines):
             edited.append(entry)
         for line in timeline.new:
             versions[line.incident.pk] += 1
-            line.entry = TimelineEntry(
-                incident=line.incident,
-                kind=TimelineEntry.Kind.ALERT,
-                body=line.body.english(),
-                line=line.body.as_data(),
-                data=line.data,
-                occurred_at=now,
-                recorded_at=now,
-                seq=versions[line.incident.pk],
+            line.entry = core.timeline_entry(
+                line.incident, None, TimelineEntry.Kind.ALERT, line.body, line.data, now, versions[line.incident.pk]
             )
             entries.append(line.entry)
     TimelineEntry.objects.bulk_create(entries)
