@@ -14,3 +14,14 @@ worker_class = "gthread"
 # Per worker process (WEB_CONCURRENCY of them). Each thread may hold a database connection
 # (DATABASE_CONN_MAX_AGE), so PostgreSQL sees up to processes x threads connections per container.
 threads = 8
+
+
+def worker_exit(server, worker):
+    """In the worker, as it stops (a deploy, a restart): alert deliveries it stored but has not
+    counted in Redis yet are counted, and their routing queued, now rather than by the sweep."""
+    try:
+        from incidents.alerts.services import flush_counts
+
+        flush_counts()
+    except Exception:
+        worker.log.exception("counting the last alert deliveries")

@@ -21,7 +21,6 @@ bad row (or a database that came back) costs only its own caller an error. Calle
 transaction (a test's, or a caller's own) store alone within it, and enqueue on its commit.
 """
 
-import copy
 import logging
 import threading
 
@@ -37,18 +36,20 @@ class _Waiting:
     """A delivery waiting to be stored: its row, and then its id (None: the source changed)
     or the error that stopped it."""
 
-    __slots__ = ("row", "source_pk", "done", "lead", "pk", "error")
+    __slots__ = ("row", "source_pk", "done", "lead", "answered", "pk", "error")
 
     def __init__(self, row, source_pk):
         self.row, self.source_pk = row, source_pk
         self.done = threading.Event()
-        self.lead = False
+        self.lead = self.answered = False
         self.pk = self.error = None
+
+    def answer(self, pk=None, error=None):
+        self.pk, self.error, self.answered = pk, error, True
 
     def result(self):
         if self.error is not None:
-            # A copy: the same exception object must not be raised in two threads at once.
-            raise copy.copy(self.error) from self.error
+            raise self.error  # its own: each delivery of a failed group is stored again alone
         return self.pk
 
 
@@ -96,6 +97,8 @@ class GroupCommit:
                 else:
                     self._busy = False
             for waiting in group:
+                if not waiting.answered:  # the storing thread was stopped: nothing is known
+                    waiting.answer(error=RuntimeError("The delivery could not be stored: retry."))
                 waiting.done.set()
         if stored:
             try:
@@ -109,13 +112,13 @@ class GroupCommit:
             pks = self._insert([w.row for w in group])  # all stored, or none
         except Exception as exc:
             if len(group) == 1:
-                group[0].error = exc
+                group[0].answer(error=exc)
                 return []
             logger.warning("storing %d alert deliveries at once failed (%s); storing each alone", len(group), exc)
             return [stored for waiting in group for stored in self._commit([waiting])]
         stored = []
         for waiting, pk in zip(group, pks, strict=True):
-            waiting.pk = pk
+            waiting.answer(pk)
             if pk is not None:
                 stored.append((waiting.source_pk, pk))
         return stored

@@ -13,6 +13,7 @@ twice changes nothing (`Alert.last_delivery`).
 import hashlib
 import hmac
 import logging
+import os
 import re
 import threading
 import time
@@ -25,10 +26,13 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
+from redis.exceptions import ResponseError as RedisResponseError
 
 from incidents import access, auditlog, ratelimit, shared_cache
 from incidents import services as core
@@ -468,11 +472,22 @@ def receive(source, body, idempotency_key=""):
         if pk is not None:
             transaction.on_commit(lambda: enqueue_stored([(source.pk, pk)]), robust=True)
     else:
-        pk = _deliveries.store(row, source.pk)  # committed, and enqueued, when it returns
+        try:
+            pk = _deliveries.store(row, source.pk)  # committed, and enqueued, when it returns
+        except IntegrityError as exc:
+            if not _source_removed(exc):
+                raise
+            pk = None
     if pk is None:
         # The source changed under this request: rotated, paused, removed or re-keyed.
         raise SourceRefused() if source.fresh else SourceChanged()
     return pk, len(alerts), False
+
+
+def _source_removed(exc):
+    """Whether an IntegrityError is the delivery's foreign key: its source removed meanwhile."""
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) == "23503" or "FOREIGN KEY constraint failed" in str(exc)
 
 
 _COLUMNS = ("source", "received_at", "alerts", "idempotency_key", "body_hash")
@@ -527,8 +542,23 @@ def _insert_rows(rows):
     commit: their ids, None for a row whose source changed. Outside a transaction of the
     caller's (intake.storing_alone), this commits."""
     db = connections[DEFAULT_DB_ALIAS]
-    if len(rows) > 1 and db.vendor == "postgresql":
-        return _insert_group(db, rows)
+    if db.vendor != "postgresql" or db.in_atomic_block:
+        return _insert_each(db, rows)
+    try:
+        return _insert_group(db, rows) if len(rows) > 1 else _insert_each(db, rows)
+    except (DatabaseOperationalError, DatabaseInterfaceError):
+        # The first statement of a request runs on a connection kept from an earlier one, with
+        # no health check before it (_cursor): after a database restart or failover it finds it
+        # closed. Once more on a new connection; had the first reached the database, the same
+        # delivery stored twice changes nothing (routing applies an alert's state once).
+        if db.is_usable():
+            raise
+        db.close()
+        return _insert_group(db, rows) if len(rows) > 1 else _insert_each(db, rows)
+
+
+def _insert_each(db, rows):
+    """The rows one INSERT each, in one transaction when there are several."""
     sql, returning, pks = _insert(db), db.features.can_return_columns_from_insert, []
     with transaction.atomic(using=db.alias) if len(rows) > 1 else nullcontext():
         cursor = _cursor(db)
@@ -557,7 +587,9 @@ def _insert_group(db, rows):
         meta, source_meta, qn = AlertDelivery._meta, AlertSource._meta, db.ops.quote_name
         given = [meta.get_field(name) for name in _COLUMNS] + [source_meta.get_field(n) for n in _CHECK_FIELDS[1:]]
         names = [f"v{i}" for i in range(len(given))]
-        one = "(" + ", ".join(f"%s::{field.db_type(db)}" for field in given) + ")"
+        # Text as text: a cast to varchar(n) would cut a longer value short, not refuse it.
+        types = ["text" if isinstance(field, models.CharField) else field.db_type(db) for field in given]
+        one = "(" + ", ".join(f"%s::{db_type}" for db_type in types) + ")"
         columns = ", ".join(qn(meta.get_field(name).column) for name in _COLUMNS)
         checks = [f"s.{qn(source_meta.pk.column)} = r.v0"] + [
             f"s.{qn(source_meta.get_field(name).column)} = r.{names[len(_COLUMNS) + i]}"
@@ -575,6 +607,12 @@ def _insert_group(db, rows):
             f"RETURNING {qn(meta.pk.column)}, {source_column}, {received_column}, {hash_column}"
         )
         _insert_sql[("group", len(rows))] = sql
+    checked_as = {}
+    for row in rows:
+        if checked_as.setdefault((row[0], row[1], row[4]), row[5:]) != row[5:]:
+            # Alike but for what they say of their source (a secret rotated between them): the
+            # ids that come back could not tell them apart.
+            return _insert_each(db, rows)
     params = [value for row in rows for value in row[: len(_COLUMNS)] + row[len(_COLUMNS) + 1 :]]
     cursor = _cursor(db)
     cursor.execute(sql, params)
@@ -616,7 +654,7 @@ def rate_key(source_pk):
 # alert is routed at once), when the source nears its limit (so the last deliveries before it
 # are counted exactly), and otherwise at most every COUNT_EVERY_SECONDS: a delivery stored in
 # between is counted, and its routing task queued, by a timer at the end of that interval
-# (`_count_later`). Under a storm a process makes about five round trips a second per source
+# (the process's flusher thread). Under a storm a process makes about five round trips a second per source
 # instead of one per delivery (each one costs the web process as much as the rest of the
 # delivery's own work). The price: a process hears what the others counted only when it sends
 # its own count, so when several processes take one source's storm, a window may take the
@@ -626,11 +664,15 @@ def rate_key(source_pk):
 # Without Redis (the embedded default) every request is counted before it is stored
 # (ratelimit.over_rate), as when Redis is down, when each process counts what it sees itself.
 COUNT_EVERY_SECONDS = 0.2
+# Counted at once from this share of the limit on: the last deliveries before it are exact.
+COUNT_EXACTLY_FROM = 0.9
 _rates_heard = {}  # source pk -> (window number, deliveries counted in it); get and set are atomic
-_uncounted = {}  # source pk -> deliveries stored by this process and not counted in Redis yet
+_uncounted = {}  # source pk -> deliveries stored by this process and not sent to Redis yet
+_sending = {}  # source pk -> deliveries being sent to Redis (counted by over_rate until heard back)
 _counted_at = {}  # source pk -> time.monotonic() when this process last sent its count
-_count_timers = {}  # source pk -> the timer that will send what is uncounted
-_counting = threading.Lock()  # held while counts change or are sent
+_due_at = {}  # source pk -> time.monotonic() when the flusher sends what is uncounted
+_counting = threading.Condition()  # guards the dicts above (never held across a network call)
+_flusher = []  # the flusher thread of this process, started with its first deferred count
 
 
 def _counted_with_mark():
@@ -641,6 +683,14 @@ def _window_number():
     return int(time.time() // settings.WARROOM_ALERT_RATE_WINDOW)
 
 
+def _seen(source_pk):
+    """The source's deliveries in the current window as this process knows them: the shared
+    count it heard, and what it stored since (a delivery being sent may count twice, briefly)."""
+    heard = _rates_heard.get(source_pk)
+    counted = heard[1] if heard is not None and heard[0] == _window_number() else 0
+    return counted + _uncounted.get(source_pk, 0) + _sending.get(source_pk, 0)
+
+
 def over_rate(source_pk):
     """Whether the source is over its rate limit in the current window (a 429)."""
     limit, window = settings.WARROOM_ALERT_RATE_LIMIT, settings.WARROOM_ALERT_RATE_WINDOW
@@ -649,9 +699,7 @@ def over_rate(source_pk):
     seen_here = ratelimit.local_counts.count(rate_key(source_pk), window)
     if not shared_cache.breaker.available():  # Redis is down: this process's own count decides
         return seen_here > limit
-    heard = _rates_heard.get(source_pk)
-    counted = heard[1] if heard is not None and heard[0] == _window_number() else 0
-    return counted + _uncounted.get(source_pk, 0) >= limit
+    return _seen(source_pk) >= limit
 
 
 # For each source: SET its routing mark if absent (1 if this call set it) and add its count to
@@ -667,7 +715,7 @@ for i = 1, #KEYS / 2 do
 end
 return replies
 """
-_count_script = []  # the registered script (redis-py loads it by its hash, once per server)
+_count_script = []  # the registered script, or False where Redis refuses scripts (an ACL)
 
 
 def _mark_and_count(counts):
@@ -683,9 +731,23 @@ def _mark_and_count(counts):
         keys.append(backend.make_and_validate_key(f"{rate_key(source_pk)}:{number}"))
         args.append(count)
     client = backend._cache.get_client(keys[0], write=True)
+    replies = None
     if not _count_script:
         _count_script.append(client.register_script(_COUNT_SCRIPT))
-    replies = _count_script[0](keys=keys, args=args, client=client)
+    if _count_script[0]:
+        try:
+            replies = _count_script[0](keys=keys, args=args, client=client)
+        except RedisResponseError as exc:  # scripts refused (NOSCRIPT is handled by redis-py)
+            logger.warning("Redis refuses Lua scripts (%s): counting alert deliveries with MULTI", exc)
+            _count_script[0] = False
+    if replies is None:
+        pipeline = client.pipeline(transaction=True)
+        for i in range(0, len(keys), 2):
+            pipeline.set(keys[i], 1, ex=ROUTING_QUEUED_SECONDS, nx=True)
+            pipeline.set(keys[i + 1], 0, ex=window * 2, nx=True)
+            pipeline.incrby(keys[i + 1], args[2 + i // 2])
+        sent = pipeline.execute()
+        replies = [reply for i in range(0, len(sent), 3) for reply in (bool(sent[i]), sent[i + 2])]
     queued = {}
     for i, source_pk in enumerate(counts):
         mark_set, counted = replies[2 * i : 2 * i + 2]
@@ -699,52 +761,82 @@ def _mark_and_count(counts):
 def forget_rates():
     """Forget the counts this process heard and holds (tests: ids and windows repeat)."""
     with _counting:
-        for timer in _count_timers.values():
-            timer.cancel()
-        _count_timers.clear()
-        _rates_heard.clear()
-        _uncounted.clear()
-        _counted_at.clear()
+        for state in (_rates_heard, _uncounted, _sending, _counted_at, _due_at):
+            state.clear()
 
 
 def _count_due(source_pk, now):
     heard = _rates_heard.get(source_pk)
     if heard is None or heard[0] != _window_number():
         return True  # the first here in this window
-    if heard[1] + _uncounted[source_pk] >= settings.WARROOM_ALERT_RATE_LIMIT:
+    if _seen(source_pk) >= settings.WARROOM_ALERT_RATE_LIMIT * COUNT_EXACTLY_FROM:
         return True  # near the limit: count exactly
     return now - _counted_at.get(source_pk, -COUNT_EVERY_SECONDS) >= COUNT_EVERY_SECONDS
 
 
-def _send_counts(sources):
-    """Send what is uncounted of `sources` with their routing marks (holding `_counting`), and
-    queue a routing task where the mark was absent. Redis down: a task for each source."""
+def _reserve(sources, now):
+    """Take what is uncounted of `sources` to send it (holding `_counting`): {source pk: n}."""
+    counts = {pk: _uncounted.pop(pk) for pk in sources if _uncounted.get(pk)}
+    for source_pk, count in counts.items():
+        _sending[source_pk] = _sending.get(source_pk, 0) + count
+        _counted_at[source_pk] = now
+        _due_at.pop(source_pk, None)
+    return counts
+
+
+def _send_counts(counts):
+    """Send reserved counts ({source pk: n}) with the routing marks, and queue a routing task
+    where the mark was absent; while Redis is down, a task for each source. Not holding
+    `_counting`: a slow Redis or broker holds up only this thread."""
     from incidents.alerts.tasks import route_source
 
-    counts = {pk: _uncounted[pk] for pk in sources if _uncounted.get(pk)}
     if not counts:
         return
-    queued = shared_cache.run(_mark_and_count, counts)
-    now = time.monotonic()
-    for source_pk, count in counts.items():
-        _uncounted[source_pk] -= count  # after _rates_heard took it: a check may count it twice, never miss it
-        _counted_at[source_pk] = now
+    try:
+        queued = shared_cache.run(_mark_and_count, counts)
+    finally:
+        with _counting:
+            for source_pk, count in counts.items():  # heard back (or lost with Redis)
+                _sending[source_pk] -= count
     for source_pk in counts:
         if queued is None or queued[source_pk]:  # else the queued task routes these deliveries too
             route_source.delay(source_pk)
 
 
-def _count_later(source_pk):
-    try:
+def _flush():
+    """The flusher thread: send each source's uncounted deliveries when they fall due."""
+    while True:
         with _counting:
-            _count_timers.pop(source_pk, None)
-            _send_counts([source_pk])
-    except Exception:  # counted by the next delivery, or routed by the sweep
-        logger.exception("counting the deliveries of alert source %s", source_pk)
+            now = time.monotonic()
+            due = [pk for pk, at in _due_at.items() if at <= now]
+            if not due:
+                _counting.wait(min(_due_at.values(), default=now + 60) - now)
+                continue
+            counts = _reserve(due, now)
+        try:
+            _send_counts(counts)
+        except Exception:  # routed by the sweep
+            logger.exception("counting alert deliveries of sources %s", sorted(counts))
+
+
+def flush_counts():
+    """Send every uncounted delivery now (a web process that stops: config/gunicorn.py)."""
+    with _counting:
+        counts = _reserve(list(_uncounted), time.monotonic())
+    _send_counts(counts)
+
+
+def _start_flusher():
+    """The flusher of this process (holding `_counting`): a gunicorn worker, forked, starts its own."""
+    if _flusher and _flusher[0].is_alive() and _flusher[1] == os.getpid():
+        return
+    thread = threading.Thread(target=_flush, name="alert-counts", daemon=True)
+    _flusher[:] = [thread, os.getpid()]
+    thread.start()
 
 
 def _tally(counts):
-    """Count committed deliveries ({source pk: deliveries}) with Redis, now or by a timer."""
+    """Count committed deliveries ({source pk: deliveries}) with Redis, now or by the flusher."""
     now = time.monotonic()
     with _counting:
         due = []
@@ -752,12 +844,12 @@ def _tally(counts):
             _uncounted[source_pk] = _uncounted.get(source_pk, 0) + count
             if _count_due(source_pk, now):
                 due.append(source_pk)
-            elif source_pk not in _count_timers:
-                wait = _counted_at[source_pk] + COUNT_EVERY_SECONDS - now
-                timer = _count_timers[source_pk] = threading.Timer(wait, _count_later, (source_pk,))
-                timer.daemon = True
-                timer.start()
-        _send_counts(due)
+            elif source_pk not in _due_at:
+                _due_at[source_pk] = _counted_at[source_pk] + COUNT_EVERY_SECONDS
+                _start_flusher()
+                _counting.notify()
+        counts = _reserve(due, now)
+    _send_counts(counts)
 
 
 def enqueue_stored(stored):

@@ -186,3 +186,25 @@ def test_the_same_body_twice_in_one_group_is_stored_twice_with_an_id_each(source
     assert len(set(ids.values())) == 4
     for i, n in ((1, 1), (2, 1), (3, 2)):
         assert AlertDelivery.objects.get(pk=ids[i]).body_hash == hashlib.sha256(body(n)).hexdigest()
+
+
+def test_a_delivery_on_a_connection_the_database_closed_is_stored_on_a_new_one(source):
+    """After a database restart or failover, a web process's kept connection is closed: the
+    first delivery on it is stored all the same, not answered 503 (the monitoring system would
+    resend, but a storm would lose a delivery per thread)."""
+    client = Client(raise_request_exception=False)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {source.secret}"}
+    url = f"/api/v1/alerts/{source.pk}/"
+    assert client.post(url, data=body(0), content_type="application/json", **headers).status_code == 202
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:  # as the database's restart does
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
+    response = client.post(url, data=body(1), content_type="application/json", **headers)
+    assert response.status_code == 202, response.content
+    assert AlertDelivery.objects.count() == 2

@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.test import Client
 from redis.connection import AbstractConnection
 
+from incidents import shared_cache
 from incidents.alerts import services as alerts
 from incidents.alerts.models import AlertDelivery
 from tests.alerts.conftest import alertmanager_payload, am_alert
@@ -199,9 +200,12 @@ def test_a_burst_of_deliveries_costs_one_redis_round_trip_per_interval(
     private_redis,
     round_trips,
     django_capture_on_commit_callbacks,
+    monkeypatch,
 ):
     """The first delivery is counted, and its routing task queued, at once; those that follow
-    it within the interval cost no round trip each: a timer counts them together at its end."""
+    it within the interval cost no round trip each: the flusher counts them together at its
+    end. (An interval of 1.5 s here, so that a slow test machine posts the five within it.)"""
+    monkeypatch.setattr(alerts, "COUNT_EVERY_SECONDS", 1.5)
     client = Client()
     with django_capture_on_commit_callbacks(execute=True):
         assert post(client, source, alertmanager_payload()).status_code == 202  # queues the routing task
@@ -259,3 +263,25 @@ def test_deliveries_counted_by_other_processes_close_the_source_here_after_one_m
     time_machine.move_to("2026-03-02T09:01:00Z", tick=False)  # the next window
     with django_capture_on_commit_callbacks(execute=True):
         assert post(client, source, alertmanager_payload()).status_code == 202
+
+
+def test_a_redis_that_refuses_scripts_still_counts_and_marks(
+    source, private_redis, django_capture_on_commit_callbacks, caplog
+):
+    """Managed Redis often refuses Lua (an ACL without @scripting): the count and the routing
+    mark then go in one MULTI, and the cache is not taken for down."""
+    client = redis.Redis.from_url(private_redis.url())
+    try:
+        client.execute_command("ACL", "SETUSER", "default", "-@scripting")
+    finally:
+        client.close()
+    alerts._count_script.clear()
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post(Client(), source, alertmanager_payload()).status_code == 202
+        assert counter(private_redis, source) == 1
+        assert mark_exists(private_redis, source)
+        assert shared_cache.breaker.available()
+        assert "refuses Lua scripts" in caplog.text
+    finally:
+        alerts._count_script.clear()
