@@ -35,9 +35,9 @@ from incidents import access, ratelimit
 from incidents.alerts import filters, payloads
 from incidents.alerts import services as alerts
 from incidents.alerts.models import Alert, AlertRule, AlertSource
-from incidents.api import UsernameField, call_service, is_text
+from incidents.api import ServiceRefField, UsernameField, call_service, is_text
 from incidents.idempotency import REPLAYED_HEADER, IdempotentCreateModelMixin, parse_key
-from incidents.models import Incident, Service
+from incidents.models import Incident
 
 SIGNATURE_META = "HTTP_" + alerts.SIGNATURE_HEADER.upper().replace("-", "_")
 BEARER = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
@@ -207,9 +207,8 @@ ingest_with_secret_in_path = _documented_by(SecretInPathIngestView, ingest)
 
 
 class AlertSourceSerializer(serializers.ModelSerializer):
-    services = serializers.SlugRelatedField(
-        slug_field="slug", many=True, queryset=Service.objects.all(), required=False
-    )
+    # Slugs (or ids), each checked as text first: a NUL reaching the query was a 500.
+    services = ServiceRefField(many=True, required=False)
     owner = UsernameField(required=False, help_text="Declares and commands the incidents it opens (a commander)")
     ingest_url = serializers.SerializerMethodField()
     secret = serializers.SerializerMethodField(help_text="Only in the answer to creating or rotating")
@@ -308,9 +307,7 @@ class AlertSourceViewSet(IdempotentCreateModelMixin, viewsets.ModelViewSet):
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):
-    service = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Service.objects.all(), required=False, allow_null=True
-    )
+    service = ServiceRefField(required=False, allow_null=True)
     severity = serializers.IntegerField(
         min_value=1, max_value=4, required=False, allow_null=True, help_text="SEV 1-4; null: from the severity label"
     )

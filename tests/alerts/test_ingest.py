@@ -31,6 +31,25 @@ def test_commander_connects_a_source_and_sees_its_secret_once(api, commander):
     assert again.data["secret"] is None
 
 
+def test_a_service_with_a_nul_character_is_a_400_naming_the_field(api, commander, source, api_service):
+    """PostgreSQL refuses NUL in any text parameter: checked before the query (was a 500)."""
+    made = api(commander).post(
+        "/api/v1/alert-sources/", {"name": "Prom", "kind": "grafana", "services": ["a\x00pi"]}, format="json"
+    )
+    assert made.status_code == 400 and "services" in made.data, made.content
+    rule = api(commander).post(
+        f"/api/v1/alert-sources/{source.pk}/rules/",
+        {"matchers": ["service=api"], "service": "a\x00pi", "action": "open"},
+        format="json",
+    )
+    assert rule.status_code == 400 and "service" in rule.data, rule.content
+    by_id = api(commander).post(
+        "/api/v1/alert-sources/", {"name": "Grafana", "kind": "grafana", "services": [api_service.pk]}, format="json"
+    )
+    assert by_id.status_code == 201 and by_id.data["services"] == [api_service.slug]  # a slug or an id, as elsewhere
+    assert AlertSource.objects.count() == 2
+
+
 @pytest.mark.parametrize("who", ["responder", "viewer", "outsider"])
 def test_only_commanders_connect_sources(api, who, request):
     response = api(request.getfixturevalue(who)).post(
