@@ -17,7 +17,11 @@ is answered only once its own delivery has committed, with its own id, so a 202 
 delivery: the rate count and the routing mark (services.enqueue_stored).
 
 When the group's transaction fails, each delivery of the group is stored again alone, so one
-bad row (or a database that came back) costs only its own caller an error. Callers inside a
+bad row (or a database that came back) costs only its own caller an error. When the group's
+statement waits on a lock (a source being deleted holds its row, say) for longer than
+STALLED_AFTER, the deliveries queued behind it, and those that arrive until it is done, are
+stored each by its own thread, as without grouping: a lock one source's deliveries wait on
+does not hold up the others'. Callers inside a
 transaction (a test's, or a caller's own) store alone within it, and enqueue on its commit.
 """
 
@@ -30,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 # At most this many deliveries in one transaction; the rest wait for the next one.
 GROUP_LIMIT = 100
+# A delivery that waited this long for the group being stored is stored by its own thread.
+STALLED_AFTER = 2.0
 
 
 class _Waiting:
@@ -65,19 +71,45 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue = []
         self._busy = False  # a thread is storing a group; while it is, the queue waits
+        self._stalled = False  # ...for longer than STALLED_AFTER: newcomers store alone
         self.largest_group = 0  # for operators and tests: the most deliveries one commit carried
 
     def store(self, row, source_pk):
         me = _Waiting(row, source_pk)
         with self._lock:
-            self._queue.append(me)
-            leading = not self._busy
-            self._busy = True
+            if self._busy and self._stalled:
+                leading = None
+            else:
+                self._queue.append(me)
+                leading = not self._busy
+                self._busy = True
+        if leading is None:
+            return self._store_alone(me)  # the group being stored is held up (below)
         if not leading:
-            me.done.wait()
+            if not me.done.wait(STALLED_AFTER):
+                with self._lock:
+                    held_up = not me.done.is_set() and me in self._queue
+                    if held_up:
+                        # The group being stored waits for something (a lock on one source's
+                        # row, say): this delivery, and those that come until it is stored,
+                        # are stored each by its own thread, as without grouping.
+                        self._queue.remove(me)
+                        self._stalled = True
+                if held_up:
+                    return self._store_alone(me)
+                me.done.wait()
             if not me.lead:
                 return me.result()
         self._store_group()  # `me` is first in the queue: the group holds it
+        return me.result()
+
+    def _store_alone(self, me):
+        stored = self._commit([me])
+        if stored:
+            try:
+                self._after_commit(stored)
+            except Exception:  # stored already; the sweep routes what no task was queued for
+                logger.exception("after storing an alert delivery")
         return me.result()
 
     def _store_group(self):
@@ -91,6 +123,7 @@ class GroupCommit:
             # Hand the queue to the first thread waiting in it (it stores the next group), then
             # answer this group: the next commit overlaps with the work that follows this one.
             with self._lock:
+                self._stalled = False
                 if self._queue:
                     self._queue[0].lead = True
                     self._queue[0].done.set()

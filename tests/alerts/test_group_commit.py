@@ -11,6 +11,7 @@ import pytest
 from django.db import connection, connections, transaction
 from django.test import Client
 
+from incidents.alerts import intake
 from incidents.alerts import services as alerts
 from incidents.alerts.models import AlertDelivery, AlertSource
 from tests.alerts.conftest import alertmanager_payload, am_alert
@@ -18,6 +19,13 @@ from tests.conftest import needs_postgresql
 
 pytestmark = [needs_postgresql, pytest.mark.django_db(transaction=True)]
 TABLE = AlertDelivery._meta.db_table
+
+
+@pytest.fixture(autouse=True)
+def patient_queue(monkeypatch):
+    """The tests hold a group up on purpose while others queue behind it: on a slow machine
+    the queue must not give up on it first (the one test of that sets its own)."""
+    monkeypatch.setattr(intake, "STALLED_AFTER", 30)
 
 
 def body(n):
@@ -208,3 +216,30 @@ def test_a_delivery_on_a_connection_the_database_closed_is_stored_on_a_new_one(s
     response = client.post(url, data=body(1), content_type="application/json", **headers)
     assert response.status_code == 202, response.content
     assert AlertDelivery.objects.count() == 2
+
+
+def test_a_group_held_up_by_one_sources_lock_does_not_hold_up_another_sources_deliveries(
+    source, commander, monkeypatch
+):
+    """While a source is being deleted its row is locked, and a delivery of it waits: deliveries
+    of other sources, queued behind it, are stored by their own threads after a moment, and
+    those that come meanwhile at once."""
+    monkeypatch.setattr(intake, "STALLED_AFTER", 0.3)
+    other, other_secret, _key = alerts.create_source(commander, name="Grafana", kind="alertmanager")
+    other.secret = other_secret
+    answers, threads = {}, []
+    with transaction.atomic():
+        with connection.cursor() as cursor:  # as a DELETE of the source does
+            cursor.execute(f'SELECT 1 FROM "{AlertSource._meta.db_table}" WHERE id = %s FOR UPDATE', [source.pk])
+        threads.append(post_in_thread(source, body(0), answers, "locked"))
+        wait_for(lambda: inserts_waiting() == 1)
+        threads.append(post_in_thread(other, body(1), answers, "queued"))
+        wait_for(lambda: "queued" in answers, seconds=10)
+        threads.append(post_in_thread(other, body(2), answers, "after"))
+        wait_for(lambda: "after" in answers, seconds=10)
+        assert "locked" not in answers
+    for thread in threads:
+        thread.join(30)
+    assert {key: status for key, (status, _) in answers.items()} == {"locked": 202, "queued": 202, "after": 202}
+    assert AlertDelivery.objects.filter(source=other).count() == 2
+    assert AlertDelivery.objects.filter(source=source).count() == 1
