@@ -16,7 +16,9 @@ from collections import OrderedDict
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
+from django.core.exceptions import ValidationError
 from django.utils.crypto import salted_hmac
+from django.utils.ipv6 import clean_ipv6_address
 
 from incidents import shared_cache
 
@@ -27,8 +29,19 @@ def client_address(request):
     # client sent (a proxy that appends, like nginx's $proxy_add_x_forwarded_for, keeps them),
     # so trusting the first would let anyone dodge the limits by sending a new one each time.
     if settings.SECURE_PROXY_SSL_HEADER and request.headers.get("X-Forwarded-For"):
-        return request.headers["X-Forwarded-For"].split(",")[-1].strip()
-    return request.META.get("REMOTE_ADDR", "")
+        return _written_one_way(request.headers["X-Forwarded-For"].split(",")[-1].strip())
+    return _written_one_way(request.META.get("REMOTE_ADDR", ""))
+
+
+def _written_one_way(address):
+    """An IPv6 address as Django's forms write it (the unlock form's address field), so that
+    2001:DB8:0::1 from a proxy and 2001:db8::1 typed by a person name the same client."""
+    if ":" not in address:
+        return address
+    try:
+        return clean_ipv6_address(address)
+    except ValidationError:
+        return address
 
 
 def key_part(text):

@@ -235,3 +235,15 @@ def test_a_cache_dump_shows_no_client_address_and_unlocking_the_address_still_wo
 
     assert as_user(security).post("/audit/lockouts/", {"address": ATTACKER}).status_code == 302
     assert sign_in(Client(), "sec", "pw-sec", ATTACKER).status_code == 302
+
+
+def test_an_ipv6_client_written_another_way_is_unlocked_by_the_address_typed(as_user, security, settings):
+    """A proxy or a server may write an IPv6 address long or in capitals; the person unlocking
+    types it short: both name the same client."""
+    settings.LOGIN_ADDRESS_RATE_LIMIT = 3
+    written = "2001:DB8:0:0:0:0:0:7"
+    for n in range(4):
+        sign_in(Client(), f"someone{n}", "guess", written)
+    assert sign_in(Client(), "sec", "pw-sec", written).status_code == 429
+    assert as_user(security).post("/audit/lockouts/", {"address": "2001:db8::7"}).status_code == 302
+    assert sign_in(Client(), "sec", "pw-sec", written).status_code == 302
