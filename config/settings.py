@@ -521,6 +521,8 @@ WARROOM_COMMS_TIME_ZONES = _comms_time_zones(env_list("WARROOM_COMMS_TIME_ZONES"
 WARROOM_ALERT_RATE_LIMIT = env_int("WARROOM_ALERT_RATE_LIMIT", 600)
 WARROOM_ALERT_RATE_WINDOW = env_int("WARROOM_ALERT_RATE_WINDOW", 60)
 WARROOM_ALERT_MAX_BYTES = env_int("WARROOM_ALERT_MAX_BYTES", 1_000_000)
+# With Redis, how often (milliseconds) a web process sends the counts of a storm's deliveries.
+WARROOM_ALERT_COUNT_MS = env_int("WARROOM_ALERT_COUNT_MS", 200)
 
 LOGGING = {
     "version": 1,

@@ -652,7 +652,7 @@ def rate_key(source_pk):
 #
 # A process sends its count at once for the first delivery of a source in a window (so a lone
 # alert is routed at once), when the source nears its limit (so the last deliveries before it
-# are counted exactly), and otherwise at most every COUNT_EVERY_SECONDS: a delivery stored in
+# are counted exactly), and otherwise at most every WARROOM_ALERT_COUNT_MS (200): a delivery stored in
 # between is counted, and its routing task queued, by a timer at the end of that interval
 # (the process's flusher thread). Under a storm a process makes about five round trips a second per source
 # instead of one per delivery (each one costs the web process as much as the rest of the
@@ -663,7 +663,6 @@ def rate_key(source_pk):
 # stops between two counts leaves its last deliveries uncounted, and routed by the sweep.
 # Without Redis (the embedded default) every request is counted before it is stored
 # (ratelimit.over_rate), as when Redis is down, when each process counts what it sees itself.
-COUNT_EVERY_SECONDS = 0.2
 # Counted at once from this share of the limit on: the last deliveries before it are exact.
 COUNT_EXACTLY_FROM = 0.9
 _rates_heard = {}  # source pk -> (window number, deliveries counted in it); get and set are atomic
@@ -673,6 +672,10 @@ _counted_at = {}  # source pk -> time.monotonic() when this process last sent it
 _due_at = {}  # source pk -> time.monotonic() when the flusher sends what is uncounted
 _counting = threading.Condition()  # guards the dicts above (never held across a network call)
 _flusher = []  # the flusher thread of this process, started with its first deferred count
+
+
+def _count_every():
+    return settings.WARROOM_ALERT_COUNT_MS / 1000
 
 
 def _counted_with_mark():
@@ -771,7 +774,8 @@ def _count_due(source_pk, now):
         return True  # the first here in this window
     if _seen(source_pk) >= settings.WARROOM_ALERT_RATE_LIMIT * COUNT_EXACTLY_FROM:
         return True  # near the limit: count exactly
-    return now - _counted_at.get(source_pk, -COUNT_EVERY_SECONDS) >= COUNT_EVERY_SECONDS
+    every = _count_every()
+    return now - _counted_at.get(source_pk, -every) >= every
 
 
 def _reserve(sources, now):
@@ -845,7 +849,7 @@ def _tally(counts):
             if _count_due(source_pk, now):
                 due.append(source_pk)
             elif source_pk not in _due_at:
-                _due_at[source_pk] = _counted_at[source_pk] + COUNT_EVERY_SECONDS
+                _due_at[source_pk] = _counted_at[source_pk] + _count_every()
                 _start_flusher()
                 _counting.notify()
         counts = _reserve(due, now)

@@ -200,12 +200,12 @@ def test_a_burst_of_deliveries_costs_one_redis_round_trip_per_interval(
     private_redis,
     round_trips,
     django_capture_on_commit_callbacks,
-    monkeypatch,
+    settings,
 ):
     """The first delivery is counted, and its routing task queued, at once; those that follow
     it within the interval cost no round trip each: the flusher counts them together at its
     end. (An interval of 1.5 s here, so that a slow test machine posts the five within it.)"""
-    monkeypatch.setattr(alerts, "COUNT_EVERY_SECONDS", 1.5)
+    settings.WARROOM_ALERT_COUNT_MS = 1500
     client = Client()
     with django_capture_on_commit_callbacks(execute=True):
         assert post(client, source, alertmanager_payload()).status_code == 202  # queues the routing task
